@@ -1,0 +1,3 @@
+//! Stage 5 — local generation with quantized GGUF models.
+//!
+//! OWNER: generation helper.

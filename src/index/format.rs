@@ -1,0 +1,1 @@
+//! The versioned index file format (lead).

@@ -1,0 +1,1 @@
+//! Native adapter: model discovery and file loading (not compiled for wasm).
