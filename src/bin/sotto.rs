@@ -1,1 +1,361 @@
-fn main() {}
+//! `sotto` — the native command-line tool: build an index offline, search it,
+//! evaluate it against ground truth.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use sotto::embed::Embedder;
+use sotto::eval::{evaluate, parse_jsonl, EvalOptions, EvalReport};
+use sotto::index::format::read_manifest;
+use sotto::index::fusion::Fusion;
+use sotto::native::{load_bert_dir, models_dir, DEFAULT_EMBEDDER};
+use sotto::rag::Progress;
+use sotto::{Document, Engine, EngineConfig, Filter, Mode, SearchOptions};
+
+#[derive(Parser)]
+#[command(name = "sotto", version, about = "Private retrieval-augmented search and answers, offline")]
+struct Cli {
+    /// Directory holding the models (default: $SOTTO_MODELS or ~/.cache/sotto/models).
+    #[arg(long, global = true)]
+    models: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Index files and directories (.html, .htm, .md, .markdown, .txt) into an index file.
+    Index {
+        /// Files or directories. A file's document id is its path relative to the directory given.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output index file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Embedder directory name under the models directory, or a path.
+        #[arg(long, default_value = DEFAULT_EMBEDDER)]
+        embedder: String,
+        /// Maximum tokens per chunk.
+        #[arg(long, default_value_t = 256)]
+        max_tokens: usize,
+        /// Overlap tokens between consecutive chunks.
+        #[arg(long, default_value_t = 32)]
+        overlap: usize,
+        /// Near-duplicate threshold (estimated Jaccard of word shingles).
+        #[arg(long, default_value_t = 0.85)]
+        near_threshold: f32,
+        /// Flat segments with at least this many vectors become HNSW segments.
+        #[arg(long)]
+        hnsw_threshold: Option<usize>,
+        /// Metadata added to every document, key=value (repeatable).
+        #[arg(long = "meta")]
+        meta: Vec<String>,
+    },
+    /// Search an index.
+    Search {
+        /// Index file.
+        index: PathBuf,
+        /// The query.
+        query: String,
+        /// Number of results.
+        #[arg(short, default_value_t = 5)]
+        k: usize,
+        /// dense, sparse or hybrid.
+        #[arg(long, default_value = "hybrid")]
+        mode: String,
+        /// Fusion for hybrid mode: rrf or weighted.
+        #[arg(long, default_value = "rrf")]
+        fusion: String,
+        /// Weight of the dense list for weighted fusion.
+        #[arg(long, default_value_t = 0.5)]
+        alpha: f32,
+        /// Filters: key=value, key=v1|v2 (one of), key^=prefix. Repeatable; all must match.
+        #[arg(long = "filter")]
+        filters: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate an index against a BEIR-like JSONL question file.
+    Eval {
+        /// Index file.
+        index: PathBuf,
+        /// Questions (JSONL: id, question, relevant_docs, optional answers).
+        questions: PathBuf,
+        /// Modes to evaluate (comma-separated): dense, sparse, hybrid, weighted.
+        #[arg(long, default_value = "dense,sparse,hybrid,weighted")]
+        modes: String,
+        /// Skip malformed lines instead of failing.
+        #[arg(long)]
+        skip_bad: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an index's manifest and statistics.
+    Info {
+        /// Index file.
+        index: PathBuf,
+    },
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let cli = Cli::parse();
+    let models = cli.models.clone().unwrap_or_else(models_dir);
+    match cli.command {
+        Command::Index { inputs, output, embedder, max_tokens, overlap, near_threshold, hnsw_threshold, meta } => {
+            let embedder = load_embedder(&models, &embedder)?;
+            let mut config = EngineConfig::default();
+            config.chunk.max_tokens = max_tokens;
+            config.chunk.overlap_tokens = overlap;
+            config.dedup.near_threshold = near_threshold;
+            if let Some(t) = hnsw_threshold {
+                config.dense.hnsw_threshold = t;
+            }
+            let extra: Vec<(String, String)> = meta
+                .iter()
+                .map(|m| m.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).context("--meta wants key=value"))
+                .collect::<Result<_>>()?;
+            index(inputs, &output, embedder, config, &extra)
+        }
+        Command::Search { index, query, k, mode, fusion, alpha, filters, json } => {
+            let engine = open(&models, &index)?;
+            let options = SearchOptions {
+                k,
+                mode: mode.parse()?,
+                fusion: parse_fusion(&fusion, alpha)?,
+                filters: filters.iter().map(|f| parse_filter(f)).collect::<Result<_>>()?,
+            };
+            let t0 = Instant::now();
+            let hits = engine.search(&query, &options)?;
+            let ms = t0.elapsed().as_secs_f64() * 1e3;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "query": query, "took_ms": ms, "hits": hits }))?);
+            } else {
+                for h in &hits {
+                    let title = h.title.as_deref().unwrap_or("");
+                    println!("{:>2}. {:.4}  {}  {}", h.rank, h.score, h.doc_id, title);
+                    if !h.heading_path.is_empty() {
+                        println!("    § {}", h.heading_path.join(" › "));
+                    }
+                    println!("    [{}..{}] {}", h.start, h.end, snippet(&h.text, 240));
+                }
+                if hits.is_empty() {
+                    println!("no results");
+                }
+                eprintln!("{} results in {ms:.1} ms", hits.len());
+            }
+            Ok(())
+        }
+        Command::Eval { index, questions, modes, skip_bad, json } => {
+            let engine = open(&models, &index)?;
+            let bytes = std::fs::read(&questions).with_context(|| format!("reading {}", questions.display()))?;
+            let text = String::from_utf8(bytes).map_err(|e| anyhow::anyhow!("{} is not UTF-8 (byte {})", questions.display(), e.utf8_error().valid_up_to()))?;
+            let dataset = parse_jsonl(&text, skip_bad)?;
+            for bad in &dataset.skipped {
+                eprintln!("skipped line {}: {}", bad.line, bad.detail);
+            }
+            let started = Instant::now();
+            let clock = move || started.elapsed().as_secs_f64() * 1e3;
+            let mut reports = Vec::new();
+            for m in modes.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+                let mut options = EvalOptions::default();
+                if m == "weighted" {
+                    options.search.mode = Mode::Hybrid;
+                    options.search.fusion = Fusion::Weighted { alpha: 0.5 };
+                } else {
+                    options.search.mode = m.parse()?;
+                }
+                reports.push(evaluate(&engine, &dataset.questions, &options, &clock)?);
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "stats": engine.stats(), "reports": reports }))?);
+            } else {
+                print_eval(&reports);
+                let missing: std::collections::BTreeSet<&String> =
+                    reports.iter().flat_map(|r| r.per_question.iter()).flat_map(|q| q.missing_relevant.iter()).collect();
+                if !missing.is_empty() {
+                    eprintln!("relevant documents not in the index: {missing:?}");
+                }
+            }
+            Ok(())
+        }
+        Command::Info { index } => {
+            let bytes = std::fs::read(&index).with_context(|| format!("reading {}", index.display()))?;
+            let manifest = read_manifest(&bytes)?;
+            println!("{}", serde_json::to_string_pretty(&manifest)?);
+            Ok(())
+        }
+    }
+}
+
+fn load_embedder(models: &Path, name: &str) -> Result<Box<dyn Embedder>> {
+    let dir = if Path::new(name).is_dir() { PathBuf::from(name) } else { models.join(name) };
+    Ok(Box::new(load_bert_dir(&dir).with_context(|| format!("loading embedder from {}", dir.display()))?))
+}
+
+fn open(models: &Path, index: &Path) -> Result<Engine> {
+    let bytes = std::fs::read(index).with_context(|| format!("reading {}", index.display()))?;
+    let manifest = read_manifest(&bytes).with_context(|| format!("reading {}", index.display()))?;
+    let embedder = load_embedder(models, &manifest.embedder.name)?;
+    Ok(Engine::from_bytes(&bytes, embedder).with_context(|| format!("loading {}", index.display()))?)
+}
+
+const EXTENSIONS: &[&str] = &["html", "htm", "xhtml", "md", "markdown", "txt", "text"];
+
+/// Collect `(document id, path)` pairs: ids are paths relative to the directory given
+/// (with `/` separators), or the file name for a file given directly.
+fn collect_files(inputs: &[PathBuf]) -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            for entry in walkdir::WalkDir::new(input).sort_by_file_name() {
+                let entry = entry?;
+                let p = entry.path();
+                let ext_ok = p.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+                if entry.file_type().is_file() && ext_ok {
+                    let rel = p.strip_prefix(input)?;
+                    let id = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+                    out.push((id, p.to_path_buf()));
+                }
+            }
+        } else if input.is_file() {
+            let id = input.file_name().map(|n| n.to_string_lossy().into_owned()).context("file without a name")?;
+            out.push((id, input.clone()));
+        } else {
+            bail!("{} does not exist", input.display());
+        }
+    }
+    Ok(out)
+}
+
+fn index(inputs: Vec<PathBuf>, output: &Path, embedder: Box<dyn Embedder>, config: EngineConfig, extra: &[(String, String)]) -> Result<()> {
+    let started = Instant::now();
+    let files = collect_files(&inputs)?;
+    if files.is_empty() {
+        bail!("no .html, .md or .txt files found in {inputs:?}");
+    }
+    let mut docs = Vec::new();
+    let mut skipped = 0;
+    for (id, path) in files {
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let doc = Document::from_bytes(id.clone(), &bytes).and_then(|mut d| {
+            d.metadata.insert("source".into(), path.display().to_string());
+            for (k, v) in extra {
+                d.metadata.insert(k.clone(), v.clone());
+            }
+            d.validate(&config.limits)?;
+            Ok(d)
+        });
+        match doc {
+            Ok(d) => docs.push(d),
+            Err(e) => {
+                skipped += 1;
+                eprintln!("skipping {}: {e}", path.display());
+            }
+        }
+    }
+    let mut engine = Engine::new(config, embedder);
+    let bar = ProgressBar::new(docs.len() as u64);
+    bar.set_style(ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} {elapsed_precise} eta {eta}")?.progress_chars("=> "));
+    let mut on_progress = |p: Progress| match p {
+        Progress::Chunking { done, total } => {
+            bar.set_message("chunking");
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+        Progress::Embedding { done, total } => {
+            bar.set_message("embedding");
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+    };
+    let report = engine.add_documents_with(docs, &mut on_progress, &|| false)?;
+    bar.finish_and_clear();
+    let t_hnsw = Instant::now();
+    engine.build_hnsw();
+    let hnsw_s = t_hnsw.elapsed().as_secs_f64();
+    let bytes = engine.to_bytes()?;
+    std::fs::write(output, &bytes).with_context(|| format!("writing {}", output.display()))?;
+    println!(
+        "indexed {} documents ({} skipped) → {} chunks; dropped {} exact and {} near duplicates; {:.1} s (HNSW {:.1} s); {} → {:.1} MB",
+        report.documents,
+        skipped,
+        report.chunks,
+        report.exact_duplicates,
+        report.near_duplicates,
+        started.elapsed().as_secs_f64(),
+        hnsw_s,
+        output.display(),
+        bytes.len() as f64 / 1e6
+    );
+    Ok(())
+}
+
+fn parse_fusion(name: &str, alpha: f32) -> Result<Fusion> {
+    match name {
+        "rrf" => Ok(Fusion::Rrf { rrf_k: 60.0 }),
+        "weighted" => Ok(Fusion::Weighted { alpha }),
+        other => bail!("unknown fusion {other:?} (rrf, weighted)"),
+    }
+}
+
+fn parse_filter(s: &str) -> Result<Filter> {
+    if let Some((k, v)) = s.split_once("^=") {
+        return Ok(Filter::Prefix { key: k.into(), prefix: v.into() });
+    }
+    let (k, v) = s.split_once('=').context("filter wants key=value, key=a|b or key^=prefix")?;
+    if v.contains('|') {
+        Ok(Filter::OneOf { key: k.into(), values: v.split('|').map(str::to_owned).collect() })
+    } else {
+        Ok(Filter::Equals { key: k.into(), value: v.into() })
+    }
+}
+
+fn snippet(text: &str, max_chars: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max_chars {
+        flat
+    } else {
+        format!("{}…", flat.chars().take(max_chars).collect::<String>())
+    }
+}
+
+fn print_eval(reports: &[EvalReport]) {
+    println!(
+        "{:<34} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6} {:>6} {:>6} | {:>7} {:>7} {:>7}",
+        "config", "R@1", "R@5", "R@10", "P@5", "MRR", "nDCG", "fR@5", "cH@5", "cP@5", "cMRR", "cnDCG", "p50 ms", "p95 ms", "max ms"
+    );
+    for r in reports {
+        let g = |m: &std::collections::BTreeMap<usize, f64>, k| m.get(&k).copied().unwrap_or(f64::NAN);
+        println!(
+            "{:<34} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} | {:>6.3} {:>6.3} {:>6.3} {:>6.3} | {:>7.1} {:>7.1} {:>7.1}",
+            r.config,
+            g(&r.doc.recall, 1),
+            g(&r.doc.recall, 5),
+            g(&r.doc.recall, 10),
+            g(&r.doc.precision, 5),
+            r.doc.mrr,
+            r.doc.ndcg_at_10,
+            g(&r.doc.full_recall, 5),
+            g(&r.chunk.hit, 5),
+            g(&r.chunk.precision, 5),
+            r.chunk.mrr,
+            r.chunk.ndcg_at_10,
+            r.latency_ms.p50,
+            r.latency_ms.p95,
+            r.latency_ms.max
+        );
+    }
+    println!("(document level: R = recall@k where any relevant document counts, fR = share of relevant documents found; c = chunk level)");
+}

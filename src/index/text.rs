@@ -1,9 +1,38 @@
 //! Text analysis for BM25: Unicode word segmentation (UAX #29), lower-casing,
-//! Snowball stemming (English, French), language detection.
+//! stop words, Snowball stemming (English, French) and language detection.
 //!
-//! OWNER: index helper — implement.
+//! Decisions:
+//! - **Words** are UAX #29 words (`unicode-segmentation`'s `unicode_words`): punctuation
+//!   and spaces are dropped, and letters joined by `.`, `_`, `:` or `'` stay one word, so
+//!   `Cargo.toml`, `build.rs`, `foo_bar` and `v1.2.3` survive segmentation while
+//!   `--release` becomes `release` and `cargo-add` becomes `cargo`, `add`.
+//! - **Code identifiers.** A word that joins letters with `.`, `_` or `:` is emitted
+//!   twice: whole and unstemmed (`cargo.toml`), so an exact identifier query gets a
+//!   rare, high-idf match, and as its stemmed parts (`cargo`, `toml`), so a prose
+//!   query ("the toml manifest") still finds it. Apostrophes are not split: the
+//!   English stemmer removes the possessive `'s`, and French elisions (`l'`, `d'`,
+//!   `qu'` …) are stripped so `l'index` indexes as `index`.
+//! - **Stop words**: short built-in lists for English and French (articles,
+//!   pronouns, auxiliaries, prepositions, question words). They only shorten postings
+//!   and keep BM25 from rewarding function words; `Other` has none.
+//! - **Stemming**: Snowball (Porter 2001) English and French via `rust-stemmers`;
+//!   `Other` is only lower-cased. Words longer than [`MAX_TOKEN_BYTES`] (base64 blobs,
+//!   a 1 MB "word") are dropped: they are never queried and would bloat the index.
+//! - **Language detection** uses `whatlang` trigrams on the first
+//!   [`DETECT_SAMPLE_BYTES`] of the text: English or French when detected as such;
+//!   another language only when whatlang calls the detection reliable; short or
+//!   ambiguous Latin-script text (and text with no letters) falls back to English,
+//!   the corpus default, because a wrong "Other" silently turns stemming off while
+//!   the English stemmer on a stray foreign word costs little.
 
 use serde::{Deserialize, Serialize};
+use unicode_segmentation::UnicodeSegmentation;
+
+/// Words longer than this many bytes are dropped by [`analyze`].
+pub const MAX_TOKEN_BYTES: usize = 100;
+
+/// [`Language::detect`] looks at most at this many bytes of the text.
+pub const DETECT_SAMPLE_BYTES: usize = 4096;
 
 /// Languages with a stemmer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -28,15 +57,212 @@ impl Language {
             Language::Other
         }
     }
-    /// Detect from text.
+
+    /// Detect from text (see the module docs for the fallback rules).
     pub fn detect(text: &str) -> Language {
-        let _ = text;
-        Language::English
+        let sample = prefix_at_char_boundary(text, DETECT_SAMPLE_BYTES);
+        match whatlang::detect(sample) {
+            None => Language::English,
+            Some(info) => match info.lang() {
+                whatlang::Lang::Eng => Language::English,
+                whatlang::Lang::Fra => Language::French,
+                _ if info.is_reliable() => Language::Other,
+                _ if info.script() == whatlang::Script::Latin => Language::English,
+                _ => Language::Other,
+            },
+        }
+    }
+
+    fn stemmer(self) -> Option<rust_stemmers::Stemmer> {
+        match self {
+            Language::English => Some(rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English)),
+            Language::French => Some(rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::French)),
+            Language::Other => None,
+        }
+    }
+
+    fn stop_words(self) -> &'static [&'static str] {
+        match self {
+            Language::English => STOP_EN,
+            Language::French => STOP_FR,
+            Language::Other => &[],
+        }
+    }
+
+    /// Whether `word` (lower-case) is a stop word in this language.
+    pub fn is_stop_word(self, word: &str) -> bool {
+        // The lists are sorted, so a binary search suffices.
+        self.stop_words().binary_search(&word).is_ok()
     }
 }
 
-/// Analyze text into index terms.
+/// English stop words (sorted).
+const STOP_EN: &[&str] = &[
+    "a", "about", "am", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do",
+    "does", "for", "from", "had", "has", "have", "he", "her", "his", "how", "i", "if", "in", "into", "is", "it",
+    "its", "me", "my", "of", "on", "or", "our", "she", "should", "so", "such", "than", "that", "the", "their",
+    "them", "then", "there", "these", "they", "this", "those", "to", "us", "was", "we", "were", "what", "when",
+    "where", "which", "who", "whom", "why", "will", "with", "would", "you", "your",
+];
+
+/// French stop words (sorted by byte order, which `binary_search` on `&str` uses).
+const STOP_FR: &[&str] = &[
+    "a", "ai", "au", "aux", "avec", "c", "ce", "ces", "cet", "cette", "comme", "d", "dans", "de", "des", "donc",
+    "dont", "du", "elle", "elles", "en", "est", "et", "il", "ils", "j", "je", "l", "la", "le", "les", "leur",
+    "leurs", "lui", "m", "ma", "mais", "me", "mes", "mon", "n", "ne", "nos", "notre", "nous", "on", "ont", "ou",
+    "par", "pas", "pour", "qu", "que", "qui", "s", "sa", "se", "ses", "si", "son", "sont", "sur", "t", "ta",
+    "te", "tes", "ton", "tu", "un", "une", "vos", "votre", "vous", "y", "à", "était", "été", "être", "où",
+];
+
+/// French elided articles and pronouns, stripped from `l'index`, `qu'il`, …
+const ELISIONS_FR: &[&str] = &["c", "d", "j", "jusqu", "l", "lorsqu", "m", "n", "puisqu", "qu", "quoiqu", "s", "t"];
+
+/// Characters that join the parts of a code identifier inside one UAX #29 word.
+fn is_joiner(c: char) -> bool {
+    matches!(c, '.' | '_' | ':')
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a char boundary.
+fn prefix_at_char_boundary(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while end > 0 && !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or("")
+}
+
+/// Analyze text into index terms (see the module docs). Terms keep document order;
+/// a code identifier yields its whole form followed by its parts.
 pub fn analyze(text: &str, lang: Language) -> Vec<String> {
-    let _ = lang;
-    text.split_whitespace().map(|w| w.to_lowercase()).collect()
+    let stemmer = lang.stemmer();
+    let mut out = Vec::new();
+    let mut emit = |word: &str, out: &mut Vec<String>| {
+        if word.is_empty() || lang.is_stop_word(word) {
+            return;
+        }
+        match &stemmer {
+            Some(s) => out.push(s.stem(word).into_owned()),
+            None => out.push(word.to_owned()),
+        }
+    };
+    for word in text.unicode_words() {
+        if word.len() > MAX_TOKEN_BYTES {
+            continue;
+        }
+        let mut lower = word.to_lowercase();
+        if lower.contains('\u{2019}') {
+            lower = lower.replace('\u{2019}', "'");
+        }
+        let mut word = lower.as_str();
+        if lang == Language::French {
+            if let Some((head, tail)) = word.split_once('\'') {
+                if ELISIONS_FR.contains(&head) {
+                    word = tail;
+                }
+            }
+        }
+        let is_identifier = word.contains(is_joiner) && word.chars().any(char::is_alphabetic);
+        if is_identifier {
+            let whole = word.trim_matches(is_joiner);
+            if !whole.is_empty() {
+                out.push(whole.to_owned());
+            }
+            for part in word.split(is_joiner) {
+                emit(part, &mut out);
+            }
+        } else {
+            emit(word, &mut out);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_lists_are_sorted_for_binary_search() {
+        for list in [STOP_EN, STOP_FR] {
+            let mut sorted = list.to_vec();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(sorted, list);
+        }
+    }
+
+    #[test]
+    fn english_words_are_lowercased_stemmed_and_stopped() {
+        assert_eq!(analyze("The Running dogs, and the cats' toys!", Language::English), ["run", "dog", "cat", "toy"]);
+    }
+
+    #[test]
+    fn french_stemming_and_elision() {
+        assert_eq!(analyze("L'index des documents était construit", Language::French), ["index", "docu", "construit"]);
+        assert_eq!(analyze("qu\u{2019}il mange", Language::French), ["mang"]);
+        // `aujourd'hui` is not an elision.
+        assert_eq!(analyze("aujourd'hui", Language::French), ["aujourd'hui"]);
+    }
+
+    #[test]
+    fn other_language_is_only_lowercased() {
+        assert_eq!(analyze("Die Häuser UND the", Language::Other), ["die", "häuser", "und", "the"]);
+    }
+
+    #[test]
+    fn code_identifiers_keep_whole_form_and_parts() {
+        assert_eq!(
+            analyze("Edit Cargo.toml and build.rs, run --release or cargo-add", Language::English),
+            ["edit", "cargo.toml", "cargo", "toml", "build.rs", "build", "rs", "run", "releas", "cargo", "add"]
+        );
+        assert_eq!(analyze("foo_bar std::fs", Language::English), ["foo_bar", "foo", "bar", "std", "fs"]);
+        // Numbers with dots are not identifiers.
+        assert_eq!(analyze("version 1.2.3", Language::English), ["version", "1.2.3"]);
+    }
+
+    #[test]
+    fn huge_word_is_dropped() {
+        let w = "a".repeat(1 << 20);
+        assert_eq!(analyze(&format!("hello {w} world"), Language::English), ["hello", "world"]);
+        assert!(analyze("", Language::French).is_empty());
+        assert!(analyze("  ,;!  ", Language::English).is_empty());
+    }
+
+    #[test]
+    fn detects_english_and_french() {
+        assert_eq!(
+            Language::detect("Cargo is the Rust package manager. It downloads your dependencies and compiles them."),
+            Language::English
+        );
+        assert_eq!(
+            Language::detect("Cargo est le gestionnaire de paquets de Rust. Il télécharge les dépendances et les compile."),
+            Language::French
+        );
+        assert_eq!(
+            Language::detect("Cargo ist der Paketmanager von Rust. Er lädt die Abhängigkeiten herunter und kompiliert sie."),
+            Language::Other
+        );
+        // No letters, or too short to tell: English.
+        assert_eq!(Language::detect("1234 5678"), Language::English);
+        assert_eq!(Language::detect(""), Language::English);
+        // Non-Latin script.
+        assert_eq!(Language::detect("Это пример текста на русском языке для проверки."), Language::Other);
+    }
+
+    #[test]
+    fn detect_samples_a_prefix_on_a_char_boundary() {
+        let text = "é".repeat(DETECT_SAMPLE_BYTES);
+        let _ = Language::detect(&text);
+        assert_eq!(prefix_at_char_boundary("héllo", 2), "h");
+    }
+
+    #[test]
+    fn from_tag() {
+        assert_eq!(Language::from_tag(" en-US"), Language::English);
+        assert_eq!(Language::from_tag("French"), Language::French);
+        assert_eq!(Language::from_tag("de"), Language::Other);
+    }
 }

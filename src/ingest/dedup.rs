@@ -39,7 +39,7 @@ impl Default for DedupConfig {
 }
 
 /// Remembers the chunks kept so far.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Deduplicator {
     config: DedupConfig,
 }
