@@ -1,3 +1,4 @@
 //! Stage 5 — local generation with quantized GGUF models.
-//!
-//! OWNER: generation helper.
+
+pub mod gguf;
+pub mod tokenizer;

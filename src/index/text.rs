@@ -139,7 +139,7 @@ fn prefix_at_char_boundary(text: &str, max: usize) -> &str {
 pub fn analyze(text: &str, lang: Language) -> Vec<String> {
     let stemmer = lang.stemmer();
     let mut out = Vec::new();
-    let mut emit = |word: &str, out: &mut Vec<String>| {
+    let emit = |word: &str, out: &mut Vec<String>| {
         if word.is_empty() || lang.is_stop_word(word) {
             return;
         }

@@ -2,11 +2,46 @@
 //! to readable text (navigation, header/footer, scripts, styles, sidebars dropped;
 //! headings, lists, tables and code blocks kept as blocks), Markdown parsed.
 //!
-//! OWNER: ingest helper — implement `clean`.
+//! # Design
+//!
+//! All three formats feed one block model: a small state machine (`Builder`) receives
+//! "open heading / open list item / open code / open table / text / close" calls and
+//! emits [`Block`]s. The output text is the blocks joined by a blank line, and each
+//! block records its byte span and the heading path above it, so the chunker can split
+//! along headings → paragraphs → sentences and answers can cite exact spans.
+//!
+//! - **HTML** is parsed by `html5ever` (through `scraper`), never by regular
+//!   expressions. The DOM is walked with `ego_tree`'s iterative open/close traversal —
+//!   no recursion — so a document nested 10 000 levels deep cannot overflow the stack.
+//!   Boilerplate removal follows the usual DOM-heuristic approach (cf. Kohlschütter et
+//!   al., *Boilerplate Detection using Shallow Text Features*, WSDM 2010, and
+//!   Readability-style main-content selection), kept deliberately simple and
+//!   predictable: if the page has a `<main>` (or `role="main"`) element only its
+//!   content is read; elements that are never prose (`script`, `style`, `svg`, forms, …)
+//!   or page chrome (`nav`, `header`, `footer`, `aside`, and anything whose id/class
+//!   names it a sidebar, menu bar, table of contents, breadcrumb, …) are skipped with
+//!   their whole subtree. Attributes are never copied into the text, so event handlers
+//!   and `javascript:` URLs cannot leak through.
+//! - **Markdown** is parsed with `pulldown-cmark` (tables, strikethrough, footnotes,
+//!   YAML metadata blocks skipped). Raw HTML blocks go through the HTML path.
+//! - **Plain text**: paragraphs are separated by blank lines.
+//!
+//! Normalisation of every block: characters are filtered first (C0/C1 controls and
+//! invisible format characters such as zero-width spaces, soft hyphens and bidi
+//! overrides removed; ZWJ/ZWNJ kept because scripts and emoji need them), then the text
+//! is put in Unicode NFC (UAX #15) and whitespace (tabs, NBSP, ideographic space, …) is
+//! collapsed — to single spaces in prose, while code keeps its line breaks and
+//! indentation. Finally "words" (runs of non-whitespace) longer than
+//! [`CleanConfig::max_word_chars`] are dropped: they are base64 blobs or minified data
+//! that only waste tokens.
 
+use ego_tree::iter::Edge;
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+use scraper::{Html, Node};
 use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
 
-use super::Document;
+use super::{Document, Format};
 use crate::error::Result;
 
 /// Options for cleaning.
@@ -66,6 +101,1043 @@ pub struct CleanedDoc {
 
 /// Clean a (validated) document. The result's text may be empty if nothing readable remains.
 pub fn clean(doc: &Document, config: &CleanConfig) -> Result<CleanedDoc> {
-    let _ = (doc, config);
-    Ok(CleanedDoc::default())
+    let format = doc.resolved_format();
+    let mut builder = Builder::new(config.max_word_chars);
+    let mut title = None;
+    match format {
+        Format::Html => title = clean_html(&doc.body, &mut builder),
+        Format::Markdown => clean_markdown(&doc.body, &mut builder),
+        Format::Text => clean_text(&doc.body, &mut builder),
+    }
+    Ok(builder.finish(title))
+}
+
+// ---------------------------------------------------------------------------------
+// Character-level normalisation
+// ---------------------------------------------------------------------------------
+
+/// Invisible format characters that carry no text: soft hyphen, Arabic letter mark,
+/// Mongolian vowel separator, zero-width space, LRM/RLM, bidi embeddings/overrides and
+/// isolates, word joiner and invisible operators, BOM / zero-width no-break space,
+/// interlinear annotation marks. ZWNJ/ZWJ (U+200C/D) are kept on purpose.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
+}
+
+/// Filter characters, then NFC. Whitespace is mapped to plain spaces, except `\n`
+/// which is kept when `keep_newlines` (code); tabs become four spaces in code.
+fn filter_nfc(s: &str, keep_newlines: bool) -> String {
+    let mut filtered = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                // CRLF and lone CR are line breaks.
+                if chars.peek() == Some(&'\n') {
+                    continue;
+                }
+                filtered.push(if keep_newlines { '\n' } else { ' ' });
+            }
+            '\n' | '\u{2028}' | '\u{2029}' | '\u{0085}' | '\u{000B}' | '\u{000C}' => {
+                filtered.push(if keep_newlines { '\n' } else { ' ' })
+            }
+            '\t' => filtered.push_str(if keep_newlines { "    " } else { " " }),
+            c if c.is_whitespace() => filtered.push(' '),
+            c if c.is_control() || is_invisible_format(c) => {}
+            c => filtered.push(c),
+        }
+    }
+    if unicode_normalization::is_nfc_quick(filtered.chars()) == unicode_normalization::IsNormalized::Yes {
+        filtered
+    } else {
+        filtered.nfc().collect()
+    }
+}
+
+/// Normalise prose: one line, single spaces, trimmed, over-long words dropped.
+pub(crate) fn normalize_prose(s: &str, max_word_chars: usize) -> String {
+    let filtered = filter_nfc(s, false);
+    let mut out = String::with_capacity(filtered.len());
+    for word in filtered.split(' ').filter(|w| !w.is_empty()) {
+        if word.chars().count() > max_word_chars {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+/// Normalise code: line breaks and indentation kept, trailing spaces trimmed, runs of
+/// blank lines reduced to one, leading/trailing blank lines removed, over-long words
+/// dropped.
+fn normalize_code(s: &str, max_word_chars: usize) -> String {
+    let filtered = filter_nfc(s, true);
+    let mut out = String::with_capacity(filtered.len());
+    let mut pending_blank = false;
+    for line in filtered.split('\n') {
+        let mut cleaned = String::with_capacity(line.len());
+        // Keep the spacing between words; drop over-long words in place.
+        let mut rest = line;
+        while !rest.is_empty() {
+            let ws_len = rest.len() - rest.trim_start_matches(' ').len();
+            let (ws, after) = rest.split_at(ws_len);
+            let word_len = after.find(' ').unwrap_or(after.len());
+            let (word, after_word) = after.split_at(word_len);
+            if !word.is_empty() && word.chars().count() <= max_word_chars {
+                cleaned.push_str(ws);
+                cleaned.push_str(word);
+            }
+            rest = after_word;
+        }
+        let cleaned = cleaned.trim_end();
+        if cleaned.trim_start().is_empty() {
+            pending_blank = !out.is_empty();
+            continue;
+        }
+        if !out.is_empty() {
+            out.push('\n');
+            if pending_blank {
+                out.push('\n');
+            }
+        }
+        pending_blank = false;
+        out.push_str(cleaned);
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------
+// The block builder shared by the three formats
+// ---------------------------------------------------------------------------------
+
+/// A finished block before offsets are assigned.
+struct RawBlock {
+    kind: BlockKind,
+    text: String,
+    heading_path: Vec<String>,
+}
+
+/// Table being collected: rows of cells.
+#[derive(Default)]
+struct TableState {
+    rows: Vec<Vec<String>>,
+    row: Option<Vec<String>>,
+    cell: Option<String>,
+}
+
+impl TableState {
+    fn close_cell(&mut self) {
+        if let Some(cell) = self.cell.take() {
+            self.row.get_or_insert_with(Vec::new).push(cell);
+        }
+    }
+    fn close_row(&mut self) {
+        self.close_cell();
+        if let Some(row) = self.row.take() {
+            self.rows.push(row);
+        }
+    }
+    fn text(&mut self, s: &str) {
+        self.cell.get_or_insert_with(String::new).push_str(s);
+    }
+}
+
+/// What an opened element/tag did, so its close can undo it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Action {
+    /// Inline: nothing to do.
+    Inline,
+    /// A generic block boundary (div, p, dt, …).
+    Boundary,
+    /// Pushed a container kind (list item, quote).
+    Container,
+    /// Started a heading.
+    Heading,
+    /// Started a code block.
+    Code,
+    /// Started a table (outermost) or a nested one.
+    Table,
+    /// Table row.
+    Row,
+    /// Table cell.
+    Cell,
+}
+
+/// Receives structure and text, produces blocks.
+struct Builder {
+    max_word_chars: usize,
+    blocks: Vec<RawBlock>,
+    buf: String,
+    containers: Vec<BlockKind>,
+    heading: Option<u8>,
+    code_depth: usize,
+    table_depth: usize,
+    table: TableState,
+    headings: Vec<(u8, String)>,
+}
+
+impl Builder {
+    fn new(max_word_chars: usize) -> Self {
+        Builder {
+            max_word_chars: max_word_chars.max(1),
+            blocks: Vec::new(),
+            buf: String::new(),
+            containers: Vec::new(),
+            heading: None,
+            code_depth: 0,
+            table_depth: 0,
+            table: TableState::default(),
+            headings: Vec::new(),
+        }
+    }
+
+    /// Inside a construct whose inner structure is flattened into its text.
+    fn in_special(&self) -> bool {
+        self.table_depth > 0 || self.heading.is_some() || self.code_depth > 0
+    }
+
+    fn path(&self) -> Vec<String> {
+        self.headings.iter().map(|(_, t)| t.clone()).collect()
+    }
+
+    fn text(&mut self, s: &str) {
+        if self.table_depth > 0 {
+            self.table.text(s);
+        } else {
+            self.buf.push_str(s);
+        }
+    }
+
+    /// A line break (`<br>`, Markdown hard/soft break).
+    fn line_break(&mut self) {
+        if self.code_depth > 0 && self.table_depth == 0 && self.heading.is_none() {
+            self.buf.push('\n');
+        } else {
+            self.text(" ");
+        }
+    }
+
+    /// Emit the pending prose buffer as a block of the innermost container kind.
+    fn flush(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let raw = std::mem::take(&mut self.buf);
+        let text = normalize_prose(&raw, self.max_word_chars);
+        if text.is_empty() {
+            return;
+        }
+        let kind = self.containers.last().copied().unwrap_or(BlockKind::Paragraph);
+        let heading_path = self.path();
+        self.blocks.push(RawBlock { kind, text, heading_path });
+    }
+
+    /// A generic block-level boundary.
+    fn boundary(&mut self) -> Action {
+        if self.code_depth > 0 && self.table_depth == 0 && self.heading.is_none() {
+            // Block elements inside <pre> are rare; keep the code flowing.
+            return Action::Inline;
+        }
+        if self.in_special() {
+            self.text(" ");
+            return Action::Inline;
+        }
+        self.flush();
+        Action::Boundary
+    }
+
+    fn open_container(&mut self, kind: BlockKind) -> Action {
+        if self.in_special() {
+            return self.boundary();
+        }
+        self.flush();
+        self.containers.push(kind);
+        Action::Container
+    }
+
+    fn open_heading(&mut self, level: u8) -> Action {
+        if self.in_special() {
+            return self.boundary();
+        }
+        self.flush();
+        self.heading = Some(level.clamp(1, 6));
+        Action::Heading
+    }
+
+    fn open_code(&mut self) -> Action {
+        if self.in_special() {
+            if self.code_depth > 0 {
+                self.code_depth += 1;
+                return Action::Code;
+            }
+            return self.boundary();
+        }
+        self.flush();
+        self.code_depth = 1;
+        Action::Code
+    }
+
+    fn open_table(&mut self) -> Action {
+        if self.table_depth > 0 {
+            self.table_depth += 1;
+            self.table.text(" ");
+            return Action::Table;
+        }
+        if self.in_special() {
+            return self.boundary();
+        }
+        self.flush();
+        self.table_depth = 1;
+        self.table = TableState::default();
+        Action::Table
+    }
+
+    fn open_row(&mut self) -> Action {
+        match self.table_depth {
+            0 => self.boundary(),
+            1 => {
+                self.table.close_row();
+                self.table.row = Some(Vec::new());
+                Action::Row
+            }
+            _ => {
+                self.table.text(" ");
+                Action::Inline
+            }
+        }
+    }
+
+    fn open_cell(&mut self) -> Action {
+        match self.table_depth {
+            0 => self.boundary(),
+            1 => {
+                self.table.close_cell();
+                self.table.cell = Some(String::new());
+                Action::Cell
+            }
+            _ => {
+                self.table.text(" ");
+                Action::Inline
+            }
+        }
+    }
+
+    /// Undo what `action` did at open time.
+    fn close(&mut self, action: Action) {
+        match action {
+            Action::Inline => {}
+            Action::Boundary => self.flush(),
+            Action::Container => {
+                self.flush();
+                self.containers.pop();
+            }
+            Action::Heading => self.close_heading(),
+            Action::Code => {
+                self.code_depth = self.code_depth.saturating_sub(1);
+                if self.code_depth == 0 {
+                    self.close_code();
+                }
+            }
+            Action::Table => {
+                self.table_depth = self.table_depth.saturating_sub(1);
+                if self.table_depth == 0 {
+                    self.close_table();
+                } else {
+                    self.table.text(" ");
+                }
+            }
+            Action::Row => self.table.close_row(),
+            Action::Cell => self.table.close_cell(),
+        }
+    }
+
+    fn close_heading(&mut self) {
+        let Some(level) = self.heading.take() else { return };
+        let raw = std::mem::take(&mut self.buf);
+        let text = normalize_prose(&raw, self.max_word_chars);
+        if text.is_empty() {
+            return;
+        }
+        while self.headings.last().is_some_and(|(l, _)| *l >= level) {
+            self.headings.pop();
+        }
+        self.headings.push((level, text.clone()));
+        let heading_path = self.path();
+        self.blocks.push(RawBlock { kind: BlockKind::Heading(level), text, heading_path });
+    }
+
+    fn close_code(&mut self) {
+        let raw = std::mem::take(&mut self.buf);
+        let text = normalize_code(&raw, self.max_word_chars);
+        if text.is_empty() {
+            return;
+        }
+        let heading_path = self.path();
+        self.blocks.push(RawBlock { kind: BlockKind::Code, text, heading_path });
+    }
+
+    fn close_table(&mut self) {
+        let mut table = std::mem::take(&mut self.table);
+        table.close_row();
+        let mut text = String::new();
+        for row in &table.rows {
+            let cells: Vec<String> = row
+                .iter()
+                .map(|c| normalize_prose(c, self.max_word_chars))
+                .filter(|c| !c.is_empty())
+                .collect();
+            if cells.is_empty() {
+                continue;
+            }
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&cells.join(" | "));
+        }
+        if text.is_empty() {
+            return;
+        }
+        let heading_path = self.path();
+        self.blocks.push(RawBlock { kind: BlockKind::Table, text, heading_path });
+    }
+
+    /// Close whatever is still open (unbalanced input) and assemble the document.
+    fn finish(mut self, title: Option<String>) -> CleanedDoc {
+        if self.heading.is_some() {
+            self.close_heading();
+        }
+        if self.table_depth > 0 {
+            self.table_depth = 0;
+            self.close_table();
+        }
+        if self.code_depth > 0 {
+            self.code_depth = 0;
+            self.close_code();
+        }
+        self.flush();
+
+        let title = title
+            .map(|t| normalize_prose(&t, self.max_word_chars))
+            .filter(|t| !t.is_empty())
+            .or_else(|| {
+                let first = |lvl: Option<u8>| {
+                    self.blocks.iter().find(|b| match (b.kind, lvl) {
+                        (BlockKind::Heading(l), Some(want)) => l == want,
+                        (BlockKind::Heading(_), None) => true,
+                        _ => false,
+                    })
+                };
+                first(Some(1)).or_else(|| first(None)).map(|b| b.text.clone())
+            });
+
+        let total: usize = self.blocks.iter().map(|b| b.text.len() + 2).sum();
+        let mut text = String::with_capacity(total);
+        let mut blocks = Vec::with_capacity(self.blocks.len());
+        for raw in self.blocks {
+            if !text.is_empty() {
+                text.push_str("\n\n");
+            }
+            let start = text.len();
+            text.push_str(&raw.text);
+            blocks.push(Block { kind: raw.kind, start, end: text.len(), heading_path: raw.heading_path });
+        }
+        CleanedDoc { text, title, blocks }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// HTML
+// ---------------------------------------------------------------------------------
+
+/// Elements that never hold readable prose, or are page chrome; skipped with their subtree.
+const DROP_TAGS: &[&str] = &[
+    "script", "style", "noscript", "template", "svg", "math", "nav", "header", "footer", "aside", "form",
+    "button", "iframe", "frame", "frameset", "object", "embed", "applet", "canvas", "audio", "video",
+    "picture", "img", "map", "select", "input", "textarea", "option", "label", "dialog", "menu", "head",
+    "title", "meta", "link", "base", "datalist", "output", "progress", "meter", "slot",
+];
+
+/// id/class words (split on `-`/`_`) that mark navigation or page chrome.
+const CHROME_WORDS: &[&str] = &[
+    "sidebar", "navbar", "menubar", "nav", "navigation", "toc", "breadcrumb", "breadcrumbs", "footer",
+    "masthead", "cookie", "cookies", "popup", "modal", "skiplink", "searchbar", "searchresults", "share",
+    "social", "advert", "advertisement", "banner",
+];
+
+/// Adjacent id/class word pairs that mark chrome (`menu-bar`, `skip-link`, …).
+const CHROME_PAIRS: &[(&str, &str)] =
+    &[("menu", "bar"), ("skip", "link"), ("site", "header"), ("page", "header"), ("site", "footer"), ("table", "of")];
+
+/// ARIA landmark roles of chrome.
+const CHROME_ROLES: &[&str] = &[
+    "navigation", "banner", "contentinfo", "complementary", "search", "menu", "menubar", "dialog",
+    "alertdialog", "toolbar",
+];
+
+const BLOCK_TAGS: &[&str] = &[
+    "address", "article", "body", "caption", "center", "dd", "details", "div", "dl", "dt", "fieldset",
+    "figcaption", "figure", "hgroup", "hr", "html", "legend", "main", "ol", "p", "section", "summary",
+    "ul", "dir", "tfoot",
+];
+
+/// Does an id or class token name page chrome?
+fn is_chrome_token(token: &str) -> bool {
+    let lower = token.to_ascii_lowercase().replace('_', "-");
+    let words: Vec<&str> = lower.split('-').filter(|w| !w.is_empty()).collect();
+    if words.iter().any(|w| CHROME_WORDS.contains(w)) {
+        return true;
+    }
+    if words.windows(2).any(|p| CHROME_PAIRS.iter().any(|(a, b)| p[0] == *a && p[1] == *b)) {
+        return true;
+    }
+    // camelCase / glued forms: `mainSidebar`, `topnavbar`.
+    ["sidebar", "navbar", "menubar", "breadcrumb"].iter().any(|w| lower.contains(w))
+}
+
+/// Should this element (and its subtree) be skipped?
+fn is_dropped(el: &scraper::node::Element) -> bool {
+    let name = el.name();
+    if DROP_TAGS.contains(&name) {
+        return true;
+    }
+    if el.attr("hidden").is_some() {
+        return true;
+    }
+    if el.attr("aria-hidden").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+        return true;
+    }
+    if let Some(role) = el.attr("role") {
+        if role.split_ascii_whitespace().any(|r| CHROME_ROLES.iter().any(|c| r.eq_ignore_ascii_case(c))) {
+            return true;
+        }
+    }
+    if let Some(style) = el.attr("style") {
+        let compact: String = style.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+        if compact.contains("display:none") || compact.contains("visibility:hidden") {
+            return true;
+        }
+    }
+    if el.id().is_some_and(is_chrome_token) {
+        return true;
+    }
+    el.classes().any(is_chrome_token)
+}
+
+/// What opening this element does to the builder.
+fn open_element(b: &mut Builder, name: &str) -> Action {
+    match name {
+        "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => {
+            let level = name.as_bytes().get(1).map(|d| d.saturating_sub(b'0')).unwrap_or(1);
+            b.open_heading(level)
+        }
+        "li" => b.open_container(BlockKind::ListItem),
+        "blockquote" => b.open_container(BlockKind::Quote),
+        "pre" | "listing" | "xmp" | "plaintext" => b.open_code(),
+        "table" => b.open_table(),
+        "tr" => b.open_row(),
+        "td" | "th" => b.open_cell(),
+        "br" => {
+            b.line_break();
+            Action::Inline
+        }
+        "thead" | "tbody" => Action::Inline,
+        n if BLOCK_TAGS.contains(&n) => b.boundary(),
+        _ => Action::Inline,
+    }
+}
+
+/// Walk the subtree of `root` iteratively, feeding the builder.
+fn walk_html(root: ego_tree::NodeRef<'_, Node>, b: &mut Builder) {
+    // `traverse` yields Open/Close edges without recursion; `actions` is our explicit
+    // stack of what each open element did; `skipping` is the id of a dropped subtree.
+    let mut actions: Vec<Action> = Vec::new();
+    let mut skipping: Option<ego_tree::NodeId> = None;
+    for edge in root.traverse() {
+        match edge {
+            Edge::Open(node) => {
+                if skipping.is_some() {
+                    continue;
+                }
+                match node.value() {
+                    Node::Text(t) => b.text(t),
+                    Node::Element(el) => {
+                        if node.id() != root.id() && is_dropped(el) {
+                            skipping = Some(node.id());
+                            continue;
+                        }
+                        actions.push(open_element(b, el.name()));
+                    }
+                    _ => {}
+                }
+            }
+            Edge::Close(node) => {
+                if let Some(id) = skipping {
+                    if id == node.id() {
+                        skipping = None;
+                    }
+                    continue;
+                }
+                if node.value().is_element() {
+                    if let Some(action) = actions.pop() {
+                        b.close(action);
+                    }
+                }
+            }
+        }
+    }
+    while let Some(action) = actions.pop() {
+        b.close(action);
+    }
+}
+
+/// Find the first element (document order) matching `pred`, iteratively.
+fn find_element<'a>(
+    root: ego_tree::NodeRef<'a, Node>,
+    pred: impl Fn(&scraper::node::Element) -> bool,
+) -> Option<ego_tree::NodeRef<'a, Node>> {
+    root.descendants().find(|n| n.value().as_element().is_some_and(&pred))
+}
+
+/// Clean HTML into `b`; returns the `<title>` text if any.
+fn clean_html(body: &str, b: &mut Builder) -> Option<String> {
+    let html = Html::parse_document(body);
+    let doc_root = html.tree.root();
+    walk_html_document(doc_root, b)
+}
+
+fn walk_html_document(doc_root: ego_tree::NodeRef<'_, Node>, b: &mut Builder) -> Option<String> {
+    // <title> of the document head (not an SVG <title>).
+    let title = find_element(doc_root, |e| e.name() == "title").and_then(|t| {
+        let in_head = t.parent().and_then(|p| p.value().as_element().map(|e| e.name() == "head")).unwrap_or(false);
+        in_head.then(|| t.descendants().filter_map(|n| n.value().as_text().map(|x| x.to_string())).collect::<String>())
+    });
+
+    // Main content first: <main> or role="main".
+    let main = find_element(doc_root, |e| {
+        e.name() == "main" || e.attr("role").is_some_and(|r| r.eq_ignore_ascii_case("main"))
+    });
+    if let Some(main) = main {
+        let before = b.blocks.len();
+        walk_html(main, b);
+        if b.blocks.len() > before {
+            return title;
+        }
+    }
+    let body = find_element(doc_root, |e| e.name() == "body");
+    match body {
+        Some(body) => walk_html(body, b),
+        None => walk_html(doc_root, b),
+    }
+    title
+}
+
+// ---------------------------------------------------------------------------------
+// Markdown
+// ---------------------------------------------------------------------------------
+
+fn clean_markdown(body: &str, b: &mut Builder) {
+    let options = Options::ENABLE_TABLES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_YAML_STYLE_METADATA_BLOCKS;
+    let mut actions: Vec<Action> = Vec::new();
+    let mut html_block: Option<String> = None;
+    let mut in_metadata = false;
+    // Raw inline <script>/<style> in a paragraph: skip the text until it closes.
+    let mut raw_skip: Option<&'static str> = None;
+    for event in Parser::new_ext(body, options) {
+        match event {
+            Event::Start(tag) => {
+                let action = match tag {
+                    Tag::Heading { level, .. } => b.open_heading(level as u8),
+                    Tag::Paragraph | Tag::List(_) | Tag::DefinitionList => b.boundary(),
+                    Tag::DefinitionListTitle | Tag::DefinitionListDefinition => b.boundary(),
+                    Tag::FootnoteDefinition(_) => b.boundary(),
+                    Tag::Item => b.open_container(BlockKind::ListItem),
+                    Tag::BlockQuote(_) => b.open_container(BlockKind::Quote),
+                    Tag::CodeBlock(_) => b.open_code(),
+                    Tag::Table(_) => b.open_table(),
+                    Tag::TableHead | Tag::TableRow => b.open_row(),
+                    Tag::TableCell => b.open_cell(),
+                    Tag::HtmlBlock => {
+                        html_block = Some(String::new());
+                        Action::Inline
+                    }
+                    Tag::MetadataBlock(_) => {
+                        in_metadata = true;
+                        Action::Inline
+                    }
+                    _ => Action::Inline,
+                };
+                actions.push(action);
+            }
+            Event::End(end) => {
+                match end {
+                    TagEnd::HtmlBlock => {
+                        if let Some(raw) = html_block.take() {
+                            b.boundary();
+                            let fragment = Html::parse_fragment(&raw);
+                            walk_html(fragment.tree.root(), b);
+                            b.boundary();
+                        }
+                    }
+                    TagEnd::MetadataBlock(_) => in_metadata = false,
+                    _ => {}
+                }
+                if let Some(action) = actions.pop() {
+                    b.close(action);
+                }
+            }
+            Event::Text(t) => {
+                if in_metadata || raw_skip.is_some() {
+                    continue;
+                }
+                if let Some(h) = html_block.as_mut() {
+                    h.push_str(&t);
+                } else {
+                    b.text(&t);
+                }
+            }
+            Event::Code(t) | Event::InlineMath(t) | Event::DisplayMath(t) => {
+                if raw_skip.is_none() {
+                    b.text(&t)
+                }
+            }
+            Event::Html(t) => match html_block.as_mut() {
+                Some(h) => h.push_str(&t),
+                None => {
+                    // Raw HTML outside an HTML block: parse it on its own.
+                    b.boundary();
+                    let fragment = Html::parse_fragment(&t);
+                    walk_html(fragment.tree.root(), b);
+                    b.boundary();
+                }
+            },
+            Event::InlineHtml(t) => {
+                let lower = t.trim().to_ascii_lowercase();
+                match raw_skip {
+                    Some(tag) => {
+                        if lower.starts_with("</") && lower[2..].starts_with(tag) {
+                            raw_skip = None;
+                        }
+                    }
+                    None => {
+                        for tag in ["script", "style", "template", "noscript", "textarea"] {
+                            if lower.strip_prefix('<').is_some_and(|r| r.starts_with(tag)) && !lower.ends_with("/>") {
+                                raw_skip = Some(tag);
+                            }
+                        }
+                        if lower.starts_with("<br") {
+                            b.line_break();
+                        }
+                    }
+                }
+            }
+            Event::SoftBreak | Event::HardBreak => {
+                if html_block.is_none() && raw_skip.is_none() {
+                    b.line_break()
+                }
+            }
+            Event::Rule => {
+                b.boundary();
+            }
+            Event::FootnoteReference(_) | Event::TaskListMarker(_) => {}
+        }
+    }
+    while let Some(action) = actions.pop() {
+        b.close(action);
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Plain text
+// ---------------------------------------------------------------------------------
+
+fn clean_text(body: &str, b: &mut Builder) {
+    let mut para = String::new();
+    for line in body.lines() {
+        if line.chars().all(|c| c.is_whitespace() || c.is_control() || is_invisible_format(c)) {
+            if !para.is_empty() {
+                b.text(&para);
+                b.flush();
+                para.clear();
+            }
+        } else {
+            para.push_str(line);
+            para.push('\n');
+        }
+    }
+    b.text(&para);
+    b.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn html(body: &str) -> CleanedDoc {
+        clean(&Document::new("t.html", body).with_format(Format::Html), &CleanConfig::default()).unwrap()
+    }
+
+    fn md(body: &str) -> CleanedDoc {
+        clean(&Document::new("t.md", body).with_format(Format::Markdown), &CleanConfig::default()).unwrap()
+    }
+
+    fn check_offsets(doc: &CleanedDoc) {
+        let mut prev_end = 0;
+        for (i, b) in doc.blocks.iter().enumerate() {
+            assert!(b.start >= prev_end && b.start < b.end && b.end <= doc.text.len(), "block {i} {b:?}");
+            assert!(doc.text.is_char_boundary(b.start) && doc.text.is_char_boundary(b.end));
+            if i > 0 {
+                assert_eq!(&doc.text[prev_end..b.start], "\n\n");
+            }
+            prev_end = b.end;
+        }
+        assert_eq!(prev_end, doc.text.len());
+    }
+
+    #[test]
+    fn normalizes_unicode_and_whitespace() {
+        // e + combining acute → é (NFC); NBSP, tab, zero-width space, control char, soft hyphen.
+        let d = clean(
+            &Document::new("a.txt", "Cafe\u{301}\u{a0}au\tlait\u{200b}!\u{7}\u{ad}\r\nsecond line\n\n\n  next   para  "),
+            &CleanConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(d.text, "Caf\u{e9} au lait! second line\n\nnext para");
+        assert_eq!(d.blocks.len(), 2);
+        check_offsets(&d);
+    }
+
+    #[test]
+    fn drops_overlong_words() {
+        let blob = "A".repeat(300);
+        let d = clean(&Document::new("a.txt", format!("before {blob} after")), &CleanConfig { max_word_chars: 256 })
+            .unwrap();
+        assert_eq!(d.text, "before after");
+        let d = clean(&Document::new("a.txt", blob.clone()), &CleanConfig::default()).unwrap();
+        assert_eq!(d.text, "");
+        assert!(d.blocks.is_empty());
+    }
+
+    #[test]
+    fn html_structure_is_kept() {
+        let d = html(
+            "<html><head><title>My Page</title></head><body>\
+             <h1>Top</h1><p>Intro <b>bold</b>\n  text.</p>\
+             <h2>Sub</h2><ul><li>one</li><li>two <ul><li>inner</li></ul></li></ul>\
+             <table><tr><th>Name</th><th>Value</th></tr><tr><td>a</td><td>1</td></tr></table>\
+             <pre><code>fn main() {\n    println!(\"hi\");\n}\n</code></pre>\
+             <blockquote><p>quoted</p></blockquote>\
+             <h1>Second</h1><p>after</p></body></html>",
+        );
+        check_offsets(&d);
+        assert_eq!(d.title.as_deref(), Some("My Page"));
+        let got: Vec<(BlockKind, &str, Vec<String>)> =
+            d.blocks.iter().map(|b| (b.kind, &d.text[b.start..b.end], b.heading_path.clone())).collect();
+        let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            got,
+            vec![
+                (BlockKind::Heading(1), "Top", p(&["Top"])),
+                (BlockKind::Paragraph, "Intro bold text.", p(&["Top"])),
+                (BlockKind::Heading(2), "Sub", p(&["Top", "Sub"])),
+                (BlockKind::ListItem, "one", p(&["Top", "Sub"])),
+                (BlockKind::ListItem, "two", p(&["Top", "Sub"])),
+                (BlockKind::ListItem, "inner", p(&["Top", "Sub"])),
+                (BlockKind::Table, "Name | Value\na | 1", p(&["Top", "Sub"])),
+                (BlockKind::Code, "fn main() {\n    println!(\"hi\");\n}", p(&["Top", "Sub"])),
+                (BlockKind::Quote, "quoted", p(&["Top", "Sub"])),
+                (BlockKind::Heading(1), "Second", p(&["Second"])),
+                (BlockKind::Paragraph, "after", p(&["Second"])),
+            ]
+        );
+    }
+
+    #[test]
+    fn html_title_falls_back_to_first_h1() {
+        let d = html("<body><h2>Not me</h2><h1>Me</h1><p>x</p></body>");
+        assert_eq!(d.title.as_deref(), Some("Me"));
+    }
+
+    #[test]
+    fn hostile_html_yields_inert_text() {
+        let d = html(
+            "<html><head><script>alert('head')</script><style>body{color:red}</style></head><body>\
+             <p>Hello <a href=\"javascript:alert(1)\" onclick=\"alert(2)\">click here</a>.</p>\
+             <img src=x onerror=\"alert(3)\"><script>document.write('evil')</script>\
+             <svg onload=alert(4)><script>alert(5)</script><text>svgtext</text></svg>\
+             <iframe src=\"javascript:alert(6)\">frame</iframe><noscript>nos</noscript>\
+             <template><p>tmpl</p></template><!-- secret comment -->\
+             <form action=x><input value=in><button onclick=alert(7)>Press</button></form>\
+             <p style=\"display: none\">invisible</p><div hidden>hid</div>\
+             <p>World</p></body></html>",
+        );
+        assert_eq!(d.text, "Hello click here.\n\nWorld");
+        for bad in ["alert", "javascript", "onerror", "script", "evil", "<", "secret", "svgtext", "Press"] {
+            assert!(!d.text.contains(bad), "{bad} leaked into {:?}", d.text);
+        }
+    }
+
+    #[test]
+    fn chrome_is_dropped_and_main_preferred() {
+        let d = html(
+            "<body><div class=\"sidebar\"><ol><li>Chapter 1</li></ol></div>\
+             <div id=\"menu-bar\"><h1 class=\"menu-title\">Book</h1></div>\
+             <main><h1><a class=\"header\" href=\"#x\">Real</a></h1><p>content</p></main>\
+             <nav class=\"nav-wrapper\"><a>Next</a></nav></body>",
+        );
+        assert_eq!(d.text, "Real\n\ncontent");
+        // Without <main>, chrome is still dropped from the body.
+        let d = html(
+            "<body><div id=\"mdbook-sidebar\">Chapter list</div><div class=\"breadcrumbs\">Home</div>\
+             <header>Site</header><article><p>body text</p></article><footer>(c)</footer>\
+             <div role=\"navigation\">links</div><div class=\"toc\">toc</div></body>",
+        );
+        assert_eq!(d.text, "body text");
+    }
+
+    #[test]
+    fn html_without_body_or_text() {
+        let d = html("<html><head><title>Only a title</title></head></html>");
+        assert_eq!(d.text, "");
+        assert_eq!(d.title.as_deref(), Some("Only a title"));
+        let d = html("just some <b>text</b> without tags around");
+        assert_eq!(d.text, "just some text without tags around");
+        let d = html("<html><head><script>x()</script></head></html>");
+        assert_eq!(d.text, "");
+        assert!(d.blocks.is_empty());
+    }
+
+    #[test]
+    fn deeply_nested_html_does_not_overflow() {
+        // Run on a small stack to make a recursive walk fail loudly.
+        let handle = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let mut s = String::new();
+                for tag in ["div", "span", "b", "li", "blockquote", "table"] {
+                    s.clear();
+                    s.push_str("<html><body>");
+                    for _ in 0..10_000 {
+                        s.push('<');
+                        s.push_str(tag);
+                        s.push('>');
+                    }
+                    s.push_str("deep text");
+                    for _ in 0..10_000 {
+                        s.push_str("</");
+                        s.push_str(tag);
+                        s.push('>');
+                    }
+                    s.push_str("</body></html>");
+                    let d = html(&s);
+                    assert!(d.text.contains("deep text"), "{tag}: {:?}", &d.text[..d.text.len().min(100)]);
+                }
+                // Unclosed, too.
+                let d = html(&format!("{}tail", "<div><p>x".repeat(10_000)));
+                assert!(d.text.ends_with("tail"));
+            })
+            .unwrap();
+        handle.join().expect("deeply nested HTML must not overflow the stack");
+    }
+
+    #[test]
+    fn markdown_structure() {
+        let d = md("---\ntitle: meta\n---\n# Title\n\nSome *text*\nwrapped.\n\n## Part\n\n- a\n- b `code`\n\n\
+                    > quote\n\n```rust\nfn x() {\n\tlet y = 1;\n}\n```\n\n| h1 | h2 |\n|----|----|\n| c1 | c2 |\n\n\
+                    <div>raw <script>alert(1)</script> html</div>\n\ninline <script>bad()</script> end\n");
+        check_offsets(&d);
+        assert_eq!(d.title.as_deref(), Some("Title"));
+        let got: Vec<(BlockKind, &str)> = d.blocks.iter().map(|b| (b.kind, &d.text[b.start..b.end])).collect();
+        assert_eq!(
+            got,
+            vec![
+                (BlockKind::Heading(1), "Title"),
+                (BlockKind::Paragraph, "Some text wrapped."),
+                (BlockKind::Heading(2), "Part"),
+                (BlockKind::ListItem, "a"),
+                (BlockKind::ListItem, "b code"),
+                (BlockKind::Quote, "quote"),
+                (BlockKind::Code, "fn x() {\n    let y = 1;\n}"),
+                (BlockKind::Table, "h1 | h2\nc1 | c2"),
+                (BlockKind::Paragraph, "raw html"),
+                (BlockKind::Paragraph, "inline end"),
+            ]
+        );
+        assert_eq!(d.blocks[6].heading_path, vec!["Title".to_string(), "Part".to_string()]);
+    }
+
+    #[test]
+    fn deeply_nested_markdown_does_not_overflow() {
+        let handle = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let d = md(&format!("{}deep", "> ".repeat(10_000)));
+                assert!(d.text.contains("deep"));
+                let list: String = (0..2_000).map(|i| format!("{}- item{i}\n", "  ".repeat(i))).collect();
+                let d = md(&list);
+                assert!(d.text.contains("item1999"));
+            })
+            .unwrap();
+        handle.join().expect("deeply nested Markdown must not overflow the stack");
+    }
+
+    fn cargo_book(rel: &str) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cargo-book").join(rel);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("Cargo Book page {} is required: {e}", path.display()))
+    }
+
+    #[test]
+    fn cargo_book_page_keeps_content_not_chrome() {
+        let d = html(&cargo_book("guide/cargo-toml-vs-cargo-lock.html"));
+        check_offsets(&d);
+        assert_eq!(d.title.as_deref(), Some("Cargo.toml vs Cargo.lock - The Cargo Book"));
+        assert!(d.text.starts_with("Cargo.toml vs Cargo.lock\n\nCargo.toml and Cargo.lock serve two different purposes."));
+        assert!(d.text.contains("regex = { git = \"https://github.com/rust-lang/regex.git\", rev = \"9f9f693\" }"));
+        assert!(d.text.ends_with("is just a short specification."));
+        // Sidebar chapter list, menu bar, prev/next navigation, keyboard help, print button.
+        for chrome in [
+            "Getting Started",
+            "Installation",
+            "The Cargo Book\n",
+            "Keyboard shortcuts",
+            "Previous chapter",
+            "Print this book",
+            "Toggle Table of Contents",
+            "Search this book",
+            "Auto",
+            "localStorage",
+        ] {
+            assert!(!d.text.contains(chrome), "chrome {chrome:?} leaked");
+        }
+        let code = d.blocks.iter().filter(|b| b.kind == BlockKind::Code).count();
+        assert!(code >= 5, "code blocks kept: {code}");
+    }
+
+    #[test]
+    fn cargo_book_table_and_lists() {
+        let d = html(&cargo_book("reference/semver.html"));
+        check_offsets(&d);
+        assert!(d.blocks.iter().any(|b| b.kind == BlockKind::Table));
+        assert!(d.blocks.iter().any(|b| b.kind == BlockKind::ListItem));
+        assert!(d.blocks.iter().any(|b| matches!(b.kind, BlockKind::Heading(3))));
+        assert!(!d.text.contains("Keyboard shortcuts"));
+    }
 }

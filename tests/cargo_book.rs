@@ -1,0 +1,175 @@
+//! End to end on real data with the real model: index the Cargo Book with
+//! all-MiniLM-L6-v2, evaluate `cargo-book-qa.jsonl`, check de-duplication of the
+//! book's `print.html`, HNSW recall against exact search on 10k+ real embeddings, and
+//! that the committed format-v1 fixture index still loads.
+//!
+//! Needs the models (`scripts/fetch-models.sh`) and `../shared/data` (or `$SOTTO_DATA`);
+//! a missing file is a failure, not a skip.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use sotto::embed::Embedder;
+use sotto::eval::{evaluate, parse_jsonl, EvalOptions, EvalReport};
+use sotto::index::dense::{DenseConfig, DenseIndex};
+use sotto::index::fusion::Fusion;
+use sotto::{Engine, EngineConfig, Mode, SearchOptions};
+
+fn cargo_book() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let docs = common::cargo_book_docs();
+        assert!(docs.len() >= 100, "expected the 104 Cargo Book pages, found {}", docs.len());
+        let mut engine = Engine::new(EngineConfig::default(), Box::new(common::minilm()));
+        let t = std::time::Instant::now();
+        let report = engine.add_documents(docs).expect("the Cargo Book indexes");
+        eprintln!("indexed Cargo Book: {report:?} in {:.1} s", t.elapsed().as_secs_f64());
+        engine
+    })
+}
+
+fn eval(mode: Mode, fusion: Fusion) -> EvalReport {
+    let text = std::fs::read_to_string(common::data_dir().join("cargo-book-qa.jsonl")).expect("cargo-book-qa.jsonl");
+    let ds = parse_jsonl(&text, false).expect("dataset parses");
+    assert_eq!(ds.questions.len(), 30);
+    let mut options = EvalOptions::default();
+    options.search.mode = mode;
+    options.search.fusion = fusion;
+    let start = std::time::Instant::now();
+    let clock = move || start.elapsed().as_secs_f64() * 1e3;
+    evaluate(cargo_book(), &ds.questions, &options, &clock).expect("evaluation runs")
+}
+
+#[test]
+fn hybrid_retrieval_beats_each_retriever_alone() {
+    let rrf = Fusion::Rrf { rrf_k: 60.0 };
+    let dense = eval(Mode::Dense, rrf);
+    let sparse = eval(Mode::Sparse, rrf);
+    let hybrid = eval(Mode::Hybrid, rrf);
+    let weighted = eval(Mode::Hybrid, Fusion::Weighted { alpha: 0.5 });
+    for r in [&dense, &sparse, &hybrid, &weighted] {
+        eprintln!(
+            "{:<40} doc R@1 {:.3} R@5 {:.3} R@10 {:.3} P@5 {:.3} MRR {:.3} nDCG@10 {:.3} | chunk hit@5 {:.3} MRR {:.3} | p50 {:.1} ms",
+            r.config, r.doc.recall[&1], r.doc.recall[&5], r.doc.recall[&10], r.doc.precision[&5], r.doc.mrr, r.doc.ndcg_at_10,
+            r.chunk.hit[&5], r.chunk.mrr, r.latency_ms.p50
+        );
+        assert!(r.per_question.iter().all(|q| q.missing_relevant.is_empty()), "a relevant page is missing from the index");
+    }
+    let r5 = |r: &EvalReport| r.doc.recall[&5];
+    assert!(r5(&hybrid) >= 0.80, "hybrid recall@5 {:.3} < 0.80", r5(&hybrid));
+    assert!(r5(&hybrid) >= r5(&dense) && r5(&hybrid) >= r5(&sparse), "hybrid must not be worse than either retriever");
+    assert!(
+        hybrid.doc.mrr > dense.doc.mrr.min(sparse.doc.mrr),
+        "hybrid MRR {:.3} should beat the weaker retriever",
+        hybrid.doc.mrr
+    );
+}
+
+#[test]
+fn print_html_is_mostly_dropped_as_duplicates_and_navigation_is_gone() {
+    let engine = cargo_book();
+    let print = engine.document("print.html").expect("print.html indexed");
+    let kept = print.chunks.len();
+    let dropped = print.exact_duplicates + print.near_duplicates;
+    eprintln!("print.html: kept {kept} chunks, dropped {} exact + {} near", print.exact_duplicates, print.near_duplicates);
+    assert!(dropped > 4 * kept, "print.html should be mostly duplicates: kept {kept}, dropped {dropped}");
+    // The sidebar (chapter list) of every page is navigation, not content.
+    let page = engine.document("guide/cargo-toml-vs-cargo-lock.html").expect("page indexed");
+    assert!(page.text.contains("Cargo.lock"));
+    assert!(!page.text.contains("Frequently Asked Questions"), "sidebar leaked into the page text");
+    let stats = engine.stats();
+    assert!(stats.exact_duplicates + stats.near_duplicates > 0);
+    // Citations are real spans.
+    let hits = engine.search("Should a library commit Cargo.lock?", &SearchOptions::default()).unwrap();
+    for h in hits {
+        let doc = engine.document(&h.doc_id).unwrap();
+        assert_eq!(&doc.text[h.start..h.end], h.text);
+        assert!(h.text.split_whitespace().count() <= 256);
+    }
+}
+
+/// Real embeddings: the chunks of the Cargo Book plus the sentences of its cleaned text.
+fn real_vectors(min: usize) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+    let engine = cargo_book();
+    let embedder = common::minilm();
+    let mut texts: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
+    for id in engine.document_ids() {
+        let doc = engine.document(id).unwrap();
+        for line in doc.text.split(['\n', '.', '?', '!']) {
+            let t = line.trim();
+            if t.split_whitespace().count() >= 3 && seen.insert(t.to_lowercase()) {
+                texts.push(t.chars().take(300).collect());
+            }
+        }
+    }
+    assert!(texts.len() >= min + 200, "only {} distinct sentences", texts.len());
+    texts.truncate(min + 200);
+    let t = std::time::Instant::now();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let mut vectors = Vec::with_capacity(refs.len());
+    for batch in refs.chunks(64) {
+        vectors.extend(embedder.embed_batch(batch).unwrap());
+    }
+    eprintln!("embedded {} sentences in {:.1} s", vectors.len(), t.elapsed().as_secs_f64());
+    // Every 51st sentence is held out as a query.
+    let (mut base, mut queries) = (Vec::new(), Vec::new());
+    for (i, v) in vectors.into_iter().enumerate() {
+        if i % 51 == 0 && queries.len() < 200 {
+            queries.push(v);
+        } else {
+            base.push(v);
+        }
+    }
+    (base, queries)
+}
+
+#[test]
+fn hnsw_recall_against_exact_search_on_real_embeddings() {
+    let seed = std::env::var("SOTTO_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5077_0001u64);
+    eprintln!("HNSW seed {seed} (override with SOTTO_SEED)");
+    let (base, queries) = real_vectors(10_000);
+    assert!(base.len() >= 10_000);
+    let dim = base[0].len();
+    let mut exact = DenseIndex::new(dim, DenseConfig { hnsw_threshold: usize::MAX, ..DenseConfig::default() });
+    let mut hnsw = DenseIndex::new(dim, DenseConfig { hnsw_threshold: 1000, seed, ..DenseConfig::default() });
+    for (i, v) in base.iter().enumerate() {
+        exact.add(i as u32, v).unwrap();
+        hnsw.add(i as u32, v).unwrap();
+    }
+    let t = std::time::Instant::now();
+    hnsw.build_hnsw();
+    eprintln!("HNSW build of {} vectors: {:.1} s", base.len(), t.elapsed().as_secs_f64());
+    // Tombstones must hold across the rebuilt segment too.
+    assert!(hnsw.remove(7) && exact.remove(7));
+    let mut found = 0usize;
+    let mut total = 0usize;
+    for q in &queries {
+        let truth: HashSet<u32> = exact.search(q, 10, None).unwrap().into_iter().map(|(id, _)| id).collect();
+        let got = hnsw.search(q, 10, None).unwrap();
+        assert!(got.iter().all(|(id, _)| *id != 7));
+        found += got.iter().filter(|(id, _)| truth.contains(id)).count();
+        total += truth.len();
+    }
+    let recall = found as f64 / total as f64;
+    eprintln!("HNSW recall@10 vs exact on {} real vectors, {} queries: {recall:.4}", base.len(), queries.len());
+    assert!(recall >= 0.98, "recall@10 {recall:.4} < 0.98 (seed {seed})");
+    // Serialized graphs load back and answer identically.
+    let back = DenseIndex::from_bytes(&hnsw.to_bytes()).unwrap();
+    for q in queries.iter().take(20) {
+        assert_eq!(back.search(q, 10, None).unwrap(), hnsw.search(q, 10, None).unwrap());
+    }
+}
+
+#[test]
+fn committed_v1_fixture_still_loads() {
+    let bytes = std::fs::read(common::fixture("index_v1.sotto")).expect("tests/fixtures/index_v1.sotto is committed");
+    let engine = Engine::from_bytes(&bytes, Box::new(common::minilm())).expect("format v1 fixture loads");
+    assert_eq!(engine.stats().documents, 3);
+    let hits = engine.search("How are near-duplicate chunks detected?", &SearchOptions { k: 3, ..SearchOptions::default() }).unwrap();
+    assert_eq!(hits[0].doc_id, "ingest.md", "{hits:?}");
+    let hits = engine.search("magic number and checksums", &SearchOptions { k: 3, mode: Mode::Sparse, ..SearchOptions::default() }).unwrap();
+    assert_eq!(hits[0].doc_id, "index-format.md");
+}
