@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sotto::embed::bert::BertEmbedder;
 use sotto::embed::Embedder;
+use sotto::ingest::chunk::TokenCounter;
 
 const PROSE: &str = "Cargo is the Rust package manager. It downloads your package's dependencies, \
 compiles your packages, makes distributable packages, and uploads them to crates.io. A workspace \

@@ -16,6 +16,9 @@
 //!   that both retrievers respect while ranking, so `k` results come back whenever
 //!   `k` matching chunks exist.
 
+pub mod answer;
+pub mod ask;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};

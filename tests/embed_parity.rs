@@ -125,9 +125,15 @@ fn vectors_match_sentence_transformers() {
     let got = e.embed_batch(&texts).unwrap();
     assert_eq!(got.len(), texts.len());
     let mut min = (f32::INFINITY, 0usize);
+    let mut max_abs = 0f32;
     let mut failures = Vec::new();
     for (i, (g, want)) in got.iter().zip(&r.vectors).enumerate() {
         assert_eq!(g.len(), r.dim);
+        max_abs = g
+            .iter()
+            .zip(want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(max_abs, f32::max);
         let c = cosine(g, want);
         if c < min.0 {
             min = (c, i);
@@ -137,10 +143,11 @@ fn vectors_match_sentence_transformers() {
         }
     }
     println!(
-        "min cosine vs sentence-transformers over {} sentences: {:.6} ({:?})",
+        "min cosine vs sentence-transformers over {} sentences: {:.7} ({:?}); max |diff| {:.2e}",
         texts.len(),
         min.0,
-        texts[min.1].chars().take(40).collect::<String>()
+        texts[min.1].chars().take(40).collect::<String>(),
+        max_abs
     );
     assert!(failures.is_empty(), "cosine < 0.999: {failures:#?}");
 }

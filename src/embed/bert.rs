@@ -331,13 +331,20 @@ fn load_tokenizer(
         .get_post_processor()
         .map(|p| p.added_tokens(false))
         .unwrap_or(0);
-    if max_tokens <= special_tokens {
+    if config.max_position_embeddings <= special_tokens {
         return Err(Error::model(
             "config.json",
             format!(
-                "max_position_embeddings leaves no room beyond {special_tokens} special tokens"
+                "max_position_embeddings {} leaves no room beyond {special_tokens} special tokens",
+                config.max_position_embeddings
             ),
         ));
+    }
+    if max_tokens <= special_tokens {
+        return Err(Error::InvalidOption {
+            name: "max_tokens",
+            detail: format!("{max_tokens} leaves no room beyond {special_tokens} special tokens"),
+        });
     }
     // The padded positions are masked, so the pad id only has to be a valid row of the
     // embedding table; prefer the tokenizer's own.
@@ -758,15 +765,25 @@ mod tests {
         ] {
             assert!(matches!(tiny("", opts), Err(Error::InvalidOption { .. })));
         }
-        // Room for [CLS]/[SEP] only.
-        expect_model_format(
+        // Room for [CLS]/[SEP] only: the option, or the model's position table.
+        assert!(matches!(
             tiny(
                 "",
                 BertOptions {
                     max_tokens: 2,
                     ..Default::default()
-                },
+                }
             ),
+            Err(Error::InvalidOption {
+                name: "max_tokens",
+                ..
+            })
+        ));
+        let mut short: serde_json::Value = serde_json::from_slice(&tiny_config_json(None)).unwrap();
+        short["max_position_embeddings"] = serde_json::json!(2);
+        let short = serde_json::to_vec(&short).unwrap();
+        expect_model_format(
+            BertEmbedder::from_bytes("t", &tiny_weights("", 7), &tiny_tokenizer_json(), &short),
             "config.json",
         );
     }
@@ -884,6 +901,13 @@ mod tests {
             load(&edit("model_type", serde_json::json!("roberta"))),
             Err(Error::UnsupportedArchitecture(t)) if t == "roberta"
         ));
+    }
+
+    #[test]
+    fn embedder_can_be_shared_across_threads() {
+        // The CLI embeds batches on all cores from one loaded model.
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<BertEmbedder>();
     }
 
     #[test]

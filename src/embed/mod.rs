@@ -32,7 +32,7 @@ pub struct EmbedderInfo {
 }
 
 /// A sentence embedder.
-pub trait Embedder: TokenCounter {
+pub trait Embedder: TokenCounter + Send + Sync {
     /// Identity and shape.
     fn info(&self) -> &EmbedderInfo;
     /// Embed a batch; one L2-normalised vector of `info().dim` per input, in order.

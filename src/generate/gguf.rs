@@ -361,6 +361,11 @@ impl<'a> Prepared<'a> {
         }
         Ok(Self { content, reader: SpliceReader { head: bytes, tail, pos: 0 }, requantized })
     }
+
+    /// The header and the reader, to hand to a model constructor.
+    pub fn into_parts(self) -> (Content, SpliceReader<'a>) {
+        (self.content, self.reader)
+    }
 }
 
 /// `Read + Seek` over the original bytes followed by an owned tail.
@@ -484,7 +489,15 @@ pub(crate) mod tests {
     #[test]
     fn truncated_and_garbage_files_are_format_errors() {
         let bytes = sample();
-        for cut in [0, 3, 8, 20, bytes.len() / 2, bytes.len() - 1] {
+        let c = read_content(&bytes).unwrap();
+        // Last byte of real tensor data (the writer pads the file after it).
+        let data_end = c
+            .tensor_infos
+            .iter()
+            .map(|(n, i)| c.tensor_data_offset + i.offset + tensor_byte_size(n, i.ggml_dtype, i.shape.dims()).unwrap())
+            .max()
+            .unwrap() as usize;
+        for cut in [0, 3, 8, 20, bytes.len() / 2, data_end - 1] {
             match read_content(&bytes[..cut]) {
                 Err(Error::ModelFormat { .. }) => {}
                 other => panic!("cut at {cut}: expected ModelFormat, got {other:?}"),

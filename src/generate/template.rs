@@ -64,9 +64,13 @@ pub enum TemplateSource {
     Override,
     /// The built-in ChatML fallback.
     BuiltinChatml,
+    /// The built-in plain fallback of encoder-decoder models: message contents separated
+    /// by blank lines, no markup.
+    BuiltinPlain,
 }
 
 const TEMPLATE_NAME: &str = "chat";
+const PLAIN: &str = "{% for message in messages %}{{ message['content'] }}{% if not loop.last %}{{ '\n\n' }}{% endif %}{% endfor %}";
 const CHATML: &str = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 /// Instructions a template may execute per render; generous for any real chat template.
 const FUEL: u64 = 2_000_000;
@@ -123,6 +127,13 @@ impl ChatTemplate {
         env.set_unknown_method_callback(python_methods);
         env.add_template_owned(TEMPLATE_NAME, text).map_err(template_err)?;
         Ok(Self { env, source, bos_token: bos_token.to_string(), eos_token: eos_token.to_string() })
+    }
+
+    /// The plain fallback for models that are not chat models (T5).
+    pub fn plain(bos_token: &str, eos_token: &str) -> Result<Self> {
+        let mut t = Self::new(Some(PLAIN), TemplateSource::BuiltinPlain, bos_token, eos_token)?;
+        t.source = TemplateSource::BuiltinPlain;
+        Ok(t)
     }
 
     /// Where the template came from.
@@ -287,6 +298,13 @@ mod tests {
     }
 
     #[test]
+    fn plain_fallback_joins_contents() {
+        let t = ChatTemplate::plain("", "</s>").unwrap();
+        let out = t.render(&[ChatMessage::system("Summarize:"), ChatMessage::user("a b")], true).unwrap();
+        assert_eq!(out, "Summarize:\n\na b");
+    }
+
+    #[test]
     fn fallback_is_chatml() {
         let t = ChatTemplate::new(None, TemplateSource::Model, "", "").unwrap();
         assert_eq!(t.source(), TemplateSource::BuiltinChatml);
@@ -306,7 +324,7 @@ mod tests {
     fn python_methods_and_raise_exception() {
         let tpl = "{% for m in messages %}{% if m['role'] not in ['user', 'assistant'] %}{{ raise_exception('bad role') }}{% endif %}{{ m['content'].strip().upper() }}|{{ m.get('role') }}|{{ m['content'].startswith((' a', 'z')) }}{% endfor %}";
         let t = ChatTemplate::new(Some(tpl), TemplateSource::Override, "", "").unwrap();
-        assert_eq!(t.render(&[ChatMessage::user(" ab ")], false).unwrap(), "AB|user|true");
+        assert_eq!(t.render(&[ChatMessage::user(" ab ")], false).unwrap(), "AB|user|True");
         let err = t.render(&[ChatMessage::new("tool", "x")], false).unwrap_err();
         assert!(matches!(err, Error::ModelFormat { .. }), "{err:?}");
     }

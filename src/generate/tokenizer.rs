@@ -63,7 +63,7 @@ const LLAMA3_FAMILY: [&str; 8] =
 const QWEN2_FAMILY: [&str; 3] = ["qwen2", "deepseek-r1-qwen", "megrez"];
 
 /// Which tokenization algorithm the GGUF describes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TokenizerModel {
     /// Byte-level BPE (`tokenizer.ggml.model = "gpt2"`).
     ByteLevelBpe,
@@ -589,14 +589,9 @@ impl Utf8Stream {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests_support {
     use super::*;
     use candle_core::quantized::gguf_file::Value;
-    use proptest::prelude::*;
-
-    fn md(entries: Vec<(&str, Value)>) -> HashMap<String, Value> {
-        entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-    }
 
     fn strs(v: &[&str]) -> Value {
         Value::Array(v.iter().map(|s| Value::String(s.to_string())).collect())
@@ -610,7 +605,7 @@ mod tests {
         tokens.extend(["Ġt", "he", "Ġthe", "Ġc", "at"].map(String::from));
         let mut types = vec![Value::I32(3); 3];
         types.extend(std::iter::repeat_n(Value::I32(1), tokens.len() - 3));
-        md(vec![
+        let entries: Vec<(&str, Value)> = vec![
             ("tokenizer.ggml.model", Value::String("gpt2".into())),
             ("tokenizer.ggml.pre", Value::String("smollm".into())),
             ("tokenizer.ggml.tokens", Value::Array(tokens.into_iter().map(Value::String).collect())),
@@ -618,12 +613,29 @@ mod tests {
             ("tokenizer.ggml.merges", strs(&["Ġ t", "h e", "Ġt he", "Ġ c", "a t"])),
             ("tokenizer.ggml.bos_token_id", Value::U32(1)),
             ("tokenizer.ggml.eos_token_id", Value::U32(2)),
-        ])
+        ];
+        entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::gguf_file::Value;
+    use proptest::prelude::*;
+
+    fn md(entries: Vec<(&str, Value)>) -> HashMap<String, Value> {
+        entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+    fn strs(v: &[&str]) -> Value {
+        Value::Array(v.iter().map(|s| Value::String(s.to_string())).collect())
     }
 
     #[test]
     fn byte_level_encodes_merges_and_control_tokens() {
-        let m = tiny_gpt2_metadata();
+        let m = tests_support::tiny_gpt2_metadata();
         let tk = GgufTokenizer::from_metadata(&Meta(&m), "llama").unwrap();
         assert_eq!(tk.model(), TokenizerModel::ByteLevelBpe);
         let ids = tk.encode("<|im_start|>a the cat<|im_end|>", true).unwrap();
@@ -642,16 +654,16 @@ mod tests {
 
     #[test]
     fn missing_tokenizer_metadata_is_a_format_error() {
-        let mut m = tiny_gpt2_metadata();
+        let mut m = tests_support::tiny_gpt2_metadata();
         m.remove("tokenizer.ggml.tokens");
         assert!(matches!(GgufTokenizer::from_metadata(&Meta(&m), "llama"), Err(Error::ModelFormat { .. })));
-        let mut m = tiny_gpt2_metadata();
+        let mut m = tests_support::tiny_gpt2_metadata();
         m.remove("tokenizer.ggml.merges");
         assert!(matches!(GgufTokenizer::from_metadata(&Meta(&m), "llama"), Err(Error::ModelFormat { .. })));
-        let mut m = tiny_gpt2_metadata();
+        let mut m = tests_support::tiny_gpt2_metadata();
         m.insert("tokenizer.ggml.eos_token_id".into(), Value::U32(99_999));
         assert!(matches!(GgufTokenizer::from_metadata(&Meta(&m), "llama"), Err(Error::ModelFormat { .. })));
-        let mut m = tiny_gpt2_metadata();
+        let mut m = tests_support::tiny_gpt2_metadata();
         m.insert("tokenizer.ggml.model".into(), Value::String("wordpiece".into()));
         assert!(matches!(GgufTokenizer::from_metadata(&Meta(&m), "llama"), Err(Error::ModelFormat { .. })));
     }

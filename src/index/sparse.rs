@@ -1,11 +1,34 @@
-//! BM25 (Robertson & Zaragoza 2009).
+//! BM25 (Robertson & Zaragoza 2009, "The Probabilistic Relevance Framework: BM25 and
+//! Beyond").
 //!
-//! OWNER: index helper — implement.
+//! `score(D, Q) = Σ_{t ∈ Q} idf(t) · tf(t, D) · (k1 + 1) / (tf(t, D) + k1 · (1 − b + b · |D| / avgdl))`
+//! with `idf(t) = ln(1 + (N − n(t) + 0.5) / (n(t) + 0.5))` — the Lucene form of the
+//! Robertson–Spärck Jones weight, which stays positive for terms in more than half the
+//! documents. `N` is the number of live chunks, `n(t)` how many contain `t`, `|D|` the
+//! chunk's length in analyzed terms and `avgdl` the mean length. Defaults `k1` = 1.2,
+//! `b` = 0.75 are the textbook values.
+//!
+//! Layout: chunks get dense internal slots; each term has a postings list of
+//! `(slot, tf)`. A query is scored term-at-a-time into an accumulator array indexed by
+//! slot, so the cost is the total length of the query terms' postings. Removal marks
+//! the slot dead and updates `n(t)`, `N` and the total length at once (scores are
+//! exact immediately); dead postings are skipped and purged by a compaction once they
+//! outnumber the live chunks.
+//!
+//! Query terms are the union, without repeats, of the query analyzed in every
+//! language present among indexed chunks, so an English query stemmed the English
+//! way still matches, and a French query matches French chunks.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::text::Language;
+use super::fusion::sort_scored;
+use super::text::{analyze, Language};
 use super::{ChunkId, Scored};
+
+/// Dead slots tolerated before [`SparseIndex::remove`] compacts (and more than live ones).
+const COMPACT_MIN_DEAD: usize = 1024;
 
 /// BM25 parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,38 +45,414 @@ impl Default for Bm25Config {
     }
 }
 
+#[derive(Debug, Clone, Default)]
+struct Postings {
+    /// Live chunks containing the term (`n(t)`).
+    df: u32,
+    /// `(slot, tf)`, including dead slots until the next compaction.
+    list: Vec<(u32, u32)>,
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    chunk: ChunkId,
+    /// Length in analyzed terms.
+    len: u32,
+    lang: Language,
+    /// Distinct term ids (emptied when the slot dies).
+    terms: Vec<u32>,
+    alive: bool,
+}
+
 /// Inverted index with BM25 scoring. Not serialized: rebuilt from chunk texts on load.
 #[derive(Debug, Clone, Default)]
 pub struct SparseIndex {
     config: Bm25Config,
+    vocab: HashMap<String, u32>,
+    terms: Vec<String>,
+    postings: Vec<Postings>,
+    slots: Vec<Slot>,
+    slot_of: HashMap<ChunkId, u32>,
+    /// Sum of live chunk lengths.
+    total_len: u64,
+    /// Live chunks per language.
+    langs: BTreeMap<Language, usize>,
 }
 
 impl SparseIndex {
     /// Empty index.
     pub fn new(config: Bm25Config) -> Self {
-        SparseIndex { config }
+        SparseIndex { config, ..SparseIndex::default() }
     }
-    /// Index a chunk's text in `lang`.
+
+    /// Parameters.
+    pub fn config(&self) -> &Bm25Config {
+        &self.config
+    }
+
+    /// Index a chunk's text in `lang`. An id already present is replaced.
     pub fn add(&mut self, id: ChunkId, text: &str, lang: Language) {
-        let _ = (id, text, lang, &self.config);
+        self.remove(id);
+        let tokens = analyze(text, lang);
+        let mut tf: HashMap<String, u32> = HashMap::new();
+        for t in &tokens {
+            // Avoid allocating a key for repeats.
+            if let Some(n) = tf.get_mut(t.as_str()) {
+                *n = n.saturating_add(1);
+            } else {
+                tf.insert(t.clone(), 1);
+            }
+        }
+        let Ok(slot) = u32::try_from(self.slots.len()) else {
+            // 4 billion slots: compact first; a live index never gets here.
+            return;
+        };
+        let mut term_ids = Vec::with_capacity(tf.len());
+        for (term, n) in tf {
+            let tid = match self.vocab.get(&term) {
+                Some(&tid) => tid,
+                None => {
+                    let tid = self.terms.len() as u32;
+                    self.vocab.insert(term.clone(), tid);
+                    self.terms.push(term);
+                    self.postings.push(Postings::default());
+                    tid
+                }
+            };
+            if let Some(p) = self.postings.get_mut(tid as usize) {
+                p.df += 1;
+                p.list.push((slot, n));
+            }
+            term_ids.push(tid);
+        }
+        let len = u32::try_from(tokens.len()).unwrap_or(u32::MAX);
+        self.total_len += u64::from(len);
+        *self.langs.entry(lang).or_insert(0) += 1;
+        self.slots.push(Slot { chunk: id, len, lang, terms: term_ids, alive: true });
+        self.slot_of.insert(id, slot);
     }
+
     /// Remove a chunk; returns whether it was present.
     pub fn remove(&mut self, id: ChunkId) -> bool {
-        let _ = id;
-        false
+        let Some(slot) = self.slot_of.remove(&id) else { return false };
+        let Some(s) = self.slots.get_mut(slot as usize) else { return false };
+        s.alive = false;
+        for tid in std::mem::take(&mut s.terms) {
+            if let Some(p) = self.postings.get_mut(tid as usize) {
+                p.df = p.df.saturating_sub(1);
+            }
+        }
+        self.total_len = self.total_len.saturating_sub(u64::from(s.len));
+        if let Some(n) = self.langs.get_mut(&s.lang) {
+            *n -= 1;
+            if *n == 0 {
+                self.langs.remove(&s.lang);
+            }
+        }
+        let dead = self.slots.len() - self.slot_of.len();
+        if dead >= COMPACT_MIN_DEAD && dead > self.slot_of.len() {
+            self.compact();
+        }
+        true
     }
+
+    /// Purge dead slots and unused terms (done automatically by [`SparseIndex::remove`]).
+    pub fn compact(&mut self) {
+        let mut new_slot = vec![u32::MAX; self.slots.len()];
+        let mut slots = Vec::with_capacity(self.slot_of.len());
+        for (old, s) in std::mem::take(&mut self.slots).into_iter().enumerate() {
+            if s.alive {
+                new_slot[old] = slots.len() as u32;
+                slots.push(s);
+            }
+        }
+        let mut new_tid = vec![u32::MAX; self.terms.len()];
+        let mut vocab = HashMap::new();
+        let mut terms = Vec::new();
+        let mut postings = Vec::new();
+        for (old, (term, p)) in std::mem::take(&mut self.terms).into_iter().zip(std::mem::take(&mut self.postings)).enumerate() {
+            if p.df == 0 {
+                continue;
+            }
+            let list: Vec<(u32, u32)> = p
+                .list
+                .into_iter()
+                .filter_map(|(s, tf)| new_slot.get(s as usize).filter(|&&n| n != u32::MAX).map(|&n| (n, tf)))
+                .collect();
+            new_tid[old] = terms.len() as u32;
+            vocab.insert(term.clone(), terms.len() as u32);
+            terms.push(term);
+            postings.push(Postings { df: p.df, list });
+        }
+        for s in &mut slots {
+            for t in &mut s.terms {
+                *t = new_tid.get(*t as usize).copied().unwrap_or(u32::MAX);
+            }
+        }
+        self.slot_of = slots.iter().enumerate().map(|(i, s)| (s.chunk, i as u32)).collect();
+        self.slots = slots;
+        self.vocab = vocab;
+        self.terms = terms;
+        self.postings = postings;
+    }
+
     /// Number of indexed chunks.
     pub fn len(&self) -> usize {
-        0
+        self.slot_of.len()
     }
+
     /// Whether empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Number of distinct terms in live chunks.
+    pub fn num_terms(&self) -> usize {
+        self.postings.iter().filter(|p| p.df > 0).count()
+    }
+
+    /// Languages of the indexed chunks (those a query is analyzed with).
+    pub fn languages(&self) -> Vec<Language> {
+        self.langs.keys().copied().collect()
+    }
+
+    /// The distinct query terms: `query` analyzed in every language present.
+    pub fn query_terms(&self, query: &str) -> Vec<String> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for &lang in self.langs.keys() {
+            for t in analyze(query, lang) {
+                if seen.insert(t.clone()) {
+                    out.push(t);
+                }
+            }
+        }
+        out
+    }
+
+    /// `idf(t)` for an analyzed term (0 when no live chunk contains it).
+    pub fn idf(&self, term: &str) -> f32 {
+        let df = self.vocab.get(term).and_then(|&t| self.postings.get(t as usize)).map_or(0, |p| p.df);
+        if df == 0 {
+            return 0.0;
+        }
+        idf(self.len(), df)
+    }
+
     /// The `k` best chunks for `query` among those `allow` accepts, best first.
     /// The query is analyzed with every language present in the index.
     pub fn search(&self, query: &str, k: usize, allow: Option<&dyn Fn(ChunkId) -> bool>) -> Vec<Scored> {
-        let _ = (query, k, allow);
-        Vec::new()
+        let n = self.len();
+        if k == 0 || n == 0 {
+            return Vec::new();
+        }
+        let Bm25Config { k1, b } = self.config;
+        let avgdl = self.total_len as f32 / n as f32;
+        let mut acc = vec![0.0f32; self.slots.len()];
+        for term in self.query_terms(query) {
+            let Some(p) = self.vocab.get(&term).and_then(|&t| self.postings.get(t as usize)) else { continue };
+            if p.df == 0 {
+                continue;
+            }
+            let idf = idf(n, p.df);
+            for &(slot, tf) in &p.list {
+                let Some(s) = self.slots.get(slot as usize) else { continue };
+                if !s.alive {
+                    continue;
+                }
+                let tf = tf as f32;
+                let norm = if avgdl > 0.0 { k1 * (1.0 - b + b * s.len as f32 / avgdl) } else { k1 };
+                if let Some(a) = acc.get_mut(slot as usize) {
+                    *a += idf * tf * (k1 + 1.0) / (tf + norm);
+                }
+            }
+        }
+        let mut hits: Vec<Scored> = acc
+            .iter()
+            .zip(&self.slots)
+            .filter(|(&score, s)| score > 0.0 && s.alive && allow.is_none_or(|f| f(s.chunk)))
+            .map(|(&score, s)| (s.chunk, score))
+            .collect();
+        top_k(&mut hits, k);
+        hits
+    }
+}
+
+/// `ln(1 + (N − n + 0.5) / (n + 0.5))`.
+fn idf(n_docs: usize, df: u32) -> f32 {
+    let (n, df) = (n_docs as f32, df as f32);
+    (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+}
+
+/// Keep the best `k` of `hits`, sorted best first.
+fn top_k(hits: &mut Vec<Scored>, k: usize) {
+    let cmp = |a: &Scored, b: &Scored| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if hits.len() > k && k > 0 {
+        hits.select_nth_unstable_by(k - 1, cmp);
+        hits.truncate(k);
+    }
+    sort_scored(hits);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn close(a: f32, b: f32) -> bool {
+        (a - b).abs() < 1e-5
+    }
+
+    fn small() -> SparseIndex {
+        let mut ix = SparseIndex::default();
+        ix.add(1, "a b c", Language::Other);
+        ix.add(2, "a a d", Language::Other);
+        ix.add(3, "b e f g h i", Language::Other);
+        ix
+    }
+
+    #[test]
+    fn bm25_hand_computed() {
+        let ix = small();
+        // N = 3, avgdl = 4. idf(a) = ln(1 + 1.5/2.5) = ln 1.6 = 0.4700036.
+        // d1: tf 1, |D| 3: 0.4700036 · 2.2 / (1 + 1.2 · (0.25 + 0.75 · 3/4)) = 0.4700036 · 2.2 / 1.975
+        // d2: tf 2: 0.4700036 · 4.4 / 2.975
+        let hits = ix.search("a", 10, None);
+        assert_eq!(hits.len(), 2);
+        assert_eq!((hits[0].0, hits[1].0), (2, 1));
+        assert!(close(hits[0].1, 0.695_131_5), "{hits:?}");
+        assert!(close(hits[1].1, 0.523_548_4), "{hits:?}");
+        // idf(e) = ln(1 + 2.5/1.5) = 0.9808293; d3 (|D| 6): 0.9808293 · 2.2 / (1 + 1.2 · 1.375) = 0.8142733.
+        let hits = ix.search("a e", 10, None);
+        assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), [3, 2, 1]);
+        assert!(close(hits[0].1, 0.814_273_3), "{hits:?}");
+        assert!(close(ix.idf("a"), 0.470_003_6));
+    }
+
+    #[test]
+    fn removal_updates_statistics_at_once() {
+        let mut ix = small();
+        assert!(ix.remove(2));
+        assert!(!ix.remove(2));
+        assert_eq!(ix.len(), 2);
+        // N = 2, avgdl = 4.5, idf(a) = ln 2; d1: ln 2 · 2.2 / (1 + 1.2 · (0.25 + 0.75 · 3/4.5)) = ln 2 · 2.2 / 1.9.
+        let hits = ix.search("a", 10, None);
+        assert_eq!(hits.len(), 1);
+        assert!(close(hits[0].1, std::f32::consts::LN_2 * 2.2 / 1.9), "{hits:?}");
+        ix.compact();
+        let again = ix.search("a", 10, None);
+        assert_eq!(hits, again);
+        assert_eq!(ix.num_terms(), 8);
+    }
+
+    #[test]
+    fn upsert_replaces() {
+        let mut ix = small();
+        ix.add(1, "zzz", Language::Other);
+        assert_eq!(ix.len(), 3);
+        assert!(ix.search("c", 10, None).is_empty());
+        assert_eq!(ix.search("zzz", 10, None)[0].0, 1);
+    }
+
+    #[test]
+    fn filter_k_and_empty_query() {
+        let ix = small();
+        let only1 = |id: ChunkId| id == 1;
+        assert_eq!(ix.search("a", 10, Some(&only1)).iter().map(|h| h.0).collect::<Vec<_>>(), [1]);
+        assert_eq!(ix.search("a e", 1, None).len(), 1);
+        assert!(ix.search("a", 0, None).is_empty());
+        assert!(ix.search("", 5, None).is_empty());
+        assert!(ix.search("unknown words", 5, None).is_empty());
+        assert!(SparseIndex::default().search("a", 5, None).is_empty());
+    }
+
+    #[test]
+    fn query_is_analyzed_in_every_language_present() {
+        let mut ix = SparseIndex::default();
+        ix.add(1, "Cargo is running the tests", Language::English);
+        ix.add(2, "Elle mange des pommes", Language::French);
+        assert_eq!(ix.languages(), [Language::English, Language::French]);
+        let ids: HashSet<_> = ix.search("runs mangeait", 10, None).iter().map(|h| h.0).collect();
+        assert_eq!(ids, HashSet::from([1, 2]));
+        let terms = ix.query_terms("runs runs");
+        assert_eq!(terms.iter().filter(|t| *t == "run").count(), 1);
+    }
+
+    #[test]
+    fn many_removals_compact_automatically() {
+        let mut ix = SparseIndex::default();
+        for i in 0..3000 {
+            ix.add(i, &format!("common word{}", i % 7), Language::English);
+        }
+        for i in 0..2500 {
+            assert!(ix.remove(i));
+        }
+        assert!(ix.slots.len() < 3000, "compaction ran");
+        assert_eq!(ix.len(), 500);
+        let hits = ix.search("common", 1000, None);
+        assert_eq!(hits.len(), 500);
+        assert!(hits.iter().all(|h| h.0 >= 2500));
+    }
+
+    /// Straightforward BM25 over the live documents, for comparison.
+    fn reference(docs: &BTreeMap<ChunkId, Vec<String>>, query: &[String]) -> Vec<Scored> {
+        let n = docs.len() as f32;
+        let avgdl = docs.values().map(|d| d.len()).sum::<usize>() as f32 / n;
+        let mut out = Vec::new();
+        for (&id, d) in docs {
+            let mut score = 0.0;
+            for t in query {
+                let df = docs.values().filter(|d| d.contains(t)).count() as f32;
+                let tf = d.iter().filter(|x| *x == t).count() as f32;
+                if tf > 0.0 {
+                    let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+                    score += idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * d.len() as f32 / avgdl));
+                }
+            }
+            if score > 0.0 {
+                out.push((id, score));
+            }
+        }
+        sort_scored(&mut out);
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn matches_reference_bm25(
+            docs in prop::collection::vec(prop::collection::vec(0u8..12, 0..12), 1..25),
+            removed in prop::collection::vec(any::<prop::sample::Index>(), 0..10),
+            query in prop::collection::vec(0u8..14, 1..4),
+        ) {
+            let word = |w: u8| format!("w{w}");
+            let mut ix = SparseIndex::default();
+            let mut live = BTreeMap::new();
+            for (i, d) in docs.iter().enumerate() {
+                let words: Vec<String> = d.iter().map(|&w| word(w)).collect();
+                ix.add(i as ChunkId, &words.join(" "), Language::Other);
+                live.insert(i as ChunkId, words);
+            }
+            for r in removed {
+                let id = r.index(docs.len()) as ChunkId;
+                prop_assert_eq!(ix.remove(id), live.remove(&id).is_some());
+            }
+            let q: Vec<String> = query.iter().map(|&w| word(w)).collect();
+            let mut qd = q.clone();
+            qd.sort();
+            qd.dedup();
+            let got = ix.search(&q.join(" "), 100, None);
+            if live.is_empty() {
+                prop_assert!(got.is_empty());
+            } else {
+                let want = reference(&live, &qd);
+                prop_assert_eq!(got.len(), want.len());
+                for (g, w) in got.iter().zip(&want) {
+                    prop_assert!((g.1 - w.1).abs() < 1e-4, "{:?} vs {:?}", got, want);
+                }
+                let gs: HashSet<_> = got.iter().map(|h| h.0).collect();
+                let ws: HashSet<_> = want.iter().map(|h| h.0).collect();
+                prop_assert_eq!(gs, ws);
+            }
+        }
     }
 }

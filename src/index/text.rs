@@ -110,8 +110,8 @@ const STOP_FR: &[&str] = &[
     "a", "ai", "au", "aux", "avec", "c", "ce", "ces", "cet", "cette", "comme", "d", "dans", "de", "des", "donc",
     "dont", "du", "elle", "elles", "en", "est", "et", "il", "ils", "j", "je", "l", "la", "le", "les", "leur",
     "leurs", "lui", "m", "ma", "mais", "me", "mes", "mon", "n", "ne", "nos", "notre", "nous", "on", "ont", "ou",
-    "par", "pas", "pour", "qu", "que", "qui", "s", "sa", "se", "ses", "si", "son", "sont", "sur", "t", "ta",
-    "te", "tes", "ton", "tu", "un", "une", "vos", "votre", "vous", "y", "à", "était", "été", "être", "où",
+    "où", "par", "pas", "pour", "qu", "que", "qui", "s", "sa", "se", "ses", "si", "son", "sont", "sur", "t", "ta",
+    "te", "tes", "ton", "tu", "un", "une", "vos", "votre", "vous", "y", "à", "était", "été", "être",
 ];
 
 /// French elided articles and pronouns, stripped from `l'index`, `qu'il`, …

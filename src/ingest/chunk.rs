@@ -63,7 +63,10 @@ pub struct ChunkConfig {
 
 impl Default for ChunkConfig {
     fn default() -> Self {
-        ChunkConfig { max_tokens: 256, overlap_tokens: 32 }
+        ChunkConfig {
+            max_tokens: 256,
+            overlap_tokens: 32,
+        }
     }
 }
 
@@ -119,7 +122,7 @@ struct Segment {
 pub fn chunk(doc: &CleanedDoc, config: &ChunkConfig, counter: &dyn TokenCounter) -> Vec<Chunk> {
     let text = doc.text.as_str();
     let max_tokens = config.max_tokens.max(1);
-    let (segments, units) = build_units(doc, max_tokens, counter);
+    let (segments, units) = build_units(doc, max_tokens, config.overlap_tokens, counter);
     if units.is_empty() {
         return Vec::new();
     }
@@ -138,7 +141,11 @@ pub fn chunk(doc: &CleanedDoc, config: &ChunkConfig, counter: &dyn TokenCounter)
         prefix.push(last + u.tokens);
     }
     let is_heading_start = |k: usize| {
-        units[k].block_start && matches!(segments.get(units[k].seg).map(|s| s.kind), Some(BlockKind::Heading(_)))
+        units[k].block_start
+            && matches!(
+                segments.get(units[k].seg).map(|s| s.kind),
+                Some(BlockKind::Heading(_))
+            )
     };
     let heading_level = |k: usize| match segments.get(units[k].seg).map(|s| s.kind) {
         Some(BlockKind::Heading(l)) => l,
@@ -147,8 +154,16 @@ pub fn chunk(doc: &CleanedDoc, config: &ChunkConfig, counter: &dyn TokenCounter)
     let mut next_heading = vec![n; n + 1];
     let mut next_block = vec![n; n + 1];
     for k in (0..n).rev() {
-        next_heading[k] = if k + 1 < n && is_heading_start(k + 1) { k + 1 } else { next_heading[k + 1] };
-        next_block[k] = if k + 1 < n && units[k + 1].block_start { k + 1 } else { next_block[k + 1] };
+        next_heading[k] = if k + 1 < n && is_heading_start(k + 1) {
+            k + 1
+        } else {
+            next_heading[k + 1]
+        };
+        next_block[k] = if k + 1 < n && units[k + 1].block_start {
+            k + 1
+        } else {
+            next_block[k + 1]
+        };
     }
     let span = |from: usize, to: usize| prefix[to] - prefix[from];
 
@@ -158,14 +173,15 @@ pub fn chunk(doc: &CleanedDoc, config: &ChunkConfig, counter: &dyn TokenCounter)
     let mut i = 0;
     while i < n {
         let first = i;
-        let (mut start, mut overlap_tokens, mut start_unit) = carry.take().unwrap_or((units[first].start, 0, first));
+        let (mut start, mut overlap_tokens, mut start_unit) =
+            carry.take().unwrap_or((units[first].start, 0, first));
         let mut budget = budget_of(units[start_unit].seg);
         if overlap_tokens > 0 && overlap_tokens + units[first].tokens > budget {
             (start, overlap_tokens, start_unit) = (units[first].start, 0, first);
             budget = budget_of(units[first].seg);
         }
         let mut tokens = overlap_tokens + units[first].tokens;
-        let mut only_headings = is_heading_start(first);
+        let mut only_headings = overlap_tokens == 0 && is_heading_start(first);
         let mut last_heading = heading_level(first);
         let mut j = first + 1;
         while j < n {
@@ -182,7 +198,8 @@ pub fn chunk(doc: &CleanedDoc, config: &ChunkConfig, counter: &dyn TokenCounter)
                 }
                 last_heading = level;
             } else {
-                if u.block_start && tokens + span(j, next_block[j]) > budget && tokens * 2 >= budget {
+                if u.block_start && tokens + span(j, next_block[j]) > budget && tokens * 2 >= budget
+                {
                     break;
                 }
                 if tokens + u.tokens > budget {
@@ -197,7 +214,9 @@ pub fn chunk(doc: &CleanedDoc, config: &ChunkConfig, counter: &dyn TokenCounter)
         // Verify with one real count; shrink if the tokenizer merged across units.
         loop {
             let end = units[j - 1].end;
-            let header = segments.get(units[start_unit].seg).map_or(0, |s| s.header_tokens);
+            let header = segments
+                .get(units[start_unit].seg)
+                .map_or(0, |s| s.header_tokens);
             let real = text.get(start..end).map_or(0, |t| counter.count_tokens(t));
             if real + header + SPECIAL_TOKENS <= max_tokens {
                 break;
@@ -217,12 +236,30 @@ pub fn chunk(doc: &CleanedDoc, config: &ChunkConfig, counter: &dyn TokenCounter)
             i = j;
             continue;
         };
-        let heading_path = segments.get(units[start_unit].seg).map(|s| s.path.clone()).unwrap_or_default();
-        chunks.push(Chunk { start, end, text: chunk_text.to_owned(), heading_path });
+        let heading_path = segments
+            .get(units[start_unit].seg)
+            .map(|s| s.path.clone())
+            .unwrap_or_default();
+        chunks.push(Chunk {
+            start,
+            end,
+            text: chunk_text.to_owned(),
+            heading_path,
+        });
 
         if j < n && !is_heading_start(j) && config.overlap_tokens > 0 {
-            let limit = config.overlap_tokens.min(budget_of(units[j].seg).saturating_sub(units[j].tokens));
-            carry = overlap(text, &units, first.min(start_unit), j, start, limit, counter);
+            let limit = config
+                .overlap_tokens
+                .min(budget_of(units[j].seg).saturating_sub(units[j].tokens));
+            carry = overlap(
+                text,
+                &units,
+                first.min(start_unit),
+                j,
+                start,
+                limit,
+                counter,
+            );
         }
         i = j;
     }
@@ -257,7 +294,10 @@ fn overlap(
             found = Some((u.start, tokens, k));
             continue;
         }
-        // Partial: trailing words of this unit.
+        if found.is_some() {
+            break; // keep the overlap on a sentence boundary
+        }
+        // Not even one whole sentence fits: trailing words of this unit.
         let unit_text = text.get(u.start..u.end)?;
         let words: Vec<(usize, &str)> = word_spans(unit_text).collect();
         for &(offset, word) in words.iter().rev() {
@@ -277,24 +317,17 @@ fn overlap(
     found
 }
 
-/// Whitespace-separated words with their byte offsets.
+/// Runs of non-whitespace ("words") with their byte offsets.
 fn word_spans(s: &str) -> impl Iterator<Item = (usize, &str)> {
-    s.split_word_bound_indices().filter(|(_, w)| !w.chars().all(char::is_whitespace)).scan(
-        None::<(usize, usize)>,
-        |_, x| Some(x),
-    )
-    .collect::<Vec<_>>()
-    .into_iter()
-    .fold(Vec::<(usize, usize)>::new(), |mut acc, (off, w)| {
-        // Merge word-bound segments that touch (no whitespace between) into one word.
-        match acc.last_mut() {
-            Some(last) if last.1 == off => last.1 = off + w.len(),
-            _ => acc.push((off, off + w.len())),
-        }
-        acc
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        let tail = s.get(pos..)?;
+        let word_start = pos + (tail.len() - tail.trim_start().len());
+        let rest = s.get(word_start..).filter(|r| !r.is_empty())?;
+        let len = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        pos = word_start + len;
+        rest.get(..len).map(|w| (word_start, w))
     })
-    .into_iter()
-    .filter_map(move |(a, b)| s.get(a..b).map(|w| (a, w)))
 }
 
 /// Shorten a heading path so its header line costs at most `limit` tokens.
@@ -310,7 +343,9 @@ fn fit_path(path: &[String], limit: usize, counter: &dyn TokenCounter) -> (Vec<S
             continue;
         }
         // One heading left and still too long: keep its longest word prefix that fits.
-        let Some(only) = path.pop() else { return (path, 0) };
+        let Some(only) = path.pop() else {
+            return (path, 0);
+        };
         let words: Vec<(usize, &str)> = word_spans(&only).collect();
         let (mut lo, mut hi) = (0usize, words.len()); // number of words kept
         while lo < hi {
@@ -333,7 +368,12 @@ fn fit_path(path: &[String], limit: usize, counter: &dyn TokenCounter) -> (Vec<S
 }
 
 /// Cut the document into counted units (see the module docs).
-fn build_units(doc: &CleanedDoc, max_tokens: usize, counter: &dyn TokenCounter) -> (Vec<Segment>, Vec<Unit>) {
+fn build_units(
+    doc: &CleanedDoc,
+    max_tokens: usize,
+    overlap_tokens: usize,
+    counter: &dyn TokenCounter,
+) -> (Vec<Segment>, Vec<Unit>) {
     let text = doc.text.as_str();
     let header_limit = max_tokens / 4;
 
@@ -367,18 +407,36 @@ fn build_units(doc: &CleanedDoc, max_tokens: usize, counter: &dyn TokenCounter) 
             }
         };
         let seg = segments.len();
-        segments.push(Segment { kind, path, header_tokens });
-        let budget = max_tokens.saturating_sub(header_tokens + SPECIAL_TOKENS).max(1);
-        let Some(block_text) = text.get(bs..be) else { continue };
+        segments.push(Segment {
+            kind,
+            path,
+            header_tokens,
+        });
+        let budget = max_tokens
+            .saturating_sub(header_tokens + SPECIAL_TOKENS)
+            .max(1);
+        let Some(block_text) = text.get(bs..be) else {
+            continue;
+        };
         let first_unit = units.len();
 
-        let mut push_piece = |ps: usize, pe: usize, units: &mut Vec<Unit>| {
-            let Some(piece) = text.get(ps..pe) else { return };
+        let push_piece = |ps: usize, pe: usize, units: &mut Vec<Unit>| {
+            let Some(piece) = text.get(ps..pe) else {
+                return;
+            };
             let tokens = counter.count_tokens(piece);
             if tokens <= budget {
-                units.push(Unit { start: ps, end: pe, tokens, seg, block_start: false });
+                units.push(Unit {
+                    start: ps,
+                    end: pe,
+                    tokens,
+                    seg,
+                    block_start: false,
+                });
             } else {
-                split_long(text, ps, pe, budget, seg, counter, units);
+                // Runs of words leave room for the overlap the next chunk repeats.
+                let run_budget = budget.saturating_sub(overlap_tokens).max(budget / 2).max(1);
+                split_long(text, ps, pe, run_budget, seg, counter, units);
             }
         };
         match kind {
@@ -410,7 +468,9 @@ fn build_units(doc: &CleanedDoc, max_tokens: usize, counter: &dyn TokenCounter) 
 
 /// Trim whitespace from the span `s[a..b]`, returning the trimmed span.
 fn trim_span(s: &str, a: usize, b: usize) -> (usize, usize) {
-    let Some(piece) = s.get(a..b) else { return (a, a) };
+    let Some(piece) = s.get(a..b) else {
+        return (a, a);
+    };
     let lead = piece.len() - piece.trim_start().len();
     let trimmed = piece.trim();
     (a + lead, a + lead + trimmed.len())
@@ -427,14 +487,22 @@ fn split_long(
     counter: &dyn TokenCounter,
     units: &mut Vec<Unit>,
 ) {
-    let Some(piece) = text.get(ps..pe) else { return };
+    let Some(piece) = text.get(ps..pe) else {
+        return;
+    };
     let mut run: Option<(usize, usize, usize)> = None; // (start, end, tokens)
     for (off, word) in word_spans(piece) {
         let (ws, we) = (ps + off, ps + off + word.len());
         let c = counter.count_tokens(word);
         if c > budget {
             if let Some((s, e, t)) = run.take() {
-                units.push(Unit { start: s, end: e, tokens: t, seg, block_start: false });
+                units.push(Unit {
+                    start: s,
+                    end: e,
+                    tokens: t,
+                    seg,
+                    block_start: false,
+                });
             }
             split_word(text, ws, we, budget, seg, counter, units);
             continue;
@@ -442,14 +510,26 @@ fn split_long(
         run = match run {
             Some((s, _, t)) if t + c <= budget => Some((s, we, t + c)),
             Some((s, e, t)) => {
-                units.push(Unit { start: s, end: e, tokens: t, seg, block_start: false });
+                units.push(Unit {
+                    start: s,
+                    end: e,
+                    tokens: t,
+                    seg,
+                    block_start: false,
+                });
                 Some((ws, we, c))
             }
             None => Some((ws, we, c)),
         };
     }
     if let Some((s, e, t)) = run {
-        units.push(Unit { start: s, end: e, tokens: t, seg, block_start: false });
+        units.push(Unit {
+            start: s,
+            end: e,
+            tokens: t,
+            seg,
+            block_start: false,
+        });
     }
 }
 
@@ -465,7 +545,11 @@ fn split_word(
     units: &mut Vec<Unit>,
 ) {
     let Some(word) = text.get(ws..we) else { return };
-    let bounds: Vec<usize> = word.char_indices().map(|(i, _)| i).chain(std::iter::once(word.len())).collect();
+    let bounds: Vec<usize> = word
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain(std::iter::once(word.len()))
+        .collect();
     // bounds[k] = byte offset after k chars; pieces go from bounds[a] to bounds[b].
     let mut a = 0;
     let last = bounds.len() - 1;
@@ -484,7 +568,13 @@ fn split_word(
         }
         let (s, e) = (ws + bounds[a], ws + bounds[best]);
         let tokens = text.get(s..e).map_or(0, |p| counter.count_tokens(p));
-        units.push(Unit { start: s, end: e, tokens, seg, block_start: false });
+        units.push(Unit {
+            start: s,
+            end: e,
+            tokens,
+            seg,
+            block_start: false,
+        });
         a = best;
     }
 }
@@ -501,7 +591,9 @@ mod tests {
     pub(crate) struct WordCounter;
     impl TokenCounter for WordCounter {
         fn count_tokens(&self, text: &str) -> usize {
-            text.split_word_bounds().filter(|w| !w.chars().all(char::is_whitespace)).count()
+            text.split_word_bounds()
+                .filter(|w| !w.chars().all(char::is_whitespace))
+                .count()
         }
     }
 
@@ -510,12 +602,21 @@ mod tests {
     struct CharCounter;
     impl TokenCounter for CharCounter {
         fn count_tokens(&self, text: &str) -> usize {
-            text.chars().filter(|c| !c.is_whitespace()).count().div_ceil(3)
+            text.chars()
+                .filter(|c| !c.is_whitespace())
+                .count()
+                .div_ceil(3)
         }
     }
 
     fn md(s: &str) -> CleanedDoc {
-        clean(&Document::new("x.md", s).with_format(Format::Markdown), &CleanConfig { max_word_chars: 10_000 }).unwrap()
+        clean(
+            &Document::new("x.md", s).with_format(Format::Markdown),
+            &CleanConfig {
+                max_word_chars: 10_000,
+            },
+        )
+        .unwrap()
     }
 
     fn check(doc: &CleanedDoc, config: &ChunkConfig, counter: &dyn TokenCounter) -> Vec<Chunk> {
@@ -529,12 +630,22 @@ mod tests {
             assert_eq!(c.text, text[c.start..c.end]);
             assert_eq!(c.text.trim(), c.text, "chunks are trimmed");
             if let Some(p) = prev {
-                assert!(c.start > p.start && c.end > p.end, "ordered: {p:?} then {c:?}");
-                assert!(c.start <= p.end || text[p.end..c.start].trim().is_empty(), "no gap with content");
+                assert!(
+                    c.start > p.start && c.end > p.end,
+                    "ordered: {p:?} then {c:?}"
+                );
+                assert!(
+                    c.start <= p.end || text[p.end..c.start].trim().is_empty(),
+                    "no gap with content"
+                );
             }
             let cost = chunk_cost(c, counter);
             let single_unit = !c.text.contains(char::is_whitespace) && c.text.chars().count() <= 1;
-            assert!(cost <= config.max_tokens || single_unit, "over budget ({cost} > {}): {c:?}", config.max_tokens);
+            assert!(
+                cost <= config.max_tokens || single_unit,
+                "over budget ({cost} > {}): {c:?}",
+                config.max_tokens
+            );
             covered[c.start..c.end].iter_mut().for_each(|x| *x = true);
             prev = Some(c);
         }
@@ -548,11 +659,16 @@ mod tests {
 
     #[test]
     fn empty_doc_gives_no_chunks() {
-        assert!(chunk(&CleanedDoc::default(), &ChunkConfig::default(), &WordCounter).is_empty());
+        assert!(chunk(
+            &CleanedDoc::default(),
+            &ChunkConfig::default(),
+            &WordCounter
+        )
+        .is_empty());
     }
 
     #[test]
-    fn small_doc_is_one_chunk_with_path() {
+    fn h2_starts_a_chunk_and_paths_follow() {
         let d = md("# Title\n\nOne sentence. Two sentence.\n\n## Sub\n\nThree.");
         let chunks = check(&d, &ChunkConfig::default(), &WordCounter);
         // h2 always starts a chunk.
@@ -565,9 +681,14 @@ mod tests {
 
     #[test]
     fn splits_on_sentences_with_overlap() {
-        let sentences: Vec<String> = (0..40).map(|i| format!("Sentence number {i} is here.")).collect();
+        let sentences: Vec<String> = (0..40)
+            .map(|i| format!("Sentence number {i} is here."))
+            .collect();
         let d = md(&sentences.join(" "));
-        let config = ChunkConfig { max_tokens: 30, overlap_tokens: 8 };
+        let config = ChunkConfig {
+            max_tokens: 30,
+            overlap_tokens: 8,
+        };
         let chunks = check(&d, &config, &WordCounter);
         assert!(chunks.len() > 5);
         for w in chunks.windows(2) {
@@ -577,7 +698,14 @@ mod tests {
             assert!(WordCounter.count_tokens(&d.text[w[1].start..w[0].end]) <= 8);
         }
         // No overlap when asked for none.
-        let chunks = check(&d, &ChunkConfig { max_tokens: 30, overlap_tokens: 0 }, &WordCounter);
+        let chunks = check(
+            &d,
+            &ChunkConfig {
+                max_tokens: 30,
+                overlap_tokens: 0,
+            },
+            &WordCounter,
+        );
         for w in chunks.windows(2) {
             assert!(w[1].start > w[0].end);
         }
@@ -587,7 +715,14 @@ mod tests {
     fn overlap_takes_trailing_words_of_a_long_sentence() {
         let words: Vec<String> = (0..100).map(|i| format!("w{i}")).collect();
         let d = md(&words.join(" "));
-        let chunks = check(&d, &ChunkConfig { max_tokens: 22, overlap_tokens: 5 }, &WordCounter);
+        let chunks = check(
+            &d,
+            &ChunkConfig {
+                max_tokens: 22,
+                overlap_tokens: 5,
+            },
+            &WordCounter,
+        );
         assert!(chunks.len() >= 5);
         for w in chunks.windows(2) {
             let shared = &d.text[w[1].start..w[0].end];
@@ -597,21 +732,53 @@ mod tests {
 
     #[test]
     fn prefers_heading_boundaries() {
-        let para = |n: usize| (0..n).map(|i| format!("Word{i} is fine.")).collect::<Vec<_>>().join(" ");
-        let d = md(&format!("# A\n\n{}\n\n### B\n\n{}\n\n### C\n\n{}", para(5), para(12), para(3)));
-        let chunks = check(&d, &ChunkConfig { max_tokens: 70, overlap_tokens: 10 }, &WordCounter);
-        let starts: Vec<&str> = chunks.iter().map(|c| c.text.lines().next().unwrap_or("")).collect();
+        let para = |n: usize| {
+            (0..n)
+                .map(|i| format!("Word{i} is fine."))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let d = md(&format!(
+            "# A\n\n{}\n\n### B\n\n{}\n\n### C\n\n{}",
+            para(5),
+            para(12),
+            para(3)
+        ));
+        let chunks = check(
+            &d,
+            &ChunkConfig {
+                max_tokens: 70,
+                overlap_tokens: 10,
+            },
+            &WordCounter,
+        );
+        let starts: Vec<&str> = chunks
+            .iter()
+            .map(|c| c.text.lines().next().unwrap_or(""))
+            .collect();
         assert_eq!(starts, vec!["A", "B"], "{chunks:#?}");
         assert_eq!(chunks[1].heading_path, vec!["A", "B"]);
-        assert!(chunks[1].text.contains("C\n\nWord0"), "small section C merged into B");
+        assert!(
+            chunks[1].text.contains("C\n\nWord0"),
+            "small section C merged into B"
+        );
     }
 
     #[test]
     fn code_splits_on_lines_and_giant_words_on_chars() {
         let code: String = (0..50).map(|i| format!("let x{i} = {i};\n")).collect();
         let d = md(&format!("```\n{code}```\n\n{}", "y".repeat(500)));
-        let chunks = check(&d, &ChunkConfig { max_tokens: 20, overlap_tokens: 0 }, &CharCounter);
-        assert!(chunks.iter().any(|c| c.text.starts_with("let x") && c.text.ends_with(';')));
+        let chunks = check(
+            &d,
+            &ChunkConfig {
+                max_tokens: 20,
+                overlap_tokens: 0,
+            },
+            &CharCounter,
+        );
+        assert!(chunks
+            .iter()
+            .any(|c| c.text.starts_with("let x") && c.text.ends_with(';')));
         let giant: Vec<&Chunk> = chunks.iter().filter(|c| c.text.starts_with('y')).collect();
         assert!(giant.len() > 5);
         assert_eq!(giant.iter().map(|c| c.text.len()).sum::<usize>(), 500);
@@ -619,12 +786,24 @@ mod tests {
 
     #[test]
     fn long_heading_path_is_shortened() {
-        let long = (0..200).map(|i| format!("h{i}")).collect::<Vec<_>>().join(" ");
+        let long = (0..200)
+            .map(|i| format!("h{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
         let d = md(&format!("# {long}\n\n## short\n\ntext here."));
-        let chunks = check(&d, &ChunkConfig { max_tokens: 64, overlap_tokens: 4 }, &WordCounter);
+        let chunks = check(
+            &d,
+            &ChunkConfig {
+                max_tokens: 64,
+                overlap_tokens: 4,
+            },
+            &WordCounter,
+        );
         let last = chunks.last().unwrap();
         assert_eq!(last.heading_path, vec!["short"]);
-        assert!(chunks.iter().all(|c| WordCounter.count_tokens(&header_line(&c.heading_path)) <= 16));
+        assert!(chunks
+            .iter()
+            .all(|c| WordCounter.count_tokens(&header_line(&c.heading_path)) <= 16));
     }
 
     #[test]
@@ -634,17 +813,43 @@ mod tests {
             text: text.clone(),
             title: None,
             blocks: vec![
-                Block { kind: BlockKind::Paragraph, start: 2, end: 3, heading_path: vec![] }, // mid-char
-                Block { kind: BlockKind::Paragraph, start: 20, end: 5, heading_path: vec![] },
-                Block { kind: BlockKind::Paragraph, start: 0, end: 999, heading_path: vec![] },
+                Block {
+                    kind: BlockKind::Paragraph,
+                    start: 2,
+                    end: 3,
+                    heading_path: vec![],
+                }, // mid-char
+                Block {
+                    kind: BlockKind::Paragraph,
+                    start: 20,
+                    end: 5,
+                    heading_path: vec![],
+                },
+                Block {
+                    kind: BlockKind::Paragraph,
+                    start: 0,
+                    end: 999,
+                    heading_path: vec![],
+                },
             ],
         };
         let _ = chunk(&doc, &ChunkConfig::default(), &WordCounter);
         // No blocks at all: the whole text is one paragraph.
-        let doc = CleanedDoc { text, title: None, blocks: vec![] };
+        let doc = CleanedDoc {
+            text,
+            title: None,
+            blocks: vec![],
+        };
         let chunks = chunk(&doc, &ChunkConfig::default(), &WordCounter);
         assert_eq!(chunks.len(), 1);
-        let chunks = chunk(&doc, &ChunkConfig { max_tokens: 0, overlap_tokens: 100 }, &WordCounter);
+        let chunks = chunk(
+            &doc,
+            &ChunkConfig {
+                max_tokens: 0,
+                overlap_tokens: 100,
+            },
+            &WordCounter,
+        );
         assert!(!chunks.is_empty());
     }
 
@@ -659,7 +864,10 @@ mod tests {
             Just("e\u{301}".to_string()),
             Just("x".repeat(40)),
         ];
-        let sentence = (prop::collection::vec(word, 1..25), prop_oneof![Just("."), Just("?"), Just("!"), Just("")])
+        let sentence = (
+            prop::collection::vec(word, 1..25),
+            prop_oneof![Just("."), Just("?"), Just("!"), Just("")],
+        )
             .prop_map(|(w, p)| format!("{}{p}", w.join(" ")));
         let para = prop::collection::vec(sentence, 1..8).prop_map(|s| s.join(" "));
         let block = prop_oneof![

@@ -1,0 +1,13 @@
+//! `phi2` and `phi3` (placeholder until wired).
+use candle_core::quantized::gguf_file::Content;
+
+use super::Common;
+use crate::error::{Error, Result};
+use crate::generate::{Generator, LoadOptions};
+
+pub(crate) fn load_phi2(_b: &[u8], _c: Content, _m: Common, _o: &LoadOptions) -> Result<Box<dyn Generator>> {
+    Err(Error::UnsupportedArchitecture("phi2".into()))
+}
+pub(crate) fn load_phi3(_b: &[u8], _c: Content, _m: Common, _o: &LoadOptions) -> Result<Box<dyn Generator>> {
+    Err(Error::UnsupportedArchitecture("phi3".into()))
+}

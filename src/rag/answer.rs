@@ -1,0 +1,337 @@
+//! Grounded answers: sentence selection, citations, packing and post-hoc attribution.
+//!
+//! Small generators that fit in a browser do not ground or cite (SmolLM2-135M gave 0
+//! correct citations in 32 tries, see `shared/notes/generation.md`), so here **the
+//! engine decides what is supported and what is cited; the model only phrases**:
+//!
+//! - **Selection.** Retrieved chunks are split into sentences (with byte spans in
+//!   the cleaned document text). Each sentence is scored by the embedder
+//!   (cosine with the question) plus lexical evidence: it should share the question's
+//!   key terms *and* carry content words the question does not have — a sentence that
+//!   only echoes the question answers nothing. A short or anaphoric sentence ("This
+//!   is…") brings its predecessor along for context. The selected sentences, in
+//!   source order, are the extractive answer, each with a citation `[n]`.
+//! - **Packing.** For generation, the best sentences (not whole chunks) are packed,
+//!   numbered, under a token budget: prefill cost is linear in prompt length.
+//! - **Attribution.** Each generated sentence is scored against every packed source
+//!   sentence using only its content words that are *not* in the question (invented
+//!   sentences reuse the question's words, so counting them makes everything look
+//!   supported). Support = share of those words found in the best source sentence
+//!   (plus its neighbour). Above the threshold the sentence is supported and cited;
+//!   below it is flagged and, in strict mode, dropped.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use unicode_segmentation::UnicodeSegmentation;
+
+use crate::index::text::{analyze, Language};
+use crate::index::ChunkId;
+
+/// A sentence of a retrieved chunk, addressed in its document's cleaned text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceSentence {
+    /// Chunk the sentence comes from.
+    pub chunk_id: ChunkId,
+    /// Document id.
+    pub doc_id: String,
+    /// Rank of the chunk in retrieval (1-based).
+    pub chunk_rank: usize,
+    /// Byte start in the document's cleaned text.
+    pub start: usize,
+    /// Byte end.
+    pub end: usize,
+    /// The sentence text.
+    pub text: String,
+    /// Position of the sentence in its chunk (0-based).
+    pub index_in_chunk: usize,
+}
+
+/// Split `text` (a chunk starting at byte `base` of its document) into sentences with
+/// absolute byte spans. Line breaks also end sentences (lists, code, tables), and
+/// fragments without a letter or digit are skipped.
+pub fn split_sentences(text: &str, base: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for (line_start, line) in line_spans(text) {
+        for (off, s) in line.split_sentence_bound_indices() {
+            let trimmed_start = s.len() - s.trim_start().len();
+            let t = s.trim();
+            if t.chars().any(char::is_alphanumeric) {
+                let start = base + line_start + off + trimmed_start;
+                out.push((start, start + t.len()));
+            }
+        }
+    }
+    out
+}
+
+fn line_spans(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut pos = 0;
+    text.split('\n').map(move |line| {
+        let start = pos;
+        pos += line.len() + 1;
+        (start, line)
+    })
+}
+
+/// Content terms (stemmed, stop words removed) of a text.
+pub fn content_terms(text: &str, lang: Language) -> HashSet<String> {
+    analyze(text, lang).into_iter().filter(|t| t.chars().count() > 1 || t.chars().all(|c| c.is_ascii_digit())).collect()
+}
+
+/// Lexical evidence that `sentence` answers a question with terms `question`:
+/// coverage of the question's terms, scaled down when the sentence brings no new
+/// content word. In [0, 1].
+pub fn lexical_evidence(sentence: &HashSet<String>, question: &HashSet<String>) -> f32 {
+    if question.is_empty() || sentence.is_empty() {
+        return 0.0;
+    }
+    let covered = question.iter().filter(|t| sentence.contains(*t)).count() as f32 / question.len() as f32;
+    let novel = sentence.iter().filter(|t| !question.contains(*t)).count();
+    let novelty = (novel as f32 / 4.0).min(1.0);
+    covered * (0.3 + 0.7 * novelty)
+}
+
+/// Support of a generated sentence by a source: the share of the generated sentence's
+/// content terms that are not in the question and that the source contains. `None`
+/// when the generated sentence has no such term (it restates the question or is empty).
+pub fn support(generated: &HashSet<String>, source: &HashSet<String>, question: &HashSet<String>) -> Option<f32> {
+    let novel: Vec<&String> = generated.iter().filter(|t| !question.contains(*t)).collect();
+    if novel.is_empty() {
+        return None;
+    }
+    Some(novel.iter().filter(|t| source.contains(**t)).count() as f32 / novel.len() as f32)
+}
+
+/// Words that make a sentence depend on the one before it.
+const ANAPHORA: &[&str] = &[
+    "it", "this", "that", "these", "those", "they", "its", "their", "such", "however", "also", "then", "otherwise",
+    "instead", "so", "thus", "therefore", "here", "there", "ce", "cela", "ceci", "il", "elle", "ils", "elles",
+];
+
+/// Whether a sentence needs its predecessor to be understood.
+pub fn needs_context(sentence: &str) -> bool {
+    let words: Vec<&str> = sentence.unicode_words().collect();
+    if words.len() < 6 {
+        return true;
+    }
+    let first = words[0].to_lowercase();
+    ANAPHORA.contains(&first.as_str())
+}
+
+/// A citation: a numbered source span.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Citation {
+    /// The number shown as `[n]` (1-based).
+    pub n: usize,
+    /// Chunk id.
+    pub chunk_id: ChunkId,
+    /// Document id.
+    pub doc_id: String,
+    /// Document title, if any.
+    pub title: Option<String>,
+    /// Byte start of the cited span in the document's cleaned text.
+    pub start: usize,
+    /// Byte end of the cited span.
+    pub end: usize,
+    /// The cited text (exactly `text[start..end]` of the cleaned document).
+    pub text: String,
+}
+
+/// One sentence of an answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnswerSentence {
+    /// The sentence text.
+    pub text: String,
+    /// Whether the sources support it.
+    pub supported: bool,
+    /// Support score in [0, 1] (extractive sentences are copies: 1).
+    pub support: f32,
+    /// Citation numbers (into [`Answer::citations`]).
+    pub citations: Vec<usize>,
+}
+
+/// How an answer was produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnswerMode {
+    /// Selected source sentences.
+    #[default]
+    Extractive,
+    /// Phrased by the generator, attributed by the engine.
+    Generative,
+}
+
+/// Time spent per stage, in milliseconds (measured with the caller's clock).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    /// Retrieval (query embedding + search).
+    pub retrieve_ms: f64,
+    /// Sentence selection (sentence embedding + scoring).
+    pub select_ms: f64,
+    /// Prompt prefill.
+    pub prefill_ms: f64,
+    /// Token decoding.
+    pub decode_ms: f64,
+    /// Attribution of generated sentences.
+    pub attribute_ms: f64,
+    /// Whole call.
+    pub total_ms: f64,
+    /// Prompt tokens.
+    pub prompt_tokens: usize,
+    /// Generated tokens.
+    pub generated_tokens: usize,
+    /// Prefill tokens per second.
+    pub prefill_tokens_per_s: f64,
+    /// Decode tokens per second.
+    pub decode_tokens_per_s: f64,
+}
+
+/// An answer with engine-computed citations.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    /// The question asked.
+    pub question: String,
+    /// The answer text (sentences joined, each followed by its `[n]` markers).
+    pub answer: String,
+    /// How it was produced.
+    pub mode: AnswerMode,
+    /// True when a generative answer had no supported sentence and the extractive answer was returned instead.
+    pub fell_back: bool,
+    /// True when retrieval was too weak to answer ("I don't know").
+    pub abstained: bool,
+    /// The answer's sentences (in strict mode only supported ones remain).
+    pub sentences: Vec<AnswerSentence>,
+    /// Generated sentences removed for lack of support (strict mode).
+    pub dropped: Vec<AnswerSentence>,
+    /// Citations referenced by the sentences.
+    pub citations: Vec<Citation>,
+    /// Mean support of the returned sentences (0 when abstaining).
+    pub support: f32,
+    /// Best retrieval evidence (cosine of the best sentence with the question).
+    pub retrieval_score: f32,
+    /// Raw generator output, when generated.
+    pub generated_text: Option<String>,
+    /// Timings per stage.
+    pub timings: Timings,
+}
+
+impl Answer {
+    /// Render sentences with their citation markers.
+    pub fn render(sentences: &[AnswerSentence]) -> String {
+        sentences
+            .iter()
+            .map(|s| {
+                let marks: String = s.citations.iter().map(|n| format!("[{n}]")).collect();
+                if marks.is_empty() {
+                    s.text.clone()
+                } else {
+                    format!("{} {marks}", s.text)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// Assigns citation numbers to source spans, first come first numbered.
+#[derive(Debug, Default)]
+pub struct CitationTable {
+    by_span: BTreeMap<(String, usize, usize), usize>,
+    /// The citations, in number order.
+    pub citations: Vec<Citation>,
+}
+
+impl CitationTable {
+    /// The number of `s` (adding it if new).
+    pub fn cite(&mut self, s: &SourceSentence, title: Option<&str>) -> usize {
+        let key = (s.doc_id.clone(), s.start, s.end);
+        if let Some(&n) = self.by_span.get(&key) {
+            return n;
+        }
+        let n = self.citations.len() + 1;
+        self.by_span.insert(key, n);
+        self.citations.push(Citation {
+            n,
+            chunk_id: s.chunk_id,
+            doc_id: s.doc_id.clone(),
+            title: title.map(str::to_owned),
+            start: s.start,
+            end: s.end,
+            text: s.text.clone(),
+        });
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(s: &str) -> HashSet<String> {
+        content_terms(s, Language::English)
+    }
+
+    #[test]
+    fn sentences_have_exact_spans() {
+        let text = "Cargo builds code. It also fetches crates!\n- a list item\n\n```\nfn main() {}\n```";
+        let spans = split_sentences(text, 100);
+        let got: Vec<&str> = spans.iter().map(|&(s, e)| &text[s - 100..e - 100]).collect();
+        assert_eq!(got, ["Cargo builds code.", "It also fetches crates!", "- a list item", "fn main() {}"]);
+    }
+
+    #[test]
+    fn echoing_the_question_is_weaker_evidence_than_answering_it() {
+        let q = terms("Which file records the exact versions of dependencies?");
+        let echo = terms("The exact versions of dependencies.");
+        let answer = terms("Cargo.lock records the exact versions of every dependency resolved at build time.");
+        assert!(lexical_evidence(&answer, &q) > lexical_evidence(&echo, &q));
+        assert_eq!(lexical_evidence(&terms(""), &q), 0.0);
+    }
+
+    #[test]
+    fn copied_sentence_is_supported_and_invented_one_is_not() {
+        let q = terms("How do I enable link-time optimization?");
+        let source = terms("Set lto = true in the release profile of Cargo.toml to enable link-time optimization.");
+        let copied = terms("Set lto = true in the release profile of Cargo.toml.");
+        let invented = terms("Run cargo optimize --link with the git-dep macro to enable link-time optimization.");
+        assert_eq!(support(&copied, &source, &q), Some(1.0));
+        assert!(support(&invented, &source, &q).unwrap() < 0.5);
+        // A sentence that only restates the question has nothing to support.
+        assert_eq!(support(&terms("Enable link-time optimization."), &source, &q), None);
+    }
+
+    #[test]
+    fn anaphora_and_short_sentences_need_context() {
+        assert!(needs_context("This is the default."));
+        assert!(needs_context("It records every resolved version of each dependency in the tree."));
+        assert!(!needs_context("Cargo records every resolved version of each dependency in the lock file."));
+    }
+
+    #[test]
+    fn citation_numbers_are_stable_per_span() {
+        let mut t = CitationTable::default();
+        let s = |start| SourceSentence {
+            chunk_id: 1,
+            doc_id: "a".into(),
+            chunk_rank: 1,
+            start,
+            end: start + 3,
+            text: "abc".into(),
+            index_in_chunk: 0,
+        };
+        assert_eq!(t.cite(&s(0), None), 1);
+        assert_eq!(t.cite(&s(10), Some("T")), 2);
+        assert_eq!(t.cite(&s(0), None), 1);
+        assert_eq!(t.citations.len(), 2);
+    }
+
+    #[test]
+    fn render_puts_markers_after_sentences() {
+        let s = vec![
+            AnswerSentence { text: "A.".into(), supported: true, support: 1.0, citations: vec![1, 2] },
+            AnswerSentence { text: "B.".into(), supported: true, support: 1.0, citations: vec![] },
+        ];
+        assert_eq!(Answer::render(&s), "A. [1][2] B.");
+    }
+}

