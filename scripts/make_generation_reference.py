@@ -6,8 +6,9 @@
   builds the tokenizer from the GGUF metadata (`AutoTokenizer.from_pretrained(dir, gguf_file=...)`).
 * tests/fixtures/greedy_reference.json: greedy decoding (32 new tokens) of three fixed chat
   prompts by transformers' PyTorch Llama on the GGUF weights dequantized to float32, with the
-  top-1/top-2 logit margin of every step (a divergence at a step with a tiny margin is
-  rounding, not a bug).
+  two best token ids and their logit margin at every step (a divergence at a step with a tiny
+  margin is rounding, not a bug: candle multiplies Q4_1 weights by activations quantized to
+  Q8_1, transformers by float32 activations).
 
 Run once by hand; CI never installs PyTorch, it only reads the committed JSON.
 
@@ -121,7 +122,7 @@ def main():
         prompt = chatml(messages)
         ids = tok.encode(prompt, add_special_tokens=False)
         seq = list(ids)
-        generated, margins = [], []
+        generated, margins, top2 = [], [], []
         with torch.no_grad():
             past = None
             inp = torch.tensor([seq])
@@ -132,6 +133,7 @@ def main():
                 top = torch.topk(logits, 2)
                 nxt = int(top.indices[0])
                 margins.append(round(float(top.values[0] - top.values[1]), 4))
+                top2.append([int(top.indices[0]), int(top.indices[1])])
                 if nxt == eos:
                     break
                 generated.append(nxt)
@@ -145,6 +147,7 @@ def main():
                 "ended_with_eos": len(generated) < MAX_NEW_TOKENS,
                 "text": tok.decode(generated, skip_special_tokens=True),
                 "top2_margins": margins,
+                "top2_ids": top2,
             }
         )
         print(repr(refs[-1]["text"]))

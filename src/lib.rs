@@ -32,6 +32,8 @@ pub mod ingest;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 pub mod rag;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
 
 pub use error::{Error, Result};
 pub use ingest::{Document, Format};

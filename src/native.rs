@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::embed::bert::BertEmbedder;
+use crate::embed::bert::{BertEmbedder, BertOptions};
+use crate::embed::pooling::Pooling;
 use crate::error::{Error, Result};
 
 /// Name of the default embedder (directory under the models dir).
@@ -37,7 +38,18 @@ pub fn load_bert_dir(dir: &Path) -> Result<BertEmbedder> {
     let weights = read(&dir.join("model.safetensors"), "safetensors")?;
     let tokenizer = read(&dir.join("tokenizer.json"), "tokenizer.json")?;
     let config = read(&dir.join("config.json"), "config.json")?;
-    BertEmbedder::from_bytes(&name, &weights, &tokenizer, &config)
+    // sentence-transformers layout: the pooling mode lives in 1_Pooling/config.json (bge uses CLS).
+    let pooling_file = dir.join("1_Pooling").join("config.json");
+    let mut options = BertOptions::default();
+    if pooling_file.is_file() {
+        options.pooling = Pooling::from_sentence_transformers_config(&read(&pooling_file, "1_Pooling/config.json")?)?;
+    }
+    // The pooling is part of the embedder's identity: vectors pooled differently are not comparable.
+    let name = match options.pooling {
+        Pooling::Mean => name,
+        Pooling::Cls => format!("{name} (cls)"),
+    };
+    BertEmbedder::from_bytes_with(&name, &weights, &tokenizer, &config, options)
 }
 
 /// Load the default embedder from [`models_dir`].

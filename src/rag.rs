@@ -289,6 +289,16 @@ pub struct Stats {
     pub dim: usize,
 }
 
+/// What the duplicate detector compares: the chunk's heading path and its text.
+///
+/// Including the heading path keeps sections that several documents share on
+/// purpose (the "Common Options" of every `cargo-*` man page, under different
+/// headings) while an aggregate page that repeats whole pages under the same headings
+/// (the Cargo Book's `print.html`) is still caught.
+pub fn dedup_key(heading_path: &[String], text: &str) -> String {
+    format!("{}\n{}", crate::ingest::chunk::header_line(heading_path), text)
+}
+
 /// A prepared (cleaned, chunked, deduplicated, embedded) document, not yet committed.
 struct Prepared {
     record: DocRecord,
@@ -305,6 +315,8 @@ pub struct Engine {
     pub(crate) sparse: SparseIndex,
     pub(crate) dedup: Deduplicator,
     pub(crate) next_chunk_id: ChunkId,
+    /// Optional generator for generative answers (behind a mutex so the engine stays `Sync`).
+    pub(crate) generator: std::sync::Mutex<Option<Box<dyn crate::generate::Generator>>>,
 }
 
 impl Engine {
@@ -320,7 +332,28 @@ impl Engine {
             docs: BTreeMap::new(),
             chunks: BTreeMap::new(),
             next_chunk_id: 0,
+            generator: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Load (or replace) the generator used by generative answers.
+    pub fn set_generator(&mut self, generator: Box<dyn crate::generate::Generator>) {
+        *self.generator.get_mut().unwrap_or_else(|p| p.into_inner()) = Some(generator);
+    }
+
+    /// Remove the generator (frees its memory); returns whether one was loaded.
+    pub fn clear_generator(&mut self) -> bool {
+        self.generator.get_mut().unwrap_or_else(|p| p.into_inner()).take().is_some()
+    }
+
+    /// Whether a generator is loaded.
+    pub fn has_generator(&self) -> bool {
+        self.generator.lock().map(|g| g.is_some()).unwrap_or(false)
+    }
+
+    /// What generator is loaded, if any.
+    pub fn generator_info(&self) -> Option<crate::generate::GeneratorInfo> {
+        self.generator.lock().ok()?.as_ref().map(|g| g.info().clone())
     }
 
     /// The configuration.
@@ -392,7 +425,13 @@ impl Engine {
                 .or_else(|| doc.metadata.get("lang"))
                 .map(|t| Language::from_tag(t))
                 .unwrap_or_else(|| Language::detect(&cleaned.text));
-            let pieces = chunk(&cleaned, &self.config.chunk, self.embedder.as_ref());
+            // The title is embedded in front of every chunk: reserve its tokens in the budget.
+            let mut chunk_config = self.config.chunk.clone();
+            if let Some(t) = &title {
+                let reserve = self.embedder.count_tokens(t) + 1;
+                chunk_config.max_tokens = chunk_config.max_tokens.saturating_sub(reserve).max(chunk_config.max_tokens / 2);
+            }
+            let pieces = chunk(&cleaned, &chunk_config, self.embedder.as_ref());
             let mut record = DocRecord {
                 id: doc.id.clone(),
                 metadata: doc.metadata.clone(),
@@ -411,7 +450,8 @@ impl Engine {
                 if c.text.trim().is_empty() {
                     continue;
                 }
-                match dedup.check(&c.text) {
+                let key = dedup_key(&c.heading_path, &c.text);
+                match dedup.check(&key) {
                     DupKind::Exact { .. } => record.exact_duplicates += 1,
                     DupKind::Near { .. } => record.near_duplicates += 1,
                     DupKind::Unique => {
@@ -420,7 +460,7 @@ impl Engine {
                             name: "chunk id",
                             detail: "more than 2^32 chunks".into(),
                         })?;
-                        dedup.insert(id, &c.text);
+                        dedup.insert(id, &key);
                         embed_texts.push(self.embed_text(record.title.as_deref(), &c.heading_path, &c.text));
                         record.chunks.push(id);
                         kept.push(ChunkRecord { doc_id: doc.id.clone(), start: c.start, end: c.end, heading_path: c.heading_path });

@@ -173,3 +173,88 @@ fn committed_v1_fixture_still_loads() {
     let hits = engine.search("magic number and checksums", &SearchOptions { k: 3, mode: Mode::Sparse, ..SearchOptions::default() }).unwrap();
     assert_eq!(hits[0].doc_id, "index-format.md");
 }
+
+fn smollm2() -> Box<dyn sotto::generate::Generator> {
+    let path = sotto::native::models_dir().join(sotto::native::DEFAULT_GENERATOR);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{} must be present (scripts/fetch-models.sh): {e}", path.display()));
+    sotto::generate::load_gguf(&bytes, &sotto::generate::LoadOptions::default()).expect("SmolLM2 loads")
+}
+
+/// Check the invariants every answer must hold: citations resolve to real spans of the
+/// cleaned documents, and every sentence marked supported carries a citation.
+fn check_answer(engine: &Engine, a: &sotto::rag::answer::Answer) {
+    for c in &a.citations {
+        let doc = engine.document(&c.doc_id).unwrap_or_else(|| panic!("citation to unknown doc {}", c.doc_id));
+        assert_eq!(doc.text.get(c.start..c.end), Some(c.text.as_str()), "citation [{}] does not address its span", c.n);
+        let (chunk, _) = engine.chunk(c.chunk_id).expect("cited chunk exists");
+        assert_eq!(chunk.doc_id, c.doc_id);
+        assert!(c.start >= chunk.start && c.end <= chunk.end, "citation span outside its chunk");
+    }
+    for s in &a.sentences {
+        if s.supported {
+            assert!(!s.citations.is_empty(), "supported sentence without citation: {s:?}");
+        }
+        for n in &s.citations {
+            assert!(a.citations.iter().any(|c| c.n == *n), "dangling citation [{n}]");
+        }
+    }
+    assert!(!a.answer.trim().is_empty());
+}
+
+#[test]
+fn grounded_answers_on_ten_questions_in_both_modes() {
+    use sotto::rag::answer::AnswerMode;
+    use sotto::rag::ask::AskOptions;
+    let text = std::fs::read_to_string(common::data_dir().join("cargo-book-qa.jsonl")).unwrap();
+    let ds = parse_jsonl(&text, false).unwrap();
+    // A private engine: the generator is attached to it.
+    let bytes = cargo_book().to_bytes().unwrap();
+    let mut engine = Engine::from_bytes(&bytes, Box::new(common::minilm())).unwrap();
+    engine.set_generator(smollm2());
+    let start = std::time::Instant::now();
+    let clock = move || start.elapsed().as_secs_f64() * 1e3;
+    let (mut ex_relevant, mut gen_relevant, mut generated, mut flagged, mut fell_back) = (0, 0, 0, 0, 0);
+    for q in ds.questions.iter().take(10) {
+        let relevant: HashSet<&str> = q.relevant_docs.iter().map(String::as_str).collect();
+        for mode in [AnswerMode::Extractive, AnswerMode::Generative] {
+            let options = AskOptions { mode, ..AskOptions::default() };
+            let mut streamed = String::new();
+            let a = engine.ask(&q.question, &options, &clock, &mut |t| {
+                streamed.push_str(t);
+                true
+            })
+            .unwrap();
+            check_answer(&engine, &a);
+            assert!(!a.abstained, "{}: abstained on an answerable question", q.id);
+            let cites_relevant = a.citations.iter().any(|c| relevant.contains(c.doc_id.as_str()));
+            match mode {
+                AnswerMode::Extractive => {
+                    ex_relevant += cites_relevant as usize;
+                    assert_eq!(a.mode, AnswerMode::Extractive);
+                    assert!(a.sentences.iter().all(|s| s.supported && s.citations.len() == 1));
+                }
+                AnswerMode::Generative => {
+                    let gen_text = a.generated_text.clone().expect("generated text recorded");
+                    assert_eq!(streamed, gen_text, "the stream is the generated text");
+                    generated += a.sentences.len() + a.dropped.len();
+                    flagged += a.dropped.len() + a.sentences.iter().filter(|s| !s.supported).count();
+                    fell_back += a.fell_back as usize;
+                    if a.mode == AnswerMode::Generative {
+                        gen_relevant += cites_relevant as usize;
+                    }
+                    assert!(a.timings.prompt_tokens > 0 && a.timings.prompt_tokens <= 400, "prompt {} tokens", a.timings.prompt_tokens);
+                }
+            }
+            eprintln!("{} {:?}{}: {}", q.id, a.mode, if a.fell_back { " (fallback)" } else { "" }, a.answer);
+        }
+    }
+    eprintln!(
+        "extractive answers citing a relevant page: {ex_relevant}/10; generative answers kept: {}/10 (citing a relevant page: {gen_relevant}); generated sentences flagged {flagged}/{generated}",
+        10 - fell_back
+    );
+    assert!(ex_relevant >= 8, "extractive answers cite a relevant page for only {ex_relevant}/10 questions");
+    // Off-topic questions are declined rather than answered from unrelated text.
+    let a = engine.ask("What is the capital of France?", &AskOptions::default(), &clock, &mut |_| true).unwrap();
+    assert!(a.abstained, "{a:?}");
+    assert!(a.citations.is_empty());
+}

@@ -8,12 +8,18 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use sotto::embed::Embedder;
-use sotto::eval::{evaluate, parse_jsonl, EvalOptions, EvalReport};
+use sotto::eval::EvalReport;
 use sotto::index::format::read_manifest;
 use sotto::index::fusion::Fusion;
-use sotto::native::{load_bert_dir, models_dir, DEFAULT_EMBEDDER};
+use sotto::generate::{load_gguf, LoadOptions};
+use sotto::native::{load_bert_dir, models_dir, DEFAULT_EMBEDDER, DEFAULT_GENERATOR};
+use sotto::rag::answer::AnswerMode;
+use sotto::rag::ask::AskOptions;
 use sotto::rag::Progress;
-use sotto::{Document, Engine, EngineConfig, Filter, Mode, SearchOptions};
+use sotto::{Document, Engine, EngineConfig, Filter, SearchOptions};
+
+#[path = "sotto/eval_cmd.rs"]
+mod eval_cmd;
 
 #[derive(Parser)]
 #[command(name = "sotto", version, about = "Private retrieval-augmented search and answers, offline")]
@@ -79,21 +85,41 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Evaluate an index against a BEIR-like JSONL question file.
-    Eval {
+    /// Evaluate against ground truth (JSONL questions or a BEIR directory) over one or
+    /// several configurations; optionally answers, an HTML report (--report) and JSON.
+    Eval(eval_cmd::EvalArgs),
+    /// Answer a question from an index, with engine-computed citations.
+    Ask {
         /// Index file.
         index: PathBuf,
-        /// Questions (JSONL: id, question, relevant_docs, optional answers).
-        questions: PathBuf,
-        /// Modes to evaluate (comma-separated): dense, sparse, hybrid, weighted.
-        #[arg(long, default_value = "dense,sparse,hybrid,weighted")]
-        modes: String,
-        /// Skip malformed lines instead of failing.
+        /// The question.
+        question: String,
+        /// extractive (selected source sentences) or generative (a local GGUF model phrases, the engine attributes).
+        #[arg(long, default_value = "extractive")]
+        mode: String,
+        /// GGUF generator file (default: SmolLM2-135M-Instruct under the models directory).
         #[arg(long)]
-        skip_bad: bool,
-        /// Print JSON.
+        generator: Option<PathBuf>,
+        /// Chunks retrieved.
+        #[arg(short, default_value_t = 5)]
+        k: usize,
+        /// Keep unsupported generated sentences (flagged) instead of dropping them.
+        #[arg(long)]
+        lenient: bool,
+        /// Maximum new tokens.
+        #[arg(long, default_value_t = 100)]
+        max_new_tokens: usize,
+        /// Print one JSON object.
         #[arg(long)]
         json: bool,
+    },
+    /// Rewrite a GGUF with Q4_1/Q5_0/Q5_1 tensors requantized to Q8_0 (candle's fast path).
+    Requantize {
+        /// Input GGUF.
+        input: PathBuf,
+        /// Output GGUF.
+        #[arg(short, long)]
+        output: PathBuf,
     },
     /// Show an index's manifest and statistics.
     Info {
@@ -157,37 +183,69 @@ fn run() -> Result<()> {
             }
             Ok(())
         }
-        Command::Eval { index, questions, modes, skip_bad, json } => {
-            let engine = open(&models, &index)?;
-            let bytes = std::fs::read(&questions).with_context(|| format!("reading {}", questions.display()))?;
-            let text = String::from_utf8(bytes).map_err(|e| anyhow::anyhow!("{} is not UTF-8 (byte {})", questions.display(), e.utf8_error().valid_up_to()))?;
-            let dataset = parse_jsonl(&text, skip_bad)?;
-            for bad in &dataset.skipped {
-                eprintln!("skipped line {}: {}", bad.line, bad.detail);
+        Command::Eval(args) => eval_cmd::run(&models, args),
+        Command::Ask { index, question, mode, generator, k, lenient, max_new_tokens, json } => {
+            let mut engine = open(&models, &index)?;
+            let mut options = AskOptions { max_new_tokens, strict: !lenient, ..AskOptions::default() };
+            options.search.k = k;
+            options.mode = match mode.as_str() {
+                "extractive" => AnswerMode::Extractive,
+                "generative" => AnswerMode::Generative,
+                other => bail!("unknown mode {other:?} (extractive, generative)"),
+            };
+            if options.mode == AnswerMode::Generative {
+                let path = generator.unwrap_or_else(|| models.join(DEFAULT_GENERATOR));
+                let t = Instant::now();
+                let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+                let g = load_gguf(&bytes, &LoadOptions::default()).with_context(|| format!("loading {}", path.display()))?;
+                eprintln!("loaded {} in {:.1} s", path.display(), t.elapsed().as_secs_f64());
+                engine.set_generator(g);
             }
             let started = Instant::now();
             let clock = move || started.elapsed().as_secs_f64() * 1e3;
-            let mut reports = Vec::new();
-            for m in modes.split(',').map(str::trim).filter(|m| !m.is_empty()) {
-                let mut options = EvalOptions::default();
-                if m == "weighted" {
-                    options.search.mode = Mode::Hybrid;
-                    options.search.fusion = Fusion::Weighted { alpha: 0.5 };
-                } else {
-                    options.search.mode = m.parse()?;
+            let streaming = !json && options.mode == AnswerMode::Generative;
+            if streaming {
+                eprint!("generating: ");
+            }
+            let mut on_text = |t: &str| {
+                if streaming {
+                    eprint!("{t}");
                 }
-                reports.push(evaluate(&engine, &dataset.questions, &options, &clock)?);
+                true
+            };
+            let answer = engine.ask(&question, &options, &clock, &mut on_text)?;
+            if streaming {
+                eprintln!();
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "stats": engine.stats(), "reports": reports }))?);
+                println!("{}", serde_json::to_string_pretty(&answer)?);
             } else {
-                print_eval(&reports);
-                let missing: std::collections::BTreeSet<&String> =
-                    reports.iter().flat_map(|r| r.per_question.iter()).flat_map(|q| q.missing_relevant.iter()).collect();
-                if !missing.is_empty() {
-                    eprintln!("relevant documents not in the index: {missing:?}");
+                println!("{}", answer.answer);
+                if answer.fell_back {
+                    println!("(no generated sentence was supported by the sources; showing the extractive answer)");
                 }
+                for d in &answer.dropped {
+                    println!("  dropped (support {:.2}): {}", d.support, d.text);
+                }
+                println!();
+                for c in &answer.citations {
+                    println!("[{}] {} — {} [{}..{}]", c.n, c.doc_id, c.title.as_deref().unwrap_or(""), c.start, c.end);
+                }
+                let t = &answer.timings;
+                eprintln!(
+                    "retrieve {:.0} ms, select {:.0} ms, prefill {:.0} ms ({} tok, {:.1} tok/s), decode {:.0} ms ({} tok, {:.1} tok/s), total {:.0} ms; support {:.2}",
+                    t.retrieve_ms, t.select_ms, t.prefill_ms, t.prompt_tokens, t.prefill_tokens_per_s, t.decode_ms, t.generated_tokens,
+                    t.decode_tokens_per_s, t.total_ms, answer.support
+                );
             }
+            Ok(())
+        }
+        Command::Requantize { input, output } => {
+            let bytes = std::fs::read(&input).with_context(|| format!("reading {}", input.display()))?;
+            let t = Instant::now();
+            let out = sotto::generate::gguf::requantize(&bytes)?;
+            std::fs::write(&output, &out).with_context(|| format!("writing {}", output.display()))?;
+            println!("{} ({:.1} MB) → {} ({:.1} MB) in {:.1} s", input.display(), bytes.len() as f64 / 1e6, output.display(), out.len() as f64 / 1e6, t.elapsed().as_secs_f64());
             Ok(())
         }
         Command::Info { index } => {
@@ -207,7 +265,8 @@ fn load_embedder(models: &Path, name: &str) -> Result<Box<dyn Embedder>> {
 fn open(models: &Path, index: &Path) -> Result<Engine> {
     let bytes = std::fs::read(index).with_context(|| format!("reading {}", index.display()))?;
     let manifest = read_manifest(&bytes).with_context(|| format!("reading {}", index.display()))?;
-    let embedder = load_embedder(models, &manifest.embedder.name)?;
+    let dir_name = manifest.embedder.name.trim_end_matches(" (cls)");
+    let embedder = load_embedder(models, dir_name)?;
     Ok(Engine::from_bytes(&bytes, embedder).with_context(|| format!("loading {}", index.display()))?)
 }
 

@@ -236,6 +236,13 @@ impl TokenCounter for BertEmbedder {
             Err(_) => text.chars().count(),
         }
     }
+
+    /// WordPiece splits words independently, so the count of a concatenation never
+    /// exceeds the sum of the parts' counts (checked on the Cargo Book by
+    /// `tests/ingest_cargo_book.rs`); the chunker can skip its whole-chunk recount.
+    fn counts_are_subadditive(&self) -> bool {
+        true
+    }
 }
 
 impl Embedder for BertEmbedder {

@@ -8,19 +8,35 @@
 //! with later chunks of an already-seen document removed.
 //!
 //! Chunk-level relevance: a chunk is relevant if its document is relevant and, when the
-//! question lists `answers`, it contains one of them (case-insensitive). Recall divides
-//! by every relevant chunk in the index.
+//! question lists `answers`, it contains one of them (normalised as in SQuAD, on token
+//! boundaries, see [`super::metrics::contains_answer`]). Recall divides by every
+//! relevant chunk in the index.
+//!
+//! Answer metrics: *answer containment@k* (a retrieved chunk in the top k contains a
+//! gold answer) needs only gold `answers`; with [`EvalOptions::answers`] every question
+//! is also answered with [`Engine::ask`] and scored for exact match and token F1
+//! against the gold answers, citation precision (a citation is grounded when its chunk
+//! belongs to a relevant document or contains a gold answer) and abstention.
+//!
+//! Relevant documents that are not in the index are reported per question
+//! ([`QuestionResult::missing_relevant`]), never an error: such a question simply
+//! cannot be answered from the index and is classified as [`Failure::MissingFromIndex`].
 //!
 //! Latency is measured with a caller-supplied clock (milliseconds), since the core
 //! has no clock of its own.
 
 use std::collections::{BTreeMap, HashSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::dataset::Question;
-use super::metrics::{first_relevant_rank, hit_at_k, ndcg_at_k, percentile, precision_at_k, recall_at_k, reciprocal_rank};
+use super::metrics::{
+    best_over_golds, citation_precision, contains_answer, exact_match, first_answer_rank, first_relevant_rank, hit_at_k,
+    mean_present, ndcg_at_k, percentile, precision_at_k, rate, recall_at_k, reciprocal_rank, token_f1,
+};
 use crate::error::Result;
+use crate::rag::answer::AnswerMode;
+use crate::rag::ask::AskOptions;
 use crate::rag::{Engine, SearchOptions};
 
 /// Options of an evaluation run.
@@ -32,16 +48,34 @@ pub struct EvalOptions {
     pub search: SearchOptions,
     /// Chunks retrieved per question (default 30, enough for 10 distinct documents).
     pub chunk_depth: usize,
+    /// Answer every question with [`Engine::ask`] and score the answers (default
+    /// `None`: retrieval only). The ask's mode, fusion and filters are taken from
+    /// [`EvalOptions::search`]; its `k` (chunks given to the answerer) is kept.
+    pub answers: Option<AskOptions>,
+    /// Retrieved chunks kept per question, with snippets, for reports (default 5).
+    pub keep_hits: usize,
+    /// Characters kept of each snippet (default 300).
+    pub snippet_chars: usize,
+    /// A first relevant document found below this rank is "ranked low" (default 3).
+    pub low_rank: usize,
 }
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        EvalOptions { ks: vec![1, 3, 5, 10], search: SearchOptions::default(), chunk_depth: 30 }
+        EvalOptions {
+            ks: vec![1, 3, 5, 10],
+            search: SearchOptions::default(),
+            chunk_depth: 30,
+            answers: None,
+            keep_hits: 5,
+            snippet_chars: 300,
+            low_rank: 3,
+        }
     }
 }
 
 /// Metrics at one level (document or chunk), averaged over questions.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct LevelMetrics {
     /// Share of questions with a relevant item in the top k, per k.
     pub hit: BTreeMap<usize, f64>,
@@ -58,7 +92,7 @@ pub struct LevelMetrics {
 }
 
 /// Latency summary in milliseconds.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Latency {
     /// Median.
     pub p50: f64,
@@ -88,29 +122,164 @@ impl Latency {
     }
 }
 
+/// Why a question went wrong (the first that applies, in this order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Failure {
+    /// None of the relevant documents is in the index.
+    MissingFromIndex,
+    /// No relevant document among the retrieved ones.
+    NoRelevantRetrieved,
+    /// A relevant document was retrieved, but below [`EvalOptions::low_rank`].
+    RelevantRankedLow,
+    /// The answerer declined although a relevant document was retrieved.
+    Abstained,
+    /// The answer cites nothing from a relevant document or containing a gold answer.
+    AnswerNotGrounded,
+}
+
+impl Failure {
+    /// Every class, in classification order.
+    pub const ALL: [Failure; 5] =
+        [Failure::MissingFromIndex, Failure::NoRelevantRetrieved, Failure::RelevantRankedLow, Failure::Abstained, Failure::AnswerNotGrounded];
+
+    /// Stable snake_case name (the JSON form).
+    pub fn name(self) -> &'static str {
+        match self {
+            Failure::MissingFromIndex => "missing_from_index",
+            Failure::NoRelevantRetrieved => "no_relevant_retrieved",
+            Failure::RelevantRankedLow => "relevant_ranked_low",
+            Failure::Abstained => "abstained",
+            Failure::AnswerNotGrounded => "answer_not_grounded",
+        }
+    }
+
+    /// Human-readable label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Failure::MissingFromIndex => "relevant docs not in index",
+            Failure::NoRelevantRetrieved => "no relevant doc retrieved",
+            Failure::RelevantRankedLow => "relevant doc ranked low",
+            Failure::Abstained => "abstained",
+            Failure::AnswerNotGrounded => "answer not grounded",
+        }
+    }
+}
+
+/// One retrieved chunk, as kept for reports.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HitSummary {
+    /// Rank (1-based).
+    pub rank: usize,
+    /// Document id.
+    pub doc_id: String,
+    /// Document title.
+    pub title: Option<String>,
+    /// Headings enclosing the chunk.
+    pub heading_path: Vec<String>,
+    /// The beginning of the chunk text (whitespace collapsed).
+    pub snippet: String,
+    /// Whether the document is relevant.
+    pub relevant: bool,
+    /// Whether the chunk contains a gold answer.
+    pub has_answer: bool,
+}
+
+/// A citation of an evaluated answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CitationResult {
+    /// The citation number `[n]`.
+    pub n: usize,
+    /// Document id.
+    pub doc_id: String,
+    /// Document title.
+    pub title: Option<String>,
+    /// The cited span (whitespace collapsed, shortened).
+    pub text: String,
+    /// Whether the cited chunk belongs to a relevant document or contains a gold answer.
+    pub grounded: bool,
+}
+
+/// An evaluated answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AnswerResult {
+    /// The answer text with its citation markers.
+    pub text: String,
+    /// Extractive or generative.
+    pub mode: AnswerMode,
+    /// The answerer declined.
+    pub abstained: bool,
+    /// Exact match against the best gold answer (`None` without gold answers).
+    pub exact_match: Option<f64>,
+    /// Token F1 against the best gold answer (`None` without gold answers).
+    pub f1: Option<f64>,
+    /// Share of grounded citations (`None` without citations).
+    pub citation_precision: Option<f64>,
+    /// The citations.
+    pub citations: Vec<CitationResult>,
+    /// Time of the whole `ask` (ms).
+    pub total_ms: f64,
+}
+
 /// One question's outcome.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct QuestionResult {
     /// Question id.
     pub id: String,
     /// Question text.
     pub question: String,
+    /// The relevant documents of the dataset.
+    pub relevant_docs: Vec<String>,
     /// Documents retrieved, best first (distinct).
     pub retrieved_docs: Vec<String>,
     /// Rank of the first relevant document, if retrieved.
     pub first_relevant_rank: Option<usize>,
     /// Rank of the first relevant chunk, if retrieved.
     pub first_relevant_chunk_rank: Option<usize>,
+    /// Rank of the first retrieved chunk containing a gold answer (`None` also without answers).
+    pub first_answer_rank: Option<usize>,
     /// Relevant documents that are not in the index at all.
     pub missing_relevant: Vec<String>,
     /// Search latency (ms).
     pub latency_ms: f64,
+    /// The first retrieved chunks (see [`EvalOptions::keep_hits`]).
+    pub hits: Vec<HitSummary>,
+    /// The answer, when answers were computed.
+    pub answer: Option<AnswerResult>,
+    /// What went wrong, if anything.
+    pub failure: Option<Failure>,
+}
+
+impl QuestionResult {
+    /// Reciprocal rank of the first relevant document (0 if none).
+    pub fn reciprocal_rank(&self) -> f64 {
+        self.first_relevant_rank.map_or(0.0, |r| 1.0 / r as f64)
+    }
+}
+
+/// Answer metrics of a run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct AnswerMetrics {
+    /// Questions with gold answers.
+    pub with_gold: usize,
+    /// Share of questions with gold answers whose top-k retrieved chunks contain one, per k.
+    pub containment: BTreeMap<usize, f64>,
+    /// Questions answered with [`Engine::ask`].
+    pub asked: usize,
+    /// Mean exact match over answered questions with gold answers.
+    pub exact_match: Option<f64>,
+    /// Mean token F1 over answered questions with gold answers.
+    pub f1: Option<f64>,
+    /// Mean citation precision over answers with citations.
+    pub citation_precision: Option<f64>,
+    /// Share of answered questions where the answerer abstained.
+    pub abstention_rate: Option<f64>,
 }
 
 /// Result of evaluating one configuration.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EvalReport {
-    /// Retrieval mode and fusion, for display.
+    /// Configuration name, for display.
     pub config: String,
     /// Number of questions evaluated.
     pub questions: usize,
@@ -120,32 +289,81 @@ pub struct EvalReport {
     pub chunk: LevelMetrics,
     /// Search latency.
     pub latency_ms: Latency,
+    /// Latency per stage: `search`, and with answers `answer.retrieve`,
+    /// `answer.select`, `answer.generate` (generative only), `answer.total`.
+    pub stages: BTreeMap<String, Latency>,
+    /// Answer metrics, when questions have gold answers or answers were computed.
+    pub answers: Option<AnswerMetrics>,
+    /// Questions per failure class ([`Failure::name`]).
+    pub failures: BTreeMap<String, usize>,
     /// Per-question outcomes.
     pub per_question: Vec<QuestionResult>,
 }
 
+/// Classify a question's outcome (see [`Failure`]); `None` when nothing went wrong.
+pub fn classify(q: &QuestionResult, low_rank: usize) -> Option<Failure> {
+    if !q.relevant_docs.is_empty() && q.missing_relevant.len() >= q.relevant_docs.len() {
+        return Some(Failure::MissingFromIndex);
+    }
+    match q.first_relevant_rank {
+        None => return Some(Failure::NoRelevantRetrieved),
+        Some(r) if r > low_rank.max(1) => return Some(Failure::RelevantRankedLow),
+        _ => {}
+    }
+    let a = q.answer.as_ref()?;
+    if a.abstained {
+        return Some(Failure::Abstained);
+    }
+    if a.citation_precision.unwrap_or(0.0) == 0.0 {
+        return Some(Failure::AnswerNotGrounded);
+    }
+    None
+}
+
+/// Whitespace collapsed and cut to `max` characters (with an ellipsis).
+pub fn snippet(text: &str, max: usize) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        flat
+    } else {
+        let mut s: String = flat.chars().take(max).collect();
+        s.push('…');
+        s
+    }
+}
+
 /// Evaluate `questions` on `engine`. `clock` returns milliseconds (monotonic).
 pub fn evaluate(engine: &Engine, questions: &[Question], options: &EvalOptions, clock: &dyn Fn() -> f64) -> Result<EvalReport> {
+    evaluate_with(engine, questions, options, clock, &mut |_, _| {})
+}
+
+/// [`evaluate`], calling `progress(done, total)` after each question.
+pub fn evaluate_with(
+    engine: &Engine,
+    questions: &[Question],
+    options: &EvalOptions,
+    clock: &dyn Fn() -> f64,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<EvalReport> {
     let ks: Vec<usize> = options.ks.iter().copied().filter(|&k| k > 0).collect();
     let mut search = options.search.clone();
     search.k = options.chunk_depth.max(ks.iter().copied().max().unwrap_or(10)).max(10);
+    let ask_options = options.answers.clone().map(|mut a| {
+        let k = a.search.k;
+        a.search = SearchOptions { k, ..options.search.clone() };
+        a
+    });
     let mut doc_rows: Vec<(Vec<bool>, usize)> = Vec::new();
     let mut chunk_rows: Vec<(Vec<bool>, usize)> = Vec::new();
     let mut per_question = Vec::with_capacity(questions.len());
-    let mut latencies = Vec::with_capacity(questions.len());
-    for q in questions {
+    let mut stage_samples: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
+    for (i, q) in questions.iter().enumerate() {
         let relevant: HashSet<&str> = q.relevant_docs.iter().map(String::as_str).collect();
-        let answers: Vec<String> = q.answers.iter().map(|a| a.to_lowercase()).collect();
-        let chunk_relevant = |doc: &str, text: &str| {
-            relevant.contains(doc) && (answers.is_empty() || {
-                let t = text.to_lowercase();
-                answers.iter().any(|a| t.contains(a.as_str()))
-            })
-        };
+        let chunk_relevant = |doc: &str, text: &str| relevant.contains(doc) && (q.answers.is_empty() || contains_answer(text, &q.answers));
         let t0 = clock();
         let hits = engine.search(&q.question, &search)?;
         let ms = clock() - t0;
-        latencies.push(ms);
+        stage_samples.entry("search").or_default().push(ms);
 
         let mut seen = HashSet::new();
         let docs: Vec<String> = hits.iter().filter(|h| seen.insert(h.doc_id.clone())).map(|h| h.doc_id.clone()).collect();
@@ -159,17 +377,79 @@ pub fn evaluate(engine: &Engine, questions: &[Question], options: &EvalOptions, 
             .flat_map(|d| d.chunks.iter())
             .filter(|&&c| engine.chunk(c).is_some_and(|(rec, text)| chunk_relevant(&rec.doc_id, text)))
             .count();
-        per_question.push(QuestionResult {
+        let kept_hits: Vec<HitSummary> = hits
+            .iter()
+            .take(options.keep_hits)
+            .map(|h| HitSummary {
+                rank: h.rank,
+                doc_id: h.doc_id.clone(),
+                title: h.title.clone(),
+                heading_path: h.heading_path.clone(),
+                snippet: snippet(&h.text, options.snippet_chars),
+                relevant: relevant.contains(h.doc_id.as_str()),
+                has_answer: contains_answer(&h.text, &q.answers),
+            })
+            .collect();
+
+        let answer = match &ask_options {
+            None => None,
+            Some(ask) => {
+                let a = engine.ask(&q.question, ask, clock, &mut |_| true)?;
+                let t = &a.timings;
+                stage_samples.entry("answer.retrieve").or_default().push(t.retrieve_ms);
+                stage_samples.entry("answer.select").or_default().push(t.select_ms);
+                if a.mode == AnswerMode::Generative || a.generated_text.is_some() {
+                    stage_samples.entry("answer.generate").or_default().push(t.prefill_ms + t.decode_ms);
+                }
+                stage_samples.entry("answer.total").or_default().push(t.total_ms);
+                let prediction = if a.abstained { String::new() } else { a.sentences.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ") };
+                let citations: Vec<CitationResult> = a
+                    .citations
+                    .iter()
+                    .map(|c| {
+                        let chunk_text = engine.chunk(c.chunk_id).map(|(_, t)| t).unwrap_or(c.text.as_str());
+                        CitationResult {
+                            n: c.n,
+                            doc_id: c.doc_id.clone(),
+                            title: c.title.clone(),
+                            text: snippet(&c.text, options.snippet_chars),
+                            grounded: relevant.contains(c.doc_id.as_str()) || contains_answer(chunk_text, &q.answers),
+                        }
+                    })
+                    .collect();
+                let grounded: Vec<bool> = citations.iter().map(|c| c.grounded).collect();
+                Some(AnswerResult {
+                    text: a.answer.clone(),
+                    mode: a.mode,
+                    abstained: a.abstained,
+                    exact_match: best_over_golds(&prediction, &q.answers, exact_match),
+                    f1: best_over_golds(&prediction, &q.answers, token_f1),
+                    citation_precision: citation_precision(&grounded),
+                    citations,
+                    total_ms: a.timings.total_ms,
+                })
+            }
+        };
+
+        let mut result = QuestionResult {
             id: q.id.clone(),
             question: q.question.clone(),
+            relevant_docs: q.relevant_docs.clone(),
             retrieved_docs: docs.iter().take(10).cloned().collect(),
             first_relevant_rank: first_relevant_rank(&doc_rels),
             first_relevant_chunk_rank: first_relevant_rank(&chunk_rels),
+            first_answer_rank: first_answer_rank(hits.iter().map(|h| h.text.as_str()), &q.answers),
             missing_relevant: missing,
             latency_ms: ms,
-        });
+            hits: kept_hits,
+            answer,
+            failure: None,
+        };
+        result.failure = classify(&result, options.low_rank);
+        per_question.push(result);
         doc_rows.push((doc_rels, present.len()));
         chunk_rows.push((chunk_rels, total_rel_chunks));
+        progress(i + 1, questions.len());
     }
     let n = questions.len().max(1) as f64;
     let level = |rows: &[(Vec<bool>, usize)], any_counts: bool| -> LevelMetrics {
@@ -190,12 +470,167 @@ pub fn evaluate(engine: &Engine, questions: &[Question], options: &EvalOptions, 
         crate::rag::Mode::Hybrid => format!("hybrid ({:?})", search.fusion),
         m => format!("{m:?}").to_lowercase(),
     };
+    let answers = answer_metrics(questions, &per_question, &ks);
+    let mut failures = BTreeMap::new();
+    for q in &per_question {
+        if let Some(f) = q.failure {
+            *failures.entry(f.name().to_owned()).or_insert(0) += 1;
+        }
+    }
+    let latency_ms = Latency::from_samples(stage_samples.get("search").map(Vec::as_slice).unwrap_or(&[]));
     Ok(EvalReport {
         config,
         questions: questions.len(),
         doc: level(&doc_rows, true),
         chunk: level(&chunk_rows, false),
-        latency_ms: Latency::from_samples(&latencies),
+        latency_ms,
+        stages: stage_samples.iter().map(|(k, v)| ((*k).to_owned(), Latency::from_samples(v))).collect(),
+        answers,
+        failures,
         per_question,
     })
+}
+
+fn answer_metrics(questions: &[Question], results: &[QuestionResult], ks: &[usize]) -> Option<AnswerMetrics> {
+    let with_gold: Vec<&QuestionResult> = questions.iter().zip(results).filter(|(q, _)| !q.answers.is_empty()).map(|(_, r)| r).collect();
+    let answered: Vec<&AnswerResult> = results.iter().filter_map(|r| r.answer.as_ref()).collect();
+    if with_gold.is_empty() && answered.is_empty() {
+        return None;
+    }
+    let mut m = AnswerMetrics { with_gold: with_gold.len(), asked: answered.len(), ..AnswerMetrics::default() };
+    if !with_gold.is_empty() {
+        for &k in ks {
+            let found = with_gold.iter().filter(|r| r.first_answer_rank.is_some_and(|a| a <= k)).count();
+            m.containment.insert(k, found as f64 / with_gold.len() as f64);
+        }
+    }
+    if !answered.is_empty() {
+        m.exact_match = mean_present(answered.iter().map(|a| a.exact_match));
+        m.f1 = mean_present(answered.iter().map(|a| a.f1));
+        m.citation_precision = mean_present(answered.iter().map(|a| a.citation_precision));
+        m.abstention_rate = Some(rate(&answered.iter().map(|a| a.abstained).collect::<Vec<_>>()));
+    }
+    Some(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::hashing::HashEmbedder;
+    use crate::{Document, EngineConfig, Mode};
+
+    fn engine() -> Engine {
+        let mut e = Engine::new(EngineConfig::default(), Box::new(HashEmbedder::new(64)));
+        e.add_documents(vec![
+            Document::new("cargo.md", "# Cargo\n\nCargo is the Rust package manager. It downloads dependencies and builds packages."),
+            Document::new("lock.md", "# Lock file\n\nCargo.lock records the exact versions of every dependency that was resolved."),
+            Document::new("paris.txt", "Paris is the capital of France. The Eiffel Tower stands in Paris."),
+        ])
+        .unwrap();
+        e
+    }
+
+    fn q(id: &str, text: &str, docs: &[&str], answers: &[&str]) -> Question {
+        Question {
+            id: id.into(),
+            question: text.into(),
+            relevant_docs: docs.iter().map(|s| s.to_string()).collect(),
+            answers: answers.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn clock() -> f64 {
+        0.0
+    }
+
+    #[test]
+    fn missing_relevant_docs_are_reported_not_fatal() {
+        let e = engine();
+        let qs = vec![
+            q("ok", "Which file records the exact versions of dependencies?", &["lock.md"], &["Cargo.lock"]),
+            q("gone", "Where is the Eiffel Tower?", &["not-indexed.md"], &[]),
+            q("half", "What is the capital of France?", &["paris.txt", "also-missing.md"], &["Paris"]),
+        ];
+        let mut options = EvalOptions::default();
+        options.search.mode = Mode::Sparse;
+        let mut calls = Vec::new();
+        let r = evaluate_with(&e, &qs, &options, &clock, &mut |d, t| calls.push((d, t))).unwrap();
+        assert_eq!(calls, [(1, 3), (2, 3), (3, 3)]);
+        assert_eq!(r.per_question[1].missing_relevant, ["not-indexed.md"]);
+        assert_eq!(r.per_question[1].failure, Some(Failure::MissingFromIndex));
+        assert_eq!(r.per_question[2].missing_relevant, ["also-missing.md"]);
+        assert_eq!(r.per_question[2].failure, None, "{:?}", r.per_question[2]);
+        assert_eq!(r.per_question[0].first_relevant_rank, Some(1));
+        assert_eq!(r.failures.get("missing_from_index"), Some(&1));
+        // Two of three questions have gold answers, and both are found in the first chunk.
+        let a = r.answers.as_ref().unwrap();
+        assert_eq!(a.with_gold, 2);
+        assert_eq!(a.containment[&1], 1.0);
+        assert_eq!(a.asked, 0);
+        assert!(r.per_question[0].hits[0].has_answer && r.per_question[0].hits[0].relevant);
+        assert!(r.stages.contains_key("search"));
+    }
+
+    #[test]
+    fn answers_are_scored_when_asked() {
+        let e = engine();
+        let qs = vec![q("lock", "Which file records the exact versions of every dependency?", &["lock.md"], &["Cargo.lock"])];
+        let mut options = EvalOptions { answers: Some(AskOptions { abstain_below: -1.0, ..AskOptions::default() }), ..EvalOptions::default() };
+        options.search.mode = Mode::Sparse;
+        let r = evaluate(&e, &qs, &options, &clock).unwrap();
+        let a = r.per_question[0].answer.as_ref().expect("answered");
+        assert!(!a.abstained);
+        assert!(!a.citations.is_empty());
+        assert_eq!(a.exact_match, Some(0.0), "a sentence is not the short answer");
+        assert!(a.f1.unwrap() > 0.0);
+        let m = r.answers.unwrap();
+        assert_eq!(m.asked, 1);
+        assert_eq!(m.abstention_rate, Some(0.0));
+        assert!(m.citation_precision.unwrap() > 0.0);
+        assert!(r.stages.contains_key("answer.total"));
+    }
+
+    fn result(first: Option<usize>, missing: usize, answer: Option<(bool, Option<f64>)>) -> QuestionResult {
+        QuestionResult {
+            id: "x".into(),
+            question: "q".into(),
+            relevant_docs: vec!["a".into(), "b".into()],
+            retrieved_docs: vec![],
+            first_relevant_rank: first,
+            first_relevant_chunk_rank: None,
+            first_answer_rank: None,
+            missing_relevant: (0..missing).map(|i| format!("m{i}")).collect(),
+            latency_ms: 0.0,
+            hits: vec![],
+            answer: answer.map(|(abstained, cp)| AnswerResult {
+                text: String::new(),
+                mode: AnswerMode::Extractive,
+                abstained,
+                exact_match: None,
+                f1: None,
+                citation_precision: cp,
+                citations: vec![],
+                total_ms: 0.0,
+            }),
+            failure: None,
+        }
+    }
+
+    #[test]
+    fn failure_classification_order() {
+        assert_eq!(classify(&result(None, 2, None), 3), Some(Failure::MissingFromIndex));
+        assert_eq!(classify(&result(None, 1, None), 3), Some(Failure::NoRelevantRetrieved));
+        assert_eq!(classify(&result(Some(4), 0, None), 3), Some(Failure::RelevantRankedLow));
+        assert_eq!(classify(&result(Some(3), 0, None), 3), None);
+        assert_eq!(classify(&result(Some(1), 0, Some((true, None))), 3), Some(Failure::Abstained));
+        assert_eq!(classify(&result(Some(1), 0, Some((false, Some(0.0)))), 3), Some(Failure::AnswerNotGrounded));
+        assert_eq!(classify(&result(Some(1), 0, Some((false, None))), 3), Some(Failure::AnswerNotGrounded));
+        assert_eq!(classify(&result(Some(1), 0, Some((false, Some(0.5)))), 3), None);
+    }
+
+    #[test]
+    fn snippets_are_flattened_and_cut() {
+        assert_eq!(snippet("a\n\n b  c", 10), "a b c");
+        assert_eq!(snippet("abcdef", 3), "abc…");
+    }
 }

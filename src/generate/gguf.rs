@@ -108,12 +108,17 @@ impl<'a> Meta<'a> {
     }
 
     fn wrong(key: &str, want: &str, v: &Value) -> Error {
-        format_err(format!("metadata key {key} should be {want}, found {:?}", v.value_type()))
+        format_err(format!(
+            "metadata key {key} should be {want}, found {:?}",
+            v.value_type()
+        ))
     }
 
     /// Any non-negative integer that fits `usize`.
     pub fn opt_usize(&self, key: &str) -> Result<Option<usize>> {
-        let Some(v) = self.get(key) else { return Ok(None) };
+        let Some(v) = self.get(key) else {
+            return Ok(None);
+        };
         let n: Option<u64> = match v {
             Value::U8(x) => Some(*x as u64),
             Value::U16(x) => Some(*x as u64),
@@ -135,7 +140,9 @@ impl<'a> Meta<'a> {
     }
 
     pub fn opt_f64(&self, key: &str) -> Result<Option<f64>> {
-        let Some(v) = self.get(key) else { return Ok(None) };
+        let Some(v) = self.get(key) else {
+            return Ok(None);
+        };
         let x = match v {
             Value::F32(x) => *x as f64,
             Value::F64(x) => *x,
@@ -177,7 +184,9 @@ impl<'a> Meta<'a> {
     }
 
     pub fn str_array(&self, key: &str) -> Result<Option<Vec<&'a str>>> {
-        let Some(a) = self.opt_array(key)? else { return Ok(None) };
+        let Some(a) = self.opt_array(key)? else {
+            return Ok(None);
+        };
         a.iter()
             .map(|v| match v {
                 Value::String(s) => Ok(s.as_str()),
@@ -188,7 +197,9 @@ impl<'a> Meta<'a> {
     }
 
     pub fn f32_array(&self, key: &str) -> Result<Option<Vec<f32>>> {
-        let Some(a) = self.opt_array(key)? else { return Ok(None) };
+        let Some(a) = self.opt_array(key)? else {
+            return Ok(None);
+        };
         a.iter()
             .map(|v| match v {
                 Value::F32(x) => Ok(*x),
@@ -200,7 +211,9 @@ impl<'a> Meta<'a> {
     }
 
     pub fn int_array(&self, key: &str) -> Result<Option<Vec<i64>>> {
-        let Some(a) = self.opt_array(key)? else { return Ok(None) };
+        let Some(a) = self.opt_array(key)? else {
+            return Ok(None);
+        };
         a.iter()
             .map(|v| match v {
                 Value::I8(x) => Ok(*x as i64),
@@ -217,7 +230,9 @@ impl<'a> Meta<'a> {
     }
 
     pub fn u8_array(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let Some(a) = self.opt_array(key)? else { return Ok(None) };
+        let Some(a) = self.opt_array(key)? else {
+            return Ok(None);
+        };
         a.iter()
             .map(|v| match v {
                 Value::U8(x) => Ok(*x),
@@ -250,7 +265,9 @@ pub(crate) fn shape_of<'c>(content: &'c Content, name: &str) -> Result<&'c [usiz
 pub(crate) fn expect_shape(content: &Content, name: &str, want: &[usize]) -> Result<()> {
     let got = shape_of(content, name)?;
     if got != want {
-        return Err(format_err(format!("tensor {name} has shape {got:?}, expected {want:?}")));
+        return Err(format_err(format!(
+            "tensor {name} has shape {got:?}, expected {want:?}"
+        )));
     }
     Ok(())
 }
@@ -271,7 +288,11 @@ pub(crate) fn dtype_histogram(content: &Content) -> Vec<(String, usize)> {
 
 fn should_requantize(info: &TensorInfo) -> bool {
     REQUANTIZED_TYPES.contains(&info.ggml_dtype)
-        && info.shape.dims().last().is_some_and(|d| d % GgmlDType::Q8_0.block_size() == 0)
+        && info
+            .shape
+            .dims()
+            .last()
+            .is_some_and(|d| d % GgmlDType::Q8_0.block_size() == 0)
 }
 
 fn to_q8_0(q: &QTensor) -> Result<QTensor> {
@@ -298,7 +319,11 @@ pub fn requantize(bytes: &[u8]) -> Result<Vec<u8>> {
         let q = info
             .read(&mut cursor, content.tensor_data_offset, &Device::Cpu)
             .map_err(|e| format_err(format!("tensor {name}: {e}")))?;
-        let q = if should_requantize(info) { to_q8_0(&q)? } else { q };
+        let q = if should_requantize(info) {
+            to_q8_0(&q)?
+        } else {
+            q
+        };
         tensors.push((name.as_str(), q));
     }
     let mut metadata: Vec<(&str, Value)> = content
@@ -346,7 +371,9 @@ impl<'a> Prepared<'a> {
                 .collect();
             names.sort();
             for name in names {
-                let Some(info) = content.tensor_infos.get_mut(&name) else { continue };
+                let Some(info) = content.tensor_infos.get_mut(&name) else {
+                    continue;
+                };
                 let q = info
                     .read(&mut cursor, content.tensor_data_offset, &Device::Cpu)
                     .map_err(|e| format_err(format!("tensor {name}: {e}")))?;
@@ -359,7 +386,15 @@ impl<'a> Prepared<'a> {
                 requantized += 1;
             }
         }
-        Ok(Self { content, reader: SpliceReader { head: bytes, tail, pos: 0 }, requantized })
+        Ok(Self {
+            content,
+            reader: SpliceReader {
+                head: bytes,
+                tail,
+                pos: 0,
+            },
+            requantized,
+        })
     }
 
     /// The header and the reader, to hand to a model constructor.
@@ -410,7 +445,10 @@ impl Seek for SpliceReader<'_> {
                 self.pos = p;
                 Ok(p)
             }
-            None => Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before start")),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "seek before start",
+            )),
         }
     }
 }
@@ -430,8 +468,9 @@ pub(crate) mod tests {
             .enumerate()
             .map(|(i, (n, shape, dt))| {
                 let count: usize = shape.iter().product();
-                let vals: Vec<f32> =
-                    (0..count).map(|j| (((j * 7 + i * 13) % 17) as f32 - 8.0) / 40.0).collect();
+                let vals: Vec<f32> = (0..count)
+                    .map(|j| (((j * 7 + i * 13) % 17) as f32 - 8.0) / 40.0)
+                    .collect();
                 let t = Tensor::from_vec(vals, shape.as_slice(), &Device::Cpu).unwrap();
                 (n.to_string(), QTensor::quantize(&t, *dt).unwrap())
             })
@@ -465,11 +504,29 @@ pub(crate) mod tests {
         assert_eq!(architecture(&c).unwrap(), "llama");
         // Values survive within Q8_0 precision.
         let orig = read_content(&bytes).unwrap();
-        let a0 = orig.tensor(&mut Cursor::new(&bytes), "a", &Device::Cpu).unwrap();
+        let a0 = orig
+            .tensor(&mut Cursor::new(&bytes), "a", &Device::Cpu)
+            .unwrap();
         let a1 = c.tensor(&mut Cursor::new(&out), "a", &Device::Cpu).unwrap();
-        let d0: Vec<f32> = a0.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-        let d1: Vec<f32> = a1.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-        let max = d0.iter().zip(&d1).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        let d0: Vec<f32> = a0
+            .dequantize(&Device::Cpu)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let d1: Vec<f32> = a1
+            .dequantize(&Device::Cpu)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let max = d0
+            .iter()
+            .zip(&d1)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
         assert!(max < 2e-3, "max abs error {max}");
     }
 
@@ -494,7 +551,11 @@ pub(crate) mod tests {
         let data_end = c
             .tensor_infos
             .iter()
-            .map(|(n, i)| c.tensor_data_offset + i.offset + tensor_byte_size(n, i.ggml_dtype, i.shape.dims()).unwrap())
+            .map(|(n, i)| {
+                c.tensor_data_offset
+                    + i.offset
+                    + tensor_byte_size(n, i.ggml_dtype, i.shape.dims()).unwrap()
+            })
             .max()
             .unwrap() as usize;
         for cut in [0, 3, 8, 20, bytes.len() / 2, data_end - 1] {
@@ -503,7 +564,10 @@ pub(crate) mod tests {
                 other => panic!("cut at {cut}: expected ModelFormat, got {other:?}"),
             }
         }
-        assert!(matches!(read_content(b"not a gguf at all"), Err(Error::ModelFormat { .. })));
+        assert!(matches!(
+            read_content(b"not a gguf at all"),
+            Err(Error::ModelFormat { .. })
+        ));
     }
 
     #[test]

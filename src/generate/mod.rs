@@ -65,7 +65,11 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { requantize_to_q8_0: true, max_context: 4096, chat_template: None }
+        Self {
+            requantize_to_q8_0: true,
+            max_context: 4096,
+            chat_template: None,
+        }
     }
 }
 
@@ -131,11 +135,17 @@ impl GenerationOptions {
         if !self.repetition_penalty.is_finite() || self.repetition_penalty <= 0.0 {
             return Err(Error::InvalidOption {
                 name: "repetition_penalty",
-                detail: format!("must be a finite number > 0, got {}", self.repetition_penalty),
+                detail: format!(
+                    "must be a finite number > 0, got {}",
+                    self.repetition_penalty
+                ),
             });
         }
         if self.stop_strings.iter().any(String::is_empty) {
-            return Err(Error::InvalidOption { name: "stop_strings", detail: "a stop string is empty".into() });
+            return Err(Error::InvalidOption {
+                name: "stop_strings",
+                detail: "a stop string is empty".into(),
+            });
         }
         Ok(())
     }
@@ -148,6 +158,8 @@ pub enum Prompt<'a> {
     Text(&'a str),
     /// A conversation, rendered with the chat template and an assistant turn opened.
     Chat(&'a [ChatMessage]),
+    /// Token ids used as they are (no BOS added), e.g. a prompt extended with chosen tokens.
+    Tokens(&'a [u32]),
 }
 
 /// One generated token.
@@ -265,7 +277,11 @@ pub struct Generation {
 }
 
 /// Run a whole generation: `start`, then `next_token` until the end.
-pub fn generate(g: &mut dyn Generator, prompt: Prompt<'_>, opts: &GenerationOptions) -> Result<Generation> {
+pub fn generate(
+    g: &mut dyn Generator,
+    prompt: Prompt<'_>,
+    opts: &GenerationOptions,
+) -> Result<Generation> {
     g.start(prompt, opts)?;
     let mut ids = Vec::new();
     while let Some(t) = g.next_token()? {
@@ -273,7 +289,11 @@ pub fn generate(g: &mut dyn Generator, prompt: Prompt<'_>, opts: &GenerationOpti
             ids.push(t.id);
         }
     }
-    Ok(Generation { text: g.text().to_string(), ids, stats: g.stats() })
+    Ok(Generation {
+        text: g.text().to_string(),
+        ids,
+        stats: g.stats(),
+    })
 }
 
 /// Load a GGUF held in memory. The architecture comes from `general.architecture`:

@@ -275,7 +275,7 @@ impl Engine {
                 }
                 s.push_str(text);
                 sparse.add(*id, &s, d.language);
-                dedup.insert(*id, text);
+                dedup.insert(*id, &crate::rag::dedup_key(&c.heading_path, text));
                 owned += 1;
             }
         }

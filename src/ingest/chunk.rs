@@ -22,16 +22,21 @@
 //!    exactly once; a chunk's size is the sum of its units, so packing is linear in
 //!    the text, not quadratic.
 //! 2. Units are packed greedily. A new chunk starts **at a heading** when possible: always
-//!    before an `h1`/`h2`, and before a deeper heading when its section would not fit in
-//!    what is left. A paragraph that would not fit into a chunk already half full
-//!    starts the next chunk instead of being split.
+//!    before an `h1` (so a page inside an aggregate like the Cargo Book's `print.html`
+//!    is chunked exactly as the page alone, and its chunks dedup as exact copies), and
+//!    before a deeper heading when its section (with subsections) would not fit in
+//!    what is left or the chunk is already half full; small sections are merged. A
+//!    heading directly followed by a deeper one stays with it (no heading-only
+//!    chunks). A paragraph that would not fit into a chunk already half full starts
+//!    the next chunk instead of being split.
 //! 3. **Overlap**: when a chunk ends inside a section, the next one starts with up to
 //!    `overlap_tokens` of the previous chunk's trailing sentences — or trailing words of
 //!    its last sentence — so a fact cut in two is still whole in one chunk. No overlap is
 //!    carried across a heading.
 //! 4. Each chunk is finally counted as a whole (one more linear pass); if a tokenizer
 //!    merges across unit boundaries so that the sum underestimated, the chunk is shrunk
-//!    unit by unit. Only an unsplittable unit can exceed the budget.
+//!    unit by unit. Only an unsplittable unit can exceed the budget. A counter that
+//!    declares [`TokenCounter::counts_are_subadditive`] (WordPiece) skips this pass.
 //!
 //! Offsets are byte offsets into [`CleanedDoc::text`]; `chunk.text ==
 //! cleaned.text[start..end]`, start and end are char boundaries and never split a word
@@ -50,6 +55,15 @@ use super::clean::{BlockKind, CleanedDoc};
 pub trait TokenCounter {
     /// Number of tokens of `text`.
     fn count_tokens(&self, text: &str) -> usize;
+
+    /// Whether counts never grow when whitespace-separated pieces are joined:
+    /// `count(a + " " + b) <= count(a) + count(b)`. BERT's WordPiece qualifies (its
+    /// pre-tokenizer splits on whitespace and punctuation first). When true, the chunker
+    /// trusts its sums and skips the final whole-chunk count, about half of the
+    /// tokenizer work. Default `false`: every chunk is verified.
+    fn counts_are_subadditive(&self) -> bool {
+        false
+    }
 }
 
 /// Chunking parameters.
@@ -151,19 +165,25 @@ pub fn chunk(doc: &CleanedDoc, config: &ChunkConfig, counter: &dyn TokenCounter)
         Some(BlockKind::Heading(l)) => l,
         _ => u8::MAX,
     };
-    let mut next_heading = vec![n; n + 1];
+    // section_end[k]: for a heading unit, the next heading of the same or a higher
+    // level (its section with subsections); next_block[k]: the next block start.
+    let mut section_end = vec![n; n];
     let mut next_block = vec![n; n + 1];
+    let mut open_headings: Vec<(u8, usize)> = Vec::new();
     for k in (0..n).rev() {
-        next_heading[k] = if k + 1 < n && is_heading_start(k + 1) {
-            k + 1
-        } else {
-            next_heading[k + 1]
-        };
         next_block[k] = if k + 1 < n && units[k + 1].block_start {
             k + 1
         } else {
             next_block[k + 1]
         };
+        if is_heading_start(k) {
+            let level = heading_level(k);
+            while open_headings.last().is_some_and(|&(l, _)| l > level) {
+                open_headings.pop();
+            }
+            section_end[k] = open_headings.last().map_or(n, |&(_, idx)| idx);
+            open_headings.push((level, k));
+        }
     }
     let span = |from: usize, to: usize| prefix[to] - prefix[from];
 
@@ -189,8 +209,8 @@ pub fn chunk(doc: &CleanedDoc, config: &ChunkConfig, counter: &dyn TokenCounter)
             if is_heading_start(j) {
                 let level = heading_level(j);
                 let nests = only_headings && level > last_heading;
-                let section = span(j, next_heading[j]);
-                if !nests && (level <= 2 || tokens + section > budget) {
+                let section = span(j, section_end[j]);
+                if !nests && (level <= 1 || tokens + section > budget || tokens * 2 >= budget) {
                     break;
                 }
                 if tokens + u.tokens > budget {
@@ -212,7 +232,7 @@ pub fn chunk(doc: &CleanedDoc, config: &ChunkConfig, counter: &dyn TokenCounter)
         }
 
         // Verify with one real count; shrink if the tokenizer merged across units.
-        loop {
+        while !counter.counts_are_subadditive() {
             let end = units[j - 1].end;
             let header = segments
                 .get(units[start_unit].seg)
@@ -476,8 +496,10 @@ fn trim_span(s: &str, a: usize, b: usize) -> (usize, usize) {
     (a + lead, a + lead + trimmed.len())
 }
 
-/// Split an over-budget piece at word boundaries (words summed greedily); a word that
-/// alone exceeds the budget is cut at char boundaries.
+/// Split an over-budget piece at word boundaries: runs of words whose summed counts
+/// fit, each run verified with one real count (and halved while a tokenizer that merges
+/// across words says it is too long); a word that alone exceeds the budget is cut at
+/// char boundaries.
 fn split_long(
     text: &str,
     ps: usize,
@@ -490,46 +512,46 @@ fn split_long(
     let Some(piece) = text.get(ps..pe) else {
         return;
     };
-    let mut run: Option<(usize, usize, usize)> = None; // (start, end, tokens)
-    for (off, word) in word_spans(piece) {
-        let (ws, we) = (ps + off, ps + off + word.len());
-        let c = counter.count_tokens(word);
+    let words: Vec<(usize, usize, usize)> = word_spans(piece)
+        .map(|(off, w)| (ps + off, ps + off + w.len(), counter.count_tokens(w)))
+        .collect();
+    let verify = !counter.counts_are_subadditive();
+    let mut k = 0;
+    while let Some(&(ws, we, c)) = words.get(k) {
         if c > budget {
-            if let Some((s, e, t)) = run.take() {
-                units.push(Unit {
-                    start: s,
-                    end: e,
-                    tokens: t,
-                    seg,
-                    block_start: false,
-                });
-            }
             split_word(text, ws, we, budget, seg, counter, units);
+            k += 1;
             continue;
         }
-        run = match run {
-            Some((s, _, t)) if t + c <= budget => Some((s, we, t + c)),
-            Some((s, e, t)) => {
-                units.push(Unit {
-                    start: s,
-                    end: e,
-                    tokens: t,
-                    seg,
-                    block_start: false,
-                });
-                Some((ws, we, c))
+        let mut e = k + 1;
+        let mut sum = c;
+        while let Some(&(_, _, next)) = words.get(e) {
+            if next > budget || sum + next > budget {
+                break;
             }
-            None => Some((ws, we, c)),
+            sum += next;
+            e += 1;
+        }
+        let tokens = loop {
+            if !verify {
+                break sum;
+            }
+            let end = words.get(e - 1).map_or(we, |w| w.1);
+            let real = text.get(ws..end).map_or(0, |t| counter.count_tokens(t));
+            if real <= budget || e == k + 1 {
+                break real;
+            }
+            e = k + ((e - k) / 2).max(1);
         };
-    }
-    if let Some((s, e, t)) = run {
+        let end = words.get(e - 1).map_or(we, |w| w.1);
         units.push(Unit {
-            start: s,
-            end: e,
-            tokens: t,
+            start: ws,
+            end,
+            tokens,
             seg,
             block_start: false,
         });
+        k = e;
     }
 }
 
@@ -609,6 +631,27 @@ mod tests {
         }
     }
 
+    /// A counter whose sum over pieces underestimates the whole (floor(chars / 3)), like
+    /// a tokenizer merging across boundaries. Exercises the shrinking in verification.
+    struct FloorCounter;
+    impl TokenCounter for FloorCounter {
+        fn count_tokens(&self, text: &str) -> usize {
+            text.chars().filter(|c| !c.is_whitespace()).count() / 3
+        }
+    }
+
+    /// Declares the word counter subadditive (it is), so the verification is skipped;
+    /// `check` still verifies every chunk with real counts.
+    struct Trusting;
+    impl TokenCounter for Trusting {
+        fn count_tokens(&self, text: &str) -> usize {
+            WordCounter.count_tokens(text)
+        }
+        fn counts_are_subadditive(&self) -> bool {
+            true
+        }
+    }
+
     fn md(s: &str) -> CleanedDoc {
         clean(
             &Document::new("x.md", s).with_format(Format::Markdown),
@@ -668,15 +711,22 @@ mod tests {
     }
 
     #[test]
-    fn h2_starts_a_chunk_and_paths_follow() {
-        let d = md("# Title\n\nOne sentence. Two sentence.\n\n## Sub\n\nThree.");
+    fn h1_starts_a_chunk_small_sections_merge() {
+        let d =
+            md("# Title\n\nOne sentence. Two sentence.\n\n## Sub\n\nThree.\n\n# Other\n\nFour.");
         let chunks = check(&d, &ChunkConfig::default(), &WordCounter);
-        // h2 always starts a chunk.
         assert_eq!(chunks.len(), 2);
-        assert_eq!(chunks[0].text, "Title\n\nOne sentence. Two sentence.");
+        assert_eq!(
+            chunks[0].text,
+            "Title\n\nOne sentence. Two sentence.\n\nSub\n\nThree."
+        );
         assert_eq!(chunks[0].heading_path, vec!["Title"]);
-        assert_eq!(chunks[1].text, "Sub\n\nThree.");
-        assert_eq!(chunks[1].heading_path, vec!["Title", "Sub"]);
+        assert_eq!(chunks[1].text, "Other\n\nFour.");
+        assert_eq!(chunks[1].heading_path, vec!["Other"]);
+        // A heading followed directly by a deeper one stays with it.
+        let d = md("# T\n\n## Deeper\n\nText.");
+        let chunks = check(&d, &ChunkConfig::default(), &WordCounter);
+        assert_eq!(chunks.len(), 1);
     }
 
     #[test]
@@ -739,9 +789,10 @@ mod tests {
                 .join(" ")
         };
         let d = md(&format!(
-            "# A\n\n{}\n\n### B\n\n{}\n\n### C\n\n{}",
+            "# A\n\n{}\n\n### B\n\n{}\n\n### C\n\n{}\n\n### D\n\n{}",
             para(5),
             para(12),
+            para(3),
             para(3)
         ));
         let chunks = check(
@@ -756,11 +807,14 @@ mod tests {
             .iter()
             .map(|c| c.text.lines().next().unwrap_or(""))
             .collect();
-        assert_eq!(starts, vec!["A", "B"], "{chunks:#?}");
+        // B does not fit after A; C starts fresh because B's chunk is half full;
+        // the small section D joins C.
+        assert_eq!(starts, vec!["A", "B", "C"], "{chunks:#?}");
         assert_eq!(chunks[1].heading_path, vec!["A", "B"]);
+        assert_eq!(chunks[2].heading_path, vec!["A", "C"]);
         assert!(
-            chunks[1].text.contains("C\n\nWord0"),
-            "small section C merged into B"
+            chunks[2].text.contains("D\n\nWord0"),
+            "small section D merged into C"
         );
     }
 
@@ -853,6 +907,21 @@ mod tests {
         assert!(!chunks.is_empty());
     }
 
+    #[test]
+    fn regression_word_runs_are_verified_with_a_real_count() {
+        // Found by proptest: a long sentence cut into word runs by summed counts, with a
+        // counter whose sum underestimates, produced a one-unit chunk over budget.
+        let x = "x".repeat(40);
+        let body = format!(
+            "a a a a {x} a a a a {x} aaa {x} aa aaa {x} aaaaa a aaaaaa Aaaaa Aaaa 0000 aaaa a aaaaaa."
+        );
+        let config = ChunkConfig {
+            max_tokens: 65,
+            overlap_tokens: 0,
+        };
+        check(&md(&body), &config, &FloorCounter);
+    }
+
     /// Markdown-ish documents with headings, prose, lists, code and odd Unicode.
     fn doc_strategy() -> impl Strategy<Value = String> {
         let word = prop_oneof![
@@ -888,12 +957,16 @@ mod tests {
             let config = ChunkConfig { max_tokens: max, overlap_tokens: overlap };
             check(&doc, &config, &WordCounter);
             check(&doc, &config, &CharCounter);
+            check(&doc, &config, &FloorCounter);
+            check(&doc, &config, &Trusting);
         }
 
         #[test]
         fn plain_text_chunks(body in "\\PC{0,400}", max in 4usize..50) {
             let doc = clean(&Document::new("x.txt", body).with_format(Format::Text), &CleanConfig { max_word_chars: 1000 }).unwrap();
-            check(&doc, &ChunkConfig { max_tokens: max, overlap_tokens: max / 3 }, &CharCounter);
+            let config = ChunkConfig { max_tokens: max, overlap_tokens: max / 3 };
+            check(&doc, &config, &CharCounter);
+            check(&doc, &config, &FloorCounter);
         }
     }
 }

@@ -955,7 +955,7 @@ fn clean_markdown(body: &str, b: &mut Builder) {
                 let lower = t.trim().to_ascii_lowercase();
                 match raw_skip {
                     Some(tag) => {
-                        if lower.starts_with("</") && lower[2..].starts_with(tag) {
+                        if lower.strip_prefix("</").is_some_and(|r| r.starts_with(tag)) {
                             raw_skip = None;
                         }
                     }
@@ -1340,5 +1340,67 @@ mod tests {
             .iter()
             .any(|b| matches!(b.kind, BlockKind::Heading(3))));
         assert!(!d.text.contains("Keyboard shortcuts"));
+    }
+
+    fn markupish() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let piece = prop_oneof![
+            "\\PC{0,20}",
+            "[ \t\n\r\u{a0}\u{200b}\u{feff}\u{7}]{1,4}",
+            Just("e\u{301}".to_string()),
+            prop::sample::select(vec![
+                "<p>",
+                "</p>",
+                "<h2>",
+                "</h2>",
+                "<li>",
+                "<ul>",
+                "</ul>",
+                "<pre>",
+                "</pre>",
+                "<table>",
+                "<tr>",
+                "<td>",
+                "</td>",
+                "</table>",
+                "<script>",
+                "</script>",
+                "<nav>",
+                "</nav>",
+                "<br>",
+                "<div class=\"sidebar\">",
+                "</div>",
+                "<main>",
+                "</main>",
+                "# ",
+                "## ",
+                "```",
+                "\n\n",
+                "- ",
+                "> ",
+                "| a | b |\n|---|---|\n",
+                "&amp;",
+                "&nbsp;",
+            ])
+            .prop_map(str::to_string),
+        ];
+        prop::collection::vec(piece, 0..60).prop_map(|v| v.concat())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_input_cleans_to_normalized_blocks(body in markupish(), fmt in 0usize..3, max_word in 1usize..40) {
+            let format = [Format::Html, Format::Markdown, Format::Text][fmt];
+            let d = clean(&Document::new("p", body).with_format(format), &CleanConfig { max_word_chars: max_word }).unwrap();
+            check_offsets(&d);
+            for b in &d.blocks {
+                let t = &d.text[b.start..b.end];
+                proptest::prop_assert!(!t.is_empty() && t.trim() == t || b.kind == BlockKind::Code && !t.trim().is_empty());
+                proptest::prop_assert!(!t.contains("\n\n\n"));
+                proptest::prop_assert!(t.split_whitespace().all(|w| w.chars().count() <= max_word));
+            }
+            proptest::prop_assert!(!d.text.chars().any(|c| (c.is_control() && c != '\n') || is_invisible_format(c) || (c.is_whitespace() && c != ' ' && c != '\n')));
+            proptest::prop_assert!(unicode_normalization::is_nfc(&d.text));
+        }
     }
 }

@@ -376,7 +376,7 @@ mod tests {
         let edited = TEXT.replace("this book", "the book");
         assert_eq!(d.check(&edited), DupKind::Near { of: 1 });
         let s = d.similarity(&edited, 1).unwrap();
-        assert!(s >= 0.85 && s < 1.0, "{s}");
+        assert!((0.85..1.0).contains(&s), "{s}");
     }
 
     #[test]

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Browser benchmarks (a script, not a test): model load, embedding throughput, search
+# latency at 10k chunks, generation speed and memory in headless Chromium, with the
+# native numbers of the same machine beside them. Writes target/bench-browser.json.
+#
+# The 10k-chunk index is built natively by `sotto index` (debug CLI, optimised
+# dependencies) from a synthetic corpus and cached in target/bench/; the browser imports it,
+# which also exercises "an index built by the CLI loads in the browser".
+#   SOTTO_BENCH_CHUNKS=10000 ./scripts/bench-browser.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-wasm-tools.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+./scripts/build-wasm.sh
+MODELS="$(./scripts/fetch-models.sh)"
+export SOTTO_MODELS="$MODELS"
+ln -sfn "$MODELS" www/models
+
+N="${SOTTO_BENCH_CHUNKS:-10000}"
+BENCH=target/bench
+CORPUS="$BENCH/corpus-$N"
+INDEX="$BENCH/index-$N.sotto"
+mkdir -p "$BENCH"
+if [ ! -s "$INDEX" ]; then
+  cargo build --features cli --bin sotto
+  rm -rf "$CORPUS"
+  python3 - "$CORPUS" "$N" <<'PY'
+import os, random, sys
+out, n = sys.argv[1], int(sys.argv[2])
+rng = random.Random(1234)
+function = "the a of to and in is that for on with as by it this from at be are was an which or can".split()
+content = ("river stone cloud lantern copper meadow signal harbor violet engine orbit candle willow marble "
+           "thunder glacier pepper canyon falcon saddle ember quartz tunnel beacon velvet mosaic anchor basalt "
+           "cobalt fern library protocol compiler garden market theory window kernel planet museum bridge "
+           "forest island desert valley ocean summit castle village station factory").split()
+os.makedirs(out, exist_ok=True)
+for i in range(n):
+    # One short paragraph per file: one chunk each, distinct enough to survive de-duplication.
+    words = [rng.choice(function) if j % 3 == 1 else rng.choice(content) for j in range(36)]
+    with open(os.path.join(out, f"doc{i:05d}.txt"), "w") as f:
+        f.write(f"Document {i}. " + " ".join(words) + ".\n")
+PY
+  echo "== native: sotto index of $N one-chunk documents (debug CLI, optimised dependencies)"
+  start=$(date +%s.%N)
+  ./target/debug/sotto index "$CORPUS" -o "$INDEX"
+  end=$(date +%s.%N)
+  python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); print(f'native indexing: {s:.1f} s, {int(sys.argv[3])/s:.1f} docs/s (all cores)')" "$start" "$end" "$N" | tee "$BENCH/native-index.txt"
+fi
+cat "$BENCH/native-index.txt" 2>/dev/null || true
+
+SOTTO_BENCH_INDEX="$INDEX" node tests/browser/bench.mjs

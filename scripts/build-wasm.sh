@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Build the browser package: pkg/ (npm package "sotto": ESM, TypeScript types) and the
+# files the demo page serves from www/ (www/pkg/, www/sample/).
+#
+#   cargo build --target wasm32-unknown-unknown --lib --release   (+simd128, .cargo/config.toml)
+#   wasm-bindgen --target web      → pkg/sotto.js, pkg/sotto_bg.wasm, pkg/sotto.d.ts
+#   wasm-bindgen --target bundler  → pkg/bundler/ (webpack/vite consumers)
+#   www/worker.js, www/client.js   → pkg/ (the Worker wrapper and its promise client)
+#
+# wasm-opt is not run: Debian's binaryen 108 produces a module that fails to instantiate
+# (see Cargo.toml [package.metadata.wasm-pack...]). Set SOTTO_WASM_PROFILE=dev for a
+# quick unoptimised build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+SOTTO_SKIP_CHROMIUM=1 SOTTO_SKIP_NPM=1 ./scripts/install-wasm-tools.sh
+
+PROFILE="${SOTTO_WASM_PROFILE:-release}"
+if [ "$PROFILE" = release ]; then
+  cargo build --target wasm32-unknown-unknown --lib --release
+  WASM=target/wasm32-unknown-unknown/release/sotto.wasm
+else
+  cargo build --target wasm32-unknown-unknown --lib
+  WASM=target/wasm32-unknown-unknown/debug/sotto.wasm
+fi
+
+rm -rf pkg
+mkdir -p pkg/bundler
+wasm-bindgen --target web --out-dir pkg --out-name sotto "$WASM"
+wasm-bindgen --target bundler --out-dir pkg/bundler --out-name sotto "$WASM"
+sed 's#\./pkg/sotto\.js#./sotto.js#' www/worker.js > pkg/worker.js
+cp www/client.js www/client.d.ts pkg/
+VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+cat > pkg/package.json <<JSON
+{
+  "name": "sotto",
+  "version": "$VERSION",
+  "description": "Retrieval-augmented generation that runs entirely in the browser (Rust → WebAssembly)",
+  "license": "MIT OR Apache-2.0",
+  "type": "module",
+  "main": "./sotto.js",
+  "module": "./sotto.js",
+  "types": "./sotto.d.ts",
+  "exports": {
+    ".": { "types": "./sotto.d.ts", "default": "./sotto.js" },
+    "./client": { "types": "./client.d.ts", "default": "./client.js" },
+    "./worker": "./worker.js",
+    "./bundler": { "types": "./bundler/sotto.d.ts", "default": "./bundler/sotto.js" },
+    "./sotto_bg.wasm": "./sotto_bg.wasm"
+  },
+  "files": ["sotto.js", "sotto.d.ts", "sotto_bg.wasm", "sotto_bg.wasm.d.ts", "client.js", "client.d.ts", "worker.js", "bundler/"],
+  "sideEffects": ["./bundler/sotto.js", "./worker.js"]
+}
+JSON
+cp README.md pkg/ 2>/dev/null || true
+
+# The demo page's copy of the web build and the bundled sample corpus (Sotto's own docs).
+rm -rf www/pkg www/sample
+mkdir -p www/pkg www/sample/docs
+cp pkg/sotto.js pkg/sotto_bg.wasm pkg/sotto.d.ts www/pkg/
+cp docs/*.md www/sample/docs/
+cp README.md ARCHITECTURE.md www/sample/
+python3 - <<'PY'
+import json, os
+root = 'www/sample'
+docs = sorted(os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs if f.endswith('.md'))
+with open(os.path.join(root, 'index.json'), 'w') as out:
+    json.dump({'documents': [{'id': p, 'path': p} for p in docs]}, out, indent=1)
+PY
+
+raw=$(stat -c %s pkg/sotto_bg.wasm)
+gz=$(gzip -9 -c pkg/sotto_bg.wasm | wc -c)
+echo "pkg/sotto_bg.wasm: $raw bytes raw, $gz bytes gzip -9 ($PROFILE)"

@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Serve a directory on localhost for Sotto's demo page.
+
+Adds the headers the page relies on: COOP/COEP (cross-origin isolation, so the worker
+can be cancelled through a SharedArrayBuffer), a Content-Security-Policy for every
+response (the worker's policy comes from its own response, not the page's meta tag),
+nosniff, and no-store for the app files so an edited page is picked up on reload.
+Model files are large and stable: the page keeps them in the Cache API itself.
+
+    python3 scripts/serve.py [--port 8000] [--bind 127.0.0.1] [--quiet] DIR
+"""
+import argparse
+import functools
+import http.server
+import sys
+
+CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'; "
+       "img-src 'self' data: blob:; style-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
+       "frame-ancestors 'none'")
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
+                      '.wasm': 'application/wasm', '.js': 'text/javascript', '.mjs': 'text/javascript',
+                      '.json': 'application/json', '.md': 'text/markdown; charset=utf-8',
+                      '.sotto': 'application/octet-stream', '.safetensors': 'application/octet-stream',
+                      '.gguf': 'application/octet-stream'}
+    quiet = False
+
+    def end_headers(self):
+        self.send_header('Cross-Origin-Opener-Policy', 'same-origin')
+        self.send_header('Cross-Origin-Embedder-Policy', 'require-corp')
+        self.send_header('Cross-Origin-Resource-Policy', 'same-origin')
+        self.send_header('Content-Security-Policy', CSP)
+        self.send_header('X-Content-Type-Options', 'nosniff')
+        self.send_header('Referrer-Policy', 'no-referrer')
+        if '/models/' not in self.path:
+            self.send_header('Cache-Control', 'no-store')
+        super().end_headers()
+
+    def log_message(self, fmt, *args):
+        if not self.quiet:
+            super().log_message(fmt, *args)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('dir')
+    ap.add_argument('--port', type=int, default=8000)
+    ap.add_argument('--bind', default='127.0.0.1')
+    ap.add_argument('--quiet', action='store_true')
+    a = ap.parse_args()
+    Handler.quiet = a.quiet
+    server = http.server.ThreadingHTTPServer((a.bind, a.port), functools.partial(Handler, directory=a.dir))
+    print(f'serving {a.dir} at http://{a.bind}:{server.server_address[1]}/', flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,585 @@
+//! Configuration grids: one run evaluates several configurations — retrieval mode
+//! (dense, sparse, hybrid with reciprocal rank fusion, hybrid with weighted fusion and
+//! its `alpha`), cut-offs `k`, chunk size and overlap, embedder — described by a small
+//! JSON file:
+//!
+//! ```json
+//! {
+//!   "modes": ["dense", "sparse", "hybrid-rrf", {"mode": "hybrid-weighted", "alpha": 0.3}],
+//!   "alphas": [0.5, 0.7],
+//!   "rrf_k": 60,
+//!   "k": [1, 3, 5, 10],
+//!   "chunking": [{"max_tokens": 256, "overlap": 32}, {"max_tokens": 128, "overlap": 16}],
+//!   "embedders": ["all-MiniLM-L6-v2"],
+//!   "chunk_depth": 30,
+//!   "answers": false
+//! }
+//! ```
+//!
+//! Every key is optional; `alphas` expands each `"hybrid-weighted"` given without an
+//! alpha (default 0.5), `rrf_k` defaults to 60 (Cormack et al. 2009). `chunking` and
+//! `embedders` default to the caller's index. An unknown mode or key is an
+//! [`Error::InvalidOption`] naming it.
+//!
+//! The grid is expanded embedder-major, then chunking, then mode, and [`run_grid`]
+//! builds one index per (embedder, chunking) pair through a caller-supplied closure —
+//! so re-indexing happens only when chunking or the embedder change, and the core
+//! stays free of file I/O (the closure loads models and documents).
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::dataset::Question;
+use super::run::{evaluate_with, EvalOptions, EvalReport};
+use crate::error::{Error, Result};
+use crate::index::fusion::Fusion;
+use crate::rag::ask::AskOptions;
+use crate::rag::{Engine, Mode, SearchOptions, Stats};
+
+/// A retrieval mode of the grid.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "kebab-case")]
+pub enum ModeSpec {
+    /// Embedding similarity only.
+    Dense,
+    /// BM25 only.
+    Sparse,
+    /// Both, fused by reciprocal rank fusion.
+    HybridRrf {
+        /// The RRF constant (default 60).
+        rrf_k: f32,
+    },
+    /// Both, fused by a weighted sum of min-max normalised scores.
+    HybridWeighted {
+        /// Weight of the dense list in [0, 1] (default 0.5).
+        alpha: f32,
+    },
+}
+
+fn bad(name: &'static str, detail: impl Into<String>) -> Error {
+    Error::InvalidOption { name, detail: detail.into() }
+}
+
+impl ModeSpec {
+    /// Parse a mode name: `dense`, `sparse` (`bm25`), `hybrid-rrf` (`hybrid`, `rrf`),
+    /// `hybrid-weighted` (`weighted`), optionally with `:alpha`, e.g. `hybrid-weighted:0.3`.
+    pub fn parse(s: &str, rrf_k: f32, alpha: f32) -> Result<ModeSpec> {
+        let lower = s.trim().to_ascii_lowercase();
+        let (name, arg) = match lower.split_once(':') {
+            Some((n, a)) => (n.trim(), Some(a.trim())),
+            None => (lower.as_str(), None),
+        };
+        let number = |a: &str| a.parse::<f32>().map_err(|_| bad("mode", format!("{a:?} in {s:?} is not a number")));
+        let mode = match name {
+            "dense" => ModeSpec::Dense,
+            "sparse" | "bm25" => ModeSpec::Sparse,
+            "hybrid" | "rrf" | "hybrid-rrf" => ModeSpec::HybridRrf { rrf_k: arg.map(number).transpose()?.unwrap_or(rrf_k) },
+            "weighted" | "hybrid-weighted" => ModeSpec::HybridWeighted { alpha: arg.map(number).transpose()?.unwrap_or(alpha) },
+            _ => {
+                return Err(bad("mode", format!("unknown mode {s:?} (dense, sparse, hybrid-rrf, hybrid-weighted[:alpha])")));
+            }
+        };
+        if arg.is_some() && matches!(mode, ModeSpec::Dense | ModeSpec::Sparse) {
+            return Err(bad("mode", format!("mode {s:?} takes no parameter")));
+        }
+        mode.validate()?;
+        Ok(mode)
+    }
+
+    fn validate(self) -> Result<()> {
+        match self {
+            ModeSpec::HybridWeighted { alpha } if !(0.0..=1.0).contains(&alpha) => Err(bad("alpha", format!("{alpha} is not in [0, 1]"))),
+            ModeSpec::HybridRrf { rrf_k } if !(rrf_k.is_finite() && rrf_k > 0.0) => Err(bad("rrf_k", format!("{rrf_k} must be positive"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Search options for this mode (default `k`, no filters).
+    pub fn search_options(self) -> SearchOptions {
+        let (mode, fusion) = match self {
+            ModeSpec::Dense => (Mode::Dense, Fusion::default()),
+            ModeSpec::Sparse => (Mode::Sparse, Fusion::default()),
+            ModeSpec::HybridRrf { rrf_k } => (Mode::Hybrid, Fusion::Rrf { rrf_k }),
+            ModeSpec::HybridWeighted { alpha } => (Mode::Hybrid, Fusion::Weighted { alpha }),
+        };
+        SearchOptions { mode, fusion, ..SearchOptions::default() }
+    }
+
+    /// Display name: `dense`, `sparse`, `hybrid-rrf`, `hybrid-weighted α=0.3`
+    /// (`rrf_k` is shown only when it is not 60).
+    pub fn name(self) -> String {
+        match self {
+            ModeSpec::Dense => "dense".into(),
+            ModeSpec::Sparse => "sparse".into(),
+            ModeSpec::HybridRrf { rrf_k } if rrf_k == 60.0 => "hybrid-rrf".into(),
+            ModeSpec::HybridRrf { rrf_k } => format!("hybrid-rrf k={rrf_k}"),
+            ModeSpec::HybridWeighted { alpha } => format!("hybrid-weighted α={alpha}"),
+        }
+    }
+}
+
+/// Chunking of an index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ChunkSpec {
+    /// Maximum tokens per chunk.
+    pub max_tokens: usize,
+    /// Overlap tokens between consecutive chunks.
+    pub overlap: usize,
+}
+
+impl From<&crate::ingest::chunk::ChunkConfig> for ChunkSpec {
+    fn from(c: &crate::ingest::chunk::ChunkConfig) -> Self {
+        ChunkSpec { max_tokens: c.max_tokens, overlap: c.overlap_tokens }
+    }
+}
+
+impl ChunkSpec {
+    /// The engine's chunk configuration.
+    pub fn chunk_config(self) -> crate::ingest::chunk::ChunkConfig {
+        crate::ingest::chunk::ChunkConfig { max_tokens: self.max_tokens, overlap_tokens: self.overlap }
+    }
+}
+
+/// What an index depends on: rebuilding is needed exactly when this changes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct IndexKey {
+    /// Embedder (a directory name under the models directory, or a path; the caller resolves it).
+    pub embedder: String,
+    /// Chunking.
+    pub chunk: ChunkSpec,
+}
+
+impl IndexKey {
+    /// Display name, e.g. `all-MiniLM-L6-v2 · 256/32 tokens`.
+    pub fn name(&self) -> String {
+        format!("{} · {}/{} tokens", self.embedder, self.chunk.max_tokens, self.chunk.overlap)
+    }
+}
+
+/// One configuration to evaluate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Configuration {
+    /// Display name, unique within the grid.
+    pub name: String,
+    /// The index it runs on.
+    pub index: IndexKey,
+    /// Retrieval mode.
+    pub mode: ModeSpec,
+}
+
+/// A parsed grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GridConfig {
+    /// Retrieval modes (default dense, sparse, hybrid-rrf, hybrid-weighted α=0.5).
+    pub modes: Vec<ModeSpec>,
+    /// Cut-offs for hit/recall/precision (default 1, 3, 5, 10).
+    pub ks: Vec<usize>,
+    /// Chunkings (default: the caller's).
+    pub chunking: Vec<ChunkSpec>,
+    /// Embedders (default: the caller's).
+    pub embedders: Vec<String>,
+    /// Chunks retrieved per question (default 30).
+    pub chunk_depth: usize,
+    /// Compute and score answers (default false).
+    pub answers: bool,
+}
+
+const KEYS: &[&str] = &["modes", "alphas", "rrf_k", "k", "ks", "chunking", "embedders", "chunk_depth", "answers"];
+
+fn dedup<T: PartialEq>(v: Vec<T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(v.len());
+    for x in v {
+        if !out.contains(&x) {
+            out.push(x);
+        }
+    }
+    out
+}
+
+impl GridConfig {
+    /// The default grid over one index: every mode, k = 1, 3, 5, 10.
+    pub fn single(index: &IndexKey) -> GridConfig {
+        GridConfig {
+            modes: vec![ModeSpec::Dense, ModeSpec::Sparse, ModeSpec::HybridRrf { rrf_k: 60.0 }, ModeSpec::HybridWeighted { alpha: 0.5 }],
+            ks: vec![1, 3, 5, 10],
+            chunking: vec![index.chunk],
+            embedders: vec![index.embedder.clone()],
+            chunk_depth: 30,
+            answers: false,
+        }
+    }
+
+    /// Parse the JSON form (see the module docs); absent `chunking` and `embedders`
+    /// come from `default_index`.
+    pub fn from_json(text: &str, default_index: &IndexKey) -> Result<GridConfig> {
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| bad("grid", format!("not JSON: {e}")))?;
+        let obj = v.as_object().ok_or_else(|| bad("grid", "the grid must be a JSON object"))?;
+        if let Some(k) = obj.keys().find(|k| !KEYS.contains(&k.as_str())) {
+            return Err(bad("grid", format!("unknown key {k:?} (known: {})", KEYS.join(", "))));
+        }
+        let mut grid = GridConfig::single(default_index);
+        let number = |name: &'static str, v: &serde_json::Value| -> Result<f64> {
+            v.as_f64().ok_or_else(|| bad(name, format!("{v} is not a number")))
+        };
+        let count = |name: &'static str, v: &serde_json::Value| -> Result<usize> {
+            v.as_u64().and_then(|n| usize::try_from(n).ok()).ok_or_else(|| bad(name, format!("{v} is not a non-negative integer")))
+        };
+        let list = |name: &'static str| -> Result<Option<&Vec<serde_json::Value>>> {
+            match obj.get(name) {
+                None => Ok(None),
+                Some(serde_json::Value::Array(a)) if !a.is_empty() => Ok(Some(a)),
+                Some(_) => Err(bad(name, format!("`{name}` must be a non-empty list"))),
+            }
+        };
+        let rrf_k = obj.get("rrf_k").map(|v| number("rrf_k", v)).transpose()?.unwrap_or(60.0) as f32;
+        let alphas: Vec<f32> = match list("alphas")? {
+            Some(a) => a.iter().map(|v| number("alpha", v).map(|x| x as f32)).collect::<Result<_>>()?,
+            None => vec![0.5],
+        };
+        if let Some(modes) = list("modes")? {
+            let mut out = Vec::new();
+            for m in modes {
+                let (name, alpha, k) = match m {
+                    serde_json::Value::String(s) => (s.as_str(), None, None),
+                    serde_json::Value::Object(o) => {
+                        let name = o.get("mode").and_then(|x| x.as_str()).ok_or_else(|| bad("mode", format!("{m} has no \"mode\" string")))?;
+                        if let Some(extra) = o.keys().find(|k| !["mode", "alpha", "rrf_k"].contains(&k.as_str())) {
+                            return Err(bad("mode", format!("unknown key {extra:?} in {m}")));
+                        }
+                        let alpha = o.get("alpha").map(|v| number("alpha", v)).transpose()?.map(|x| x as f32);
+                        let k = o.get("rrf_k").map(|v| number("rrf_k", v)).transpose()?.map(|x| x as f32);
+                        (name, alpha, k)
+                    }
+                    other => return Err(bad("mode", format!("{other} is neither a mode name nor an object"))),
+                };
+                let parsed = ModeSpec::parse(name, k.unwrap_or(rrf_k), alpha.unwrap_or(0.5))?;
+                match parsed {
+                    // A weighted mode without its own alpha expands over `alphas`.
+                    ModeSpec::HybridWeighted { .. } if alpha.is_none() && !name.contains(':') => {
+                        for &a in &alphas {
+                            let m = ModeSpec::HybridWeighted { alpha: a };
+                            m.validate()?;
+                            out.push(m);
+                        }
+                    }
+                    other => out.push(other),
+                }
+            }
+            grid.modes = dedup(out);
+        } else {
+            grid.modes = vec![ModeSpec::Dense, ModeSpec::Sparse, ModeSpec::HybridRrf { rrf_k }];
+            for &a in &alphas {
+                let m = ModeSpec::HybridWeighted { alpha: a };
+                m.validate()?;
+                grid.modes.push(m);
+            }
+            for m in &grid.modes {
+                m.validate()?;
+            }
+        }
+        if let Some(ks) = list("k")?.or(list("ks")?) {
+            let mut ks: Vec<usize> = ks.iter().map(|v| count("k", v)).collect::<Result<_>>()?;
+            if ks.contains(&0) {
+                return Err(bad("k", "every k must be at least 1"));
+            }
+            ks.sort_unstable();
+            ks.dedup();
+            grid.ks = ks;
+        }
+        if let Some(cs) = list("chunking")? {
+            let mut out = Vec::new();
+            for c in cs {
+                let o = c.as_object().ok_or_else(|| bad("chunking", format!("{c} is not an object")))?;
+                if let Some(extra) = o.keys().find(|k| !["max_tokens", "overlap"].contains(&k.as_str())) {
+                    return Err(bad("chunking", format!("unknown key {extra:?} in {c}")));
+                }
+                let max_tokens = count("max_tokens", o.get("max_tokens").ok_or_else(|| bad("chunking", format!("{c} has no max_tokens")))?)?;
+                let overlap = o.get("overlap").map(|v| count("overlap", v)).transpose()?.unwrap_or(0);
+                if max_tokens < 8 || overlap >= max_tokens {
+                    return Err(bad("chunking", format!("max_tokens {max_tokens} must be ≥ 8 and larger than overlap {overlap}")));
+                }
+                out.push(ChunkSpec { max_tokens, overlap });
+            }
+            grid.chunking = dedup(out);
+        }
+        if let Some(es) = list("embedders")? {
+            let es: Vec<String> = es
+                .iter()
+                .map(|v| v.as_str().filter(|s| !s.trim().is_empty()).map(str::to_owned).ok_or_else(|| bad("embedders", format!("{v} is not a name"))))
+                .collect::<Result<_>>()?;
+            grid.embedders = dedup(es);
+        }
+        if let Some(d) = obj.get("chunk_depth") {
+            grid.chunk_depth = count("chunk_depth", d)?.max(1);
+        }
+        if let Some(a) = obj.get("answers") {
+            grid.answers = a.as_bool().ok_or_else(|| bad("answers", format!("{a} is not true or false")))?;
+        }
+        Ok(grid)
+    }
+
+    /// The distinct indexes, in build order.
+    pub fn index_keys(&self) -> Vec<IndexKey> {
+        let mut out = Vec::new();
+        for e in &self.embedders {
+            for c in &self.chunking {
+                out.push(IndexKey { embedder: e.clone(), chunk: *c });
+            }
+        }
+        out
+    }
+
+    /// Every configuration, grouped by index (embedder-major, then chunking, then mode).
+    /// Names show only what varies: the mode, plus embedder and chunking when the grid
+    /// has several.
+    pub fn expand(&self) -> Vec<Configuration> {
+        let mut out = Vec::new();
+        for key in self.index_keys() {
+            for &mode in &self.modes {
+                let mut name = mode.name();
+                if self.embedders.len() > 1 {
+                    name.push_str(&format!(" · {}", key.embedder));
+                }
+                if self.chunking.len() > 1 {
+                    name.push_str(&format!(" · {}/{}", key.chunk.max_tokens, key.chunk.overlap));
+                }
+                out.push(Configuration { name, index: key.clone(), mode });
+            }
+        }
+        out
+    }
+}
+
+/// Progress of a grid run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum GridProgress<'a> {
+    /// An index is about to be built (`index` of `indexes`, 1-based).
+    Indexing {
+        /// What is being built.
+        key: &'a IndexKey,
+        /// 1-based position.
+        index: usize,
+        /// Indexes in the grid.
+        indexes: usize,
+    },
+    /// A question of a configuration was evaluated.
+    Evaluating {
+        /// Configuration name.
+        config: &'a str,
+        /// 1-based configuration position.
+        run: usize,
+        /// Configurations in the grid.
+        runs: usize,
+        /// Questions done in this configuration.
+        done: usize,
+        /// Questions per configuration.
+        total: usize,
+    },
+}
+
+/// An index built for the grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexRun {
+    /// What it depends on.
+    pub key: IndexKey,
+    /// Its statistics (documents, chunks, duplicates dropped, bytes).
+    pub stats: Stats,
+    /// Time the caller's closure took to provide it (ms).
+    pub build_ms: f64,
+}
+
+/// One evaluated configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigRun {
+    /// The configuration.
+    pub config: Configuration,
+    /// Its evaluation (its `config` field holds the configuration name).
+    pub report: EvalReport,
+}
+
+/// The result of a grid run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GridRun {
+    /// Cut-offs evaluated.
+    pub ks: Vec<usize>,
+    /// Indexes built, in order.
+    pub indexes: Vec<IndexRun>,
+    /// Configurations evaluated, in grid order.
+    pub runs: Vec<ConfigRun>,
+}
+
+/// Evaluate every configuration of `grid`. `build` provides the engine of an index key
+/// (it is called once per key, in [`GridConfig::index_keys`] order, and its engine is
+/// dropped before the next one is built). `base` supplies the options the grid does not
+/// set (snippets, answer options; its `answers` is used when the grid asks for answers,
+/// else extractive defaults).
+pub fn run_grid(
+    grid: &GridConfig,
+    questions: &[Question],
+    base: &EvalOptions,
+    build: &mut dyn FnMut(&IndexKey) -> Result<Engine>,
+    clock: &dyn Fn() -> f64,
+    progress: &mut dyn FnMut(GridProgress<'_>),
+) -> Result<GridRun> {
+    if grid.modes.is_empty() || grid.embedders.is_empty() || grid.chunking.is_empty() {
+        return Err(bad("grid", "the grid has no configuration"));
+    }
+    let configs = grid.expand();
+    let keys = grid.index_keys();
+    let names: BTreeSet<&str> = configs.iter().map(|c| c.name.as_str()).collect();
+    debug_assert_eq!(names.len(), configs.len());
+    let mut out = GridRun { ks: grid.ks.clone(), indexes: Vec::new(), runs: Vec::new() };
+    let answers = if grid.answers || base.answers.is_some() { Some(base.answers.clone().unwrap_or_else(AskOptions::default)) } else { None };
+    let mut run_no = 0;
+    for (ki, key) in keys.iter().enumerate() {
+        progress(GridProgress::Indexing { key, index: ki + 1, indexes: keys.len() });
+        let t0 = clock();
+        let engine = build(key)?;
+        out.indexes.push(IndexRun { key: key.clone(), stats: engine.stats(), build_ms: clock() - t0 });
+        for c in configs.iter().filter(|c| &c.index == key) {
+            run_no += 1;
+            let options = EvalOptions {
+                ks: grid.ks.clone(),
+                search: c.mode.search_options(),
+                chunk_depth: grid.chunk_depth,
+                answers: answers.clone(),
+                ..base.clone()
+            };
+            let mut report = evaluate_with(&engine, questions, &options, clock, &mut |done, total| {
+                progress(GridProgress::Evaluating { config: &c.name, run: run_no, runs: configs.len(), done, total })
+            })?;
+            report.config = c.name.clone();
+            out.runs.push(ConfigRun { config: c.clone(), report });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::hashing::HashEmbedder;
+    use crate::{Document, EngineConfig};
+
+    fn key() -> IndexKey {
+        IndexKey { embedder: "hash".into(), chunk: ChunkSpec { max_tokens: 256, overlap: 32 } }
+    }
+
+    #[test]
+    fn modes_parse_with_aliases_and_unknown_mode_is_typed() {
+        assert_eq!(ModeSpec::parse("BM25", 60.0, 0.5).unwrap(), ModeSpec::Sparse);
+        assert_eq!(ModeSpec::parse("hybrid", 60.0, 0.5).unwrap(), ModeSpec::HybridRrf { rrf_k: 60.0 });
+        assert_eq!(ModeSpec::parse("hybrid-weighted:0.3", 60.0, 0.5).unwrap(), ModeSpec::HybridWeighted { alpha: 0.3 });
+        match ModeSpec::parse("colbert", 60.0, 0.5) {
+            Err(Error::InvalidOption { name: "mode", detail }) => assert!(detail.contains("colbert")),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(ModeSpec::parse("weighted:1.5", 60.0, 0.5), Err(Error::InvalidOption { name: "alpha", .. })));
+        assert!(matches!(ModeSpec::parse("dense:3", 60.0, 0.5), Err(Error::InvalidOption { name: "mode", .. })));
+    }
+
+    #[test]
+    fn json_grid_expands_grouped_by_index() {
+        let g = GridConfig::from_json(
+            r#"{"modes": ["dense", "hybrid-rrf", "hybrid-weighted", {"mode": "hybrid-weighted", "alpha": 0.9}],
+                "alphas": [0.3, 0.7], "k": [10, 1, 5, 5],
+                "chunking": [{"max_tokens": 128, "overlap": 16}, {"max_tokens": 256, "overlap": 32}],
+                "embedders": ["e1", "e2"], "answers": true}"#,
+            &key(),
+        )
+        .unwrap();
+        assert_eq!(g.ks, [1, 5, 10]);
+        assert_eq!(g.modes.len(), 5);
+        assert!(g.answers);
+        let c = g.expand();
+        assert_eq!(c.len(), 5 * 2 * 2);
+        assert_eq!(g.index_keys().len(), 4);
+        // Grouped: each index's configurations are contiguous.
+        let mut seen = Vec::new();
+        for x in &c {
+            if seen.last() != Some(&x.index) {
+                assert!(!seen.contains(&x.index), "index {:?} evaluated in two separate groups", x.index);
+                seen.push(x.index.clone());
+            }
+        }
+        assert_eq!(c[0].name, "dense · e1 · 128/16");
+        assert!(c.iter().any(|x| x.name.starts_with("hybrid-weighted α=0.7")));
+        let names: BTreeSet<&str> = c.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names.len(), c.len());
+    }
+
+    #[test]
+    fn defaults_and_errors() {
+        let g = GridConfig::from_json("{}", &key()).unwrap();
+        assert_eq!(g, GridConfig::single(&key()));
+        assert_eq!(g.expand().iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["dense", "sparse", "hybrid-rrf", "hybrid-weighted α=0.5"]);
+        for (text, name) in [
+            (r#"{"modes": ["dense", "splade"]}"#, "mode"),
+            (r#"{"modez": ["dense"]}"#, "grid"),
+            (r#"{"k": [0, 5]}"#, "k"),
+            (r#"{"chunking": [{"max_tokens": 32, "overlap": 32}]}"#, "chunking"),
+            (r#"{"alphas": [2.0]}"#, "alpha"),
+            (r#"{"embedders": []}"#, "embedders"),
+            ("[1]", "grid"),
+            ("{", "grid"),
+        ] {
+            match GridConfig::from_json(text, &key()) {
+                Err(Error::InvalidOption { name: n, .. }) => assert_eq!(n, name, "{text}"),
+                other => panic!("{text}: unexpected {other:?}"),
+            }
+        }
+    }
+
+    fn docs() -> Vec<Document> {
+        vec![
+            Document::new("cargo.md", "# Cargo\n\nCargo is the Rust package manager. It downloads dependencies and builds packages."),
+            Document::new("lock.md", "# Lock file\n\nCargo.lock records the exact versions of every dependency that was resolved."),
+        ]
+    }
+
+    #[test]
+    fn grid_reindexes_only_when_the_index_changes_and_reports_progress() {
+        let g = GridConfig::from_json(
+            r#"{"modes": ["dense", "sparse", "hybrid"], "chunking": [{"max_tokens": 64, "overlap": 8}, {"max_tokens": 128, "overlap": 16}]}"#,
+            &key(),
+        )
+        .unwrap();
+        let questions = vec![Question {
+            id: "q".into(),
+            question: "Which file records exact versions?".into(),
+            relevant_docs: vec!["lock.md".into()],
+            answers: vec![],
+        }];
+        let mut built = Vec::new();
+        let mut build = |k: &IndexKey| -> Result<Engine> {
+            built.push(k.clone());
+            let config = EngineConfig { chunk: k.chunk.chunk_config(), ..EngineConfig::default() };
+            let mut e = Engine::new(config, Box::new(HashEmbedder::new(32)));
+            e.add_documents(docs())?;
+            Ok(e)
+        };
+        let mut events = Vec::new();
+        let run = run_grid(&g, &questions, &EvalOptions::default(), &mut build, &|| 0.0, &mut |p| {
+            events.push(match p {
+                GridProgress::Indexing { index, .. } => format!("i{index}"),
+                GridProgress::Evaluating { run, done, .. } => format!("e{run}.{done}"),
+            })
+        })
+        .unwrap();
+        assert_eq!(built.len(), 2, "one build per chunking");
+        assert_eq!(run.runs.len(), 6);
+        assert_eq!(run.indexes.len(), 2);
+        assert_eq!(run.indexes[0].stats.documents, 2);
+        assert_eq!(events, ["i1", "e1.1", "e2.1", "e3.1", "i2", "e4.1", "e5.1", "e6.1"]);
+        assert_eq!(run.runs[3].report.config, "dense · 128/16");
+    }
+
+    #[test]
+    fn a_failing_build_such_as_a_missing_model_is_an_error() {
+        let g = GridConfig::single(&key());
+        let mut build = |_: &IndexKey| -> Result<Engine> { Err(Error::model("safetensors", "cannot read /nope/model.safetensors")) };
+        let r = run_grid(&g, &[], &EvalOptions::default(), &mut build, &|| 0.0, &mut |_| {});
+        assert!(matches!(r, Err(Error::ModelFormat { .. })));
+    }
+}

@@ -1,0 +1,682 @@
+//! The JavaScript boundary: `wasm-bindgen` exports over [`Engine`].
+//!
+//! This module only converts types and errors, in the manner of instant-distance's
+//! Python binding (`struct HnswMap { inner }` plus load/dump): every decision lives in
+//! the core. Conventions:
+//!
+//! - **Every export returns a `Result`.** Failures become a JS `Error` whose `name` is
+//!   `"SottoError"`, whose `message` is the core error's text and whose `kind` is
+//!   [`crate::Error::kind`] (`"BadMagic"`, `"EmbedderMismatch"`, `"Cancelled"`, …), so a
+//!   worker can forward `{kind, message}` across `postMessage`. Malformed JS input (a
+//!   number where a string belongs, an unknown option) is an `InvalidDocument` /
+//!   `InvalidOption` error, never a panic: a panic poisons the wasm instance.
+//! - **A panic hook is installed once** (`console_error_panic_hook`) so that a bug, if one
+//!   remains, is reported with its message instead of `RuntimeError: unreachable`.
+//! - **Objects cross as plain JS values** through `serde-wasm-bindgen` in JSON-compatible
+//!   mode: field names are the core's serde names (`doc_id`, `chunk_id`, …), the same as
+//!   the CLI's JSON output; TypeScript interfaces for them are emitted below.
+//! - **Time comes from JS.** `std::time::Instant` panics on `wasm32-unknown-unknown`, so
+//!   the clock handed to [`Engine::ask`] is `performance.now()`.
+//! - **Bytes, not URLs.** Fetching (with progress and the Cache API) is the worker's job
+//!   (`www/worker.js`); Rust receives `Uint8Array`s, copied once into wasm memory.
+
+use std::sync::{Arc, Once};
+
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+
+use crate::embed::bert::BertEmbedder;
+use crate::embed::hashing::HashEmbedder;
+use crate::embed::{Embedder, EmbedderInfo};
+use crate::error::Error;
+use crate::generate::{load_gguf, ChatMessage, GenerationOptions, GenerationStats, Generator, LoadOptions, Prompt};
+use crate::index::format::read_manifest;
+use crate::index::fusion::Fusion;
+use crate::rag::answer::AnswerMode;
+use crate::rag::ask::AskOptions;
+use crate::rag::{Engine, EngineConfig, Filter, Mode, Progress, SearchOptions};
+use crate::ingest::chunk::TokenCounter;
+use crate::Document;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `performance.now()`: milliseconds, available in windows, workers and Node ≥ 16.
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
+}
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+/** A document to index. `format` is detected from the id's extension and the content when absent. */
+export interface SottoDocument {
+  id: string;
+  body: string;
+  format?: "text" | "markdown" | "html";
+  metadata?: Record<string, string>;
+}
+/** A metadata filter; the key `id` matches the document id. */
+export type SottoFilter =
+  | { op: "equals"; key: string; value: string }
+  | { op: "oneof"; key: string; values: string[] }
+  | { op: "prefix"; key: string; prefix: string };
+/** Search options; every field is optional. */
+export interface SearchOpts {
+  /** Chunks returned (default 5). */
+  k?: number;
+  /** Retrieval mode (default "hybrid"). */
+  mode?: "dense" | "sparse" | "hybrid";
+  /** Fusion of hybrid results (default "rrf"). */
+  fusion?: "rrf" | "weighted";
+  /** Weight of the dense list for weighted fusion, in [0, 1] (default 0.5). */
+  alpha?: number;
+  /** RRF constant (default 60). */
+  rrfK?: number;
+  /** Filters, all of which must match. */
+  filters?: SottoFilter[];
+}
+/** Options of `ask`; every field is optional. */
+export interface AskOpts {
+  search?: SearchOpts;
+  mode?: "extractive" | "generative";
+  maxSentences?: number;
+  maxCandidates?: number;
+  abstainBelow?: number;
+  relativeCutoff?: number;
+  contextBudgetTokens?: number;
+  supportThreshold?: number;
+  strict?: boolean;
+  maxNewTokens?: number;
+}
+/** Progress of `addDocuments`. */
+export interface IngestProgress { stage: "chunking" | "embedding"; done: number; total: number }
+/** Summary of one `addDocuments` batch. */
+export interface IngestReport {
+  documents: number; replaced: number; chunks: number;
+  exact_duplicates: number; near_duplicates: number;
+}
+/** One retrieved chunk. Offsets are UTF-8 byte offsets into the document's cleaned text. */
+export interface SearchHit {
+  rank: number; chunk_id: number; doc_id: string; title: string | null;
+  score: number; dense_score: number | null; sparse_score: number | null;
+  text: string; heading_path: string[]; start: number; end: number;
+}
+/** A numbered source span of an answer (UTF-8 byte offsets into the cleaned text). */
+export interface Citation {
+  n: number; chunk_id: number; doc_id: string; title: string | null;
+  start: number; end: number; text: string;
+}
+export interface AnswerSentence { text: string; supported: boolean; support: number; citations: number[] }
+/** Milliseconds per stage, measured with `performance.now()`. */
+export interface Timings {
+  retrieve_ms: number; select_ms: number; prefill_ms: number; decode_ms: number;
+  attribute_ms: number; total_ms: number; prompt_tokens: number; generated_tokens: number;
+  prefill_tokens_per_s: number; decode_tokens_per_s: number;
+}
+export interface Answer {
+  question: string; answer: string; mode: "extractive" | "generative";
+  fell_back: boolean; abstained: boolean; sentences: AnswerSentence[]; dropped: AnswerSentence[];
+  citations: Citation[]; support: number; retrieval_score: number;
+  generated_text: string | null; timings: Timings;
+}
+export interface IndexStats {
+  documents: number; chunks: number; exact_duplicates: number; near_duplicates: number;
+  text_bytes: number; embedder: string; dim: number;
+}
+export interface EmbedderInfo {
+  name: string; dim: number; max_tokens: number; weights_sha256: string; tokenizer_sha256: string;
+}
+/** The manifest of an index file (see docs/index-format.md). */
+export interface IndexManifest {
+  format_version: number; created_by: string; embedder: EmbedderInfo; config: unknown;
+  corpus_sha256: string; documents: number; chunks: number; next_chunk_id: number;
+}
+/** A turn of a conversation for `chat`. */
+export interface ChatMessage { role: "system" | "user" | "assistant"; content: string }
+/** What `loadGenerator` loaded. */
+export interface GeneratorInfo {
+  architecture: string; name: string | null; context_len: number; vocab_size: number;
+  embedding_length: number; block_count: number; tokenizer_model: string; chat_template: string;
+  tensor_types: [string, number][]; requantized_tensors: number; warnings: string[];
+}
+/** Result of `chat`. */
+export interface ChatResult {
+  text: string;
+  stats: { prefill_tokens: number; decode_tokens: number; generated_tokens: number; finish_reason: string | null };
+  prefill_ms: number; decode_ms: number; prefill_tokens_per_s: number; decode_tokens_per_s: number; cancelled: boolean;
+}
+/** A chunk of a stored document (UTF-8 byte offsets). */
+export interface ChunkSpan { chunk_id: number; start: number; end: number; heading_path: string[] }
+/** A stored document: cleaned text (what spans point into), metadata and chunks. */
+export interface StoredDocument {
+  id: string; title: string | null; format: "text" | "markdown" | "html"; language: string;
+  metadata: Record<string, string>; text: string; body_sha256: string;
+  chunks: ChunkSpan[]; exact_duplicates: number; near_duplicates: number;
+}
+"#;
+
+static PANIC_HOOK: Once = Once::new();
+
+fn init() {
+    PANIC_HOOK.call_once(|| std::panic::set_hook(Box::new(console_error_panic_hook::hook)));
+}
+
+/// A JS `Error` carrying the core error's `kind`.
+fn js_error(e: &Error) -> JsValue {
+    let err = js_sys::Error::new(&e.to_string());
+    err.set_name("SottoError");
+    // Setting a property on a fresh Error object cannot fail; ignore the Result anyway.
+    let _ = js_sys::Reflect::set(&err, &JsValue::from_str("kind"), &JsValue::from_str(e.kind()));
+    err.into()
+}
+
+type JsResult<T> = std::result::Result<T, JsValue>;
+
+trait IntoJs<T> {
+    fn js(self) -> JsResult<T>;
+}
+
+impl<T> IntoJs<T> for crate::Result<T> {
+    fn js(self) -> JsResult<T> {
+        self.map_err(|e| js_error(&e))
+    }
+}
+
+fn to_js<T: Serialize + ?Sized>(value: &T) -> JsResult<JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| js_error(&Error::InvalidOption { name: "result", detail: e.to_string() }))
+}
+
+/// Read an optional options object (`undefined`/`null` → defaults).
+fn options_from_js<T: for<'de> Deserialize<'de> + Default>(value: JsValue, name: &'static str) -> JsResult<T> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(T::default());
+    }
+    serde_wasm_bindgen::from_value(value).map_err(|e| js_error(&Error::InvalidOption { name, detail: e.to_string() }))
+}
+
+/// `SearchOpts` as JS passes it: flat and camelCase, turned into [`SearchOptions`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+struct JsSearchOptions {
+    k: Option<usize>,
+    mode: Option<String>,
+    fusion: Option<String>,
+    alpha: Option<f32>,
+    rrf_k: Option<f32>,
+    filters: Vec<Filter>,
+}
+
+impl JsSearchOptions {
+    fn into_core(self) -> crate::Result<SearchOptions> {
+        let mut o = SearchOptions::default();
+        if let Some(k) = self.k {
+            o.k = k;
+        }
+        if let Some(m) = self.mode {
+            o.mode = m.parse::<Mode>()?;
+        }
+        o.fusion = match (self.fusion.as_deref().map(str::to_ascii_lowercase).as_deref(), self.alpha, self.rrf_k) {
+            (None | Some("rrf"), None, rrf_k) => Fusion::Rrf { rrf_k: rrf_k.unwrap_or(60.0) },
+            (None | Some("weighted"), alpha, None) => Fusion::Weighted { alpha: alpha.unwrap_or(0.5) },
+            (Some(f @ ("rrf" | "weighted")), _, _) => {
+                return Err(Error::InvalidOption {
+                    name: "fusion",
+                    detail: format!("{f} fusion takes {}", if f == "rrf" { "rrfK, not alpha" } else { "alpha, not rrfK" }),
+                })
+            }
+            (None, Some(_), Some(_)) => {
+                return Err(Error::InvalidOption { name: "fusion", detail: "give alpha (weighted) or rrfK (rrf), not both".into() })
+            }
+            (Some(other), _, _) => {
+                return Err(Error::InvalidOption { name: "fusion", detail: format!("unknown fusion {other:?} (rrf, weighted)") })
+            }
+        };
+        if let Fusion::Rrf { rrf_k } = o.fusion {
+            if !(rrf_k.is_finite() && rrf_k >= 0.0) {
+                return Err(Error::InvalidOption { name: "rrfK", detail: format!("{rrf_k} is not a finite number ≥ 0") });
+            }
+        }
+        o.filters = self.filters;
+        Ok(o)
+    }
+}
+
+/// `AskOpts` as JS passes it (camelCase), turned into [`AskOptions`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+struct JsAskOptions {
+    search: Option<JsSearchOptions>,
+    mode: Option<AnswerMode>,
+    max_sentences: Option<usize>,
+    max_candidates: Option<usize>,
+    abstain_below: Option<f32>,
+    relative_cutoff: Option<f32>,
+    context_budget_tokens: Option<usize>,
+    support_threshold: Option<f32>,
+    strict: Option<bool>,
+    max_new_tokens: Option<usize>,
+}
+
+impl JsAskOptions {
+    fn into_core(self) -> crate::Result<AskOptions> {
+        let mut o = AskOptions::default();
+        if let Some(s) = self.search {
+            o.search = s.into_core()?;
+        }
+        macro_rules! set {
+            ($($f:ident),*) => { $(if let Some(v) = self.$f { o.$f = v; })* };
+        }
+        set!(mode, max_sentences, max_candidates, abstain_below, relative_cutoff, context_budget_tokens, support_threshold, strict, max_new_tokens);
+        Ok(o)
+    }
+}
+
+/// A stored document as `document(id)` returns it.
+#[derive(Serialize)]
+struct StoredDocument<'a> {
+    id: &'a str,
+    title: Option<&'a str>,
+    format: crate::Format,
+    language: crate::index::text::Language,
+    metadata: &'a std::collections::BTreeMap<String, String>,
+    text: &'a str,
+    body_sha256: &'a str,
+    chunks: Vec<ChunkSpan<'a>>,
+    exact_duplicates: usize,
+    near_duplicates: usize,
+}
+
+#[derive(Serialize)]
+struct ChunkSpan<'a> {
+    chunk_id: crate::index::ChunkId,
+    start: usize,
+    end: usize,
+    heading_path: &'a [String],
+}
+
+/// The engine as JavaScript sees it. Create it, load an embedder (bytes of
+/// `model.safetensors`, `tokenizer.json`, `config.json`, or the model-free hashing
+/// embedder), then add documents, search and ask. Calls are synchronous: run it in a
+/// Web Worker (`www/worker.js`) so the page stays responsive.
+#[wasm_bindgen]
+pub struct SottoEngine {
+    config: EngineConfig,
+    embedder: Option<SharedEmbedder>,
+    engine: Option<Engine>,
+    /// A generator loaded before any embedder; handed to the engine when one exists.
+    pending_generator: Option<Box<dyn Generator>>,
+}
+
+impl SottoEngine {
+    fn engine(&self) -> JsResult<&Engine> {
+        self.engine.as_ref().ok_or_else(|| js_error(&Error::ModelNotLoaded("embedder")))
+    }
+
+    fn engine_mut(&mut self) -> JsResult<&mut Engine> {
+        self.engine.as_mut().ok_or_else(|| js_error(&Error::ModelNotLoaded("embedder")))
+    }
+
+    /// Install `embedder`, keeping the indexed documents when it is the same model
+    /// (same name, dimension and file hashes); otherwise refuse and keep the old one.
+    fn install(&mut self, embedder: Box<dyn Embedder>) -> crate::Result<()> {
+        let shared = SharedEmbedder(Arc::from(embedder));
+        let engine = match &self.engine {
+            Some(old) if old.stats().documents > 0 => Engine::from_bytes(&old.to_bytes()?, Box::new(shared.clone()))?,
+            _ => Engine::new(self.config.clone(), Box::new(shared.clone())),
+        };
+        self.replace_engine(engine);
+        self.embedder = Some(shared);
+        Ok(())
+    }
+
+    /// Make `engine` the live one, moving the generator over from the old engine (or
+    /// from the pending slot).
+    fn replace_engine(&mut self, mut engine: Engine) {
+        let generator = match self.engine.as_mut() {
+            Some(old) => take_generator(old),
+            None => None,
+        }
+        .or_else(|| self.pending_generator.take());
+        if let Some(g) = generator {
+            engine.set_generator(g);
+        }
+        self.engine = Some(engine);
+    }
+}
+
+#[wasm_bindgen]
+impl SottoEngine {
+    /// An engine without a model. `config` is an optional (partial) engine configuration
+    /// in the core's serde names (`{chunk: {...}, dedup: {...}, embed_batch: 16, ...}`).
+    #[wasm_bindgen(constructor)]
+    pub fn new(#[wasm_bindgen(unchecked_param_type = "object | undefined")] config: JsValue) -> JsResult<SottoEngine> {
+        init();
+        let config: EngineConfig = options_from_js(config, "config")?;
+        Ok(SottoEngine { config, embedder: None, engine: None, pending_generator: None })
+    }
+
+    /// The crate version.
+    pub fn version() -> String {
+        env!("CARGO_PKG_VERSION").to_owned()
+    }
+
+    /// Load a BERT-family sentence encoder from the bytes of `model.safetensors`,
+    /// `tokenizer.json` and `config.json`. `name` is recorded in exported indexes.
+    /// Replacing a loaded model keeps the documents only if it is the same model.
+    #[wasm_bindgen(js_name = loadEmbedder, unchecked_return_type = "EmbedderInfo")]
+    pub fn load_embedder(&mut self, weights: &[u8], tokenizer: &[u8], config: &[u8], name: &str) -> JsResult<JsValue> {
+        let embedder = BertEmbedder::from_bytes(name, weights, tokenizer, config).js()?;
+        self.install(Box::new(embedder)).js()?;
+        self.embedder_info()
+    }
+
+    /// Load the model-free feature-hashing embedder of dimension `dim` (lexical only; for
+    /// tests and pages that do not want to download weights).
+    #[wasm_bindgen(js_name = loadHashingEmbedder, unchecked_return_type = "EmbedderInfo")]
+    pub fn load_hashing_embedder(&mut self, dim: u32) -> JsResult<JsValue> {
+        if !(8..=4096).contains(&dim) {
+            return Err(js_error(&Error::InvalidOption { name: "dim", detail: format!("{dim} is not in 8..=4096") }));
+        }
+        self.install(Box::new(HashEmbedder::new(dim as usize))).js()?;
+        self.embedder_info()
+    }
+
+    /// Identity of the loaded embedder, or `null`.
+    #[wasm_bindgen(js_name = embedderInfo, unchecked_return_type = "EmbedderInfo | null")]
+    pub fn embedder_info(&self) -> JsResult<JsValue> {
+        match &self.engine {
+            Some(e) => to_js(e.embedder().info()),
+            None => Ok(JsValue::NULL),
+        }
+    }
+
+    /// Load a GGUF generator (SmolLM2, Llama, Phi, Gemma 3, T5) from its bytes for
+    /// generative answers. `opts` are the core's `LoadOptions` (`requantize_to_q8_0`,
+    /// `max_context`, `chat_template`). Replaces a loaded generator only on success.
+    #[wasm_bindgen(js_name = loadGenerator, unchecked_return_type = "GeneratorInfo")]
+    pub fn load_generator(&mut self, bytes: &[u8], #[wasm_bindgen(unchecked_param_type = "object | undefined")] opts: JsValue) -> JsResult<JsValue> {
+        let opts: LoadOptions = options_from_js(opts, "generator options")?;
+        let generator = load_gguf(bytes, &opts).js()?;
+        let info = to_js(generator.info())?;
+        match self.engine.as_mut() {
+            Some(e) => e.set_generator(generator),
+            None => self.pending_generator = Some(generator),
+        }
+        Ok(info)
+    }
+
+    /// Drop the generator and free its memory; returns whether one was loaded.
+    #[wasm_bindgen(js_name = unloadGenerator)]
+    pub fn unload_generator(&mut self) -> bool {
+        let pending = self.pending_generator.take().is_some();
+        let live = self.engine.as_mut().is_some_and(Engine::clear_generator);
+        pending || live
+    }
+
+    /// What generator is loaded, or `null`.
+    #[wasm_bindgen(js_name = generatorInfo, unchecked_return_type = "GeneratorInfo | null")]
+    pub fn generator_info(&self) -> JsResult<JsValue> {
+        match (&self.engine, &self.pending_generator) {
+            (Some(e), _) if e.has_generator() => to_js(&e.generator_info()),
+            (_, Some(g)) => to_js(g.info()),
+            _ => Ok(JsValue::NULL),
+        }
+    }
+
+    /// Raw generation without retrieval: a conversation (`[{role, content}]`) or a prompt
+    /// string, the core's `GenerationOptions` (`max_new_tokens`, `temperature`, `top_k`,
+    /// `top_p`, `seed`, `stop_strings`, …). `onToken` receives each piece of text and may
+    /// return `false` to stop. Returns the text, token counts and timings (prefill = time to
+    /// first token's logits, decode tokens per second).
+    #[wasm_bindgen(unchecked_return_type = "ChatResult")]
+    pub fn chat(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "string | ChatMessage[]")] prompt: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "object | undefined")] opts: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "((text: string) => boolean | void) | undefined")] on_token: Option<js_sys::Function>,
+    ) -> JsResult<JsValue> {
+        let opts: GenerationOptions = options_from_js(opts, "generation options")?;
+        opts.validate().js()?;
+        let text_prompt = prompt.as_string();
+        let messages: Vec<ChatMessage> = match &text_prompt {
+            Some(_) => Vec::new(),
+            None => serde_wasm_bindgen::from_value(prompt).map_err(|e| {
+                js_error(&Error::InvalidOption { name: "prompt", detail: format!("expected a string or [{{role, content}}]: {e}") })
+            })?,
+        };
+        let prompt = match &text_prompt {
+            Some(t) => Prompt::Text(t),
+            None => Prompt::Chat(&messages),
+        };
+        let mut slot = match self.engine.as_mut() {
+            Some(e) => take_generator(e),
+            None => self.pending_generator.take(),
+        };
+        let result = match slot.as_deref_mut() {
+            Some(g) => run_generation(g, prompt, &opts, on_token.as_ref()),
+            None => Err(Error::ModelNotLoaded("generator")),
+        };
+        if let Some(g) = slot {
+            match self.engine.as_mut() {
+                Some(e) => e.set_generator(g),
+                None => self.pending_generator = Some(g),
+            }
+        }
+        to_js(&result.js()?)
+    }
+
+    /// Add or replace documents (`[{id, body, format?, metadata?}]`). All-or-nothing: on
+    /// any error, or when `isCancelled()` returns true between embedding batches, the
+    /// index is unchanged. `onProgress` receives `{stage, done, total}`.
+    #[wasm_bindgen(js_name = addDocuments, unchecked_return_type = "IngestReport")]
+    pub fn add_documents(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "SottoDocument[]")] docs: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "((p: IngestProgress) => void) | undefined")] on_progress: Option<js_sys::Function>,
+        #[wasm_bindgen(unchecked_param_type = "(() => boolean) | undefined")] is_cancelled: Option<js_sys::Function>,
+    ) -> JsResult<JsValue> {
+        if !js_sys::Array::is_array(&docs) {
+            return Err(js_error(&Error::InvalidDocument { id: String::new(), reason: "documents must be an array".into() }));
+        }
+        let docs: Vec<Document> = serde_wasm_bindgen::from_value(docs).map_err(|e| {
+            js_error(&Error::InvalidDocument { id: String::new(), reason: format!("expected {{id, body, format?, metadata?}}: {e}") })
+        })?;
+        let engine = self.engine_mut()?;
+        let mut progress = |p: Progress| {
+            if let (Some(f), Ok(v)) = (&on_progress, to_js(&p)) {
+                // A throwing progress callback must not abort indexing.
+                let _ = f.call1(&JsValue::NULL, &v);
+            }
+        };
+        // A throwing cancel check counts as a cancellation.
+        let cancelled = || is_cancelled.as_ref().is_some_and(|f| f.call0(&JsValue::NULL).map_or(true, |v| v.is_truthy()));
+        let report = engine.add_documents_with(docs, &mut progress, &cancelled).js()?;
+        to_js(&report)
+    }
+
+    /// Remove documents by id (all-or-nothing: an unknown id removes nothing). Returns
+    /// how many were removed.
+    #[wasm_bindgen(js_name = removeDocuments)]
+    pub fn remove_documents(&mut self, #[wasm_bindgen(unchecked_param_type = "string[]")] ids: JsValue) -> JsResult<u32> {
+        let ids: Vec<String> = serde_wasm_bindgen::from_value(ids)
+            .map_err(|e| js_error(&Error::InvalidOption { name: "ids", detail: format!("expected an array of strings: {e}") }))?;
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let n = self.engine_mut()?.remove_documents(&refs).js()?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    /// Remove every document (keeps the embedder).
+    pub fn clear(&mut self) -> JsResult<()> {
+        let ids: Vec<String> = self.engine()?.document_ids().map(str::to_owned).collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        self.engine_mut()?.remove_documents(&refs).js()?;
+        Ok(())
+    }
+
+    /// Search: ranked chunks with fused, dense and BM25 scores and byte spans.
+    #[wasm_bindgen(unchecked_return_type = "SearchHit[]")]
+    pub fn search(&self, query: &str, #[wasm_bindgen(unchecked_param_type = "SearchOpts | undefined")] opts: JsValue) -> JsResult<JsValue> {
+        let opts = options_from_js::<JsSearchOptions>(opts, "search options")?.into_core().js()?;
+        let hits = self.engine()?.search(query, &opts).js()?;
+        to_js(&hits)
+    }
+
+    /// Answer a question from the indexed documents, with citations and per-stage
+    /// timings. `onText` receives the answer text as it is produced (the whole text for
+    /// an extractive answer, pieces for a generated one); returning `false` from it
+    /// cancels (`kind` "Cancelled").
+    #[wasm_bindgen(unchecked_return_type = "Answer")]
+    pub fn ask(
+        &mut self,
+        question: &str,
+        #[wasm_bindgen(unchecked_param_type = "AskOpts | undefined")] opts: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "((text: string) => boolean | void) | undefined")] on_text: Option<js_sys::Function>,
+    ) -> JsResult<JsValue> {
+        let opts = options_from_js::<JsAskOptions>(opts, "ask options")?.into_core().js()?;
+        let engine = self.engine_mut()?;
+        let clock = performance_now;
+        let mut sink = |text: &str| match &on_text {
+            None => true,
+            Some(f) => match f.call1(&JsValue::NULL, &JsValue::from_str(text)) {
+                Ok(v) => v.as_bool() != Some(false),
+                Err(_) => false,
+            },
+        };
+        let answer = engine.ask(question, &opts, &clock, &mut sink).js()?;
+        to_js(&answer)
+    }
+
+    /// The whole index as bytes, in the format `sotto index` writes.
+    #[wasm_bindgen(js_name = exportIndex)]
+    pub fn export_index(&self) -> JsResult<Vec<u8>> {
+        self.engine()?.to_bytes().js()
+    }
+
+    /// Replace the index with `bytes` (an `exportIndex` result or a file written by
+    /// `sotto index`). Refused, leaving the current index in place, if the bytes are
+    /// damaged, of a future format version, or built with another embedder.
+    #[wasm_bindgen(js_name = importIndex, unchecked_return_type = "IndexStats")]
+    pub fn import_index(&mut self, bytes: &[u8]) -> JsResult<JsValue> {
+        let embedder = self.embedder.clone().ok_or_else(|| js_error(&Error::ModelNotLoaded("embedder")))?;
+        let engine = Engine::from_bytes(bytes, Box::new(embedder)).js()?;
+        self.config = engine.config().clone();
+        self.replace_engine(engine);
+        self.stats()
+    }
+
+    /// Read an index file's manifest (format version, embedder, counts) without loading it.
+    #[wasm_bindgen(js_name = readManifest, unchecked_return_type = "IndexManifest")]
+    pub fn read_manifest(bytes: &[u8]) -> JsResult<JsValue> {
+        init();
+        to_js(&read_manifest(bytes).js()?)
+    }
+
+    /// Index statistics (documents, chunks, duplicates dropped, embedder).
+    #[wasm_bindgen(unchecked_return_type = "IndexStats")]
+    pub fn stats(&self) -> JsResult<JsValue> {
+        to_js(&self.engine()?.stats())
+    }
+
+    /// Ids of the indexed documents, sorted.
+    #[wasm_bindgen(js_name = documentIds, unchecked_return_type = "string[]")]
+    pub fn document_ids(&self) -> JsResult<JsValue> {
+        let ids: Vec<&str> = self.engine()?.document_ids().collect();
+        to_js(&ids)
+    }
+
+    /// A stored document: cleaned text (what spans and citations point into), metadata and
+    /// chunk spans. Unknown ids are an `UnknownDocument` error.
+    #[wasm_bindgen(unchecked_return_type = "StoredDocument")]
+    pub fn document(&self, id: &str) -> JsResult<JsValue> {
+        let engine = self.engine()?;
+        let d = engine.document(id).ok_or_else(|| js_error(&Error::UnknownDocument(id.to_owned())))?;
+        let chunks = d
+            .chunks
+            .iter()
+            .filter_map(|&c| engine.chunk(c).map(|(r, _)| ChunkSpan { chunk_id: c, start: r.start, end: r.end, heading_path: &r.heading_path }))
+            .collect();
+        to_js(&StoredDocument {
+            id: &d.id,
+            title: d.title.as_deref(),
+            format: d.format,
+            language: d.language,
+            metadata: &d.metadata,
+            text: &d.text,
+            body_sha256: &d.body_sha256,
+            chunks,
+            exact_duplicates: d.exact_duplicates,
+            near_duplicates: d.near_duplicates,
+        })
+    }
+}
+
+/// One embedder shared by the live engine and a candidate engine (during an import), so
+/// a refused import leaves the live engine untouched and the weights are never copied.
+#[derive(Clone)]
+struct SharedEmbedder(Arc<dyn Embedder>);
+
+impl TokenCounter for SharedEmbedder {
+    fn count_tokens(&self, text: &str) -> usize {
+        self.0.count_tokens(text)
+    }
+}
+
+impl Embedder for SharedEmbedder {
+    fn info(&self) -> &EmbedderInfo {
+        self.0.info()
+    }
+    fn embed_batch(&self, texts: &[&str]) -> crate::Result<Vec<Vec<f32>>> {
+        self.0.embed_batch(texts)
+    }
+    fn embed(&self, text: &str) -> crate::Result<Vec<f32>> {
+        self.0.embed(text)
+    }
+}
+
+/// Take the generator out of an engine (to move it to a replacement engine).
+fn take_generator(engine: &mut Engine) -> Option<Box<dyn Generator>> {
+    engine.generator.get_mut().unwrap_or_else(|p| p.into_inner()).take()
+}
+
+/// What `chat` returns.
+#[derive(Serialize)]
+struct ChatResult {
+    text: String,
+    stats: GenerationStats,
+    prefill_ms: f64,
+    decode_ms: f64,
+    prefill_tokens_per_s: f64,
+    decode_tokens_per_s: f64,
+    cancelled: bool,
+}
+
+fn run_generation(g: &mut dyn Generator, prompt: Prompt<'_>, opts: &GenerationOptions, on_token: Option<&js_sys::Function>) -> crate::Result<ChatResult> {
+    let t0 = performance_now();
+    g.start(prompt, opts)?;
+    let t1 = performance_now();
+    let mut cancelled = false;
+    while let Some(t) = g.next_token()? {
+        if let Some(f) = on_token {
+            if !t.text.is_empty() {
+                let go = f.call1(&JsValue::NULL, &JsValue::from_str(&t.text)).map(|v| v.as_bool() != Some(false)).unwrap_or(false);
+                if !go {
+                    cancelled = true;
+                    break;
+                }
+            }
+        }
+    }
+    let t2 = performance_now();
+    let stats = g.stats();
+    let rate = |n: usize, ms: f64| if ms > 0.0 { n as f64 * 1000.0 / ms } else { 0.0 };
+    Ok(ChatResult {
+        text: g.text().to_owned(),
+        stats,
+        prefill_ms: t1 - t0,
+        decode_ms: t2 - t1,
+        prefill_tokens_per_s: rate(stats.prefill_tokens, t1 - t0),
+        decode_tokens_per_s: rate(stats.decode_tokens, t2 - t1),
+        cancelled,
+    })
+}

@@ -1,0 +1,317 @@
+// End-to-end test of the demo page in headless Chromium (Debian's /usr/bin/chromium driven
+// by playwright-core; no browser download). Run through scripts/test-browser.sh, which
+// builds www/ first. Steps, each asserted:
+//
+//  1. the page loads the REAL all-MiniLM-L6-v2 from its own origin (and caches it);
+//  2. the bundled sample corpus is indexed in the worker while the page stays responsive;
+//  3. search returns the expected top document in every mode;
+//  4. an extractive answer cites spans that resolve to chunks and open in the viewer;
+//     screenshot → target/e2e-answer.png;
+//  5. hostile documents (script tags, onerror attributes, javascript: links, markup in
+//     file names) are indexed and displayed inert: no dialog, no script, no live markup;
+//  6. bad input (foreign bytes, 404 model URL, non-model URL, concurrent ingest, cancel,
+//     generative without generator) rejects with a kind, and the engine survives;
+//  7. after a reload the index comes back from IndexedDB without re-embedding and the
+//     model from the Cache API without a download;
+//  8. no request ever left the page's origin.
+//
+// Environment: SOTTO_CHROMIUM (default /usr/bin/chromium), SOTTO_E2E_HEADFUL=1.
+
+import { chromium } from 'playwright-core';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const WWW = join(ROOT, 'www');
+const CHROMIUM = process.env.SOTTO_CHROMIUM || '/usr/bin/chromium';
+export const LAUNCH_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', '--enable-precise-memory-info',
+];
+
+for (const need of ['pkg/sotto_bg.wasm', 'sample/index.json', 'models/all-MiniLM-L6-v2/model.safetensors']) {
+  if (!existsSync(join(WWW, need))) throw new Error(`www/${need} is missing: run scripts/test-browser.sh (it builds the page and links the models)`);
+}
+
+/** Start scripts/serve.py on a free port; resolves to {origin, stop}. */
+export function serve() {
+  return new Promise((resolve, reject) => {
+    const p = spawn('python3', [join(ROOT, 'scripts', 'serve.py'), '--port', '0', '--quiet', WWW], { stdio: ['ignore', 'pipe', 'inherit'] });
+    p.on('error', reject);
+    p.stdout.on('data', (d) => {
+      const m = /at (http:\/\/[\d.]+:\d+)\//.exec(String(d));
+      if (m) resolve({ origin: m[1], stop: () => p.kill() });
+    });
+    setTimeout(() => reject(new Error('server did not start')), 10_000);
+  });
+}
+
+export async function launch(origin) {
+  const userDataDir = mkdtempSync(join(tmpdir(), 'sotto-chromium-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: process.env.SOTTO_E2E_HEADFUL !== '1',
+    args: LAUNCH_ARGS,
+    viewport: { width: 1200, height: 900 },
+  });
+  const offOrigin = [];
+  const requests = [];
+  // Every request of the context, including the worker's, goes through this route.
+  await context.route('**/*', (route) => {
+    const url = route.request().url();
+    requests.push(url);
+    if (!url.startsWith(origin + '/') && !url.startsWith('blob:') && !url.startsWith('data:')) {
+      offOrigin.push(url);
+      return route.abort();
+    }
+    return route.continue();
+  });
+  return { context, offOrigin, requests, close: async () => { await context.close(); rmSync(userDataDir, { recursive: true, force: true }); } };
+}
+
+const T = { model: 240_000, ingest: 600_000, ask: 120_000 };
+
+async function main() {
+  const t0 = Date.now();
+  const step = (msg) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${msg}`);
+  const { origin, stop } = await serve();
+  const { context, offOrigin, requests, close } = await launch(origin);
+  try {
+    const page = context.pages()[0] || (await context.newPage());
+    const dialogs = [];
+    const pageErrors = [];
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      d.dismiss().catch(() => {});
+    });
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    page.on('console', (m) => {
+      if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
+    });
+
+    // 1. Model from the page's origin.
+    await page.goto(origin + '/');
+    await page.waitForSelector('body[data-ready="1"]', { timeout: T.model });
+    assert.equal(await page.getAttribute('body', 'data-model-cached'), '0', 'first visit should download the model');
+    assert.ok(requests.some((u) => u.endsWith('/models/all-MiniLM-L6-v2/model.safetensors')), 'the worker\'s model request was not observed');
+    assert.equal(await page.evaluate(() => self.crossOriginIsolated), true, 'page should be cross-origin isolated (COOP/COEP)');
+    step(`model loaded: ${await page.textContent('#status')}`);
+
+    // 2. Sample corpus, indexed in the worker; the main thread keeps ticking.
+    await page.evaluate(() => {
+      window.__maxGap = 0;
+      let last = performance.now();
+      window.__ticker = setInterval(() => {
+        const now = performance.now();
+        window.__maxGap = Math.max(window.__maxGap, now - last);
+        last = now;
+      }, 20);
+    });
+    await page.click('#load-sample');
+    await page.waitForSelector('#ingest-status[data-kind="done"]', { timeout: T.ingest });
+    const maxGap = await page.evaluate(() => (clearInterval(window.__ticker), window.__maxGap));
+    const summary = await page.textContent('#ingest-status');
+    step(`sample indexed: ${summary}; longest main-thread gap ${maxGap.toFixed(0)} ms`);
+    assert.match(summary, /Indexed 6 documents/);
+    assert.match(summary, /saved to IndexedDB/);
+    assert.equal(await page.textContent('#sum-docs'), '6');
+    const chunks = Number(await page.textContent('#sum-chunks'));
+    assert.ok(chunks >= 6, `chunks ${chunks}`);
+    assert.equal(Number(await page.textContent('#sum-embedded')), chunks);
+    assert.ok(maxGap < 1000, `the page froze for ${maxGap} ms while indexing`);
+
+    // 3. Search, every mode.
+    for (const mode of ['hybrid', 'dense', 'sparse', 'weighted']) {
+      await page.fill('#query', 'How are near-duplicate chunks detected?');
+      await page.selectOption('#mode', mode);
+      await page.click('#search-button');
+      await page.waitForFunction((m) => document.querySelector('#results li.hit') && document.getElementById('timings').textContent.includes(m), mode);
+      const top = await page.getAttribute('#results li.hit >> nth=0', 'data-doc');
+      step(`search (${mode}): top ${top}`);
+      assert.equal(top, 'docs/ingest.md', `mode ${mode}`);
+      await page.evaluate(() => document.getElementById('results').replaceChildren());
+    }
+    assert.ok((await page.locator('#results mark').count()) >= 0);
+
+    // 4. Ask: an extractive answer whose citations resolve and open the cited span.
+    await page.fill('#question', 'What does an index file start with?');
+    await page.click('#ask-button');
+    await page.waitForSelector('#answer[data-state="answered"]', { timeout: T.ask });
+    const answerText = await page.textContent('#answer .answer-text');
+    step(`answer: ${answerText}`);
+    assert.match(answerText, /SOTTOIDX/);
+    assert.match(answerText, /\[1\]/);
+    const check = await page.evaluate(async () => {
+      const { answer } = await window.sotto.ask('What does an index file start with?');
+      const out = [];
+      for (const c of answer.citations) {
+        const d = await window.sotto.document(c.doc_id);
+        const bytes = new TextEncoder().encode(d.text);
+        const span = new TextDecoder().decode(bytes.subarray(c.start, c.end));
+        const chunk = d.chunks.find((k) => k.chunk_id === c.chunk_id);
+        out.push({ n: c.n, doc: c.doc_id, spanOk: span === c.text, inChunk: !!chunk && chunk.start <= c.start && c.end <= chunk.end });
+      }
+      return { mode: answer.mode, out };
+    });
+    assert.equal(check.mode, 'extractive');
+    assert.ok(check.out.length >= 1);
+    for (const c of check.out) {
+      assert.ok(c.spanOk, `citation [${c.n}] text is not its span`);
+      assert.ok(c.inChunk, `citation [${c.n}] does not lie in its chunk`);
+    }
+    assert.equal(check.out[0].doc, 'docs/index-format.md');
+    await page.click('#answer button.cite >> nth=0');
+    await page.waitForSelector('#viewer:not([hidden]) #viewer-mark');
+    assert.equal(await page.getAttribute('#viewer', 'data-doc'), check.out[0].doc);
+    const marked = await page.textContent('#viewer-mark');
+    const quoted = await page.textContent('#citations li >> nth=0 >> blockquote');
+    assert.equal(marked, quoted);
+    assert.match(marked, /SOTTOIDX/);
+    mkdirSync(join(ROOT, 'target'), { recursive: true });
+    await page.locator('#ask-section').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(ROOT, 'target', 'e2e-answer.png'), fullPage: true });
+    step('answer cited, span opened, screenshot saved to target/e2e-answer.png');
+
+    // 5. Hostile documents are indexed and displayed inert.
+    const hostileHtml = `<!doctype html><html><head><title>Zebra <script>window.__pwned=1;alert('title')</script></title>
+<script>window.__pwned=2; alert('script');</script></head>
+<body><p onclick="alert('p')">Zebra crossings are marked with broad white stripes.</p>
+<img src="x" onerror="window.__pwned=3; alert('img')"><a href="javascript:alert('link')">zebra link</a>
+<iframe src="javascript:alert('iframe')"></iframe><svg onload="alert('svg')"><text>zebra svg</text></svg></body></html>`;
+    const hostileMd = `# Zebra notes\n\nZebras <img src=x onerror="window.__pwned=4;alert('md')"> live in Africa.\n\n[zebra link](javascript:alert('mdlink'))\n\n<script>alert('mdscript')</script>\n`;
+    const hostileTxt = `Zebra text <img src=x onerror=alert('txt')> and <script>alert('txt2')</script> stay literal.`;
+    await page.setInputFiles('#files', [
+      { name: 'hostile.html', mimeType: 'text/html', buffer: Buffer.from(hostileHtml) },
+      { name: 'hostile.md', mimeType: 'text/markdown', buffer: Buffer.from(hostileMd) },
+      { name: '<img src=x onerror=alert(9)>.txt', mimeType: 'text/plain', buffer: Buffer.from(hostileTxt) },
+    ]);
+    await page.waitForFunction(() => document.body.dataset.documents === '9', null, { timeout: T.ingest });
+    await page.fill('#query', 'zebra');
+    await page.selectOption('#mode', 'sparse');
+    await page.selectOption('#k', '10');
+    await page.click('#search-button');
+    await page.waitForSelector('#results li.hit');
+    const hitCount = await page.locator('#results li.hit').count();
+    for (let i = 0; i < hitCount; i++) {
+      await page.click(`#results li.hit >> nth=${i} >> button.hit-title`);
+      await page.waitForSelector('#viewer:not([hidden])');
+    }
+    await page.click('#doc-details summary');
+    for (const id of ['hostile.html', 'hostile.md', '<img src=x onerror=alert(9)>.txt']) {
+      await page.click(`#doc-list button.link:text-is("${id}")`);
+      await page.waitForFunction((d) => document.getElementById('viewer').dataset.doc === d, id);
+    }
+    await page.fill('#question', 'Where do zebras live?');
+    await page.selectOption('#k', '5');
+    await page.click('#ask-button');
+    await page.waitForSelector('#answer[data-state="answered"], #answer[data-state="abstained"]', { timeout: T.ask });
+    await page.waitForTimeout(300);
+    const inert = await page.evaluate(() => ({
+      pwned: window.__pwned ?? null,
+      live: document.querySelectorAll('main img, main script, main iframe, main svg, main [onerror], main [onclick], main a[href^="javascript:"]').length,
+      txtLiteral: document.getElementById('viewer-text').textContent.includes("<img src=x onerror=alert('txt')>"),
+      listed: [...document.querySelectorAll('#doc-list button.link')].map((b) => b.textContent),
+    }));
+    step(`hostile documents: ${hitCount} hits opened, ${JSON.stringify(inert)}`);
+    assert.deepEqual(dialogs, [], `a dialog opened: ${dialogs}`);
+    assert.equal(inert.pwned, null, 'hostile script ran');
+    assert.equal(inert.live, 0, 'live markup was inserted into the page');
+    assert.ok(inert.txtLiteral, 'the text file\'s markup should be shown literally');
+    assert.ok(inert.listed.includes('<img src=x onerror=alert(9)>.txt'));
+
+    // 6. Bad input: typed rejections, and the engine and index survive.
+    const bad = await page.evaluate(async () => {
+      const s = window.sotto;
+      const kind = (p) => p.then(() => 'resolved', (e) => e.kind);
+      const before = (await s.stats()).stats;
+      const r = {};
+      r.garbageIndex = await kind(s.importIndex(new TextEncoder().encode('definitely not an index')));
+      const good = await s.exportIndex();
+      const future = good.slice();
+      future[8] = 9;
+      r.futureIndex = await kind(s.importIndex(future));
+      r.truncatedIndex = await kind(s.importIndex(good.slice(0, good.length - 100)));
+      const urls = (w) => ({ urls: { weights: w, tokenizer: 'models/all-MiniLM-L6-v2/tokenizer.json', config: 'models/all-MiniLM-L6-v2/config.json' }, name: 'x' });
+      r.missingModel = await kind(s.loadEmbedder(urls('models/nope.safetensors')));
+      r.notAModel = await kind(s.loadEmbedder(urls('index.html')));
+      r.generative = await kind(s.ask('What does an index file start with?', { mode: 'generative' }));
+      r.badOption = await kind(s.search('x', { k: 0 }));
+      // Distinct pseudo-random texts, so near-duplicate detection keeps them all for embedding.
+      const vocab = 'river stone cloud lantern copper meadow signal harbor violet engine orbit candle willow marble thunder glacier pepper canyon falcon saddle ember quartz tunnel beacon velvet mosaic anchor basalt cobalt fern'.split(' ');
+      const many = Array.from({ length: 300 }, (_, i) => {
+        let x = i + 1;
+        const words = Array.from({ length: 60 }, () => vocab[Math.floor((x = (x * 48271) % 2147483647) / 65536) % vocab.length]);
+        return { id: `bulk-${i}.txt`, body: words.join(' ') + '.' };
+      });
+      const first = s.addDocuments(many);
+      r.concurrent = await kind(s.addDocuments([{ id: 'second.txt', body: 'second batch' }]));
+      await new Promise((res) => setTimeout(res, 300));
+      await s.cancel();
+      r.cancelled = await kind(first);
+      r.after = (await s.stats()).stats;
+      r.before = before;
+      const { hits } = await s.search('How are near-duplicate chunks detected?');
+      r.topAfter = hits[0].doc_id;
+      return r;
+    });
+    step(`bad input: ${JSON.stringify({ ...bad, before: undefined, after: undefined })}`);
+    assert.equal(bad.garbageIndex, 'BadMagic');
+    assert.equal(bad.futureIndex, 'IndexFormat');
+    assert.equal(bad.truncatedIndex, 'Corrupt');
+    assert.equal(bad.missingModel, 'Fetch');
+    assert.equal(bad.notAModel, 'ModelFormat');
+    assert.equal(bad.generative, 'ModelNotLoaded');
+    assert.equal(bad.badOption, 'InvalidOption');
+    assert.equal(bad.concurrent, 'Busy');
+    assert.equal(bad.cancelled, 'Cancelled');
+    assert.deepEqual(bad.after, bad.before, 'a failed call changed the index');
+    assert.equal(bad.topAfter, 'docs/ingest.md');
+
+    // 7. Reload: index from IndexedDB (no embedding), model from the Cache API (no download).
+    const seen = requests.length;
+    await page.reload();
+    await page.waitForSelector('body[data-ready="1"]', { timeout: T.model });
+    const after = requests.slice(seen);
+    const restored = {
+      restored: await page.getAttribute('body', 'data-restored'),
+      cached: await page.getAttribute('body', 'data-model-cached'),
+      docs: await page.textContent('#sum-docs'),
+      embedded: await page.textContent('#sum-embedded'),
+      source: await page.textContent('#sum-source'),
+    };
+    step(`reloaded: ${JSON.stringify(restored)}`);
+    assert.equal(restored.restored, '1');
+    assert.equal(restored.docs, '9');
+    assert.equal(restored.embedded, '0');
+    assert.match(restored.source, /restored from IndexedDB/);
+    assert.equal(restored.cached, '1');
+    assert.deepEqual(after.filter((u) => u.includes('/models/')), [], 'model files were fetched again');
+    assert.ok(!after.some((u) => u.includes('/sample/')), 'the sample corpus was fetched again');
+    await page.fill('#query', 'How are near-duplicate chunks detected?');
+    await page.selectOption('#mode', 'hybrid');
+    await page.click('#search-button');
+    await page.waitForSelector('#results li.hit');
+    assert.equal(await page.getAttribute('#results li.hit >> nth=0', 'data-doc'), 'docs/ingest.md');
+
+    // 8. Nothing left the origin; no dialogs or page errors along the way.
+    assert.deepEqual(offOrigin, [], `requests left the origin: ${offOrigin}`);
+    assert.deepEqual(dialogs, []);
+    const unexpected = pageErrors.filter((e) => !/Failed to load resource.*404/.test(e));
+    assert.deepEqual(unexpected, [], `page errors: ${unexpected}`);
+    step(`e2e passed (${requests.length} requests, all same-origin)`);
+  } finally {
+    await close();
+    stop();
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,277 @@
+//! The exported JS API (`sotto::wasm::SottoEngine`) under Node with wasm-bindgen-test:
+//!
+//! ```sh
+//! CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+//!     cargo test --target wasm32-unknown-unknown --test wasm
+//! ```
+//!
+//! Uses the model-free hashing embedder, so it needs no weights. Every bad input must come
+//! back as a JS error with the core's `kind` — never a panic, which would poison the
+//! instance — and leave the engine usable and unchanged.
+#![cfg(target_arch = "wasm32")]
+
+use serde::Serialize;
+use serde_json::json;
+use sotto::wasm::SottoEngine;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_test::*;
+
+fn js(v: serde_json::Value) -> JsValue {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).expect("json → JsValue")
+}
+
+fn rs(v: &JsValue) -> serde_json::Value {
+    serde_wasm_bindgen::from_value(v.clone()).expect("JsValue → json")
+}
+
+/// The `kind` of a rejected call, checking it is a JS `Error` named `SottoError`.
+fn kind<T: std::fmt::Debug>(r: Result<T, JsValue>) -> String {
+    let e = r.expect_err("expected an error");
+    assert!(e.is_instance_of::<js_sys::Error>(), "not a JS Error: {e:?}");
+    let err: &js_sys::Error = e.unchecked_ref();
+    assert_eq!(String::from(err.name()), "SottoError");
+    assert!(!String::from(err.message()).is_empty());
+    js_sys::Reflect::get(&e, &"kind".into()).ok().and_then(|k| k.as_string()).expect("error without kind")
+}
+
+fn corpus() -> JsValue {
+    js(json!([
+        {"id": "cargo.md", "body": "# Cargo\n\nCargo is the Rust package manager. It downloads dependencies and builds packages.\n\n## Lock file\n\nCargo.lock records the exact version of every dependency resolved at build time."},
+        {"id": "france.txt", "body": "Paris is the capital of France. The Seine flows through Paris.", "metadata": {"lang": "en", "topic": "geo"}},
+        {"id": "page.html", "format": "html", "body": "<html><head><title>Rivers</title><script>alert(1)</script></head><body><p>The Loire is the longest river in France.</p><img src=x onerror=alert(2)></body></html>", "metadata": {"topic": "geo"}}
+    ]))
+}
+
+fn engine() -> SottoEngine {
+    let mut e = SottoEngine::new(JsValue::UNDEFINED).expect("engine");
+    e.load_hashing_embedder(256).expect("hashing embedder");
+    let report = rs(&e.add_documents(corpus(), None, None).expect("add"));
+    assert_eq!(report["documents"], 3);
+    e
+}
+
+fn top_doc(e: &SottoEngine, query: &str, opts: serde_json::Value) -> String {
+    let hits = rs(&e.search(query, js(opts)).expect("search"));
+    hits[0]["doc_id"].as_str().expect("doc_id").to_owned()
+}
+
+#[wasm_bindgen_test]
+fn index_search_and_spans() {
+    let e = engine();
+    let stats = rs(&e.stats().unwrap());
+    assert_eq!(stats["documents"], 3);
+    assert_eq!(stats["embedder"], "hashing-256");
+    for mode in ["dense", "sparse", "hybrid"] {
+        assert_eq!(top_doc(&e, "Rust package manager", json!({"mode": mode, "k": 2})), "cargo.md", "mode {mode}");
+    }
+    assert_eq!(top_doc(&e, "capital of France", json!({"fusion": "weighted", "alpha": 0.3})), "france.txt");
+    // Filters apply before ranking.
+    let hits = rs(&e.search("France", js(json!({"filters": [{"op": "equals", "key": "topic", "value": "geo"}], "k": 10}))).unwrap());
+    assert!(hits.as_array().unwrap().iter().all(|h| h["doc_id"] != "cargo.md"));
+    // Spans are UTF-8 byte offsets into the stored cleaned text.
+    let hits = rs(&e.search("Seine", JsValue::UNDEFINED).unwrap());
+    let hit = &hits[0];
+    let doc = rs(&e.document(hit["doc_id"].as_str().unwrap()).unwrap());
+    let text = doc["text"].as_str().unwrap();
+    let (s, t) = (hit["start"].as_u64().unwrap() as usize, hit["end"].as_u64().unwrap() as usize);
+    assert_eq!(&text[s..t], hit["text"].as_str().unwrap());
+    assert!(doc["chunks"].as_array().unwrap().iter().any(|c| c["chunk_id"] == hit["chunk_id"]));
+    assert_eq!(doc["metadata"]["topic"], "geo");
+    let ids = rs(&e.document_ids().unwrap());
+    assert_eq!(ids, json!(["cargo.md", "france.txt", "page.html"]));
+}
+
+#[wasm_bindgen_test]
+fn hostile_html_is_reduced_to_text() {
+    let e = engine();
+    let doc = rs(&e.document("page.html").unwrap());
+    let text = doc["text"].as_str().unwrap();
+    assert!(text.contains("The Loire is the longest river in France."));
+    assert!(!text.contains("alert"), "script or attribute text leaked: {text:?}");
+    assert!(!text.contains('<'), "markup leaked: {text:?}");
+}
+
+#[wasm_bindgen_test]
+fn ask_streams_and_cites() {
+    let mut e = engine();
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(String::new()));
+    let sink = seen.clone();
+    let cb = Closure::<dyn FnMut(String) -> bool>::new(move |t: String| {
+        sink.borrow_mut().push_str(&t);
+        true
+    });
+    let f: &js_sys::Function = cb.as_ref().unchecked_ref();
+    let a = rs(&e.ask("What is the capital of France?", js(json!({"search": {"k": 3}})), Some(f.clone())).unwrap());
+    assert_eq!(a["abstained"], false, "{a:#}");
+    assert_eq!(a["mode"], "extractive");
+    assert!(a["answer"].as_str().unwrap().contains("Paris is the capital of France."), "{a:#}");
+    assert_eq!(*seen.borrow(), a["answer"].as_str().unwrap());
+    let cites = a["citations"].as_array().unwrap();
+    assert!(!cites.is_empty());
+    for c in cites {
+        let doc = rs(&e.document(c["doc_id"].as_str().unwrap()).unwrap());
+        let text = doc["text"].as_str().unwrap();
+        let (s, t) = (c["start"].as_u64().unwrap() as usize, c["end"].as_u64().unwrap() as usize);
+        assert_eq!(&text[s..t], c["text"].as_str().unwrap());
+    }
+    assert!(a["timings"]["total_ms"].as_f64().unwrap() >= 0.0);
+    // No generator in this build of the engine: a typed error, and the engine lives on.
+    assert_eq!(kind(e.ask("What is the capital of France?", js(json!({"mode": "generative"})), None)), "ModelNotLoaded");
+    assert_eq!(top_doc(&e, "Seine", json!({})), "france.txt");
+}
+
+#[wasm_bindgen_test]
+fn export_import_round_trip() {
+    let e = engine();
+    let bytes = e.export_index().unwrap();
+    assert_eq!(&bytes[..8], b"SOTTOIDX");
+    let manifest = rs(&SottoEngine::read_manifest(&bytes).unwrap());
+    assert_eq!(manifest["documents"], 3);
+    assert_eq!(manifest["embedder"]["name"], "hashing-256");
+
+    let mut f = SottoEngine::new(JsValue::UNDEFINED).unwrap();
+    assert_eq!(kind(f.import_index(&bytes)), "ModelNotLoaded");
+    f.load_hashing_embedder(256).unwrap();
+    let stats = rs(&f.import_index(&bytes).unwrap());
+    assert_eq!(stats, rs(&e.stats().unwrap()));
+    for q in ["Rust package manager", "Seine", "longest river"] {
+        assert_eq!(rs(&f.search(q, JsValue::UNDEFINED).unwrap()), rs(&e.search(q, JsValue::UNDEFINED).unwrap()), "{q}");
+    }
+    assert_eq!(f.export_index().unwrap(), bytes);
+}
+
+#[wasm_bindgen_test]
+fn damaged_or_foreign_indexes_are_refused_and_the_index_survives() {
+    let mut e = engine();
+    let bytes = e.export_index().unwrap();
+    let before = rs(&e.stats().unwrap());
+
+    assert_eq!(kind(e.import_index(b"not an index at all")), "BadMagic");
+    assert_eq!(kind(e.import_index(&[])), "BadMagic");
+    assert_eq!(kind(e.import_index(&bytes[..bytes.len() / 2])), "Corrupt");
+    let mut future = bytes.clone();
+    future[8..12].copy_from_slice(&2u32.to_le_bytes());
+    assert_eq!(kind(e.import_index(&future)), "IndexFormat");
+    let mut flipped = bytes.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0xff;
+    assert_eq!(kind(e.import_index(&flipped)), "Corrupt");
+    assert_eq!(kind(SottoEngine::read_manifest(b"SOTTOIDX")), "Corrupt");
+
+    let mut other = SottoEngine::new(JsValue::UNDEFINED).unwrap();
+    other.load_hashing_embedder(64).unwrap();
+    other.add_documents(js(json!([{"id": "x.txt", "body": "something else entirely"}])), None, None).unwrap();
+    assert_eq!(kind(e.import_index(&other.export_index().unwrap())), "EmbedderMismatch");
+
+    assert_eq!(rs(&e.stats().unwrap()), before);
+    assert_eq!(e.export_index().unwrap(), bytes);
+    assert_eq!(top_doc(&e, "Rust package manager", json!({})), "cargo.md");
+}
+
+#[wasm_bindgen_test]
+fn bad_documents_are_errors_and_change_nothing() {
+    let mut e = engine();
+    let before = e.export_index().unwrap();
+    let add = |e: &mut SottoEngine, v: serde_json::Value| kind(e.add_documents(js(v), None, None));
+    assert_eq!(add(&mut e, json!({"id": "a", "body": "not an array"})), "InvalidDocument");
+    assert_eq!(add(&mut e, json!([{"id": "a", "body": 42}])), "InvalidDocument");
+    assert_eq!(add(&mut e, json!([{"id": "a"}])), "InvalidDocument");
+    assert_eq!(add(&mut e, json!([{"id": "a", "body": "x", "metadata": {"n": 1}}])), "InvalidDocument");
+    assert_eq!(add(&mut e, json!([{"id": "a", "body": "x", "format": "pdf"}])), "InvalidDocument");
+    assert_eq!(add(&mut e, json!([{"id": "", "body": "text"}])), "InvalidDocument");
+    assert_eq!(add(&mut e, json!([{"id": "a", "body": "   \n "}])), "InvalidDocument");
+    assert_eq!(add(&mut e, json!([{"id": "a", "body": "one"}, {"id": "a", "body": "two"}])), "DuplicateId");
+    assert_eq!(add(&mut e, json!([{"id": "ok.txt", "body": "fine text"}, {"id": "bin", "body": "a\u{0}b\u{0}c\u{0}"}])), "InvalidDocument");
+    assert_eq!(kind(e.add_documents(JsValue::NULL, None, None)), "InvalidDocument");
+    assert_eq!(kind(e.remove_documents(js(json!(["cargo.md", "nope"])))), "UnknownDocument");
+    assert_eq!(kind(e.remove_documents(js(json!([1, 2])))), "InvalidOption");
+    assert_eq!(kind(e.document("nope")), "UnknownDocument");
+    assert_eq!(e.export_index().unwrap(), before, "a failed call changed the index");
+
+    assert_eq!(e.remove_documents(js(json!(["cargo.md"]))).unwrap(), 1);
+    assert_eq!(rs(&e.stats().unwrap())["documents"], 2);
+    e.clear().unwrap();
+    assert_eq!(rs(&e.stats().unwrap())["documents"], 0);
+}
+
+#[wasm_bindgen_test]
+fn bad_options_are_errors() {
+    let e = engine();
+    let search = |q: &str, v: serde_json::Value| kind(e.search(q, js(v)));
+    assert_eq!(search("x", json!({"mode": "fuzzy"})), "InvalidOption");
+    assert_eq!(search("x", json!({"k": 0})), "InvalidOption");
+    assert_eq!(search("x", json!({"k": -1})), "InvalidOption");
+    assert_eq!(search("x", json!({"kk": 3})), "InvalidOption");
+    assert_eq!(search("x", json!({"fusion": "max"})), "InvalidOption");
+    assert_eq!(search("x", json!({"fusion": "rrf", "alpha": 0.5})), "InvalidOption");
+    assert_eq!(search("x", json!({"alpha": 1.5})), "InvalidOption");
+    assert_eq!(search("x", json!({"rrfK": -1})), "InvalidOption");
+    assert_eq!(search("x", json!({"filters": [{"op": "like", "key": "a"}]})), "InvalidOption");
+    assert_eq!(search("   ", json!({})), "InvalidQuery");
+    assert_eq!(search(&"long ".repeat(5000), json!({})), "InvalidQuery");
+    assert_eq!(kind(e.search("x", JsValue::from_str("k=3"))), "InvalidOption");
+    assert_eq!(kind(SottoEngine::new(js(json!({"embed_batch": "many"})))), "InvalidOption");
+    // Sparse search of an unknown word is an empty list, not an error.
+    assert_eq!(rs(&e.search("zzzzqqq", js(json!({"mode": "sparse"}))).unwrap()), json!([]));
+}
+
+#[wasm_bindgen_test]
+fn no_embedder_no_work_and_bad_models_are_errors() {
+    let mut e = SottoEngine::new(JsValue::UNDEFINED).unwrap();
+    assert_eq!(kind(e.search("x", JsValue::UNDEFINED)), "ModelNotLoaded");
+    assert_eq!(kind(e.add_documents(corpus(), None, None)), "ModelNotLoaded");
+    assert_eq!(kind(e.stats()), "ModelNotLoaded");
+    assert_eq!(kind(e.export_index()), "ModelNotLoaded");
+    assert!(e.embedder_info().unwrap().is_null());
+    assert_eq!(kind(e.load_hashing_embedder(0)), "InvalidOption");
+    // Garbage and truncated model files: typed errors, the engine stays empty and usable.
+    assert_eq!(kind(e.load_embedder(b"garbage", b"{}", b"{}", "m")), "ModelFormat");
+    let config = br#"{"model_type":"bert","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"intermediate_size":16,"hidden_act":"gelu","max_position_embeddings":16,"type_vocab_size":2,"layer_norm_eps":1e-12,"pad_token_id":0}"#;
+    assert_eq!(kind(e.load_embedder(b"\x08\x00\x00\x00\x00\x00\x00\x00{}", b"{", config, "m")), "ModelFormat");
+    let gpt = br#"{"model_type":"gpt2"}"#;
+    assert!(matches!(kind(e.load_embedder(b"", b"{}", gpt, "m")).as_str(), "UnsupportedArchitecture" | "ModelFormat"));
+    e.load_hashing_embedder(32).unwrap();
+    e.add_documents(corpus(), None, None).unwrap();
+    // A different model cannot take over an index built with another one.
+    assert_eq!(kind(e.load_hashing_embedder(64)), "EmbedderMismatch");
+    assert_eq!(rs(&e.stats().unwrap())["dim"], 32);
+    // The same model again keeps the documents.
+    e.load_hashing_embedder(32).unwrap();
+    assert_eq!(rs(&e.stats().unwrap())["documents"], 3);
+}
+
+#[wasm_bindgen_test]
+fn progress_and_cancellation() {
+    let mut e = SottoEngine::new(JsValue::UNDEFINED).unwrap();
+    e.load_hashing_embedder(64).unwrap();
+    let events = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let sink = events.clone();
+    let progress = Closure::<dyn FnMut(JsValue)>::new(move |p: JsValue| sink.borrow_mut().push(rs(&p)));
+    let docs: Vec<serde_json::Value> =
+        (0..40).map(|i| json!({"id": format!("d{i}.txt"), "body": format!("Document number {i} talks about topic {i} in detail.")})).collect();
+    let report = rs(&e
+        .add_documents(js(json!(docs)), Some(progress.as_ref().unchecked_ref::<js_sys::Function>().clone()), None)
+        .unwrap());
+    assert_eq!(report["documents"], 40);
+    let ev = events.borrow();
+    assert_eq!(ev.first().unwrap()["stage"], "chunking");
+    assert_eq!(ev.last().unwrap(), &json!({"stage": "embedding", "done": report["chunks"], "total": report["chunks"]}));
+    drop(ev);
+
+    // Cancelled between embedding batches: an error, and nothing was added.
+    let calls = std::rc::Rc::new(std::cell::Cell::new(0));
+    let c = calls.clone();
+    let cancel = Closure::<dyn FnMut() -> bool>::new(move || {
+        c.set(c.get() + 1);
+        c.get() > 1
+    });
+    let more: Vec<serde_json::Value> = (0..40).map(|i| json!({"id": format!("e{i}.txt"), "body": format!("Another text {i} about subject {i}.")})).collect();
+    assert_eq!(kind(e.add_documents(js(json!(more)), None, Some(cancel.as_ref().unchecked_ref::<js_sys::Function>().clone()))), "Cancelled");
+    assert!(calls.get() >= 2);
+    assert_eq!(rs(&e.stats().unwrap())["documents"], 40);
+    // A throwing progress callback does not break indexing; a throwing cancel check cancels.
+    let throwing = js_sys::Function::new_no_args("throw new Error('boom')");
+    e.add_documents(js(json!([{"id": "z.txt", "body": "zebra crossing"}])), Some(throwing.clone()), None).unwrap();
+    assert_eq!(kind(e.add_documents(js(json!([{"id": "y.txt", "body": "yak"}])), None, Some(throwing))), "Cancelled");
+    assert_eq!(rs(&e.stats().unwrap())["documents"], 41);
+}

@@ -1,0 +1,452 @@
+// The demo page. All engine work happens in the worker (client.js → worker.js); this file
+// only renders. Every piece of document-derived text goes into the DOM as text nodes
+// (textContent / createTextNode), never as HTML, so a hostile document stays inert.
+
+import { createEngine, splitSpan } from './client.js';
+
+const params = new URLSearchParams(location.search);
+const MODEL_DIR = 'models/all-MiniLM-L6-v2/';
+const GENERATOR_URL = 'models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf';
+const MODEL = {
+  name: 'all-MiniLM-L6-v2',
+  urls: { weights: MODEL_DIR + 'model.safetensors', tokenizer: MODEL_DIR + 'tokenizer.json', config: MODEL_DIR + 'config.json' },
+};
+
+const $ = (id) => document.getElementById(id);
+const state = { engine: null, busy: false, embedded: 0, timings: {}, lastQuery: '' };
+
+/** Create an element; children are nodes or strings (strings become text nodes). */
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else if (k.startsWith('data-')) e.setAttribute(k, v);
+    else if (k === 'title' || k === 'type' || k === 'hidden' || k === 'disabled') e[k] = v;
+    else throw new Error(`el: attribute ${k} not allowed`);
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+
+const fmtMs = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
+const fmtBytes = (b) => (b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(1)} MB` : `${(b / 1024).toFixed(0)} kB`);
+
+function setStatus(text, kind = '') {
+  const s = $('status');
+  s.textContent = text;
+  s.dataset.kind = kind;
+}
+
+function showError(where, e) {
+  const kind = e && e.kind ? e.kind : 'Error';
+  const msg = `${kind}: ${e && e.message ? e.message : e}`;
+  where.textContent = msg;
+  where.dataset.kind = 'error';
+  console.warn(msg);
+}
+
+function timing(label, ms, extra = '') {
+  state.timings[label] = ms === null ? extra : fmtMs(ms) + (extra ? ` · ${extra}` : '');
+  const body = $('timings').tBodies[0];
+  body.replaceChildren(...Object.entries(state.timings).map(([k, v]) => el('tr', {}, el('th', { text: k }), el('td', { text: v }))));
+}
+
+function setBusy(busy, cancellable = false) {
+  state.busy = busy;
+  for (const id of ['load-sample', 'export', 'clear', 'search-button', 'ask-button', 'load-generator']) $(id).disabled = busy || !state.engine;
+  $('files').disabled = busy;
+  $('import-file').disabled = busy;
+  $('cancel').hidden = !(busy && cancellable);
+}
+
+// ---- summary and document list ----
+
+async function refreshSummary(stats, source) {
+  $('sum-docs').textContent = stats.documents;
+  $('sum-chunks').textContent = stats.chunks;
+  $('sum-dups').textContent = `${stats.exact_duplicates + stats.near_duplicates} (${stats.exact_duplicates} exact, ${stats.near_duplicates} near)`;
+  if (source) $('sum-source').textContent = source;
+  $('sum-embedded').textContent = state.embedded;
+  document.body.dataset.documents = stats.documents;
+  const ids = await state.engine.documentIds();
+  $('doc-list').replaceChildren(
+    ...ids.map((id) => {
+      const open = el('button', { class: 'link', text: id, title: 'Open' });
+      open.addEventListener('click', () => openDocument(id));
+      const rm = el('button', { class: 'remove', text: '×', title: `Remove ${id}` });
+      rm.addEventListener('click', () => removeDocument(id));
+      return el('li', {}, open, ' ', rm);
+    }),
+  );
+}
+
+function savedNote(saved) {
+  if (!saved || saved.skipped) return '';
+  if (saved.ok) return ` · saved to IndexedDB (${fmtBytes(saved.bytes)})`;
+  return ` · NOT saved (${saved.error.kind}: ${saved.error.message}); the previous saved index is kept`;
+}
+
+// ---- ingest ----
+
+async function ingest(docs, label) {
+  if (!docs.length) return;
+  setBusy(true, true);
+  const bar = $('ingest-progress');
+  const status = $('ingest-status');
+  status.dataset.kind = '';
+  bar.hidden = false;
+  bar.value = 0;
+  status.textContent = `Reading ${docs.length} ${label}…`;
+  try {
+    const r = await state.engine.addDocuments(docs, {
+      onProgress: (p) => {
+        bar.max = Math.max(1, p.total);
+        bar.value = p.done;
+        status.textContent = p.stage === 'chunking' ? `Cleaning and chunking ${p.done}/${p.total} documents…` : `Embedding ${p.done}/${p.total} chunks…`;
+      },
+    });
+    state.embedded += r.report.chunks;
+    const dups = r.report.exact_duplicates + r.report.near_duplicates;
+    status.textContent = `Indexed ${r.report.documents} documents (${r.report.replaced} replaced): ${r.report.chunks} chunks, ${dups} duplicates dropped${savedNote(r.saved)}`;
+    status.dataset.kind = r.saved.ok || r.saved.skipped ? 'done' : 'warning';
+    timing('clean + chunk', r.timings.clean_chunk_ms);
+    timing('embed', r.timings.embed_ms, `${r.report.chunks} chunks, ${(r.report.chunks / Math.max(r.timings.embed_ms, 1e-3) * 1000).toFixed(1)} chunks/s`);
+    timing('save (IndexedDB)', r.timings.save_ms);
+    await refreshSummary(r.stats, 'indexed in this visit');
+  } catch (e) {
+    showError(status, e);
+  } finally {
+    bar.hidden = true;
+    setBusy(false);
+  }
+}
+
+async function readFiles(fileList) {
+  const docs = [];
+  const seen = new Set();
+  for (const f of fileList) {
+    if (!/\.(txt|md|markdown|html?|xhtml)$/i.test(f.name)) {
+      showError($('ingest-status'), { kind: 'InvalidDocument', message: `${f.name}: only .txt, .md and .html files are supported` });
+      return;
+    }
+    let id = f.name;
+    for (let n = 2; seen.has(id); n++) id = `${f.name} (${n})`;
+    seen.add(id);
+    docs.push({ id, body: await f.text(), metadata: { source: 'upload', title: f.name } });
+  }
+  await ingest(docs, 'files');
+}
+
+async function loadSample() {
+  const status = $('ingest-status');
+  try {
+    const list = await (await fetch('sample/index.json')).json();
+    const docs = [];
+    for (const item of list.documents) {
+      const resp = await fetch('sample/' + item.path);
+      if (!resp.ok) throw { kind: 'Fetch', message: `sample/${item.path}: HTTP ${resp.status}` };
+      docs.push({ id: item.id, body: await resp.text(), metadata: { source: 'sample' } });
+    }
+    await ingest(docs, 'sample documents');
+  } catch (e) {
+    showError(status, e);
+  }
+}
+
+async function removeDocument(id) {
+  try {
+    const r = await state.engine.removeDocuments([id]);
+    $('ingest-status').textContent = `Removed ${id}${savedNote(r.saved)}`;
+    await refreshSummary(r.stats);
+  } catch (e) {
+    showError($('ingest-status'), e);
+  }
+}
+
+// ---- search ----
+
+/** Text with the query's words wrapped in <mark>, built from text nodes. */
+function highlighted(text, query) {
+  const words = [...new Set(query.toLowerCase().match(/[\p{L}\p{N}]{3,}/gu) || [])];
+  if (!words.length) return [document.createTextNode(text)];
+  const re = new RegExp(`(${words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})`, 'giu');
+  return text.split(re).map((part, i) => (i % 2 ? el('mark', { text: part }) : document.createTextNode(part)));
+}
+
+async function search(ev) {
+  ev.preventDefault();
+  const query = $('query').value;
+  const mode = $('mode').value;
+  const opts = { k: Number($('k').value) };
+  if (mode === 'weighted') Object.assign(opts, { mode: 'hybrid', fusion: 'weighted', alpha: 0.5 });
+  else opts.mode = mode;
+  const list = $('results');
+  try {
+    const { hits, timings } = await state.engine.search(query, opts);
+    timing('search', timings.search_ms, `${mode}, ${hits.length} hits`);
+    if (!hits.length) {
+      list.replaceChildren(el('li', { class: 'empty', text: 'No matching chunks.' }));
+      return;
+    }
+    list.replaceChildren(
+      ...hits.map((h) => {
+        const scores = [`score ${h.score.toFixed(4)}`];
+        if (h.dense_score !== null) scores.push(`cosine ${h.dense_score.toFixed(3)}`);
+        if (h.sparse_score !== null) scores.push(`BM25 ${h.sparse_score.toFixed(2)}`);
+        const title = el('button', { class: 'link hit-title', text: h.title || h.doc_id, title: 'Open this span in the document' });
+        title.addEventListener('click', () => openDocument(h.doc_id, h.start, h.end));
+        return el(
+          'li',
+          { class: 'hit', 'data-doc': h.doc_id },
+          el('div', { class: 'hit-head' }, title, el('span', { class: 'doc-id', text: h.doc_id }), el('span', { class: 'scores', text: scores.join(' · ') })),
+          h.heading_path.length ? el('div', { class: 'path', text: h.heading_path.join(' › ') }) : '',
+          el('p', { class: 'snippet' }, ...highlighted(h.text.length > 600 ? h.text.slice(0, 600) + '…' : h.text, query)),
+        );
+      }),
+    );
+  } catch (e) {
+    list.replaceChildren(el('li', { class: 'error' }));
+    showError(list.firstChild, e);
+  }
+}
+
+// ---- ask ----
+
+async function ask(ev) {
+  ev.preventDefault();
+  const question = $('question').value;
+  const box = $('answer');
+  const cites = $('citations');
+  box.dataset.kind = '';
+  box.dataset.state = 'running';
+  box.replaceChildren(el('p', { class: 'streaming' }));
+  cites.replaceChildren();
+  setBusy(true, true);
+  try {
+    const { answer } = await state.engine.ask(question, { mode: $('answer-mode').value }, { onText: (t) => box.firstChild.append(t) });
+    renderAnswer(answer);
+  } catch (e) {
+    showError(box, e);
+    box.dataset.state = 'error';
+  } finally {
+    setBusy(false);
+  }
+}
+
+function renderAnswer(a) {
+  const box = $('answer');
+  const p = el('p', { class: a.abstained ? 'abstained' : 'answer-text' });
+  if (a.abstained) p.textContent = a.answer;
+  for (const s of a.sentences) {
+    p.append(s.supported ? document.createTextNode(s.text + ' ') : el('span', { class: 'unsupported', title: `support ${s.support.toFixed(2)}`, text: s.text + ' ' }));
+    for (const n of s.citations) {
+      const c = a.citations.find((x) => x.n === n);
+      const b = el('button', { class: 'cite', text: `[${n}]`, 'data-n': String(n), title: c ? `${c.title || c.doc_id}` : '' });
+      if (c) b.addEventListener('click', () => openDocument(c.doc_id, c.start, c.end));
+      p.append(b, ' ');
+    }
+  }
+  const dropped = a.dropped.length ? ` · ${a.dropped.length} unsupported generated sentence(s) removed` : '';
+  const meta = el('p', { class: 'answer-meta', text: `${a.mode}${a.fell_back ? ' (fell back to extractive)' : ''} · support ${a.support.toFixed(2)} · retrieval ${a.retrieval_score.toFixed(2)}${dropped}` });
+  box.replaceChildren(p, meta);
+  box.dataset.state = a.abstained ? 'abstained' : 'answered';
+  $('citations').replaceChildren(
+    ...a.citations.map((c) => {
+      const open = el('button', { class: 'link', text: `[${c.n}] ${c.title || c.doc_id}`, 'data-n': String(c.n) });
+      open.addEventListener('click', () => openDocument(c.doc_id, c.start, c.end));
+      return el('li', {}, open, el('blockquote', { text: c.text }));
+    }),
+  );
+  const t = a.timings;
+  timing('ask: retrieve', t.retrieve_ms);
+  timing('ask: select sentences', t.select_ms);
+  if (a.mode === 'generative') {
+    timing('ask: prefill', t.prefill_ms, `${t.prompt_tokens} tokens, ${t.prefill_tokens_per_s.toFixed(1)} tok/s`);
+    timing('ask: decode', t.decode_ms, `${t.generated_tokens} tokens, ${t.decode_tokens_per_s.toFixed(1)} tok/s`);
+    timing('ask: attribute', t.attribute_ms);
+  }
+  timing('ask: total', t.total_ms);
+}
+
+async function loadGenerator() {
+  setBusy(true, true);
+  const bar = $('generator-progress');
+  const status = $('generator-status');
+  status.dataset.kind = '';
+  bar.hidden = false;
+  try {
+    const r = await state.engine.loadGenerator(
+      { url: GENERATOR_URL },
+      {
+        onProgress: (p) => {
+          if (p.stage === 'download') {
+            bar.max = Math.max(1, p.total);
+            bar.value = p.received;
+            status.textContent = p.cached ? 'from the cache' : `downloading ${fmtBytes(p.received)} of ${fmtBytes(p.total)}`;
+          } else status.textContent = 'loading…';
+        },
+      },
+    );
+    status.textContent = `${r.info.name || r.info.architecture} loaded (${r.info.block_count} layers, context ${r.info.context_len})`;
+    status.dataset.kind = 'done';
+    timing('generator load', r.timings.load_ms, r.cached && r.cached.hit ? 'Cache API' : `fetch ${fmtMs(r.timings.fetch_ms)}`);
+    const opt = $('answer-mode').querySelector('option[value=generative]');
+    opt.disabled = false;
+    opt.textContent = 'generative';
+    $('answer-mode').value = 'generative';
+    $('load-generator').hidden = true;
+    document.body.dataset.generator = '1';
+  } catch (e) {
+    showError(status, e);
+  } finally {
+    bar.hidden = true;
+    setBusy(false);
+  }
+}
+
+// ---- document viewer ----
+
+async function openDocument(id, start = null, end = null) {
+  try {
+    const d = await state.engine.document(id);
+    $('viewer-title').textContent = d.title || d.id;
+    $('viewer-meta').textContent = `${d.id} · ${d.format} · ${d.language} · ${d.chunks.length} chunks`;
+    const pre = $('viewer-text');
+    if (start !== null) {
+      const [before, span, after] = splitSpan(d.text, start, end);
+      const mark = el('mark', { text: span });
+      mark.id = 'viewer-mark';
+      pre.replaceChildren(document.createTextNode(before), mark, document.createTextNode(after));
+      $('viewer').hidden = false;
+      mark.scrollIntoView({ block: 'center' });
+    } else {
+      pre.replaceChildren(document.createTextNode(d.text));
+      $('viewer').hidden = false;
+    }
+    $('viewer').dataset.doc = d.id;
+  } catch (e) {
+    showError($('viewer-meta'), e);
+    $('viewer').hidden = false;
+  }
+}
+
+// ---- index import / export ----
+
+async function exportIndex() {
+  try {
+    const bytes = await state.engine.exportIndex();
+    const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+    const a = el('a');
+    a.href = url;
+    a.download = 'sotto-index.sotto';
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    $('ingest-status').textContent = `Exported ${fmtBytes(bytes.length)}`;
+  } catch (e) {
+    showError($('ingest-status'), e);
+  }
+}
+
+async function importIndex(file) {
+  setBusy(true);
+  try {
+    const r = await state.engine.importIndex(new Uint8Array(await file.arrayBuffer()));
+    $('ingest-status').textContent = `Imported ${file.name}${savedNote(r.saved)}`;
+    await refreshSummary(r.stats, `imported from ${file.name}`);
+  } catch (e) {
+    showError($('ingest-status'), e);
+  } finally {
+    setBusy(false);
+  }
+}
+
+// ---- start ----
+
+async function start() {
+  setBusy(true);
+  try {
+    const engine = await createEngine();
+    const bar = $('model-progress');
+    if (params.get('model') === 'hashing') {
+      await engine.loadHashingEmbedder(256);
+      setStatus('Using the model-free hashing embedder (lexical only).');
+    } else {
+      bar.hidden = false;
+      const r = await engine.loadEmbedder(MODEL, {
+        onProgress: (p) => {
+          if (p.stage === 'download') {
+            bar.max = Math.max(1, p.total);
+            bar.value = p.received;
+            setStatus(p.cached ? `${p.file}: from the cache` : `Downloading ${p.file}: ${fmtBytes(p.received)} of ${p.total ? fmtBytes(p.total) : '?'}`);
+          } else if (p.stage === 'load') {
+            setStatus(`Loading ${MODEL.name}…`);
+          }
+        },
+      });
+      bar.hidden = true;
+      const fromCache = r.cached && Object.values(r.cached).every((c) => c.hit);
+      timing('model fetch', r.timings.fetch_ms, fromCache ? 'Cache API' : 'network (now cached)');
+      timing('model load', r.timings.load_ms);
+      setStatus(`${MODEL.name} ready (${r.info.dim} dimensions)${fromCache ? ', loaded from the cache' : ''}.`);
+      document.body.dataset.modelCached = fromCache ? '1' : '0';
+    }
+    state.engine = engine;
+    const restored = await engine.restore();
+    if (restored.restored) {
+      timing('restore (IndexedDB)', restored.timings.restore_ms, fmtBytes(restored.bytes));
+      await refreshSummary(restored.stats, `restored from IndexedDB (saved ${new Date(restored.savedAt).toLocaleString()})`);
+      document.body.dataset.restored = '1';
+    } else {
+      if (restored.error) $('ingest-status').textContent = `The saved index could not be used (${restored.error.kind}: ${restored.error.message}); it was left as is.`;
+      await refreshSummary(await engine.stats().then((s) => s.stats), 'empty');
+      document.body.dataset.restored = '0';
+    }
+    document.body.dataset.ready = '1';
+    window.sotto = engine; // for the console and the end-to-end test
+  } catch (e) {
+    setStatus(`${e.kind || 'Error'}: ${e.message}`, 'error');
+    document.body.dataset.ready = 'error';
+  } finally {
+    setBusy(false);
+  }
+}
+
+$('files').addEventListener('change', (e) => {
+  readFiles([...e.target.files]);
+  e.target.value = '';
+});
+const drop = $('drop');
+drop.addEventListener('dragover', (e) => {
+  e.preventDefault();
+  drop.classList.add('over');
+});
+drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+drop.addEventListener('drop', (e) => {
+  e.preventDefault();
+  drop.classList.remove('over');
+  if (!state.busy && state.engine) readFiles([...e.dataTransfer.files]);
+});
+$('load-sample').addEventListener('click', loadSample);
+$('load-generator').addEventListener('click', loadGenerator);
+$('cancel').addEventListener('click', () => state.engine.cancel());
+$('search-form').addEventListener('submit', search);
+$('ask-form').addEventListener('submit', ask);
+$('export').addEventListener('click', exportIndex);
+$('import-file').addEventListener('change', (e) => {
+  if (e.target.files[0]) importIndex(e.target.files[0]);
+  e.target.value = '';
+});
+$('clear').addEventListener('click', async () => {
+  try {
+    const r = await state.engine.clear();
+    $('ingest-status').textContent = `Cleared${savedNote(r.saved)}`;
+    await refreshSummary(r.stats, 'empty');
+  } catch (e) {
+    showError($('ingest-status'), e);
+  }
+});
+$('viewer-close').addEventListener('click', () => ($('viewer').hidden = true));
+start();
