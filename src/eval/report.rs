@@ -224,13 +224,13 @@ impl Report {
             cols.push(c);
         }
         h.push_str("<section id=\"summary\"><h2>Configuration comparison</h2>\n<p class=\"note\">Document level unless stated; the best value of each column is marked <span class=\"best-mark\">★</span>. Click a header to sort.</p>\n");
-        h.push_str("<table id=\"configs\" class=\"sortable\"><thead><tr><th>configuration</th><th>index</th>");
+        h.push_str("<table id=\"configs\" class=\"sortable\"><thead><tr><th>configuration</th>");
         for c in &cols {
             let _ = write!(h, "<th title=\"{}\">{}</th>", esc(&c.title), esc(&c.label));
         }
         h.push_str("</tr></thead><tbody>\n");
         for (i, r) in runs.iter().enumerate() {
-            let _ = write!(h, "<tr><td class=\"name\">{}</td><td>{}</td>", esc(&r.config.name), esc(&r.config.index.name()));
+            let _ = write!(h, "<tr><td class=\"name\" title=\"index: {}\">{}</td>", esc(&r.config.index.name()), esc(&r.config.name));
             for c in &cols {
                 c.cell(h, i);
             }
@@ -391,19 +391,20 @@ impl Report {
             let missing = q.missing_relevant.contains(d);
             let _ = write!(h, "<code{}>{}</code>{}", if missing { " class=\"missing\"" } else { "" }, esc(d), if missing { " (not in the index)" } else { "" });
         }
-        h.push_str("</p>\n<table class=\"ranks\"><thead><tr><th>configuration</th><th>first relevant rank</th><th>outcome</th></tr></thead><tbody>");
+        h.push_str("</p>\n<p class=\"ranks\">First relevant rank per configuration: ");
         for r in &self.grid.runs {
             if let Some(other) = r.report.per_question.get(qi).filter(|o| o.id == q.id) {
                 let _ = write!(
                     h,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    "<span class=\"chip {}\" title=\"{}\">{}: <b>{}</b></span> ",
+                    if other.failure.is_some() { "fail" } else { "ok" },
+                    esc(other.failure.map_or("no failure", |f| f.label())),
                     esc(&r.config.name),
                     other.first_relevant_rank.map_or("—".to_owned(), |r| r.to_string()),
-                    esc(other.failure.map_or("no failure", |f| f.label()))
                 );
             }
         }
-        h.push_str("</tbody></table>\n<ol class=\"hits\">");
+        h.push_str("</p>\n<ol class=\"hits\">");
         for hit in &q.hits {
             let mut classes = Vec::new();
             if hit.relevant {
@@ -560,6 +561,8 @@ dl.details dt{color:var(--muted)}
 dl.details dd{margin:0;font-family:ui-monospace,monospace;word-break:break-all}
 table{border-collapse:collapse;margin:8px 0 12px;font-variant-numeric:tabular-nums}
 th,td{border:1px solid var(--line);padding:4px 8px;text-align:right;vertical-align:top}
+td{white-space:nowrap}
+td.name{white-space:normal;min-width:12em}
 th{background:#f3f5f9;font-weight:600}
 td.name,th:first-child{text-align:left}
 table.kv th{text-align:left}
@@ -568,17 +571,19 @@ table.sortable thead th[aria-sort=ascending]::after{content:" ▲"}
 table.sortable thead th[aria-sort=descending]::after{content:" ▼"}
 td.best{background:var(--best);font-weight:700}
 td.best::after,.best-mark{content:" ★";color:#1c7c3c}
-.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(380px,1fr));gap:16px}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:16px}
 figure{margin:0;border:1px solid var(--line);border-radius:6px;padding:10px}
 figcaption{color:var(--muted);margin-top:6px}
-.chart{position:relative;height:320px}
+.chart{position:relative;height:400px}
 #chart-error{color:#a61b1b}
 article.case{border:1px solid var(--line);border-left:4px solid #2e8b57;border-radius:4px;padding:10px 12px;margin:10px 0}
 article.case.fail{border-left-color:#c0392b}
 .qid{font-family:ui-monospace,monospace;color:var(--muted);margin-right:6px}
 .verdict{font-weight:600;margin:0 0 6px}
 .case.fail .verdict{color:#a61b1b}
-table.ranks{font-size:12px}
+p.ranks{font-size:12px;line-height:1.9}
+.chip{display:inline-block;border-radius:10px;padding:0 8px;background:var(--best);white-space:nowrap}
+.chip.fail{background:var(--bad)}
 ol.hits,ol.citations{padding-left:28px;margin:6px 0}
 ol.hits li,ol.citations li{margin:4px 0}
 .doc{font-family:ui-monospace,monospace}
@@ -600,7 +605,7 @@ const CHARTS_HTML: &str = r#"<section id="charts"><h2>Charts</h2>
 <div class="charts">
 <figure><div class="chart"><canvas id="chart-recall" aria-label="recall at k per configuration" role="img"></canvas></div><figcaption>Document recall@k per configuration (share of questions with a relevant document in the top k).</figcaption></figure>
 <figure><div class="chart"><canvas id="chart-latency" aria-label="search latency distribution per configuration" role="img"></canvas></div><figcaption>Search latency distribution per configuration: share of questions answered within x ms (empirical CDF).</figcaption></figure>
-<figure><div class="chart"><canvas id="chart-ranks" aria-label="rank of the first relevant document per question" role="img"></canvas></div><figcaption>Rank of the first relevant document per question (1 is best; the top row means not retrieved). Hover a point for the question.</figcaption></figure>
+<figure><div class="chart"><canvas id="chart-ranks" aria-label="rank of the first relevant document per question" role="img"></canvas></div><figcaption>Rank of the first relevant document per question (1 is best; the bottom row, "not found", means no relevant document was retrieved). Hover a point for the question.</figcaption></figure>
 </div></section>
 "#;
 
@@ -641,6 +646,9 @@ const PAGE_JS: &str = r#"(function () {
   if (typeof Chart === 'undefined') { document.getElementById('chart-error').hidden = false; return; }
   Chart.defaults.animation = false;
   Chart.defaults.maintainAspectRatio = false;
+  Chart.defaults.plugins.legend.position = 'bottom';
+  Chart.defaults.plugins.legend.labels.boxWidth = 12;
+  Chart.defaults.plugins.legend.labels.font = { size: 11 };
   var palette = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
   function color(i) { return palette[i % palette.length]; }
   function dash(i) { return i >= palette.length ? [6, 3] : []; }
@@ -703,8 +711,14 @@ const PAGE_JS: &str = r#"(function () {
     options: {
       scales: {
         x: { type: 'linear', min: 0, max: Math.max(questions.length, 1) + 1, title: { display: true, text: 'question (dataset order)' }, ticks: { precision: 0 } },
-        y: { type: 'linear', reverse: true, min: 0, max: missing + 1, title: { display: true, text: 'rank of first relevant document' },
-             ticks: { precision: 0, callback: function (v) { return v === missing ? 'not found' : (v >= 1 && v < missing ? v : ''); } } }
+        y: { type: 'linear', reverse: true, min: 0.5, max: missing + 0.5, title: { display: true, text: 'rank of first relevant document' },
+             afterBuildTicks: function (axis) {
+               var step = Math.max(1, Math.ceil(maxRank / 10)), ticks = [];
+               for (var v = 1; v <= maxRank; v += step) ticks.push({ value: v });
+               ticks.push({ value: missing });
+               axis.ticks = ticks;
+             },
+             ticks: { callback: function (v) { return v === missing ? 'not found' : v; } } }
       },
       plugins: { tooltip: { callbacks: { label: function (c) {
         var q = questions[c.raw.q] || {};

@@ -19,7 +19,7 @@
 //!
 //! [`requantize`] writes a new GGUF (for `sotto requantize`); loading with
 //! [`LoadOptions::requantize_to_q8_0`](super::LoadOptions::requantize_to_q8_0) does the same
-//! in memory without re-serialising the untouched tensors ([`Prepared`]).
+//! in memory without re-serialising the untouched tensors.
 
 use std::collections::HashMap;
 use std::io::{Cursor, Read, Seek, SeekFrom};

@@ -5,7 +5,7 @@
 //!   seeded RNG so runs are reproducible. Before either, the CTRL repetition penalty
 //!   (Keskar et al. 2019) divides positive logits (multiplies negative ones) of tokens seen in
 //!   the last `repeat_last_n` positions.
-//! * [`loop_period`]: small models fall into loops ("[1] [2] [1] [2] …"); generation stops when
+//! * [`loop_period`]: small models fall into loops (`[1] [2] [1] [2] …`); generation stops when
 //!   the tail of the output is one short n-gram repeated.
 //! * [`StopMatcher`]: stop strings, found in the decoded text even when they span several
 //!   tokens. Text that might be the start of a stop string is held back until it is known not

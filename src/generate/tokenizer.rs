@@ -860,6 +860,24 @@ mod tests {
         assert!(ids.iter().any(|&i| tk.token_text(i) == Some("<0xC3>")));
     }
 
+    /// Ids from transformers' `AutoTokenizer` on a GGUF holding this same vocabulary
+    /// (merges derived from the scores), recorded by `scripts/make_generation_reference.py`.
+    #[test]
+    fn sentencepiece_matches_transformers_on_a_tiny_vocabulary() {
+        let fx: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/gguf_tokenizer_ids.json"))
+                .unwrap();
+        let cases = fx["sentencepiece_tiny"]["cases"].as_array().unwrap();
+        assert_eq!(cases.len(), 6);
+        let m = tiny_sp_metadata();
+        let tk = GgufTokenizer::from_metadata(&Meta(&m), "llama").unwrap();
+        for c in cases {
+            let text = c["text"].as_str().unwrap();
+            let want: Vec<u32> = serde_json::from_value(c["ids"].clone()).unwrap();
+            assert_eq!(tk.encode(text, true).unwrap(), want, "{text:?}");
+        }
+    }
+
     #[test]
     fn utf8_stream_reassembles_split_characters() {
         let mut s = Utf8Stream::new();

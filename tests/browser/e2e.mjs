@@ -75,6 +75,45 @@ export async function launch(origin) {
 
 const T = { model: 240_000, ingest: 600_000, ask: 120_000 };
 
+/** Check the page's last answer: every citation's text is its span of the stored document and lies in its chunk. */
+async function verifyAnswer(page) {
+  const check = await page.evaluate(async () => {
+    const answer = window.sottoLastAnswer;
+    const out = [];
+    for (const c of answer.citations) {
+      const d = await window.sotto.document(c.doc_id);
+      const bytes = new TextEncoder().encode(d.text);
+      const span = new TextDecoder().decode(bytes.subarray(c.start, c.end));
+      const chunk = d.chunks.find((k) => k.chunk_id === c.chunk_id);
+      out.push({ n: c.n, doc: c.doc_id, spanOk: span === c.text, inChunk: !!chunk && chunk.start <= c.start && c.end <= chunk.end });
+    }
+    const cited = new Set(answer.sentences.flatMap((s) => s.citations));
+    return { mode: answer.mode, fellBack: answer.fell_back, generated: answer.generated_text, out, dangling: [...cited].filter((n) => !out.some((c) => c.n === n)) };
+  });
+  assert.ok(check.out.length >= 1, 'the answer has no citation');
+  assert.deepEqual(check.dangling, [], 'a sentence cites a number with no citation');
+  for (const c of check.out) {
+    assert.ok(c.spanOk, `citation [${c.n}] text is not its span`);
+    assert.ok(c.inChunk, `citation [${c.n}] does not lie in its chunk`);
+  }
+  return check;
+}
+
+/** Click the first [n] of the answer; the viewer must show that document with the quoted span marked. */
+async function openCitation(page, doc) {
+  await page.evaluate(() => {
+    document.getElementById('viewer').dataset.doc = '';
+    document.getElementById('viewer-text').replaceChildren();
+  });
+  await page.click('#answer button.cite >> nth=0');
+  await page.waitForFunction((d) => document.getElementById('viewer').dataset.doc === d && document.getElementById('viewer-mark'), doc);
+  const marked = await page.textContent('#viewer-mark');
+  const n = await page.getAttribute('#answer button.cite >> nth=0', 'data-n');
+  const quoted = await page.textContent(`#citations li:has(button[data-n="${n}"]) blockquote`);
+  assert.equal(marked, quoted, 'the viewer does not mark the cited span');
+  return marked;
+}
+
 async function main() {
   const t0 = Date.now();
   const step = (msg) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${msg}`);
@@ -126,16 +165,16 @@ async function main() {
 
     // 3. Search, every mode.
     for (const mode of ['hybrid', 'dense', 'sparse', 'weighted']) {
-      await page.fill('#query', 'How are near-duplicate chunks detected?');
+      await page.fill('#query', 'Which Jaccard similarity threshold drops near-duplicate chunks?');
       await page.selectOption('#mode', mode);
       await page.click('#search-button');
       await page.waitForFunction((m) => document.querySelector('#results li.hit') && document.getElementById('timings').textContent.includes(m), mode);
       const top = await page.getAttribute('#results li.hit >> nth=0', 'data-doc');
       step(`search (${mode}): top ${top}`);
       assert.equal(top, 'docs/ingest.md', `mode ${mode}`);
-      await page.evaluate(() => document.getElementById('results').replaceChildren());
+      if (mode !== 'weighted') await page.evaluate(() => document.getElementById('results').replaceChildren());
     }
-    assert.ok((await page.locator('#results mark').count()) >= 0);
+    assert.ok((await page.locator('#results li.hit >> nth=0 >> mark').count()) > 0, 'query terms are highlighted');
 
     // 4. Ask: an extractive answer whose citations resolve and open the cited span.
     await page.fill('#question', 'What does an index file start with?');
@@ -145,36 +184,33 @@ async function main() {
     step(`answer: ${answerText}`);
     assert.match(answerText, /SOTTOIDX/);
     assert.match(answerText, /\[1\]/);
-    const check = await page.evaluate(async () => {
-      const { answer } = await window.sotto.ask('What does an index file start with?');
-      const out = [];
-      for (const c of answer.citations) {
-        const d = await window.sotto.document(c.doc_id);
-        const bytes = new TextEncoder().encode(d.text);
-        const span = new TextDecoder().decode(bytes.subarray(c.start, c.end));
-        const chunk = d.chunks.find((k) => k.chunk_id === c.chunk_id);
-        out.push({ n: c.n, doc: c.doc_id, spanOk: span === c.text, inChunk: !!chunk && chunk.start <= c.start && c.end <= chunk.end });
-      }
-      return { mode: answer.mode, out };
-    });
+    const check = await verifyAnswer(page);
     assert.equal(check.mode, 'extractive');
-    assert.ok(check.out.length >= 1);
-    for (const c of check.out) {
-      assert.ok(c.spanOk, `citation [${c.n}] text is not its span`);
-      assert.ok(c.inChunk, `citation [${c.n}] does not lie in its chunk`);
-    }
     assert.equal(check.out[0].doc, 'docs/index-format.md');
-    await page.click('#answer button.cite >> nth=0');
-    await page.waitForSelector('#viewer:not([hidden]) #viewer-mark');
-    assert.equal(await page.getAttribute('#viewer', 'data-doc'), check.out[0].doc);
-    const marked = await page.textContent('#viewer-mark');
-    const quoted = await page.textContent('#citations li >> nth=0 >> blockquote');
-    assert.equal(marked, quoted);
+    const marked = await openCitation(page, check.out[0].doc);
     assert.match(marked, /SOTTOIDX/);
     mkdirSync(join(ROOT, 'target'), { recursive: true });
-    await page.locator('#ask-section').scrollIntoViewIfNeeded();
     await page.screenshot({ path: join(ROOT, 'target', 'e2e-answer.png'), fullPage: true });
     step('answer cited, span opened, screenshot saved to target/e2e-answer.png');
+
+    // 4b. Generative: load SmolLM2 from the origin, ask, and check the engine's citations.
+    let generative = null;
+    if (process.env.SOTTO_E2E_GENERATIVE !== '0') {
+      await page.click('#load-generator');
+      await page.waitForSelector('body[data-generator="1"]', { timeout: T.model });
+      step(`generator: ${await page.textContent('#generator-status')}`);
+      assert.equal(await page.inputValue('#answer-mode'), 'generative');
+      await page.fill('#question', 'What does an index file start with?');
+      await page.click('#ask-button');
+      await page.waitForSelector('#answer[data-state="answered"]', { timeout: T.ask * 3 });
+      generative = await verifyAnswer(page);
+      step(`generative answer (${generative.mode}${generative.fellBack ? ', fell back' : ''}): ${await page.textContent('#answer .answer-text')}`);
+      assert.equal(generative.mode, generative.fellBack ? 'extractive' : 'generative');
+      assert.ok(generative.generated, 'the generator produced no text');
+      await openCitation(page, generative.out[0].doc);
+      await page.screenshot({ path: join(ROOT, 'target', 'e2e-answer-generative.png'), fullPage: true });
+      await page.selectOption('#answer-mode', 'extractive');
+    }
 
     // 5. Hostile documents are indexed and displayed inert.
     const hostileHtml = `<!doctype html><html><head><title>Zebra <script>window.__pwned=1;alert('title')</script></title>
@@ -224,7 +260,7 @@ async function main() {
     assert.ok(inert.listed.includes('<img src=x onerror=alert(9)>.txt'));
 
     // 6. Bad input: typed rejections, and the engine and index survive.
-    const bad = await page.evaluate(async () => {
+    const bad = await page.evaluate(async (generatorLoaded) => {
       const s = window.sotto;
       const kind = (p) => p.then(() => 'resolved', (e) => e.kind);
       const before = (await s.stats()).stats;
@@ -238,7 +274,16 @@ async function main() {
       const urls = (w) => ({ urls: { weights: w, tokenizer: 'models/all-MiniLM-L6-v2/tokenizer.json', config: 'models/all-MiniLM-L6-v2/config.json' }, name: 'x' });
       r.missingModel = await kind(s.loadEmbedder(urls('models/nope.safetensors')));
       r.notAModel = await kind(s.loadEmbedder(urls('index.html')));
-      r.generative = await kind(s.ask('What does an index file start with?', { mode: 'generative' }));
+      if (generatorLoaded) {
+        // Cancel during generation: rejected, and the engine still answers afterwards.
+        const gen = s.ask('Describe the index file format in detail.', { mode: 'generative', maxNewTokens: 400 });
+        await new Promise((res) => setTimeout(res, 1500));
+        await s.cancel();
+        r.generative = await kind(gen);
+        r.generativeAfterCancel = (await s.ask('What does an index file start with?', { mode: 'generative', maxNewTokens: 20 })).answer.citations.length > 0 ? 'cited' : 'uncited';
+      } else {
+        r.generative = await kind(s.ask('What does an index file start with?', { mode: 'generative' }));
+      }
       r.badOption = await kind(s.search('x', { k: 0 }));
       // Distinct pseudo-random texts, so near-duplicate detection keeps them all for embedding.
       const vocab = 'river stone cloud lantern copper meadow signal harbor violet engine orbit candle willow marble thunder glacier pepper canyon falcon saddle ember quartz tunnel beacon velvet mosaic anchor basalt cobalt fern'.split(' ');
@@ -257,19 +302,38 @@ async function main() {
       const { hits } = await s.search('How are near-duplicate chunks detected?');
       r.topAfter = hits[0].doc_id;
       return r;
-    });
+    }, generative !== null);
     step(`bad input: ${JSON.stringify({ ...bad, before: undefined, after: undefined })}`);
     assert.equal(bad.garbageIndex, 'BadMagic');
     assert.equal(bad.futureIndex, 'IndexFormat');
     assert.equal(bad.truncatedIndex, 'Corrupt');
     assert.equal(bad.missingModel, 'Fetch');
     assert.equal(bad.notAModel, 'ModelFormat');
-    assert.equal(bad.generative, 'ModelNotLoaded');
+    if (generative) {
+      assert.equal(bad.generative, 'Cancelled');
+      assert.equal(bad.generativeAfterCancel, 'cited');
+    } else {
+      assert.equal(bad.generative, 'ModelNotLoaded');
+    }
     assert.equal(bad.badOption, 'InvalidOption');
     assert.equal(bad.concurrent, 'Busy');
     assert.equal(bad.cancelled, 'Cancelled');
     assert.deepEqual(bad.after, bad.before, 'a failed call changed the index');
     assert.equal(bad.topAfter, 'docs/ingest.md');
+
+    // 6b. Storage quota exceeded: the batch is indexed in memory, the save fails with a kind,
+    // and the previously saved index stays intact (checked after the reload below).
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 1024 });
+    const quota = await page.evaluate(async () => {
+      const r = await window.sotto.addDocuments([{ id: 'unsaved.txt', body: 'This document is indexed while storage is full.' }]);
+      return { saved: r.saved, documents: r.stats.documents };
+    });
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin });
+    step(`quota exceeded: ${JSON.stringify(quota)}`);
+    assert.equal(quota.saved.ok, false);
+    assert.equal(quota.saved.error.kind, 'QuotaExceeded');
+    assert.equal(quota.documents, 10);
 
     // 7. Reload: index from IndexedDB (no embedding), model from the Cache API (no download).
     const seen = requests.length;

@@ -148,6 +148,9 @@ fn build_index(models: &Path, key: &IndexKey, corpus: &Corpus, skip_bad: bool, b
                     Some(Err(sotto::Error::Dataset { line, detail })) if skip_bad && !reader.failed() => {
                         eprintln!("corpus.jsonl: skipped line {line}: {detail}");
                     }
+                    Some(Err(sotto::Error::Dataset { line, detail })) => {
+                        return Err(sotto::Error::Dataset { line, detail: format!("corpus.jsonl: {detail}") })
+                    }
                     Some(Err(e)) => return Err(e),
                     None => {}
                 }
