@@ -7,7 +7,7 @@ response (the worker's policy comes from its own response, not the page's meta t
 nosniff, and no-store for the app files so an edited page is picked up on reload.
 Model files are large and stable: the page keeps them in the Cache API itself.
 
-    python3 scripts/serve.py [--port 8000] [--bind 127.0.0.1] [--quiet] DIR
+    python3 scripts/serve.py [--port 8000] [--bind 127.0.0.1] [--quiet] [--no-isolation] DIR
 """
 import argparse
 import functools
@@ -26,10 +26,12 @@ class Handler(http.server.SimpleHTTPRequestHandler):
                       '.sotto': 'application/octet-stream', '.safetensors': 'application/octet-stream',
                       '.gguf': 'application/octet-stream'}
     quiet = False
+    isolate = True
 
     def end_headers(self):
-        self.send_header('Cross-Origin-Opener-Policy', 'same-origin')
-        self.send_header('Cross-Origin-Embedder-Policy', 'require-corp')
+        if self.isolate:
+            self.send_header('Cross-Origin-Opener-Policy', 'same-origin')
+            self.send_header('Cross-Origin-Embedder-Policy', 'require-corp')
         self.send_header('Cross-Origin-Resource-Policy', 'same-origin')
         self.send_header('Content-Security-Policy', CSP)
         self.send_header('X-Content-Type-Options', 'nosniff')
@@ -49,8 +51,10 @@ def main():
     ap.add_argument('--port', type=int, default=8000)
     ap.add_argument('--bind', default='127.0.0.1')
     ap.add_argument('--quiet', action='store_true')
+    ap.add_argument('--no-isolation', action='store_true', help='omit COOP/COEP (tests the fallback without SharedArrayBuffer)')
     a = ap.parse_args()
     Handler.quiet = a.quiet
+    Handler.isolate = not a.no_isolation
     server = http.server.ThreadingHTTPServer((a.bind, a.port), functools.partial(Handler, directory=a.dir))
     print(f'serving {a.dir} at http://{a.bind}:{server.server_address[1]}/', flush=True)
     try:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Browser-side tests (installs what they need first; cached, so re-runs are quick):
 #   1. wasm-bindgen-test of the exported JS API under Node (tests/wasm.rs)
-#   2. the demo page end to end in headless Chromium with the real model (tests/browser/e2e.mjs),
-#      screenshot in target/e2e-answer.png
+#   2. a smoke test of the npm package in pkg/ under Node
+#   3. the demo page end to end in headless Chromium with the real models (tests/browser/e2e.mjs),
+#      including an index written by the native CLI; screenshots in target/e2e-answer*.png
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-wasm-tools.sh
@@ -17,5 +18,13 @@ echo "== build the wasm package and the demo page"
 MODELS="$(./scripts/fetch-models.sh)"
 ln -sfn "$MODELS" www/models
 
+echo "== the npm package (pkg/) under Node"
+node tests/browser/package-smoke.mjs
+
+echo "== an index of the sample corpus built natively by the CLI (the browser must load it)"
+cargo build --features cli --bin sotto
+mkdir -p target/e2e
+SOTTO_MODELS="$MODELS" ./target/debug/sotto index www/sample -o target/e2e/sample-cli.sotto
+
 echo "== end to end in headless Chromium"
-node tests/browser/e2e.mjs
+SOTTO_E2E_CLI_INDEX=target/e2e/sample-cli.sotto node tests/browser/e2e.mjs

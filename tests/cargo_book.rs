@@ -258,3 +258,57 @@ fn grounded_answers_on_ten_questions_in_both_modes() {
     assert!(a.abstained, "{a:?}");
     assert!(a.citations.is_empty());
 }
+
+/// The committed evaluation baseline (`tests/fixtures/cargo_book_baseline.json`).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Baseline {
+    dataset: String,
+    embedder: String,
+    configuration: String,
+    questions: usize,
+    tolerance: f64,
+    hybrid_rrf: Scores,
+    how_to_record: String,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Scores {
+    recall_at_5: f64,
+    mrr: f64,
+}
+
+/// Regression guard (not a timing test): hybrid recall@5 and MRR must not fall more
+/// than the baseline's tolerance (0.02) below the committed baseline. Re-record on
+/// purpose with `SOTTO_RECORD_BASELINE=1 cargo test --test cargo_book regression`.
+#[test]
+fn regression_guard_against_committed_baseline() {
+    let report = eval(Mode::Hybrid, Fusion::Rrf { rrf_k: 60.0 });
+    let now = Scores { recall_at_5: report.doc.recall[&5], mrr: report.doc.mrr };
+    eprintln!("hybrid-rrf: recall@5 {:.4}, MRR {:.4}", now.recall_at_5, now.mrr);
+    let path = common::fixture("cargo_book_baseline.json");
+    if std::env::var("SOTTO_RECORD_BASELINE").is_ok_and(|v| v == "1") {
+        let b = Baseline {
+            dataset: "cargo-book-qa.jsonl".into(),
+            embedder: cargo_book().stats().embedder,
+            configuration: "hybrid-rrf (rrf_k 60), EngineConfig::default() (256-token chunks, 32 overlap)".into(),
+            questions: report.questions,
+            tolerance: 0.02,
+            hybrid_rrf: now,
+            how_to_record: "SOTTO_RECORD_BASELINE=1 cargo test --test cargo_book regression".into(),
+        };
+        std::fs::write(&path, serde_json::to_string_pretty(&b).unwrap() + "\n").unwrap();
+        eprintln!("recorded {}", path.display());
+        return;
+    }
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{} is committed: {e}", path.display()));
+    let base: Baseline = serde_json::from_str(&text).expect("baseline parses");
+    assert_eq!(base.questions, report.questions, "the dataset changed since the baseline was recorded");
+    let tol = base.tolerance;
+    assert!(
+        now.recall_at_5 >= base.hybrid_rrf.recall_at_5 - tol,
+        "hybrid recall@5 regressed: {:.4} < baseline {:.4} - {tol}",
+        now.recall_at_5,
+        base.hybrid_rrf.recall_at_5
+    );
+    assert!(now.mrr >= base.hybrid_rrf.mrr - tol, "hybrid MRR regressed: {:.4} < baseline {:.4} - {tol}", now.mrr, base.hybrid_rrf.mrr);
+}

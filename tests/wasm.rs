@@ -25,6 +25,7 @@ fn rs(v: &JsValue) -> serde_json::Value {
 }
 
 /// The `kind` of a rejected call, checking it is a JS `Error` named `SottoError`.
+#[track_caller]
 fn kind<T>(r: Result<T, JsValue>) -> String {
     let Err(e) = r else { panic!("expected an error, the call succeeded") };
     assert!(e.is_instance_of::<js_sys::Error>(), "not a JS Error: {e:?}");
@@ -66,7 +67,9 @@ fn index_search_and_spans() {
     }
     assert_eq!(top_doc(&e, "capital of France", json!({"fusion": "weighted", "alpha": 0.3})), "france.txt");
     // Filters apply before ranking.
-    let hits = rs(&e.search("France", js(json!({"filters": [{"op": "equals", "key": "topic", "value": "geo"}], "k": 10}))).unwrap());
+    let hits = rs(&e
+        .search("France", js(json!({"filters": [{"op": "equals", "key": "topic", "value": "geo"}], "k": 10})))
+        .unwrap());
     assert!(hits.as_array().unwrap().iter().all(|h| h["doc_id"] != "cargo.md"));
     // Spans are UTF-8 byte offsets into the stored cleaned text.
     let hits = rs(&e.search("Seine", JsValue::UNDEFINED).unwrap());
@@ -116,7 +119,20 @@ fn ask_streams_and_cites() {
     }
     assert!(a["timings"]["total_ms"].as_f64().unwrap() >= 0.0);
     // No generator in this build of the engine: a typed error, and the engine lives on.
-    assert_eq!(kind(e.ask("What is the capital of France?", js(json!({"mode": "generative"})), None)), "ModelNotLoaded");
+    assert_eq!(
+        kind(e.ask("What is the capital of France?", js(json!({"mode": "generative"})), None)),
+        "ModelNotLoaded"
+    );
+    assert_eq!(kind(e.ask("capital?", js(json!({"maxSentence": 2})), None)), "InvalidOption");
+    assert_eq!(kind(e.ask("capital?", js(json!({"search": {"kk": 2}})), None)), "InvalidOption");
+    assert_eq!(kind(e.ask("capital?", js(json!({"mode": "poetic"})), None)), "InvalidOption");
+    assert_eq!(kind(e.ask("  ", JsValue::UNDEFINED, None)), "InvalidQuery");
+    assert_eq!(kind(e.chat(JsValue::from_str("hi"), JsValue::UNDEFINED, None)), "ModelNotLoaded");
+    assert_eq!(kind(e.chat(js(json!([{"role": "user"}])), JsValue::UNDEFINED, None)), "InvalidOption");
+    assert_eq!(kind(e.chat(JsValue::from_str("hi"), js(json!({"temperature": -1.0})), None)), "InvalidOption");
+    assert_eq!(kind(e.load_generator(b"GGUF garbage", JsValue::UNDEFINED)), "ModelFormat");
+    assert!(e.generator_info().unwrap().is_null());
+    assert!(!e.unload_generator());
     assert_eq!(top_doc(&e, "Seine", json!({})), "france.txt");
 }
 
@@ -181,7 +197,10 @@ fn bad_documents_are_errors_and_change_nothing() {
     assert_eq!(add(&mut e, json!([{"id": "", "body": "text"}])), "InvalidDocument");
     assert_eq!(add(&mut e, json!([{"id": "a", "body": "   \n "}])), "InvalidDocument");
     assert_eq!(add(&mut e, json!([{"id": "a", "body": "one"}, {"id": "a", "body": "two"}])), "DuplicateId");
-    assert_eq!(add(&mut e, json!([{"id": "ok.txt", "body": "fine text"}, {"id": "bin", "body": "a\u{0}b\u{0}c\u{0}"}])), "InvalidDocument");
+    assert_eq!(
+        add(&mut e, json!([{"id": "ok.txt", "body": "fine text"}, {"id": "bin", "body": "a\u{0}b\u{0}c\u{0}"}])),
+        "InvalidDocument"
+    );
     assert_eq!(kind(e.add_documents(JsValue::NULL, None, None)), "InvalidDocument");
     assert_eq!(kind(e.remove_documents(js(json!(["cargo.md", "nope"])))), "UnknownDocument");
     assert_eq!(kind(e.remove_documents(js(json!([1, 2])))), "InvalidOption");
@@ -197,7 +216,10 @@ fn bad_documents_are_errors_and_change_nothing() {
 #[wasm_bindgen_test]
 fn bad_options_are_errors() {
     let e = engine();
-    let search = |q: &str, v: serde_json::Value| kind(e.search(q, js(v)));
+    let search = |q: &str, v: serde_json::Value| match e.search(q, js(v.clone())) {
+        Ok(hits) => panic!("search({q:?}, {v}) succeeded: {}", rs(&hits)),
+        Err(err) => kind::<()>(Err(err)),
+    };
     assert_eq!(search("x", json!({"mode": "fuzzy"})), "InvalidOption");
     assert_eq!(search("x", json!({"k": 0})), "InvalidOption");
     assert_eq!(search("x", json!({"k": -1})), "InvalidOption");
@@ -265,8 +287,13 @@ fn progress_and_cancellation() {
         c.set(c.get() + 1);
         c.get() > 1
     });
-    let more: Vec<serde_json::Value> = (0..40).map(|i| json!({"id": format!("e{i}.txt"), "body": format!("Another text {i} about subject {i}.")})).collect();
-    assert_eq!(kind(e.add_documents(js(json!(more)), None, Some(cancel.as_ref().unchecked_ref::<js_sys::Function>().clone()))), "Cancelled");
+    let more: Vec<serde_json::Value> = (0..40)
+        .map(|i| json!({"id": format!("e{i}.txt"), "body": format!("Another text {i} about subject {i}.")}))
+        .collect();
+    assert_eq!(
+        kind(e.add_documents(js(json!(more)), None, Some(cancel.as_ref().unchecked_ref::<js_sys::Function>().clone()))),
+        "Cancelled"
+    );
     assert!(calls.get() >= 2);
     assert_eq!(rs(&e.stats().unwrap())["documents"], 40);
     // A throwing progress callback does not break indexing; a throwing cancel check cancels.

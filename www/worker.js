@@ -45,7 +45,7 @@ function errorObject(e) {
       engine = null;
       return { kind: 'Panic', message: `the engine crashed and must be restarted: ${e.message}` };
     }
-    if (e.name === 'QuotaExceededError') return { kind: 'QuotaExceeded', message: e.message };
+    if (e.name === 'QuotaExceededError') return { kind: 'QuotaExceeded', message: e.message || 'the storage quota of this site is exhausted' };
     if (e.name === 'AbortError') return { kind: 'Cancelled', message: e.message };
     return { kind: e.name || 'Error', message: String(e.message || e) };
   }

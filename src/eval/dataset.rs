@@ -68,7 +68,13 @@ pub(crate) type Line = (usize, std::result::Result<String, String>);
 
 impl<R: BufRead> LineReader<R> {
     pub(crate) fn new(reader: R, max: usize) -> Self {
-        LineReader { reader, line: 0, buf: Vec::new(), max, failed: false }
+        LineReader {
+            reader,
+            line: 0,
+            buf: Vec::new(),
+            max,
+            failed: false,
+        }
     }
 
     /// Whether reading failed (an I/O error, after which nothing more is read).
@@ -90,7 +96,10 @@ impl<R: BufRead> LineReader<R> {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.failed = true;
-                    return Some(Err(Error::Dataset { line: self.line + 1, detail: format!("read error: {e}") }));
+                    return Some(Err(Error::Dataset {
+                        line: self.line + 1,
+                        detail: format!("read error: {e}"),
+                    }));
                 }
             };
             if available.is_empty() {
@@ -148,12 +157,18 @@ pub struct QuestionReader<R> {
 impl<R: BufRead> QuestionReader<R> {
     /// A reader over `reader`.
     pub fn new(reader: R) -> Self {
-        QuestionReader { lines: LineReader::new(reader, MAX_LINE_BYTES), ids: HashSet::new() }
+        QuestionReader {
+            lines: LineReader::new(reader, MAX_LINE_BYTES),
+            ids: HashSet::new(),
+        }
     }
 
     /// The same with a custom line-length bound.
     pub fn with_max_line_bytes(reader: R, max: usize) -> Self {
-        QuestionReader { lines: LineReader::new(reader, max.max(1)), ids: HashSet::new() }
+        QuestionReader {
+            lines: LineReader::new(reader, max.max(1)),
+            ids: HashSet::new(),
+        }
     }
 
     /// Whether reading stopped on an I/O error (that error was the last item).
@@ -180,7 +195,10 @@ impl<R: BufRead> Iterator for QuestionReader<R> {
             }
             let parsed = parse_line(&line, n).and_then(|q| {
                 if self.ids.contains(&q.id) {
-                    Err(Error::Dataset { line: n, detail: format!("duplicate question id {:?}", q.id) })
+                    Err(Error::Dataset {
+                        line: n,
+                        detail: format!("duplicate question id {:?}", q.id),
+                    })
                 } else {
                     self.ids.insert(q.id.clone());
                     Ok(q)
@@ -192,21 +210,41 @@ impl<R: BufRead> Iterator for QuestionReader<R> {
 }
 
 /// A JSON value as a non-empty string (numbers accepted for ids).
-pub(crate) fn field_string(obj: &serde_json::Map<String, serde_json::Value>, field: &str, n: usize, number_ok: bool) -> Result<String> {
+pub(crate) fn field_string(
+    obj: &serde_json::Map<String, serde_json::Value>,
+    field: &str,
+    n: usize,
+    number_ok: bool,
+) -> Result<String> {
     match obj.get(field) {
         Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
         Some(serde_json::Value::Number(x)) if number_ok => Ok(x.to_string()),
-        Some(_) => Err(Error::Dataset { line: n, detail: format!("field `{field}` must be a non-empty string") }),
-        None => Err(Error::Dataset { line: n, detail: format!("missing field `{field}`") }),
+        Some(_) => Err(Error::Dataset {
+            line: n,
+            detail: format!("field `{field}` must be a non-empty string"),
+        }),
+        None => Err(Error::Dataset {
+            line: n,
+            detail: format!("missing field `{field}`"),
+        }),
     }
 }
 
 /// Parse one line as a JSON object.
-pub(crate) fn json_object(line: &str, n: usize) -> Result<serde_json::Map<String, serde_json::Value>> {
+pub(crate) fn json_object(
+    line: &str,
+    n: usize,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
     match serde_json::from_str(line) {
         Ok(serde_json::Value::Object(o)) => Ok(o),
-        Ok(_) => Err(Error::Dataset { line: n, detail: "not a JSON object".into() }),
-        Err(e) => Err(Error::Dataset { line: n, detail: format!("not JSON: {e}") }),
+        Ok(_) => Err(Error::Dataset {
+            line: n,
+            detail: "not a JSON object".into(),
+        }),
+        Err(e) => Err(Error::Dataset {
+            line: n,
+            detail: format!("not JSON: {e}"),
+        }),
     }
 }
 
@@ -217,14 +255,21 @@ fn parse_line(line: &str, n: usize) -> Result<Question> {
             Some(serde_json::Value::Array(a)) => a
                 .iter()
                 .map(|x| {
-                    x.as_str()
-                        .map(str::to_owned)
-                        .ok_or_else(|| Error::Dataset { line: n, detail: format!("field `{field}` must hold strings") })
+                    x.as_str().map(str::to_owned).ok_or_else(|| Error::Dataset {
+                        line: n,
+                        detail: format!("field `{field}` must hold strings"),
+                    })
                 })
                 .collect(),
             Some(serde_json::Value::String(s)) => Ok(vec![s.clone()]),
-            Some(_) => Err(Error::Dataset { line: n, detail: format!("field `{field}` must be a list of strings") }),
-            None if required => Err(Error::Dataset { line: n, detail: format!("missing field `{field}`") }),
+            Some(_) => Err(Error::Dataset {
+                line: n,
+                detail: format!("field `{field}` must be a list of strings"),
+            }),
+            None if required => Err(Error::Dataset {
+                line: n,
+                detail: format!("missing field `{field}`"),
+            }),
             None => Ok(Vec::new()),
         }
     };
@@ -236,7 +281,10 @@ fn parse_line(line: &str, n: usize) -> Result<Question> {
     };
     q.answers.retain(|a| !a.trim().is_empty());
     if q.relevant_docs.is_empty() {
-        return Err(Error::Dataset { line: n, detail: "field `relevant_docs` is empty".into() });
+        return Err(Error::Dataset {
+            line: n,
+            detail: "field `relevant_docs` is empty".into(),
+        });
     }
     Ok(q)
 }
@@ -251,7 +299,9 @@ pub fn read_jsonl<R: BufRead>(reader: R, skip_bad: bool) -> Result<Dataset> {
     while let Some(item) = it.next() {
         match item {
             Ok(q) => ds.questions.push(q),
-            Err(Error::Dataset { line, detail }) if skip_bad && !it.failed() => ds.skipped.push(BadLine { line, detail }),
+            Err(Error::Dataset { line, detail }) if skip_bad && !it.failed() => {
+                ds.skipped.push(BadLine { line, detail })
+            }
             Err(e) => return Err(e),
         }
     }
@@ -259,7 +309,10 @@ pub fn read_jsonl<R: BufRead>(reader: R, skip_bad: bool) -> Result<Dataset> {
         let detail = if ds.skipped.is_empty() {
             "dataset has no questions".to_owned()
         } else {
-            format!("dataset has no valid questions ({} bad lines skipped)", ds.skipped.len())
+            format!(
+                "dataset has no valid questions ({} bad lines skipped)",
+                ds.skipped.len()
+            )
         };
         return Err(Error::Dataset { line: 0, detail });
     }
@@ -309,25 +362,42 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ds.questions.len(), 1);
-        assert_eq!(ds.skipped.iter().map(|b| b.line).collect::<Vec<_>>(), vec![2, 3]);
-        assert!(ds.skipped[1].detail.contains("duplicate"), "{:?}", ds.skipped);
+        assert_eq!(
+            ds.skipped.iter().map(|b| b.line).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
+        assert!(
+            ds.skipped[1].detail.contains("duplicate"),
+            "{:?}",
+            ds.skipped
+        );
     }
 
     #[test]
     fn duplicate_id_without_skip_bad_is_an_error_on_its_line() {
         let text = format!("{A}\n{A}\n");
         match parse_jsonl(&text, false) {
-            Err(Error::Dataset { line: 2, detail }) => assert!(detail.contains("duplicate question id \"a\""), "{detail}"),
+            Err(Error::Dataset { line: 2, detail }) => {
+                assert!(detail.contains("duplicate question id \"a\""), "{detail}")
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
 
     #[test]
     fn empty_dataset_is_an_error() {
-        assert!(matches!(parse_jsonl("", false), Err(Error::Dataset { line: 0, .. })));
-        assert!(matches!(parse_jsonl("\n\n", true), Err(Error::Dataset { .. })));
+        assert!(matches!(
+            parse_jsonl("", false),
+            Err(Error::Dataset { line: 0, .. })
+        ));
+        assert!(matches!(
+            parse_jsonl("\n\n", true),
+            Err(Error::Dataset { .. })
+        ));
         match parse_jsonl("nope\n", true) {
-            Err(Error::Dataset { detail, .. }) => assert!(detail.contains("1 bad lines skipped"), "{detail}"),
+            Err(Error::Dataset { detail, .. }) => {
+                assert!(detail.contains("1 bad lines skipped"), "{detail}")
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -335,14 +405,25 @@ mod tests {
     #[test]
     fn non_utf8_line_is_reported_with_its_number_and_skippable() {
         let mut bytes = format!("{A}\n").into_bytes();
-        bytes.extend_from_slice(b"{\"id\":\"b\",\"question\":\"caf\xE9\",\"relevant_docs\":[\"x\"]}\n");
-        bytes.extend_from_slice(b"{\"id\":\"c\",\"question\":\"ok\",\"relevant_docs\":[\"x\"]}\r\n");
+        bytes.extend_from_slice(
+            b"{\"id\":\"b\",\"question\":\"caf\xE9\",\"relevant_docs\":[\"x\"]}\n",
+        );
+        bytes
+            .extend_from_slice(b"{\"id\":\"c\",\"question\":\"ok\",\"relevant_docs\":[\"x\"]}\r\n");
         match read_jsonl(&bytes[..], false) {
-            Err(Error::Dataset { line: 2, detail }) => assert!(detail.contains("UTF-8"), "{detail}"),
+            Err(Error::Dataset { line: 2, detail }) => {
+                assert!(detail.contains("UTF-8"), "{detail}")
+            }
             other => panic!("unexpected {other:?}"),
         }
         let ds = read_jsonl(&bytes[..], true).unwrap();
-        assert_eq!(ds.questions.iter().map(|q| q.id.as_str()).collect::<Vec<_>>(), ["a", "c"]);
+        assert_eq!(
+            ds.questions
+                .iter()
+                .map(|q| q.id.as_str())
+                .collect::<Vec<_>>(),
+            ["a", "c"]
+        );
         assert_eq!(ds.skipped[0].line, 2);
     }
 
@@ -354,11 +435,19 @@ mod tests {
 
     #[test]
     fn overlong_line_is_skipped_without_buffering_it() {
-        let long = format!("{{\"id\":\"long\",\"question\":\"{}\",\"relevant_docs\":[\"x\"]}}", "w".repeat(5000));
+        let long = format!(
+            "{{\"id\":\"long\",\"question\":\"{}\",\"relevant_docs\":[\"x\"]}}",
+            "w".repeat(5000)
+        );
         let text = format!("{long}\n{A}\n");
-        let mut it = QuestionReader::with_max_line_bytes(std::io::BufReader::with_capacity(64, text.as_bytes()), 1000);
+        let mut it = QuestionReader::with_max_line_bytes(
+            std::io::BufReader::with_capacity(64, text.as_bytes()),
+            1000,
+        );
         match it.next() {
-            Some(Err(Error::Dataset { line: 1, detail })) => assert!(detail.contains("longer than 1000"), "{detail}"),
+            Some(Err(Error::Dataset { line: 1, detail })) => {
+                assert!(detail.contains("longer than 1000"), "{detail}")
+            }
             other => panic!("unexpected {other:?}"),
         }
         assert_eq!(it.next().unwrap().unwrap().id, "a");
@@ -376,7 +465,12 @@ mod tests {
         fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
             if self.pending.is_empty() {
                 self.n += 1;
-                self.pending = format!("{{\"id\":\"q{}\",\"question\":\"{}\",\"relevant_docs\":[\"d\"]}}\n", self.n, "pad ".repeat(200)).into_bytes();
+                self.pending = format!(
+                    "{{\"id\":\"q{}\",\"question\":\"{}\",\"relevant_docs\":[\"d\"]}}\n",
+                    self.n,
+                    "pad ".repeat(200)
+                )
+                .into_bytes();
             }
             let m = out.len().min(self.pending.len());
             out[..m].copy_from_slice(&self.pending[..m]);
@@ -387,8 +481,14 @@ mod tests {
 
     #[test]
     fn questions_are_streamed_from_an_endless_reader() {
-        let reader = std::io::BufReader::new(Endless { n: 0, pending: Vec::new() });
-        let got: Vec<Question> = QuestionReader::new(reader).take(2000).collect::<Result<_>>().unwrap();
+        let reader = std::io::BufReader::new(Endless {
+            n: 0,
+            pending: Vec::new(),
+        });
+        let got: Vec<Question> = QuestionReader::new(reader)
+            .take(2000)
+            .collect::<Result<_>>()
+            .unwrap();
         assert_eq!(got.len(), 2000);
         assert_eq!(got[1999].id, "q2000");
     }

@@ -103,6 +103,20 @@ pub fn support(generated: &HashSet<String>, source: &HashSet<String>, question: 
     Some(novel.iter().filter(|t| source.contains(**t)).count() as f32 / novel.len() as f32)
 }
 
+/// Whether generated text has degenerated into repetition (the same word three times
+/// in a row, or the same word pair three times in a row): such a sentence is never
+/// counted as supported, however many source words it repeats.
+pub fn is_degenerate(text: &str) -> bool {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let triple = words.windows(3).any(|w| w[0] == w[1] && w[1] == w[2]);
+    let pairs = words.windows(6).any(|w| w[0] == w[2] && w[2] == w[4] && w[1] == w[3] && w[3] == w[5]);
+    triple || pairs
+}
+
 /// Words that make a sentence depend on the one before it.
 const ANAPHORA: &[&str] = &[
     "it", "this", "that", "these", "those", "they", "its", "their", "such", "however", "also", "then", "otherwise",
@@ -299,6 +313,14 @@ mod tests {
         assert!(support(&invented, &source, &q).unwrap() < 0.5);
         // A sentence that only restates the question has nothing to support.
         assert_eq!(support(&terms("Enable link-time optimization."), &source, &q), None);
+    }
+
+    #[test]
+    fn repetition_loops_are_degenerate() {
+        assert!(is_degenerate("control the link time optimizations of the lto-lto-lto-lto-l"));
+        assert!(is_degenerate("use the the the flag"));
+        assert!(is_degenerate("a b a b a b"));
+        assert!(!is_degenerate("Set lto = true in the release profile; lto then runs at link time."));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::answer::{
-    content_terms, lexical_evidence, needs_context, split_sentences, support, Answer, AnswerMode, AnswerSentence,
+    content_terms, is_degenerate, lexical_evidence, needs_context, split_sentences, support, Answer, AnswerMode, AnswerSentence,
     CitationTable, SourceSentence,
 };
 use crate::generate::template::ChatMessage;
@@ -137,6 +137,10 @@ impl Engine {
             for (i, (start, end)) in split_sentences(&hit.text, hit.start).into_iter().enumerate() {
                 let Some(doc) = self.docs.get(&hit.doc_id) else { continue };
                 let Some(text) = doc.text.get(start..end) else { continue };
+                // Headings and fragments ("Cargo.toml vs Cargo.lock", "git/db") are not answers.
+                if text.split_whitespace().count() < 4 {
+                    continue;
+                }
                 sources.push(SourceSentence {
                     chunk_id: hit.chunk_id,
                     doc_id: hit.doc_id.clone(),
@@ -318,7 +322,7 @@ impl Engine {
                     }
                 }
             }
-            let score = best.map_or(0.0, |(_, s)| s);
+            let score = if is_degenerate(&text) { 0.0 } else { best.map_or(0.0, |(_, s)| s) };
             let supported = score >= options.support_threshold;
             let citations = match best {
                 Some((i, _)) if supported => {

@@ -32,10 +32,10 @@ use crate::error::Error;
 use crate::generate::{load_gguf, ChatMessage, GenerationOptions, GenerationStats, Generator, LoadOptions, Prompt};
 use crate::index::format::read_manifest;
 use crate::index::fusion::Fusion;
+use crate::ingest::chunk::TokenCounter;
 use crate::rag::answer::AnswerMode;
 use crate::rag::ask::AskOptions;
 use crate::rag::{Engine, EngineConfig, Filter, Mode, Progress, SearchOptions};
-use crate::ingest::chunk::TokenCounter;
 use crate::Document;
 
 #[wasm_bindgen]
@@ -195,9 +195,41 @@ fn options_from_js<T: for<'de> Deserialize<'de> + Default>(value: JsValue, name:
     serde_wasm_bindgen::from_value(value).map_err(|e| js_error(&Error::InvalidOption { name, detail: e.to_string() }))
 }
 
+/// Refuse option names that are not in `allowed` (a typo such as `{kk: 3}` must not be
+/// silently ignored; serde-wasm-bindgen only looks up the fields it knows).
+fn reject_unknown_keys(value: &JsValue, allowed: &[&str], name: &'static str) -> JsResult<()> {
+    if !value.is_object() {
+        return Ok(());
+    }
+    for key in js_sys::Object::keys(value.unchecked_ref::<js_sys::Object>()).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !allowed.contains(&key.as_str()) {
+            return Err(js_error(&Error::InvalidOption {
+                name,
+                detail: format!("unknown option {key:?} (known: {})", allowed.join(", ")),
+            }));
+        }
+    }
+    Ok(())
+}
+
+const SEARCH_KEYS: &[&str] = &["k", "mode", "fusion", "alpha", "rrfK", "filters"];
+const ASK_KEYS: &[&str] = &[
+    "search",
+    "mode",
+    "maxSentences",
+    "maxCandidates",
+    "abstainBelow",
+    "relativeCutoff",
+    "contextBudgetTokens",
+    "supportThreshold",
+    "strict",
+    "maxNewTokens",
+];
+
 /// `SearchOpts` as JS passes it: flat and camelCase, turned into [`SearchOptions`].
 #[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+#[serde(default, rename_all = "camelCase")]
 struct JsSearchOptions {
     k: Option<usize>,
     mode: Option<String>,
@@ -222,19 +254,31 @@ impl JsSearchOptions {
             (Some(f @ ("rrf" | "weighted")), _, _) => {
                 return Err(Error::InvalidOption {
                     name: "fusion",
-                    detail: format!("{f} fusion takes {}", if f == "rrf" { "rrfK, not alpha" } else { "alpha, not rrfK" }),
+                    detail: format!(
+                        "{f} fusion takes {}",
+                        if f == "rrf" { "rrfK, not alpha" } else { "alpha, not rrfK" }
+                    ),
                 })
             }
             (None, Some(_), Some(_)) => {
-                return Err(Error::InvalidOption { name: "fusion", detail: "give alpha (weighted) or rrfK (rrf), not both".into() })
+                return Err(Error::InvalidOption {
+                    name: "fusion",
+                    detail: "give alpha (weighted) or rrfK (rrf), not both".into(),
+                })
             }
             (Some(other), _, _) => {
-                return Err(Error::InvalidOption { name: "fusion", detail: format!("unknown fusion {other:?} (rrf, weighted)") })
+                return Err(Error::InvalidOption {
+                    name: "fusion",
+                    detail: format!("unknown fusion {other:?} (rrf, weighted)"),
+                })
             }
         };
         if let Fusion::Rrf { rrf_k } = o.fusion {
             if !(rrf_k.is_finite() && rrf_k >= 0.0) {
-                return Err(Error::InvalidOption { name: "rrfK", detail: format!("{rrf_k} is not a finite number ≥ 0") });
+                return Err(Error::InvalidOption {
+                    name: "rrfK",
+                    detail: format!("{rrf_k} is not a finite number ≥ 0"),
+                });
             }
         }
         o.filters = self.filters;
@@ -244,7 +288,7 @@ impl JsSearchOptions {
 
 /// `AskOpts` as JS passes it (camelCase), turned into [`AskOptions`].
 #[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+#[serde(default, rename_all = "camelCase")]
 struct JsAskOptions {
     search: Option<JsSearchOptions>,
     mode: Option<AnswerMode>,
@@ -267,7 +311,17 @@ impl JsAskOptions {
         macro_rules! set {
             ($($f:ident),*) => { $(if let Some(v) = self.$f { o.$f = v; })* };
         }
-        set!(mode, max_sentences, max_candidates, abstain_below, relative_cutoff, context_budget_tokens, support_threshold, strict, max_new_tokens);
+        set!(
+            mode,
+            max_sentences,
+            max_candidates,
+            abstain_below,
+            relative_cutoff,
+            context_budget_tokens,
+            support_threshold,
+            strict,
+            max_new_tokens
+        );
         Ok(o)
     }
 }
@@ -395,7 +449,11 @@ impl SottoEngine {
     /// generative answers. `opts` are the core's `LoadOptions` (`requantize_to_q8_0`,
     /// `max_context`, `chat_template`). Replaces a loaded generator only on success.
     #[wasm_bindgen(js_name = loadGenerator, unchecked_return_type = "GeneratorInfo")]
-    pub fn load_generator(&mut self, bytes: &[u8], #[wasm_bindgen(unchecked_param_type = "object | undefined")] opts: JsValue) -> JsResult<JsValue> {
+    pub fn load_generator(
+        &mut self,
+        bytes: &[u8],
+        #[wasm_bindgen(unchecked_param_type = "object | undefined")] opts: JsValue,
+    ) -> JsResult<JsValue> {
         let opts: LoadOptions = options_from_js(opts, "generator options")?;
         let generator = load_gguf(bytes, &opts).js()?;
         let info = to_js(generator.info())?;
@@ -434,7 +492,9 @@ impl SottoEngine {
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "string | ChatMessage[]")] prompt: JsValue,
         #[wasm_bindgen(unchecked_param_type = "object | undefined")] opts: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "((text: string) => boolean | void) | undefined")] on_token: Option<js_sys::Function>,
+        #[wasm_bindgen(unchecked_param_type = "((text: string) => boolean | void) | undefined")] on_token: Option<
+            js_sys::Function,
+        >,
     ) -> JsResult<JsValue> {
         let opts: GenerationOptions = options_from_js(opts, "generation options")?;
         opts.validate().js()?;
@@ -442,7 +502,10 @@ impl SottoEngine {
         let messages: Vec<ChatMessage> = match &text_prompt {
             Some(_) => Vec::new(),
             None => serde_wasm_bindgen::from_value(prompt).map_err(|e| {
-                js_error(&Error::InvalidOption { name: "prompt", detail: format!("expected a string or [{{role, content}}]: {e}") })
+                js_error(&Error::InvalidOption {
+                    name: "prompt",
+                    detail: format!("expected a string or [{{role, content}}]: {e}"),
+                })
             })?,
         };
         let prompt = match &text_prompt {
@@ -473,14 +536,22 @@ impl SottoEngine {
     pub fn add_documents(
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "SottoDocument[]")] docs: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "((p: IngestProgress) => void) | undefined")] on_progress: Option<js_sys::Function>,
+        #[wasm_bindgen(unchecked_param_type = "((p: IngestProgress) => void) | undefined")] on_progress: Option<
+            js_sys::Function,
+        >,
         #[wasm_bindgen(unchecked_param_type = "(() => boolean) | undefined")] is_cancelled: Option<js_sys::Function>,
     ) -> JsResult<JsValue> {
         if !js_sys::Array::is_array(&docs) {
-            return Err(js_error(&Error::InvalidDocument { id: String::new(), reason: "documents must be an array".into() }));
+            return Err(js_error(&Error::InvalidDocument {
+                id: String::new(),
+                reason: "documents must be an array".into(),
+            }));
         }
         let docs: Vec<Document> = serde_wasm_bindgen::from_value(docs).map_err(|e| {
-            js_error(&Error::InvalidDocument { id: String::new(), reason: format!("expected {{id, body, format?, metadata?}}: {e}") })
+            js_error(&Error::InvalidDocument {
+                id: String::new(),
+                reason: format!("expected {{id, body, format?, metadata?}}: {e}"),
+            })
         })?;
         let engine = self.engine_mut()?;
         let mut progress = |p: Progress| {
@@ -490,7 +561,8 @@ impl SottoEngine {
             }
         };
         // A throwing cancel check counts as a cancellation.
-        let cancelled = || is_cancelled.as_ref().is_some_and(|f| f.call0(&JsValue::NULL).map_or(true, |v| v.is_truthy()));
+        let cancelled =
+            || is_cancelled.as_ref().is_some_and(|f| f.call0(&JsValue::NULL).map_or(true, |v| v.is_truthy()));
         let report = engine.add_documents_with(docs, &mut progress, &cancelled).js()?;
         to_js(&report)
     }
@@ -498,9 +570,13 @@ impl SottoEngine {
     /// Remove documents by id (all-or-nothing: an unknown id removes nothing). Returns
     /// how many were removed.
     #[wasm_bindgen(js_name = removeDocuments)]
-    pub fn remove_documents(&mut self, #[wasm_bindgen(unchecked_param_type = "string[]")] ids: JsValue) -> JsResult<u32> {
-        let ids: Vec<String> = serde_wasm_bindgen::from_value(ids)
-            .map_err(|e| js_error(&Error::InvalidOption { name: "ids", detail: format!("expected an array of strings: {e}") }))?;
+    pub fn remove_documents(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "string[]")] ids: JsValue,
+    ) -> JsResult<u32> {
+        let ids: Vec<String> = serde_wasm_bindgen::from_value(ids).map_err(|e| {
+            js_error(&Error::InvalidOption { name: "ids", detail: format!("expected an array of strings: {e}") })
+        })?;
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         let n = self.engine_mut()?.remove_documents(&refs).js()?;
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
@@ -516,7 +592,12 @@ impl SottoEngine {
 
     /// Search: ranked chunks with fused, dense and BM25 scores and byte spans.
     #[wasm_bindgen(unchecked_return_type = "SearchHit[]")]
-    pub fn search(&self, query: &str, #[wasm_bindgen(unchecked_param_type = "SearchOpts | undefined")] opts: JsValue) -> JsResult<JsValue> {
+    pub fn search(
+        &self,
+        query: &str,
+        #[wasm_bindgen(unchecked_param_type = "SearchOpts | undefined")] opts: JsValue,
+    ) -> JsResult<JsValue> {
+        reject_unknown_keys(&opts, SEARCH_KEYS, "search options")?;
         let opts = options_from_js::<JsSearchOptions>(opts, "search options")?.into_core().js()?;
         let hits = self.engine()?.search(query, &opts).js()?;
         to_js(&hits)
@@ -531,8 +612,15 @@ impl SottoEngine {
         &mut self,
         question: &str,
         #[wasm_bindgen(unchecked_param_type = "AskOpts | undefined")] opts: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "((text: string) => boolean | void) | undefined")] on_text: Option<js_sys::Function>,
+        #[wasm_bindgen(unchecked_param_type = "((text: string) => boolean | void) | undefined")] on_text: Option<
+            js_sys::Function,
+        >,
     ) -> JsResult<JsValue> {
+        reject_unknown_keys(&opts, ASK_KEYS, "ask options")?;
+        if opts.is_object() {
+            let search = js_sys::Reflect::get(&opts, &JsValue::from_str("search")).unwrap_or(JsValue::UNDEFINED);
+            reject_unknown_keys(&search, SEARCH_KEYS, "ask options.search")?;
+        }
         let opts = options_from_js::<JsAskOptions>(opts, "ask options")?.into_core().js()?;
         let engine = self.engine_mut()?;
         let clock = performance_now;
@@ -594,7 +682,14 @@ impl SottoEngine {
         let chunks = d
             .chunks
             .iter()
-            .filter_map(|&c| engine.chunk(c).map(|(r, _)| ChunkSpan { chunk_id: c, start: r.start, end: r.end, heading_path: &r.heading_path }))
+            .filter_map(|&c| {
+                engine.chunk(c).map(|(r, _)| ChunkSpan {
+                    chunk_id: c,
+                    start: r.start,
+                    end: r.end,
+                    heading_path: &r.heading_path,
+                })
+            })
             .collect();
         to_js(&StoredDocument {
             id: &d.id,
@@ -651,7 +746,12 @@ struct ChatResult {
     cancelled: bool,
 }
 
-fn run_generation(g: &mut dyn Generator, prompt: Prompt<'_>, opts: &GenerationOptions, on_token: Option<&js_sys::Function>) -> crate::Result<ChatResult> {
+fn run_generation(
+    g: &mut dyn Generator,
+    prompt: Prompt<'_>,
+    opts: &GenerationOptions,
+    on_token: Option<&js_sys::Function>,
+) -> crate::Result<ChatResult> {
     let t0 = performance_now();
     g.start(prompt, opts)?;
     let t1 = performance_now();
@@ -659,7 +759,10 @@ fn run_generation(g: &mut dyn Generator, prompt: Prompt<'_>, opts: &GenerationOp
     while let Some(t) = g.next_token()? {
         if let Some(f) = on_token {
             if !t.text.is_empty() {
-                let go = f.call1(&JsValue::NULL, &JsValue::from_str(&t.text)).map(|v| v.as_bool() != Some(false)).unwrap_or(false);
+                let go = f
+                    .call1(&JsValue::NULL, &JsValue::from_str(&t.text))
+                    .map(|v| v.as_bool() != Some(false))
+                    .unwrap_or(false);
                 if !go {
                     cancelled = true;
                     break;

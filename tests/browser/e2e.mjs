@@ -13,7 +13,8 @@
 //     generative without generator) rejects with a kind, and the engine survives;
 //  7. after a reload the index comes back from IndexedDB without re-embedding and the
 //     model from the Cache API without a download;
-//  8. no request ever left the page's origin.
+//  8. an index written by the native CLI loads through the Import button;
+//  9. no request ever left the page's origin.
 //
 // Environment: SOTTO_CHROMIUM (default /usr/bin/chromium), SOTTO_E2E_HEADFUL=1.
 
@@ -28,6 +29,7 @@ import assert from 'node:assert/strict';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const WWW = join(ROOT, 'www');
 const CHROMIUM = process.env.SOTTO_CHROMIUM || '/usr/bin/chromium';
+const CLI_INDEX = process.env.SOTTO_E2E_CLI_INDEX || join(ROOT, 'target', 'e2e', 'sample-cli.sotto');
 export const LAUNCH_ARGS = [
   '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', '--enable-precise-memory-info',
@@ -36,11 +38,14 @@ export const LAUNCH_ARGS = [
 for (const need of ['pkg/sotto_bg.wasm', 'sample/index.json', 'models/all-MiniLM-L6-v2/model.safetensors']) {
   if (!existsSync(join(WWW, need))) throw new Error(`www/${need} is missing: run scripts/test-browser.sh (it builds the page and links the models)`);
 }
+if (process.argv[1] === fileURLToPath(import.meta.url) && !existsSync(CLI_INDEX)) {
+  throw new Error(`${CLI_INDEX} is missing: run scripts/test-browser.sh (it indexes www/sample with the CLI)`);
+}
 
 /** Start scripts/serve.py on a free port; resolves to {origin, stop}. */
-export function serve() {
+export function serve(extra = []) {
   return new Promise((resolve, reject) => {
-    const p = spawn('python3', [join(ROOT, 'scripts', 'serve.py'), '--port', '0', '--quiet', WWW], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawn('python3', [join(ROOT, 'scripts', 'serve.py'), '--port', '0', '--quiet', ...extra, WWW], { stdio: ['ignore', 'pipe', 'inherit'] });
     p.on('error', reject);
     p.stdout.on('data', (d) => {
       const m = /at (http:\/\/[\d.]+:\d+)\//.exec(String(d));
@@ -204,7 +209,7 @@ async function main() {
       await page.click('#ask-button');
       await page.waitForSelector('#answer[data-state="answered"]', { timeout: T.ask * 3 });
       generative = await verifyAnswer(page);
-      step(`generative answer (${generative.mode}${generative.fellBack ? ', fell back' : ''}): ${await page.textContent('#answer .answer-text')}`);
+      step(`generative answer (${generative.mode}${generative.fellBack ? ', fell back' : ''}): ${await page.textContent('#answer .answer-text')} — generated: ${JSON.stringify(generative.generated)}`);
       assert.equal(generative.mode, generative.fellBack ? 'extractive' : 'generative');
       assert.ok(generative.generated, 'the generator produced no text');
       await openCitation(page, generative.out[0].doc);
@@ -361,7 +366,18 @@ async function main() {
     await page.waitForSelector('#results li.hit');
     assert.equal(await page.getAttribute('#results li.hit >> nth=0', 'data-doc'), 'docs/ingest.md');
 
-    // 8. Nothing left the origin; no dialogs or page errors along the way.
+    // 8. An index written by the native CLI (`sotto index www/sample`) loads through the Import button.
+    await page.setInputFiles('#import-file', CLI_INDEX);
+    await page.waitForFunction(() => /^Imported/.test(document.getElementById('ingest-status').textContent), null, { timeout: T.ask });
+    assert.equal(await page.textContent('#sum-docs'), '6');
+    assert.match(await page.textContent('#sum-source'), /imported from/);
+    await page.evaluate(() => document.getElementById('results').replaceChildren());
+    await page.click('#search-button');
+    await page.waitForFunction(() => document.querySelectorAll('#results li.hit').length > 0 && !document.querySelector('#results li.hit[data-doc^="hostile"]'));
+    assert.equal(await page.getAttribute('#results li.hit >> nth=0', 'data-doc'), 'docs/ingest.md');
+    step('index built by the CLI imported and searched');
+
+    // 9. Nothing left the origin; no dialogs or page errors along the way.
     assert.deepEqual(offOrigin, [], `requests left the origin: ${offOrigin}`);
     assert.deepEqual(dialogs, []);
     const unexpected = pageErrors.filter((e) => !/Failed to load resource.*404/.test(e));
@@ -373,9 +389,53 @@ async function main() {
   }
 }
 
+/**
+ * Without cross-origin isolation there is no SharedArrayBuffer: cancel() must terminate the
+ * worker, start a new one, replay the model load and restore the saved index. Uses the
+ * model-free hashing embedder, so it takes seconds.
+ */
+async function fallbackCancel() {
+  const { origin, stop } = await serve(['--no-isolation']);
+  const { context, offOrigin, close } = await launch(origin);
+  try {
+    const page = context.pages()[0] || (await context.newPage());
+    await page.goto(origin + '/?model=hashing');
+    await page.waitForSelector('body[data-ready="1"]', { timeout: T.model });
+    const r = await page.evaluate(async () => {
+      const s = window.sotto;
+      const out = { isolated: self.crossOriginIsolated, clientIsolated: s.crossOriginIsolated };
+      const add = await s.addDocuments([{ id: 'keep.txt', body: 'Zebras live in Africa and eat grass.' }]);
+      out.saved = add.saved.ok;
+      const many = Array.from({ length: 3000 }, (_, i) => ({ id: `m${i}.txt`, body: `Document ${i} ` + Array.from({ length: 200 }, (_, j) => `w${(i * 7919 + j * 104729) % 100003}`).join(' ') }));
+      const big = s.addDocuments(many);
+      await new Promise((res) => setTimeout(res, 200));
+      await s.cancel();
+      out.cancelled = await big.then(() => 'resolved', (e) => e.kind);
+      out.restarts = s.restarts;
+      out.stats = (await s.stats()).stats;
+      out.top = (await s.search('zebras Africa', { mode: 'sparse' })).hits[0].doc_id;
+      return out;
+    });
+    console.log(`fallback cancel without isolation: ${JSON.stringify(r)}`);
+    assert.equal(r.isolated, false);
+    assert.equal(r.clientIsolated, false);
+    assert.equal(r.saved, true);
+    assert.equal(r.cancelled, 'Cancelled');
+    assert.equal(r.restarts, 1);
+    assert.equal(r.stats.documents, 1);
+    assert.equal(r.top, 'keep.txt');
+    assert.deepEqual(offOrigin, []);
+  } finally {
+    await close();
+    stop();
+  }
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  main().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
+  main()
+    .then(fallbackCancel)
+    .catch((e) => {
+      console.error(e);
+      process.exit(1);
+    });
 }
