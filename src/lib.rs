@@ -9,7 +9,7 @@
 //! Core modules are target-agnostic: no file system, threads or clocks. The CLI
 //! (`src/bin/sotto.rs`, feature `cli`) and the wasm adapter (`src/wasm/`) do I/O.
 //!
-//! ```ignore
+//! ```
 //! use sotto::{Engine, EngineConfig, Document, SearchOptions};
 //! use sotto::embed::hashing::HashEmbedder;
 //!
@@ -20,7 +20,7 @@
 //! ]).unwrap();
 //! let hits = engine.search("package manager", &SearchOptions::default()).unwrap();
 //! assert_eq!(hits[0].doc_id, "a.md");
-//! ```ignore
+//! ```
 #![warn(missing_docs)]
 
 pub mod embed;
