@@ -299,6 +299,18 @@ pub fn dedup_key(heading_path: &[String], text: &str) -> String {
     format!("{}\n{}", crate::ingest::chunk::header_line(heading_path), text)
 }
 
+/// What BM25 indexes for a chunk: the same title and heading header as the dense
+/// side (without the model prefix), then the text.
+pub(crate) fn sparse_text(title: Option<&str>, heading_path: &[String], text: &str) -> String {
+    let mut s = String::new();
+    for line in title.into_iter().chain(heading_path.iter().map(String::as_str)) {
+        s.push_str(line);
+        s.push('\n');
+    }
+    s.push_str(text);
+    s
+}
+
 /// A prepared (cleaned, chunked, deduplicated, embedded) document, not yet committed.
 struct Prepared {
     record: DocRecord,
@@ -512,7 +524,7 @@ impl Engine {
             report.near_duplicates += record.near_duplicates;
             for (&id, (chunk, vector)) in record.chunks.iter().zip(chunks) {
                 let text = &record.text[chunk.start..chunk.end];
-                self.sparse.add(id, &self.sparse_text(record.title.as_deref(), &chunk.heading_path, text), record.language);
+                self.sparse.add(id, &sparse_text(record.title.as_deref(), &chunk.heading_path, text), record.language);
                 self.dense.add(id, &vector)?;
                 self.chunks.insert(id, chunk);
                 report.chunks += 1;
@@ -537,21 +549,6 @@ impl Engine {
         } else {
             format!("{}{}\n{}", self.config.passage_prefix, header.join(" > "), text)
         }
-    }
-
-    fn sparse_text(&self, title: Option<&str>, heading_path: &[String], text: &str) -> String {
-        // Same header as the dense side, without the model prefix.
-        let mut s = String::new();
-        if let Some(t) = title {
-            s.push_str(t);
-            s.push('\n');
-        }
-        for h in heading_path {
-            s.push_str(h);
-            s.push('\n');
-        }
-        s.push_str(text);
-        s
     }
 
     /// Remove documents by id. All-or-nothing: an unknown id is an error and nothing is removed.

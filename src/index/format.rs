@@ -264,17 +264,7 @@ impl Engine {
                     .text
                     .get(c.start..c.end)
                     .ok_or_else(|| Error::corrupt("chunks", format!("chunk {id} span {}..{} is outside its text", c.start, c.end)))?;
-                let mut s = String::new();
-                if let Some(t) = &d.title {
-                    s.push_str(t);
-                    s.push('\n');
-                }
-                for h in &c.heading_path {
-                    s.push_str(h);
-                    s.push('\n');
-                }
-                s.push_str(text);
-                sparse.add(*id, &s, d.language);
+                sparse.add(*id, &crate::rag::sparse_text(d.title.as_deref(), &c.heading_path, text), d.language);
                 dedup.insert(*id, &crate::rag::dedup_key(&c.heading_path, text));
                 owned += 1;
             }
