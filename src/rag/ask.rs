@@ -23,7 +23,8 @@ pub struct AskOptions {
     pub mode: AnswerMode,
     /// Most sentences in an extractive answer (default 3).
     pub max_sentences: usize,
-    /// Sentences considered per question, best chunks first (default 60).
+    /// Sentences considered per question, best chunks first (default 40; each is
+    /// embedded, which costs ~40 ms per sentence in wasm).
     pub max_candidates: usize,
     /// Abstain when the best sentence's cosine with the question is below this (default 0.30).
     pub abstain_below: f32,
@@ -48,7 +49,7 @@ impl Default for AskOptions {
             search: SearchOptions::default(),
             mode: AnswerMode::Extractive,
             max_sentences: 3,
-            max_candidates: 60,
+            max_candidates: 40,
             abstain_below: 0.30,
             relative_cutoff: 0.75,
             context_budget_tokens: 200,
@@ -310,7 +311,8 @@ impl Engine {
         let (mut kept, mut dropped) = (Vec::new(), Vec::new());
         for (start, end) in split_sentences(&generated, 0) {
             let text = strip_markers(&generated[start..end]);
-            if text.is_empty() {
+            // Empty, or a repeat of a sentence already judged (small models loop).
+            if text.is_empty() || kept.iter().chain(dropped.iter()).any(|s: &AnswerSentence| s.text == text) {
                 continue;
             }
             let terms = content_terms(&text, lang);
@@ -322,7 +324,9 @@ impl Engine {
                     }
                 }
             }
-            let score = if is_degenerate(&text) { 0.0 } else { best.map_or(0.0, |(_, s)| s) };
+            // A fragment (a heading-like echo such as "The index file format") states nothing.
+            let fragment = text.split_whitespace().count() < 4;
+            let score = if fragment || is_degenerate(&text) { 0.0 } else { best.map_or(0.0, |(_, s)| s) };
             let supported = score >= options.support_threshold;
             let citations = match best {
                 Some((i, _)) if supported => {

@@ -290,6 +290,11 @@ async function main() {
         r.generative = await kind(s.ask('What does an index file start with?', { mode: 'generative' }));
       }
       r.badOption = await kind(s.search('x', { k: 0 }));
+      // The async-iterator form of ask streams the same text the final answer has.
+      const stream = s.askStream('What does an index file start with?', { mode: 'extractive' });
+      let streamed = '';
+      for await (const piece of stream) streamed += piece;
+      r.streamMatches = streamed === (await stream.answer).answer.answer;
       // Distinct pseudo-random texts, so near-duplicate detection keeps them all for embedding.
       const vocab = 'river stone cloud lantern copper meadow signal harbor violet engine orbit candle willow marble thunder glacier pepper canyon falcon saddle ember quartz tunnel beacon velvet mosaic anchor basalt cobalt fern'.split(' ');
       const many = Array.from({ length: 300 }, (_, i) => {
@@ -321,6 +326,7 @@ async function main() {
       assert.equal(bad.generative, 'ModelNotLoaded');
     }
     assert.equal(bad.badOption, 'InvalidOption');
+    assert.equal(bad.streamMatches, true);
     assert.equal(bad.concurrent, 'Busy');
     assert.equal(bad.cancelled, 'Cancelled');
     assert.deepEqual(bad.after, bad.before, 'a failed call changed the index');
