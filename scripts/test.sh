@@ -13,7 +13,7 @@ export SOTTO_MODELS="${SOTTO_MODELS:-$HOME/.cache/sotto/models}"
 mkdir -p target
 
 echo "== native tests (unit, property, integration, doc)"
-cargo test --features cli --all-targets -- --test-threads 2
+cargo test --features cli --lib --bins --tests
 cargo test --features cli --doc
 
 echo "== core library builds for wasm32; benchmarks compile"
