@@ -182,6 +182,9 @@ async function search(ev) {
   if (mode === 'weighted') Object.assign(opts, { mode: 'hybrid', fusion: 'weighted', alpha: 0.5 });
   else opts.mode = mode;
   const list = $('results');
+  // Tests and assistive tech can tell stale results from the answer to this query.
+  list.dataset.state = 'running';
+  list.replaceChildren();
   try {
     const { hits, timings } = await state.engine.search(query, opts);
     timing('search', timings.search_ms, `${mode}, ${hits.length} hits`);
@@ -208,6 +211,8 @@ async function search(ev) {
   } catch (e) {
     list.replaceChildren(el('li', { class: 'error' }));
     showError(list.firstChild, e);
+  } finally {
+    list.dataset.state = 'done';
   }
 }
 

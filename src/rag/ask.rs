@@ -8,7 +8,7 @@ use super::answer::{
     CitationTable, SourceSentence,
 };
 use crate::generate::template::ChatMessage;
-use crate::generate::{GenerationOptions, Prompt};
+use crate::generate::{FinishReason, GenerationOptions, Prompt};
 use crate::index::text::Language;
 use super::{Engine, SearchOptions};
 use crate::error::{Error, Result};
@@ -309,7 +309,11 @@ impl Engine {
         let source_terms: Vec<_> = packed.iter().map(|c| content_terms(&c.source.text, lang)).collect();
         let mut table = CitationTable::default();
         let (mut kept, mut dropped) = (Vec::new(), Vec::new());
-        for (start, end) in split_sentences(&generated, 0) {
+        let spans = split_sentences(&generated, 0);
+        let last = spans.len().saturating_sub(1);
+        // A generation cut off by the token limit ends in an unfinished sentence.
+        let truncated = stats.finish_reason != Some(FinishReason::Eos);
+        for (n, (start, end)) in spans.into_iter().enumerate() {
             let text = strip_markers(&generated[start..end]);
             // Empty, or a repeat of a sentence already judged (small models loop).
             if text.is_empty() || kept.iter().chain(dropped.iter()).any(|s: &AnswerSentence| s.text == text) {
@@ -325,7 +329,8 @@ impl Engine {
                 }
             }
             // A fragment (a heading-like echo such as "The index file format") states nothing.
-            let fragment = text.split_whitespace().count() < 4;
+            let unfinished = n == last && truncated && !text.trim_end().ends_with(['.', '!', '?', '…', ':', ')', '"', '`', '»']);
+            let fragment = unfinished || text.split_whitespace().count() < 4;
             let score = if fragment || is_degenerate(&text) { 0.0 } else { best.map_or(0.0, |(_, s)| s) };
             let supported = score >= options.support_threshold;
             let citations = match best {

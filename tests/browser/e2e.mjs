@@ -235,7 +235,7 @@ async function main() {
     await page.selectOption('#mode', 'sparse');
     await page.selectOption('#k', '10');
     await page.click('#search-button');
-    await page.waitForSelector('#results li.hit');
+    await page.waitForSelector('#results[data-state="done"] li.hit');
     const hitCount = await page.locator('#results li.hit').count();
     for (let i = 0; i < hitCount; i++) {
       await page.click(`#results li.hit >> nth=${i} >> button.hit-title`);
