@@ -22,17 +22,13 @@ is compiled and can generate code or link native libraries. ";
 fn load() -> BertEmbedder {
     let base = match std::env::var_os("SOTTO_MODELS") {
         Some(p) => PathBuf::from(p),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is not set"))
-            .join(".cache/sotto/models"),
+        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is not set")).join(".cache/sotto/models"),
     };
     let dir = base.join("all-MiniLM-L6-v2");
     let read = |f: &str| {
         let p = dir.join(f);
         std::fs::read(&p).unwrap_or_else(|e| {
-            panic!(
-                "model file {} missing ({e}): run scripts/fetch-models.sh or set SOTTO_MODELS",
-                p.display()
-            )
+            panic!("model file {} missing ({e}): run scripts/fetch-models.sh or set SOTTO_MODELS", p.display())
         })
     };
     BertEmbedder::from_bytes(

@@ -12,8 +12,7 @@ use std::path::PathBuf;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sotto::generate::{load_gguf, ChatMessage, GenerationOptions, Generator, LoadOptions, Prompt};
 
-const PASSAGE: &str =
-    "Cargo is the Rust package manager. It downloads your package's dependencies, \
+const PASSAGE: &str = "Cargo is the Rust package manager. It downloads your package's dependencies, \
 compiles your packages, makes distributable packages, and uploads them to crates.io. A workspace \
 is a set of packages that share one Cargo.lock and one output directory. Profiles change compiler \
 settings such as optimisation level and debug information. Features let a package offer optional \
@@ -23,29 +22,19 @@ is compiled and can generate code or link native libraries. ";
 fn model_bytes() -> Vec<u8> {
     let base = match std::env::var_os("SOTTO_MODELS") {
         Some(p) => PathBuf::from(p),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is not set"))
-            .join(".cache/sotto/models"),
+        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is not set")).join(".cache/sotto/models"),
     };
     let p = base.join("SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
     std::fs::read(&p).unwrap_or_else(|e| {
-        panic!(
-            "model file {} missing ({e}): run scripts/fetch-models.sh or set SOTTO_MODELS",
-            p.display()
-        )
+        panic!("model file {} missing ({e}): run scripts/fetch-models.sh or set SOTTO_MODELS", p.display())
     })
 }
 
 fn variants(bytes: &[u8]) -> Vec<(&'static str, Box<dyn Generator>)> {
-    let q4 = LoadOptions {
-        requantize_to_q8_0: false,
-        ..Default::default()
-    };
+    let q4 = LoadOptions { requantize_to_q8_0: false, ..Default::default() };
     vec![
         ("Q4_1", load_gguf(bytes, &q4).expect("load Q4_1")),
-        (
-            "Q8_0",
-            load_gguf(bytes, &LoadOptions::default()).expect("load Q8_0"),
-        ),
+        ("Q8_0", load_gguf(bytes, &LoadOptions::default()).expect("load Q8_0")),
     ]
 }
 
@@ -53,29 +42,18 @@ fn bench(c: &mut Criterion) {
     let bytes = model_bytes();
     let mut models = variants(&bytes);
     let question = "What does a workspace share?";
-    let messages = [ChatMessage::user(format!(
-        "Sources:\n{}\n{}\nQuestion: {question}",
-        PASSAGE, PASSAGE
-    ))];
-    let prompt_tokens = models[0]
-        .1
-        .count_tokens(&models[0].1.render_chat(&messages).unwrap())
-        .unwrap();
+    let messages = [ChatMessage::user(format!("Sources:\n{}\n{}\nQuestion: {question}", PASSAGE, PASSAGE))];
+    let prompt_tokens = models[0].1.count_tokens(&models[0].1.render_chat(&messages).unwrap()).unwrap();
     let decode_steps = 32;
 
     let mut g = c.benchmark_group("prefill");
     g.sample_size(10);
     g.throughput(Throughput::Elements(prompt_tokens as u64));
     for (name, m) in models.iter_mut() {
-        let opts = GenerationOptions {
-            max_new_tokens: 1,
-            ..Default::default()
-        };
-        g.bench_with_input(
-            BenchmarkId::new(*name, prompt_tokens),
-            &messages,
-            |b, msgs| b.iter(|| m.start(Prompt::Chat(msgs), &opts).unwrap()),
-        );
+        let opts = GenerationOptions { max_new_tokens: 1, ..Default::default() };
+        g.bench_with_input(BenchmarkId::new(*name, prompt_tokens), &messages, |b, msgs| {
+            b.iter(|| m.start(Prompt::Chat(msgs), &opts).unwrap())
+        });
     }
     g.finish();
 
@@ -86,14 +64,8 @@ fn bench(c: &mut Criterion) {
         // The first next_token samples from the prefill logits and runs one decode pass; the
         // timed loop then runs `decode_steps` passes (the last token needs none). A story
         // prompt and no loop guard keep EOS and the guard from ending it early.
-        let opts = GenerationOptions {
-            max_new_tokens: decode_steps + 2,
-            loop_guard_ngram: 0,
-            ..Default::default()
-        };
-        let short = [ChatMessage::user(
-            "Write a long story about a lighthouse keeper.",
-        )];
+        let opts = GenerationOptions { max_new_tokens: decode_steps + 2, loop_guard_ngram: 0, ..Default::default() };
+        let short = [ChatMessage::user("Write a long story about a lighthouse keeper.")];
         g.bench_function(BenchmarkId::new(*name, decode_steps), |b| {
             b.iter_custom(|iters| {
                 let mut total = std::time::Duration::ZERO;
@@ -113,20 +85,13 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("time_to_first_token");
     g.sample_size(10);
     for (name, m) in models.iter_mut() {
-        let opts = GenerationOptions {
-            max_new_tokens: 8,
-            ..Default::default()
-        };
-        g.bench_with_input(
-            BenchmarkId::new(*name, prompt_tokens),
-            &messages,
-            |b, msgs| {
-                b.iter(|| {
-                    m.start(Prompt::Chat(msgs), &opts).unwrap();
-                    m.next_token().unwrap()
-                })
-            },
-        );
+        let opts = GenerationOptions { max_new_tokens: 8, ..Default::default() };
+        g.bench_with_input(BenchmarkId::new(*name, prompt_tokens), &messages, |b, msgs| {
+            b.iter(|| {
+                m.start(Prompt::Chat(msgs), &opts).unwrap();
+                m.next_token().unwrap()
+            })
+        });
     }
     g.finish();
 }

@@ -14,9 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use criterion::{
-    criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput,
-};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use sotto::index::dense::{recall_at_k, DenseConfig, DenseIndex};
 use sotto::index::sparse::{Bm25Config, SparseIndex};
@@ -25,10 +23,7 @@ use sotto::index::text::Language;
 const DIM: usize = 384;
 
 fn seed() -> u64 {
-    let seed = std::env::var("SOTTO_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(42);
+    let seed = std::env::var("SOTTO_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(42);
     eprintln!("SOTTO_SEED={seed}");
     seed
 }
@@ -49,10 +44,7 @@ fn unit_vectors(rng: &mut StdRng, n: usize) -> Vec<Vec<f32>> {
 
 /// An index over `vs` whose flat segment is sealed by `build_hnsw` once it holds `threshold`.
 fn index_with_threshold(vs: &[Vec<f32>], threshold: usize) -> DenseIndex {
-    let config = DenseConfig {
-        hnsw_threshold: threshold,
-        ..DenseConfig::default()
-    };
+    let config = DenseConfig { hnsw_threshold: threshold, ..DenseConfig::default() };
     let mut ix = DenseIndex::new(DIM, config);
     for (i, v) in vs.iter().enumerate() {
         ix.add(i as u32, v).expect("add");
@@ -78,10 +70,7 @@ fn cached_hnsw(vs: &[Vec<f32>], seed: u64) -> DenseIndex {
         .join(format!("sotto-bench-hnsw-{}-{DIM}-{seed}.dense", vs.len()));
     if let Ok(bytes) = std::fs::read(&path) {
         if let Ok(ix) = DenseIndex::from_bytes(&bytes) {
-            let want = DenseConfig {
-                hnsw_threshold: 1,
-                ..DenseConfig::default()
-            };
+            let want = DenseConfig { hnsw_threshold: 1, ..DenseConfig::default() };
             if ix.len() == vs.len() && ix.config() == &want {
                 eprintln!("loaded cached HNSW graph {}", path.display());
                 return ix;
@@ -90,11 +79,7 @@ fn cached_hnsw(vs: &[Vec<f32>], seed: u64) -> DenseIndex {
     }
     let t = Instant::now();
     let ix = hnsw_index(vs);
-    eprintln!(
-        "built HNSW over {} vectors in {:.1} s",
-        vs.len(),
-        t.elapsed().as_secs_f64()
-    );
+    eprintln!("built HNSW over {} vectors in {:.1} s", vs.len(), t.elapsed().as_secs_f64());
     let _ = std::fs::write(&path, ix.to_bytes());
     ix
 }
@@ -118,13 +103,11 @@ fn dense(c: &mut Criterion) {
         });
         drop(flat);
         if n == 10_000 || big() {
-            let hnsw = if n == 10_000 {
-                hnsw_index(vs)
-            } else {
-                cached_hnsw(vs, seed)
-            };
+            let hnsw = if n == 10_000 { hnsw_index(vs) } else { cached_hnsw(vs, seed) };
             let recall = recall_at_k(&hnsw, &queries, 10).expect("recall");
-            eprintln!("HNSW {n}: recall@10 vs exact = {recall:.3} (ef_construction 100, ef_search 100, random vectors)");
+            eprintln!(
+                "HNSW {n}: recall@10 vs exact = {recall:.3} (ef_construction 100, ef_search 100, random vectors)"
+            );
             g.bench_with_input(BenchmarkId::new("hnsw", n), &hnsw, |b, ix| {
                 let mut i = 0;
                 b.iter(|| {
@@ -137,9 +120,7 @@ fn dense(c: &mut Criterion) {
     g.finish();
 
     let mut g = c.benchmark_group("hnsw_build");
-    g.sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_millis(1));
+    g.sample_size(10).sampling_mode(SamplingMode::Flat).warm_up_time(Duration::from_millis(1));
     let sizes: &[usize] = if big() { &[10_000, 100_000] } else { &[10_000] };
     for &n in sizes {
         g.throughput(Throughput::Elements(n as u64));
@@ -166,10 +147,8 @@ struct Corpus {
 
 impl Corpus {
     fn new(vocab: usize) -> Self {
-        const SYL: [&str; 16] = [
-            "ka", "re", "mo", "ti", "lu", "sa", "ne", "po", "di", "ge", "fa", "bu", "zo", "vi",
-            "ch", "st",
-        ];
+        const SYL: [&str; 16] =
+            ["ka", "re", "mo", "ti", "lu", "sa", "ne", "po", "di", "ge", "fa", "bu", "zo", "vi", "ch", "st"];
         let words = (0..vocab)
             .map(|mut r| {
                 let mut w = String::new();
@@ -197,10 +176,7 @@ impl Corpus {
     fn word(&self, rng: &mut StdRng) -> &str {
         let total = self.cumulative.last().copied().unwrap_or(1.0);
         let x = rng.gen::<f64>() * total;
-        let i = self
-            .cumulative
-            .partition_point(|&c| c < x)
-            .min(self.words.len() - 1);
+        let i = self.cumulative.partition_point(|&c| c < x).min(self.words.len() - 1);
         &self.words[i]
     }
 
@@ -235,9 +211,7 @@ fn sparse(c: &mut Criterion) {
     let mut g = c.benchmark_group("bm25_index");
     g.sample_size(10).sampling_mode(SamplingMode::Flat);
     g.throughput(Throughput::Elements(10_000));
-    g.bench_function(BenchmarkId::new("chunks_150_words", 10_000), |b| {
-        b.iter(|| index(10_000))
-    });
+    g.bench_function(BenchmarkId::new("chunks_150_words", 10_000), |b| b.iter(|| index(10_000)));
     g.finish();
 
     let mut g = c.benchmark_group("bm25_query");

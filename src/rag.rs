@@ -101,7 +101,10 @@ impl std::str::FromStr for Mode {
             "dense" => Ok(Mode::Dense),
             "sparse" | "bm25" => Ok(Mode::Sparse),
             "hybrid" => Ok(Mode::Hybrid),
-            other => Err(Error::InvalidOption { name: "mode", detail: format!("unknown mode {other:?} (dense, sparse, hybrid)") }),
+            other => Err(Error::InvalidOption {
+                name: "mode",
+                detail: format!("unknown mode {other:?} (dense, sparse, hybrid)"),
+            }),
         }
     }
 }
@@ -423,14 +426,13 @@ impl Engine {
             typed.format = Some(format);
             let cleaned = clean(&typed, &self.config.clean)?;
             if cleaned.text.trim().is_empty() {
-                return Err(Error::InvalidDocument { id: doc.id.clone(), reason: "no readable text after cleaning".into() });
+                return Err(Error::InvalidDocument {
+                    id: doc.id.clone(),
+                    reason: "no readable text after cleaning".into(),
+                });
             }
-            let title = doc
-                .metadata
-                .get("title")
-                .cloned()
-                .filter(|t| !t.trim().is_empty())
-                .or_else(|| cleaned.title.clone());
+            let title =
+                doc.metadata.get("title").cloned().filter(|t| !t.trim().is_empty()).or_else(|| cleaned.title.clone());
             let language = doc
                 .metadata
                 .get("language")
@@ -441,7 +443,8 @@ impl Engine {
             let mut chunk_config = self.config.chunk.clone();
             if let Some(t) = &title {
                 let reserve = self.embedder.count_tokens(t) + 1;
-                chunk_config.max_tokens = chunk_config.max_tokens.saturating_sub(reserve).max(chunk_config.max_tokens / 2);
+                chunk_config.max_tokens =
+                    chunk_config.max_tokens.saturating_sub(reserve).max(chunk_config.max_tokens / 2);
             }
             let pieces = chunk(&cleaned, &chunk_config, self.embedder.as_ref());
             let mut record = DocRecord {
@@ -475,7 +478,12 @@ impl Engine {
                         dedup.insert(id, &key);
                         embed_texts.push(self.embed_text(record.title.as_deref(), &c.heading_path, &c.text));
                         record.chunks.push(id);
-                        kept.push(ChunkRecord { doc_id: doc.id.clone(), start: c.start, end: c.end, heading_path: c.heading_path });
+                        kept.push(ChunkRecord {
+                            doc_id: doc.id.clone(),
+                            start: c.start,
+                            end: c.end,
+                            heading_path: c.heading_path,
+                        });
                     }
                 }
             }
@@ -498,7 +506,11 @@ impl Engine {
                 let refs: Vec<&str> = group.iter().map(String::as_str).collect();
                 let vectors = self.embedder.embed_batch(&refs)?;
                 if vectors.len() != refs.len() {
-                    return Err(Error::Candle(format!("embedder returned {} vectors for {} texts", vectors.len(), refs.len())));
+                    return Err(Error::Candle(format!(
+                        "embedder returned {} vectors for {} texts",
+                        vectors.len(),
+                        refs.len()
+                    )));
                 }
                 for ((_, v), vec) in slot.iter_mut().zip(vectors) {
                     if vec.len() != self.dense.dim() {
@@ -619,7 +631,12 @@ impl Engine {
 
     /// Search with a query vector computed by the caller (e.g. embedded in a batch).
     /// `query_vec` is required unless the mode is sparse.
-    pub fn search_with_vector(&self, query: &str, query_vec: Option<&[f32]>, options: &SearchOptions) -> Result<Vec<SearchHit>> {
+    pub fn search_with_vector(
+        &self,
+        query: &str,
+        query_vec: Option<&[f32]>,
+        options: &SearchOptions,
+    ) -> Result<Vec<SearchHit>> {
         self.check_query(query, options)?;
         let allowed: Option<HashSet<ChunkId>> = if options.filters.is_empty() {
             None
@@ -639,11 +656,16 @@ impl Engine {
         }
         let k = options.k;
         let candidates = k.max(self.config.fusion_candidates);
-        let need_vec = || query_vec.ok_or(Error::InvalidOption { name: "query_vec", detail: "dense search needs a query vector".into() });
+        let need_vec = || {
+            query_vec
+                .ok_or(Error::InvalidOption { name: "query_vec", detail: "dense search needs a query vector".into() })
+        };
         let (dense, sparse) = match options.mode {
             Mode::Dense => (self.dense.search(need_vec()?, k, allow)?, Vec::new()),
             Mode::Sparse => (Vec::new(), self.sparse.search(query, k, allow)),
-            Mode::Hybrid => (self.dense.search(need_vec()?, candidates, allow)?, self.sparse.search(query, candidates, allow)),
+            Mode::Hybrid => {
+                (self.dense.search(need_vec()?, candidates, allow)?, self.sparse.search(query, candidates, allow))
+            }
         };
         let fused = match options.mode {
             Mode::Dense => dense.clone(),

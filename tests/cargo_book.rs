@@ -55,7 +55,10 @@ fn hybrid_retrieval_beats_each_retriever_alone() {
             r.config, r.doc.recall[&1], r.doc.recall[&5], r.doc.recall[&10], r.doc.precision[&5], r.doc.mrr, r.doc.ndcg_at_10,
             r.chunk.hit[&5], r.chunk.mrr, r.latency_ms.p50
         );
-        assert!(r.per_question.iter().all(|q| q.missing_relevant.is_empty()), "a relevant page is missing from the index");
+        assert!(
+            r.per_question.iter().all(|q| q.missing_relevant.is_empty()),
+            "a relevant page is missing from the index"
+        );
     }
     let r5 = |r: &EvalReport| r.doc.recall[&5];
     assert!(r5(&hybrid) >= 0.80, "hybrid recall@5 {:.3} < 0.80", r5(&hybrid));
@@ -73,7 +76,10 @@ fn print_html_is_mostly_dropped_as_duplicates_and_navigation_is_gone() {
     let print = engine.document("print.html").expect("print.html indexed");
     let kept = print.chunks.len();
     let dropped = print.exact_duplicates + print.near_duplicates;
-    eprintln!("print.html: kept {kept} chunks, dropped {} exact + {} near", print.exact_duplicates, print.near_duplicates);
+    eprintln!(
+        "print.html: kept {kept} chunks, dropped {} exact + {} near",
+        print.exact_duplicates, print.near_duplicates
+    );
     assert!(dropped > 4 * kept, "print.html should be mostly duplicates: kept {kept}, dropped {dropped}");
     // The sidebar (chapter list) of every page is navigation, not content.
     let page = engine.document("guide/cargo-toml-vs-cargo-lock.html").expect("page indexed");
@@ -168,15 +174,20 @@ fn committed_v1_fixture_still_loads() {
     let bytes = std::fs::read(common::fixture("index_v1.sotto")).expect("tests/fixtures/index_v1.sotto is committed");
     let engine = Engine::from_bytes(&bytes, Box::new(common::minilm())).expect("format v1 fixture loads");
     assert_eq!(engine.stats().documents, 3);
-    let hits = engine.search("How are near-duplicate chunks detected?", &SearchOptions { k: 3, ..SearchOptions::default() }).unwrap();
+    let hits = engine
+        .search("How are near-duplicate chunks detected?", &SearchOptions { k: 3, ..SearchOptions::default() })
+        .unwrap();
     assert_eq!(hits[0].doc_id, "ingest.md", "{hits:?}");
-    let hits = engine.search("magic number and checksums", &SearchOptions { k: 3, mode: Mode::Sparse, ..SearchOptions::default() }).unwrap();
+    let hits = engine
+        .search("magic number and checksums", &SearchOptions { k: 3, mode: Mode::Sparse, ..SearchOptions::default() })
+        .unwrap();
     assert_eq!(hits[0].doc_id, "index-format.md");
 }
 
 fn smollm2() -> Box<dyn sotto::generate::Generator> {
     let path = sotto::native::models_dir().join(sotto::native::DEFAULT_GENERATOR);
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{} must be present (scripts/fetch-models.sh): {e}", path.display()));
+    let bytes = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{} must be present (scripts/fetch-models.sh): {e}", path.display()));
     sotto::generate::load_gguf(&bytes, &sotto::generate::LoadOptions::default()).expect("SmolLM2 loads")
 }
 
@@ -219,11 +230,12 @@ fn grounded_answers_on_ten_questions_in_both_modes() {
         for mode in [AnswerMode::Extractive, AnswerMode::Generative] {
             let options = AskOptions { mode, ..AskOptions::default() };
             let mut streamed = String::new();
-            let a = engine.ask(&q.question, &options, &clock, &mut |t| {
-                streamed.push_str(t);
-                true
-            })
-            .unwrap();
+            let a = engine
+                .ask(&q.question, &options, &clock, &mut |t| {
+                    streamed.push_str(t);
+                    true
+                })
+                .unwrap();
             check_answer(&engine, &a);
             assert!(!a.abstained, "{}: abstained on an answerable question", q.id);
             let cites_relevant = a.citations.iter().any(|c| relevant.contains(c.doc_id.as_str()));
@@ -242,7 +254,11 @@ fn grounded_answers_on_ten_questions_in_both_modes() {
                     if a.mode == AnswerMode::Generative {
                         gen_relevant += cites_relevant as usize;
                     }
-                    assert!(a.timings.prompt_tokens > 0 && a.timings.prompt_tokens <= 400, "prompt {} tokens", a.timings.prompt_tokens);
+                    assert!(
+                        a.timings.prompt_tokens > 0 && a.timings.prompt_tokens <= 400,
+                        "prompt {} tokens",
+                        a.timings.prompt_tokens
+                    );
                 }
             }
             eprintln!("{} {:?}{}: {}", q.id, a.mode, if a.fell_back { " (fallback)" } else { "" }, a.answer);
@@ -310,5 +326,10 @@ fn regression_guard_against_committed_baseline() {
         now.recall_at_5,
         base.hybrid_rrf.recall_at_5
     );
-    assert!(now.mrr >= base.hybrid_rrf.mrr - tol, "hybrid MRR regressed: {:.4} < baseline {:.4} - {tol}", now.mrr, base.hybrid_rrf.mrr);
+    assert!(
+        now.mrr >= base.hybrid_rrf.mrr - tol,
+        "hybrid MRR regressed: {:.4} < baseline {:.4} - {tol}",
+        now.mrr,
+        base.hybrid_rrf.mrr
+    );
 }

@@ -24,25 +24,19 @@ struct Reference {
 }
 
 fn reference() -> Reference {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/embedding_reference.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/embedding_reference.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let r: Reference = serde_json::from_str(&text).expect("embedding_reference.json is malformed");
     assert_eq!(r.sentences.len(), r.vectors.len());
     assert_eq!(r.sentences.len(), r.token_counts.len());
-    assert!(
-        r.sentences.len() >= 20,
-        "the issue asks for at least 20 reference sentences"
-    );
+    assert!(r.sentences.len() >= 20, "the issue asks for at least 20 reference sentences");
     r
 }
 
 fn model_dir() -> PathBuf {
     let base = match std::env::var_os("SOTTO_MODELS") {
         Some(p) => PathBuf::from(p),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is not set"))
-            .join(".cache/sotto/models"),
+        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is not set")).join(".cache/sotto/models"),
     };
     base.join("all-MiniLM-L6-v2")
 }
@@ -55,10 +49,7 @@ fn embedder() -> &'static BertEmbedder {
         let read = |f: &str| {
             let p = dir.join(f);
             std::fs::read(&p).unwrap_or_else(|e| {
-                panic!(
-                    "model file {} missing ({e}): run scripts/fetch-models.sh or set SOTTO_MODELS",
-                    p.display()
-                )
+                panic!("model file {} missing ({e}): run scripts/fetch-models.sh or set SOTTO_MODELS", p.display())
             })
         };
         BertEmbedder::from_bytes(
@@ -88,11 +79,7 @@ fn identity_matches_sentence_transformers_setup() {
     let e = embedder();
     assert_eq!(r.model, "all-MiniLM-L6-v2");
     assert_eq!(e.info().dim, r.dim);
-    assert_eq!(
-        e.info().max_tokens,
-        r.max_seq_length,
-        "truncation must match sentence-transformers' max_seq_length"
-    );
+    assert_eq!(e.info().max_tokens, r.max_seq_length, "truncation must match sentence-transformers' max_seq_length");
     assert_eq!(e.special_tokens(), 2);
     assert_eq!(e.info().weights_sha256.len(), 64);
 }
@@ -104,17 +91,10 @@ fn tokenization_matches_reference_lengths() {
     let r = reference();
     let e = embedder();
     for (s, &n) in r.sentences.iter().zip(&r.token_counts) {
-        assert_eq!(
-            e.token_ids(s).unwrap().len(),
-            n,
-            "token count differs for {s:?}"
-        );
+        assert_eq!(e.token_ids(s).unwrap().len(), n, "token count differs for {s:?}");
     }
     let longest = r.sentences.iter().max_by_key(|s| s.len()).unwrap();
-    assert!(
-        e.count_tokens(longest) > r.max_seq_length,
-        "count_tokens must not truncate"
-    );
+    assert!(e.count_tokens(longest) > r.max_seq_length, "count_tokens must not truncate");
 }
 
 #[test]
@@ -129,11 +109,7 @@ fn vectors_match_sentence_transformers() {
     let mut failures = Vec::new();
     for (i, (g, want)) in got.iter().zip(&r.vectors).enumerate() {
         assert_eq!(g.len(), r.dim);
-        max_abs = g
-            .iter()
-            .zip(want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(max_abs, f32::max);
+        max_abs = g.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(max_abs, f32::max);
         let c = cosine(g, want);
         if c < min.0 {
             min = (c, i);
@@ -163,11 +139,7 @@ fn batch_and_single_agree_and_are_unit_norm() {
     let mut min = f32::INFINITY;
     for (t, b) in texts.iter().zip(&batch) {
         let single = e.embed(t).unwrap();
-        assert!(
-            (norm(&single) - 1.0).abs() < 1e-4,
-            "norm {} for {t:?}",
-            norm(&single)
-        );
+        assert!((norm(&single) - 1.0).abs() < 1e-4, "norm {} for {t:?}", norm(&single));
         assert!((norm(b) - 1.0).abs() < 1e-4, "norm {} for {t:?}", norm(b));
         let c = cosine(&single, b);
         min = min.min(c);

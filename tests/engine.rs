@@ -77,7 +77,10 @@ fn french_text_is_stemmed_as_french() {
 fn upsert_replaces_and_delete_removes_everywhere() {
     let mut e = loaded();
     let report = e
-        .add_documents(vec![Document::new("reference/profiles.txt", "Workspaces group several packages that share one lock file and target directory.")])
+        .add_documents(vec![Document::new(
+            "reference/profiles.txt",
+            "Workspaces group several packages that share one lock file and target directory.",
+        )])
         .unwrap();
     assert_eq!(report.replaced, 1);
     assert_eq!(e.stats().documents, 4);
@@ -100,19 +103,31 @@ fn upsert_replaces_and_delete_removes_everywhere() {
 #[test]
 fn filters_apply_before_ranking() {
     let e = loaded();
-    let eq = SearchOptions { filters: vec![Filter::Equals { key: "section".into(), value: "reference".into() }], ..opts(5, Mode::Hybrid) };
+    let eq = SearchOptions {
+        filters: vec![Filter::Equals { key: "section".into(), value: "reference".into() }],
+        ..opts(5, Mode::Hybrid)
+    };
     let hits = e.search("lock file dependency versions", &eq).unwrap();
     assert!(!hits.is_empty());
     assert!(hits.iter().all(|h| h.doc_id == "reference/profiles.txt"), "{hits:?}");
-    let prefix = SearchOptions { filters: vec![Filter::Prefix { key: "id".into(), prefix: "guide/".into() }], ..opts(5, Mode::Dense) };
+    let prefix = SearchOptions {
+        filters: vec![Filter::Prefix { key: "id".into(), prefix: "guide/".into() }],
+        ..opts(5, Mode::Dense)
+    };
     assert!(e.search("compiler settings", &prefix).unwrap().iter().all(|h| h.doc_id.starts_with("guide/")));
     let one_of = SearchOptions {
-        filters: vec![Filter::OneOf { key: "id".into(), values: vec!["fr/recette.txt".into(), "guide/cargo.md".into()] }],
+        filters: vec![Filter::OneOf {
+            key: "id".into(),
+            values: vec!["fr/recette.txt".into(), "guide/cargo.md".into()],
+        }],
         ..opts(5, Mode::Sparse)
     };
     let hits = e.search("pommes cargo", &one_of).unwrap();
     assert_eq!(hits.len(), 2, "{hits:?}");
-    let none = SearchOptions { filters: vec![Filter::Equals { key: "section".into(), value: "nope".into() }], ..opts(5, Mode::Hybrid) };
+    let none = SearchOptions {
+        filters: vec![Filter::Equals { key: "section".into(), value: "nope".into() }],
+        ..opts(5, Mode::Hybrid)
+    };
     assert!(e.search("cargo", &none).unwrap().is_empty());
 }
 
@@ -229,7 +244,9 @@ fn damaged_or_foreign_index_files_are_refused() {
     // Future version.
     let mut future = bytes.clone();
     future[MAGIC.len()..MAGIC.len() + 4].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
-    assert!(matches!(Engine::from_bytes(&future, emb()), Err(Error::IndexFormat { found, .. }) if found == FORMAT_VERSION + 1));
+    assert!(
+        matches!(Engine::from_bytes(&future, emb()), Err(Error::IndexFormat { found, .. }) if found == FORMAT_VERSION + 1)
+    );
     // Truncated at many points.
     for cut in [9, 13, 20, bytes.len() / 3, bytes.len() / 2, bytes.len() - 1] {
         let r = Engine::from_bytes(&bytes[..cut], emb());
@@ -240,7 +257,11 @@ fn damaged_or_foreign_index_files_are_refused() {
         let mut flipped = bytes.clone();
         flipped[pos] ^= 0x10;
         let r = Engine::from_bytes(&flipped, emb());
-        assert!(matches!(r, Err(Error::Corrupt { .. }) | Err(Error::IndexFormat { .. })), "bit flip at {pos}: {:?}", r.err());
+        assert!(
+            matches!(r, Err(Error::Corrupt { .. }) | Err(Error::IndexFormat { .. })),
+            "bit flip at {pos}: {:?}",
+            r.err()
+        );
     }
     // Another embedder.
     let r = Engine::from_bytes(&bytes, Box::new(HashEmbedder::new(64)));
@@ -251,7 +272,9 @@ fn damaged_or_foreign_index_files_are_refused() {
 fn cancelled_ingest_changes_nothing() {
     let mut e = loaded();
     let before = fingerprint(&e);
-    let err = e.add_documents_with(vec![Document::new("x.txt", "Some new text to embed.")], &mut |_| {}, &|| true).unwrap_err();
+    let err = e
+        .add_documents_with(vec![Document::new("x.txt", "Some new text to embed.")], &mut |_| {}, &|| true)
+        .unwrap_err();
     assert!(matches!(err, Error::Cancelled));
     assert_eq!(fingerprint(&e), before);
 }
@@ -268,7 +291,8 @@ fn duplicate_pages_are_dropped_and_counted() {
                 patch updates only, and a wildcard allows any version in its position. Comparison requirements give an \
                 explicit range. Several requirements can be combined with a comma, and all of them must hold for a \
                 version to be selected by the resolver.";
-    let other = "Publishing a crate uploads a packaged archive to the registry. You need an API token from your account \
+    let other =
+        "Publishing a crate uploads a packaged archive to the registry. You need an API token from your account \
                  page, and the package must have a license, a description and no path dependencies without versions. \
                  Once published, a version can never be overwritten or deleted, only yanked.";
     let report = e

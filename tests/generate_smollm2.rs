@@ -12,16 +12,14 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use serde::Deserialize;
 use sotto::generate::{
-    generate, load_gguf, requantize, ChatMessage, FinishReason, GenerationOptions, Generator,
-    LoadOptions, Prompt,
+    generate, load_gguf, requantize, ChatMessage, FinishReason, GenerationOptions, Generator, LoadOptions, Prompt,
 };
 use sotto::Error;
 
 fn models_dir() -> PathBuf {
     match std::env::var("SOTTO_MODELS") {
         Ok(d) => PathBuf::from(d),
-        Err(_) => PathBuf::from(std::env::var("HOME").expect("HOME is not set"))
-            .join(".cache/sotto/models"),
+        Err(_) => PathBuf::from(std::env::var("HOME").expect("HOME is not set")).join(".cache/sotto/models"),
     }
 }
 
@@ -30,10 +28,7 @@ fn gguf_bytes() -> &'static [u8] {
     BYTES.get_or_init(|| {
         let p = models_dir().join("SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
         std::fs::read(&p).unwrap_or_else(|e| {
-            panic!(
-                "cannot read {} ({e}); run scripts/fetch-models.sh or set SOTTO_MODELS",
-                p.display()
-            )
+            panic!("cannot read {} ({e}); run scripts/fetch-models.sh or set SOTTO_MODELS", p.display())
         })
     })
 }
@@ -48,10 +43,7 @@ fn lock(m: &'static Shared) -> MutexGuard<'static, Box<dyn Generator>> {
 fn q4_1() -> MutexGuard<'static, Box<dyn Generator>> {
     static G: OnceLock<Shared> = OnceLock::new();
     lock(G.get_or_init(|| {
-        let opts = LoadOptions {
-            requantize_to_q8_0: false,
-            ..Default::default()
-        };
+        let opts = LoadOptions { requantize_to_q8_0: false, ..Default::default() };
         Mutex::new(load_gguf(gguf_bytes(), &opts).expect("load Q4_1"))
     }))
 }
@@ -59,15 +51,11 @@ fn q4_1() -> MutexGuard<'static, Box<dyn Generator>> {
 /// The same file with Q4_1 tensors requantized to Q8_0 on load (the default).
 fn q8_0() -> MutexGuard<'static, Box<dyn Generator>> {
     static G: OnceLock<Shared> = OnceLock::new();
-    lock(G.get_or_init(|| {
-        Mutex::new(load_gguf(gguf_bytes(), &LoadOptions::default()).expect("load Q8_0"))
-    }))
+    lock(G.get_or_init(|| Mutex::new(load_gguf(gguf_bytes(), &LoadOptions::default()).expect("load Q8_0"))))
 }
 
 fn fixture(name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
 }
 
@@ -99,11 +87,7 @@ struct GreedyCase {
 }
 
 fn greedy(n: usize) -> GenerationOptions {
-    GenerationOptions {
-        max_new_tokens: n,
-        loop_guard_ngram: 0,
-        ..Default::default()
-    }
+    GenerationOptions { max_new_tokens: n, loop_guard_ngram: 0, ..Default::default() }
 }
 
 #[test]
@@ -116,23 +100,14 @@ fn tokenizer_ids_match_transformers() {
     for c in &fx.cases {
         let ids = tk.encode(&c.text, false).unwrap();
         if ids != c.ids {
-            bad.push(format!(
-                "{:?}\n  ours: {ids:?}\n  hf:   {:?}",
-                c.text, c.ids
-            ));
+            bad.push(format!("{:?}\n  ours: {ids:?}\n  hf:   {:?}", c.text, c.ids));
         }
         // Decoding gives back the text (control tokens aside).
         if !c.text.contains("<|") {
             assert_eq!(tk.decode(&ids), c.text);
         }
     }
-    assert!(
-        bad.is_empty(),
-        "{} of {} strings differ:\n{}",
-        bad.len(),
-        fx.cases.len(),
-        bad.join("\n")
-    );
+    assert!(bad.is_empty(), "{} of {} strings differ:\n{}", bad.len(), fx.cases.len(), bad.join("\n"));
     assert_eq!(g.count_tokens("What is the capital of France?").unwrap(), 7);
 }
 
@@ -153,23 +128,10 @@ struct Parity {
 /// different token, the reference's margin must be a near-tie and our token its second
 /// choice; decoding then continues teacher-forced from the reference's token, so every one
 /// of the reference's steps is checked.
-fn check_case(
-    g: &mut dyn Generator,
-    case: &GreedyCase,
-    max_new: usize,
-    label: &str,
-    i: usize,
-) -> Parity {
+fn check_case(g: &mut dyn Generator, case: &GreedyCase, max_new: usize, label: &str, i: usize) -> Parity {
     let rendered = g.render_chat(&case.messages).unwrap();
-    assert_eq!(
-        rendered, case.prompt,
-        "chat template rendering of prompt {i}"
-    );
-    assert_eq!(
-        g.tokenizer().encode(&rendered, true).unwrap(),
-        case.prompt_ids,
-        "prompt {i} ids"
-    );
+    assert_eq!(rendered, case.prompt, "chat template rendering of prompt {i}");
+    assert_eq!(g.tokenizer().encode(&rendered, true).unwrap(), case.prompt_ids, "prompt {i} ids");
     let want = &case.generated_ids;
     let mut ties = Vec::new();
     let mut done = 0; // reference tokens confirmed so far
@@ -183,11 +145,7 @@ fn check_case(
         let d = match d {
             Some(d) => done + d,
             None if out.ids.len() == want.len() - done => {
-                let fin = if case.ended_with_eos {
-                    FinishReason::Eos
-                } else {
-                    FinishReason::MaxTokens
-                };
+                let fin = if case.ended_with_eos { FinishReason::Eos } else { FinishReason::MaxTokens };
                 assert_eq!(out.stats.finish_reason, Some(fin), "[{label}] prompt {i}");
                 break;
             }
@@ -214,19 +172,12 @@ fn check_case(
         first_text.unwrap_or_default(),
         case.text
     );
-    Parity {
-        exact: ties.is_empty(),
-        ties,
-    }
+    Parity { exact: ties.is_empty(), ties }
 }
 
 fn check_greedy(g: &mut dyn Generator, label: &str) -> Vec<Parity> {
     let fx: GreedyFixture = serde_json::from_str(&fixture("greedy_reference.json")).unwrap();
-    fx.prompts
-        .iter()
-        .enumerate()
-        .map(|(i, c)| check_case(g, c, fx.max_new_tokens, label, i))
-        .collect()
+    fx.prompts.iter().enumerate().map(|(i, c)| check_case(g, c, fx.max_new_tokens, label, i)).collect()
 }
 
 #[test]
@@ -244,10 +195,7 @@ fn greedy_q8_0_requantized() {
     assert!(g.info().requantized_tensors >= 200, "{:?}", g.info());
     let report = check_greedy(g.as_mut(), "Q8_0");
     // The notes measured the capital-of-France answer identical after requantization.
-    assert!(
-        report[0].exact,
-        "Q8_0 changed the answer to the France prompt"
-    );
+    assert!(report[0].exact, "Q8_0 changed the answer to the France prompt");
 }
 
 #[test]
@@ -256,35 +204,21 @@ fn known_reference_prompt_and_answer() {
     let msgs = [ChatMessage::user("What is the capital of France?")];
     let text = g.render_chat(&msgs).unwrap();
     let ids = g.tokenizer().encode(&text, true).unwrap();
-    assert_eq!(
-        ids,
-        [1, 4093, 198, 1780, 314, 260, 3575, 282, 4649, 47, 2, 198, 1, 520, 9531, 198]
-    );
-    let out = generate(
-        g.as_mut(),
-        Prompt::Chat(&msgs),
-        &GenerationOptions::default(),
-    )
-    .unwrap();
+    assert_eq!(ids, [1, 4093, 198, 1780, 314, 260, 3575, 282, 4649, 47, 2, 198, 1, 520, 9531, 198]);
+    let out = generate(g.as_mut(), Prompt::Chat(&msgs), &GenerationOptions::default()).unwrap();
     assert_eq!(out.ids, [504, 3575, 282, 4649, 314, 7042, 30]);
     assert_eq!(out.text, "The capital of France is Paris.");
     assert_eq!(out.stats.finish_reason, Some(FinishReason::Eos));
     assert_eq!(out.stats.prefill_tokens, 16);
     assert_eq!(out.stats.generated_tokens, 7);
-    assert_eq!(
-        out.stats.decode_tokens, 7,
-        "each generated token is fed back before EOS"
-    );
+    assert_eq!(out.stats.decode_tokens, 7, "each generated token is fed back before EOS");
 }
 
 #[test]
 fn stop_strings_cut_the_answer() {
     let mut g = q4_1();
     let msgs = [ChatMessage::user("What is the capital of France?")];
-    let opts = GenerationOptions {
-        stop_strings: vec![" Paris".into()],
-        ..Default::default()
-    };
+    let opts = GenerationOptions { stop_strings: vec![" Paris".into()], ..Default::default() };
     g.start(Prompt::Chat(&msgs), &opts).unwrap();
     let mut streamed = String::new();
     while let Some(t) = g.next_token().unwrap() {
@@ -294,17 +228,11 @@ fn stop_strings_cut_the_answer() {
     assert_eq!(g.text(), streamed);
     assert_eq!(g.finish_reason(), Some(FinishReason::StopString));
     // A stop string that never appears changes nothing.
-    let opts = GenerationOptions {
-        stop_strings: vec!["Zanzibar".into()],
-        ..Default::default()
-    };
+    let opts = GenerationOptions { stop_strings: vec!["Zanzibar".into()], ..Default::default() };
     let out = generate(g.as_mut(), Prompt::Chat(&msgs), &opts).unwrap();
     assert_eq!(out.text, "The capital of France is Paris.");
     // A control token given as a stop string stops on that token.
-    let opts = GenerationOptions {
-        stop_strings: vec!["<|im_end|>".into()],
-        ..Default::default()
-    };
+    let opts = GenerationOptions { stop_strings: vec!["<|im_end|>".into()], ..Default::default() };
     let out = generate(g.as_mut(), Prompt::Chat(&msgs), &opts).unwrap();
     assert_eq!(out.text, "The capital of France is Paris.");
 }
@@ -313,32 +241,14 @@ fn stop_strings_cut_the_answer() {
 fn loop_guard_stops_a_repeating_model() {
     let mut g = q4_1();
     // Greedy SmolLM2 answers this with "1, 2, 1, 2, …" until the token limit.
-    let msgs = [ChatMessage::user(
-        "List the numbers 1 2 1 2 1 2 1 2 1 2 1 2 1 2 1 2",
-    )];
-    let opts = GenerationOptions {
-        max_new_tokens: 64,
-        ..Default::default()
-    };
+    let msgs = [ChatMessage::user("List the numbers 1 2 1 2 1 2 1 2 1 2 1 2 1 2 1 2")];
+    let opts = GenerationOptions { max_new_tokens: 64, ..Default::default() };
     let out = generate(g.as_mut(), Prompt::Chat(&msgs), &opts).unwrap();
-    assert_eq!(
-        out.stats.finish_reason,
-        Some(FinishReason::LoopGuard),
-        "{:?}",
-        out.text
-    );
+    assert_eq!(out.stats.finish_reason, Some(FinishReason::LoopGuard), "{:?}", out.text);
     assert!(out.stats.generated_tokens < 32, "{:?}", out.stats);
-    let off = GenerationOptions {
-        loop_guard_ngram: 0,
-        ..opts
-    };
+    let off = GenerationOptions { loop_guard_ngram: 0, ..opts };
     let out = generate(g.as_mut(), Prompt::Chat(&msgs), &off).unwrap();
-    assert_eq!(
-        out.stats.finish_reason,
-        Some(FinishReason::MaxTokens),
-        "{:?}",
-        out.text
-    );
+    assert_eq!(out.stats.finish_reason, Some(FinishReason::MaxTokens), "{:?}", out.text);
 }
 
 #[test]
@@ -367,14 +277,7 @@ fn wrong_call_order_and_limits() {
     assert!(matches!(g.next_token(), Err(Error::WrongState(_))));
     let msgs = [ChatMessage::user("Hi")];
     // max_new_tokens 0 ends at once.
-    g.start(
-        Prompt::Chat(&msgs),
-        &GenerationOptions {
-            max_new_tokens: 0,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    g.start(Prompt::Chat(&msgs), &GenerationOptions { max_new_tokens: 0, ..Default::default() }).unwrap();
     assert_eq!(g.next_token().unwrap(), None);
     assert_eq!(g.finish_reason(), Some(FinishReason::MaxTokens));
     assert!(matches!(g.next_token(), Err(Error::WrongState(_))));
@@ -391,27 +294,13 @@ fn over_long_prompts_are_context_overflow_and_the_generator_stays_usable() {
     assert_eq!(g.context_len(), 4096);
     let long = "The quick brown fox jumps over the lazy dog. ".repeat(500); // ~5000 tokens
     match g.start(Prompt::Text(&long), &GenerationOptions::default()) {
-        Err(Error::ContextOverflow {
-            tokens,
-            context: 4096,
-        }) => assert!(tokens > 4096),
+        Err(Error::ContextOverflow { tokens, context: 4096 }) => assert!(tokens > 4096),
         other => panic!("expected ContextOverflow, got {:?}", other.err()),
     }
     let short = [ChatMessage::user("What is the capital of France?")];
-    let opts = GenerationOptions {
-        max_new_tokens: 4090,
-        ..Default::default()
-    };
-    assert!(matches!(
-        g.start(Prompt::Chat(&short), &opts),
-        Err(Error::ContextOverflow { .. })
-    ));
-    let out = generate(
-        g.as_mut(),
-        Prompt::Chat(&short),
-        &GenerationOptions::default(),
-    )
-    .unwrap();
+    let opts = GenerationOptions { max_new_tokens: 4090, ..Default::default() };
+    assert!(matches!(g.start(Prompt::Chat(&short), &opts), Err(Error::ContextOverflow { .. })));
+    let out = generate(g.as_mut(), Prompt::Chat(&short), &GenerationOptions::default()).unwrap();
     assert_eq!(out.text, "The capital of France is Paris.");
 }
 
@@ -427,10 +316,7 @@ fn truncated_gguf_is_a_format_error() {
     }
     let mut corrupt = bytes[..4096].to_vec();
     corrupt[8..16].copy_from_slice(&u64::MAX.to_le_bytes()); // tensor count
-    assert!(matches!(
-        load_gguf(&corrupt, &LoadOptions::default()),
-        Err(Error::ModelFormat { .. })
-    ));
+    assert!(matches!(load_gguf(&corrupt, &LoadOptions::default()), Err(Error::ModelFormat { .. })));
 }
 
 /// A tiny GGUF written with candle's writer.
@@ -439,10 +325,7 @@ fn tiny_gguf(metadata: &[(&str, Value)], tensors: &[(&str, &[usize])]) -> Vec<u8
         .iter()
         .map(|(n, s)| {
             let t = Tensor::zeros(*s, candle_core::DType::F32, &Device::Cpu).unwrap();
-            (
-                n.to_string(),
-                QTensor::quantize(&t, GgmlDType::F32).unwrap(),
-            )
+            (n.to_string(), QTensor::quantize(&t, GgmlDType::F32).unwrap())
         })
         .collect();
     let md: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
@@ -454,20 +337,15 @@ fn tiny_gguf(metadata: &[(&str, Value)], tensors: &[(&str, &[usize])]) -> Vec<u8
 
 #[test]
 fn unsupported_architecture_is_a_typed_error() {
-    let bytes = tiny_gguf(
-        &[("general.architecture", Value::String("mamba".into()))],
-        &[("token_embd.weight", &[4, 8])],
-    );
+    let bytes =
+        tiny_gguf(&[("general.architecture", Value::String("mamba".into()))], &[("token_embd.weight", &[4, 8])]);
     match load_gguf(&bytes, &LoadOptions::default()) {
         Err(Error::UnsupportedArchitecture(a)) => assert_eq!(a, "mamba"),
         Err(e) => panic!("expected UnsupportedArchitecture, got {e:?}"),
         Ok(_) => panic!("loaded a mamba file"),
     }
     let no_arch = tiny_gguf(&[], &[("token_embd.weight", &[4, 8])]);
-    assert!(matches!(
-        load_gguf(&no_arch, &LoadOptions::default()),
-        Err(Error::ModelFormat { .. })
-    ));
+    assert!(matches!(load_gguf(&no_arch, &LoadOptions::default()), Err(Error::ModelFormat { .. })));
 }
 
 #[test]
@@ -477,10 +355,7 @@ fn missing_tokenizer_metadata_is_a_format_error() {
         ("llama.embedding_length", Value::U32(8)),
         ("llama.block_count", Value::U32(1)),
     ];
-    match load_gguf(
-        &tiny_gguf(&md, &[("token_embd.weight", &[4, 8])]),
-        &LoadOptions::default(),
-    ) {
+    match load_gguf(&tiny_gguf(&md, &[("token_embd.weight", &[4, 8])]), &LoadOptions::default()) {
         Err(Error::ModelFormat { what, detail }) => {
             assert!(detail.contains("tokenizer"), "{what}: {detail}")
         }
@@ -493,23 +368,11 @@ fn missing_tokenizer_metadata_is_a_format_error() {
 fn requantized_file_loads_and_answers_the_same() {
     let q8 = requantize(gguf_bytes()).unwrap();
     assert!(q8.len() > gguf_bytes().len(), "Q8_0 is larger than Q4_1");
-    let opts = LoadOptions {
-        requantize_to_q8_0: false,
-        ..Default::default()
-    };
+    let opts = LoadOptions { requantize_to_q8_0: false, ..Default::default() };
     let mut g = load_gguf(&q8, &opts).unwrap();
     assert_eq!(g.info().requantized_tensors, 0);
-    assert!(
-        g.info().tensor_types.iter().all(|(t, _)| t != "Q4_1"),
-        "{:?}",
-        g.info().tensor_types
-    );
+    assert!(g.info().tensor_types.iter().all(|(t, _)| t != "Q4_1"), "{:?}", g.info().tensor_types);
     let msgs = [ChatMessage::user("What is the capital of France?")];
-    let out = generate(
-        g.as_mut(),
-        Prompt::Chat(&msgs),
-        &GenerationOptions::default(),
-    )
-    .unwrap();
+    let out = generate(g.as_mut(), Prompt::Chat(&msgs), &GenerationOptions::default()).unwrap();
     assert_eq!(out.text, "The capital of France is Paris.");
 }

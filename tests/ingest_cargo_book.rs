@@ -16,9 +16,7 @@ use unicode_segmentation::UnicodeSegmentation;
 struct WordCounter;
 impl TokenCounter for WordCounter {
     fn count_tokens(&self, text: &str) -> usize {
-        text.split_word_bounds()
-            .filter(|w| !w.chars().all(char::is_whitespace))
-            .count()
+        text.split_word_bounds().filter(|w| !w.chars().all(char::is_whitespace)).count()
     }
 }
 
@@ -33,11 +31,7 @@ struct MiniLmCounter {
 impl TokenCounter for MiniLmCounter {
     fn count_tokens(&self, text: &str) -> usize {
         let t = Instant::now();
-        let n = self
-            .tk
-            .encode_fast(text, false)
-            .map(|e| e.len())
-            .unwrap_or(usize::MAX / 4);
+        let n = self.tk.encode_fast(text, false).map(|e| e.len()).unwrap_or(usize::MAX / 4);
         self.time.set(self.time.get() + t.elapsed());
         self.calls.set(self.calls.get() + 1);
         self.bytes.set(self.bytes.get() + text.len());
@@ -52,11 +46,7 @@ impl TokenCounter for MiniLmCounter {
 
 fn book_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cargo-book");
-    assert!(
-        dir.is_dir(),
-        "the Cargo Book corpus is required at {}",
-        dir.display()
-    );
+    assert!(dir.is_dir(), "the Cargo Book corpus is required at {}", dir.display());
     dir
 }
 
@@ -81,25 +71,16 @@ fn html_files(dir: &Path) -> Vec<PathBuf> {
 fn cleaned_book() -> Vec<(String, CleanedDoc)> {
     let dir = book_dir();
     let files = html_files(&dir);
-    assert!(
-        files.len() >= 100,
-        "expected the full book, found {} pages",
-        files.len()
-    );
+    assert!(files.len() >= 100, "expected the full book, found {} pages", files.len());
     let t = Instant::now();
     let docs: Vec<(String, CleanedDoc)> = files
         .iter()
         .map(|path| {
-            let id = path
-                .strip_prefix(&dir)
-                .expect("inside the corpus")
-                .to_string_lossy()
-                .replace('\\', "/");
+            let id = path.strip_prefix(&dir).expect("inside the corpus").to_string_lossy().replace('\\', "/");
             let bytes = std::fs::read(path).expect("readable page");
             let doc = Document::from_bytes(id.clone(), &bytes).expect("UTF-8 page");
             doc.validate(&Limits::default()).expect("valid page");
-            let cleaned =
-                clean(&doc, &CleanConfig::default()).expect("clean never fails on a valid page");
+            let cleaned = clean(&doc, &CleanConfig::default()).expect("clean never fails on a valid page");
             (id, cleaned)
         })
         .collect();
@@ -107,16 +88,10 @@ fn cleaned_book() -> Vec<(String, CleanedDoc)> {
     docs
 }
 
-fn chunk_book(
-    docs: &[(String, CleanedDoc)],
-    counter: &dyn TokenCounter,
-) -> Vec<(String, Vec<Chunk>)> {
+fn chunk_book(docs: &[(String, CleanedDoc)], counter: &dyn TokenCounter) -> Vec<(String, Vec<Chunk>)> {
     let config = ChunkConfig::default();
     let t = Instant::now();
-    let out: Vec<(String, Vec<Chunk>)> = docs
-        .iter()
-        .map(|(id, d)| (id.clone(), chunk(d, &config, counter)))
-        .collect();
+    let out: Vec<(String, Vec<Chunk>)> = docs.iter().map(|(id, d)| (id.clone(), chunk(d, &config, counter))).collect();
     if let Ok(page) = std::env::var("SOTTO_SHOW_CHUNKS") {
         for (id, chunks) in out.iter().filter(|(id, _)| *id == page) {
             for c in chunks {
@@ -137,11 +112,7 @@ fn chunk_book(
         for c in chunks {
             assert_eq!(c.text, d.text[c.start..c.end], "{id}");
             let cost = chunk_cost(c, counter);
-            assert!(
-                cost <= config.max_tokens,
-                "{id}: chunk of {cost} tokens: {:?}",
-                &c.text[..c.text.len().min(200)]
-            );
+            assert!(cost <= config.max_tokens, "{id}: chunk of {cost} tokens: {:?}", &c.text[..c.text.len().min(200)]);
         }
     }
     out
@@ -171,20 +142,13 @@ fn measure_print_duplicates(chunked: &[(String, Vec<Chunk>)]) -> DupStats {
                 _ => {
                     canonical_dups += 1;
                     if std::env::var_os("SOTTO_SHOW_DUPS").is_some() {
-                        eprintln!(
-                            "  canonical dup in {id}: {:?}",
-                            c.text.chars().take(100).collect::<String>()
-                        );
+                        eprintln!("  canonical dup in {id}: {:?}", c.text.chars().take(100).collect::<String>());
                     }
                 }
             }
         }
     }
-    let print = &chunked
-        .iter()
-        .find(|(id, _)| id == "print.html")
-        .expect("print.html in the corpus")
-        .1;
+    let print = &chunked.iter().find(|(id, _)| id == "print.html").expect("print.html in the corpus").1;
     let (mut exact, mut near) = (0, 0);
     let mut unique_samples = Vec::new();
     for c in print {
@@ -201,13 +165,7 @@ fn measure_print_duplicates(chunked: &[(String, Vec<Chunk>)]) -> DupStats {
     for s in &unique_samples {
         eprintln!("  unique print.html chunk: {s:?}");
     }
-    DupStats {
-        print_chunks: print.len(),
-        exact,
-        near,
-        canonical_chunks,
-        canonical_dups,
-    }
+    DupStats { print_chunks: print.len(), exact, near, canonical_chunks, canonical_dups }
 }
 
 fn report(label: &str, s: &DupStats) -> f64 {
@@ -234,30 +192,17 @@ fn cargo_book_cleans_without_chrome() {
         assert!(!d.text.trim().is_empty(), "{id}: no text");
         let redirect = d.title.as_deref() == Some("Redirecting...");
         assert!(
-            redirect
-                || d.title
-                    .as_deref()
-                    .is_some_and(|t| t.ends_with("The Cargo Book")),
+            redirect || d.title.as_deref().is_some_and(|t| t.ends_with("The Cargo Book")),
             "{id}: title {:?}",
             d.title
         );
-        for chrome in [
-            "Keyboard shortcuts",
-            "Toggle Table of Contents",
-            "Previous chapter",
-            "localStorage",
-            "Search this book",
-        ] {
-            assert!(
-                !d.text.contains(chrome),
-                "{id}: chrome {chrome:?} in the text"
-            );
+        for chrome in
+            ["Keyboard shortcuts", "Toggle Table of Contents", "Previous chapter", "localStorage", "Search this book"]
+        {
+            assert!(!d.text.contains(chrome), "{id}: chrome {chrome:?} in the text");
         }
         // The sidebar's chapter list would put these three next to each other.
-        assert!(
-            !d.text.contains("Introduction\n\n1. Getting Started"),
-            "{id}: sidebar in the text"
-        );
+        assert!(!d.text.contains("Introduction\n\n1. Getting Started"), "{id}: sidebar in the text");
         let mut prev = 0;
         for b in &d.blocks {
             assert!(
@@ -277,54 +222,31 @@ fn cargo_book_print_page_is_mostly_duplicates() {
     let chunked = chunk_book(&docs, &WordCounter);
     let stats = measure_print_duplicates(&chunked);
     let frac = report("word counter", &stats);
-    assert!(
-        frac >= 0.8,
-        "only {:.1}% of print.html's chunks are duplicates",
-        100.0 * frac
-    );
+    assert!(frac >= 0.8, "only {:.1}% of print.html's chunks are duplicates", 100.0 * frac);
 }
 
 #[test]
 fn cargo_book_with_the_real_tokenizer() {
     let models = std::env::var("SOTTO_MODELS")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/sotto/models")
-        });
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/sotto/models"));
     let path = models.join("all-MiniLM-L6-v2/tokenizer.json");
-    let mut tk = tokenizers::Tokenizer::from_file(&path).unwrap_or_else(|e| {
-        panic!(
-            "tokenizer {} is required (run the model fetch script): {e}",
-            path.display()
-        )
-    });
+    let mut tk = tokenizers::Tokenizer::from_file(&path)
+        .unwrap_or_else(|e| panic!("tokenizer {} is required (run the model fetch script): {e}", path.display()));
     tk.with_truncation(None).expect("disable truncation");
     tk.with_padding(None);
-    let counter = MiniLmCounter {
-        tk,
-        calls: Default::default(),
-        bytes: Default::default(),
-        time: Default::default(),
-    };
+    let counter = MiniLmCounter { tk, calls: Default::default(), bytes: Default::default(), time: Default::default() };
     let docs = cleaned_book();
     let text_bytes: usize = docs.iter().map(|(_, d)| d.text.len()).sum();
     let t = Instant::now();
-    let whole: usize = docs
-        .iter()
-        .map(|(_, d)| counter.count_tokens(&d.text))
-        .sum();
-    eprintln!(
-        "baseline: one tokenizer pass over all cleaned text ({whole} tokens) takes {:.2?}",
-        t.elapsed()
-    );
+    let whole: usize = docs.iter().map(|(_, d)| counter.count_tokens(&d.text)).sum();
+    eprintln!("baseline: one tokenizer pass over all cleaned text ({whole} tokens) takes {:.2?}", t.elapsed());
     counter.time.set(Default::default());
     counter.calls.set(0);
     counter.bytes.set(0);
     let t = Instant::now();
-    let chunked: Vec<(String, Vec<Chunk>)> = docs
-        .iter()
-        .map(|(id, d)| (id.clone(), chunk(d, &ChunkConfig::default(), &counter)))
-        .collect();
+    let chunked: Vec<(String, Vec<Chunk>)> =
+        docs.iter().map(|(id, d)| (id.clone(), chunk(d, &ChunkConfig::default(), &counter))).collect();
     eprintln!(
         "MiniLM chunking: {:.2?} total, of which tokenizer {:.2?} in {} calls over {} bytes ({} bytes of cleaned text)",
         t.elapsed(),
@@ -337,9 +259,5 @@ fn cargo_book_with_the_real_tokenizer() {
     assert_eq!(chunked, chunked_checked, "chunking is deterministic");
     let stats = measure_print_duplicates(&chunked);
     let frac = report("MiniLM tokenizer", &stats);
-    assert!(
-        frac >= 0.8,
-        "only {:.1}% of print.html's chunks are duplicates",
-        100.0 * frac
-    );
+    assert!(frac >= 0.8, "only {:.1}% of print.html's chunks are duplicates", 100.0 * frac);
 }

@@ -9,9 +9,9 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use sotto::embed::Embedder;
 use sotto::eval::EvalReport;
+use sotto::generate::{load_gguf, LoadOptions};
 use sotto::index::format::read_manifest;
 use sotto::index::fusion::Fusion;
-use sotto::generate::{load_gguf, LoadOptions};
 use sotto::native::{load_bert_dir, models_dir, DEFAULT_EMBEDDER, DEFAULT_GENERATOR};
 use sotto::rag::answer::AnswerMode;
 use sotto::rag::ask::AskOptions;
@@ -166,7 +166,10 @@ fn run() -> Result<()> {
             let hits = engine.search(&query, &options)?;
             let ms = t0.elapsed().as_secs_f64() * 1e3;
             if json {
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "query": query, "took_ms": ms, "hits": hits }))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "query": query, "took_ms": ms, "hits": hits }))?
+                );
             } else {
                 for h in &hits {
                     let title = h.title.as_deref().unwrap_or("");
@@ -197,7 +200,8 @@ fn run() -> Result<()> {
                 let path = generator.unwrap_or_else(|| models.join(DEFAULT_GENERATOR));
                 let t = Instant::now();
                 let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-                let g = load_gguf(&bytes, &LoadOptions::default()).with_context(|| format!("loading {}", path.display()))?;
+                let g = load_gguf(&bytes, &LoadOptions::default())
+                    .with_context(|| format!("loading {}", path.display()))?;
                 eprintln!("loaded {} in {:.1} s", path.display(), t.elapsed().as_secs_f64());
                 engine.set_generator(g);
             }
@@ -245,7 +249,14 @@ fn run() -> Result<()> {
             let t = Instant::now();
             let out = sotto::generate::gguf::requantize(&bytes)?;
             std::fs::write(&output, &out).with_context(|| format!("writing {}", output.display()))?;
-            println!("{} ({:.1} MB) → {} ({:.1} MB) in {:.1} s", input.display(), bytes.len() as f64 / 1e6, output.display(), out.len() as f64 / 1e6, t.elapsed().as_secs_f64());
+            println!(
+                "{} ({:.1} MB) → {} ({:.1} MB) in {:.1} s",
+                input.display(),
+                bytes.len() as f64 / 1e6,
+                output.display(),
+                out.len() as f64 / 1e6,
+                t.elapsed().as_secs_f64()
+            );
             Ok(())
         }
         Command::Info { index } => {
@@ -281,7 +292,10 @@ fn collect_files(inputs: &[PathBuf]) -> Result<Vec<(String, PathBuf)>> {
             for entry in walkdir::WalkDir::new(input).sort_by_file_name() {
                 let entry = entry?;
                 let p = entry.path();
-                let ext_ok = p.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+                let ext_ok = p
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
                 if entry.file_type().is_file() && ext_ok {
                     let rel = p.strip_prefix(input)?;
                     let id = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
@@ -298,7 +312,13 @@ fn collect_files(inputs: &[PathBuf]) -> Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
-fn index(inputs: Vec<PathBuf>, output: &Path, embedder: Box<dyn Embedder>, config: EngineConfig, extra: &[(String, String)]) -> Result<()> {
+fn index(
+    inputs: Vec<PathBuf>,
+    output: &Path,
+    embedder: Box<dyn Embedder>,
+    config: EngineConfig,
+    extra: &[(String, String)],
+) -> Result<()> {
     let started = Instant::now();
     let files = collect_files(&inputs)?;
     if files.is_empty() {
@@ -326,7 +346,10 @@ fn index(inputs: Vec<PathBuf>, output: &Path, embedder: Box<dyn Embedder>, confi
     }
     let mut engine = Engine::new(config, embedder);
     let bar = ProgressBar::new(docs.len() as u64);
-    bar.set_style(ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} {elapsed_precise} eta {eta}")?.progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} {elapsed_precise} eta {eta}")?
+            .progress_chars("=> "),
+    );
     let mut on_progress = |p: Progress| match p {
         Progress::Chunking { done, total } => {
             bar.set_message("chunking");
@@ -393,7 +416,21 @@ fn snippet(text: &str, max_chars: usize) -> String {
 fn print_eval(reports: &[EvalReport]) {
     println!(
         "{:<34} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6} {:>6} {:>6} | {:>7} {:>7} {:>7}",
-        "config", "R@1", "R@5", "R@10", "P@5", "MRR", "nDCG", "fR@5", "cH@5", "cP@5", "cMRR", "cnDCG", "p50 ms", "p95 ms", "max ms"
+        "config",
+        "R@1",
+        "R@5",
+        "R@10",
+        "P@5",
+        "MRR",
+        "nDCG",
+        "fR@5",
+        "cH@5",
+        "cP@5",
+        "cMRR",
+        "cnDCG",
+        "p50 ms",
+        "p95 ms",
+        "max ms"
     );
     for r in reports {
         let g = |m: &std::collections::BTreeMap<usize, f64>, k| m.get(&k).copied().unwrap_or(f64::NAN);

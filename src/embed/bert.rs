@@ -64,12 +64,7 @@ pub struct BertOptions {
 
 impl Default for BertOptions {
     fn default() -> Self {
-        BertOptions {
-            pooling: Pooling::Mean,
-            normalize: true,
-            max_tokens: 256,
-            batch_size: 16,
-        }
+        BertOptions { pooling: Pooling::Mean, normalize: true, max_tokens: 256, batch_size: 16 }
     }
 }
 
@@ -100,19 +95,8 @@ impl BertEmbedder {
     /// Load from `model.safetensors`, `tokenizer.json` and `config.json` bytes with the
     /// default [`BertOptions`] (mean pooling, normalised, 256 tokens, sub-batches of 16).
     /// `name` is recorded in index manifests.
-    pub fn from_bytes(
-        name: &str,
-        weights: &[u8],
-        tokenizer_json: &[u8],
-        config_json: &[u8],
-    ) -> Result<Self> {
-        Self::from_bytes_with(
-            name,
-            weights,
-            tokenizer_json,
-            config_json,
-            BertOptions::default(),
-        )
+    pub fn from_bytes(name: &str, weights: &[u8], tokenizer_json: &[u8], config_json: &[u8]) -> Result<Self> {
+        Self::from_bytes_with(name, weights, tokenizer_json, config_json, BertOptions::default())
     }
 
     /// Load with explicit [`BertOptions`] (e.g. [`Pooling::Cls`] for bge models).
@@ -124,16 +108,10 @@ impl BertEmbedder {
         options: BertOptions,
     ) -> Result<Self> {
         if options.batch_size == 0 {
-            return Err(Error::InvalidOption {
-                name: "batch_size",
-                detail: "must be at least 1".into(),
-            });
+            return Err(Error::InvalidOption { name: "batch_size", detail: "must be at least 1".into() });
         }
         if options.max_tokens == 0 {
-            return Err(Error::InvalidOption {
-                name: "max_tokens",
-                detail: "must be at least 1".into(),
-            });
+            return Err(Error::InvalidOption { name: "max_tokens", detail: "must be at least 1".into() });
         }
         // Cheapest checks first: the config, then the tokenizer, then 90 MB of weights.
         let config = parse_config(config_json)?;
@@ -172,10 +150,7 @@ impl BertEmbedder {
     /// The word-piece ids the model sees for `text`: special tokens added, truncated at
     /// `info().max_tokens`.
     pub fn token_ids(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self
-            .tokenizer
-            .encode_fast(text, true)
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let enc = self.tokenizer.encode_fast(text, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
         Ok(enc.get_ids().to_vec())
     }
 
@@ -199,17 +174,10 @@ impl BertEmbedder {
         let type_ids = Tensor::from_vec(type_ids, (batch, len), device)?;
         let mask = Tensor::from_vec(mask, (batch, len), device)?;
         let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
-        let mut rows = self
-            .options
-            .pooling
-            .pool(&hidden, &mask)?
-            .to_vec2::<f32>()?;
+        let mut rows = self.options.pooling.pool(&hidden, &mask)?.to_vec2::<f32>()?;
         for row in rows.iter_mut() {
             if row.len() != self.info.dim {
-                return Err(Error::DimensionMismatch {
-                    expected: self.info.dim,
-                    got: row.len(),
-                });
+                return Err(Error::DimensionMismatch { expected: self.info.dim, got: row.len() });
             }
             if self.options.normalize {
                 l2_normalize(row);
@@ -253,14 +221,13 @@ impl Embedder for BertEmbedder {
     fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         let mut seqs: Vec<Tokenized> = Vec::with_capacity(texts.len());
         for part in texts.chunks(TOKENIZE_SLICE) {
-            let encodings = self
-                .tokenizer
-                .encode_batch_fast(part.to_vec(), true)
-                .map_err(|e| Error::Tokenizer(e.to_string()))?;
-            seqs.extend(encodings.into_iter().map(|e| Tokenized {
-                ids: e.get_ids().to_vec(),
-                type_ids: e.get_type_ids().to_vec(),
-            }));
+            let encodings =
+                self.tokenizer.encode_batch_fast(part.to_vec(), true).map_err(|e| Error::Tokenizer(e.to_string()))?;
+            seqs.extend(
+                encodings
+                    .into_iter()
+                    .map(|e| Tokenized { ids: e.get_ids().to_vec(), type_ids: e.get_type_ids().to_vec() }),
+            );
         }
         // Longest first, stable, so similar lengths share a sub-batch.
         let mut order: Vec<usize> = (0..seqs.len()).collect();
@@ -317,11 +284,7 @@ struct LoadedTokenizer {
 }
 
 /// Parse `tokenizer.json`, check it fits the model, and replace its padding/truncation.
-fn load_tokenizer(
-    tokenizer_json: &[u8],
-    config: &Config,
-    max_tokens: usize,
-) -> Result<LoadedTokenizer> {
+fn load_tokenizer(tokenizer_json: &[u8], config: &Config, max_tokens: usize) -> Result<LoadedTokenizer> {
     const WHAT: &str = "tokenizer.json";
     let mut tokenizer = Tokenizer::from_bytes(tokenizer_json).map_err(|e| Error::model(WHAT, e))?;
     let vocab = tokenizer.get_vocab_size(true);
@@ -334,10 +297,7 @@ fn load_tokenizer(
             ),
         ));
     }
-    let special_tokens = tokenizer
-        .get_post_processor()
-        .map(|p| p.added_tokens(false))
-        .unwrap_or(0);
+    let special_tokens = tokenizer.get_post_processor().map(|p| p.added_tokens(false)).unwrap_or(0);
     if config.max_position_embeddings <= special_tokens {
         return Err(Error::model(
             "config.json",
@@ -363,9 +323,7 @@ fn load_tokenizer(
         .unwrap_or(0);
     tokenizer.with_padding(None);
     let mut counting = tokenizer.clone();
-    counting
-        .with_truncation(None)
-        .map_err(|e| Error::model(WHAT, e))?;
+    counting.with_truncation(None).map_err(|e| Error::model(WHAT, e))?;
     tokenizer
         .with_truncation(Some(TruncationParams {
             direction: TruncationDirection::Right,
@@ -374,20 +332,15 @@ fn load_tokenizer(
             stride: 0,
         }))
         .map_err(|e| Error::model(WHAT, e))?;
-    Ok(LoadedTokenizer {
-        truncating: tokenizer,
-        counting,
-        pad_id,
-        special_tokens,
-    })
+    Ok(LoadedTokenizer { truncating: tokenizer, counting, pad_id, special_tokens })
 }
 
 /// Build the candle model from safetensors bytes, finding the weight-name prefix.
 fn load_weights(weights: &[u8], config: &Config) -> Result<BertModel> {
     const WHAT: &str = "safetensors";
     const PROBE: &str = "embeddings.word_embeddings.weight";
-    let vb = VarBuilder::from_slice_safetensors(weights, DType::F32, &Device::Cpu)
-        .map_err(|e| Error::model(WHAT, e))?;
+    let vb =
+        VarBuilder::from_slice_safetensors(weights, DType::F32, &Device::Cpu).map_err(|e| Error::model(WHAT, e))?;
     let mut prefixes = vec!["bert", "model"];
     if let Some(t) = config.model_type.as_deref() {
         prefixes.push(t);
@@ -405,8 +358,7 @@ fn load_weights(weights: &[u8], config: &Config) -> Result<BertModel> {
             }
         }
     };
-    BertModel::load(vb, config)
-        .map_err(|e| Error::model(WHAT, format!("{e} (do these weights match config.json?)")))
+    BertModel::load(vb, config).map_err(|e| Error::model(WHAT, format!("{e} (do these weights match config.json?)")))
 }
 
 #[cfg(test)]
@@ -418,19 +370,16 @@ mod tests {
     use super::*;
 
     const WORDS: &[&str] = &[
-        "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "dog", "a",
-        "##s", ".", ",", "le", "chat", "est", "ici", "é", "##é", "rust", "code", "fn",
+        "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "dog", "a", "##s", ".", ",",
+        "le", "chat", "est", "ici", "é", "##é", "rust", "code", "fn",
     ];
 
     /// A minimal WordPiece tokenizer.json: lower-casing BERT normaliser, BERT
     /// pre-tokenizer, `[CLS] … [SEP]` template, and a shipped fixed-128 padding and
     /// 128 truncation like all-MiniLM-L6-v2's (which the loader must override).
     fn tiny_tokenizer_json() -> Vec<u8> {
-        let vocab: serde_json::Map<String, serde_json::Value> = WORDS
-            .iter()
-            .enumerate()
-            .map(|(i, w)| (w.to_string(), serde_json::json!(i)))
-            .collect();
+        let vocab: serde_json::Map<String, serde_json::Value> =
+            WORDS.iter().enumerate().map(|(i, w)| (w.to_string(), serde_json::json!(i))).collect();
         let added: Vec<_> = WORDS[..5]
             .iter()
             .enumerate()
@@ -489,76 +438,29 @@ mod tests {
         let mut tensors: HashMap<String, Tensor> = HashMap::new();
         let mut add = |name: String, shape: &[usize], ones: bool| {
             let n: usize = shape.iter().product();
-            let data: Vec<f32> = (0..n)
-                .map(|_| {
-                    if ones {
-                        1.0
-                    } else {
-                        rng.gen_range(-0.2f32..0.2)
-                    }
-                })
-                .collect();
-            tensors.insert(
-                format!("{prefix}{name}"),
-                Tensor::from_vec(data, shape, &Device::Cpu).unwrap(),
-            );
+            let data: Vec<f32> = (0..n).map(|_| if ones { 1.0 } else { rng.gen_range(-0.2f32..0.2) }).collect();
+            tensors.insert(format!("{prefix}{name}"), Tensor::from_vec(data, shape, &Device::Cpu).unwrap());
         };
         let ln = |add: &mut dyn FnMut(String, &[usize], bool), at: &str| {
             add(format!("{at}.LayerNorm.weight"), &[HIDDEN], true);
             add(format!("{at}.LayerNorm.bias"), &[HIDDEN], false);
         };
-        add(
-            "embeddings.word_embeddings.weight".into(),
-            &[WORDS.len(), HIDDEN],
-            false,
-        );
-        add(
-            "embeddings.position_embeddings.weight".into(),
-            &[MAX_POS, HIDDEN],
-            false,
-        );
-        add(
-            "embeddings.token_type_embeddings.weight".into(),
-            &[2, HIDDEN],
-            false,
-        );
+        add("embeddings.word_embeddings.weight".into(), &[WORDS.len(), HIDDEN], false);
+        add("embeddings.position_embeddings.weight".into(), &[MAX_POS, HIDDEN], false);
+        add("embeddings.token_type_embeddings.weight".into(), &[2, HIDDEN], false);
         ln(&mut add, "embeddings");
         for l in 0..LAYERS {
             let at = format!("encoder.layer.{l}");
             for m in ["query", "key", "value"] {
-                add(
-                    format!("{at}.attention.self.{m}.weight"),
-                    &[HIDDEN, HIDDEN],
-                    false,
-                );
+                add(format!("{at}.attention.self.{m}.weight"), &[HIDDEN, HIDDEN], false);
                 add(format!("{at}.attention.self.{m}.bias"), &[HIDDEN], false);
             }
-            add(
-                format!("{at}.attention.output.dense.weight"),
-                &[HIDDEN, HIDDEN],
-                false,
-            );
-            add(
-                format!("{at}.attention.output.dense.bias"),
-                &[HIDDEN],
-                false,
-            );
+            add(format!("{at}.attention.output.dense.weight"), &[HIDDEN, HIDDEN], false);
+            add(format!("{at}.attention.output.dense.bias"), &[HIDDEN], false);
             ln(&mut add, &format!("{at}.attention.output"));
-            add(
-                format!("{at}.intermediate.dense.weight"),
-                &[INTERMEDIATE, HIDDEN],
-                false,
-            );
-            add(
-                format!("{at}.intermediate.dense.bias"),
-                &[INTERMEDIATE],
-                false,
-            );
-            add(
-                format!("{at}.output.dense.weight"),
-                &[HIDDEN, INTERMEDIATE],
-                false,
-            );
+            add(format!("{at}.intermediate.dense.weight"), &[INTERMEDIATE, HIDDEN], false);
+            add(format!("{at}.intermediate.dense.bias"), &[INTERMEDIATE], false);
+            add(format!("{at}.output.dense.weight"), &[HIDDEN, INTERMEDIATE], false);
             add(format!("{at}.output.dense.bias"), &[HIDDEN], false);
             ln(&mut add, &format!("{at}.output"));
         }
@@ -623,13 +525,8 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a, c);
         // Without model_type in config.json too.
-        BertEmbedder::from_bytes(
-            "t",
-            &tiny_weights("bert.", 7),
-            &tiny_tokenizer_json(),
-            &tiny_config_json(None),
-        )
-        .unwrap();
+        BertEmbedder::from_bytes("t", &tiny_weights("bert.", 7), &tiny_tokenizer_json(), &tiny_config_json(None))
+            .unwrap();
     }
 
     #[test]
@@ -652,86 +549,32 @@ mod tests {
 
     #[test]
     fn sub_batch_size_does_not_change_vectors() {
-        let one = tiny(
-            "",
-            BertOptions {
-                batch_size: 1,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        let two = tiny(
-            "",
-            BertOptions {
-                batch_size: 2,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let one = tiny("", BertOptions { batch_size: 1, ..Default::default() }).unwrap();
+        let two = tiny("", BertOptions { batch_size: 2, ..Default::default() }).unwrap();
         let big = tiny("", BertOptions::default()).unwrap();
-        let (a, b, c) = (
-            one.embed_batch(TEXTS).unwrap(),
-            two.embed_batch(TEXTS).unwrap(),
-            big.embed_batch(TEXTS).unwrap(),
-        );
+        let (a, b, c) =
+            (one.embed_batch(TEXTS).unwrap(), two.embed_batch(TEXTS).unwrap(), big.embed_batch(TEXTS).unwrap());
         for i in 0..TEXTS.len() {
-            assert!(
-                cosine(&a[i], &b[i]) > 0.9999 && cosine(&a[i], &c[i]) > 0.9999,
-                "text {i}"
-            );
+            assert!(cosine(&a[i], &b[i]) > 0.9999 && cosine(&a[i], &c[i]) > 0.9999, "text {i}");
         }
     }
 
     #[test]
     fn cls_pooling_and_unnormalised_options() {
         let mean = tiny("", BertOptions::default()).unwrap();
-        let cls = tiny(
-            "",
-            BertOptions {
-                pooling: Pooling::Cls,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        let raw = tiny(
-            "",
-            BertOptions {
-                normalize: false,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let cls = tiny("", BertOptions { pooling: Pooling::Cls, ..Default::default() }).unwrap();
+        let raw = tiny("", BertOptions { normalize: false, ..Default::default() }).unwrap();
         let t = "the cat sat on the mat";
-        let (m, c, r) = (
-            mean.embed(t).unwrap(),
-            cls.embed(t).unwrap(),
-            raw.embed(t).unwrap(),
-        );
-        assert!(
-            cosine(&m, &c) < 0.9999,
-            "CLS pooling should differ from mean pooling"
-        );
-        assert!(
-            cosine(&m, &r) > 0.9999,
-            "unnormalised vector points the same way"
-        );
+        let (m, c, r) = (mean.embed(t).unwrap(), cls.embed(t).unwrap(), raw.embed(t).unwrap());
+        assert!(cosine(&m, &c) < 0.9999, "CLS pooling should differ from mean pooling");
+        assert!(cosine(&m, &r) > 0.9999, "unnormalised vector points the same way");
         let rn: f32 = r.iter().map(|x| x * x).sum::<f32>().sqrt();
-        assert!(
-            (rn - 1.0).abs() > 1e-3,
-            "raw pooled state should not be unit norm by accident ({rn})"
-        );
+        assert!((rn - 1.0).abs() > 1e-3, "raw pooled state should not be unit norm by accident ({rn})");
     }
 
     #[test]
     fn shipped_padding_and_truncation_are_overridden() {
-        let e = tiny(
-            "",
-            BertOptions {
-                max_tokens: 10,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let e = tiny("", BertOptions { max_tokens: 10, ..Default::default() }).unwrap();
         assert_eq!(e.info().max_tokens, 10);
         // No fixed-128 padding: [CLS] the cat [SEP].
         assert_eq!(e.token_ids("the cat").unwrap(), vec![2, 5, 6, 3]);
@@ -745,14 +588,7 @@ mod tests {
         assert_eq!(e.count_tokens("the cats."), 4); // the, cat, ##s, .
         assert_eq!(e.count_tokens(""), 0);
         // Inputs past max_tokens embed fine (truncated) rather than overflowing positions.
-        let big = tiny(
-            "",
-            BertOptions {
-                max_tokens: 10_000,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let big = tiny("", BertOptions { max_tokens: 10_000, ..Default::default() }).unwrap();
         assert_eq!(big.info().max_tokens, MAX_POS);
         let v = big.embed(&"the cat ".repeat(200)).unwrap();
         assert_eq!(v.len(), HIDDEN);
@@ -760,31 +596,15 @@ mod tests {
 
     #[test]
     fn invalid_options_are_rejected() {
-        for opts in [
-            BertOptions {
-                batch_size: 0,
-                ..Default::default()
-            },
-            BertOptions {
-                max_tokens: 0,
-                ..Default::default()
-            },
-        ] {
+        for opts in
+            [BertOptions { batch_size: 0, ..Default::default() }, BertOptions { max_tokens: 0, ..Default::default() }]
+        {
             assert!(matches!(tiny("", opts), Err(Error::InvalidOption { .. })));
         }
         // Room for [CLS]/[SEP] only: the option, or the model's position table.
         assert!(matches!(
-            tiny(
-                "",
-                BertOptions {
-                    max_tokens: 2,
-                    ..Default::default()
-                }
-            ),
-            Err(Error::InvalidOption {
-                name: "max_tokens",
-                ..
-            })
+            tiny("", BertOptions { max_tokens: 2, ..Default::default() }),
+            Err(Error::InvalidOption { name: "max_tokens", .. })
         ));
         let mut short: serde_json::Value = serde_json::from_slice(&tiny_config_json(None)).unwrap();
         short["max_position_embeddings"] = serde_json::json!(2);
@@ -813,12 +633,8 @@ mod tests {
         expect_model_format(load(&cfg), "safetensors");
         // Valid safetensors with no BERT inside.
         let mut other = HashMap::new();
-        other.insert(
-            "lm_head.weight".to_string(),
-            Tensor::zeros((2, 2), DType::F32, &Device::Cpu).unwrap(),
-        );
-        let path =
-            std::env::temp_dir().join(format!("sotto-not-bert-{}.safetensors", std::process::id()));
+        other.insert("lm_head.weight".to_string(), Tensor::zeros((2, 2), DType::F32, &Device::Cpu).unwrap());
+        let path = std::env::temp_dir().join(format!("sotto-not-bert-{}.safetensors", std::process::id()));
         candle_core::safetensors::save(&other, &path).unwrap();
         let not_bert = std::fs::read(&path).unwrap();
         let _ = std::fs::remove_file(&path);
@@ -827,17 +643,11 @@ mod tests {
         let mut bigger: serde_json::Value = serde_json::from_slice(&cfg).unwrap();
         bigger["hidden_size"] = serde_json::json!(64);
         let bigger = serde_json::to_vec(&bigger).unwrap();
-        expect_model_format(
-            BertEmbedder::from_bytes("t", &w, &tok, &bigger),
-            "safetensors",
-        );
+        expect_model_format(BertEmbedder::from_bytes("t", &w, &tok, &bigger), "safetensors");
         let mut deeper: serde_json::Value = serde_json::from_slice(&cfg).unwrap();
         deeper["num_hidden_layers"] = serde_json::json!(3);
         let deeper = serde_json::to_vec(&deeper).unwrap();
-        expect_model_format(
-            BertEmbedder::from_bytes("t", &w, &tok, &deeper),
-            "safetensors",
-        );
+        expect_model_format(BertEmbedder::from_bytes("t", &w, &tok, &deeper), "safetensors");
     }
 
     #[test]
@@ -857,10 +667,7 @@ mod tests {
         let mut smaller: serde_json::Value = serde_json::from_slice(&cfg).unwrap();
         smaller["vocab_size"] = serde_json::json!(10);
         let smaller = serde_json::to_vec(&smaller).unwrap();
-        expect_model_format(
-            BertEmbedder::from_bytes("t", &w, &tok, &smaller),
-            "tokenizer.json",
-        );
+        expect_model_format(BertEmbedder::from_bytes("t", &w, &tok, &smaller), "tokenizer.json");
     }
 
     #[test]
@@ -880,30 +687,12 @@ mod tests {
             c[field] = value;
             serde_json::to_vec(&c).unwrap()
         };
-        expect_model_format(
-            load(&edit("hidden_size", serde_json::json!(-1))),
-            "config.json",
-        );
-        expect_model_format(
-            load(&edit("hidden_size", serde_json::json!("big"))),
-            "config.json",
-        );
-        expect_model_format(
-            load(&edit("num_attention_heads", serde_json::json!(0))),
-            "config.json",
-        );
-        expect_model_format(
-            load(&edit("num_attention_heads", serde_json::json!(5))),
-            "config.json",
-        );
-        expect_model_format(
-            load(&edit("hidden_act", serde_json::json!("swish"))),
-            "config.json",
-        );
-        expect_model_format(
-            load(&edit("max_position_embeddings", serde_json::json!(0))),
-            "config.json",
-        );
+        expect_model_format(load(&edit("hidden_size", serde_json::json!(-1))), "config.json");
+        expect_model_format(load(&edit("hidden_size", serde_json::json!("big"))), "config.json");
+        expect_model_format(load(&edit("num_attention_heads", serde_json::json!(0))), "config.json");
+        expect_model_format(load(&edit("num_attention_heads", serde_json::json!(5))), "config.json");
+        expect_model_format(load(&edit("hidden_act", serde_json::json!("swish"))), "config.json");
+        expect_model_format(load(&edit("max_position_embeddings", serde_json::json!(0))), "config.json");
         assert!(matches!(
             load(&edit("model_type", serde_json::json!("roberta"))),
             Err(Error::UnsupportedArchitecture(t)) if t == "roberta"
@@ -920,19 +709,11 @@ mod tests {
     #[test]
     fn hashes_identify_weights_and_tokenizer() {
         let a = tiny("", BertOptions::default()).unwrap();
-        let b = BertEmbedder::from_bytes(
-            "t",
-            &tiny_weights("", 8),
-            &tiny_tokenizer_json(),
-            &tiny_config_json(None),
-        )
-        .unwrap();
+        let b = BertEmbedder::from_bytes("t", &tiny_weights("", 8), &tiny_tokenizer_json(), &tiny_config_json(None))
+            .unwrap();
         assert_eq!(a.info().weights_sha256.len(), 64);
         assert_ne!(a.info().weights_sha256, b.info().weights_sha256);
         assert_eq!(a.info().tokenizer_sha256, b.info().tokenizer_sha256);
-        assert_eq!(
-            a.info().tokenizer_sha256,
-            sha256_hex(&tiny_tokenizer_json())
-        );
+        assert_eq!(a.info().tokenizer_sha256, sha256_hex(&tiny_tokenizer_json()));
     }
 }

@@ -56,17 +56,10 @@ impl Pooling {
             || c.pooling_mode_mean_sqrt_len_tokens
             || c.pooling_mode_weightedmean_tokens
             || c.pooling_mode_lasttoken;
-        match (
-            c.pooling_mode_mean_tokens,
-            c.pooling_mode_cls_token,
-            unsupported,
-        ) {
+        match (c.pooling_mode_mean_tokens, c.pooling_mode_cls_token, unsupported) {
             (true, false, false) => Ok(Pooling::Mean),
             (false, true, false) => Ok(Pooling::Cls),
-            _ => Err(Error::model(
-                WHAT,
-                "only one of pooling_mode_mean_tokens or pooling_mode_cls_token is supported",
-            )),
+            _ => Err(Error::model(WHAT, "only one of pooling_mode_mean_tokens or pooling_mode_cls_token is supported")),
         }
     }
 
@@ -110,14 +103,9 @@ mod tests {
     fn mean_pooling_ignores_padding() {
         // Row 0: two real tokens then a padding token holding a huge value.
         // Row 1: three real tokens.
-        let hidden = Tensor::new(
-            &[
-                [[1f32, 2.], [3., 4.], [1000., -1000.]],
-                [[1., 1.], [2., 2.], [3., 3.]],
-            ],
-            &Device::Cpu,
-        )
-        .unwrap();
+        let hidden =
+            Tensor::new(&[[[1f32, 2.], [3., 4.], [1000., -1000.]], [[1., 1.], [2., 2.], [3., 3.]]], &Device::Cpu)
+                .unwrap();
         let mask = Tensor::new(&[[1u32, 1, 0], [1, 1, 1]], &Device::Cpu).unwrap();
         let pooled = rows(&Pooling::Mean.pool(&hidden, &mask).unwrap());
         assert_eq!(pooled, vec![vec![2.0, 3.0], vec![2.0, 2.0]]);
@@ -134,16 +122,9 @@ mod tests {
 
     #[test]
     fn cls_pooling_takes_first_token() {
-        let hidden = Tensor::new(
-            &[[[1f32, 2.], [3., 4.]], [[5., 6.], [7., 8.]]],
-            &Device::Cpu,
-        )
-        .unwrap();
+        let hidden = Tensor::new(&[[[1f32, 2.], [3., 4.]], [[5., 6.], [7., 8.]]], &Device::Cpu).unwrap();
         let mask = Tensor::new(&[[1u32, 0], [1, 1]], &Device::Cpu).unwrap();
-        assert_eq!(
-            rows(&Pooling::Cls.pool(&hidden, &mask).unwrap()),
-            vec![vec![1., 2.], vec![5., 6.]]
-        );
+        assert_eq!(rows(&Pooling::Cls.pool(&hidden, &mask).unwrap()), vec![vec![1., 2.], vec![5., 6.]]);
     }
 
     #[test]
@@ -158,15 +139,9 @@ mod tests {
         let mean = br#"{"word_embedding_dimension": 384, "pooling_mode_cls_token": false,
             "pooling_mode_mean_tokens": true, "pooling_mode_max_tokens": false,
             "pooling_mode_mean_sqrt_len_tokens": false}"#;
-        assert_eq!(
-            Pooling::from_sentence_transformers_config(mean).unwrap(),
-            Pooling::Mean
-        );
+        assert_eq!(Pooling::from_sentence_transformers_config(mean).unwrap(), Pooling::Mean);
         let cls = br#"{"pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false}"#;
-        assert_eq!(
-            Pooling::from_sentence_transformers_config(cls).unwrap(),
-            Pooling::Cls
-        );
+        assert_eq!(Pooling::from_sentence_transformers_config(cls).unwrap(), Pooling::Cls);
         for bad in [
             &br#"{"pooling_mode_max_tokens": true}"#[..],
             br#"{"pooling_mode_cls_token": true, "pooling_mode_mean_tokens": true}"#,

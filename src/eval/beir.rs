@@ -18,9 +18,7 @@ use std::io::BufRead;
 
 use serde::Serialize;
 
-use super::dataset::{
-    field_string, json_object, BadLine, Dataset, LineReader, Question, MAX_LINE_BYTES,
-};
+use super::dataset::{field_string, json_object, BadLine, Dataset, LineReader, Question, MAX_LINE_BYTES};
 use crate::error::{Error, Result};
 use crate::ingest::{Document, Format};
 
@@ -35,10 +33,7 @@ pub struct CorpusReader<R> {
 impl<R: BufRead> CorpusReader<R> {
     /// A reader over `reader`.
     pub fn new(reader: R) -> Self {
-        CorpusReader {
-            lines: LineReader::new(reader, MAX_LINE_BYTES),
-            ids: HashSet::new(),
-        }
+        CorpusReader { lines: LineReader::new(reader, MAX_LINE_BYTES), ids: HashSet::new() }
     }
 
     /// Whether reading stopped on an I/O error.
@@ -54,24 +49,14 @@ fn corpus_line(line: &str, n: usize) -> Result<Document> {
         match obj.get(field) {
             None | Some(serde_json::Value::Null) => Ok(String::new()),
             Some(serde_json::Value::String(s)) => Ok(s.clone()),
-            Some(_) => Err(Error::Dataset {
-                line: n,
-                detail: format!("field `{field}` must be a string"),
-            }),
+            Some(_) => Err(Error::Dataset { line: n, detail: format!("field `{field}` must be a string") }),
         }
     };
     let title = text_of("title")?;
     let text = text_of("text")?;
-    let body = if text.trim().is_empty() {
-        title.clone()
-    } else {
-        text
-    };
+    let body = if text.trim().is_empty() { title.clone() } else { text };
     if body.trim().is_empty() {
-        return Err(Error::Dataset {
-            line: n,
-            detail: format!("document {id:?} has neither text nor title"),
-        });
+        return Err(Error::Dataset { line: n, detail: format!("document {id:?} has neither text nor title") });
     }
     let mut doc = Document::new(id, body).with_format(Format::Text);
     if let Some(serde_json::Value::Object(meta)) = obj.get("metadata") {
@@ -110,10 +95,7 @@ impl<R: BufRead> Iterator for CorpusReader<R> {
                 if self.ids.insert(d.id.clone()) {
                     Ok(d)
                 } else {
-                    Err(Error::Dataset {
-                        line: n,
-                        detail: format!("duplicate document id {:?}", d.id),
-                    })
+                    Err(Error::Dataset { line: n, detail: format!("duplicate document id {:?}", d.id) })
                 }
             }));
         }
@@ -137,17 +119,12 @@ pub fn read_corpus<R: BufRead>(reader: R, skip_bad: bool) -> Result<Corpus> {
     while let Some(item) = it.next() {
         match item {
             Ok(d) => documents.push(d),
-            Err(Error::Dataset { line, detail }) if skip_bad && !it.failed() => {
-                skipped.push(BadLine { line, detail })
-            }
+            Err(Error::Dataset { line, detail }) if skip_bad && !it.failed() => skipped.push(BadLine { line, detail }),
             Err(e) => return Err(e),
         }
     }
     if documents.is_empty() {
-        return Err(Error::Dataset {
-            line: 0,
-            detail: "corpus has no documents".into(),
-        });
+        return Err(Error::Dataset { line: 0, detail: "corpus has no documents".into() });
     }
     Ok(Corpus { documents, skipped })
 }
@@ -186,18 +163,13 @@ pub fn read_queries<R: BufRead>(reader: R, skip_bad: bool) -> Result<Queries> {
                 if ids.insert(id.clone()) {
                     Ok(Query { id, text })
                 } else {
-                    Err(Error::Dataset {
-                        line: n,
-                        detail: format!("duplicate query id {id:?}"),
-                    })
+                    Err(Error::Dataset { line: n, detail: format!("duplicate query id {id:?}") })
                 }
             }),
         };
         match parsed {
             Ok(q) => out.queries.push(q),
-            Err(Error::Dataset { line, detail }) if skip_bad => {
-                out.skipped.push(BadLine { line, detail })
-            }
+            Err(Error::Dataset { line, detail }) if skip_bad => out.skipped.push(BadLine { line, detail }),
             Err(e) => return Err(e),
         }
     }
@@ -214,41 +186,24 @@ pub struct Qrels {
 }
 
 fn qrels_line(line: &str, n: usize) -> Result<Option<(String, String, i64)>> {
-    let cols: Vec<&str> = if line.contains('\t') {
-        line.split('\t').map(str::trim).collect()
-    } else {
-        line.split_whitespace().collect()
-    };
+    let cols: Vec<&str> =
+        if line.contains('\t') { line.split('\t').map(str::trim).collect() } else { line.split_whitespace().collect() };
     let (q, d, s) = match cols.as_slice() {
         [q, d, s] => (*q, *d, *s),
         [q, _, d, s] => (*q, *d, *s),
         _ => {
             return Err(Error::Dataset {
                 line: n,
-                detail: format!(
-                    "expected `query-id corpus-id score` (3 or 4 columns), found {} columns",
-                    cols.len()
-                ),
+                detail: format!("expected `query-id corpus-id score` (3 or 4 columns), found {} columns", cols.len()),
             })
         }
     };
-    match s
-        .parse::<i64>()
-        .or_else(|e| s.parse::<f64>().map(|f| f.round() as i64).map_err(|_| e))
-    {
-        Ok(score) if !q.is_empty() && !d.is_empty() => {
-            Ok(Some((q.to_owned(), d.to_owned(), score)))
-        }
-        Ok(_) => Err(Error::Dataset {
-            line: n,
-            detail: "empty query or corpus id".into(),
-        }),
+    match s.parse::<i64>().or_else(|e| s.parse::<f64>().map(|f| f.round() as i64).map_err(|_| e)) {
+        Ok(score) if !q.is_empty() && !d.is_empty() => Ok(Some((q.to_owned(), d.to_owned(), score))),
+        Ok(_) => Err(Error::Dataset { line: n, detail: "empty query or corpus id".into() }),
         // The first line of BEIR's files is a header.
         Err(_) if n == 1 => Ok(None),
-        Err(_) => Err(Error::Dataset {
-            line: n,
-            detail: format!("score {s:?} is not a number"),
-        }),
+        Err(_) => Err(Error::Dataset { line: n, detail: format!("score {s:?} is not a number") }),
     }
 }
 
@@ -272,10 +227,7 @@ pub fn read_qrels<R: BufRead>(reader: R, skip_bad: bool) -> Result<Qrels> {
                         v.insert(score);
                     }
                     std::collections::btree_map::Entry::Occupied(o) => {
-                        let detail = format!(
-                            "repeated judgment for query {q:?} and document {:?}",
-                            o.key()
-                        );
+                        let detail = format!("repeated judgment for query {q:?} and document {:?}", o.key());
                         if !skip_bad {
                             return Err(Error::Dataset { line: n, detail });
                         }
@@ -283,9 +235,7 @@ pub fn read_qrels<R: BufRead>(reader: R, skip_bad: bool) -> Result<Qrels> {
                     }
                 }
             }
-            Err(Error::Dataset { line, detail }) if skip_bad => {
-                qrels.skipped.push(BadLine { line, detail })
-            }
+            Err(Error::Dataset { line, detail }) if skip_bad => qrels.skipped.push(BadLine { line, detail }),
             Err(e) => return Err(e),
         }
     }
@@ -300,36 +250,19 @@ pub fn assemble(queries: &Queries, qrels: &Qrels) -> Result<Dataset> {
     let mut ds = Dataset::default();
     let known: HashSet<&str> = queries.queries.iter().map(|q| q.id.as_str()).collect();
     for b in &queries.skipped {
-        ds.skipped.push(BadLine {
-            line: b.line,
-            detail: format!("queries: {}", b.detail),
-        });
+        ds.skipped.push(BadLine { line: b.line, detail: format!("queries: {}", b.detail) });
     }
     for b in &qrels.skipped {
-        ds.skipped.push(BadLine {
-            line: b.line,
-            detail: format!("qrels: {}", b.detail),
-        });
+        ds.skipped.push(BadLine { line: b.line, detail: format!("qrels: {}", b.detail) });
     }
-    for q in qrels
-        .judgments
-        .keys()
-        .filter(|q| !known.contains(q.as_str()))
-    {
-        ds.skipped.push(BadLine {
-            line: 0,
-            detail: format!("qrels: judgments for unknown query {q:?}"),
-        });
+    for q in qrels.judgments.keys().filter(|q| !known.contains(q.as_str())) {
+        ds.skipped.push(BadLine { line: 0, detail: format!("qrels: judgments for unknown query {q:?}") });
     }
     for q in &queries.queries {
         let Some(j) = qrels.judgments.get(&q.id) else {
             continue;
         };
-        let relevant: Vec<String> = j
-            .iter()
-            .filter(|(_, &s)| s > 0)
-            .map(|(d, _)| d.clone())
-            .collect();
+        let relevant: Vec<String> = j.iter().filter(|(_, &s)| s > 0).map(|(d, _)| d.clone()).collect();
         if relevant.is_empty() {
             continue;
         }
@@ -341,10 +274,7 @@ pub fn assemble(queries: &Queries, qrels: &Qrels) -> Result<Dataset> {
         });
     }
     if ds.questions.is_empty() {
-        return Err(Error::Dataset {
-            line: 0,
-            detail: "no query has a positive relevance judgment".into(),
-        });
+        return Err(Error::Dataset { line: 0, detail: "no query has a positive relevance judgment".into() });
     }
     Ok(ds)
 }
@@ -375,8 +305,7 @@ mod tests {
 
     #[test]
     fn corpus_bad_lines_duplicates_and_empty_corpus() {
-        let text =
-            format!("{CORPUS}{{\"_id\": \"d1\", \"text\": \"again\"}}\n{{\"_id\": \"d9\"}}\n[1]\n");
+        let text = format!("{CORPUS}{{\"_id\": \"d1\", \"text\": \"again\"}}\n{{\"_id\": \"d9\"}}\n[1]\n");
         match read_corpus(text.as_bytes(), false) {
             Err(Error::Dataset { line: 4, detail }) => {
                 assert!(detail.contains("duplicate document id"), "{detail}")
@@ -385,14 +314,8 @@ mod tests {
         }
         let c = read_corpus(text.as_bytes(), true).unwrap();
         assert_eq!(c.documents.len(), 3);
-        assert_eq!(
-            c.skipped.iter().map(|b| b.line).collect::<Vec<_>>(),
-            [4, 5, 6]
-        );
-        assert!(matches!(
-            read_corpus("\n".as_bytes(), true),
-            Err(Error::Dataset { line: 0, .. })
-        ));
+        assert_eq!(c.skipped.iter().map(|b| b.line).collect::<Vec<_>>(), [4, 5, 6]);
+        assert!(matches!(read_corpus("\n".as_bytes(), true), Err(Error::Dataset { line: 0, .. })));
         let mut bytes = b"{\"_id\": \"x\", \"text\": \"caf\xE9\"}\n".to_vec();
         bytes.extend_from_slice(CORPUS.as_bytes());
         match read_corpus(&bytes[..], false) {
@@ -411,29 +334,16 @@ mod tests {
         .unwrap();
         assert_eq!(queries.queries.len(), 4);
         let qrels = read_qrels(
-            "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t2\nq2\td1\t0\nq4\td1\t0\nq9\td1\t1\n"
-                .as_bytes(),
+            "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t2\nq2\td1\t0\nq4\td1\t0\nq9\td1\t1\n".as_bytes(),
             false,
         )
         .unwrap();
         assert_eq!(qrels.judgments["q2"].len(), 2);
         let ds = assemble(&queries, &qrels).unwrap();
-        assert_eq!(
-            ds.questions
-                .iter()
-                .map(|q| q.id.as_str())
-                .collect::<Vec<_>>(),
-            ["q1", "q2"]
-        );
+        assert_eq!(ds.questions.iter().map(|q| q.id.as_str()).collect::<Vec<_>>(), ["q1", "q2"]);
         assert_eq!(ds.questions[1].relevant_docs, ["d2"]);
         assert_eq!(ds.questions[0].question, "What is Cargo?");
-        assert!(
-            ds.skipped
-                .iter()
-                .any(|b| b.detail.contains("unknown query \"q9\"")),
-            "{:?}",
-            ds.skipped
-        );
+        assert!(ds.skipped.iter().any(|b| b.detail.contains("unknown query \"q9\"")), "{:?}", ds.skipped);
     }
 
     #[test]
@@ -452,30 +362,20 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-        let q = read_qrels(
-            "q1\td1\t1\nonly-two\tcols\nq1\td1\t1\nq2\td3\t1\n".as_bytes(),
-            true,
-        )
-        .unwrap();
+        let q = read_qrels("q1\td1\t1\nonly-two\tcols\nq1\td1\t1\nq2\td3\t1\n".as_bytes(), true).unwrap();
         assert_eq!(q.skipped.iter().map(|b| b.line).collect::<Vec<_>>(), [2, 3]);
         assert_eq!(q.judgments.len(), 2);
     }
 
     #[test]
     fn duplicate_query_ids_and_no_judged_query() {
-        match read_queries(
-            "{\"_id\":\"q1\",\"text\":\"a\"}\n{\"_id\":\"q1\",\"text\":\"b\"}\n".as_bytes(),
-            false,
-        ) {
+        match read_queries("{\"_id\":\"q1\",\"text\":\"a\"}\n{\"_id\":\"q1\",\"text\":\"b\"}\n".as_bytes(), false) {
             Err(Error::Dataset { line: 2, detail }) => {
                 assert!(detail.contains("duplicate query id"))
             }
             other => panic!("unexpected {other:?}"),
         }
         let queries = read_queries("{\"_id\":\"q1\",\"text\":\"a\"}\n".as_bytes(), false).unwrap();
-        assert!(matches!(
-            assemble(&queries, &Qrels::default()),
-            Err(Error::Dataset { line: 0, .. })
-        ));
+        assert!(matches!(assemble(&queries, &Qrels::default()), Err(Error::Dataset { line: 0, .. })));
     }
 }

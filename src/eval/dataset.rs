@@ -68,13 +68,7 @@ pub(crate) type Line = (usize, std::result::Result<String, String>);
 
 impl<R: BufRead> LineReader<R> {
     pub(crate) fn new(reader: R, max: usize) -> Self {
-        LineReader {
-            reader,
-            line: 0,
-            buf: Vec::new(),
-            max,
-            failed: false,
-        }
+        LineReader { reader, line: 0, buf: Vec::new(), max, failed: false }
     }
 
     /// Whether reading failed (an I/O error, after which nothing more is read).
@@ -96,10 +90,7 @@ impl<R: BufRead> LineReader<R> {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.failed = true;
-                    return Some(Err(Error::Dataset {
-                        line: self.line + 1,
-                        detail: format!("read error: {e}"),
-                    }));
+                    return Some(Err(Error::Dataset { line: self.line + 1, detail: format!("read error: {e}") }));
                 }
             };
             if available.is_empty() {
@@ -157,18 +148,12 @@ pub struct QuestionReader<R> {
 impl<R: BufRead> QuestionReader<R> {
     /// A reader over `reader`.
     pub fn new(reader: R) -> Self {
-        QuestionReader {
-            lines: LineReader::new(reader, MAX_LINE_BYTES),
-            ids: HashSet::new(),
-        }
+        QuestionReader { lines: LineReader::new(reader, MAX_LINE_BYTES), ids: HashSet::new() }
     }
 
     /// The same with a custom line-length bound.
     pub fn with_max_line_bytes(reader: R, max: usize) -> Self {
-        QuestionReader {
-            lines: LineReader::new(reader, max.max(1)),
-            ids: HashSet::new(),
-        }
+        QuestionReader { lines: LineReader::new(reader, max.max(1)), ids: HashSet::new() }
     }
 
     /// Whether reading stopped on an I/O error (that error was the last item).
@@ -195,10 +180,7 @@ impl<R: BufRead> Iterator for QuestionReader<R> {
             }
             let parsed = parse_line(&line, n).and_then(|q| {
                 if self.ids.contains(&q.id) {
-                    Err(Error::Dataset {
-                        line: n,
-                        detail: format!("duplicate question id {:?}", q.id),
-                    })
+                    Err(Error::Dataset { line: n, detail: format!("duplicate question id {:?}", q.id) })
                 } else {
                     self.ids.insert(q.id.clone());
                     Ok(q)
@@ -219,32 +201,17 @@ pub(crate) fn field_string(
     match obj.get(field) {
         Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
         Some(serde_json::Value::Number(x)) if number_ok => Ok(x.to_string()),
-        Some(_) => Err(Error::Dataset {
-            line: n,
-            detail: format!("field `{field}` must be a non-empty string"),
-        }),
-        None => Err(Error::Dataset {
-            line: n,
-            detail: format!("missing field `{field}`"),
-        }),
+        Some(_) => Err(Error::Dataset { line: n, detail: format!("field `{field}` must be a non-empty string") }),
+        None => Err(Error::Dataset { line: n, detail: format!("missing field `{field}`") }),
     }
 }
 
 /// Parse one line as a JSON object.
-pub(crate) fn json_object(
-    line: &str,
-    n: usize,
-) -> Result<serde_json::Map<String, serde_json::Value>> {
+pub(crate) fn json_object(line: &str, n: usize) -> Result<serde_json::Map<String, serde_json::Value>> {
     match serde_json::from_str(line) {
         Ok(serde_json::Value::Object(o)) => Ok(o),
-        Ok(_) => Err(Error::Dataset {
-            line: n,
-            detail: "not a JSON object".into(),
-        }),
-        Err(e) => Err(Error::Dataset {
-            line: n,
-            detail: format!("not JSON: {e}"),
-        }),
+        Ok(_) => Err(Error::Dataset { line: n, detail: "not a JSON object".into() }),
+        Err(e) => Err(Error::Dataset { line: n, detail: format!("not JSON: {e}") }),
     }
 }
 
@@ -255,21 +222,14 @@ fn parse_line(line: &str, n: usize) -> Result<Question> {
             Some(serde_json::Value::Array(a)) => a
                 .iter()
                 .map(|x| {
-                    x.as_str().map(str::to_owned).ok_or_else(|| Error::Dataset {
-                        line: n,
-                        detail: format!("field `{field}` must hold strings"),
-                    })
+                    x.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| Error::Dataset { line: n, detail: format!("field `{field}` must hold strings") })
                 })
                 .collect(),
             Some(serde_json::Value::String(s)) => Ok(vec![s.clone()]),
-            Some(_) => Err(Error::Dataset {
-                line: n,
-                detail: format!("field `{field}` must be a list of strings"),
-            }),
-            None if required => Err(Error::Dataset {
-                line: n,
-                detail: format!("missing field `{field}`"),
-            }),
+            Some(_) => Err(Error::Dataset { line: n, detail: format!("field `{field}` must be a list of strings") }),
+            None if required => Err(Error::Dataset { line: n, detail: format!("missing field `{field}`") }),
             None => Ok(Vec::new()),
         }
     };
@@ -281,10 +241,7 @@ fn parse_line(line: &str, n: usize) -> Result<Question> {
     };
     q.answers.retain(|a| !a.trim().is_empty());
     if q.relevant_docs.is_empty() {
-        return Err(Error::Dataset {
-            line: n,
-            detail: "field `relevant_docs` is empty".into(),
-        });
+        return Err(Error::Dataset { line: n, detail: "field `relevant_docs` is empty".into() });
     }
     Ok(q)
 }
@@ -309,10 +266,7 @@ pub fn read_jsonl<R: BufRead>(reader: R, skip_bad: bool) -> Result<Dataset> {
         let detail = if ds.skipped.is_empty() {
             "dataset has no questions".to_owned()
         } else {
-            format!(
-                "dataset has no valid questions ({} bad lines skipped)",
-                ds.skipped.len()
-            )
+            format!("dataset has no valid questions ({} bad lines skipped)", ds.skipped.len())
         };
         return Err(Error::Dataset { line: 0, detail });
     }
@@ -343,8 +297,11 @@ mod tests {
 
     #[test]
     fn bad_line_names_line_and_field() {
-        let err = parse_jsonl("{\"id\":\"a\",\"question\":\"q\",\"relevant_docs\":[\"x\"]}\n{\"id\":\"b\",\"relevant_docs\":[\"x\"]}", false)
-            .unwrap_err();
+        let err = parse_jsonl(
+            "{\"id\":\"a\",\"question\":\"q\",\"relevant_docs\":[\"x\"]}\n{\"id\":\"b\",\"relevant_docs\":[\"x\"]}",
+            false,
+        )
+        .unwrap_err();
         match err {
             Error::Dataset { line, detail } => {
                 assert_eq!(line, 2);
@@ -362,15 +319,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ds.questions.len(), 1);
-        assert_eq!(
-            ds.skipped.iter().map(|b| b.line).collect::<Vec<_>>(),
-            vec![2, 3]
-        );
-        assert!(
-            ds.skipped[1].detail.contains("duplicate"),
-            "{:?}",
-            ds.skipped
-        );
+        assert_eq!(ds.skipped.iter().map(|b| b.line).collect::<Vec<_>>(), vec![2, 3]);
+        assert!(ds.skipped[1].detail.contains("duplicate"), "{:?}", ds.skipped);
     }
 
     #[test]
@@ -386,14 +336,8 @@ mod tests {
 
     #[test]
     fn empty_dataset_is_an_error() {
-        assert!(matches!(
-            parse_jsonl("", false),
-            Err(Error::Dataset { line: 0, .. })
-        ));
-        assert!(matches!(
-            parse_jsonl("\n\n", true),
-            Err(Error::Dataset { .. })
-        ));
+        assert!(matches!(parse_jsonl("", false), Err(Error::Dataset { line: 0, .. })));
+        assert!(matches!(parse_jsonl("\n\n", true), Err(Error::Dataset { .. })));
         match parse_jsonl("nope\n", true) {
             Err(Error::Dataset { detail, .. }) => {
                 assert!(detail.contains("1 bad lines skipped"), "{detail}")
@@ -405,11 +349,8 @@ mod tests {
     #[test]
     fn non_utf8_line_is_reported_with_its_number_and_skippable() {
         let mut bytes = format!("{A}\n").into_bytes();
-        bytes.extend_from_slice(
-            b"{\"id\":\"b\",\"question\":\"caf\xE9\",\"relevant_docs\":[\"x\"]}\n",
-        );
-        bytes
-            .extend_from_slice(b"{\"id\":\"c\",\"question\":\"ok\",\"relevant_docs\":[\"x\"]}\r\n");
+        bytes.extend_from_slice(b"{\"id\":\"b\",\"question\":\"caf\xE9\",\"relevant_docs\":[\"x\"]}\n");
+        bytes.extend_from_slice(b"{\"id\":\"c\",\"question\":\"ok\",\"relevant_docs\":[\"x\"]}\r\n");
         match read_jsonl(&bytes[..], false) {
             Err(Error::Dataset { line: 2, detail }) => {
                 assert!(detail.contains("UTF-8"), "{detail}")
@@ -417,13 +358,7 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         let ds = read_jsonl(&bytes[..], true).unwrap();
-        assert_eq!(
-            ds.questions
-                .iter()
-                .map(|q| q.id.as_str())
-                .collect::<Vec<_>>(),
-            ["a", "c"]
-        );
+        assert_eq!(ds.questions.iter().map(|q| q.id.as_str()).collect::<Vec<_>>(), ["a", "c"]);
         assert_eq!(ds.skipped[0].line, 2);
     }
 
@@ -435,15 +370,9 @@ mod tests {
 
     #[test]
     fn overlong_line_is_skipped_without_buffering_it() {
-        let long = format!(
-            "{{\"id\":\"long\",\"question\":\"{}\",\"relevant_docs\":[\"x\"]}}",
-            "w".repeat(5000)
-        );
+        let long = format!("{{\"id\":\"long\",\"question\":\"{}\",\"relevant_docs\":[\"x\"]}}", "w".repeat(5000));
         let text = format!("{long}\n{A}\n");
-        let mut it = QuestionReader::with_max_line_bytes(
-            std::io::BufReader::with_capacity(64, text.as_bytes()),
-            1000,
-        );
+        let mut it = QuestionReader::with_max_line_bytes(std::io::BufReader::with_capacity(64, text.as_bytes()), 1000);
         match it.next() {
             Some(Err(Error::Dataset { line: 1, detail })) => {
                 assert!(detail.contains("longer than 1000"), "{detail}")
@@ -481,14 +410,8 @@ mod tests {
 
     #[test]
     fn questions_are_streamed_from_an_endless_reader() {
-        let reader = std::io::BufReader::new(Endless {
-            n: 0,
-            pending: Vec::new(),
-        });
-        let got: Vec<Question> = QuestionReader::new(reader)
-            .take(2000)
-            .collect::<Result<_>>()
-            .unwrap();
+        let reader = std::io::BufReader::new(Endless { n: 0, pending: Vec::new() });
+        let got: Vec<Question> = QuestionReader::new(reader).take(2000).collect::<Result<_>>().unwrap();
         assert_eq!(got.len(), 2000);
         assert_eq!(got[1999].id, "q2000");
     }

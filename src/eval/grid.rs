@@ -57,10 +57,7 @@ pub enum ModeSpec {
 }
 
 fn bad(name: &'static str, detail: impl Into<String>) -> Error {
-    Error::InvalidOption {
-        name,
-        detail: detail.into(),
-    }
+    Error::InvalidOption { name, detail: detail.into() }
 }
 
 impl ModeSpec {
@@ -72,25 +69,20 @@ impl ModeSpec {
             Some((n, a)) => (n.trim(), Some(a.trim())),
             None => (lower.as_str(), None),
         };
-        let number = |a: &str| {
-            a.parse::<f32>()
-                .map_err(|_| bad("mode", format!("{a:?} in {s:?} is not a number")))
-        };
+        let number = |a: &str| a.parse::<f32>().map_err(|_| bad("mode", format!("{a:?} in {s:?} is not a number")));
         let mode = match name {
             "dense" => ModeSpec::Dense,
             "sparse" | "bm25" => ModeSpec::Sparse,
-            "hybrid" | "rrf" | "hybrid-rrf" => ModeSpec::HybridRrf {
-                rrf_k: arg.map(number).transpose()?.unwrap_or(rrf_k),
-            },
-            "weighted" | "hybrid-weighted" => ModeSpec::HybridWeighted {
-                alpha: arg.map(number).transpose()?.unwrap_or(alpha),
-            },
+            "hybrid" | "rrf" | "hybrid-rrf" => {
+                ModeSpec::HybridRrf { rrf_k: arg.map(number).transpose()?.unwrap_or(rrf_k) }
+            }
+            "weighted" | "hybrid-weighted" => {
+                ModeSpec::HybridWeighted { alpha: arg.map(number).transpose()?.unwrap_or(alpha) }
+            }
             _ => {
                 return Err(bad(
                     "mode",
-                    format!(
-                        "unknown mode {s:?} (dense, sparse, hybrid-rrf, hybrid-weighted[:alpha])"
-                    ),
+                    format!("unknown mode {s:?} (dense, sparse, hybrid-rrf, hybrid-weighted[:alpha])"),
                 ));
             }
         };
@@ -121,11 +113,7 @@ impl ModeSpec {
             ModeSpec::HybridRrf { rrf_k } => (Mode::Hybrid, Fusion::Rrf { rrf_k }),
             ModeSpec::HybridWeighted { alpha } => (Mode::Hybrid, Fusion::Weighted { alpha }),
         };
-        SearchOptions {
-            mode,
-            fusion,
-            ..SearchOptions::default()
-        }
+        SearchOptions { mode, fusion, ..SearchOptions::default() }
     }
 
     /// Display name: `dense`, `sparse`, `hybrid-rrf`, `hybrid-weighted α=0.3`
@@ -152,20 +140,14 @@ pub struct ChunkSpec {
 
 impl From<&crate::ingest::chunk::ChunkConfig> for ChunkSpec {
     fn from(c: &crate::ingest::chunk::ChunkConfig) -> Self {
-        ChunkSpec {
-            max_tokens: c.max_tokens,
-            overlap: c.overlap_tokens,
-        }
+        ChunkSpec { max_tokens: c.max_tokens, overlap: c.overlap_tokens }
     }
 }
 
 impl ChunkSpec {
     /// The engine's chunk configuration.
     pub fn chunk_config(self) -> crate::ingest::chunk::ChunkConfig {
-        crate::ingest::chunk::ChunkConfig {
-            max_tokens: self.max_tokens,
-            overlap_tokens: self.overlap,
-        }
+        crate::ingest::chunk::ChunkConfig { max_tokens: self.max_tokens, overlap_tokens: self.overlap }
     }
 }
 
@@ -181,10 +163,7 @@ pub struct IndexKey {
 impl IndexKey {
     /// Display name, e.g. `all-MiniLM-L6-v2 · 256/32 tokens`.
     pub fn name(&self) -> String {
-        format!(
-            "{} · {}/{} tokens",
-            self.embedder, self.chunk.max_tokens, self.chunk.overlap
-        )
+        format!("{} · {}/{} tokens", self.embedder, self.chunk.max_tokens, self.chunk.overlap)
     }
 }
 
@@ -216,17 +195,7 @@ pub struct GridConfig {
     pub answers: bool,
 }
 
-const KEYS: &[&str] = &[
-    "modes",
-    "alphas",
-    "rrf_k",
-    "k",
-    "ks",
-    "chunking",
-    "embedders",
-    "chunk_depth",
-    "answers",
-];
+const KEYS: &[&str] = &["modes", "alphas", "rrf_k", "k", "ks", "chunking", "embedders", "chunk_depth", "answers"];
 
 fn dedup<T: PartialEq>(v: Vec<T>) -> Vec<T> {
     let mut out: Vec<T> = Vec::with_capacity(v.len());
@@ -259,21 +228,14 @@ impl GridConfig {
     /// Parse the JSON form (see the module docs); absent `chunking` and `embedders`
     /// come from `default_index`.
     pub fn from_json(text: &str, default_index: &IndexKey) -> Result<GridConfig> {
-        let v: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| bad("grid", format!("not JSON: {e}")))?;
-        let obj = v
-            .as_object()
-            .ok_or_else(|| bad("grid", "the grid must be a JSON object"))?;
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| bad("grid", format!("not JSON: {e}")))?;
+        let obj = v.as_object().ok_or_else(|| bad("grid", "the grid must be a JSON object"))?;
         if let Some(k) = obj.keys().find(|k| !KEYS.contains(&k.as_str())) {
-            return Err(bad(
-                "grid",
-                format!("unknown key {k:?} (known: {})", KEYS.join(", ")),
-            ));
+            return Err(bad("grid", format!("unknown key {k:?} (known: {})", KEYS.join(", "))));
         }
         let mut grid = GridConfig::single(default_index);
         let number = |name: &'static str, v: &serde_json::Value| -> Result<f64> {
-            v.as_f64()
-                .ok_or_else(|| bad(name, format!("{v} is not a number")))
+            v.as_f64().ok_or_else(|| bad(name, format!("{v} is not a number")))
         };
         let count = |name: &'static str, v: &serde_json::Value| -> Result<usize> {
             v.as_u64()
@@ -287,16 +249,9 @@ impl GridConfig {
                 Some(_) => Err(bad(name, format!("`{name}` must be a non-empty list"))),
             }
         };
-        let rrf_k = obj
-            .get("rrf_k")
-            .map(|v| number("rrf_k", v))
-            .transpose()?
-            .unwrap_or(60.0) as f32;
+        let rrf_k = obj.get("rrf_k").map(|v| number("rrf_k", v)).transpose()?.unwrap_or(60.0) as f32;
         let alphas: Vec<f32> = match list("alphas")? {
-            Some(a) => a
-                .iter()
-                .map(|v| number("alpha", v).map(|x| x as f32))
-                .collect::<Result<_>>()?,
+            Some(a) => a.iter().map(|v| number("alpha", v).map(|x| x as f32)).collect::<Result<_>>()?,
             None => vec![0.5],
         };
         if let Some(modes) = list("modes")? {
@@ -309,30 +264,14 @@ impl GridConfig {
                             .get("mode")
                             .and_then(|x| x.as_str())
                             .ok_or_else(|| bad("mode", format!("{m} has no \"mode\" string")))?;
-                        if let Some(extra) = o
-                            .keys()
-                            .find(|k| !["mode", "alpha", "rrf_k"].contains(&k.as_str()))
-                        {
+                        if let Some(extra) = o.keys().find(|k| !["mode", "alpha", "rrf_k"].contains(&k.as_str())) {
                             return Err(bad("mode", format!("unknown key {extra:?} in {m}")));
                         }
-                        let alpha = o
-                            .get("alpha")
-                            .map(|v| number("alpha", v))
-                            .transpose()?
-                            .map(|x| x as f32);
-                        let k = o
-                            .get("rrf_k")
-                            .map(|v| number("rrf_k", v))
-                            .transpose()?
-                            .map(|x| x as f32);
+                        let alpha = o.get("alpha").map(|v| number("alpha", v)).transpose()?.map(|x| x as f32);
+                        let k = o.get("rrf_k").map(|v| number("rrf_k", v)).transpose()?.map(|x| x as f32);
                         (name, alpha, k)
                     }
-                    other => {
-                        return Err(bad(
-                            "mode",
-                            format!("{other} is neither a mode name nor an object"),
-                        ))
-                    }
+                    other => return Err(bad("mode", format!("{other} is neither a mode name nor an object"))),
                 };
                 let parsed = ModeSpec::parse(name, k.unwrap_or(rrf_k), alpha.unwrap_or(0.5))?;
                 match parsed {
@@ -349,11 +288,7 @@ impl GridConfig {
             }
             grid.modes = dedup(out);
         } else {
-            grid.modes = vec![
-                ModeSpec::Dense,
-                ModeSpec::Sparse,
-                ModeSpec::HybridRrf { rrf_k },
-            ];
+            grid.modes = vec![ModeSpec::Dense, ModeSpec::Sparse, ModeSpec::HybridRrf { rrf_k }];
             for &a in &alphas {
                 let m = ModeSpec::HybridWeighted { alpha: a };
                 m.validate()?;
@@ -375,37 +310,22 @@ impl GridConfig {
         if let Some(cs) = list("chunking")? {
             let mut out = Vec::new();
             for c in cs {
-                let o = c
-                    .as_object()
-                    .ok_or_else(|| bad("chunking", format!("{c} is not an object")))?;
-                if let Some(extra) = o
-                    .keys()
-                    .find(|k| !["max_tokens", "overlap"].contains(&k.as_str()))
-                {
+                let o = c.as_object().ok_or_else(|| bad("chunking", format!("{c} is not an object")))?;
+                if let Some(extra) = o.keys().find(|k| !["max_tokens", "overlap"].contains(&k.as_str())) {
                     return Err(bad("chunking", format!("unknown key {extra:?} in {c}")));
                 }
                 let max_tokens = count(
                     "max_tokens",
-                    o.get("max_tokens")
-                        .ok_or_else(|| bad("chunking", format!("{c} has no max_tokens")))?,
+                    o.get("max_tokens").ok_or_else(|| bad("chunking", format!("{c} has no max_tokens")))?,
                 )?;
-                let overlap = o
-                    .get("overlap")
-                    .map(|v| count("overlap", v))
-                    .transpose()?
-                    .unwrap_or(0);
+                let overlap = o.get("overlap").map(|v| count("overlap", v)).transpose()?.unwrap_or(0);
                 if max_tokens < 8 || overlap >= max_tokens {
                     return Err(bad(
                         "chunking",
-                        format!(
-                            "max_tokens {max_tokens} must be ≥ 8 and larger than overlap {overlap}"
-                        ),
+                        format!("max_tokens {max_tokens} must be ≥ 8 and larger than overlap {overlap}"),
                     ));
                 }
-                out.push(ChunkSpec {
-                    max_tokens,
-                    overlap,
-                });
+                out.push(ChunkSpec { max_tokens, overlap });
             }
             grid.chunking = dedup(out);
         }
@@ -425,9 +345,7 @@ impl GridConfig {
             grid.chunk_depth = count("chunk_depth", d)?.max(1);
         }
         if let Some(a) = obj.get("answers") {
-            grid.answers = a
-                .as_bool()
-                .ok_or_else(|| bad("answers", format!("{a} is not true or false")))?;
+            grid.answers = a.as_bool().ok_or_else(|| bad("answers", format!("{a} is not true or false")))?;
         }
         Ok(grid)
     }
@@ -437,10 +355,7 @@ impl GridConfig {
         let mut out = Vec::new();
         for e in &self.embedders {
             for c in &self.chunking {
-                out.push(IndexKey {
-                    embedder: e.clone(),
-                    chunk: *c,
-                });
+                out.push(IndexKey { embedder: e.clone(), chunk: *c });
             }
         }
         out
@@ -458,16 +373,9 @@ impl GridConfig {
                     name.push_str(&format!(" · {}", key.embedder));
                 }
                 if self.chunking.len() > 1 {
-                    name.push_str(&format!(
-                        " · {}/{}",
-                        key.chunk.max_tokens, key.chunk.overlap
-                    ));
+                    name.push_str(&format!(" · {}/{}", key.chunk.max_tokens, key.chunk.overlap));
                 }
-                out.push(Configuration {
-                    name,
-                    index: key.clone(),
-                    mode,
-                });
+                out.push(Configuration { name, index: key.clone(), mode });
             }
         }
         out
@@ -552,30 +460,15 @@ pub fn run_grid(
     let keys = grid.index_keys();
     let names: BTreeSet<&str> = configs.iter().map(|c| c.name.as_str()).collect();
     debug_assert_eq!(names.len(), configs.len());
-    let mut out = GridRun {
-        ks: grid.ks.clone(),
-        indexes: Vec::new(),
-        runs: Vec::new(),
-    };
-    let answers = if grid.answers || base.answers.is_some() {
-        Some(base.answers.clone().unwrap_or_default())
-    } else {
-        None
-    };
+    let mut out = GridRun { ks: grid.ks.clone(), indexes: Vec::new(), runs: Vec::new() };
+    let answers =
+        if grid.answers || base.answers.is_some() { Some(base.answers.clone().unwrap_or_default()) } else { None };
     let mut run_no = 0;
     for (ki, key) in keys.iter().enumerate() {
-        progress(GridProgress::Indexing {
-            key,
-            index: ki + 1,
-            indexes: keys.len(),
-        });
+        progress(GridProgress::Indexing { key, index: ki + 1, indexes: keys.len() });
         let t0 = clock();
         let engine = build(key)?;
-        out.indexes.push(IndexRun {
-            key: key.clone(),
-            stats: engine.stats(),
-            build_ms: clock() - t0,
-        });
+        out.indexes.push(IndexRun { key: key.clone(), stats: engine.stats(), build_ms: clock() - t0 });
         for c in configs.iter().filter(|c| &c.index == key) {
             run_no += 1;
             let options = EvalOptions {
@@ -585,21 +478,11 @@ pub fn run_grid(
                 answers: answers.clone(),
                 ..base.clone()
             };
-            let mut report =
-                evaluate_with(&engine, questions, &options, clock, &mut |done, total| {
-                    progress(GridProgress::Evaluating {
-                        config: &c.name,
-                        run: run_no,
-                        runs: configs.len(),
-                        done,
-                        total,
-                    })
-                })?;
+            let mut report = evaluate_with(&engine, questions, &options, clock, &mut |done, total| {
+                progress(GridProgress::Evaluating { config: &c.name, run: run_no, runs: configs.len(), done, total })
+            })?;
             report.config = c.name.clone();
-            out.runs.push(ConfigRun {
-                config: c.clone(),
-                report,
-            });
+            out.runs.push(ConfigRun { config: c.clone(), report });
         }
     }
     Ok(out)
@@ -612,44 +495,20 @@ mod tests {
     use crate::{Document, EngineConfig};
 
     fn key() -> IndexKey {
-        IndexKey {
-            embedder: "hash".into(),
-            chunk: ChunkSpec {
-                max_tokens: 256,
-                overlap: 32,
-            },
-        }
+        IndexKey { embedder: "hash".into(), chunk: ChunkSpec { max_tokens: 256, overlap: 32 } }
     }
 
     #[test]
     fn modes_parse_with_aliases_and_unknown_mode_is_typed() {
-        assert_eq!(
-            ModeSpec::parse("BM25", 60.0, 0.5).unwrap(),
-            ModeSpec::Sparse
-        );
-        assert_eq!(
-            ModeSpec::parse("hybrid", 60.0, 0.5).unwrap(),
-            ModeSpec::HybridRrf { rrf_k: 60.0 }
-        );
-        assert_eq!(
-            ModeSpec::parse("hybrid-weighted:0.3", 60.0, 0.5).unwrap(),
-            ModeSpec::HybridWeighted { alpha: 0.3 }
-        );
+        assert_eq!(ModeSpec::parse("BM25", 60.0, 0.5).unwrap(), ModeSpec::Sparse);
+        assert_eq!(ModeSpec::parse("hybrid", 60.0, 0.5).unwrap(), ModeSpec::HybridRrf { rrf_k: 60.0 });
+        assert_eq!(ModeSpec::parse("hybrid-weighted:0.3", 60.0, 0.5).unwrap(), ModeSpec::HybridWeighted { alpha: 0.3 });
         match ModeSpec::parse("colbert", 60.0, 0.5) {
-            Err(Error::InvalidOption {
-                name: "mode",
-                detail,
-            }) => assert!(detail.contains("colbert")),
+            Err(Error::InvalidOption { name: "mode", detail }) => assert!(detail.contains("colbert")),
             other => panic!("unexpected {other:?}"),
         }
-        assert!(matches!(
-            ModeSpec::parse("weighted:1.5", 60.0, 0.5),
-            Err(Error::InvalidOption { name: "alpha", .. })
-        ));
-        assert!(matches!(
-            ModeSpec::parse("dense:3", 60.0, 0.5),
-            Err(Error::InvalidOption { name: "mode", .. })
-        ));
+        assert!(matches!(ModeSpec::parse("weighted:1.5", 60.0, 0.5), Err(Error::InvalidOption { name: "alpha", .. })));
+        assert!(matches!(ModeSpec::parse("dense:3", 60.0, 0.5), Err(Error::InvalidOption { name: "mode", .. })));
     }
 
     #[test]
@@ -672,18 +531,12 @@ mod tests {
         let mut seen = Vec::new();
         for x in &c {
             if seen.last() != Some(&x.index) {
-                assert!(
-                    !seen.contains(&x.index),
-                    "index {:?} evaluated in two separate groups",
-                    x.index
-                );
+                assert!(!seen.contains(&x.index), "index {:?} evaluated in two separate groups", x.index);
                 seen.push(x.index.clone());
             }
         }
         assert_eq!(c[0].name, "dense · e1 · 128/16");
-        assert!(c
-            .iter()
-            .any(|x| x.name.starts_with("hybrid-weighted α=0.7")));
+        assert!(c.iter().any(|x| x.name.starts_with("hybrid-weighted α=0.7")));
         let names: BTreeSet<&str> = c.iter().map(|x| x.name.as_str()).collect();
         assert_eq!(names.len(), c.len());
     }
@@ -693,20 +546,14 @@ mod tests {
         let g = GridConfig::from_json("{}", &key()).unwrap();
         assert_eq!(g, GridConfig::single(&key()));
         assert_eq!(
-            g.expand()
-                .iter()
-                .map(|c| c.name.as_str())
-                .collect::<Vec<_>>(),
+            g.expand().iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
             ["dense", "sparse", "hybrid-rrf", "hybrid-weighted α=0.5"]
         );
         for (text, name) in [
             (r#"{"modes": ["dense", "splade"]}"#, "mode"),
             (r#"{"modez": ["dense"]}"#, "grid"),
             (r#"{"k": [0, 5]}"#, "k"),
-            (
-                r#"{"chunking": [{"max_tokens": 32, "overlap": 32}]}"#,
-                "chunking",
-            ),
+            (r#"{"chunking": [{"max_tokens": 32, "overlap": 32}]}"#, "chunking"),
             (r#"{"alphas": [2.0]}"#, "alpha"),
             (r#"{"embedders": []}"#, "embedders"),
             ("[1]", "grid"),
@@ -721,8 +568,14 @@ mod tests {
 
     fn docs() -> Vec<Document> {
         vec![
-            Document::new("cargo.md", "# Cargo\n\nCargo is the Rust package manager. It downloads dependencies and builds packages."),
-            Document::new("lock.md", "# Lock file\n\nCargo.lock records the exact versions of every dependency that was resolved."),
+            Document::new(
+                "cargo.md",
+                "# Cargo\n\nCargo is the Rust package manager. It downloads dependencies and builds packages.",
+            ),
+            Document::new(
+                "lock.md",
+                "# Lock file\n\nCargo.lock records the exact versions of every dependency that was resolved.",
+            ),
         ]
     }
 
@@ -742,37 +595,24 @@ mod tests {
         let mut built = Vec::new();
         let mut build = |k: &IndexKey| -> Result<Engine> {
             built.push(k.clone());
-            let config = EngineConfig {
-                chunk: k.chunk.chunk_config(),
-                ..EngineConfig::default()
-            };
+            let config = EngineConfig { chunk: k.chunk.chunk_config(), ..EngineConfig::default() };
             let mut e = Engine::new(config, Box::new(HashEmbedder::new(32)));
             e.add_documents(docs())?;
             Ok(e)
         };
         let mut events = Vec::new();
-        let run = run_grid(
-            &g,
-            &questions,
-            &EvalOptions::default(),
-            &mut build,
-            &|| 0.0,
-            &mut |p| {
-                events.push(match p {
-                    GridProgress::Indexing { index, .. } => format!("i{index}"),
-                    GridProgress::Evaluating { run, done, .. } => format!("e{run}.{done}"),
-                })
-            },
-        )
+        let run = run_grid(&g, &questions, &EvalOptions::default(), &mut build, &|| 0.0, &mut |p| {
+            events.push(match p {
+                GridProgress::Indexing { index, .. } => format!("i{index}"),
+                GridProgress::Evaluating { run, done, .. } => format!("e{run}.{done}"),
+            })
+        })
         .unwrap();
         assert_eq!(built.len(), 2, "one build per chunking");
         assert_eq!(run.runs.len(), 6);
         assert_eq!(run.indexes.len(), 2);
         assert_eq!(run.indexes[0].stats.documents, 2);
-        assert_eq!(
-            events,
-            ["i1", "e1.1", "e2.1", "e3.1", "i2", "e4.1", "e5.1", "e6.1"]
-        );
+        assert_eq!(events, ["i1", "e1.1", "e2.1", "e3.1", "i2", "e4.1", "e5.1", "e6.1"]);
         assert_eq!(run.runs[3].report.config, "dense · 128/16");
     }
 
@@ -780,19 +620,9 @@ mod tests {
     fn a_failing_build_such_as_a_missing_model_is_an_error() {
         let g = GridConfig::single(&key());
         let mut build = |_: &IndexKey| -> Result<Engine> {
-            Err(Error::model(
-                "safetensors",
-                "cannot read /nope/model.safetensors",
-            ))
+            Err(Error::model("safetensors", "cannot read /nope/model.safetensors"))
         };
-        let r = run_grid(
-            &g,
-            &[],
-            &EvalOptions::default(),
-            &mut build,
-            &|| 0.0,
-            &mut |_| {},
-        );
+        let r = run_grid(&g, &[], &EvalOptions::default(), &mut build, &|| 0.0, &mut |_| {});
         assert!(matches!(r, Err(Error::ModelFormat { .. })));
     }
 }

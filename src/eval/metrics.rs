@@ -45,26 +45,16 @@ pub fn recall_at_k(rels: &[bool], k: usize, total_relevant: usize) -> f64 {
 
 /// Reciprocal rank of the first relevant item within the first `k` (0 if none).
 pub fn reciprocal_rank(rels: &[bool], k: usize) -> f64 {
-    rels.iter()
-        .take(k)
-        .position(|&r| r)
-        .map_or(0.0, |i| 1.0 / (i as f64 + 1.0))
+    rels.iter().take(k).position(|&r| r).map_or(0.0, |i| 1.0 / (i as f64 + 1.0))
 }
 
 /// Normalised discounted cumulative gain at `k` with binary gains:
 /// DCG = Σ rel_i / log2(i + 1) over ranks i = 1..k, divided by the DCG of an ideal
 /// ranking of `min(total_relevant, k)` relevant items.
 pub fn ndcg_at_k(rels: &[bool], k: usize, total_relevant: usize) -> f64 {
-    let dcg: f64 = rels
-        .iter()
-        .take(k)
-        .enumerate()
-        .filter(|(_, &r)| r)
-        .map(|(i, _)| 1.0 / ((i as f64) + 2.0).log2())
-        .sum();
-    let ideal: f64 = (0..total_relevant.min(k))
-        .map(|i| 1.0 / ((i as f64) + 2.0).log2())
-        .sum();
+    let dcg: f64 =
+        rels.iter().take(k).enumerate().filter(|(_, &r)| r).map(|(i, _)| 1.0 / ((i as f64) + 2.0).log2()).sum();
+    let ideal: f64 = (0..total_relevant.min(k)).map(|i| 1.0 / ((i as f64) + 2.0).log2()).sum();
     if ideal == 0.0 {
         0.0
     } else {
@@ -95,21 +85,9 @@ pub fn percentile(samples: &[f64], p: f64) -> Option<f64> {
 /// collapsed. Returns the tokens.
 pub fn normalize_answer(text: &str) -> Vec<String> {
     let lowered = text.to_lowercase();
-    let no_punct: String = lowered
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c.is_whitespace() {
-                c
-            } else {
-                ' '
-            }
-        })
-        .collect();
-    no_punct
-        .split_whitespace()
-        .filter(|w| !matches!(*w, "a" | "an" | "the"))
-        .map(str::to_owned)
-        .collect()
+    let no_punct: String =
+        lowered.chars().map(|c| if c.is_alphanumeric() || c.is_whitespace() { c } else { ' ' }).collect();
+    no_punct.split_whitespace().filter(|w| !matches!(*w, "a" | "an" | "the")).map(str::to_owned).collect()
 }
 
 /// 1 if the normalised prediction equals the normalised gold answer, else 0.
@@ -152,11 +130,7 @@ pub fn token_f1(prediction: &str, gold: &str) -> f64 {
 }
 
 /// Best score of `prediction` over the gold answers; `None` when there is no gold answer.
-pub fn best_over_golds(
-    prediction: &str,
-    golds: &[String],
-    metric: fn(&str, &str) -> f64,
-) -> Option<f64> {
+pub fn best_over_golds(prediction: &str, golds: &[String], metric: fn(&str, &str) -> f64) -> Option<f64> {
     golds.iter().map(|g| metric(prediction, g)).reduce(f64::max)
 }
 
@@ -174,14 +148,8 @@ pub fn contains_answer(text: &str, answers: &[String]) -> bool {
 }
 
 /// Rank (1-based) of the first text containing an answer, if any.
-pub fn first_answer_rank<'a>(
-    texts: impl IntoIterator<Item = &'a str>,
-    answers: &[String],
-) -> Option<usize> {
-    texts
-        .into_iter()
-        .position(|t| contains_answer(t, answers))
-        .map(|i| i + 1)
+pub fn first_answer_rank<'a>(texts: impl IntoIterator<Item = &'a str>, answers: &[String]) -> Option<usize> {
+    texts.into_iter().position(|t| contains_answer(t, answers)).map(|i| i + 1)
 }
 
 /// Share of citations judged grounded; `None` when there is no citation.
@@ -204,10 +172,7 @@ pub fn rate(flags: &[bool]) -> f64 {
 
 /// Mean of the present values; `None` when none is present.
 pub fn mean_present(values: impl IntoIterator<Item = Option<f64>>) -> Option<f64> {
-    let (sum, n) = values
-        .into_iter()
-        .flatten()
-        .fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    let (sum, n) = values.into_iter().flatten().fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
     if n == 0 {
         None
     } else {
@@ -272,10 +237,7 @@ mod tests {
 
     #[test]
     fn squad_normalisation() {
-        assert_eq!(
-            normalize_answer("The  Cargo.lock, file!"),
-            ["cargo", "lock", "file"]
-        );
+        assert_eq!(normalize_answer("The  Cargo.lock, file!"), ["cargo", "lock", "file"]);
         assert_eq!(normalize_answer("An apple a day"), ["apple", "day"]);
         assert_eq!(normalize_answer("“Quoted” — dash"), ["quoted", "dash"]);
         assert!(normalize_answer("the a an ...").is_empty());
@@ -286,10 +248,7 @@ mod tests {
         assert_eq!(exact_match("The Cargo.lock", "cargo lock"), 1.0);
         assert_eq!(exact_match("Cargo.lock file", "Cargo.lock"), 0.0);
         // pred [cargo, lock, records, versions], gold [cargo, lock]: P = 2/4, R = 2/2, F1 = 2/3.
-        assert!(close(
-            token_f1("Cargo.lock records versions", "the Cargo.lock"),
-            2.0 / 3.0
-        ));
+        assert!(close(token_f1("Cargo.lock records versions", "the Cargo.lock"), 2.0 / 3.0));
         // Repeated tokens count once per occurrence: pred [x x x] vs gold [x]: P = 1/3, R = 1, F1 = 0.5.
         assert!(close(token_f1("x x x", "x"), 0.5));
         assert_eq!(token_f1("nothing shared", "cargo"), 0.0);
@@ -307,10 +266,7 @@ mod tests {
         assert_eq!(best_over_golds("cargo", &golds, token_f1), Some(1.0));
         // Two golds giving the same score: the value, not the choice, matters.
         let tie = vec!["rust".to_string(), "crate".to_string()];
-        assert!(close(
-            best_over_golds("rust crate", &tie, token_f1).unwrap(),
-            2.0 / 3.0
-        ));
+        assert!(close(best_over_golds("rust crate", &tie, token_f1).unwrap(), 2.0 / 3.0));
         assert_eq!(best_over_golds("cargo", &[], token_f1), None);
     }
 
@@ -322,13 +278,7 @@ mod tests {
         assert!(!contains_answer("edition 20215", &answers));
         assert!(!contains_answer("anything", &[]));
         assert!(!contains_answer("the end", &["The".to_string()]));
-        assert_eq!(
-            first_answer_rank(
-                ["no", "still no", "cargo.lock here", "cargo.lock"],
-                &answers
-            ),
-            Some(3)
-        );
+        assert_eq!(first_answer_rank(["no", "still no", "cargo.lock here", "cargo.lock"], &answers), Some(3));
         assert_eq!(first_answer_rank([], &answers), None);
     }
 

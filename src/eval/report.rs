@@ -49,19 +49,11 @@ impl DatasetSummary {
         DatasetSummary {
             name: name.into(),
             questions: n,
-            with_answers: ds
-                .questions
-                .iter()
-                .filter(|q| !q.answers.is_empty())
-                .count(),
+            with_answers: ds.questions.iter().filter(|q| !q.answers.is_empty()).count(),
             relevant_per_question: if n == 0 {
                 0.0
             } else {
-                ds.questions
-                    .iter()
-                    .map(|q| q.relevant_docs.len())
-                    .sum::<usize>() as f64
-                    / n as f64
+                ds.questions.iter().map(|q| q.relevant_docs.len()).sum::<usize>() as f64 / n as f64
             },
             skipped: ds.skipped.clone(),
         }
@@ -122,8 +114,7 @@ impl Report {
 
     /// The machine-readable form (pretty JSON of the whole report).
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self)
-            .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }).to_string())
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }).to_string())
     }
 
     /// The self-contained HTML page.
@@ -184,7 +175,9 @@ impl Report {
             .iter()
             .map(|r| {
                 let rep = &r.report;
-                let at = |m: &std::collections::BTreeMap<usize, f64>| self.grid.ks.iter().map(|k| m.get(k).copied()).collect::<Vec<_>>();
+                let at = |m: &std::collections::BTreeMap<usize, f64>| {
+                    self.grid.ks.iter().map(|k| m.get(k).copied()).collect::<Vec<_>>()
+                };
                 serde_json::json!({
                     "name": r.config.name,
                     "recall": at(&rep.doc.recall),
@@ -198,13 +191,7 @@ impl Report {
             .grid
             .runs
             .first()
-            .map(|r| {
-                r.report
-                    .per_question
-                    .iter()
-                    .map(|q| serde_json::json!({ "id": q.id, "q": q.question }))
-                    .collect()
-            })
+            .map(|r| r.report.per_question.iter().map(|q| serde_json::json!({ "id": q.id, "q": q.question })).collect())
             .unwrap_or_default();
         serde_json::json!({ "ks": self.grid.ks, "runs": runs, "questions": questions })
     }
@@ -213,50 +200,34 @@ impl Report {
         let runs = &self.grid.runs;
         let mut cols: Vec<Column> = Vec::new();
         for &k in &self.grid.ks {
-            cols.push(Column::metric(format!("R@{k}"), format!("document recall@{k}: share of questions with a relevant document in the top {k}"), runs, |r| {
-                r.report.doc.recall.get(&k).copied()
-            }));
+            cols.push(Column::metric(
+                format!("R@{k}"),
+                format!("document recall@{k}: share of questions with a relevant document in the top {k}"),
+                runs,
+                |r| r.report.doc.recall.get(&k).copied(),
+            ));
         }
-        cols.push(Column::metric(
-            "MRR",
-            "mean reciprocal rank of the first relevant document",
-            runs,
-            |r| Some(r.report.doc.mrr),
-        ));
-        cols.push(Column::metric(
-            "nDCG@10",
-            "normalised discounted cumulative gain at 10 (documents)",
-            runs,
-            |r| Some(r.report.doc.ndcg_at_10),
-        ));
-        let pk = if self.grid.ks.contains(&5) {
-            5
-        } else {
-            self.grid.ks.first().copied().unwrap_or(5)
-        };
-        cols.push(Column::metric(
-            format!("P@{pk}"),
-            format!("document precision@{pk}"),
-            runs,
-            |r| r.report.doc.precision.get(&pk).copied(),
-        ));
+        cols.push(Column::metric("MRR", "mean reciprocal rank of the first relevant document", runs, |r| {
+            Some(r.report.doc.mrr)
+        }));
+        cols.push(Column::metric("nDCG@10", "normalised discounted cumulative gain at 10 (documents)", runs, |r| {
+            Some(r.report.doc.ndcg_at_10)
+        }));
+        let pk = if self.grid.ks.contains(&5) { 5 } else { self.grid.ks.first().copied().unwrap_or(5) };
+        cols.push(Column::metric(format!("P@{pk}"), format!("document precision@{pk}"), runs, |r| {
+            r.report.doc.precision.get(&pk).copied()
+        }));
         cols.push(Column::metric(
             format!("chunk hit@{pk}"),
             format!("share of questions with a relevant chunk in the top {pk}"),
             runs,
             |r| r.report.chunk.hit.get(&pk).copied(),
         ));
-        cols.push(Column::metric(
-            "chunk MRR",
-            "mean reciprocal rank of the first relevant chunk",
-            runs,
-            |r| Some(r.report.chunk.mrr),
-        ));
+        cols.push(Column::metric("chunk MRR", "mean reciprocal rank of the first relevant chunk", runs, |r| {
+            Some(r.report.chunk.mrr)
+        }));
         let answers = |r: &ConfigRun| r.report.answers.clone();
-        if runs
-            .iter()
-            .any(|r| r.report.answers.as_ref().is_some_and(|a| a.with_gold > 0))
-        {
+        if runs.iter().any(|r| r.report.answers.as_ref().is_some_and(|a| a.with_gold > 0)) {
             cols.push(Column::metric(
                 format!("answer in top {pk}"),
                 format!("share of questions with gold answers whose top {pk} chunks contain one"),
@@ -264,47 +235,33 @@ impl Report {
                 |r| answers(r).and_then(|a| a.containment.get(&pk).copied()),
             ));
         }
-        if runs
-            .iter()
-            .any(|r| r.report.answers.as_ref().is_some_and(|a| a.asked > 0))
-        {
+        if runs.iter().any(|r| r.report.answers.as_ref().is_some_and(|a| a.asked > 0)) {
             cols.push(Column::metric(
                 "EM",
                 "exact match of the answer with a gold answer (SQuAD normalisation)",
                 runs,
                 |r| answers(r).and_then(|a| a.exact_match),
             ));
-            cols.push(Column::metric(
-                "F1",
-                "token F1 of the answer with the best gold answer",
-                runs,
-                |r| answers(r).and_then(|a| a.f1),
-            ));
+            cols.push(Column::metric("F1", "token F1 of the answer with the best gold answer", runs, |r| {
+                answers(r).and_then(|a| a.f1)
+            }));
             cols.push(Column::metric(
                 "citation precision",
                 "share of citations from a relevant document or containing a gold answer",
                 runs,
                 |r| answers(r).and_then(|a| a.citation_precision),
             ));
-            let mut c = Column::metric(
-                "abstained",
-                "share of questions the answerer declined",
-                runs,
-                |r| answers(r).and_then(|a| a.abstention_rate),
-            );
+            let mut c = Column::metric("abstained", "share of questions the answerer declined", runs, |r| {
+                answers(r).and_then(|a| a.abstention_rate)
+            });
             c.better = Better::Neither;
             cols.push(c);
         }
         for (label, f) in [("p50 ms", 0usize), ("p95 ms", 1), ("max ms", 2)] {
-            let mut c = Column::metric(
-                label,
-                "search latency per question (milliseconds)",
-                runs,
-                move |r| {
-                    let l = &r.report.latency_ms;
-                    Some([l.p50, l.p95, l.max][f])
-                },
-            );
+            let mut c = Column::metric(label, "search latency per question (milliseconds)", runs, move |r| {
+                let l = &r.report.latency_ms;
+                Some([l.p50, l.p95, l.max][f])
+            });
             c.better = Better::Lower;
             c.digits = 1;
             cols.push(c);
@@ -332,20 +289,16 @@ impl Report {
 
     fn dataset_section(&self, h: &mut String) {
         let d = &self.dataset;
-        h.push_str("<section id=\"dataset\"><h2>Dataset and indexes</h2>\n<table id=\"dataset-stats\" class=\"kv\"><tbody>");
+        h.push_str(
+            "<section id=\"dataset\"><h2>Dataset and indexes</h2>\n<table id=\"dataset-stats\" class=\"kv\"><tbody>",
+        );
         let rows: [(&str, String); 7] = [
             ("dataset", esc(&d.name)),
             ("questions", d.questions.to_string()),
             ("questions with gold answers", d.with_answers.to_string()),
-            (
-                "relevant documents per question",
-                format!("{:.2}", d.relevant_per_question),
-            ),
+            ("relevant documents per question", format!("{:.2}", d.relevant_per_question)),
             ("lines skipped", d.skipped.len().to_string()),
-            (
-                "relevant documents missing from the index",
-                self.missing_relevant.len().to_string(),
-            ),
+            ("relevant documents missing from the index", self.missing_relevant.len().to_string()),
             ("configurations evaluated", self.grid.runs.len().to_string()),
         ];
         for (k, v) in rows {
@@ -373,14 +326,20 @@ impl Report {
         }
         h.push_str("</tbody></table>\n");
         if !self.missing_relevant.is_empty() {
-            h.push_str("<details open><summary>Relevant documents missing from the index</summary><ul class=\"missing\">");
+            h.push_str(
+                "<details open><summary>Relevant documents missing from the index</summary><ul class=\"missing\">",
+            );
             for m in &self.missing_relevant {
                 let _ = write!(h, "<li><code>{}</code></li>", esc(m));
             }
             h.push_str("</ul></details>\n");
         }
         if !d.skipped.is_empty() {
-            let _ = write!(h, "<details><summary>{} lines skipped while reading the dataset</summary><ul class=\"skipped\">", d.skipped.len());
+            let _ = write!(
+                h,
+                "<details><summary>{} lines skipped while reading the dataset</summary><ul class=\"skipped\">",
+                d.skipped.len()
+            );
             for b in d.skipped.iter().take(200) {
                 let _ = write!(h, "<li>line {}: {}</li>", b.line, esc(&b.detail));
             }
@@ -455,10 +414,7 @@ impl Report {
         let mut order: Vec<usize> = (0..qs.len()).collect();
         order.sort_by(|&a, &b| {
             let (x, y) = (score(&qs[a]), score(&qs[b]));
-            y.0.total_cmp(&x.0)
-                .then(y.1.total_cmp(&x.1))
-                .then(y.2.total_cmp(&x.2))
-                .then(a.cmp(&b))
+            y.0.total_cmp(&x.0).then(y.1.total_cmp(&x.1)).then(y.2.total_cmp(&x.2)).then(a.cmp(&b))
         });
         let n_best = CASES.min(order.len().div_ceil(2));
         let n_worst = CASES.min(order.len() - n_best);
@@ -507,16 +463,10 @@ impl Report {
                 let _ = write!(
                     h,
                     "<span class=\"chip {}\" title=\"{}\">{}: <b>{}</b></span> ",
-                    if other.failure.is_some() {
-                        "fail"
-                    } else {
-                        "ok"
-                    },
+                    if other.failure.is_some() { "fail" } else { "ok" },
                     esc(other.failure.map_or("no failure", |f| f.label())),
                     esc(&r.config.name),
-                    other
-                        .first_relevant_rank
-                        .map_or("—".to_owned(), |r| r.to_string()),
+                    other.first_relevant_rank.map_or("—".to_owned(), |r| r.to_string()),
                 );
             }
         }
@@ -540,11 +490,7 @@ impl Report {
                 let _ = write!(h, " <span class=\"title\">{}</span>", esc(t));
             }
             if !hit.heading_path.is_empty() {
-                let _ = write!(
-                    h,
-                    " <span class=\"path\">§ {}</span>",
-                    esc(&hit.heading_path.join(" › "))
-                );
+                let _ = write!(h, " <span class=\"path\">§ {}</span>", esc(&hit.heading_path.join(" › ")));
             }
             if hit.relevant {
                 h.push_str(" <span class=\"tag\">relevant</span>");
@@ -615,17 +561,8 @@ impl Column {
 
     /// The best value, if the column distinguishes configurations (two different values at least).
     fn best(&self) -> Option<f64> {
-        let present = self
-            .values
-            .iter()
-            .flatten()
-            .copied()
-            .filter(|v| v.is_finite());
-        let (lo, hi) = present
-            .clone()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-                (lo.min(v), hi.max(v))
-            });
+        let present = self.values.iter().flatten().copied().filter(|v| v.is_finite());
+        let (lo, hi) = present.clone().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
         if hi - lo <= 1e-9 {
             return None;
         }
@@ -637,13 +574,7 @@ impl Column {
     }
 
     fn cell(&self, h: &mut String, i: usize) {
-        match self
-            .values
-            .get(i)
-            .copied()
-            .flatten()
-            .filter(|v| v.is_finite())
-        {
+        match self.values.get(i).copied().flatten().filter(|v| v.is_finite()) {
             None => h.push_str("<td data-v=\"\">–</td>"),
             Some(v) => {
                 let best = self.best().is_some_and(|b| (b - v).abs() <= 1e-9);
@@ -890,9 +821,7 @@ const PAGE_JS: &str = r#"(function () {
 mod tests {
     use super::*;
     use crate::eval::grid::{ChunkSpec, Configuration, IndexKey, IndexRun, ModeSpec};
-    use crate::eval::run::{
-        AnswerMetrics, AnswerResult, CitationResult, EvalReport, HitSummary, LevelMetrics,
-    };
+    use crate::eval::run::{AnswerMetrics, AnswerResult, CitationResult, EvalReport, HitSummary, LevelMetrics};
     use crate::rag::answer::AnswerMode;
     use crate::rag::Stats;
     use std::collections::BTreeMap;
@@ -900,13 +829,7 @@ mod tests {
     const EVIL: &str = "<script>alert('x')</script><img src=x onerror=alert(1)>";
 
     fn key() -> IndexKey {
-        IndexKey {
-            embedder: "mini<lm>".into(),
-            chunk: ChunkSpec {
-                max_tokens: 256,
-                overlap: 32,
-            },
-        }
+        IndexKey { embedder: "mini<lm>".into(), chunk: ChunkSpec { max_tokens: 256, overlap: 32 } }
     }
 
     fn question(id: &str, rank: Option<usize>, failure: Option<Failure>) -> QuestionResult {
@@ -950,11 +873,7 @@ mod tests {
     }
 
     fn run(name: &str, mrr: f64, r5: f64, p50: f64) -> ConfigRun {
-        let mut doc = LevelMetrics {
-            mrr,
-            ndcg_at_10: mrr,
-            ..LevelMetrics::default()
-        };
+        let mut doc = LevelMetrics { mrr, ndcg_at_10: mrr, ..LevelMetrics::default() };
         for k in [1, 5] {
             doc.recall.insert(k, if k == 1 { r5 / 2.0 } else { r5 });
             doc.hit.insert(k, r5);
@@ -969,20 +888,10 @@ mod tests {
         failures.insert("no_relevant_retrieved".to_owned(), 1);
         failures.insert("relevant_ranked_low".to_owned(), 1);
         let mut stages = BTreeMap::new();
-        let lat = crate::eval::run::Latency {
-            p50,
-            p95: p50 * 2.0,
-            p99: p50 * 2.0,
-            max: p50 * 3.0,
-            mean: p50,
-        };
+        let lat = crate::eval::run::Latency { p50, p95: p50 * 2.0, p99: p50 * 2.0, max: p50 * 3.0, mean: p50 };
         stages.insert("search".to_owned(), lat.clone());
         ConfigRun {
-            config: Configuration {
-                name: name.into(),
-                index: key(),
-                mode: ModeSpec::Dense,
-            },
+            config: Configuration { name: name.into(), index: key(), mode: ModeSpec::Dense },
             report: EvalReport {
                 config: name.into(),
                 questions: 3,
@@ -1017,11 +926,7 @@ mod tests {
         };
         let grid = GridRun {
             ks: vec![1, 5],
-            indexes: vec![IndexRun {
-                key: key(),
-                stats,
-                build_ms: 1500.0,
-            }],
+            indexes: vec![IndexRun { key: key(), stats, build_ms: 1500.0 }],
             runs: vec![
                 run("dense", 0.5, 0.6, 2.0),
                 run("sparse <b>bold</b>", 0.7, 0.6, 1.0),
@@ -1033,14 +938,10 @@ mod tests {
             questions: 3,
             with_answers: 0,
             relevant_per_question: 2.0,
-            skipped: vec![BadLine {
-                line: 4,
-                detail: format!("not JSON {EVIL}"),
-            }],
+            skipped: vec![BadLine { line: 4, detail: format!("not JSON {EVIL}") }],
         };
         let mut r = Report::new("Eval <report>", ds, grid);
-        r.details
-            .push(("command".into(), format!("sotto eval {EVIL}")));
+        r.details.push(("command".into(), format!("sotto eval {EVIL}")));
         r
     }
 
@@ -1052,15 +953,9 @@ mod tests {
     #[test]
     fn untrusted_text_is_escaped_everywhere() {
         let html = own_html(&report());
-        assert!(
-            !html.contains("<script>alert"),
-            "raw script from a document"
-        );
+        assert!(!html.contains("<script>alert"), "raw script from a document");
         assert!(!html.contains("<img"), "raw element from a document");
-        assert!(
-            !html.contains("<b>bold"),
-            "raw markup from a configuration name"
-        );
+        assert!(!html.contains("<b>bold"), "raw markup from a configuration name");
         assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
         // Only our three script elements exist and each is closed once.
         assert_eq!(html.matches("<script").count(), 3);
@@ -1072,9 +967,7 @@ mod tests {
     fn chart_data_is_embedded_as_escaped_json() {
         let r = report();
         let html = own_html(&r);
-        let start = html
-            .find("<script type=\"application/json\" id=\"report-data\">")
-            .unwrap();
+        let start = html.find("<script type=\"application/json\" id=\"report-data\">").unwrap();
         let body = &html[start..];
         let body = &body[body.find('>').unwrap() + 1..body.find("</script>").unwrap()];
         assert!(!body.contains('<') && !body.contains('>'));
@@ -1083,10 +976,7 @@ mod tests {
         assert_eq!(v["runs"].as_array().unwrap().len(), 3);
         assert_eq!(v["runs"][2]["recall"], serde_json::json!([0.45, 0.9]));
         assert_eq!(v["runs"][0]["ranks"], serde_json::json!([1, null, 7]));
-        assert_eq!(
-            v["runs"][1]["name"], "sparse <b>bold</b>",
-            "escaping is reversible"
-        );
+        assert_eq!(v["runs"][1]["name"], "sparse <b>bold</b>", "escaping is reversible");
         assert_eq!(v["questions"][0]["id"], "q1");
         assert!(
             html.contains("id=\"chart-recall\"")
@@ -1106,21 +996,9 @@ mod tests {
         // MRR: sparse (0.7) is best; R@5: hybrid (0.9); p50: sparse (1.0, lower is better).
         let rows: Vec<&str> = body.split("<tr>").skip(1).collect();
         let best_cells = |row: &str| row.matches("class=\"best\"").count();
-        assert!(
-            rows[1].contains("class=\"best\" data-v=\"0.7\""),
-            "{}",
-            rows[1]
-        );
-        assert!(
-            rows[2].contains("class=\"best\" data-v=\"0.9\""),
-            "{}",
-            rows[2]
-        );
-        assert!(
-            rows[1].contains("class=\"best\" data-v=\"1\">1.0<"),
-            "{}",
-            rows[1]
-        );
+        assert!(rows[1].contains("class=\"best\" data-v=\"0.7\""), "{}", rows[1]);
+        assert!(rows[2].contains("class=\"best\" data-v=\"0.9\""), "{}", rows[2]);
+        assert!(rows[1].contains("class=\"best\" data-v=\"1\">1.0<"), "{}", rows[1]);
         assert!(best_cells(rows[0]) < best_cells(rows[1]));
         assert_eq!(r.best_run(), Some(1));
         // Failures table also has one row per configuration.
@@ -1133,9 +1011,7 @@ mod tests {
     fn self_contained_no_external_references() {
         let html = own_html(&report());
         assert!(!html.contains("http://") && !html.contains("https://"));
-        for tag in [
-            "<link", "<img", "<iframe", "<object", "<embed", "src=\"", "url(",
-        ] {
+        for tag in ["<link", "<img", "<iframe", "<object", "<embed", "src=\"", "url("] {
             assert!(!html.contains(tag), "{tag}");
         }
         assert!(html.contains("default-src 'none'"));
@@ -1146,10 +1022,7 @@ mod tests {
 
     #[test]
     fn vendored_chart_js_can_be_inlined() {
-        assert!(
-            CHART_JS.len() > 100_000,
-            "assets/chart.umd.min.js looks truncated"
-        );
+        assert!(CHART_JS.len() > 100_000, "assets/chart.umd.min.js looks truncated");
         let lower = CHART_JS.to_ascii_lowercase();
         assert!(!lower.contains("</script") && !lower.contains("<!--"));
     }
@@ -1158,9 +1031,7 @@ mod tests {
     fn cases_missing_docs_and_json_form() {
         let r = report();
         let html = own_html(&r);
-        assert!(
-            html.contains("<h3>Best questions</h3>") && html.contains("<h3>Worst questions</h3>")
-        );
+        assert!(html.contains("<h3>Best questions</h3>") && html.contains("<h3>Worst questions</h3>"));
         assert!(html.contains("no relevant doc retrieved"));
         assert!(html.contains("relevant doc ranked low"));
         assert!(html.contains("(not in the index)"));
@@ -1172,15 +1043,7 @@ mod tests {
 
     #[test]
     fn empty_report_renders() {
-        let r = Report::new(
-            "empty",
-            DatasetSummary::default(),
-            GridRun {
-                ks: vec![5],
-                indexes: vec![],
-                runs: vec![],
-            },
-        );
+        let r = Report::new("empty", DatasetSummary::default(), GridRun { ks: vec![5], indexes: vec![], runs: vec![] });
         let html = r.to_html();
         assert!(html.contains("No configuration was evaluated."));
         assert!(html.ends_with("</html>\n"));

@@ -31,9 +31,8 @@ use serde::{Deserialize, Serialize};
 
 use super::dataset::Question;
 use super::metrics::{
-    best_over_golds, citation_precision, contains_answer, exact_match, first_answer_rank,
-    first_relevant_rank, hit_at_k, mean_present, ndcg_at_k, percentile, precision_at_k, rate,
-    recall_at_k, reciprocal_rank, token_f1,
+    best_over_golds, citation_precision, contains_answer, exact_match, first_answer_rank, first_relevant_rank,
+    hit_at_k, mean_present, ndcg_at_k, percentile, precision_at_k, rate, recall_at_k, reciprocal_rank, token_f1,
 };
 use crate::error::Result;
 use crate::rag::answer::AnswerMode;
@@ -358,16 +357,10 @@ pub fn evaluate_with(
 ) -> Result<EvalReport> {
     let ks: Vec<usize> = options.ks.iter().copied().filter(|&k| k > 0).collect();
     let mut search = options.search.clone();
-    search.k = options
-        .chunk_depth
-        .max(ks.iter().copied().max().unwrap_or(10))
-        .max(10);
+    search.k = options.chunk_depth.max(ks.iter().copied().max().unwrap_or(10)).max(10);
     let ask_options = options.answers.clone().map(|mut a| {
         let k = a.search.k;
-        a.search = SearchOptions {
-            k,
-            ..options.search.clone()
-        };
+        a.search = SearchOptions { k, ..options.search.clone() };
         a
     });
     let mut doc_rows: Vec<(Vec<bool>, usize)> = Vec::new();
@@ -385,36 +378,17 @@ pub fn evaluate_with(
         stage_samples.entry("search").or_default().push(ms);
 
         let mut seen = HashSet::new();
-        let docs: Vec<String> = hits
-            .iter()
-            .filter(|h| seen.insert(h.doc_id.clone()))
-            .map(|h| h.doc_id.clone())
-            .collect();
+        let docs: Vec<String> =
+            hits.iter().filter(|h| seen.insert(h.doc_id.clone())).map(|h| h.doc_id.clone()).collect();
         let doc_rels: Vec<bool> = docs.iter().map(|d| relevant.contains(d.as_str())).collect();
-        let present: Vec<&str> = relevant
-            .iter()
-            .copied()
-            .filter(|d| engine.document(d).is_some())
-            .collect();
-        let missing: Vec<String> = q
-            .relevant_docs
-            .iter()
-            .filter(|d| engine.document(d).is_none())
-            .cloned()
-            .collect();
-        let chunk_rels: Vec<bool> = hits
-            .iter()
-            .map(|h| chunk_relevant(&h.doc_id, &h.text))
-            .collect();
+        let present: Vec<&str> = relevant.iter().copied().filter(|d| engine.document(d).is_some()).collect();
+        let missing: Vec<String> = q.relevant_docs.iter().filter(|d| engine.document(d).is_none()).cloned().collect();
+        let chunk_rels: Vec<bool> = hits.iter().map(|h| chunk_relevant(&h.doc_id, &h.text)).collect();
         let total_rel_chunks: usize = present
             .iter()
             .filter_map(|d| engine.document(d))
             .flat_map(|d| d.chunks.iter())
-            .filter(|&&c| {
-                engine
-                    .chunk(c)
-                    .is_some_and(|(rec, text)| chunk_relevant(&rec.doc_id, text))
-            })
+            .filter(|&&c| engine.chunk(c).is_some_and(|(rec, text)| chunk_relevant(&rec.doc_id, text)))
             .count();
         let kept_hits: Vec<HitSummary> = hits
             .iter()
@@ -435,48 +409,28 @@ pub fn evaluate_with(
             Some(ask) => {
                 let a = engine.ask(&q.question, ask, clock, &mut |_| true)?;
                 let t = &a.timings;
-                stage_samples
-                    .entry("answer.retrieve")
-                    .or_default()
-                    .push(t.retrieve_ms);
-                stage_samples
-                    .entry("answer.select")
-                    .or_default()
-                    .push(t.select_ms);
+                stage_samples.entry("answer.retrieve").or_default().push(t.retrieve_ms);
+                stage_samples.entry("answer.select").or_default().push(t.select_ms);
                 if a.mode == AnswerMode::Generative || a.generated_text.is_some() {
-                    stage_samples
-                        .entry("answer.generate")
-                        .or_default()
-                        .push(t.prefill_ms + t.decode_ms);
+                    stage_samples.entry("answer.generate").or_default().push(t.prefill_ms + t.decode_ms);
                 }
-                stage_samples
-                    .entry("answer.total")
-                    .or_default()
-                    .push(t.total_ms);
+                stage_samples.entry("answer.total").or_default().push(t.total_ms);
                 let prediction = if a.abstained {
                     String::new()
                 } else {
-                    a.sentences
-                        .iter()
-                        .map(|s| s.text.as_str())
-                        .collect::<Vec<_>>()
-                        .join(" ")
+                    a.sentences.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ")
                 };
                 let citations: Vec<CitationResult> = a
                     .citations
                     .iter()
                     .map(|c| {
-                        let chunk_text = engine
-                            .chunk(c.chunk_id)
-                            .map(|(_, t)| t)
-                            .unwrap_or(c.text.as_str());
+                        let chunk_text = engine.chunk(c.chunk_id).map(|(_, t)| t).unwrap_or(c.text.as_str());
                         CitationResult {
                             n: c.n,
                             doc_id: c.doc_id.clone(),
                             title: c.title.clone(),
                             text: snippet(&c.text, options.snippet_chars),
-                            grounded: relevant.contains(c.doc_id.as_str())
-                                || contains_answer(chunk_text, &q.answers),
+                            grounded: relevant.contains(c.doc_id.as_str()) || contains_answer(chunk_text, &q.answers),
                         }
                     })
                     .collect();
@@ -519,24 +473,13 @@ pub fn evaluate_with(
         let mut m = LevelMetrics::default();
         for &k in &ks {
             let hit: f64 = rows.iter().map(|(r, _)| hit_at_k(r, k)).sum::<f64>() / n;
-            let full: f64 = rows
-                .iter()
-                .map(|(r, t)| recall_at_k(r, k, *t).min(1.0))
-                .sum::<f64>()
-                / n;
+            let full: f64 = rows.iter().map(|(r, t)| recall_at_k(r, k, *t).min(1.0)).sum::<f64>() / n;
             m.hit.insert(k, hit);
             m.full_recall.insert(k, full);
             m.recall.insert(k, if any_counts { hit } else { full });
-            m.precision.insert(
-                k,
-                rows.iter().map(|(r, _)| precision_at_k(r, k)).sum::<f64>() / n,
-            );
+            m.precision.insert(k, rows.iter().map(|(r, _)| precision_at_k(r, k)).sum::<f64>() / n);
         }
-        m.mrr = rows
-            .iter()
-            .map(|(r, _)| reciprocal_rank(r, r.len()))
-            .sum::<f64>()
-            / n;
+        m.mrr = rows.iter().map(|(r, _)| reciprocal_rank(r, r.len())).sum::<f64>() / n;
         m.ndcg_at_10 = rows.iter().map(|(r, t)| ndcg_at_k(r, 10, *t)).sum::<f64>() / n;
         m
     };
@@ -551,65 +494,39 @@ pub fn evaluate_with(
             *failures.entry(f.name().to_owned()).or_insert(0) += 1;
         }
     }
-    let latency_ms = Latency::from_samples(
-        stage_samples
-            .get("search")
-            .map(Vec::as_slice)
-            .unwrap_or(&[]),
-    );
+    let latency_ms = Latency::from_samples(stage_samples.get("search").map(Vec::as_slice).unwrap_or(&[]));
     Ok(EvalReport {
         config,
         questions: questions.len(),
         doc: level(&doc_rows, true),
         chunk: level(&chunk_rows, false),
         latency_ms,
-        stages: stage_samples
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), Latency::from_samples(v)))
-            .collect(),
+        stages: stage_samples.iter().map(|(k, v)| ((*k).to_owned(), Latency::from_samples(v))).collect(),
         answers,
         failures,
         per_question,
     })
 }
 
-fn answer_metrics(
-    questions: &[Question],
-    results: &[QuestionResult],
-    ks: &[usize],
-) -> Option<AnswerMetrics> {
-    let with_gold: Vec<&QuestionResult> = questions
-        .iter()
-        .zip(results)
-        .filter(|(q, _)| !q.answers.is_empty())
-        .map(|(_, r)| r)
-        .collect();
+fn answer_metrics(questions: &[Question], results: &[QuestionResult], ks: &[usize]) -> Option<AnswerMetrics> {
+    let with_gold: Vec<&QuestionResult> =
+        questions.iter().zip(results).filter(|(q, _)| !q.answers.is_empty()).map(|(_, r)| r).collect();
     let answered: Vec<&AnswerResult> = results.iter().filter_map(|r| r.answer.as_ref()).collect();
     if with_gold.is_empty() && answered.is_empty() {
         return None;
     }
-    let mut m = AnswerMetrics {
-        with_gold: with_gold.len(),
-        asked: answered.len(),
-        ..AnswerMetrics::default()
-    };
+    let mut m = AnswerMetrics { with_gold: with_gold.len(), asked: answered.len(), ..AnswerMetrics::default() };
     if !with_gold.is_empty() {
         for &k in ks {
-            let found = with_gold
-                .iter()
-                .filter(|r| r.first_answer_rank.is_some_and(|a| a <= k))
-                .count();
-            m.containment
-                .insert(k, found as f64 / with_gold.len() as f64);
+            let found = with_gold.iter().filter(|r| r.first_answer_rank.is_some_and(|a| a <= k)).count();
+            m.containment.insert(k, found as f64 / with_gold.len() as f64);
         }
     }
     if !answered.is_empty() {
         m.exact_match = mean_present(answered.iter().map(|a| a.exact_match));
         m.f1 = mean_present(answered.iter().map(|a| a.f1));
         m.citation_precision = mean_present(answered.iter().map(|a| a.citation_precision));
-        m.abstention_rate = Some(rate(
-            &answered.iter().map(|a| a.abstained).collect::<Vec<_>>(),
-        ));
+        m.abstention_rate = Some(rate(&answered.iter().map(|a| a.abstained).collect::<Vec<_>>()));
     }
     Some(m)
 }
@@ -623,8 +540,14 @@ mod tests {
     fn engine() -> Engine {
         let mut e = Engine::new(EngineConfig::default(), Box::new(HashEmbedder::new(64)));
         e.add_documents(vec![
-            Document::new("cargo.md", "# Cargo\n\nCargo is the Rust package manager. It downloads dependencies and builds packages."),
-            Document::new("lock.md", "# Lock file\n\nCargo.lock records the exact versions of every dependency that was resolved."),
+            Document::new(
+                "cargo.md",
+                "# Cargo\n\nCargo is the Rust package manager. It downloads dependencies and builds packages.",
+            ),
+            Document::new(
+                "lock.md",
+                "# Lock file\n\nCargo.lock records the exact versions of every dependency that was resolved.",
+            ),
             Document::new("paris.txt", "Paris is the capital of France. The Eiffel Tower stands in Paris."),
         ])
         .unwrap();
@@ -648,24 +571,9 @@ mod tests {
     fn missing_relevant_docs_are_reported_not_fatal() {
         let e = engine();
         let qs = vec![
-            q(
-                "ok",
-                "Which file records the exact versions of dependencies?",
-                &["lock.md"],
-                &["Cargo.lock"],
-            ),
-            q(
-                "gone",
-                "Where is the Eiffel Tower?",
-                &["not-indexed.md"],
-                &[],
-            ),
-            q(
-                "half",
-                "What is the capital of France?",
-                &["paris.txt", "also-missing.md"],
-                &["Paris"],
-            ),
+            q("ok", "Which file records the exact versions of dependencies?", &["lock.md"], &["Cargo.lock"]),
+            q("gone", "Where is the Eiffel Tower?", &["not-indexed.md"], &[]),
+            q("half", "What is the capital of France?", &["paris.txt", "also-missing.md"], &["Paris"]),
         ];
         let mut options = EvalOptions::default();
         options.search.mode = Mode::Sparse;
@@ -697,10 +605,7 @@ mod tests {
             &["Cargo.lock"],
         )];
         let mut options = EvalOptions {
-            answers: Some(AskOptions {
-                abstain_below: -1.0,
-                ..AskOptions::default()
-            }),
+            answers: Some(AskOptions { abstain_below: -1.0, ..AskOptions::default() }),
             ..EvalOptions::default()
         };
         options.search.mode = Mode::Sparse;
@@ -708,11 +613,7 @@ mod tests {
         let a = r.per_question[0].answer.as_ref().expect("answered");
         assert!(!a.abstained);
         assert!(!a.citations.is_empty());
-        assert_eq!(
-            a.exact_match,
-            Some(0.0),
-            "a sentence is not the short answer"
-        );
+        assert_eq!(a.exact_match, Some(0.0), "a sentence is not the short answer");
         assert!(a.f1.unwrap() > 0.0);
         let m = r.answers.unwrap();
         assert_eq!(m.asked, 1);
@@ -721,11 +622,7 @@ mod tests {
         assert!(r.stages.contains_key("answer.total"));
     }
 
-    fn result(
-        first: Option<usize>,
-        missing: usize,
-        answer: Option<(bool, Option<f64>)>,
-    ) -> QuestionResult {
+    fn result(first: Option<usize>, missing: usize, answer: Option<(bool, Option<f64>)>) -> QuestionResult {
         QuestionResult {
             id: "x".into(),
             question: "q".into(),
@@ -753,35 +650,14 @@ mod tests {
 
     #[test]
     fn failure_classification_order() {
-        assert_eq!(
-            classify(&result(None, 2, None), 3),
-            Some(Failure::MissingFromIndex)
-        );
-        assert_eq!(
-            classify(&result(None, 1, None), 3),
-            Some(Failure::NoRelevantRetrieved)
-        );
-        assert_eq!(
-            classify(&result(Some(4), 0, None), 3),
-            Some(Failure::RelevantRankedLow)
-        );
+        assert_eq!(classify(&result(None, 2, None), 3), Some(Failure::MissingFromIndex));
+        assert_eq!(classify(&result(None, 1, None), 3), Some(Failure::NoRelevantRetrieved));
+        assert_eq!(classify(&result(Some(4), 0, None), 3), Some(Failure::RelevantRankedLow));
         assert_eq!(classify(&result(Some(3), 0, None), 3), None);
-        assert_eq!(
-            classify(&result(Some(1), 0, Some((true, None))), 3),
-            Some(Failure::Abstained)
-        );
-        assert_eq!(
-            classify(&result(Some(1), 0, Some((false, Some(0.0)))), 3),
-            Some(Failure::AnswerNotGrounded)
-        );
-        assert_eq!(
-            classify(&result(Some(1), 0, Some((false, None))), 3),
-            Some(Failure::AnswerNotGrounded)
-        );
-        assert_eq!(
-            classify(&result(Some(1), 0, Some((false, Some(0.5)))), 3),
-            None
-        );
+        assert_eq!(classify(&result(Some(1), 0, Some((true, None))), 3), Some(Failure::Abstained));
+        assert_eq!(classify(&result(Some(1), 0, Some((false, Some(0.0)))), 3), Some(Failure::AnswerNotGrounded));
+        assert_eq!(classify(&result(Some(1), 0, Some((false, None))), 3), Some(Failure::AnswerNotGrounded));
+        assert_eq!(classify(&result(Some(1), 0, Some((false, Some(0.5)))), 3), None);
     }
 
     #[test]

@@ -53,9 +53,8 @@ pub fn read_content(bytes: &[u8]) -> Result<Content> {
 pub(crate) fn tensor_byte_size(name: &str, dtype: GgmlDType, dims: &[usize]) -> Result<u64> {
     let mut elems: usize = 1;
     for &d in dims {
-        elems = elems
-            .checked_mul(d)
-            .ok_or_else(|| format_err(format!("tensor {name}: dimensions {dims:?} overflow")))?;
+        elems =
+            elems.checked_mul(d).ok_or_else(|| format_err(format!("tensor {name}: dimensions {dims:?} overflow")))?;
     }
     let block = dtype.block_size();
     let last = dims.last().copied().unwrap_or(1);
@@ -108,10 +107,7 @@ impl<'a> Meta<'a> {
     }
 
     fn wrong(key: &str, want: &str, v: &Value) -> Error {
-        format_err(format!(
-            "metadata key {key} should be {want}, found {:?}",
-            v.value_type()
-        ))
+        format_err(format!("metadata key {key} should be {want}, found {:?}", v.value_type()))
     }
 
     /// Any non-negative integer that fits `usize`.
@@ -265,9 +261,7 @@ pub(crate) fn shape_of<'c>(content: &'c Content, name: &str) -> Result<&'c [usiz
 pub(crate) fn expect_shape(content: &Content, name: &str, want: &[usize]) -> Result<()> {
     let got = shape_of(content, name)?;
     if got != want {
-        return Err(format_err(format!(
-            "tensor {name} has shape {got:?}, expected {want:?}"
-        )));
+        return Err(format_err(format!("tensor {name} has shape {got:?}, expected {want:?}")));
     }
     Ok(())
 }
@@ -288,11 +282,7 @@ pub(crate) fn dtype_histogram(content: &Content) -> Vec<(String, usize)> {
 
 fn should_requantize(info: &TensorInfo) -> bool {
     REQUANTIZED_TYPES.contains(&info.ggml_dtype)
-        && info
-            .shape
-            .dims()
-            .last()
-            .is_some_and(|d| d % GgmlDType::Q8_0.block_size() == 0)
+        && info.shape.dims().last().is_some_and(|d| d % GgmlDType::Q8_0.block_size() == 0)
 }
 
 fn to_q8_0(q: &QTensor) -> Result<QTensor> {
@@ -312,18 +302,11 @@ pub fn requantize(bytes: &[u8]) -> Result<Vec<u8>> {
     names.sort_by_key(|n| content.tensor_infos.get(*n).map(|i| i.offset).unwrap_or(0));
     let mut tensors = Vec::with_capacity(names.len());
     for name in &names {
-        let info = content
-            .tensor_infos
-            .get(*name)
-            .ok_or_else(|| format_err(format!("tensor {name} vanished")))?;
+        let info = content.tensor_infos.get(*name).ok_or_else(|| format_err(format!("tensor {name} vanished")))?;
         let q = info
             .read(&mut cursor, content.tensor_data_offset, &Device::Cpu)
             .map_err(|e| format_err(format!("tensor {name}: {e}")))?;
-        let q = if should_requantize(info) {
-            to_q8_0(&q)?
-        } else {
-            q
-        };
+        let q = if should_requantize(info) { to_q8_0(&q)? } else { q };
         tensors.push((name.as_str(), q));
     }
     let mut metadata: Vec<(&str, Value)> = content
@@ -363,12 +346,8 @@ impl<'a> Prepared<'a> {
                 .checked_sub(content.tensor_data_offset)
                 .ok_or_else(|| format_err("tensor data starts past the end of the file"))?;
             let mut cursor = Cursor::new(bytes);
-            let mut names: Vec<String> = content
-                .tensor_infos
-                .iter()
-                .filter(|(_, i)| should_requantize(i))
-                .map(|(n, _)| n.clone())
-                .collect();
+            let mut names: Vec<String> =
+                content.tensor_infos.iter().filter(|(_, i)| should_requantize(i)).map(|(n, _)| n.clone()).collect();
             names.sort();
             for name in names {
                 let Some(info) = content.tensor_infos.get_mut(&name) else {
@@ -386,15 +365,7 @@ impl<'a> Prepared<'a> {
                 requantized += 1;
             }
         }
-        Ok(Self {
-            content,
-            reader: SpliceReader {
-                head: bytes,
-                tail,
-                pos: 0,
-            },
-            requantized,
-        })
+        Ok(Self { content, reader: SpliceReader { head: bytes, tail, pos: 0 }, requantized })
     }
 
     /// The header and the reader, to hand to a model constructor.
@@ -419,11 +390,8 @@ impl SpliceReader<'_> {
 impl Read for SpliceReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let head_len = self.head.len() as u64;
-        let (src, start) = if self.pos < head_len {
-            (self.head, self.pos)
-        } else {
-            (self.tail.as_slice(), self.pos - head_len)
-        };
+        let (src, start) =
+            if self.pos < head_len { (self.head, self.pos) } else { (self.tail.as_slice(), self.pos - head_len) };
         let start = usize::try_from(start).unwrap_or(usize::MAX);
         let avail = src.get(start..).unwrap_or(&[]);
         let n = avail.len().min(buf.len());
@@ -445,10 +413,7 @@ impl Seek for SpliceReader<'_> {
                 self.pos = p;
                 Ok(p)
             }
-            None => Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "seek before start",
-            )),
+            None => Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before start")),
         }
     }
 }
@@ -459,18 +424,13 @@ pub(crate) mod tests {
     use candle_core::Tensor;
 
     /// Write a GGUF with the given metadata and F32 tensors (shape, values from a ramp).
-    pub(crate) fn write_gguf(
-        metadata: &[(&str, Value)],
-        tensors: &[(&str, Vec<usize>, GgmlDType)],
-    ) -> Vec<u8> {
+    pub(crate) fn write_gguf(metadata: &[(&str, Value)], tensors: &[(&str, Vec<usize>, GgmlDType)]) -> Vec<u8> {
         let qs: Vec<(String, QTensor)> = tensors
             .iter()
             .enumerate()
             .map(|(i, (n, shape, dt))| {
                 let count: usize = shape.iter().product();
-                let vals: Vec<f32> = (0..count)
-                    .map(|j| (((j * 7 + i * 13) % 17) as f32 - 8.0) / 40.0)
-                    .collect();
+                let vals: Vec<f32> = (0..count).map(|j| (((j * 7 + i * 13) % 17) as f32 - 8.0) / 40.0).collect();
                 let t = Tensor::from_vec(vals, shape.as_slice(), &Device::Cpu).unwrap();
                 (n.to_string(), QTensor::quantize(&t, *dt).unwrap())
             })
@@ -504,29 +464,11 @@ pub(crate) mod tests {
         assert_eq!(architecture(&c).unwrap(), "llama");
         // Values survive within Q8_0 precision.
         let orig = read_content(&bytes).unwrap();
-        let a0 = orig
-            .tensor(&mut Cursor::new(&bytes), "a", &Device::Cpu)
-            .unwrap();
+        let a0 = orig.tensor(&mut Cursor::new(&bytes), "a", &Device::Cpu).unwrap();
         let a1 = c.tensor(&mut Cursor::new(&out), "a", &Device::Cpu).unwrap();
-        let d0: Vec<f32> = a0
-            .dequantize(&Device::Cpu)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        let d1: Vec<f32> = a1
-            .dequantize(&Device::Cpu)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        let max = d0
-            .iter()
-            .zip(&d1)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0f32, f32::max);
+        let d0: Vec<f32> = a0.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let d1: Vec<f32> = a1.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let max = d0.iter().zip(&d1).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
         assert!(max < 2e-3, "max abs error {max}");
     }
 
@@ -551,11 +493,7 @@ pub(crate) mod tests {
         let data_end = c
             .tensor_infos
             .iter()
-            .map(|(n, i)| {
-                c.tensor_data_offset
-                    + i.offset
-                    + tensor_byte_size(n, i.ggml_dtype, i.shape.dims()).unwrap()
-            })
+            .map(|(n, i)| c.tensor_data_offset + i.offset + tensor_byte_size(n, i.ggml_dtype, i.shape.dims()).unwrap())
             .max()
             .unwrap() as usize;
         for cut in [0, 3, 8, 20, bytes.len() / 2, data_end - 1] {
@@ -564,10 +502,7 @@ pub(crate) mod tests {
                 other => panic!("cut at {cut}: expected ModelFormat, got {other:?}"),
             }
         }
-        assert!(matches!(
-            read_content(b"not a gguf at all"),
-            Err(Error::ModelFormat { .. })
-        ));
+        assert!(matches!(read_content(b"not a gguf at all"), Err(Error::ModelFormat { .. })));
     }
 
     #[test]

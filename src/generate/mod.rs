@@ -65,11 +65,7 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self {
-            requantize_to_q8_0: true,
-            max_context: 4096,
-            chat_template: None,
-        }
+        Self { requantize_to_q8_0: true, max_context: 4096, chat_template: None }
     }
 }
 
@@ -135,17 +131,11 @@ impl GenerationOptions {
         if !self.repetition_penalty.is_finite() || self.repetition_penalty <= 0.0 {
             return Err(Error::InvalidOption {
                 name: "repetition_penalty",
-                detail: format!(
-                    "must be a finite number > 0, got {}",
-                    self.repetition_penalty
-                ),
+                detail: format!("must be a finite number > 0, got {}", self.repetition_penalty),
             });
         }
         if self.stop_strings.iter().any(String::is_empty) {
-            return Err(Error::InvalidOption {
-                name: "stop_strings",
-                detail: "a stop string is empty".into(),
-            });
+            return Err(Error::InvalidOption { name: "stop_strings", detail: "a stop string is empty".into() });
         }
         Ok(())
     }
@@ -277,11 +267,7 @@ pub struct Generation {
 }
 
 /// Run a whole generation: `start`, then `next_token` until the end.
-pub fn generate(
-    g: &mut dyn Generator,
-    prompt: Prompt<'_>,
-    opts: &GenerationOptions,
-) -> Result<Generation> {
+pub fn generate(g: &mut dyn Generator, prompt: Prompt<'_>, opts: &GenerationOptions) -> Result<Generation> {
     g.start(prompt, opts)?;
     let mut ids = Vec::new();
     while let Some(t) = g.next_token()? {
@@ -289,11 +275,7 @@ pub fn generate(
             ids.push(t.id);
         }
     }
-    Ok(Generation {
-        text: g.text().to_string(),
-        ids,
-        stats: g.stats(),
-    })
+    Ok(Generation { text: g.text().to_string(), ids, stats: g.stats() })
 }
 
 /// Load a GGUF held in memory. The architecture comes from `general.architecture`:

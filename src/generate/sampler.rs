@@ -42,14 +42,7 @@ impl Sampler {
         repeat_last_n: usize,
         seed: u64,
     ) -> Self {
-        Self {
-            temperature,
-            top_k,
-            top_p,
-            repetition_penalty,
-            repeat_last_n,
-            rng: StdRng::seed_from_u64(seed),
-        }
+        Self { temperature, top_k, top_p, repetition_penalty, repeat_last_n, rng: StdRng::seed_from_u64(seed) }
     }
 
     /// Choose the next token given the logits and all tokens so far (prompt + generated).
@@ -64,11 +57,7 @@ impl Sampler {
             seen.dedup();
             for id in seen {
                 if let Some(l) = logits.get_mut(id as usize) {
-                    *l = if *l >= 0.0 {
-                        *l / self.repetition_penalty
-                    } else {
-                        *l * self.repetition_penalty
-                    };
+                    *l = if *l >= 0.0 { *l / self.repetition_penalty } else { *l * self.repetition_penalty };
                 }
             }
         }
@@ -80,19 +69,13 @@ impl Sampler {
         }
         // Candidates sorted by logit, best first; ties keep the lower id first.
         let mut idx: Vec<u32> = (0..logits.len() as u32).collect();
-        idx.sort_by(|&a, &b| {
-            logits[b as usize]
-                .total_cmp(&logits[a as usize])
-                .then(a.cmp(&b))
-        });
+        idx.sort_by(|&a, &b| logits[b as usize].total_cmp(&logits[a as usize]).then(a.cmp(&b)));
         if self.top_k > 0 && self.top_k < idx.len() {
             idx.truncate(self.top_k);
         }
         let max = logits[idx[0] as usize] as f64;
-        let mut probs: Vec<f64> = idx
-            .iter()
-            .map(|&i| ((logits[i as usize] as f64 - max) / self.temperature).exp())
-            .collect();
+        let mut probs: Vec<f64> =
+            idx.iter().map(|&i| ((logits[i as usize] as f64 - max) / self.temperature).exp()).collect();
         let total: f64 = probs.iter().sum();
         probs.iter_mut().for_each(|p| *p /= total);
         if self.top_p < 1.0 {
@@ -157,10 +140,7 @@ pub struct StopMatcher {
 impl StopMatcher {
     /// A matcher for the given (non-empty) stop strings.
     pub fn new(stops: &[String]) -> Self {
-        Self {
-            stops: stops.to_vec(),
-            pending: String::new(),
-        }
+        Self { stops: stops.to_vec(), pending: String::new() }
     }
 
     /// Add decoded text. Returns the text that is safe to emit, and whether a stop string
@@ -170,11 +150,7 @@ impl StopMatcher {
         if self.stops.is_empty() {
             return (std::mem::take(&mut self.pending), false);
         }
-        let first_hit = self
-            .stops
-            .iter()
-            .filter_map(|s| self.pending.find(s.as_str()))
-            .min();
+        let first_hit = self.stops.iter().filter_map(|s| self.pending.find(s.as_str())).min();
         if let Some(at) = first_hit {
             let out = self.pending[..at].to_string();
             self.pending.clear();
@@ -237,15 +213,10 @@ mod tests {
         }
         let draw = |seed| {
             let mut s = Sampler::new(1.5, 0, 1.0, 1.0, 64, seed);
-            (0..50)
-                .map(|_| s.sample(&mut logits.clone(), &[]).unwrap())
-                .collect::<Vec<_>>()
+            (0..50).map(|_| s.sample(&mut logits.clone(), &[]).unwrap()).collect::<Vec<_>>()
         };
         assert_eq!(draw(3), draw(3));
-        assert!(
-            draw(3).iter().any(|&t| t != 1),
-            "temperature 1.5 should explore"
-        );
+        assert!(draw(3).iter().any(|&t| t != 1), "temperature 1.5 should explore");
     }
 
     #[test]
@@ -266,11 +237,7 @@ mod tests {
         }
         assert_eq!(loop_period(&seq, 8), Some(4));
         assert_eq!(loop_period(&seq, 3), None);
-        assert_eq!(
-            loop_period(&[9; 11], 4),
-            None,
-            "shorter than the minimum span"
-        );
+        assert_eq!(loop_period(&[9; 11], 4), None, "shorter than the minimum span");
         assert_eq!(loop_period(&[9; 12], 4), Some(1));
         let varied: Vec<u32> = (0..40).collect();
         assert_eq!(loop_period(&varied, 16), None);

@@ -9,8 +9,7 @@ use super::sampler::{loop_period, Sampler, StopMatcher};
 use super::template::ChatTemplate;
 use super::tokenizer::{GgufTokenizer, Utf8Stream};
 use super::{
-    ChatMessage, FinishReason, GenerationOptions, GenerationStats, Generator, GeneratorInfo,
-    Prompt, TokenOut,
+    ChatMessage, FinishReason, GenerationOptions, GenerationStats, Generator, GeneratorInfo, Prompt, TokenOut,
 };
 use crate::error::{Error, Result};
 
@@ -64,12 +63,7 @@ pub(crate) struct Session<B: Backend> {
 }
 
 impl<B: Backend> Session<B> {
-    pub fn new(
-        info: GeneratorInfo,
-        tokenizer: GgufTokenizer,
-        template: ChatTemplate,
-        backend: B,
-    ) -> Self {
+    pub fn new(info: GeneratorInfo, tokenizer: GgufTokenizer, template: ChatTemplate, backend: B) -> Self {
         let context_len = info.context_len;
         Self {
             info,
@@ -123,12 +117,7 @@ impl<B: Backend> Session<B> {
                 return Ok(None);
             }
             self.text.push_str(&flush);
-            return Ok(Some(TokenOut {
-                id,
-                text: flush,
-                index,
-                special: true,
-            }));
+            return Ok(Some(TokenOut { id, text: flush, index, special: true }));
         }
 
         run.history.push(id);
@@ -138,9 +127,7 @@ impl<B: Backend> Session<B> {
         let mut reason = None;
         if hit {
             reason = Some(FinishReason::StopString);
-        } else if run.opts.loop_guard_ngram > 0
-            && loop_period(&run.generated, run.opts.loop_guard_ngram).is_some()
-        {
+        } else if run.opts.loop_guard_ngram > 0 && loop_period(&run.generated, run.opts.loop_guard_ngram).is_some() {
             reason = Some(FinishReason::LoopGuard);
         } else if run.generated.len() >= run.opts.max_new_tokens {
             let (t, h) = run.stops.push(&run.utf8.finish());
@@ -149,20 +136,11 @@ impl<B: Backend> Session<B> {
             if !hit {
                 out.push_str(&run.stops.take_pending());
             }
-            reason = Some(if hit {
-                FinishReason::StopString
-            } else {
-                FinishReason::MaxTokens
-            });
+            reason = Some(if hit { FinishReason::StopString } else { FinishReason::MaxTokens });
         }
         self.stats.generated_tokens += 1;
         self.text.push_str(&out);
-        let token = TokenOut {
-            id,
-            text: out,
-            index,
-            special: self.tokenizer.is_control(id),
-        };
+        let token = TokenOut { id, text: out, index, special: self.tokenizer.is_control(id) };
         match reason {
             Some(r) => self.end(r),
             None => {
@@ -210,26 +188,17 @@ impl<B: Backend> Generator for Session<B> {
             Prompt::Tokens(ids) => {
                 let vocab = self.tokenizer.vocab_size();
                 if let Some(bad) = ids.iter().find(|&&i| i as usize >= vocab) {
-                    return Err(Error::InvalidQuery(format!(
-                        "token id {bad} is outside the vocabulary of {vocab}"
-                    )));
+                    return Err(Error::InvalidQuery(format!("token id {bad} is outside the vocabulary of {vocab}")));
                 }
                 ids.to_vec()
             }
         };
         if ids.is_empty() {
-            return Err(Error::InvalidQuery(
-                "the prompt encodes to no tokens".into(),
-            ));
+            return Err(Error::InvalidQuery("the prompt encodes to no tokens".into()));
         }
-        let needed = self
-            .backend
-            .positions_needed(ids.len(), opts.max_new_tokens);
+        let needed = self.backend.positions_needed(ids.len(), opts.max_new_tokens);
         if needed > self.context_len {
-            return Err(Error::ContextOverflow {
-                tokens: needed,
-                context: self.context_len,
-            });
+            return Err(Error::ContextOverflow { tokens: needed, context: self.context_len });
         }
         let stop_token_ids: Vec<u32> = opts
             .stop_strings
@@ -240,10 +209,7 @@ impl<B: Backend> Generator for Session<B> {
         // Validated: from here on the previous generation is dropped.
         self.state = State::Idle;
         self.text.clear();
-        self.stats = GenerationStats {
-            prefill_tokens: ids.len(),
-            ..Default::default()
-        };
+        self.stats = GenerationStats { prefill_tokens: ids.len(), ..Default::default() };
         if opts.max_new_tokens == 0 {
             self.backend.clear();
             self.stats.finish_reason = Some(FinishReason::MaxTokens);
@@ -281,12 +247,8 @@ impl<B: Backend> Generator for Session<B> {
     fn next_token(&mut self) -> Result<Option<TokenOut>> {
         match &self.state {
             State::Idle => Err(Error::WrongState("next_token called before start".into())),
-            State::Finished => Err(Error::WrongState(
-                "next_token called after the generation ended".into(),
-            )),
-            State::Failed => Err(Error::WrongState(
-                "the generation failed; call start again".into(),
-            )),
+            State::Finished => Err(Error::WrongState("next_token called after the generation ended".into())),
+            State::Failed => Err(Error::WrongState("the generation failed; call start again".into())),
             State::Ending => {
                 self.state = State::Finished;
                 Ok(None)
@@ -365,8 +327,7 @@ pub(crate) mod tests {
 
     fn tokenizer() -> GgufTokenizer {
         // Byte-level vocabulary: control tokens 0..3, then the 256 byte characters.
-        let m: HashMap<String, Value> =
-            crate::generate::tokenizer::tests_support::tiny_gpt2_metadata();
+        let m: HashMap<String, Value> = crate::generate::tokenizer::tests_support::tiny_gpt2_metadata();
         GgufTokenizer::from_metadata(&Meta(&m), "llama").unwrap()
     }
 
@@ -394,13 +355,7 @@ pub(crate) mod tests {
             warnings: vec![],
         };
         let template = ChatTemplate::new(None, TemplateSource::Model, "", "").unwrap();
-        let backend = Scripted {
-            script: ids,
-            vocab: tk.vocab_size(),
-            eos: 2,
-            fed: 0,
-            prefills: 0,
-        };
+        let backend = Scripted { script: ids, vocab: tk.vocab_size(), eos: 2, fed: 0, prefills: 0 };
         Session::new(info, tk, template, backend)
     }
 
@@ -416,19 +371,16 @@ pub(crate) mod tests {
     fn call_order_is_enforced() {
         let mut s = session("ab|", 256);
         assert!(matches!(s.next_token(), Err(Error::WrongState(_))));
-        s.start(Prompt::Text("hi"), &GenerationOptions::default())
-            .unwrap();
+        s.start(Prompt::Text("hi"), &GenerationOptions::default()).unwrap();
         let toks = drain(&mut s);
         assert_eq!(toks.len(), 2);
         assert_eq!(s.text(), "ab");
         assert_eq!(s.finish_reason(), Some(FinishReason::Eos));
         assert!(matches!(s.next_token(), Err(Error::WrongState(_))));
         // A new start works after the end, and after reset.
-        s.start(Prompt::Text("hi"), &GenerationOptions::default())
-            .unwrap();
+        s.start(Prompt::Text("hi"), &GenerationOptions::default()).unwrap();
         assert_eq!(drain(&mut s).len(), 2);
-        s.start(Prompt::Text("hi"), &GenerationOptions::default())
-            .unwrap();
+        s.start(Prompt::Text("hi"), &GenerationOptions::default()).unwrap();
         s.reset();
         assert!(matches!(s.next_token(), Err(Error::WrongState(_))));
     }
@@ -436,70 +388,34 @@ pub(crate) mod tests {
     #[test]
     fn max_new_tokens_zero_and_limits() {
         let mut s = session("abcdef|", 256);
-        let opts = GenerationOptions {
-            max_new_tokens: 0,
-            ..Default::default()
-        };
+        let opts = GenerationOptions { max_new_tokens: 0, ..Default::default() };
         s.start(Prompt::Text("hi"), &opts).unwrap();
         assert_eq!(s.next_token().unwrap(), None);
         assert_eq!(s.finish_reason(), Some(FinishReason::MaxTokens));
-        assert_eq!(
-            s.backend.prefills, 0,
-            "no prefill is needed for zero tokens"
-        );
-        let opts = GenerationOptions {
-            max_new_tokens: 3,
-            ..Default::default()
-        };
+        assert_eq!(s.backend.prefills, 0, "no prefill is needed for zero tokens");
+        let opts = GenerationOptions { max_new_tokens: 3, ..Default::default() };
         s.start(Prompt::Text("hi"), &opts).unwrap();
         assert_eq!(drain(&mut s).len(), 3);
         assert_eq!(s.text(), "abc");
         assert_eq!(s.finish_reason(), Some(FinishReason::MaxTokens));
         let st = s.stats();
-        assert_eq!(
-            (st.prefill_tokens, st.decode_tokens, st.generated_tokens),
-            (2, 2, 3)
-        );
+        assert_eq!((st.prefill_tokens, st.decode_tokens, st.generated_tokens), (2, 2, 3));
     }
 
     #[test]
     fn context_overflow_and_bad_options_leave_the_session_usable() {
         let mut s = session("ab|", 8);
-        let opts = GenerationOptions {
-            max_new_tokens: 7,
-            ..Default::default()
-        };
+        let opts = GenerationOptions { max_new_tokens: 7, ..Default::default() };
         match s.start(Prompt::Text("hi"), &opts) {
-            Err(Error::ContextOverflow {
-                tokens: 9,
-                context: 8,
-            }) => {}
+            Err(Error::ContextOverflow { tokens: 9, context: 8 }) => {}
             other => panic!("{other:?}"),
         }
-        let bad = GenerationOptions {
-            top_p: 0.0,
-            ..Default::default()
-        };
-        assert!(matches!(
-            s.start(Prompt::Text("hi"), &bad),
-            Err(Error::InvalidOption { name: "top_p", .. })
-        ));
-        let bad = GenerationOptions {
-            stop_strings: vec![String::new()],
-            ..Default::default()
-        };
-        assert!(matches!(
-            s.start(Prompt::Text("hi"), &bad),
-            Err(Error::InvalidOption { .. })
-        ));
-        assert!(matches!(
-            s.start(Prompt::Text(""), &GenerationOptions::default()),
-            Err(Error::InvalidQuery(_))
-        ));
-        let ok = GenerationOptions {
-            max_new_tokens: 6,
-            ..Default::default()
-        };
+        let bad = GenerationOptions { top_p: 0.0, ..Default::default() };
+        assert!(matches!(s.start(Prompt::Text("hi"), &bad), Err(Error::InvalidOption { name: "top_p", .. })));
+        let bad = GenerationOptions { stop_strings: vec![String::new()], ..Default::default() };
+        assert!(matches!(s.start(Prompt::Text("hi"), &bad), Err(Error::InvalidOption { .. })));
+        assert!(matches!(s.start(Prompt::Text(""), &GenerationOptions::default()), Err(Error::InvalidQuery(_))));
+        let ok = GenerationOptions { max_new_tokens: 6, ..Default::default() };
         s.start(Prompt::Text("hi"), &ok).unwrap();
         assert_eq!(drain(&mut s).len(), 2);
     }
@@ -507,10 +423,7 @@ pub(crate) mod tests {
     #[test]
     fn stop_string_spanning_tokens_is_cut_and_never_streamed() {
         let mut s = session("Paris.\n\nUser: more|", 256);
-        let opts = GenerationOptions {
-            stop_strings: vec!["\n\nUser:".into()],
-            ..Default::default()
-        };
+        let opts = GenerationOptions { stop_strings: vec!["\n\nUser:".into()], ..Default::default() };
         s.start(Prompt::Text("q"), &opts).unwrap();
         let toks = drain(&mut s);
         let streamed: String = toks.iter().map(|t| t.text.as_str()).collect();
@@ -522,10 +435,7 @@ pub(crate) mod tests {
     #[test]
     fn a_stop_string_that_never_appears_changes_nothing() {
         let mut s = session("ab\nc|", 256);
-        let opts = GenerationOptions {
-            stop_strings: vec!["\nZZZ".into()],
-            ..Default::default()
-        };
+        let opts = GenerationOptions { stop_strings: vec!["\nZZZ".into()], ..Default::default() };
         s.start(Prompt::Text("q"), &opts).unwrap();
         let toks = drain(&mut s);
         let streamed: String = toks.iter().map(|t| t.text.as_str()).collect();
@@ -536,10 +446,7 @@ pub(crate) mod tests {
         let mut s = session(held, 256);
         s.start(Prompt::Text("q"), &opts).unwrap();
         let toks = drain(&mut s);
-        assert_eq!(
-            toks.last().map(|t| (t.special, t.text.as_str())),
-            Some((true, "\nZ"))
-        );
+        assert_eq!(toks.last().map(|t| (t.special, t.text.as_str())), Some((true, "\nZ")));
         assert_eq!(s.text(), "ab\nZ");
         assert_eq!(s.stats().generated_tokens, 4);
     }
@@ -548,19 +455,12 @@ pub(crate) mod tests {
     fn loop_guard_stops_repetition() {
         let script = format!("{}|", "[1] ".repeat(30));
         let mut s = session(&script, 512);
-        let opts = GenerationOptions {
-            max_new_tokens: 200,
-            loop_guard_ngram: 8,
-            ..Default::default()
-        };
+        let opts = GenerationOptions { max_new_tokens: 200, loop_guard_ngram: 8, ..Default::default() };
         s.start(Prompt::Text("q"), &opts).unwrap();
         let n = drain(&mut s).len();
         assert_eq!(s.finish_reason(), Some(FinishReason::LoopGuard));
         assert!(n <= 16, "stopped after {n} tokens");
-        let off = GenerationOptions {
-            loop_guard_ngram: 0,
-            ..opts
-        };
+        let off = GenerationOptions { loop_guard_ngram: 0, ..opts };
         s.start(Prompt::Text("q"), &off).unwrap();
         drain(&mut s);
         assert_eq!(s.finish_reason(), Some(FinishReason::Eos));
@@ -570,8 +470,7 @@ pub(crate) mod tests {
     fn multibyte_characters_split_across_tokens_stream_whole() {
         // With byte-level pieces, "é" and "🦀" are several tokens each.
         let mut s = session("é🦀!|", 256);
-        s.start(Prompt::Text("q"), &GenerationOptions::default())
-            .unwrap();
+        s.start(Prompt::Text("q"), &GenerationOptions::default()).unwrap();
         let toks = drain(&mut s);
         assert!(toks.len() > 3);
         for t in &toks {
@@ -584,9 +483,6 @@ pub(crate) mod tests {
     fn chat_prompts_use_the_template() {
         let s = session("|", 256);
         let out = s.render_chat(&[ChatMessage::user("Hi")]).unwrap();
-        assert_eq!(
-            out,
-            "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
-        );
+        assert_eq!(out, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
     }
 }

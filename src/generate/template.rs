@@ -39,10 +39,7 @@ pub struct ChatMessage {
 impl ChatMessage {
     /// A message with the given role.
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        Self {
-            role: role.into(),
-            content: content.into(),
-        }
+        Self { role: role.into(), content: content.into() }
     }
     /// A `system` message.
     pub fn system(content: impl Into<String>) -> Self {
@@ -73,7 +70,8 @@ pub enum TemplateSource {
 }
 
 const TEMPLATE_NAME: &str = "chat";
-const PLAIN: &str = "{% for message in messages %}{{ message['content'] }}{% if not loop.last %}{{ '\n\n' }}{% endif %}{% endfor %}";
+const PLAIN: &str =
+    "{% for message in messages %}{{ message['content'] }}{% if not loop.last %}{{ '\n\n' }}{% endif %}{% endfor %}";
 const CHATML: &str = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 /// Instructions a template may execute per render; generous for any real chat template.
 const FUEL: u64 = 2_000_000;
@@ -90,9 +88,7 @@ pub struct ChatTemplate {
 
 impl std::fmt::Debug for ChatTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChatTemplate")
-            .field("source", &self.source)
-            .finish()
+        f.debug_struct("ChatTemplate").field("source", &self.source).finish()
     }
 }
 
@@ -111,12 +107,7 @@ fn template_err(e: MjError) -> Error {
 impl ChatTemplate {
     /// Compile `template` (or the ChatML fallback when `None`). A template that does not
     /// parse is an [`Error::ModelFormat`].
-    pub fn new(
-        template: Option<&str>,
-        source: TemplateSource,
-        bos_token: &str,
-        eos_token: &str,
-    ) -> Result<Self> {
+    pub fn new(template: Option<&str>, source: TemplateSource, bos_token: &str, eos_token: &str) -> Result<Self> {
         let (text, source) = match template {
             Some(t) => (t.to_string(), source),
             None => (CHATML.to_string(), TemplateSource::BuiltinChatml),
@@ -126,31 +117,17 @@ impl ChatTemplate {
         env.set_lstrip_blocks(true);
         env.set_undefined_behavior(UndefinedBehavior::Lenient);
         env.set_fuel(Some(FUEL));
-        env.add_function(
-            "raise_exception",
-            |msg: String| -> std::result::Result<Value, MjError> {
-                Err(MjError::new(ErrorKind::InvalidOperation, msg))
-            },
-        );
+        env.add_function("raise_exception", |msg: String| -> std::result::Result<Value, MjError> {
+            Err(MjError::new(ErrorKind::InvalidOperation, msg))
+        });
         env.set_unknown_method_callback(python_methods);
-        env.add_template_owned(TEMPLATE_NAME, text)
-            .map_err(template_err)?;
-        Ok(Self {
-            env,
-            source,
-            bos_token: bos_token.to_string(),
-            eos_token: eos_token.to_string(),
-        })
+        env.add_template_owned(TEMPLATE_NAME, text).map_err(template_err)?;
+        Ok(Self { env, source, bos_token: bos_token.to_string(), eos_token: eos_token.to_string() })
     }
 
     /// The plain fallback for models that are not chat models (T5).
     pub fn plain(bos_token: &str, eos_token: &str) -> Result<Self> {
-        let mut t = Self::new(
-            Some(PLAIN),
-            TemplateSource::BuiltinPlain,
-            bos_token,
-            eos_token,
-        )?;
+        let mut t = Self::new(Some(PLAIN), TemplateSource::BuiltinPlain, bos_token, eos_token)?;
         t.source = TemplateSource::BuiltinPlain;
         Ok(t)
     }
@@ -162,13 +139,8 @@ impl ChatTemplate {
 
     fn raw(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
         let tpl = self.env.get_template(TEMPLATE_NAME).map_err(template_err)?;
-        tpl.render(Ctx {
-            messages,
-            add_generation_prompt,
-            bos_token: &self.bos_token,
-            eos_token: &self.eos_token,
-        })
-        .map_err(template_err)
+        tpl.render(Ctx { messages, add_generation_prompt, bos_token: &self.bos_token, eos_token: &self.eos_token })
+            .map_err(template_err)
     }
 
     /// Render `messages`, with the assistant prompt appended when `add_generation_prompt`,
@@ -201,12 +173,7 @@ fn str_arg(args: &[Value], i: usize) -> Option<&str> {
 }
 
 /// The Python `str` and `dict` methods chat templates call.
-fn python_methods(
-    _state: &State,
-    value: &Value,
-    method: &str,
-    args: &[Value],
-) -> std::result::Result<Value, MjError> {
+fn python_methods(_state: &State, value: &Value, method: &str, args: &[Value]) -> std::result::Result<Value, MjError> {
     if let Some(s) = value.as_str() {
         let chars: Option<Vec<char>> = str_arg(args, 0).map(|c| c.chars().collect());
         let strip_set = |c: char| match &chars {
@@ -236,10 +203,7 @@ fn python_methods(
             "lower" => Ok(Value::from(s.to_lowercase())),
             "replace" => match (str_arg(args, 0), str_arg(args, 1)) {
                 (Some(a), Some(b)) => Ok(Value::from(s.replace(a, b))),
-                _ => Err(MjError::new(
-                    ErrorKind::MissingArgument,
-                    "replace(old, new)",
-                )),
+                _ => Err(MjError::new(ErrorKind::MissingArgument, "replace(old, new)")),
             },
             "split" => {
                 let parts: Vec<Value> = match str_arg(args, 0) {
@@ -249,11 +213,7 @@ fn python_methods(
                 Ok(Value::from(parts))
             }
             "find" => match str_arg(args, 0) {
-                Some(sub) => Ok(Value::from(
-                    s.find(sub)
-                        .map(|i| s[..i].chars().count() as i64)
-                        .unwrap_or(-1),
-                )),
+                Some(sub) => Ok(Value::from(s.find(sub).map(|i| s[..i].chars().count() as i64).unwrap_or(-1))),
                 None => Err(MjError::new(ErrorKind::MissingArgument, "find(sub)")),
             },
             _ => Err(MjError::from(ErrorKind::UnknownMethod)),
@@ -280,11 +240,7 @@ fn python_methods(
             "get" => {
                 let key = args.first().cloned().unwrap_or(Value::UNDEFINED);
                 let v = value.get_item(&key)?;
-                Ok(if v.is_undefined() {
-                    args.get(1).cloned().unwrap_or(Value::from(()))
-                } else {
-                    v
-                })
+                Ok(if v.is_undefined() { args.get(1).cloned().unwrap_or(Value::from(())) } else { v })
             }
             _ => Err(MjError::from(ErrorKind::UnknownMethod)),
         };
@@ -299,31 +255,17 @@ mod tests {
     const SMOLLM2: &str = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
     fn smollm2() -> ChatTemplate {
-        ChatTemplate::new(
-            Some(SMOLLM2),
-            TemplateSource::Model,
-            "<|im_start|>",
-            "<|im_end|>",
-        )
-        .unwrap()
+        ChatTemplate::new(Some(SMOLLM2), TemplateSource::Model, "<|im_start|>", "<|im_end|>").unwrap()
     }
 
     #[test]
     fn smollm2_default_system_line_is_not_injected() {
         let t = smollm2();
-        let out = t
-            .render(&[ChatMessage::user("What is the capital of France?")], true)
-            .unwrap();
-        assert_eq!(
-            out,
-            "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
-        );
+        let out = t.render(&[ChatMessage::user("What is the capital of France?")], true).unwrap();
+        assert_eq!(out, "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n");
         assert!(!out.contains("SmolLM"));
         // The raw template does inject it.
-        assert!(t
-            .raw(&[ChatMessage::user("x")], true)
-            .unwrap()
-            .contains("named SmolLM"));
+        assert!(t.raw(&[ChatMessage::user("x")], true).unwrap().contains("named SmolLM"));
     }
 
     #[test]
@@ -331,11 +273,7 @@ mod tests {
         let t = smollm2();
         let out = t
             .render(
-                &[
-                    ChatMessage::system("Be brief."),
-                    ChatMessage::user("Hi"),
-                    ChatMessage::assistant("Hello"),
-                ],
+                &[ChatMessage::system("Be brief."), ChatMessage::user("Hi"), ChatMessage::assistant("Hello")],
                 false,
             )
             .unwrap();
@@ -348,12 +286,7 @@ mod tests {
     #[test]
     fn plain_fallback_joins_contents() {
         let t = ChatTemplate::plain("", "</s>").unwrap();
-        let out = t
-            .render(
-                &[ChatMessage::system("Summarize:"), ChatMessage::user("a b")],
-                true,
-            )
-            .unwrap();
+        let out = t.render(&[ChatMessage::system("Summarize:"), ChatMessage::user("a b")], true).unwrap();
         assert_eq!(out, "Summarize:\n\na b");
     }
 
@@ -373,23 +306,15 @@ mod tests {
         let gemma = "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{% set first = messages[0]['content'] + '\n\n' %}{% set msgs = messages[1:] %}{% else %}{% set first = '' %}{% set msgs = messages %}{% endif %}{% for m in msgs %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' else m['role'] }}\n{{ (first if loop.first else '') + m['content'] | trim }}<end_of_turn>\n{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}";
         let t = ChatTemplate::new(Some(gemma), TemplateSource::Model, "<bos>", "<eos>").unwrap();
         let out = t.render(&[ChatMessage::user(" Hi ")], true).unwrap();
-        assert_eq!(
-            out,
-            "<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n"
-        );
+        assert_eq!(out, "<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n");
     }
 
     #[test]
     fn python_methods_and_raise_exception() {
         let tpl = "{% for m in messages %}{% if m['role'] not in ['user', 'assistant'] %}{{ raise_exception('bad role') }}{% endif %}{{ m['content'].strip().upper() }}|{{ m.get('role') }}|{{ m['content'].startswith((' a', 'z')) }}{% endfor %}";
         let t = ChatTemplate::new(Some(tpl), TemplateSource::Override, "", "").unwrap();
-        assert_eq!(
-            t.render(&[ChatMessage::user(" ab ")], false).unwrap(),
-            "AB|user|True"
-        );
-        let err = t
-            .render(&[ChatMessage::new("tool", "x")], false)
-            .unwrap_err();
+        assert_eq!(t.render(&[ChatMessage::user(" ab ")], false).unwrap(), "AB|user|True");
+        let err = t.render(&[ChatMessage::new("tool", "x")], false).unwrap_err();
         assert!(matches!(err, Error::ModelFormat { .. }), "{err:?}");
     }
 
@@ -400,17 +325,12 @@ mod tests {
             Err(Error::ModelFormat { .. })
         ));
         let t = ChatTemplate::new(
-            Some(
-                "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
-            ),
+            Some("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"),
             TemplateSource::Model,
             "",
             "",
         )
         .unwrap();
-        assert!(matches!(
-            t.render(&[], false),
-            Err(Error::ModelFormat { .. })
-        ));
+        assert!(matches!(t.render(&[], false), Err(Error::ModelFormat { .. })));
     }
 }

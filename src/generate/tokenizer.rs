@@ -49,39 +49,16 @@ const TYPE_USER_DEFINED: i64 = 4;
 const TYPE_BYTE: i64 = 6;
 
 /// Control tokens that end a turn in common chat formats; generation stops on them too.
-const END_OF_TURN_TOKENS: [&str; 7] = [
-    "<|im_end|>",
-    "<|endoftext|>",
-    "<end_of_turn>",
-    "<|end|>",
-    "<|eot_id|>",
-    "<|eom_id|>",
-    "</s>",
-];
+const END_OF_TURN_TOKENS: [&str; 7] =
+    ["<|im_end|>", "<|endoftext|>", "<end_of_turn>", "<|end|>", "<|eot_id|>", "<|eom_id|>", "</s>"];
 
 /// `tokenizer.ggml.pre` values whose split is "each digit alone, then GPT-2's regex".
-const DIGITS_THEN_GPT2: [&str; 7] = [
-    "smollm",
-    "starcoder",
-    "refact",
-    "command-r",
-    "codeshell",
-    "exaone",
-    "minerva",
-];
+const DIGITS_THEN_GPT2: [&str; 7] = ["smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva"];
 
 const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-const LLAMA3_FAMILY: [&str; 8] = [
-    "llama3",
-    "llama-v3",
-    "llama-bpe",
-    "falcon3",
-    "smaug-bpe",
-    "dbrx",
-    "pixtral",
-    "lfm2",
-];
+const QWEN2_SPLIT: &str =
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const LLAMA3_FAMILY: [&str; 8] = ["llama3", "llama-v3", "llama-bpe", "falcon3", "smaug-bpe", "dbrx", "pixtral", "lfm2"];
 const QWEN2_FAMILY: [&str; 3] = ["qwen2", "deepseek-r1-qwen", "megrez"];
 
 /// Which tokenization algorithm the GGUF describes.
@@ -130,8 +107,7 @@ fn bytes_to_unicode() -> [char; 256] {
     let mut table = ['\0'; 256];
     let mut extra = 0u32;
     for b in 0..256u32 {
-        let printable =
-            (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+        let printable = (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
         let c = if printable {
             b
         } else {
@@ -155,16 +131,8 @@ fn parse_byte_token(t: &str) -> Option<u8> {
 /// Merges implied by a vocabulary without a merge list: for every token, each split into two
 /// known tokens, ordered best first by `score` (higher first), then by longer left and right
 /// pieces, then by file order.
-fn merges_from_scores(
-    tokens: &[String],
-    scores: &[f32],
-    skip: &HashSet<usize>,
-) -> Vec<(String, String)> {
-    let index: HashMap<&str, usize> = tokens
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.as_str(), i))
-        .collect();
+fn merges_from_scores(tokens: &[String], scores: &[f32], skip: &HashSet<usize>) -> Vec<(String, String)> {
+    let index: HashMap<&str, usize> = tokens.iter().enumerate().map(|(i, t)| (t.as_str(), i)).collect();
     let mut merges: Vec<(f32, usize, usize, usize, usize)> = Vec::new(); // score, len_l, len_r, id_l, id_r
     for (i, tok) in tokens.iter().enumerate() {
         if skip.contains(&i) {
@@ -186,15 +154,9 @@ fn merges_from_scores(
     }
     // Stable sort, best first.
     merges.sort_by(|a, b| {
-        b.0.partial_cmp(&a.0)
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then(b.1.cmp(&a.1))
-            .then(b.2.cmp(&a.2))
+        b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal).then(b.1.cmp(&a.1)).then(b.2.cmp(&a.2))
     });
-    merges
-        .into_iter()
-        .map(|m| (tokens[m.3].clone(), tokens[m.4].clone()))
-        .collect()
+    merges.into_iter().map(|m| (tokens[m.3].clone(), tokens[m.4].clone())).collect()
 }
 
 fn parse_merges(merges: &[&str]) -> Result<Vec<(String, String)>> {
@@ -204,11 +166,7 @@ fn parse_merges(merges: &[&str]) -> Result<Vec<(String, String)>> {
         .map(|(i, m)| {
             m.split_once(' ')
                 .map(|(a, b)| (a.to_string(), b.to_string()))
-                .ok_or_else(|| {
-                    tok_err(format!(
-                        "merge {i} {m:?} is not two tokens separated by a space"
-                    ))
-                })
+                .ok_or_else(|| tok_err(format!("merge {i} {m:?} is not two tokens separated by a space")))
         })
         .collect()
 }
@@ -249,10 +207,7 @@ impl GgufTokenizer {
             match meta.opt_usize(key)? {
                 None => Ok(None),
                 Some(i) if i < tokens.len() => Ok(Some(i as u32)),
-                Some(i) => Err(tok_err(format!(
-                    "{key} = {i} is outside the vocabulary of {}",
-                    tokens.len()
-                ))),
+                Some(i) => Err(tok_err(format!("{key} = {i} is outside the vocabulary of {}", tokens.len()))),
             }
         };
         let bos_id = id_of("tokenizer.ggml.bos_token_id")?;
@@ -267,14 +222,11 @@ impl GgufTokenizer {
                 let merges = meta
                     .str_array("tokenizer.ggml.merges")?
                     .ok_or_else(|| tok_err("metadata key tokenizer.ggml.merges is missing"))?;
-                let (inner, pieces) =
-                    build_byte_level(&tokens, &types, &parse_merges(&merges)?, pre)?;
+                let (inner, pieces) = build_byte_level(&tokens, &types, &parse_merges(&merges)?, pre)?;
                 (TokenizerModel::ByteLevelBpe, inner, pieces)
             }
             "llama" => {
-                let add_space_prefix = meta
-                    .opt_bool("tokenizer.ggml.add_space_prefix")?
-                    .unwrap_or(true);
+                let add_space_prefix = meta.opt_bool("tokenizer.ggml.add_space_prefix")?.unwrap_or(true);
                 let merges = match meta.str_array("tokenizer.ggml.merges")? {
                     Some(m) => parse_merges(&m)?,
                     None => {
@@ -287,9 +239,7 @@ impl GgufTokenizer {
                             })?
                         };
                         if scores.len() != tokens.len() {
-                            return Err(tok_err(
-                                "tokenizer.ggml.scores length differs from tokens",
-                            ));
+                            return Err(tok_err("tokenizer.ggml.scores length differs from tokens"));
                         }
                         let skip: HashSet<usize> = types
                             .iter()
@@ -301,14 +251,8 @@ impl GgufTokenizer {
                         merges_from_scores(&spelled, &scores, &skip)
                     }
                 };
-                let (inner, pieces) = build_sentencepiece(
-                    &tokens,
-                    &types,
-                    merges,
-                    unk_id,
-                    architecture,
-                    add_space_prefix,
-                )?;
+                let (inner, pieces) =
+                    build_sentencepiece(&tokens, &types, merges, unk_id, architecture, add_space_prefix)?;
                 (TokenizerModel::SentencePieceBpe, inner, pieces)
             }
             "t5" => {
@@ -322,11 +266,7 @@ impl GgufTokenizer {
                 let (inner, pieces) = build_unigram(&tokens, &types, &scores, unk_id, charsmap)?;
                 (TokenizerModel::Unigram, inner, pieces)
             }
-            other => {
-                return Err(tok_err(format!(
-                    "tokenizer.ggml.model {other:?} is not supported"
-                )))
-            }
+            other => return Err(tok_err(format!("tokenizer.ggml.model {other:?} is not supported"))),
         };
 
         let control: Vec<bool> = types.iter().map(|t| *t == TYPE_CONTROL).collect();
@@ -338,20 +278,8 @@ impl GgufTokenizer {
         }
         stop_ids.sort_unstable();
         stop_ids.dedup();
-        let add_bos = meta
-            .opt_bool("tokenizer.ggml.add_bos_token")?
-            .unwrap_or(kind == "llama");
-        Ok(Self {
-            inner,
-            model,
-            pieces,
-            control,
-            tokens,
-            bos_id,
-            eos_id,
-            stop_ids,
-            add_bos,
-        })
+        let add_bos = meta.opt_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(kind == "llama");
+        Ok(Self { inner, model, pieces, control, tokens, bos_id, eos_id, stop_ids, add_bos })
     }
 
     /// The tokenization algorithm.
@@ -409,10 +337,7 @@ impl GgufTokenizer {
     /// ids. With `add_special`, BOS is prepended when the model asks for it and the text does
     /// not already start with it.
     pub fn encode(&self, text: &str, add_special: bool) -> Result<Vec<u32>> {
-        let enc = self
-            .inner
-            .encode(text, false)
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let enc = self.inner.encode(text, false).map_err(|e| Error::Tokenizer(e.to_string()))?;
         let mut ids = enc.get_ids().to_vec();
         if add_special && self.add_bos {
             if let Some(bos) = self.bos_id {
@@ -427,18 +352,12 @@ impl GgufTokenizer {
     /// The bytes token `id` contributes to decoded text (empty for control tokens and ids
     /// outside the vocabulary).
     pub fn piece_bytes(&self, id: u32) -> &[u8] {
-        self.pieces
-            .get(id as usize)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+        self.pieces.get(id as usize).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// Decode ids to text, skipping control tokens; invalid UTF-8 becomes U+FFFD.
     pub fn decode(&self, ids: &[u32]) -> String {
-        let bytes: Vec<u8> = ids
-            .iter()
-            .flat_map(|&i| self.piece_bytes(i).iter().copied())
-            .collect();
+        let bytes: Vec<u8> = ids.iter().flat_map(|&i| self.piece_bytes(i).iter().copied()).collect();
         String::from_utf8_lossy(&bytes).into_owned()
     }
 }
@@ -462,10 +381,7 @@ fn finish(mut tk: Tokenizer, tokens: &[String], types: &[i64]) -> Result<Tokeniz
     tk.add_tokens(user).map_err(tok_err)?;
     let size = tk.get_vocab_size(true);
     if size > tokens.len() {
-        return Err(tok_err(format!(
-            "added tokens grew the vocabulary from {} to {size}",
-            tokens.len()
-        )));
+        return Err(tok_err(format!("added tokens grew the vocabulary from {} to {size}", tokens.len())));
     }
     Ok(tk)
 }
@@ -477,11 +393,7 @@ fn build_byte_level(
     pre: &str,
 ) -> Result<(Tokenizer, Vec<Vec<u8>>)> {
     let to_char = bytes_to_unicode();
-    let from_char: HashMap<char, u8> = to_char
-        .iter()
-        .enumerate()
-        .map(|(b, c)| (*c, b as u8))
-        .collect();
+    let from_char: HashMap<char, u8> = to_char.iter().enumerate().map(|(b, c)| (*c, b as u8)).collect();
     let mut vocab = Vocab::with_capacity(tokens.len());
     let mut pieces = Vec::with_capacity(tokens.len());
     for (i, (t, ty)) in tokens.iter().zip(types).enumerate() {
@@ -495,10 +407,7 @@ fn build_byte_level(
         let piece = match *ty {
             TYPE_CONTROL => Vec::new(),
             TYPE_USER_DEFINED => t.as_bytes().to_vec(),
-            _ if spelled_ok => t
-                .chars()
-                .filter_map(|c| from_char.get(&c).copied())
-                .collect(),
+            _ if spelled_ok => t.chars().filter_map(|c| from_char.get(&c).copied()).collect(),
             _ => t.as_bytes().to_vec(),
         };
         pieces.push(piece);
@@ -511,22 +420,10 @@ fn build_byte_level(
     let pre_tok: PreTokenizerWrapper = if DIGITS_THEN_GPT2.contains(&pre) {
         PreSequence::new(vec![Digits::new(true).into(), byte_level.into()]).into()
     } else if LLAMA3_FAMILY.contains(&pre) || QWEN2_FAMILY.contains(&pre) {
-        let re = if QWEN2_FAMILY.contains(&pre) {
-            QWEN2_SPLIT
-        } else {
-            LLAMA3_SPLIT
-        };
-        let split = Split::new(
-            SplitPattern::Regex(re.to_string()),
-            SplitDelimiterBehavior::Isolated,
-            false,
-        )
-        .map_err(|e| tok_err(format!("pre-tokenizer regex: {e}")))?;
-        PreSequence::new(vec![
-            split.into(),
-            ByteLevel::new(false, true, false).into(),
-        ])
-        .into()
+        let re = if QWEN2_FAMILY.contains(&pre) { QWEN2_SPLIT } else { LLAMA3_SPLIT };
+        let split = Split::new(SplitPattern::Regex(re.to_string()), SplitDelimiterBehavior::Isolated, false)
+            .map_err(|e| tok_err(format!("pre-tokenizer regex: {e}")))?;
+        PreSequence::new(vec![split.into(), ByteLevel::new(false, true, false).into()]).into()
     } else {
         byte_level.into()
     };
@@ -544,13 +441,7 @@ fn sp_spelling(tokens: &[String], architecture: &str) -> Vec<String> {
     }
     tokens
         .iter()
-        .map(|t| {
-            if !t.is_empty() && t.chars().all(|c| c == ' ') {
-                "▁".repeat(t.chars().count())
-            } else {
-                t.clone()
-            }
-        })
+        .map(|t| if !t.is_empty() && t.chars().all(|c| c == ' ') { "▁".repeat(t.chars().count()) } else { t.clone() })
         .collect()
 }
 
@@ -579,35 +470,23 @@ fn build_sentencepiece(
     for (i, t) in spelled.iter().enumerate() {
         vocab.entry(t.clone()).or_insert(i as u32);
     }
-    let mut builder = BPE::builder()
-        .vocab_and_merges(vocab, merges)
-        .fuse_unk(true)
-        .byte_fallback(true);
+    let mut builder = BPE::builder().vocab_and_merges(vocab, merges).fuse_unk(true).byte_fallback(true);
     if let Some(unk) = unk_id.and_then(|u| spelled.get(u as usize)) {
         builder = builder.unk_token(unk.clone());
     }
-    let bpe = builder
-        .build()
-        .map_err(|e| tok_err(format!("SentencePiece BPE: {e}")))?;
+    let bpe = builder.build().map_err(|e| tok_err(format!("SentencePiece BPE: {e}")))?;
     let mut tk = Tokenizer::new(bpe);
     if architecture.starts_with("gemma") {
-        tk.with_normalizer(Some(NormalizerWrapper::Replace(
-            Replace::new(" ", "▁").map_err(tok_err)?,
-        )))
-        .map_err(tok_err)?;
+        tk.with_normalizer(Some(NormalizerWrapper::Replace(Replace::new(" ", "▁").map_err(tok_err)?)))
+            .map_err(tok_err)?;
     } else if architecture == "phi3" {
         let seq = NormSequence::new(vec![
             Prepend::new("▁".to_string()).into(),
             Replace::new(" ", "▁").map_err(tok_err)?.into(),
         ]);
-        tk.with_normalizer(Some(NormalizerWrapper::Sequence(seq)))
-            .map_err(tok_err)?;
+        tk.with_normalizer(Some(NormalizerWrapper::Sequence(seq))).map_err(tok_err)?;
     } else {
-        let scheme = if add_space_prefix {
-            PrependScheme::First
-        } else {
-            PrependScheme::Never
-        };
+        let scheme = if add_space_prefix { PrependScheme::First } else { PrependScheme::Never };
         tk.with_pre_tokenizer(Some(Metaspace::new('▁', scheme, false)));
     }
     Ok((finish(tk, &spelled, types)?, sp_pieces(tokens, types)))
@@ -620,24 +499,15 @@ fn build_unigram(
     unk_id: Option<u32>,
     charsmap: Option<Vec<u8>>,
 ) -> Result<(Tokenizer, Vec<Vec<u8>>)> {
-    let vocab: Vec<(String, f64)> = tokens
-        .iter()
-        .cloned()
-        .zip(scores.iter().map(|s| *s as f64))
-        .collect();
-    let unigram = Unigram::from(vocab, unk_id.map(|u| u as usize), false)
-        .map_err(|e| tok_err(format!("Unigram: {e}")))?;
+    let vocab: Vec<(String, f64)> = tokens.iter().cloned().zip(scores.iter().map(|s| *s as f64)).collect();
+    let unigram =
+        Unigram::from(vocab, unk_id.map(|u| u as usize), false).map_err(|e| tok_err(format!("Unigram: {e}")))?;
     let mut tk = Tokenizer::new(unigram);
     if let Some(map) = charsmap.filter(|m| !m.is_empty()) {
-        let pre =
-            Precompiled::from(&map).map_err(|e| tok_err(format!("precompiled charsmap: {e}")))?;
-        tk.with_normalizer(Some(NormalizerWrapper::Precompiled(pre)))
-            .map_err(tok_err)?;
+        let pre = Precompiled::from(&map).map_err(|e| tok_err(format!("precompiled charsmap: {e}")))?;
+        tk.with_normalizer(Some(NormalizerWrapper::Precompiled(pre))).map_err(tok_err)?;
     }
-    let pre = PreSequence::new(vec![
-        WhitespaceSplit.into(),
-        Metaspace::new('▁', PrependScheme::Always, true).into(),
-    ]);
+    let pre = PreSequence::new(vec![WhitespaceSplit.into(), Metaspace::new('▁', PrependScheme::Always, true).into()]);
     tk.with_pre_tokenizer(Some(pre));
     Ok((finish(tk, tokens, types)?, sp_pieces(tokens, types)))
 }
@@ -714,11 +584,7 @@ pub(crate) mod tests_support {
     /// A tiny byte-level vocabulary: all 256 byte characters, a few merges, two control tokens.
     pub(crate) fn tiny_gpt2_metadata() -> HashMap<String, Value> {
         let chars = bytes_to_unicode();
-        let mut tokens: Vec<String> = vec![
-            "<|endoftext|>".into(),
-            "<|im_start|>".into(),
-            "<|im_end|>".into(),
-        ];
+        let mut tokens: Vec<String> = vec!["<|endoftext|>".into(), "<|im_start|>".into(), "<|im_end|>".into()];
         tokens.extend(chars.iter().map(|c| c.to_string()));
         tokens.extend(["Ġt", "he", "Ġthe", "Ġc", "at"].map(String::from));
         let mut types = vec![Value::I32(3); 3];
@@ -726,22 +592,13 @@ pub(crate) mod tests_support {
         let entries: Vec<(&str, Value)> = vec![
             ("tokenizer.ggml.model", Value::String("gpt2".into())),
             ("tokenizer.ggml.pre", Value::String("smollm".into())),
-            (
-                "tokenizer.ggml.tokens",
-                Value::Array(tokens.into_iter().map(Value::String).collect()),
-            ),
+            ("tokenizer.ggml.tokens", Value::Array(tokens.into_iter().map(Value::String).collect())),
             ("tokenizer.ggml.token_type", Value::Array(types)),
-            (
-                "tokenizer.ggml.merges",
-                strs(&["Ġ t", "h e", "Ġt he", "Ġ c", "a t"]),
-            ),
+            ("tokenizer.ggml.merges", strs(&["Ġ t", "h e", "Ġt he", "Ġ c", "a t"])),
             ("tokenizer.ggml.bos_token_id", Value::U32(1)),
             ("tokenizer.ggml.eos_token_id", Value::U32(2)),
         ];
-        entries
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect()
+        entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }
 }
 
@@ -752,10 +609,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn md(entries: Vec<(&str, Value)>) -> HashMap<String, Value> {
-        entries
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect()
+        entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }
 
     #[test]
@@ -765,10 +619,7 @@ mod tests {
         assert_eq!(tk.model(), TokenizerModel::ByteLevelBpe);
         let ids = tk.encode("<|im_start|>a the cat<|im_end|>", true).unwrap();
         let texts: Vec<&str> = ids.iter().map(|i| tk.token_text(*i).unwrap()).collect();
-        assert_eq!(
-            texts,
-            ["<|im_start|>", "a", "Ġthe", "Ġc", "at", "<|im_end|>"]
-        );
+        assert_eq!(texts, ["<|im_start|>", "a", "Ġthe", "Ġc", "at", "<|im_end|>"]);
         assert_eq!(tk.decode(&ids), "a the cat");
         assert!(tk.stop_ids().contains(&2) && tk.stop_ids().contains(&0));
         // Digits are split one by one.
@@ -784,31 +635,16 @@ mod tests {
     fn missing_tokenizer_metadata_is_a_format_error() {
         let mut m = tests_support::tiny_gpt2_metadata();
         m.remove("tokenizer.ggml.tokens");
-        assert!(matches!(
-            GgufTokenizer::from_metadata(&Meta(&m), "llama"),
-            Err(Error::ModelFormat { .. })
-        ));
+        assert!(matches!(GgufTokenizer::from_metadata(&Meta(&m), "llama"), Err(Error::ModelFormat { .. })));
         let mut m = tests_support::tiny_gpt2_metadata();
         m.remove("tokenizer.ggml.merges");
-        assert!(matches!(
-            GgufTokenizer::from_metadata(&Meta(&m), "llama"),
-            Err(Error::ModelFormat { .. })
-        ));
+        assert!(matches!(GgufTokenizer::from_metadata(&Meta(&m), "llama"), Err(Error::ModelFormat { .. })));
         let mut m = tests_support::tiny_gpt2_metadata();
         m.insert("tokenizer.ggml.eos_token_id".into(), Value::U32(99_999));
-        assert!(matches!(
-            GgufTokenizer::from_metadata(&Meta(&m), "llama"),
-            Err(Error::ModelFormat { .. })
-        ));
+        assert!(matches!(GgufTokenizer::from_metadata(&Meta(&m), "llama"), Err(Error::ModelFormat { .. })));
         let mut m = tests_support::tiny_gpt2_metadata();
-        m.insert(
-            "tokenizer.ggml.model".into(),
-            Value::String("wordpiece".into()),
-        );
-        assert!(matches!(
-            GgufTokenizer::from_metadata(&Meta(&m), "llama"),
-            Err(Error::ModelFormat { .. })
-        ));
+        m.insert("tokenizer.ggml.model".into(), Value::String("wordpiece".into()));
+        assert!(matches!(GgufTokenizer::from_metadata(&Meta(&m), "llama"), Err(Error::ModelFormat { .. })));
     }
 
     fn tiny_sp_metadata() -> HashMap<String, Value> {
@@ -818,10 +654,9 @@ mod tests {
             tokens.push(format!("<0x{b:02X}>"));
             types.push(Value::I32(6));
         }
-        for t in [
-            "▁", "h", "e", "l", "o", "w", "r", "d", "he", "ll", "▁he", "▁hell", "▁hello", "hell",
-            "lo", "wor", "ld",
-        ] {
+        for t in
+            ["▁", "h", "e", "l", "o", "w", "r", "d", "he", "ll", "▁he", "▁hell", "▁hello", "hell", "lo", "wor", "ld"]
+        {
             tokens.push(t.into());
             types.push(Value::I32(1));
         }
@@ -829,10 +664,7 @@ mod tests {
         let scores: Vec<Value> = (0..n).map(|i| Value::F32(-(i as f32))).collect();
         md(vec![
             ("tokenizer.ggml.model", Value::String("llama".into())),
-            (
-                "tokenizer.ggml.tokens",
-                Value::Array(tokens.into_iter().map(Value::String).collect()),
-            ),
+            ("tokenizer.ggml.tokens", Value::Array(tokens.into_iter().map(Value::String).collect())),
             ("tokenizer.ggml.token_type", Value::Array(types)),
             ("tokenizer.ggml.scores", Value::Array(scores)),
             ("tokenizer.ggml.bos_token_id", Value::U32(1)),
@@ -849,10 +681,7 @@ mod tests {
         assert!(tk.add_bos());
         let ids = tk.encode("hello", true).unwrap();
         assert_eq!(ids[0], 1);
-        let texts: Vec<&str> = ids[1..]
-            .iter()
-            .map(|i| tk.token_text(*i).unwrap())
-            .collect();
+        let texts: Vec<&str> = ids[1..].iter().map(|i| tk.token_text(*i).unwrap()).collect();
         assert_eq!(texts, ["▁hello"]);
         // "é" is not in the vocabulary: two byte tokens.
         let ids = tk.encode("é", false).unwrap();
@@ -865,8 +694,7 @@ mod tests {
     #[test]
     fn sentencepiece_matches_transformers_on_a_tiny_vocabulary() {
         let fx: serde_json::Value =
-            serde_json::from_str(include_str!("../../tests/fixtures/gguf_tokenizer_ids.json"))
-                .unwrap();
+            serde_json::from_str(include_str!("../../tests/fixtures/gguf_tokenizer_ids.json")).unwrap();
         let cases = fx["sentencepiece_tiny"]["cases"].as_array().unwrap();
         assert_eq!(cases.len(), 6);
         let m = tiny_sp_metadata();

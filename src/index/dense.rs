@@ -87,12 +87,7 @@ pub struct DenseConfig {
 
 impl Default for DenseConfig {
     fn default() -> Self {
-        DenseConfig {
-            hnsw_threshold: 20_000,
-            ef_construction: 100,
-            ef_search: 100,
-            seed: 0x5077_0001,
-        }
+        DenseConfig { hnsw_threshold: 20_000, ef_construction: 100, ef_search: 100, seed: 0x5077_0001 }
     }
 }
 
@@ -177,9 +172,7 @@ struct Bits {
 
 impl Bits {
     fn get(&self, i: usize) -> bool {
-        self.words
-            .get(i / 64)
-            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+        self.words.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
     /// Set bit `i`; returns whether it was newly set.
     fn set(&mut self, i: usize) -> bool {
@@ -196,11 +189,10 @@ impl Bits {
         true
     }
     fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        self.words.iter().enumerate().flat_map(|(wi, &w)| {
-            (0..64)
-                .filter(move |b| w & (1 << b) != 0)
-                .map(move |b| wi * 64 + b)
-        })
+        self.words
+            .iter()
+            .enumerate()
+            .flat_map(|(wi, &w)| (0..64).filter(move |b| w & (1 << b) != 0).map(move |b| wi * 64 + b))
     }
 }
 
@@ -221,19 +213,9 @@ impl FlatSegment {
     }
     /// Rows of live vectors `(id, row)`.
     fn live_rows(&self, dim: usize) -> impl Iterator<Item = (ChunkId, &[f32])> + '_ {
-        self.ids
-            .iter()
-            .enumerate()
-            .filter(|(s, _)| !self.dead.get(*s))
-            .map(move |(s, &id)| (id, self.row(s, dim)))
+        self.ids.iter().enumerate().filter(|(s, _)| !self.dead.get(*s)).map(move |(s, &id)| (id, self.row(s, dim)))
     }
-    fn scan(
-        &self,
-        query: &[f32],
-        dim: usize,
-        allow: Option<&dyn Fn(ChunkId) -> bool>,
-        top: &mut TopK,
-    ) {
+    fn scan(&self, query: &[f32], dim: usize, allow: Option<&dyn Fn(ChunkId) -> bool>, top: &mut TopK) {
         if dim == 0 {
             return;
         }
@@ -253,32 +235,23 @@ struct HnswSegment {
 
 impl std::fmt::Debug for HnswSegment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HnswSegment")
-            .field("len", &self.map.values.len())
-            .field("dead", &self.dead.count)
-            .finish()
+        f.debug_struct("HnswSegment").field("len", &self.map.values.len()).field("dead", &self.dead.count).finish()
     }
 }
 
 impl Clone for HnswSegment {
     fn clone(&self) -> Self {
         // `HnswMap` is not `Clone`; a serde round trip is exact.
-        let map = bincode_options().serialize(&self.map).ok().and_then(|b| {
-            decode_hnsw(&b, self.map.iter().next().map_or(0, |(_, p)| p.0.len())).ok()
-        });
+        let map = bincode_options()
+            .serialize(&self.map)
+            .ok()
+            .and_then(|b| decode_hnsw(&b, self.map.iter().next().map_or(0, |(_, p)| p.0.len())).ok());
         match map {
-            Some(map) => HnswSegment {
-                map,
-                dead: self.dead.clone(),
-            },
+            Some(map) => HnswSegment { map, dead: self.dead.clone() },
             // Unreachable in practice; fall back to an equivalent graph built anew.
             None => {
-                let (ids, points): (Vec<_>, Vec<_>) =
-                    self.live().map(|(id, p)| (id, Vector(p.into()))).unzip();
-                HnswSegment {
-                    map: Builder::default().seed(0).build(points, ids),
-                    dead: Bits::default(),
-                }
+                let (ids, points): (Vec<_>, Vec<_>) = self.live().map(|(id, p)| (id, Vector(p.into()))).unzip();
+                HnswSegment { map: Builder::default().seed(0).build(points, ids), dead: Bits::default() }
             }
         }
     }
@@ -328,14 +301,7 @@ impl HnswSegment {
             // ef_search candidates are unlikely to contain `want` allowed ones, scan.
             let n = self.slots();
             let step = (n / FILTER_SAMPLE).max(1);
-            let sample: Vec<ChunkId> = self
-                .map
-                .values
-                .iter()
-                .step_by(step)
-                .take(FILTER_SAMPLE)
-                .copied()
-                .collect();
+            let sample: Vec<ChunkId> = self.map.values.iter().step_by(step).take(FILTER_SAMPLE).copied().collect();
             let allowed = sample.iter().filter(|&&id| f(id)).count();
             if (allowed as f64 / sample.len().max(1) as f64) * (ef_search as f64) < want as f64 {
                 return self.scan(query, allow, top);
@@ -400,10 +366,7 @@ struct TopK {
 
 impl TopK {
     fn new(k: usize) -> Self {
-        TopK {
-            k,
-            heap: BinaryHeap::with_capacity(k.min(1024) + 1),
-        }
+        TopK { k, heap: BinaryHeap::with_capacity(k.min(1024) + 1) }
     }
     fn push(&mut self, id: ChunkId, score: f32) {
         if self.k == 0 {
@@ -419,11 +382,7 @@ impl TopK {
     }
     fn into_sorted(self) -> Vec<Scored> {
         // Ascending `Reverse<Ranked>` = best first.
-        self.heap
-            .into_sorted_vec()
-            .into_iter()
-            .map(|Reverse(Ranked(s, id))| (id, s))
-            .collect()
+        self.heap.into_sorted_vec().into_iter().map(|Reverse(Ranked(s, id))| (id, s)).collect()
     }
 }
 
@@ -442,13 +401,7 @@ pub struct DenseIndex {
 impl DenseIndex {
     /// Empty index for vectors of dimension `dim`.
     pub fn new(dim: usize, config: DenseConfig) -> Self {
-        DenseIndex {
-            dim,
-            config,
-            flat: FlatSegment::default(),
-            hnsw: Vec::new(),
-            loc: HashMap::new(),
-        }
+        DenseIndex { dim, config, flat: FlatSegment::default(), hnsw: Vec::new(), loc: HashMap::new() }
     }
 
     /// Vector dimension.
@@ -463,10 +416,7 @@ impl DenseIndex {
 
     fn check_vector(&self, v: &[f32]) -> Result<()> {
         if v.len() != self.dim {
-            return Err(Error::DimensionMismatch {
-                expected: self.dim,
-                got: v.len(),
-            });
+            return Err(Error::DimensionMismatch { expected: self.dim, got: v.len() });
         }
         Ok(())
     }
@@ -482,10 +432,7 @@ impl DenseIndex {
             });
         }
         if u32::try_from(self.flat.ids.len()).is_err() {
-            return Err(Error::InvalidOption {
-                name: "dense",
-                detail: "too many vectors in one segment".into(),
-            });
+            return Err(Error::InvalidOption { name: "dense", detail: "too many vectors in one segment".into() });
         }
         // Removing first may compact the flat segment, so the slot is taken after.
         self.remove(id);
@@ -545,39 +492,26 @@ impl DenseIndex {
 
     /// Per-segment counts, flat segment first.
     pub fn stats(&self) -> DenseStats {
-        let mut segments = vec![SegmentStats {
-            kind: SegmentKind::Flat,
-            live: self.flat.live(),
-            tombstones: self.flat.dead.count,
-        }];
+        let mut segments =
+            vec![SegmentStats { kind: SegmentKind::Flat, live: self.flat.live(), tombstones: self.flat.dead.count }];
         segments.extend(self.hnsw.iter().map(|s| SegmentStats {
             kind: SegmentKind::Hnsw,
             live: s.live_count(),
             tombstones: s.dead.count,
         }));
-        DenseStats {
-            dim: self.dim,
-            segments,
-        }
+        DenseStats { dim: self.dim, segments }
     }
 
     fn check_query(&self, query: &[f32]) -> Result<()> {
         self.check_vector(query)?;
         if query.iter().any(|x| !x.is_finite()) {
-            return Err(Error::InvalidQuery(
-                "query vector has a non-finite component".into(),
-            ));
+            return Err(Error::InvalidQuery("query vector has a non-finite component".into()));
         }
         Ok(())
     }
 
     /// The `k` best live vectors for `query` among those `allow` accepts, best first.
-    pub fn search(
-        &self,
-        query: &[f32],
-        k: usize,
-        allow: Option<&dyn Fn(ChunkId) -> bool>,
-    ) -> Result<Vec<Scored>> {
+    pub fn search(&self, query: &[f32], k: usize, allow: Option<&dyn Fn(ChunkId) -> bool>) -> Result<Vec<Scored>> {
         self.check_query(query)?;
         let mut top = TopK::new(k.min(self.len()));
         self.flat.scan(query, self.dim, allow, &mut top);
@@ -622,8 +556,7 @@ impl DenseIndex {
         for seg in std::mem::take(&mut self.hnsw) {
             let live = seg.live_count();
             let dirty = seg.dead.count > 0
-                && (force
-                    || seg.dead.count as f64 > REBUILD_TOMBSTONE_FRACTION * seg.slots() as f64);
+                && (force || seg.dead.count as f64 > REBUILD_TOMBSTONE_FRACTION * seg.slots() as f64);
             if !dirty {
                 kept.push(seg);
             } else if live < threshold {
@@ -632,18 +565,15 @@ impl DenseIndex {
                     self.flat.data.extend_from_slice(v);
                 }
             } else {
-                let (ids, points): (Vec<_>, Vec<_>) =
-                    seg.live().map(|(id, v)| (id, Vector(v.into()))).unzip();
+                let (ids, points): (Vec<_>, Vec<_>) = seg.live().map(|(id, v)| (id, Vector(v.into()))).unzip();
                 kept.push(self.build_segment(points, ids));
             }
         }
         self.compact_flat();
         if self.flat.live() >= threshold {
             let flat = std::mem::take(&mut self.flat);
-            let (ids, points): (Vec<_>, Vec<_>) = flat
-                .live_rows(self.dim)
-                .map(|(id, v)| (id, Vector(v.into())))
-                .unzip();
+            let (ids, points): (Vec<_>, Vec<_>) =
+                flat.live_rows(self.dim).map(|(id, v)| (id, Vector(v.into()))).unzip();
             drop(flat);
             kept.push(self.build_segment(points, ids));
         }
@@ -657,10 +587,7 @@ impl DenseIndex {
             .ef_search(self.config.ef_search)
             .seed(self.config.seed)
             .build(points, ids);
-        HnswSegment {
-            map,
-            dead: Bits::default(),
-        }
+        HnswSegment { map, dead: Bits::default() }
     }
 
     fn compact_flat(&mut self) {
@@ -709,11 +636,7 @@ impl DenseIndex {
         out.extend_from_slice(MAGIC);
         put_u32(&mut out, DENSE_FORMAT_VERSION);
         put_u32(&mut out, self.dim as u32);
-        for v in [
-            self.config.hnsw_threshold,
-            self.config.ef_construction,
-            self.config.ef_search,
-        ] {
+        for v in [self.config.hnsw_threshold, self.config.ef_construction, self.config.ef_search] {
             put_u64(&mut out, v as u64);
         }
         put_u64(&mut out, self.config.seed);
@@ -767,10 +690,7 @@ impl DenseIndex {
             match r.u8()? {
                 KIND_FLAT => {
                     let n = r.usize()?;
-                    let ids = r.take(
-                        n.checked_mul(4)
-                            .ok_or_else(|| corrupt("flat length overflow"))?,
-                    )?;
+                    let ids = r.take(n.checked_mul(4).ok_or_else(|| corrupt("flat length overflow"))?)?;
                     let floats = n
                         .checked_mul(dim)
                         .and_then(|x| x.checked_mul(4))
@@ -792,16 +712,11 @@ impl DenseIndex {
                     let map = decode_hnsw(blob, dim)?;
                     let slots = map.values.len();
                     let t = r.usize()?;
-                    let dead_bytes = r.take(
-                        t.checked_mul(4)
-                            .ok_or_else(|| corrupt("tombstone count overflow"))?,
-                    )?;
+                    let dead_bytes = r.take(t.checked_mul(4).ok_or_else(|| corrupt("tombstone count overflow"))?)?;
                     let mut dead = Bits::default();
                     for slot in dead_bytes.chunks_exact(4).map(le_u32) {
                         if slot as usize >= slots || !dead.set(slot as usize) {
-                            return Err(corrupt(format!(
-                                "tombstone {slot} invalid for a segment of {slots}"
-                            )));
+                            return Err(corrupt(format!("tombstone {slot} invalid for a segment of {slots}")));
                         }
                     }
                     if slots == 0 {
@@ -819,8 +734,7 @@ impl DenseIndex {
             return Err(corrupt("flat segment too large"));
         }
         ix.reindex();
-        let stored: usize =
-            ix.flat.ids.len() + ix.hnsw.iter().map(|s| s.live_count()).sum::<usize>();
+        let stored: usize = ix.flat.ids.len() + ix.hnsw.iter().map(|s| s.live_count()).sum::<usize>();
         if ix.loc.len() != stored {
             return Err(corrupt("a chunk id is stored twice"));
         }
@@ -838,17 +752,13 @@ pub fn recall_at_k(index: &DenseIndex, queries: &[Vec<f32>], k: usize) -> Result
         if exact.is_empty() {
             continue;
         }
-        let approx: std::collections::HashSet<ChunkId> =
-            index.search(q, k, None)?.into_iter().map(|h| h.0).collect();
+        let approx: std::collections::HashSet<ChunkId> = index.search(q, k, None)?.into_iter().map(|h| h.0).collect();
         let found = exact.iter().filter(|h| approx.contains(&h.0)).count();
         sum += found as f64 / exact.len() as f64;
         n += 1;
     }
     if n == 0 {
-        return Err(Error::InvalidOption {
-            name: "queries",
-            detail: "no query with an exact result".into(),
-        });
+        return Err(Error::InvalidOption { name: "queries", detail: "no query with an exact result".into() });
     }
     Ok((sum / n as f64) as f32)
 }
@@ -897,17 +807,9 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.bytes.len())
-            .ok_or_else(|| {
-                corrupt(format!(
-                    "truncated: need {n} bytes at offset {}, have {}",
-                    self.pos,
-                    self.bytes.len() - self.pos
-                ))
-            })?;
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| {
+            corrupt(format!("truncated: need {n} bytes at offset {}, have {}", self.pos, self.bytes.len() - self.pos))
+        })?;
         let s = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -973,15 +875,8 @@ impl<'de> Deserialize<'de> for PointsShape {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a sequence of vectors")
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<PointsShape, A::Error> {
-                let mut s = PointsShape {
-                    count: 0,
-                    dims: (usize::MAX, 0),
-                    finite: true,
-                };
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<PointsShape, A::Error> {
+                let mut s = PointsShape { count: 0, dims: (usize::MAX, 0), finite: true };
                 while let Some(v) = seq.next_element::<Vector>()? {
                     s.count += 1;
                     s.dims = (s.dims.0.min(v.0.len()), s.dims.1.max(v.0.len()));
@@ -1002,25 +897,15 @@ fn check_shape(s: &MapShape, dim: usize) -> std::result::Result<(), String> {
     let h = &s.hnsw;
     let n = h.points.count;
     if n > 0 && h.points.dims != (dim, dim) {
-        return Err(format!(
-            "HNSW vectors have lengths {:?}, expected {dim}",
-            h.points.dims
-        ));
+        return Err(format!("HNSW vectors have lengths {:?}, expected {dim}", h.points.dims));
     }
     if !h.points.finite {
         return Err("non-finite HNSW vector component".into());
     }
     if s.values.len() != n || h.zero.len() != n {
-        return Err(format!(
-            "HNSW has {n} points, {} values, {} layer-0 nodes",
-            s.values.len(),
-            h.zero.len()
-        ));
+        return Err(format!("HNSW has {n} points, {} values, {} layer-0 nodes", s.values.len(), h.zero.len()));
     }
-    if h.zero
-        .iter()
-        .any(|z| z.0.iter().chain(&z.1).any(|&id| !valid_id(id, n)))
-    {
+    if h.zero.iter().any(|z| z.0.iter().chain(&z.1).any(|&id| !valid_id(id, n))) {
         return Err("HNSW layer-0 neighbour out of range".into());
     }
     // Search descends from the top layer starting at point 0; candidates found on a
@@ -1028,16 +913,9 @@ fn check_shape(s: &MapShape, dim: usize) -> std::result::Result<(), String> {
     let mut below = n;
     for (i, layer) in h.layers.iter().enumerate() {
         if layer.is_empty() || layer.len() > below {
-            return Err(format!(
-                "HNSW layer {} has {} nodes (layer below: {below})",
-                i + 1,
-                layer.len()
-            ));
+            return Err(format!("HNSW layer {} has {} nodes (layer below: {below})", i + 1, layer.len()));
         }
-        if layer
-            .iter()
-            .any(|u| u.0.iter().any(|&id| !valid_id(id, layer.len())))
-        {
+        if layer.iter().any(|u| u.0.iter().any(|&id| !valid_id(id, layer.len()))) {
             return Err(format!("HNSW layer {} neighbour out of range", i + 1));
         }
         below = layer.len();
@@ -1048,12 +926,9 @@ fn check_shape(s: &MapShape, dim: usize) -> std::result::Result<(), String> {
 /// Decode and validate a serialized `HnswMap` whose vectors have `dim` components.
 fn decode_hnsw(blob: &[u8], dim: usize) -> Result<HnswMap<Vector, ChunkId>> {
     let opts = bincode_options().with_limit(blob.len() as u64);
-    let shape: MapShape = opts
-        .deserialize(blob)
-        .map_err(|e| corrupt(format!("HNSW graph: {e}")))?;
+    let shape: MapShape = opts.deserialize(blob).map_err(|e| corrupt(format!("HNSW graph: {e}")))?;
     check_shape(&shape, dim).map_err(corrupt)?;
-    opts.deserialize(blob)
-        .map_err(|e| corrupt(format!("HNSW graph: {e}")))
+    opts.deserialize(blob).map_err(|e| corrupt(format!("HNSW graph: {e}")))
 }
 
 #[cfg(test)]
@@ -1063,10 +938,7 @@ mod tests {
     use rand::{rngs::StdRng, Rng, SeedableRng};
 
     fn seed() -> u64 {
-        let seed = std::env::var("SOTTO_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0x5077_0042);
+        let seed = std::env::var("SOTTO_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5077_0042);
         println!("SOTTO_SEED={seed}");
         seed
     }
@@ -1084,16 +956,9 @@ mod tests {
     }
 
     /// `n` unit vectors around `clusters` random centres.
-    fn clustered(
-        rng: &mut StdRng,
-        n: usize,
-        dim: usize,
-        clusters: usize,
-        spread: f32,
-    ) -> Vec<Vec<f32>> {
-        let centres: Vec<Vec<f32>> = (0..clusters)
-            .map(|_| normalize((0..dim).map(|_| gaussian(rng)).collect()))
-            .collect();
+    fn clustered(rng: &mut StdRng, n: usize, dim: usize, clusters: usize, spread: f32) -> Vec<Vec<f32>> {
+        let centres: Vec<Vec<f32>> =
+            (0..clusters).map(|_| normalize((0..dim).map(|_| gaussian(rng)).collect())).collect();
         (0..n)
             .map(|_| {
                 let c = &centres[rng.gen_range(0..clusters)];
@@ -1103,18 +968,11 @@ mod tests {
     }
 
     fn random_unit(rng: &mut StdRng, n: usize, dim: usize) -> Vec<Vec<f32>> {
-        (0..n)
-            .map(|_| normalize((0..dim).map(|_| gaussian(rng)).collect()))
-            .collect()
+        (0..n).map(|_| normalize((0..dim).map(|_| gaussian(rng)).collect())).collect()
     }
 
     fn config(threshold: usize) -> DenseConfig {
-        DenseConfig {
-            hnsw_threshold: threshold,
-            ef_construction: 100,
-            ef_search: 100,
-            seed: 7,
-        }
+        DenseConfig { hnsw_threshold: threshold, ef_construction: 100, ef_search: 100, seed: 7 }
     }
 
     fn filled(vectors: &[Vec<f32>], threshold: usize) -> DenseIndex {
@@ -1142,25 +1000,10 @@ mod tests {
         ix.add(10, &[1.0, 0.0, 0.0]).unwrap();
         ix.add(11, &[0.0, 1.0, 0.0]).unwrap();
         ix.add(12, &[0.6, 0.8, 0.0]).unwrap();
-        assert!(matches!(
-            ix.add(13, &[1.0, 0.0]),
-            Err(Error::DimensionMismatch {
-                expected: 3,
-                got: 2
-            })
-        ));
-        assert!(matches!(
-            ix.add(13, &[f32::NAN, 0.0, 0.0]),
-            Err(Error::InvalidDocument { .. })
-        ));
-        assert!(matches!(
-            ix.search(&[1.0], 1, None),
-            Err(Error::DimensionMismatch { .. })
-        ));
-        assert!(matches!(
-            ix.search(&[f32::INFINITY, 0.0, 0.0], 1, None),
-            Err(Error::InvalidQuery(_))
-        ));
+        assert!(matches!(ix.add(13, &[1.0, 0.0]), Err(Error::DimensionMismatch { expected: 3, got: 2 })));
+        assert!(matches!(ix.add(13, &[f32::NAN, 0.0, 0.0]), Err(Error::InvalidDocument { .. })));
+        assert!(matches!(ix.search(&[1.0], 1, None), Err(Error::DimensionMismatch { .. })));
+        assert!(matches!(ix.search(&[f32::INFINITY, 0.0, 0.0], 1, None), Err(Error::InvalidQuery(_))));
         assert_eq!(ix.len(), 3);
         let hits = ix.search(&[1.0, 0.0, 0.0], 2, None).unwrap();
         assert_eq!(hits, vec![(10, 1.0), (12, 0.6)]);
@@ -1169,10 +1012,7 @@ mod tests {
         assert!(ix.search(&[1.0, 0.0, 0.0], 0, None).unwrap().is_empty());
         // Filter.
         let odd = |id: ChunkId| id % 2 == 1;
-        assert_eq!(
-            ix.search(&[1.0, 0.0, 0.0], 5, Some(&odd)).unwrap(),
-            vec![(11, 0.0)]
-        );
+        assert_eq!(ix.search(&[1.0, 0.0, 0.0], 5, Some(&odd)).unwrap(), vec![(11, 0.0)]);
         // Remove = tombstone; upsert replaces.
         assert!(ix.remove(10));
         assert!(!ix.remove(10));
@@ -1180,19 +1020,9 @@ mod tests {
         assert_eq!(ix.search(&[1.0, 0.0, 0.0], 1, None).unwrap()[0].0, 12);
         ix.add(11, &[1.0, 0.0, 0.0]).unwrap();
         assert_eq!(ix.len(), 2);
-        assert_eq!(
-            ix.search(&[1.0, 0.0, 0.0], 1, None).unwrap(),
-            vec![(11, 1.0)]
-        );
+        assert_eq!(ix.search(&[1.0, 0.0, 0.0], 1, None).unwrap(), vec![(11, 1.0)]);
         assert_eq!(ix.vector(11), Some(&[1.0, 0.0, 0.0][..]));
-        assert_eq!(
-            ix.stats().segments[0],
-            SegmentStats {
-                kind: SegmentKind::Flat,
-                live: 2,
-                tombstones: 2
-            }
-        );
+        assert_eq!(ix.stats().segments[0], SegmentStats { kind: SegmentKind::Flat, live: 2, tombstones: 2 });
     }
 
     #[test]
@@ -1221,12 +1051,7 @@ mod tests {
         for id in [5, 3, 9, 1] {
             ix.add(id, &[1.0, 0.0]).unwrap();
         }
-        let ids: Vec<_> = ix
-            .search(&[1.0, 0.0], 3, None)
-            .unwrap()
-            .into_iter()
-            .map(|h| h.0)
-            .collect();
+        let ids: Vec<_> = ix.search(&[1.0, 0.0], 3, None).unwrap().into_iter().map(|h| h.0).collect();
         assert_eq!(ids, [1, 3, 5]);
     }
 
@@ -1267,10 +1092,7 @@ mod tests {
         assert_eq!(got.len(), 10);
         assert!(got.iter().all(|h| h.0 % 2 == 0));
         // k above ef_search falls back to an exact scan of the segment.
-        assert_eq!(
-            ix.search(q, 300, None).unwrap(),
-            ix.search_exact(q, 300, None).unwrap()
-        );
+        assert_eq!(ix.search(q, 300, None).unwrap(), ix.search_exact(q, 300, None).unwrap());
 
         // Round trip keeps graph, tombstones and results.
         let bytes = ix.to_bytes();
@@ -1278,30 +1100,17 @@ mod tests {
         assert_eq!(back.stats(), ix.stats());
         assert_eq!(back.config(), ix.config());
         for q in vs.iter().take(20) {
-            assert_eq!(
-                back.search(q, 10, None).unwrap(),
-                ix.search(q, 10, None).unwrap()
-            );
+            assert_eq!(back.search(q, 10, None).unwrap(), ix.search(q, 10, None).unwrap());
         }
         assert_eq!(back.to_bytes(), bytes);
         let cloned = ix.clone();
-        assert_eq!(
-            cloned.search(q, 10, None).unwrap(),
-            ix.search(q, 10, None).unwrap()
-        );
+        assert_eq!(cloned.search(q, 10, None).unwrap(), ix.search(q, 10, None).unwrap());
 
         // Purging: a few tombstones keep the graph; compact() rebuilds it.
         ix.build_hnsw();
         assert_eq!(ix.stats().segments[1].tombstones, 1);
         ix.compact();
-        assert_eq!(
-            ix.stats().segments[1],
-            SegmentStats {
-                kind: SegmentKind::Hnsw,
-                live: 599,
-                tombstones: 0
-            }
-        );
+        assert_eq!(ix.stats().segments[1], SegmentStats { kind: SegmentKind::Hnsw, live: 599, tombstones: 0 });
         assert_eq!(ix.len(), 699);
         assert!(ix.vector(3).is_none());
         assert_eq!(ix.vector(4), Some(&vs[4][..]));
@@ -1326,15 +1135,8 @@ mod tests {
         let dim = 32;
         let vs = clustered(&mut rng, 10_000, dim, 50, 0.3);
         let queries = clustered(&mut rng, 200, dim, 50, 0.3);
-        let mut ix = DenseIndex::new(
-            dim,
-            DenseConfig {
-                hnsw_threshold: 10_000,
-                ef_construction: 100,
-                ef_search: 100,
-                seed,
-            },
-        );
+        let mut ix =
+            DenseIndex::new(dim, DenseConfig { hnsw_threshold: 10_000, ef_construction: 100, ef_search: 100, seed });
         for (i, v) in vs.iter().enumerate() {
             ix.add(i as ChunkId, v).unwrap();
         }
@@ -1342,10 +1144,7 @@ mod tests {
         assert_eq!(ix.stats().segments[1].live, 10_000);
         let recall = recall_at_k(&ix, &queries, 10).unwrap();
         println!("recall@10 = {recall:.4} (seed {seed})");
-        assert!(
-            recall >= 0.98,
-            "recall@10 = {recall} < 0.98 with SOTTO_SEED={seed}"
-        );
+        assert!(recall >= 0.98, "recall@10 = {recall} < 0.98 with SOTTO_SEED={seed}");
     }
 
     #[test]
@@ -1411,10 +1210,7 @@ mod tests {
                 hnsw: HnswOut {
                     ef_search: 10,
                     points: vec![Vector(vec![1.0, 0.0].into()), Vector(vec![0.0, 1.0].into())],
-                    zero: vec![
-                        ZeroOut(z, [u32::MAX; 32]),
-                        ZeroOut([u32::MAX; 32], [u32::MAX; 32]),
-                    ],
+                    zero: vec![ZeroOut(z, [u32::MAX; 32]), ZeroOut([u32::MAX; 32], [u32::MAX; 32])],
                     layers: vec![(0..layer_len).map(|_| UpperOut(u)).collect()],
                 },
                 values: vec![1, 2],
@@ -1424,29 +1220,12 @@ mod tests {
         // The mirror layout matches instant-distance's: a valid graph decodes and searches.
         let ok = decode_hnsw(&blob(1, 0, 1), 2).unwrap();
         let mut s = Search::default();
-        assert_eq!(
-            ok.search(&Vector(vec![0.0, 1.0].into()), &mut s)
-                .map(|i| *i.value)
-                .collect::<Vec<_>>(),
-            [2, 1]
-        );
-        assert!(
-            decode_hnsw(&blob(2, 0, 1), 2).is_err(),
-            "layer-0 id out of range"
-        );
-        assert!(
-            decode_hnsw(&blob(1, 1, 1), 2).is_err(),
-            "upper id out of range"
-        );
-        assert!(
-            decode_hnsw(&blob(1, 0, 3), 2).is_err(),
-            "upper layer larger than the one below"
-        );
+        assert_eq!(ok.search(&Vector(vec![0.0, 1.0].into()), &mut s).map(|i| *i.value).collect::<Vec<_>>(), [2, 1]);
+        assert!(decode_hnsw(&blob(2, 0, 1), 2).is_err(), "layer-0 id out of range");
+        assert!(decode_hnsw(&blob(1, 1, 1), 2).is_err(), "upper id out of range");
+        assert!(decode_hnsw(&blob(1, 0, 3), 2).is_err(), "upper layer larger than the one below");
         assert!(decode_hnsw(&blob(1, 0, 0), 2).is_err(), "empty upper layer");
-        assert!(
-            decode_hnsw(&blob(1, 0, 1), 3).is_err(),
-            "dimension mismatch"
-        );
+        assert!(decode_hnsw(&blob(1, 0, 1), 3).is_err(), "dimension mismatch");
     }
 
     proptest! {

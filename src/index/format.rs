@@ -91,9 +91,10 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| {
-            Error::corrupt("header", format!("truncated while reading {what} at byte {}", self.pos))
-        })?;
+        let end =
+            self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| {
+                Error::corrupt("header", format!("truncated while reading {what} at byte {}", self.pos))
+            })?;
         let s = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -137,7 +138,10 @@ fn read_sections(bytes: &[u8]) -> Result<BTreeMap<String, &[u8]>> {
         let crc = r.u32("section checksum")?;
         let len = usize::try_from(len).map_err(|_| Error::corrupt(&name, "section length overflows"))?;
         let payload = r.take(len, &format!("section {name}")).map_err(|_| {
-            Error::corrupt(&name, format!("truncated: {len} bytes announced, {} left", bytes.len().saturating_sub(r.pos)))
+            Error::corrupt(
+                &name,
+                format!("truncated: {len} bytes announced, {} left", bytes.len().saturating_sub(r.pos)),
+            )
         })?;
         if crc32fast::hash(payload) != crc {
             return Err(Error::corrupt(&name, "checksum mismatch"));
@@ -157,8 +161,8 @@ fn section<'a>(sections: &BTreeMap<String, &'a [u8]>, name: &str) -> Result<&'a 
 /// Read only the manifest (to learn which embedder an index needs before loading it).
 pub fn read_manifest(bytes: &[u8]) -> Result<Manifest> {
     let sections = read_sections(bytes)?;
-    let manifest: Manifest = serde_json::from_slice(section(&sections, "manifest")?)
-        .map_err(|e| Error::corrupt("manifest", e))?;
+    let manifest: Manifest =
+        serde_json::from_slice(section(&sections, "manifest")?).map_err(|e| Error::corrupt("manifest", e))?;
     if manifest.format_version != FORMAT_VERSION {
         return Err(Error::IndexFormat { found: manifest.format_version, supported: FORMAT_VERSION });
     }
@@ -180,7 +184,10 @@ pub fn corpus_sha256<'a>(docs: impl Iterator<Item = &'a DocRecord>) -> String {
 }
 
 fn same_embedder(a: &EmbedderInfo, b: &EmbedderInfo) -> bool {
-    a.name == b.name && a.dim == b.dim && a.weights_sha256 == b.weights_sha256 && a.tokenizer_sha256 == b.tokenizer_sha256
+    a.name == b.name
+        && a.dim == b.dim
+        && a.weights_sha256 == b.weights_sha256
+        && a.tokenizer_sha256 == b.tokenizer_sha256
 }
 
 impl Engine {
@@ -218,14 +225,15 @@ impl Engine {
     /// an index built with a different embedder — each with a typed error.
     pub fn from_bytes(bytes: &[u8], embedder: Box<dyn Embedder>) -> Result<Engine> {
         let sections = read_sections(bytes)?;
-        let manifest: Manifest = serde_json::from_slice(section(&sections, "manifest")?)
-            .map_err(|e| Error::corrupt("manifest", e))?;
+        let manifest: Manifest =
+            serde_json::from_slice(section(&sections, "manifest")?).map_err(|e| Error::corrupt("manifest", e))?;
         if manifest.format_version != FORMAT_VERSION {
             return Err(Error::IndexFormat { found: manifest.format_version, supported: FORMAT_VERSION });
         }
         let loaded = embedder.info();
         if !same_embedder(&manifest.embedder, loaded) {
-            let describe = |e: &EmbedderInfo| format!("{} (dim {}, weights sha256 {:.12})", e.name, e.dim, e.weights_sha256);
+            let describe =
+                |e: &EmbedderInfo| format!("{} (dim {}, weights sha256 {:.12})", e.name, e.dim, e.weights_sha256);
             return Err(Error::EmbedderMismatch { index: describe(&manifest.embedder), loaded: describe(loaded) });
         }
         let docs_bytes = section(&sections, "docs")?;
@@ -256,14 +264,15 @@ impl Engine {
         let mut owned = 0usize;
         for d in docs.values() {
             for id in &d.chunks {
-                let c = chunks.get(id).ok_or_else(|| Error::corrupt("docs", format!("document {:?} lists unknown chunk {id}", d.id)))?;
+                let c = chunks
+                    .get(id)
+                    .ok_or_else(|| Error::corrupt("docs", format!("document {:?} lists unknown chunk {id}", d.id)))?;
                 if c.doc_id != d.id || *id >= manifest.next_chunk_id {
                     return Err(Error::corrupt("chunks", format!("chunk {id} does not belong to {:?}", d.id)));
                 }
-                let text = d
-                    .text
-                    .get(c.start..c.end)
-                    .ok_or_else(|| Error::corrupt("chunks", format!("chunk {id} span {}..{} is outside its text", c.start, c.end)))?;
+                let text = d.text.get(c.start..c.end).ok_or_else(|| {
+                    Error::corrupt("chunks", format!("chunk {id} span {}..{} is outside its text", c.start, c.end))
+                })?;
                 sparse.add(*id, &crate::rag::sparse_text(d.title.as_deref(), &c.heading_path, text), d.language);
                 dedup.insert(*id, &crate::rag::dedup_key(&c.heading_path, text));
                 owned += 1;

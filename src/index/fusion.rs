@@ -78,25 +78,16 @@ pub fn sort_scored(hits: &mut [Scored]) {
 /// The ids of `list` in order, first occurrence only.
 fn unique_ids(list: &[Scored]) -> Vec<ChunkId> {
     let mut seen = std::collections::HashSet::with_capacity(list.len());
-    list.iter()
-        .filter(|(id, _)| seen.insert(*id))
-        .map(|&(id, _)| id)
-        .collect()
+    list.iter().filter(|(id, _)| seen.insert(*id)).map(|&(id, _)| id).collect()
 }
 
 /// Min-max normalised scores of the first occurrence of each id. Non-finite scores
 /// count as the list minimum; an all-equal list normalises to 1.0.
 fn min_max(list: &[Scored]) -> Vec<(ChunkId, f32)> {
     let mut seen = std::collections::HashSet::with_capacity(list.len());
-    let first: Vec<Scored> = list
-        .iter()
-        .copied()
-        .filter(|(id, _)| seen.insert(*id))
-        .collect();
+    let first: Vec<Scored> = list.iter().copied().filter(|(id, _)| seen.insert(*id)).collect();
     let finite = first.iter().map(|&(_, s)| s).filter(|s| s.is_finite());
-    let (lo, hi) = finite.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), s| {
-        (lo.min(s), hi.max(s))
-    });
+    let (lo, hi) = finite.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), s| (lo.min(s), hi.max(s)));
     let range = hi - lo;
     first
         .into_iter()
@@ -152,12 +143,7 @@ mod tests {
 
     #[test]
     fn weighted_all_equal_normalises_to_one() {
-        let out = fuse(
-            Fusion::Weighted { alpha: 0.25 },
-            &[(7, 0.3), (8, 0.3)],
-            &[(9, 2.0)],
-            5,
-        );
+        let out = fuse(Fusion::Weighted { alpha: 0.25 }, &[(7, 0.3), (8, 0.3)], &[(9, 2.0)], 5);
         assert_eq!(out, vec![(9, 0.75), (7, 0.25), (8, 0.25)]);
     }
 
@@ -173,12 +159,7 @@ mod tests {
 
     #[test]
     fn non_finite_scores_do_not_panic() {
-        let out = fuse(
-            Fusion::Weighted { alpha: 0.5 },
-            &[(1, f32::NAN), (2, 1.0)],
-            &[(3, f32::INFINITY)],
-            5,
-        );
+        let out = fuse(Fusion::Weighted { alpha: 0.5 }, &[(1, f32::NAN), (2, 1.0)], &[(3, f32::INFINITY)], 5);
         assert_eq!(out.len(), 3);
     }
 

@@ -82,10 +82,7 @@ pub struct SparseIndex {
 impl SparseIndex {
     /// Empty index.
     pub fn new(config: Bm25Config) -> Self {
-        SparseIndex {
-            config,
-            ..SparseIndex::default()
-        }
+        SparseIndex { config, ..SparseIndex::default() }
     }
 
     /// Parameters.
@@ -131,13 +128,7 @@ impl SparseIndex {
         let len = u32::try_from(tokens.len()).unwrap_or(u32::MAX);
         self.total_len += u64::from(len);
         *self.langs.entry(lang).or_insert(0) += 1;
-        self.slots.push(Slot {
-            chunk: id,
-            len,
-            lang,
-            terms: term_ids,
-            alive: true,
-        });
+        self.slots.push(Slot { chunk: id, len, lang, terms: term_ids, alive: true });
         self.slot_of.insert(id, slot);
     }
 
@@ -183,10 +174,8 @@ impl SparseIndex {
         let mut vocab = HashMap::new();
         let mut terms = Vec::new();
         let mut postings = Vec::new();
-        for (old, (term, p)) in std::mem::take(&mut self.terms)
-            .into_iter()
-            .zip(std::mem::take(&mut self.postings))
-            .enumerate()
+        for (old, (term, p)) in
+            std::mem::take(&mut self.terms).into_iter().zip(std::mem::take(&mut self.postings)).enumerate()
         {
             if p.df == 0 {
                 continue;
@@ -194,12 +183,7 @@ impl SparseIndex {
             let list: Vec<(u32, u32)> = p
                 .list
                 .into_iter()
-                .filter_map(|(s, tf)| {
-                    new_slot
-                        .get(s as usize)
-                        .filter(|&&n| n != u32::MAX)
-                        .map(|&n| (n, tf))
-                })
+                .filter_map(|(s, tf)| new_slot.get(s as usize).filter(|&&n| n != u32::MAX).map(|&n| (n, tf)))
                 .collect();
             new_tid[old] = terms.len() as u32;
             vocab.insert(term.clone(), terms.len() as u32);
@@ -211,11 +195,7 @@ impl SparseIndex {
                 *t = new_tid.get(*t as usize).copied().unwrap_or(u32::MAX);
             }
         }
-        self.slot_of = slots
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.chunk, i as u32))
-            .collect();
+        self.slot_of = slots.iter().enumerate().map(|(i, s)| (s.chunk, i as u32)).collect();
         self.slots = slots;
         self.vocab = vocab;
         self.terms = terms;
@@ -258,11 +238,7 @@ impl SparseIndex {
 
     /// `idf(t)` for an analyzed term (0 when no live chunk contains it).
     pub fn idf(&self, term: &str) -> f32 {
-        let df = self
-            .vocab
-            .get(term)
-            .and_then(|&t| self.postings.get(t as usize))
-            .map_or(0, |p| p.df);
+        let df = self.vocab.get(term).and_then(|&t| self.postings.get(t as usize)).map_or(0, |p| p.df);
         if df == 0 {
             return 0.0;
         }
@@ -271,12 +247,7 @@ impl SparseIndex {
 
     /// The `k` best chunks for `query` among those `allow` accepts, best first.
     /// The query is analyzed with every language present in the index.
-    pub fn search(
-        &self,
-        query: &str,
-        k: usize,
-        allow: Option<&dyn Fn(ChunkId) -> bool>,
-    ) -> Vec<Scored> {
+    pub fn search(&self, query: &str, k: usize, allow: Option<&dyn Fn(ChunkId) -> bool>) -> Vec<Scored> {
         let n = self.len();
         if k == 0 || n == 0 {
             return Vec::new();
@@ -285,11 +256,7 @@ impl SparseIndex {
         let avgdl = self.total_len as f32 / n as f32;
         let mut acc = vec![0.0f32; self.slots.len()];
         for term in self.query_terms(query) {
-            let Some(p) = self
-                .vocab
-                .get(&term)
-                .and_then(|&t| self.postings.get(t as usize))
-            else {
+            let Some(p) = self.vocab.get(&term).and_then(|&t| self.postings.get(t as usize)) else {
                 continue;
             };
             if p.df == 0 {
@@ -304,11 +271,7 @@ impl SparseIndex {
                     continue;
                 }
                 let tf = tf as f32;
-                let norm = if avgdl > 0.0 {
-                    k1 * (1.0 - b + b * s.len as f32 / avgdl)
-                } else {
-                    k1
-                };
+                let norm = if avgdl > 0.0 { k1 * (1.0 - b + b * s.len as f32 / avgdl) } else { k1 };
                 if let Some(a) = acc.get_mut(slot as usize) {
                     *a += idf * tf * (k1 + 1.0) / (tf + norm);
                 }
@@ -385,10 +348,7 @@ mod tests {
         // N = 2, avgdl = 4.5, idf(a) = ln 2; d1: ln 2 · 2.2 / (1 + 1.2 · (0.25 + 0.75 · 3/4.5)) = ln 2 · 2.2 / 1.9.
         let hits = ix.search("a", 10, None);
         assert_eq!(hits.len(), 1);
-        assert!(
-            close(hits[0].1, std::f32::consts::LN_2 * 2.2 / 1.9),
-            "{hits:?}"
-        );
+        assert!(close(hits[0].1, std::f32::consts::LN_2 * 2.2 / 1.9), "{hits:?}");
         ix.compact();
         let again = ix.search("a", 10, None);
         assert_eq!(hits, again);
@@ -408,13 +368,7 @@ mod tests {
     fn filter_k_and_empty_query() {
         let ix = small();
         let only1 = |id: ChunkId| id == 1;
-        assert_eq!(
-            ix.search("a", 10, Some(&only1))
-                .iter()
-                .map(|h| h.0)
-                .collect::<Vec<_>>(),
-            [1]
-        );
+        assert_eq!(ix.search("a", 10, Some(&only1)).iter().map(|h| h.0).collect::<Vec<_>>(), [1]);
         assert_eq!(ix.search("a e", 1, None).len(), 1);
         assert!(ix.search("a", 0, None).is_empty());
         assert!(ix.search("", 5, None).is_empty());
@@ -428,11 +382,7 @@ mod tests {
         ix.add(1, "Cargo is running the tests", Language::English);
         ix.add(2, "Elle mange des pommes", Language::French);
         assert_eq!(ix.languages(), [Language::English, Language::French]);
-        let ids: HashSet<_> = ix
-            .search("runs mangeait", 10, None)
-            .iter()
-            .map(|h| h.0)
-            .collect();
+        let ids: HashSet<_> = ix.search("runs mangeait", 10, None).iter().map(|h| h.0).collect();
         assert_eq!(ids, HashSet::from([1, 2]));
         let terms = ix.query_terms("runs runs");
         assert_eq!(terms.iter().filter(|t| *t == "run").count(), 1);

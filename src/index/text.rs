@@ -75,12 +75,8 @@ impl Language {
 
     fn stemmer(self) -> Option<rust_stemmers::Stemmer> {
         match self {
-            Language::English => Some(rust_stemmers::Stemmer::create(
-                rust_stemmers::Algorithm::English,
-            )),
-            Language::French => Some(rust_stemmers::Stemmer::create(
-                rust_stemmers::Algorithm::French,
-            )),
+            Language::English => Some(rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English)),
+            Language::French => Some(rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::French)),
             Language::Other => None,
         }
     }
@@ -102,28 +98,24 @@ impl Language {
 
 /// English stop words (sorted).
 const STOP_EN: &[&str] = &[
-    "a", "about", "am", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could",
-    "did", "do", "does", "for", "from", "had", "has", "have", "he", "her", "his", "how", "i", "if",
-    "in", "into", "is", "it", "its", "me", "my", "of", "on", "or", "our", "she", "should", "so",
-    "such", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this",
-    "those", "to", "us", "was", "we", "were", "what", "when", "where", "which", "who", "whom",
-    "why", "will", "with", "would", "you", "your",
+    "a", "about", "am", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do", "does",
+    "for", "from", "had", "has", "have", "he", "her", "his", "how", "i", "if", "in", "into", "is", "it", "its", "me",
+    "my", "of", "on", "or", "our", "she", "should", "so", "such", "than", "that", "the", "their", "them", "then",
+    "there", "these", "they", "this", "those", "to", "us", "was", "we", "were", "what", "when", "where", "which",
+    "who", "whom", "why", "will", "with", "would", "you", "your",
 ];
 
 /// French stop words (sorted by byte order, which `binary_search` on `&str` uses).
 const STOP_FR: &[&str] = &[
-    "a", "ai", "au", "aux", "avec", "c", "ce", "ces", "cet", "cette", "comme", "d", "dans", "de",
-    "des", "donc", "dont", "du", "elle", "elles", "en", "est", "et", "il", "ils", "j", "je", "l",
-    "la", "le", "les", "leur", "leurs", "lui", "m", "ma", "mais", "me", "mes", "mon", "n", "ne",
-    "nos", "notre", "nous", "on", "ont", "ou", "où", "par", "pas", "pour", "qu", "que", "qui", "s",
-    "sa", "se", "ses", "si", "son", "sont", "sur", "t", "ta", "te", "tes", "ton", "tu", "un",
-    "une", "vos", "votre", "vous", "y", "à", "était", "été", "être",
+    "a", "ai", "au", "aux", "avec", "c", "ce", "ces", "cet", "cette", "comme", "d", "dans", "de", "des", "donc",
+    "dont", "du", "elle", "elles", "en", "est", "et", "il", "ils", "j", "je", "l", "la", "le", "les", "leur", "leurs",
+    "lui", "m", "ma", "mais", "me", "mes", "mon", "n", "ne", "nos", "notre", "nous", "on", "ont", "ou", "où", "par",
+    "pas", "pour", "qu", "que", "qui", "s", "sa", "se", "ses", "si", "son", "sont", "sur", "t", "ta", "te", "tes",
+    "ton", "tu", "un", "une", "vos", "votre", "vous", "y", "à", "était", "été", "être",
 ];
 
 /// French elided articles and pronouns, stripped from `l'index`, `qu'il`, …
-const ELISIONS_FR: &[&str] = &[
-    "c", "d", "j", "jusqu", "l", "lorsqu", "m", "n", "puisqu", "qu", "quoiqu", "s", "t",
-];
+const ELISIONS_FR: &[&str] = &["c", "d", "j", "jusqu", "l", "lorsqu", "m", "n", "puisqu", "qu", "quoiqu", "s", "t"];
 
 /// Characters that join the parts of a code identifier inside one UAX #29 word.
 fn is_joiner(c: char) -> bool {
@@ -204,18 +196,12 @@ mod tests {
 
     #[test]
     fn english_words_are_lowercased_stemmed_and_stopped() {
-        assert_eq!(
-            analyze("The Running dogs, and the cats' toys!", Language::English),
-            ["run", "dog", "cat", "toy"]
-        );
+        assert_eq!(analyze("The Running dogs, and the cats' toys!", Language::English), ["run", "dog", "cat", "toy"]);
     }
 
     #[test]
     fn french_stemming_and_elision() {
-        assert_eq!(
-            analyze("L'index des documents était construit", Language::French),
-            ["index", "docu", "construit"]
-        );
+        assert_eq!(analyze("L'index des documents était construit", Language::French), ["index", "docu", "construit"]);
         assert_eq!(analyze("qu\u{2019}il mange", Language::French), ["mang"]);
         // `aujourd'hui` is not an elision.
         assert_eq!(analyze("aujourd'hui", Language::French), ["aujourd'hui"]);
@@ -223,51 +209,24 @@ mod tests {
 
     #[test]
     fn other_language_is_only_lowercased() {
-        assert_eq!(
-            analyze("Die Häuser UND the", Language::Other),
-            ["die", "häuser", "und", "the"]
-        );
+        assert_eq!(analyze("Die Häuser UND the", Language::Other), ["die", "häuser", "und", "the"]);
     }
 
     #[test]
     fn code_identifiers_keep_whole_form_and_parts() {
         assert_eq!(
-            analyze(
-                "Edit Cargo.toml and build.rs, run --release or cargo-add",
-                Language::English
-            ),
-            [
-                "edit",
-                "cargo.toml",
-                "cargo",
-                "toml",
-                "build.rs",
-                "build",
-                "rs",
-                "run",
-                "releas",
-                "cargo",
-                "add"
-            ]
+            analyze("Edit Cargo.toml and build.rs, run --release or cargo-add", Language::English),
+            ["edit", "cargo.toml", "cargo", "toml", "build.rs", "build", "rs", "run", "releas", "cargo", "add"]
         );
-        assert_eq!(
-            analyze("foo_bar std::fs", Language::English),
-            ["foo_bar", "foo", "bar", "std", "fs"]
-        );
+        assert_eq!(analyze("foo_bar std::fs", Language::English), ["foo_bar", "foo", "bar", "std", "fs"]);
         // Numbers with dots are not identifiers.
-        assert_eq!(
-            analyze("version 1.2.3", Language::English),
-            ["version", "1.2.3"]
-        );
+        assert_eq!(analyze("version 1.2.3", Language::English), ["version", "1.2.3"]);
     }
 
     #[test]
     fn huge_word_is_dropped() {
         let w = "a".repeat(1 << 20);
-        assert_eq!(
-            analyze(&format!("hello {w} world"), Language::English),
-            ["hello", "world"]
-        );
+        assert_eq!(analyze(&format!("hello {w} world"), Language::English), ["hello", "world"]);
         assert!(analyze("", Language::French).is_empty());
         assert!(analyze("  ,;!  ", Language::English).is_empty());
     }
@@ -279,21 +238,22 @@ mod tests {
             Language::English
         );
         assert_eq!(
-            Language::detect("Cargo est le gestionnaire de paquets de Rust. Il télécharge les dépendances et les compile."),
+            Language::detect(
+                "Cargo est le gestionnaire de paquets de Rust. Il télécharge les dépendances et les compile."
+            ),
             Language::French
         );
         assert_eq!(
-            Language::detect("Cargo ist der Paketmanager von Rust. Er lädt die Abhängigkeiten herunter und kompiliert sie."),
+            Language::detect(
+                "Cargo ist der Paketmanager von Rust. Er lädt die Abhängigkeiten herunter und kompiliert sie."
+            ),
             Language::Other
         );
         // No letters, or too short to tell: English.
         assert_eq!(Language::detect("1234 5678"), Language::English);
         assert_eq!(Language::detect(""), Language::English);
         // Non-Latin script.
-        assert_eq!(
-            Language::detect("Это пример текста на русском языке для проверки."),
-            Language::Other
-        );
+        assert_eq!(Language::detect("Это пример текста на русском языке для проверки."), Language::Other);
     }
 
     #[test]

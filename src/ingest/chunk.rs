@@ -77,10 +77,7 @@ pub struct ChunkConfig {
 
 impl Default for ChunkConfig {
     fn default() -> Self {
-        ChunkConfig {
-            max_tokens: 256,
-            overlap_tokens: 32,
-        }
+        ChunkConfig { max_tokens: 256, overlap_tokens: 32 }
     }
 }
 
@@ -155,11 +152,7 @@ pub fn chunk(doc: &CleanedDoc, config: &ChunkConfig, counter: &dyn TokenCounter)
         prefix.push(last + u.tokens);
     }
     let is_heading_start = |k: usize| {
-        units[k].block_start
-            && matches!(
-                segments.get(units[k].seg).map(|s| s.kind),
-                Some(BlockKind::Heading(_))
-            )
+        units[k].block_start && matches!(segments.get(units[k].seg).map(|s| s.kind), Some(BlockKind::Heading(_)))
     };
     let heading_level = |k: usize| match segments.get(units[k].seg).map(|s| s.kind) {
         Some(BlockKind::Heading(l)) => l,
@@ -171,11 +164,7 @@ pub fn chunk(doc: &CleanedDoc, config: &ChunkConfig, counter: &dyn TokenCounter)
     let mut next_block = vec![n; n + 1];
     let mut open_headings: Vec<(u8, usize)> = Vec::new();
     for k in (0..n).rev() {
-        next_block[k] = if k + 1 < n && units[k + 1].block_start {
-            k + 1
-        } else {
-            next_block[k + 1]
-        };
+        next_block[k] = if k + 1 < n && units[k + 1].block_start { k + 1 } else { next_block[k + 1] };
         if is_heading_start(k) {
             let level = heading_level(k);
             while open_headings.last().is_some_and(|&(l, _)| l > level) {
@@ -193,8 +182,7 @@ pub fn chunk(doc: &CleanedDoc, config: &ChunkConfig, counter: &dyn TokenCounter)
     let mut i = 0;
     while i < n {
         let first = i;
-        let (mut start, mut overlap_tokens, mut start_unit) =
-            carry.take().unwrap_or((units[first].start, 0, first));
+        let (mut start, mut overlap_tokens, mut start_unit) = carry.take().unwrap_or((units[first].start, 0, first));
         let mut budget = budget_of(units[start_unit].seg);
         if overlap_tokens > 0 && overlap_tokens + units[first].tokens > budget {
             (start, overlap_tokens, start_unit) = (units[first].start, 0, first);
@@ -218,8 +206,7 @@ pub fn chunk(doc: &CleanedDoc, config: &ChunkConfig, counter: &dyn TokenCounter)
                 }
                 last_heading = level;
             } else {
-                if u.block_start && tokens + span(j, next_block[j]) > budget && tokens * 2 >= budget
-                {
+                if u.block_start && tokens + span(j, next_block[j]) > budget && tokens * 2 >= budget {
                     break;
                 }
                 if tokens + u.tokens > budget {
@@ -234,9 +221,7 @@ pub fn chunk(doc: &CleanedDoc, config: &ChunkConfig, counter: &dyn TokenCounter)
         // Verify with one real count; shrink if the tokenizer merged across units.
         while !counter.counts_are_subadditive() {
             let end = units[j - 1].end;
-            let header = segments
-                .get(units[start_unit].seg)
-                .map_or(0, |s| s.header_tokens);
+            let header = segments.get(units[start_unit].seg).map_or(0, |s| s.header_tokens);
             let real = text.get(start..end).map_or(0, |t| counter.count_tokens(t));
             if real + header + SPECIAL_TOKENS <= max_tokens {
                 break;
@@ -256,30 +241,12 @@ pub fn chunk(doc: &CleanedDoc, config: &ChunkConfig, counter: &dyn TokenCounter)
             i = j;
             continue;
         };
-        let heading_path = segments
-            .get(units[start_unit].seg)
-            .map(|s| s.path.clone())
-            .unwrap_or_default();
-        chunks.push(Chunk {
-            start,
-            end,
-            text: chunk_text.to_owned(),
-            heading_path,
-        });
+        let heading_path = segments.get(units[start_unit].seg).map(|s| s.path.clone()).unwrap_or_default();
+        chunks.push(Chunk { start, end, text: chunk_text.to_owned(), heading_path });
 
         if j < n && !is_heading_start(j) && config.overlap_tokens > 0 {
-            let limit = config
-                .overlap_tokens
-                .min(budget_of(units[j].seg).saturating_sub(units[j].tokens));
-            carry = overlap(
-                text,
-                &units,
-                first.min(start_unit),
-                j,
-                start,
-                limit,
-                counter,
-            );
+            let limit = config.overlap_tokens.min(budget_of(units[j].seg).saturating_sub(units[j].tokens));
+            carry = overlap(text, &units, first.min(start_unit), j, start, limit, counter);
         }
         i = j;
     }
@@ -427,14 +394,8 @@ fn build_units(
             }
         };
         let seg = segments.len();
-        segments.push(Segment {
-            kind,
-            path,
-            header_tokens,
-        });
-        let budget = max_tokens
-            .saturating_sub(header_tokens + SPECIAL_TOKENS)
-            .max(1);
+        segments.push(Segment { kind, path, header_tokens });
+        let budget = max_tokens.saturating_sub(header_tokens + SPECIAL_TOKENS).max(1);
         let Some(block_text) = text.get(bs..be) else {
             continue;
         };
@@ -446,13 +407,7 @@ fn build_units(
             };
             let tokens = counter.count_tokens(piece);
             if tokens <= budget {
-                units.push(Unit {
-                    start: ps,
-                    end: pe,
-                    tokens,
-                    seg,
-                    block_start: false,
-                });
+                units.push(Unit { start: ps, end: pe, tokens, seg, block_start: false });
             } else {
                 // Runs of words leave room for the overlap the next chunk repeats.
                 let run_budget = budget.saturating_sub(overlap_tokens).max(budget / 2).max(1);
@@ -512,9 +467,8 @@ fn split_long(
     let Some(piece) = text.get(ps..pe) else {
         return;
     };
-    let words: Vec<(usize, usize, usize)> = word_spans(piece)
-        .map(|(off, w)| (ps + off, ps + off + w.len(), counter.count_tokens(w)))
-        .collect();
+    let words: Vec<(usize, usize, usize)> =
+        word_spans(piece).map(|(off, w)| (ps + off, ps + off + w.len(), counter.count_tokens(w))).collect();
     let verify = !counter.counts_are_subadditive();
     let mut k = 0;
     while let Some(&(ws, we, c)) = words.get(k) {
@@ -544,13 +498,7 @@ fn split_long(
             e = k + ((e - k) / 2).max(1);
         };
         let end = words.get(e - 1).map_or(we, |w| w.1);
-        units.push(Unit {
-            start: ws,
-            end,
-            tokens,
-            seg,
-            block_start: false,
-        });
+        units.push(Unit { start: ws, end, tokens, seg, block_start: false });
         k = e;
     }
 }
@@ -567,11 +515,7 @@ fn split_word(
     units: &mut Vec<Unit>,
 ) {
     let Some(word) = text.get(ws..we) else { return };
-    let bounds: Vec<usize> = word
-        .char_indices()
-        .map(|(i, _)| i)
-        .chain(std::iter::once(word.len()))
-        .collect();
+    let bounds: Vec<usize> = word.char_indices().map(|(i, _)| i).chain(std::iter::once(word.len())).collect();
     // bounds[k] = byte offset after k chars; pieces go from bounds[a] to bounds[b].
     let mut a = 0;
     let last = bounds.len() - 1;
@@ -590,13 +534,7 @@ fn split_word(
         }
         let (s, e) = (ws + bounds[a], ws + bounds[best]);
         let tokens = text.get(s..e).map_or(0, |p| counter.count_tokens(p));
-        units.push(Unit {
-            start: s,
-            end: e,
-            tokens,
-            seg,
-            block_start: false,
-        });
+        units.push(Unit { start: s, end: e, tokens, seg, block_start: false });
         a = best;
     }
 }
@@ -613,9 +551,7 @@ mod tests {
     pub(crate) struct WordCounter;
     impl TokenCounter for WordCounter {
         fn count_tokens(&self, text: &str) -> usize {
-            text.split_word_bounds()
-                .filter(|w| !w.chars().all(char::is_whitespace))
-                .count()
+            text.split_word_bounds().filter(|w| !w.chars().all(char::is_whitespace)).count()
         }
     }
 
@@ -624,10 +560,7 @@ mod tests {
     struct CharCounter;
     impl TokenCounter for CharCounter {
         fn count_tokens(&self, text: &str) -> usize {
-            text.chars()
-                .filter(|c| !c.is_whitespace())
-                .count()
-                .div_ceil(3)
+            text.chars().filter(|c| !c.is_whitespace()).count().div_ceil(3)
         }
     }
 
@@ -653,13 +586,7 @@ mod tests {
     }
 
     fn md(s: &str) -> CleanedDoc {
-        clean(
-            &Document::new("x.md", s).with_format(Format::Markdown),
-            &CleanConfig {
-                max_word_chars: 10_000,
-            },
-        )
-        .unwrap()
+        clean(&Document::new("x.md", s).with_format(Format::Markdown), &CleanConfig { max_word_chars: 10_000 }).unwrap()
     }
 
     fn check(doc: &CleanedDoc, config: &ChunkConfig, counter: &dyn TokenCounter) -> Vec<Chunk> {
@@ -673,22 +600,12 @@ mod tests {
             assert_eq!(c.text, text[c.start..c.end]);
             assert_eq!(c.text.trim(), c.text, "chunks are trimmed");
             if let Some(p) = prev {
-                assert!(
-                    c.start > p.start && c.end > p.end,
-                    "ordered: {p:?} then {c:?}"
-                );
-                assert!(
-                    c.start <= p.end || text[p.end..c.start].trim().is_empty(),
-                    "no gap with content"
-                );
+                assert!(c.start > p.start && c.end > p.end, "ordered: {p:?} then {c:?}");
+                assert!(c.start <= p.end || text[p.end..c.start].trim().is_empty(), "no gap with content");
             }
             let cost = chunk_cost(c, counter);
             let single_unit = !c.text.contains(char::is_whitespace) && c.text.chars().count() <= 1;
-            assert!(
-                cost <= config.max_tokens || single_unit,
-                "over budget ({cost} > {}): {c:?}",
-                config.max_tokens
-            );
+            assert!(cost <= config.max_tokens || single_unit, "over budget ({cost} > {}): {c:?}", config.max_tokens);
             covered[c.start..c.end].iter_mut().for_each(|x| *x = true);
             prev = Some(c);
         }
@@ -702,24 +619,15 @@ mod tests {
 
     #[test]
     fn empty_doc_gives_no_chunks() {
-        assert!(chunk(
-            &CleanedDoc::default(),
-            &ChunkConfig::default(),
-            &WordCounter
-        )
-        .is_empty());
+        assert!(chunk(&CleanedDoc::default(), &ChunkConfig::default(), &WordCounter).is_empty());
     }
 
     #[test]
     fn h1_starts_a_chunk_small_sections_merge() {
-        let d =
-            md("# Title\n\nOne sentence. Two sentence.\n\n## Sub\n\nThree.\n\n# Other\n\nFour.");
+        let d = md("# Title\n\nOne sentence. Two sentence.\n\n## Sub\n\nThree.\n\n# Other\n\nFour.");
         let chunks = check(&d, &ChunkConfig::default(), &WordCounter);
         assert_eq!(chunks.len(), 2);
-        assert_eq!(
-            chunks[0].text,
-            "Title\n\nOne sentence. Two sentence.\n\nSub\n\nThree."
-        );
+        assert_eq!(chunks[0].text, "Title\n\nOne sentence. Two sentence.\n\nSub\n\nThree.");
         assert_eq!(chunks[0].heading_path, vec!["Title"]);
         assert_eq!(chunks[1].text, "Other\n\nFour.");
         assert_eq!(chunks[1].heading_path, vec!["Other"]);
@@ -731,14 +639,9 @@ mod tests {
 
     #[test]
     fn splits_on_sentences_with_overlap() {
-        let sentences: Vec<String> = (0..40)
-            .map(|i| format!("Sentence number {i} is here."))
-            .collect();
+        let sentences: Vec<String> = (0..40).map(|i| format!("Sentence number {i} is here.")).collect();
         let d = md(&sentences.join(" "));
-        let config = ChunkConfig {
-            max_tokens: 30,
-            overlap_tokens: 8,
-        };
+        let config = ChunkConfig { max_tokens: 30, overlap_tokens: 8 };
         let chunks = check(&d, &config, &WordCounter);
         assert!(chunks.len() > 5);
         for w in chunks.windows(2) {
@@ -748,14 +651,7 @@ mod tests {
             assert!(WordCounter.count_tokens(&d.text[w[1].start..w[0].end]) <= 8);
         }
         // No overlap when asked for none.
-        let chunks = check(
-            &d,
-            &ChunkConfig {
-                max_tokens: 30,
-                overlap_tokens: 0,
-            },
-            &WordCounter,
-        );
+        let chunks = check(&d, &ChunkConfig { max_tokens: 30, overlap_tokens: 0 }, &WordCounter);
         for w in chunks.windows(2) {
             assert!(w[1].start > w[0].end);
         }
@@ -765,14 +661,7 @@ mod tests {
     fn overlap_takes_trailing_words_of_a_long_sentence() {
         let words: Vec<String> = (0..100).map(|i| format!("w{i}")).collect();
         let d = md(&words.join(" "));
-        let chunks = check(
-            &d,
-            &ChunkConfig {
-                max_tokens: 22,
-                overlap_tokens: 5,
-            },
-            &WordCounter,
-        );
+        let chunks = check(&d, &ChunkConfig { max_tokens: 22, overlap_tokens: 5 }, &WordCounter);
         assert!(chunks.len() >= 5);
         for w in chunks.windows(2) {
             let shared = &d.text[w[1].start..w[0].end];
@@ -782,57 +671,25 @@ mod tests {
 
     #[test]
     fn prefers_heading_boundaries() {
-        let para = |n: usize| {
-            (0..n)
-                .map(|i| format!("Word{i} is fine."))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let d = md(&format!(
-            "# A\n\n{}\n\n### B\n\n{}\n\n### C\n\n{}\n\n### D\n\n{}",
-            para(5),
-            para(12),
-            para(3),
-            para(3)
-        ));
-        let chunks = check(
-            &d,
-            &ChunkConfig {
-                max_tokens: 70,
-                overlap_tokens: 10,
-            },
-            &WordCounter,
-        );
-        let starts: Vec<&str> = chunks
-            .iter()
-            .map(|c| c.text.lines().next().unwrap_or(""))
-            .collect();
+        let para = |n: usize| (0..n).map(|i| format!("Word{i} is fine.")).collect::<Vec<_>>().join(" ");
+        let d =
+            md(&format!("# A\n\n{}\n\n### B\n\n{}\n\n### C\n\n{}\n\n### D\n\n{}", para(5), para(12), para(3), para(3)));
+        let chunks = check(&d, &ChunkConfig { max_tokens: 70, overlap_tokens: 10 }, &WordCounter);
+        let starts: Vec<&str> = chunks.iter().map(|c| c.text.lines().next().unwrap_or("")).collect();
         // B does not fit after A; C starts fresh because B's chunk is half full;
         // the small section D joins C.
         assert_eq!(starts, vec!["A", "B", "C"], "{chunks:#?}");
         assert_eq!(chunks[1].heading_path, vec!["A", "B"]);
         assert_eq!(chunks[2].heading_path, vec!["A", "C"]);
-        assert!(
-            chunks[2].text.contains("D\n\nWord0"),
-            "small section D merged into C"
-        );
+        assert!(chunks[2].text.contains("D\n\nWord0"), "small section D merged into C");
     }
 
     #[test]
     fn code_splits_on_lines_and_giant_words_on_chars() {
         let code: String = (0..50).map(|i| format!("let x{i} = {i};\n")).collect();
         let d = md(&format!("```\n{code}```\n\n{}", "y".repeat(500)));
-        let chunks = check(
-            &d,
-            &ChunkConfig {
-                max_tokens: 20,
-                overlap_tokens: 0,
-            },
-            &CharCounter,
-        );
-        assert!(chunks
-            .iter()
-            .any(|c| c.text.starts_with("let x") && c.text.ends_with(';')));
+        let chunks = check(&d, &ChunkConfig { max_tokens: 20, overlap_tokens: 0 }, &CharCounter);
+        assert!(chunks.iter().any(|c| c.text.starts_with("let x") && c.text.ends_with(';')));
         let giant: Vec<&Chunk> = chunks.iter().filter(|c| c.text.starts_with('y')).collect();
         assert!(giant.len() > 5);
         assert_eq!(giant.iter().map(|c| c.text.len()).sum::<usize>(), 500);
@@ -840,24 +697,12 @@ mod tests {
 
     #[test]
     fn long_heading_path_is_shortened() {
-        let long = (0..200)
-            .map(|i| format!("h{i}"))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let long = (0..200).map(|i| format!("h{i}")).collect::<Vec<_>>().join(" ");
         let d = md(&format!("# {long}\n\n## short\n\ntext here."));
-        let chunks = check(
-            &d,
-            &ChunkConfig {
-                max_tokens: 64,
-                overlap_tokens: 4,
-            },
-            &WordCounter,
-        );
+        let chunks = check(&d, &ChunkConfig { max_tokens: 64, overlap_tokens: 4 }, &WordCounter);
         let last = chunks.last().unwrap();
         assert_eq!(last.heading_path, vec!["short"]);
-        assert!(chunks
-            .iter()
-            .all(|c| WordCounter.count_tokens(&header_line(&c.heading_path)) <= 16));
+        assert!(chunks.iter().all(|c| WordCounter.count_tokens(&header_line(&c.heading_path)) <= 16));
     }
 
     #[test]
@@ -867,43 +712,17 @@ mod tests {
             text: text.clone(),
             title: None,
             blocks: vec![
-                Block {
-                    kind: BlockKind::Paragraph,
-                    start: 2,
-                    end: 3,
-                    heading_path: vec![],
-                }, // mid-char
-                Block {
-                    kind: BlockKind::Paragraph,
-                    start: 20,
-                    end: 5,
-                    heading_path: vec![],
-                },
-                Block {
-                    kind: BlockKind::Paragraph,
-                    start: 0,
-                    end: 999,
-                    heading_path: vec![],
-                },
+                Block { kind: BlockKind::Paragraph, start: 2, end: 3, heading_path: vec![] }, // mid-char
+                Block { kind: BlockKind::Paragraph, start: 20, end: 5, heading_path: vec![] },
+                Block { kind: BlockKind::Paragraph, start: 0, end: 999, heading_path: vec![] },
             ],
         };
         let _ = chunk(&doc, &ChunkConfig::default(), &WordCounter);
         // No blocks at all: the whole text is one paragraph.
-        let doc = CleanedDoc {
-            text,
-            title: None,
-            blocks: vec![],
-        };
+        let doc = CleanedDoc { text, title: None, blocks: vec![] };
         let chunks = chunk(&doc, &ChunkConfig::default(), &WordCounter);
         assert_eq!(chunks.len(), 1);
-        let chunks = chunk(
-            &doc,
-            &ChunkConfig {
-                max_tokens: 0,
-                overlap_tokens: 100,
-            },
-            &WordCounter,
-        );
+        let chunks = chunk(&doc, &ChunkConfig { max_tokens: 0, overlap_tokens: 100 }, &WordCounter);
         assert!(!chunks.is_empty());
     }
 
@@ -912,13 +731,8 @@ mod tests {
         // Found by proptest: a long sentence cut into word runs by summed counts, with a
         // counter whose sum underestimates, produced a one-unit chunk over budget.
         let x = "x".repeat(40);
-        let body = format!(
-            "a a a a {x} a a a a {x} aaa {x} aa aaa {x} aaaaa a aaaaaa Aaaaa Aaaa 0000 aaaa a aaaaaa."
-        );
-        let config = ChunkConfig {
-            max_tokens: 65,
-            overlap_tokens: 0,
-        };
+        let body = format!("a a a a {x} a a a a {x} aaa {x} aa aaa {x} aaaaa a aaaaaa Aaaaa Aaaa 0000 aaaa a aaaaaa.");
+        let config = ChunkConfig { max_tokens: 65, overlap_tokens: 0 };
         check(&md(&body), &config, &FloorCounter);
     }
 
@@ -933,10 +747,7 @@ mod tests {
             Just("e\u{301}".to_string()),
             Just("x".repeat(40)),
         ];
-        let sentence = (
-            prop::collection::vec(word, 1..25),
-            prop_oneof![Just("."), Just("?"), Just("!"), Just("")],
-        )
+        let sentence = (prop::collection::vec(word, 1..25), prop_oneof![Just("."), Just("?"), Just("!"), Just("")])
             .prop_map(|(w, p)| format!("{}{p}", w.join(" ")));
         let para = prop::collection::vec(sentence, 1..8).prop_map(|s| s.join(" "));
         let block = prop_oneof![

@@ -54,9 +54,7 @@ pub struct CleanConfig {
 
 impl Default for CleanConfig {
     fn default() -> Self {
-        CleanConfig {
-            max_word_chars: 256,
-        }
+        CleanConfig { max_word_chars: 256 }
     }
 }
 
@@ -162,9 +160,7 @@ fn filter_nfc(s: &str, keep_newlines: bool) -> String {
             c => filtered.push(c),
         }
     }
-    if unicode_normalization::is_nfc_quick(filtered.chars())
-        == unicode_normalization::IsNormalized::Yes
-    {
+    if unicode_normalization::is_nfc_quick(filtered.chars()) == unicode_normalization::IsNormalized::Yes {
         filtered
     } else {
         filtered.nfc().collect()
@@ -347,17 +343,9 @@ impl Builder {
         if text.is_empty() {
             return;
         }
-        let kind = self
-            .containers
-            .last()
-            .copied()
-            .unwrap_or(BlockKind::Paragraph);
+        let kind = self.containers.last().copied().unwrap_or(BlockKind::Paragraph);
         let heading_path = self.path();
-        self.blocks.push(RawBlock {
-            kind,
-            text,
-            heading_path,
-        });
+        self.blocks.push(RawBlock { kind, text, heading_path });
     }
 
     /// A generic block-level boundary.
@@ -493,11 +481,7 @@ impl Builder {
         }
         self.headings.push((level, text.clone()));
         let heading_path = self.path();
-        self.blocks.push(RawBlock {
-            kind: BlockKind::Heading(level),
-            text,
-            heading_path,
-        });
+        self.blocks.push(RawBlock { kind: BlockKind::Heading(level), text, heading_path });
     }
 
     fn close_code(&mut self) {
@@ -507,11 +491,7 @@ impl Builder {
             return;
         }
         let heading_path = self.path();
-        self.blocks.push(RawBlock {
-            kind: BlockKind::Code,
-            text,
-            heading_path,
-        });
+        self.blocks.push(RawBlock { kind: BlockKind::Code, text, heading_path });
     }
 
     fn close_table(&mut self) {
@@ -519,11 +499,8 @@ impl Builder {
         table.close_row();
         let mut text = String::new();
         for row in &table.rows {
-            let cells: Vec<String> = row
-                .iter()
-                .map(|c| normalize_prose(c, self.max_word_chars))
-                .filter(|c| !c.is_empty())
-                .collect();
+            let cells: Vec<String> =
+                row.iter().map(|c| normalize_prose(c, self.max_word_chars)).filter(|c| !c.is_empty()).collect();
             if cells.is_empty() {
                 continue;
             }
@@ -536,11 +513,7 @@ impl Builder {
             return;
         }
         let heading_path = self.path();
-        self.blocks.push(RawBlock {
-            kind: BlockKind::Table,
-            text,
-            heading_path,
-        });
+        self.blocks.push(RawBlock { kind: BlockKind::Table, text, heading_path });
     }
 
     /// Close whatever is still open (unbalanced input) and assemble the document.
@@ -558,21 +531,16 @@ impl Builder {
         }
         self.flush();
 
-        let title = title
-            .map(|t| normalize_prose(&t, self.max_word_chars))
-            .filter(|t| !t.is_empty())
-            .or_else(|| {
-                let first = |lvl: Option<u8>| {
-                    self.blocks.iter().find(|b| match (b.kind, lvl) {
-                        (BlockKind::Heading(l), Some(want)) => l == want,
-                        (BlockKind::Heading(_), None) => true,
-                        _ => false,
-                    })
-                };
-                first(Some(1))
-                    .or_else(|| first(None))
-                    .map(|b| b.text.clone())
-            });
+        let title = title.map(|t| normalize_prose(&t, self.max_word_chars)).filter(|t| !t.is_empty()).or_else(|| {
+            let first = |lvl: Option<u8>| {
+                self.blocks.iter().find(|b| match (b.kind, lvl) {
+                    (BlockKind::Heading(l), Some(want)) => l == want,
+                    (BlockKind::Heading(_), None) => true,
+                    _ => false,
+                })
+            };
+            first(Some(1)).or_else(|| first(None)).map(|b| b.text.clone())
+        });
 
         let total: usize = self.blocks.iter().map(|b| b.text.len() + 2).sum();
         let mut text = String::with_capacity(total);
@@ -583,18 +551,9 @@ impl Builder {
             }
             let start = text.len();
             text.push_str(&raw.text);
-            blocks.push(Block {
-                kind: raw.kind,
-                start,
-                end: text.len(),
-                heading_path: raw.heading_path,
-            });
+            blocks.push(Block { kind: raw.kind, start, end: text.len(), heading_path: raw.heading_path });
         }
-        CleanedDoc {
-            text,
-            title,
-            blocks,
-        }
+        CleanedDoc { text, title, blocks }
     }
 }
 
@@ -604,11 +563,10 @@ impl Builder {
 
 /// Elements that never hold readable prose, or are page chrome; skipped with their subtree.
 const DROP_TAGS: &[&str] = &[
-    "script", "style", "noscript", "template", "svg", "math", "nav", "header", "footer", "aside",
-    "form", "button", "iframe", "frame", "frameset", "object", "embed", "applet", "canvas",
-    "audio", "video", "picture", "img", "map", "select", "input", "textarea", "option", "label",
-    "dialog", "menu", "head", "title", "meta", "link", "base", "datalist", "output", "progress",
-    "meter", "slot",
+    "script", "style", "noscript", "template", "svg", "math", "nav", "header", "footer", "aside", "form", "button",
+    "iframe", "frame", "frameset", "object", "embed", "applet", "canvas", "audio", "video", "picture", "img", "map",
+    "select", "input", "textarea", "option", "label", "dialog", "menu", "head", "title", "meta", "link", "base",
+    "datalist", "output", "progress", "meter", "slot",
 ];
 
 /// id/class words (split on `-`/`_`) that mark navigation or page chrome.
@@ -638,14 +596,8 @@ const CHROME_WORDS: &[&str] = &[
 ];
 
 /// Adjacent id/class word pairs that mark chrome (`menu-bar`, `skip-link`, …).
-const CHROME_PAIRS: &[(&str, &str)] = &[
-    ("menu", "bar"),
-    ("skip", "link"),
-    ("site", "header"),
-    ("page", "header"),
-    ("site", "footer"),
-    ("table", "of"),
-];
+const CHROME_PAIRS: &[(&str, &str)] =
+    &[("menu", "bar"), ("skip", "link"), ("site", "header"), ("page", "header"), ("site", "footer"), ("table", "of")];
 
 /// ARIA landmark roles of chrome.
 const CHROME_ROLES: &[&str] = &[
@@ -696,16 +648,11 @@ fn is_chrome_token(token: &str) -> bool {
     if words.iter().any(|w| CHROME_WORDS.contains(w)) {
         return true;
     }
-    if words
-        .windows(2)
-        .any(|p| CHROME_PAIRS.iter().any(|(a, b)| p[0] == *a && p[1] == *b))
-    {
+    if words.windows(2).any(|p| CHROME_PAIRS.iter().any(|(a, b)| p[0] == *a && p[1] == *b)) {
         return true;
     }
     // camelCase / glued forms: `mainSidebar`, `topnavbar`.
-    ["sidebar", "navbar", "menubar", "breadcrumb"]
-        .iter()
-        .any(|w| lower.contains(w))
+    ["sidebar", "navbar", "menubar", "breadcrumb"].iter().any(|w| lower.contains(w))
 }
 
 /// Should this element (and its subtree) be skipped?
@@ -717,26 +664,16 @@ fn is_dropped(el: &scraper::node::Element) -> bool {
     if el.attr("hidden").is_some() {
         return true;
     }
-    if el
-        .attr("aria-hidden")
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-    {
+    if el.attr("aria-hidden").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
         return true;
     }
     if let Some(role) = el.attr("role") {
-        if role
-            .split_ascii_whitespace()
-            .any(|r| CHROME_ROLES.iter().any(|c| r.eq_ignore_ascii_case(c)))
-        {
+        if role.split_ascii_whitespace().any(|r| CHROME_ROLES.iter().any(|c| r.eq_ignore_ascii_case(c))) {
             return true;
         }
     }
     if let Some(style) = el.attr("style") {
-        let compact: String = style
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect::<String>()
-            .to_ascii_lowercase();
+        let compact: String = style.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
         if compact.contains("display:none") || compact.contains("visibility:hidden") {
             return true;
         }
@@ -751,11 +688,7 @@ fn is_dropped(el: &scraper::node::Element) -> bool {
 fn open_element(b: &mut Builder, name: &str) -> Action {
     match name {
         "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => {
-            let level = name
-                .as_bytes()
-                .get(1)
-                .map(|d| d.saturating_sub(b'0'))
-                .unwrap_or(1);
+            let level = name.as_bytes().get(1).map(|d| d.saturating_sub(b'0')).unwrap_or(1);
             b.open_heading(level)
         }
         "li" => b.open_container(BlockKind::ListItem),
@@ -823,8 +756,7 @@ fn find_element<'a>(
     root: ego_tree::NodeRef<'a, Node>,
     pred: impl Fn(&scraper::node::Element) -> bool,
 ) -> Option<ego_tree::NodeRef<'a, Node>> {
-    root.descendants()
-        .find(|n| n.value().as_element().is_some_and(&pred))
+    root.descendants().find(|n| n.value().as_element().is_some_and(&pred))
 }
 
 /// Clean HTML into `b`; returns the `<title>` text if any.
@@ -837,22 +769,13 @@ fn clean_html(body: &str, b: &mut Builder) -> Option<String> {
 fn walk_html_document(doc_root: ego_tree::NodeRef<'_, Node>, b: &mut Builder) -> Option<String> {
     // <title> of the document head (not an SVG <title>).
     let title = find_element(doc_root, |e| e.name() == "title").and_then(|t| {
-        let in_head = t
-            .parent()
-            .and_then(|p| p.value().as_element().map(|e| e.name() == "head"))
-            .unwrap_or(false);
-        in_head.then(|| {
-            t.descendants()
-                .filter_map(|n| n.value().as_text().map(|x| x.to_string()))
-                .collect::<String>()
-        })
+        let in_head = t.parent().and_then(|p| p.value().as_element().map(|e| e.name() == "head")).unwrap_or(false);
+        in_head.then(|| t.descendants().filter_map(|n| n.value().as_text().map(|x| x.to_string())).collect::<String>())
     });
 
     // Main content first: <main> or role="main".
     let main = find_element(doc_root, |e| {
-        e.name() == "main"
-            || e.attr("role")
-                .is_some_and(|r| r.eq_ignore_ascii_case("main"))
+        e.name() == "main" || e.attr("role").is_some_and(|r| r.eq_ignore_ascii_case("main"))
     });
     if let Some(main) = main {
         let before = b.blocks.len();
@@ -961,9 +884,7 @@ fn clean_markdown(body: &str, b: &mut Builder) {
                     }
                     None => {
                         for tag in ["script", "style", "template", "noscript", "textarea"] {
-                            if lower.strip_prefix('<').is_some_and(|r| r.starts_with(tag))
-                                && !lower.ends_with("/>")
-                            {
+                            if lower.strip_prefix('<').is_some_and(|r| r.starts_with(tag)) && !lower.ends_with("/>") {
                                 raw_skip = Some(tag);
                             }
                         }
@@ -996,10 +917,7 @@ fn clean_markdown(body: &str, b: &mut Builder) {
 fn clean_text(body: &str, b: &mut Builder) {
     let mut para = String::new();
     for line in body.lines() {
-        if line
-            .chars()
-            .all(|c| c.is_whitespace() || c.is_control() || is_invisible_format(c))
-        {
+        if line.chars().all(|c| c.is_whitespace() || c.is_control() || is_invisible_format(c)) {
             if !para.is_empty() {
                 b.text(&para);
                 b.flush();
@@ -1019,28 +937,17 @@ mod tests {
     use super::*;
 
     fn html(body: &str) -> CleanedDoc {
-        clean(
-            &Document::new("t.html", body).with_format(Format::Html),
-            &CleanConfig::default(),
-        )
-        .unwrap()
+        clean(&Document::new("t.html", body).with_format(Format::Html), &CleanConfig::default()).unwrap()
     }
 
     fn md(body: &str) -> CleanedDoc {
-        clean(
-            &Document::new("t.md", body).with_format(Format::Markdown),
-            &CleanConfig::default(),
-        )
-        .unwrap()
+        clean(&Document::new("t.md", body).with_format(Format::Markdown), &CleanConfig::default()).unwrap()
     }
 
     fn check_offsets(doc: &CleanedDoc) {
         let mut prev_end = 0;
         for (i, b) in doc.blocks.iter().enumerate() {
-            assert!(
-                b.start >= prev_end && b.start < b.end && b.end <= doc.text.len(),
-                "block {i} {b:?}"
-            );
+            assert!(b.start >= prev_end && b.start < b.end && b.end <= doc.text.len(), "block {i} {b:?}");
             assert!(doc.text.is_char_boundary(b.start) && doc.text.is_char_boundary(b.end));
             if i > 0 {
                 assert_eq!(&doc.text[prev_end..b.start], "\n\n");
@@ -1069,19 +976,10 @@ mod tests {
     #[test]
     fn drops_overlong_words() {
         let blob = "A".repeat(300);
-        let d = clean(
-            &Document::new("a.txt", format!("before {blob} after")),
-            &CleanConfig {
-                max_word_chars: 256,
-            },
-        )
-        .unwrap();
+        let d = clean(&Document::new("a.txt", format!("before {blob} after")), &CleanConfig { max_word_chars: 256 })
+            .unwrap();
         assert_eq!(d.text, "before after");
-        let d = clean(
-            &Document::new("a.txt", blob.clone()),
-            &CleanConfig::default(),
-        )
-        .unwrap();
+        let d = clean(&Document::new("a.txt", blob.clone()), &CleanConfig::default()).unwrap();
         assert_eq!(d.text, "");
         assert!(d.blocks.is_empty());
     }
@@ -1099,11 +997,8 @@ mod tests {
         );
         check_offsets(&d);
         assert_eq!(d.title.as_deref(), Some("My Page"));
-        let got: Vec<(BlockKind, &str, Vec<String>)> = d
-            .blocks
-            .iter()
-            .map(|b| (b.kind, &d.text[b.start..b.end], b.heading_path.clone()))
-            .collect();
+        let got: Vec<(BlockKind, &str, Vec<String>)> =
+            d.blocks.iter().map(|b| (b.kind, &d.text[b.start..b.end], b.heading_path.clone())).collect();
         let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
             got,
@@ -1115,11 +1010,7 @@ mod tests {
                 (BlockKind::ListItem, "two", p(&["Top", "Sub"])),
                 (BlockKind::ListItem, "inner", p(&["Top", "Sub"])),
                 (BlockKind::Table, "Name | Value\na | 1", p(&["Top", "Sub"])),
-                (
-                    BlockKind::Code,
-                    "fn main() {\n    println!(\"hi\");\n}",
-                    p(&["Top", "Sub"])
-                ),
+                (BlockKind::Code, "fn main() {\n    println!(\"hi\");\n}", p(&["Top", "Sub"])),
                 (BlockKind::Quote, "quoted", p(&["Top", "Sub"])),
                 (BlockKind::Heading(1), "Second", p(&["Second"])),
                 (BlockKind::Paragraph, "after", p(&["Second"])),
@@ -1147,17 +1038,7 @@ mod tests {
              <p>World</p></body></html>",
         );
         assert_eq!(d.text, "Hello click here.\n\nWorld");
-        for bad in [
-            "alert",
-            "javascript",
-            "onerror",
-            "script",
-            "evil",
-            "<",
-            "secret",
-            "svgtext",
-            "Press",
-        ] {
+        for bad in ["alert", "javascript", "onerror", "script", "evil", "<", "secret", "svgtext", "Press"] {
             assert!(!d.text.contains(bad), "{bad} leaked into {:?}", d.text);
         }
     }
@@ -1215,20 +1096,14 @@ mod tests {
                     }
                     s.push_str("</body></html>");
                     let d = html(&s);
-                    assert!(
-                        d.text.contains("deep text"),
-                        "{tag}: {:?}",
-                        &d.text[..d.text.len().min(100)]
-                    );
+                    assert!(d.text.contains("deep text"), "{tag}: {:?}", &d.text[..d.text.len().min(100)]);
                 }
                 // Unclosed, too.
                 let d = html(&format!("{}tail", "<div><p>x".repeat(10_000)));
                 assert!(d.text.ends_with("tail"));
             })
             .unwrap();
-        handle
-            .join()
-            .expect("deeply nested HTML must not overflow the stack");
+        handle.join().expect("deeply nested HTML must not overflow the stack");
     }
 
     #[test]
@@ -1238,11 +1113,7 @@ mod tests {
                     <div>raw <script>alert(1)</script> html</div>\n\ninline <script>bad()</script> end\n");
         check_offsets(&d);
         assert_eq!(d.title.as_deref(), Some("Title"));
-        let got: Vec<(BlockKind, &str)> = d
-            .blocks
-            .iter()
-            .map(|b| (b.kind, &d.text[b.start..b.end]))
-            .collect();
+        let got: Vec<(BlockKind, &str)> = d.blocks.iter().map(|b| (b.kind, &d.text[b.start..b.end])).collect();
         assert_eq!(
             got,
             vec![
@@ -1258,10 +1129,7 @@ mod tests {
                 (BlockKind::Paragraph, "inline end"),
             ]
         );
-        assert_eq!(
-            d.blocks[6].heading_path,
-            vec!["Title".to_string(), "Part".to_string()]
-        );
+        assert_eq!(d.blocks[6].heading_path, vec!["Title".to_string(), "Part".to_string()]);
     }
 
     #[test]
@@ -1271,40 +1139,28 @@ mod tests {
             .spawn(|| {
                 let d = md(&format!("{}deep", "> ".repeat(10_000)));
                 assert!(d.text.contains("deep"));
-                let list: String = (0..2_000)
-                    .map(|i| format!("{}- item{i}\n", "  ".repeat(i)))
-                    .collect();
+                let list: String = (0..2_000).map(|i| format!("{}- item{i}\n", "  ".repeat(i))).collect();
                 let d = md(&list);
                 assert!(d.text.contains("item1999"));
             })
             .unwrap();
-        handle
-            .join()
-            .expect("deeply nested Markdown must not overflow the stack");
+        handle.join().expect("deeply nested Markdown must not overflow the stack");
     }
 
     fn cargo_book(rel: &str) -> String {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/data/cargo-book")
-            .join(rel);
-        std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("Cargo Book page {} is required: {e}", path.display()))
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cargo-book").join(rel);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("Cargo Book page {} is required: {e}", path.display()))
     }
 
     #[test]
     fn cargo_book_page_keeps_content_not_chrome() {
         let d = html(&cargo_book("guide/cargo-toml-vs-cargo-lock.html"));
         check_offsets(&d);
-        assert_eq!(
-            d.title.as_deref(),
-            Some("Cargo.toml vs Cargo.lock - The Cargo Book")
-        );
-        assert!(d.text.starts_with(
-            "Cargo.toml vs Cargo.lock\n\nCargo.toml and Cargo.lock serve two different purposes."
-        ));
-        assert!(d.text.contains(
-            "regex = { git = \"https://github.com/rust-lang/regex.git\", rev = \"9f9f693\" }"
-        ));
+        assert_eq!(d.title.as_deref(), Some("Cargo.toml vs Cargo.lock - The Cargo Book"));
+        assert!(d
+            .text
+            .starts_with("Cargo.toml vs Cargo.lock\n\nCargo.toml and Cargo.lock serve two different purposes."));
+        assert!(d.text.contains("regex = { git = \"https://github.com/rust-lang/regex.git\", rev = \"9f9f693\" }"));
         assert!(d.text.ends_with("is just a short specification."));
         // Sidebar chapter list, menu bar, prev/next navigation, keyboard help, print button.
         for chrome in [
@@ -1321,11 +1177,7 @@ mod tests {
         ] {
             assert!(!d.text.contains(chrome), "chrome {chrome:?} leaked");
         }
-        let code = d
-            .blocks
-            .iter()
-            .filter(|b| b.kind == BlockKind::Code)
-            .count();
+        let code = d.blocks.iter().filter(|b| b.kind == BlockKind::Code).count();
         assert!(code >= 5, "code blocks kept: {code}");
     }
 
@@ -1335,10 +1187,7 @@ mod tests {
         check_offsets(&d);
         assert!(d.blocks.iter().any(|b| b.kind == BlockKind::Table));
         assert!(d.blocks.iter().any(|b| b.kind == BlockKind::ListItem));
-        assert!(d
-            .blocks
-            .iter()
-            .any(|b| matches!(b.kind, BlockKind::Heading(3))));
+        assert!(d.blocks.iter().any(|b| matches!(b.kind, BlockKind::Heading(3))));
         assert!(!d.text.contains("Keyboard shortcuts"));
     }
 

@@ -64,12 +64,7 @@ pub struct DedupConfig {
 
 impl Default for DedupConfig {
     fn default() -> Self {
-        DedupConfig {
-            exact: true,
-            near: true,
-            near_threshold: 0.85,
-            shingle_words: 5,
-        }
+        DedupConfig { exact: true, near: true, near_threshold: 0.85, shingle_words: 5 }
     }
 }
 
@@ -117,13 +112,7 @@ impl Deduplicator {
     /// Empty deduplicator.
     pub fn new(config: DedupConfig) -> Self {
         let rows = rows_per_band(config.near_threshold);
-        Deduplicator {
-            config,
-            rows,
-            entries: Map::default(),
-            exact: Map::default(),
-            bands: Map::default(),
-        }
+        Deduplicator { config, rows, entries: Map::default(), exact: Map::default(), bands: Map::default() }
     }
 
     /// Number of chunks remembered.
@@ -142,10 +131,7 @@ impl Deduplicator {
         if self.config.exact {
             let h = hash128(&normalized);
             if let Some(ids) = self.exact.get(&fold(h)) {
-                let same = ids
-                    .iter()
-                    .copied()
-                    .filter(|id| self.entries.get(id).is_some_and(|e| e.exact == h));
+                let same = ids.iter().copied().filter(|id| self.entries.get(id).is_some_and(|e| e.exact == h));
                 if let Some(of) = same.min() {
                     return DupKind::Exact { of };
                 }
@@ -300,10 +286,7 @@ fn perm_seed(i: usize) -> u64 {
 
 /// MinHash signature of the word shingles of a normalised text, or `None` if it has no words.
 fn signature(normalized: &str, shingle_words: usize) -> Option<[u32; NUM_PERM]> {
-    let words: Vec<u64> = normalized
-        .unicode_words()
-        .map(|w| fnv1a(w.as_bytes(), 0))
-        .collect();
+    let words: Vec<u64> = normalized.unicode_words().map(|w| fnv1a(w.as_bytes(), 0)).collect();
     if words.is_empty() {
         return None;
     }
@@ -330,11 +313,9 @@ fn estimate(a: &[u32; NUM_PERM], b: &[u32; NUM_PERM]) -> f32 {
 /// One key per band: the band index mixed with its rows.
 fn band_keys(sig: &[u32; NUM_PERM], rows: usize) -> impl Iterator<Item = u64> + '_ {
     let rows = rows.clamp(1, NUM_PERM);
-    sig.chunks(rows).enumerate().map(|(band, values)| {
-        values
-            .iter()
-            .fold(mix(band as u64 + 1), |h, &v| mix(h ^ u64::from(v)))
-    })
+    sig.chunks(rows)
+        .enumerate()
+        .map(|(band, values)| values.iter().fold(mix(band as u64 + 1), |h, &v| mix(h ^ u64::from(v))))
 }
 
 #[cfg(test)]
@@ -383,14 +364,9 @@ mod tests {
     fn unrelated_text_is_unique() {
         let mut d = dedup();
         d.insert(1, TEXT);
-        d.insert(
-            2,
-            "Paris is the capital of France. It is known for the Eiffel Tower and its museums.",
-        );
+        d.insert(2, "Paris is the capital of France. It is known for the Eiffel Tower and its museums.");
         assert_eq!(
-            d.check(
-                "The mitochondria is the powerhouse of the cell, producing ATP for the organism."
-            ),
+            d.check("The mitochondria is the powerhouse of the cell, producing ATP for the organism."),
             DupKind::Unique
         );
         // Half the text is not a near duplicate at 0.85.
@@ -430,17 +406,10 @@ mod tests {
 
     #[test]
     fn switches_are_respected() {
-        let mut d = Deduplicator::new(DedupConfig {
-            exact: false,
-            near: false,
-            ..DedupConfig::default()
-        });
+        let mut d = Deduplicator::new(DedupConfig { exact: false, near: false, ..DedupConfig::default() });
         d.insert(1, TEXT);
         assert_eq!(d.check(TEXT), DupKind::Unique);
-        let mut d = Deduplicator::new(DedupConfig {
-            exact: false,
-            ..DedupConfig::default()
-        });
+        let mut d = Deduplicator::new(DedupConfig { exact: false, ..DedupConfig::default() });
         d.insert(1, TEXT);
         assert_eq!(d.check(TEXT), DupKind::Near { of: 1 });
     }

@@ -57,7 +57,11 @@ impl Format {
             .take(200)
             .filter(|l| {
                 let t = l.trim_start();
-                t.starts_with("# ") || t.starts_with("## ") || t.starts_with("```") || t.starts_with("* ") || t.starts_with("- [")
+                t.starts_with("# ")
+                    || t.starts_with("## ")
+                    || t.starts_with("```")
+                    || t.starts_with("* ")
+                    || t.starts_with("- [")
             })
             .count();
         if md_signals >= 2 {
@@ -153,10 +157,7 @@ impl Document {
         }
         // Binary content: NUL bytes or a high share of control characters in the head.
         let head: Vec<char> = self.body.chars().take(8192).collect();
-        let controls = head
-            .iter()
-            .filter(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t' | '\u{c}'))
-            .count();
+        let controls = head.iter().filter(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t' | '\u{c}')).count();
         if head.contains(&'\0') || controls * 10 > head.len() {
             return reject("body looks binary (NUL or control characters)".into());
         }

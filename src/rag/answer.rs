@@ -107,11 +107,8 @@ pub fn support(generated: &HashSet<String>, source: &HashSet<String>, question: 
 /// in a row, or the same word pair three times in a row): such a sentence is never
 /// counted as supported, however many source words it repeats.
 pub fn is_degenerate(text: &str) -> bool {
-    let words: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect();
+    let words: Vec<String> =
+        text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
     let triple = words.windows(3).any(|w| w[0] == w[1] && w[1] == w[2]);
     let pairs = words.windows(6).any(|w| w[0] == w[2] && w[2] == w[4] && w[1] == w[3] && w[3] == w[5]);
     triple || pairs
@@ -119,8 +116,32 @@ pub fn is_degenerate(text: &str) -> bool {
 
 /// Words that make a sentence depend on the one before it.
 const ANAPHORA: &[&str] = &[
-    "it", "this", "that", "these", "those", "they", "its", "their", "such", "however", "also", "then", "otherwise",
-    "instead", "so", "thus", "therefore", "here", "there", "ce", "cela", "ceci", "il", "elle", "ils", "elles",
+    "it",
+    "this",
+    "that",
+    "these",
+    "those",
+    "they",
+    "its",
+    "their",
+    "such",
+    "however",
+    "also",
+    "then",
+    "otherwise",
+    "instead",
+    "so",
+    "thus",
+    "therefore",
+    "here",
+    "there",
+    "ce",
+    "cela",
+    "ceci",
+    "il",
+    "elle",
+    "ils",
+    "elles",
 ];
 
 /// Whether a sentence needs its predecessor to be understood.

@@ -8,29 +8,20 @@ use sotto::Document;
 
 /// The real all-MiniLM-L6-v2 (panics with instructions when missing: CI has it).
 pub fn minilm() -> BertEmbedder {
-    sotto::native::load_default_embedder().unwrap_or_else(|e| {
-        panic!("all-MiniLM-L6-v2 must be present (run scripts/fetch-models.sh): {e}")
-    })
+    sotto::native::load_default_embedder()
+        .unwrap_or_else(|e| panic!("all-MiniLM-L6-v2 must be present (run scripts/fetch-models.sh): {e}"))
 }
 
 /// `$SOTTO_DATA` or `<repo>/../shared/data`.
 pub fn data_dir() -> PathBuf {
     std::env::var_os("SOTTO_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join("shared")
-                .join("data")
-        })
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("shared").join("data"))
 }
 
 /// A committed fixture file.
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("fixtures")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures").join(name)
 }
 
 /// Every page of the Cargo Book, with ids relative to its root.
@@ -39,18 +30,13 @@ pub fn cargo_book_docs() -> Vec<Document> {
     let mut out = Vec::new();
     let mut stack = vec![root.clone()];
     while let Some(dir) = stack.pop() {
-        let entries =
-            std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{} must exist: {e}", dir.display()));
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{} must exist: {e}", dir.display()));
         for entry in entries {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "html") {
-                let id = path
-                    .strip_prefix(&root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .replace('\\', "/");
+                let id = path.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
                 let bytes = std::fs::read(&path).unwrap();
                 out.push(Document::from_bytes(id, &bytes).unwrap());
             }

@@ -71,10 +71,7 @@ enum Corpus {
 }
 
 fn open_reader(path: &Path) -> Result<BufReader<File>> {
-    Ok(BufReader::with_capacity(
-        1 << 20,
-        File::open(path).with_context(|| format!("opening {}", path.display()))?,
-    ))
+    Ok(BufReader::with_capacity(1 << 20, File::open(path).with_context(|| format!("opening {}", path.display()))?))
 }
 
 fn embedder_dir(models: &Path, name: &str) -> PathBuf {
@@ -86,8 +83,7 @@ fn embedder_dir(models: &Path, name: &str) -> PathBuf {
 }
 
 fn beir_dataset(dir: &Path, split: &str, skip_bad: bool) -> Result<Dataset> {
-    let queries = read_queries(open_reader(&dir.join("queries.jsonl"))?, skip_bad)
-        .context("reading queries.jsonl")?;
+    let queries = read_queries(open_reader(&dir.join("queries.jsonl"))?, skip_bad).context("reading queries.jsonl")?;
     let mut qrels_path = dir.join("qrels").join(format!("{split}.tsv"));
     if !qrels_path.is_file() {
         // Some datasets ship one split only.
@@ -100,29 +96,22 @@ fn beir_dataset(dir: &Path, split: &str, skip_bad: bool) -> Result<Dataset> {
             .unwrap_or_default();
         match tsvs.as_slice() {
             [only] => qrels_path = only.clone(),
-            _ => bail!(
-                "{} not found (qrels splits: {tsvs:?})",
-                qrels_path.display()
-            ),
+            _ => bail!("{} not found (qrels splits: {tsvs:?})", qrels_path.display()),
         }
     }
-    let qrels = read_qrels(open_reader(&qrels_path)?, skip_bad)
-        .with_context(|| format!("reading {}", qrels_path.display()))?;
+    let qrels =
+        read_qrels(open_reader(&qrels_path)?, skip_bad).with_context(|| format!("reading {}", qrels_path.display()))?;
     Ok(assemble(&queries, &qrels)?)
 }
 
 /// Read `--docs` inputs into documents (invalid files are skipped with a warning, as `sotto index` does).
 fn file_documents(inputs: &[PathBuf], config: &EngineConfig) -> sotto::Result<Vec<Document>> {
-    let files = super::collect_files(inputs).map_err(|e| sotto::Error::Dataset {
-        line: 0,
-        detail: format!("{e:#}"),
-    })?;
+    let files =
+        super::collect_files(inputs).map_err(|e| sotto::Error::Dataset { line: 0, detail: format!("{e:#}") })?;
     let mut docs = Vec::new();
     for (id, path) in files {
-        let bytes = std::fs::read(&path).map_err(|e| sotto::Error::Dataset {
-            line: 0,
-            detail: format!("reading {}: {e}", path.display()),
-        })?;
+        let bytes = std::fs::read(&path)
+            .map_err(|e| sotto::Error::Dataset { line: 0, detail: format!("reading {}: {e}", path.display()) })?;
         match Document::from_bytes(id, &bytes).and_then(|d| d.validate(&config.limits).map(|_| d)) {
             Ok(d) => docs.push(d.with_meta("source", path.display().to_string())),
             Err(e) => eprintln!("skipping {}: {e}", path.display()),
@@ -140,10 +129,7 @@ fn build_index(
     bar: &ProgressBar,
 ) -> sotto::Result<Engine> {
     let embedder = load_bert_dir(&embedder_dir(models, &key.embedder))?;
-    let config = EngineConfig {
-        chunk: key.chunk.chunk_config(),
-        ..EngineConfig::default()
-    };
+    let config = EngineConfig { chunk: key.chunk.chunk_config(), ..EngineConfig::default() };
     let limits = config.limits.clone();
     let mut engine = Engine::new(config, Box::new(embedder));
     let mut on_progress = |p: Progress| {
@@ -156,10 +142,7 @@ fn build_index(
         Corpus::None => {
             return Err(sotto::Error::InvalidOption {
                 name: "docs",
-                detail: format!(
-                    "index {} needs documents: pass --docs or --beir",
-                    key.name()
-                ),
+                detail: format!("index {} needs documents: pass --docs or --beir", key.name()),
             })
         }
         Corpus::Files(inputs) => {
@@ -168,10 +151,8 @@ fn build_index(
         }
         Corpus::Beir(dir) => {
             let path = dir.join("corpus.jsonl");
-            let file = File::open(&path).map_err(|e| sotto::Error::Dataset {
-                line: 0,
-                detail: format!("opening {}: {e}", path.display()),
-            })?;
+            let file = File::open(&path)
+                .map_err(|e| sotto::Error::Dataset { line: 0, detail: format!("opening {}: {e}", path.display()) })?;
             let mut reader = CorpusReader::new(BufReader::with_capacity(1 << 20, file));
             let mut batch = Vec::new();
             let mut added = 0usize;
@@ -183,16 +164,11 @@ fn build_index(
                         Ok(()) => batch.push(d),
                         Err(e) => eprintln!("skipping corpus document: {e}"),
                     },
-                    Some(Err(sotto::Error::Dataset { line, detail }))
-                        if skip_bad && !reader.failed() =>
-                    {
+                    Some(Err(sotto::Error::Dataset { line, detail })) if skip_bad && !reader.failed() => {
                         eprintln!("corpus.jsonl: skipped line {line}: {detail}");
                     }
                     Some(Err(sotto::Error::Dataset { line, detail })) => {
-                        return Err(sotto::Error::Dataset {
-                            line,
-                            detail: format!("corpus.jsonl: {detail}"),
-                        })
+                        return Err(sotto::Error::Dataset { line, detail: format!("corpus.jsonl: {detail}") })
                     }
                     Some(Err(e)) => return Err(e),
                     None => {}
@@ -200,11 +176,7 @@ fn build_index(
                 if batch.len() >= 512 || (done && !batch.is_empty()) {
                     added += batch.len();
                     bar.set_message(format!("indexing {} ({added} docs)", key.name()));
-                    engine.add_documents_with(
-                        std::mem::take(&mut batch),
-                        &mut on_progress,
-                        &|| false,
-                    )?;
+                    engine.add_documents_with(std::mem::take(&mut batch), &mut on_progress, &|| false)?;
                 }
                 if done {
                     break;
@@ -217,10 +189,8 @@ fn build_index(
 
 /// A UTC timestamp (`YYYY-MM-DD HH:MM UTC`) without a date library.
 fn utc_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0) as i64;
+    let secs =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
     let z = days + 719_468;
@@ -232,11 +202,7 @@ fn utc_now() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    )
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
 }
 
 /// Run `sotto eval`.
@@ -247,7 +213,9 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
         (Some(_), _, _, Some(_)) => bail!("--beir reads its own queries: give at most an index file"),
         (None, false, Some(q), None) => (None, Some(q)),
         (None, _, index, Some(q)) => (index, Some(q)),
-        (None, _, _, None) => bail!("give an index file and a question file, or --docs <dir> with a question file, or --beir <dir>"),
+        (None, _, _, None) => {
+            bail!("give an index file and a question file, or --docs <dir> with a question file, or --beir <dir>")
+        }
     };
     let corpus = match (&a.beir, a.docs.is_empty()) {
         (Some(dir), _) => Corpus::Beir(dir.clone()),
@@ -255,13 +223,9 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
         (None, true) => Corpus::None,
     };
     let (dataset, dataset_name) = match (&a.beir, &questions_path) {
-        (Some(dir), _) => (
-            beir_dataset(dir, &a.split, a.skip_bad)?,
-            format!("{} ({})", dir.display(), a.split),
-        ),
+        (Some(dir), _) => (beir_dataset(dir, &a.split, a.skip_bad)?, format!("{} ({})", dir.display(), a.split)),
         (None, Some(q)) => (
-            read_jsonl(open_reader(q)?, a.skip_bad)
-                .with_context(|| format!("reading {}", q.display()))?,
+            read_jsonl(open_reader(q)?, a.skip_bad).with_context(|| format!("reading {}", q.display()))?,
             q.display().to_string(),
         ),
         (None, None) => bail!("no questions"),
@@ -274,8 +238,7 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
     let prebuilt: Option<(IndexKey, Vec<u8>)> = match &index_path {
         Some(p) => {
             let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-            let manifest =
-                read_manifest(&bytes).with_context(|| format!("reading {}", p.display()))?;
+            let manifest = read_manifest(&bytes).with_context(|| format!("reading {}", p.display()))?;
             let key = IndexKey {
                 embedder: manifest.embedder.name.trim_end_matches(" (cls)").to_owned(),
                 chunk: ChunkSpec::from(&manifest.config.chunk),
@@ -287,16 +250,11 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
     let default_key = prebuilt
         .as_ref()
         .map(|(k, _)| k.clone())
-        .unwrap_or_else(|| IndexKey {
-            embedder: a.embedder.clone(),
-            chunk: ChunkSpec::from(&ChunkConfig::default()),
-        });
+        .unwrap_or_else(|| IndexKey { embedder: a.embedder.clone(), chunk: ChunkSpec::from(&ChunkConfig::default()) });
     let mut grid = match &a.config {
         Some(p) => {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            GridConfig::from_json(&text, &default_key)
-                .with_context(|| format!("in {}", p.display()))?
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            GridConfig::from_json(&text, &default_key).with_context(|| format!("in {}", p.display()))?
         }
         None => {
             let mut g = GridConfig::single(&default_key);
@@ -318,13 +276,21 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
             continue;
         }
         if matches!(corpus, Corpus::None) {
-            bail!("the grid needs index {} but the index file is {}: pass --docs <dir> or --beir <dir> to re-index", key.name(), default_key.name());
+            bail!(
+                "the grid needs index {} but the index file is {}: pass --docs <dir> or --beir <dir> to re-index",
+                key.name(),
+                default_key.name()
+            );
         }
         let dir = embedder_dir(models, &key.embedder);
         for f in ["model.safetensors", "tokenizer.json", "config.json"] {
             let p = dir.join(f);
             if !p.is_file() {
-                bail!("embedder {:?}: missing model file {} (run scripts/fetch-models.sh or pass --models)", key.embedder, p.display());
+                bail!(
+                    "embedder {:?}: missing model file {} (run scripts/fetch-models.sh or pass --models)",
+                    key.embedder,
+                    p.display()
+                );
             }
         }
     }
@@ -333,10 +299,8 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
     let total = (configs * dataset.questions.len()) as u64;
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template(
-            "{msg:<48} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}",
-        )?
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{msg:<48} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}")?
+            .progress_chars("=> "),
     );
     let started = Instant::now();
     let clock = move || started.elapsed().as_secs_f64() * 1e3;
@@ -350,35 +314,18 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
     };
     let eval_bar = bar.clone();
     let mut progress = |p: GridProgress<'_>| match p {
-        GridProgress::Indexing {
-            key,
-            index,
-            indexes,
-        } => {
+        GridProgress::Indexing { key, index, indexes } => {
             eval_bar.set_message(format!("index {index}/{indexes}: {}", key.name()));
             eval_bar.set_length(0);
             eval_bar.set_position(0);
         }
-        GridProgress::Evaluating {
-            config,
-            run,
-            runs,
-            done,
-            total,
-        } => {
+        GridProgress::Evaluating { config, run, runs, done, total } => {
             eval_bar.set_message(format!("config {run}/{runs}: {config}"));
             eval_bar.set_length((runs * total) as u64);
             eval_bar.set_position(((run - 1) * total + done) as u64);
         }
     };
-    let grid_run = run_grid(
-        &grid,
-        &dataset.questions,
-        &EvalOptions::default(),
-        &mut build,
-        &clock,
-        &mut progress,
-    )?;
+    let grid_run = run_grid(&grid, &dataset.questions, &EvalOptions::default(), &mut build, &clock, &mut progress)?;
     bar.finish_and_clear();
 
     let mut report = Report::new(
@@ -387,27 +334,15 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
         grid_run,
     );
     report.details.push(("generated".into(), utc_now()));
-    report.details.push((
-        "command".into(),
-        std::env::args().collect::<Vec<_>>().join(" "),
-    ));
+    report.details.push(("command".into(), std::env::args().collect::<Vec<_>>().join(" ")));
     if let Some(p) = &index_path {
-        report
-            .details
-            .push(("index file".into(), p.display().to_string()));
+        report.details.push(("index file".into(), p.display().to_string()));
     }
-    report.details.push((
-        "wall time".into(),
-        format!("{:.1} s", started.elapsed().as_secs_f64()),
-    ));
+    report.details.push(("wall time".into(), format!("{:.1} s", started.elapsed().as_secs_f64())));
     if let Some(path) = &a.report {
         let html = report.to_html();
         std::fs::write(path, &html).with_context(|| format!("writing {}", path.display()))?;
-        eprintln!(
-            "report: {} ({:.0} KB)",
-            path.display(),
-            html.len() as f64 / 1024.0
-        );
+        eprintln!("report: {} ({:.0} KB)", path.display(), html.len() as f64 / 1024.0);
     }
     if a.json {
         println!("{}", report.to_json());
@@ -442,10 +377,7 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
         );
     }
     if !report.missing_relevant.is_empty() {
-        eprintln!(
-            "relevant documents not in the index: {:?}",
-            report.missing_relevant
-        );
+        eprintln!("relevant documents not in the index: {:?}", report.missing_relevant);
     }
     Ok(())
 }

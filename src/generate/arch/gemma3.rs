@@ -33,12 +33,7 @@ impl Backend for Gemma3 {
     fn clear(&mut self) {}
 }
 
-pub(crate) fn load(
-    bytes: &[u8],
-    content: Content,
-    common: Common,
-    opts: &LoadOptions,
-) -> Result<Box<dyn Generator>> {
+pub(crate) fn load(bytes: &[u8], content: Content, common: Common, opts: &LoadOptions) -> Result<Box<dyn Generator>> {
     let m = Meta(&content.metadata);
     let e = m.usize("gemma3.embedding_length")?;
     let heads = m.usize("gemma3.attention.head_count")?;
@@ -50,9 +45,7 @@ pub(crate) fn load(
     let window = m.usize("gemma3.attention.sliding_window")?;
     // candle computes `(layer + 1) % sliding_window_type`: zero would divide by zero.
     if m.opt_usize("gemma3.attention.sliding_window_type")? == Some(0) {
-        return Err(gguf::format_err(
-            "gemma3.attention.sliding_window_type must be positive",
-        ));
+        return Err(gguf::format_err("gemma3.attention.sliding_window_type must be positive"));
     }
     check_heads(e, heads, kv)?;
     if kl == 0 || kl % 2 != 0 || vl != kl || eps <= 0.0 || window == 0 {
@@ -66,20 +59,12 @@ pub(crate) fn load(
     if content.tensor_infos.contains_key("output.weight") {
         match gguf::shape_of(&content, "output.weight")? {
             [v, cols] if *cols == e && *v >= common.tokenizer.vocab_size() => {}
-            d => {
-                return Err(gguf::format_err(format!(
-                    "tensor output.weight has shape {d:?}"
-                )))
-            }
+            d => return Err(gguf::format_err(format!("tensor output.weight has shape {d:?}"))),
         }
     }
     let ff = match gguf::shape_of(&content, "blk.0.ffn_gate.weight")? {
         [ff, cols] if *cols == e && *ff > 0 => *ff,
-        d => {
-            return Err(gguf::format_err(format!(
-                "tensor blk.0.ffn_gate.weight has shape {d:?}"
-            )))
-        }
+        d => return Err(gguf::format_err(format!("tensor blk.0.ffn_gate.weight has shape {d:?}"))),
     };
     for i in 0..blocks {
         let p = format!("blk.{i}");
@@ -101,33 +86,17 @@ pub(crate) fn load(
             expect_shape(&content, &format!("{p}.{n}"), &s)?;
         }
     }
-    let context = m
-        .opt_usize("gemma3.context_length")?
-        .unwrap_or(MAX_SEQ_LEN)
-        .min(MAX_SEQ_LEN)
-        .min(opts.max_context);
+    let context = m.opt_usize("gemma3.context_length")?.unwrap_or(MAX_SEQ_LEN).min(MAX_SEQ_LEN).min(opts.max_context);
     let rope_mb = blocks * MAX_SEQ_LEN * kl * 4 / (1 << 20);
     let warnings = vec![
-        "candle 0.11.1's gemma3 MLP uses SiLU instead of GELU (candle issue #3745): outputs differ from the reference".to_string(),
+        "candle 0.11.1's gemma3 MLP uses SiLU instead of GELU (candle issue #3745): outputs differ from the reference"
+            .to_string(),
         format!("candle builds RoPE tables for {MAX_SEQ_LEN} positions in every layer (~{rope_mb} MB)"),
         "the sliding attention window is applied in prefill but not in decode".to_string(),
     ];
     let prepared = Prepared::new(bytes, content, opts.requantize_to_q8_0)?;
-    let info = info(
-        &common,
-        &prepared.content,
-        context,
-        e,
-        blocks,
-        prepared.requantized,
-        warnings,
-    );
+    let info = info(&common, &prepared.content, context, e, blocks, prepared.requantized, warnings);
     let (content, mut reader) = prepared.into_parts();
     let model = guarded(|| ModelWeights::from_gguf(content, &mut reader, &Device::Cpu))?;
-    Ok(Box::new(Session::new(
-        info,
-        common.tokenizer,
-        common.template,
-        Gemma3 { model },
-    )))
+    Ok(Box::new(Session::new(info, common.tokenizer, common.template, Gemma3 { model })))
 }

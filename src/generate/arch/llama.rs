@@ -37,9 +37,7 @@ struct Dims {
 fn validate(content: &Content, common: &Common, opts: &LoadOptions) -> Result<Dims> {
     let m = Meta(&content.metadata);
     if m.opt_usize("llama.expert_count")?.unwrap_or(0) > 1 {
-        return Err(Error::UnsupportedArchitecture(
-            "llama (mixture of experts)".into(),
-        ));
+        return Err(Error::UnsupportedArchitecture("llama (mixture of experts)".into()));
     }
     let e = m.usize("llama.embedding_length")?;
     let heads = m.usize("llama.attention.head_count")?;
@@ -49,9 +47,7 @@ fn validate(content: &Content, common: &Common, opts: &LoadOptions) -> Result<Di
     let eps = m.f64("llama.attention.layer_norm_rms_epsilon")?;
     let hd = check_heads(e, heads, kv)?;
     if rope != hd || hd % 2 != 0 {
-        return Err(gguf::format_err(format!(
-            "rope dimension {rope} must equal the even head dimension {hd}"
-        )));
+        return Err(gguf::format_err(format!("rope dimension {rope} must equal the even head dimension {hd}")));
     }
     if eps <= 0.0 {
         return Err(gguf::format_err("layer_norm_rms_epsilon must be positive"));
@@ -62,30 +58,20 @@ fn validate(content: &Content, common: &Common, opts: &LoadOptions) -> Result<Di
     if content.tensor_infos.contains_key("output.weight") {
         let out = gguf::shape_of(content, "output.weight")?;
         if out.len() != 2 || out[1] != e || out[0] < common.tokenizer.vocab_size() {
-            return Err(gguf::format_err(format!(
-                "tensor output.weight has shape {out:?}"
-            )));
+            return Err(gguf::format_err(format!("tensor output.weight has shape {out:?}")));
         }
     }
     let _ = vocab;
     let ff = match gguf::shape_of(content, "blk.0.ffn_gate.weight")? {
         [ff, cols] if *cols == e && *ff > 0 => *ff,
-        d => {
-            return Err(gguf::format_err(format!(
-                "tensor blk.0.ffn_gate.weight has shape {d:?}"
-            )))
-        }
+        d => return Err(gguf::format_err(format!("tensor blk.0.ffn_gate.weight has shape {d:?}"))),
     };
     for i in 0..blocks {
         let p = format!("blk.{i}");
         expect_shape(content, &format!("{p}.attn_q.weight"), &[heads * hd, e])?;
         expect_shape(content, &format!("{p}.attn_k.weight"), &[kv * hd, e])?;
         expect_shape(content, &format!("{p}.attn_v.weight"), &[kv * hd, e])?;
-        expect_shape(
-            content,
-            &format!("{p}.attn_output.weight"),
-            &[e, heads * hd],
-        )?;
+        expect_shape(content, &format!("{p}.attn_output.weight"), &[e, heads * hd])?;
         expect_shape(content, &format!("{p}.ffn_gate.weight"), &[ff, e])?;
         expect_shape(content, &format!("{p}.ffn_up.weight"), &[ff, e])?;
         expect_shape(content, &format!("{p}.ffn_down.weight"), &[e, ff])?;
@@ -93,43 +79,19 @@ fn validate(content: &Content, common: &Common, opts: &LoadOptions) -> Result<Di
         expect_shape(content, &format!("{p}.ffn_norm.weight"), &[e])?;
     }
     let trained = m.opt_usize("llama.context_length")?.unwrap_or(MAX_SEQ_LEN);
-    Ok(Dims {
-        embedding: e,
-        blocks,
-        context: trained.min(MAX_SEQ_LEN).min(opts.max_context),
-    })
+    Ok(Dims { embedding: e, blocks, context: trained.min(MAX_SEQ_LEN).min(opts.max_context) })
 }
 
-pub(crate) fn load(
-    bytes: &[u8],
-    content: Content,
-    common: Common,
-    opts: &LoadOptions,
-) -> Result<Box<dyn Generator>> {
+pub(crate) fn load(bytes: &[u8], content: Content, common: Common, opts: &LoadOptions) -> Result<Box<dyn Generator>> {
     let dims = validate(&content, &common, opts)?;
     let prepared = Prepared::new(bytes, content, opts.requantize_to_q8_0)?;
     let mut warnings = Vec::new();
     if dims.context < opts.max_context {
-        warnings.push(format!(
-            "context limited to {} tokens (candle's RoPE table)",
-            dims.context
-        ));
+        warnings.push(format!("context limited to {} tokens (candle's RoPE table)", dims.context));
     }
-    let info = info(
-        &common,
-        &prepared.content,
-        dims.context,
-        dims.embedding,
-        dims.blocks,
-        prepared.requantized,
-        warnings,
-    );
+    let info =
+        info(&common, &prepared.content, dims.context, dims.embedding, dims.blocks, prepared.requantized, warnings);
     let (content, mut reader) = prepared.into_parts();
     let model = guarded(|| ModelWeights::from_gguf(content, &mut reader, &Device::Cpu))?;
-    Ok(Box::new(Session::new(
-        info,
-        common.tokenizer,
-        common.template,
-        Llama { model },
-    )))
+    Ok(Box::new(Session::new(info, common.tokenizer, common.template, Llama { model })))
 }

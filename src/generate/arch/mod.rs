@@ -34,10 +34,7 @@ pub(crate) struct Common {
 
 pub(crate) fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Box<dyn Generator>> {
     if opts.max_context == 0 {
-        return Err(Error::InvalidOption {
-            name: "max_context",
-            detail: "must be at least 1".into(),
-        });
+        return Err(Error::InvalidOption { name: "max_context", detail: "must be at least 1".into() });
     }
     let content = gguf::read_content(bytes)?;
     let architecture = gguf::architecture(&content)?;
@@ -46,28 +43,16 @@ pub(crate) fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Box<dyn Generator
     }
     let meta = Meta(&content.metadata);
     let tokenizer = GgufTokenizer::from_metadata(&meta, &architecture)?;
-    let token = |id: Option<u32>| {
-        id.and_then(|i| tokenizer.token_text(i))
-            .unwrap_or("")
-            .to_string()
-    };
+    let token = |id: Option<u32>| id.and_then(|i| tokenizer.token_text(i)).unwrap_or("").to_string();
     let (bos, eos) = (token(tokenizer.bos_id()), token(tokenizer.eos_id()));
-    let template = match (
-        &opts.chat_template,
-        meta.opt_str("tokenizer.chat_template")?,
-    ) {
+    let template = match (&opts.chat_template, meta.opt_str("tokenizer.chat_template")?) {
         (Some(t), _) => ChatTemplate::new(Some(t), TemplateSource::Override, &bos, &eos)?,
         (None, Some(t)) => ChatTemplate::new(Some(t), TemplateSource::Model, &bos, &eos)?,
         (None, None) if architecture == "t5" => ChatTemplate::plain(&bos, &eos)?,
         (None, None) => ChatTemplate::new(None, TemplateSource::Model, &bos, &eos)?,
     };
     let name = meta.opt_str("general.name")?.map(str::to_owned);
-    let common = Common {
-        architecture: architecture.clone(),
-        name,
-        tokenizer,
-        template,
-    };
+    let common = Common { architecture: architecture.clone(), name, tokenizer, template };
     match architecture.as_str() {
         "llama" => llama::load(bytes, content, common, opts),
         "phi2" => phi::load_phi2(bytes, content, common, opts),
@@ -86,25 +71,17 @@ pub(crate) fn check_heads(embedding: usize, heads: usize, kv_heads: usize) -> Re
         )));
     }
     if heads % kv_heads != 0 {
-        return Err(gguf::format_err(format!(
-            "{heads} heads are not a multiple of {kv_heads} kv heads"
-        )));
+        return Err(gguf::format_err(format!("{heads} heads are not a multiple of {kv_heads} kv heads")));
     }
     if embedding % heads != 0 {
-        return Err(gguf::format_err(format!(
-            "embedding length {embedding} is not a multiple of {heads} heads"
-        )));
+        return Err(gguf::format_err(format!("embedding length {embedding} is not a multiple of {heads} heads")));
     }
     Ok(embedding / heads)
 }
 
 /// Block count must be positive and every block must have tensors (no huge allocations
 /// from a forged count).
-pub(crate) fn check_blocks(
-    content: &Content,
-    blocks: usize,
-    probe: impl Fn(usize) -> String,
-) -> Result<()> {
+pub(crate) fn check_blocks(content: &Content, blocks: usize, probe: impl Fn(usize) -> String) -> Result<()> {
     if blocks == 0 || blocks > content.tensor_infos.len() {
         return Err(gguf::format_err(format!(
             "block count {blocks} does not match the {} tensors in the file",
@@ -168,9 +145,7 @@ pub(crate) fn guarded<T>(f: impl FnOnce() -> candle_core::Result<T>) -> Result<T
                 .map(|s| s.to_string())
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(gguf::format_err(format!(
-                "building the model failed: {msg}"
-            )))
+            Err(gguf::format_err(format!("building the model failed: {msg}")))
         }
     }
 }
@@ -213,11 +188,7 @@ mod tests {
     fn tensors(list: Vec<(String, Vec<usize>)>) -> Vec<(String, Vec<usize>, GgmlDType)> {
         list.into_iter()
             .map(|(n, s)| {
-                let dt = if s.len() == 2 && s[1] % 32 == 0 {
-                    GgmlDType::Q4_1
-                } else {
-                    GgmlDType::F32
-                };
+                let dt = if s.len() == 2 && s[1] % 32 == 0 { GgmlDType::Q4_1 } else { GgmlDType::F32 };
                 (n, s, dt)
             })
             .collect()
@@ -233,10 +204,8 @@ mod tests {
         md.extend(tokenizer);
         let md_refs: Vec<(&str, Value)> = md.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         let ts = tensors(ts);
-        let t_refs: Vec<(&str, Vec<usize>, GgmlDType)> = ts
-            .iter()
-            .map(|(n, s, d)| (n.as_str(), s.clone(), *d))
-            .collect();
+        let t_refs: Vec<(&str, Vec<usize>, GgmlDType)> =
+            ts.iter().map(|(n, s, d)| (n.as_str(), s.clone(), *d)).collect();
         write_gguf(&md_refs, &t_refs)
     }
 
@@ -245,10 +214,7 @@ mod tests {
     }
 
     fn md(entries: &[(&str, Value)]) -> Vec<(String, Value)> {
-        entries
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect()
+        entries.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
     }
 
     fn t(name: &str, shape: &[usize]) -> (String, Vec<usize>) {
@@ -267,10 +233,7 @@ mod tests {
             ("llama.attention.layer_norm_rms_epsilon", Value::F32(1e-5)),
             ("llama.context_length", u(64)),
         ]);
-        let mut ts = vec![
-            t("token_embd.weight", &[V, E]),
-            t("output_norm.weight", &[E]),
-        ];
+        let mut ts = vec![t("token_embd.weight", &[V, E]), t("output_norm.weight", &[E])];
         for i in 0..blocks {
             let p = format!("blk.{i}");
             ts.extend([
@@ -335,11 +298,7 @@ mod tests {
             ("phi3.context_length", u(4096)),
             ("phi3.attention.layer_norm_rms_epsilon", Value::F32(1e-5)),
         ]);
-        let mut ts = vec![
-            t("token_embd.weight", &[V, E]),
-            t("output_norm.weight", &[E]),
-            t("output.weight", &[V, E]),
-        ];
+        let mut ts = vec![t("token_embd.weight", &[V, E]), t("output_norm.weight", &[E]), t("output.weight", &[V, E])];
         for i in 0..2 {
             let p = format!("blk.{i}");
             ts.extend([
@@ -370,10 +329,7 @@ mod tests {
         if let Some(w) = window_type {
             m.push(("gemma3.attention.sliding_window_type".into(), u(w)));
         }
-        let mut ts = vec![
-            t("token_embd.weight", &[V, E]),
-            t("output_norm.weight", &[E]),
-        ];
+        let mut ts = vec![t("token_embd.weight", &[V, E]), t("output_norm.weight", &[E])];
         for i in 0..2 {
             let p = format!("blk.{i}");
             ts.extend([
@@ -397,22 +353,16 @@ mod tests {
 
     /// Unigram vocabulary for T5: pad, eos, unk, then pieces.
     fn t5_tok() -> Vec<(String, Value)> {
-        let mut tokens: Vec<String> =
-            vec!["<pad>".into(), "</s>".into(), "<unk>".into(), "▁".into()];
+        let mut tokens: Vec<String> = vec!["<pad>".into(), "</s>".into(), "<unk>".into(), "▁".into()];
         tokens.extend(('a'..='z').map(|c| c.to_string()));
         tokens.extend(["▁the", "▁cat", "▁hi", "at", "he"].map(String::from));
         let n = tokens.len();
         let mut types = vec![Value::I32(3), Value::I32(3), Value::I32(2)];
         types.extend(std::iter::repeat_n(Value::I32(1), n - 3));
-        let scores: Vec<Value> = (0..n)
-            .map(|i| Value::F32(if i < 3 { 0.0 } else { -(i as f32) / 10.0 }))
-            .collect();
+        let scores: Vec<Value> = (0..n).map(|i| Value::F32(if i < 3 { 0.0 } else { -(i as f32) / 10.0 })).collect();
         md(&[
             ("tokenizer.ggml.model", Value::String("t5".into())),
-            (
-                "tokenizer.ggml.tokens",
-                Value::Array(tokens.into_iter().map(Value::String).collect()),
-            ),
+            ("tokenizer.ggml.tokens", Value::Array(tokens.into_iter().map(Value::String).collect())),
             ("tokenizer.ggml.token_type", Value::Array(types)),
             ("tokenizer.ggml.scores", Value::Array(scores)),
             ("tokenizer.ggml.eos_token_id", u(1)),
@@ -476,37 +426,21 @@ mod tests {
 
     /// Load, check the info, prefill and decode a few tokens.
     fn run(arch: &str, bytes: &[u8]) {
-        let mut g =
-            load_gguf(bytes, &LoadOptions::default()).unwrap_or_else(|e| panic!("{arch}: {e}"));
+        let mut g = load_gguf(bytes, &LoadOptions::default()).unwrap_or_else(|e| panic!("{arch}: {e}"));
         let info = g.info().clone();
         assert_eq!(info.architecture, arch);
         assert!(info.requantized_tensors > 0, "{arch}: {info:?}");
-        assert!(
-            info.tensor_types.iter().all(|(t, _)| t != "Q4_1"),
-            "{arch}: {:?}",
-            info.tensor_types
-        );
-        let opts = GenerationOptions {
-            max_new_tokens: 3,
-            loop_guard_ngram: 0,
-            ..Default::default()
-        };
-        g.start(Prompt::Text("the cat"), &opts)
-            .unwrap_or_else(|e| panic!("{arch} prefill: {e}"));
+        assert!(info.tensor_types.iter().all(|(t, _)| t != "Q4_1"), "{arch}: {:?}", info.tensor_types);
+        let opts = GenerationOptions { max_new_tokens: 3, loop_guard_ngram: 0, ..Default::default() };
+        g.start(Prompt::Text("the cat"), &opts).unwrap_or_else(|e| panic!("{arch} prefill: {e}"));
         let mut n = 0;
-        while let Some(_t) = g
-            .next_token()
-            .unwrap_or_else(|e| panic!("{arch} decode: {e}"))
-        {
+        while let Some(_t) = g.next_token().unwrap_or_else(|e| panic!("{arch} decode: {e}")) {
             n += 1;
         }
         assert!(n <= 3);
         assert!(g.stats().prefill_tokens > 0);
         // Not-requantized load works too.
-        let raw = LoadOptions {
-            requantize_to_q8_0: false,
-            ..Default::default()
-        };
+        let raw = LoadOptions { requantize_to_q8_0: false, ..Default::default() };
         let g = load_gguf(bytes, &raw).unwrap();
         assert_eq!(g.info().requantized_tensors, 0);
     }
@@ -524,14 +458,7 @@ mod tests {
         let (m, ts) = llama(2, 4);
         let bytes = build("llama", m, ts, gpt2_tok());
         run("llama", &bytes);
-        let g = load_gguf(
-            &bytes,
-            &LoadOptions {
-                max_context: 16,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let g = load_gguf(&bytes, &LoadOptions { max_context: 16, ..Default::default() }).unwrap();
         assert_eq!(g.context_len(), 16);
     }
 
@@ -565,14 +492,7 @@ mod tests {
         let (m, ts) = phi3();
         let bytes = build("phi3", m, ts, gpt2_tok());
         run("phi3", &bytes);
-        let g = load_gguf(
-            &bytes,
-            &LoadOptions {
-                max_context: 128,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let g = load_gguf(&bytes, &LoadOptions { max_context: 128, ..Default::default() }).unwrap();
         assert_eq!(g.context_len(), 128);
     }
 

@@ -51,9 +51,7 @@ impl Backend for Phi3 {
 fn check_output(content: &Content, e: usize, common: &Common) -> Result<usize> {
     match gguf::shape_of(content, "output.weight")? {
         [v, cols] if *cols == e && *v >= common.tokenizer.vocab_size() => Ok(*v),
-        d => Err(gguf::format_err(format!(
-            "tensor output.weight has shape {d:?}"
-        ))),
+        d => Err(gguf::format_err(format!("tensor output.weight has shape {d:?}"))),
     }
 }
 
@@ -72,14 +70,10 @@ pub(crate) fn load_phi2(
     let eps = m.f64("phi2.attention.layer_norm_epsilon")?;
     let hd = check_heads(e, heads, kv)?;
     if kv != heads {
-        return Err(gguf::format_err(
-            "phi2 with grouped-query attention is not supported by candle",
-        ));
+        return Err(gguf::format_err("phi2 with grouped-query attention is not supported by candle"));
     }
     if rope == 0 || rope % 2 != 0 || rope > hd || eps <= 0.0 {
-        return Err(gguf::format_err(format!(
-            "rope dimension {rope} must be even and at most {hd}; epsilon > 0"
-        )));
+        return Err(gguf::format_err(format!("rope dimension {rope} must be even and at most {hd}; epsilon > 0")));
     }
     check_blocks(&content, blocks, |i| format!("blk.{i}.attn_qkv.weight"))?;
     check_embeddings(&content, "token_embd.weight", e, &common.tokenizer)?;
@@ -90,11 +84,7 @@ pub(crate) fn load_phi2(
     expect_shape(&content, "output.bias", &[v])?;
     let ff = match gguf::shape_of(&content, "blk.0.ffn_up.weight")? {
         [ff, cols] if *cols == e && *ff > 0 => *ff,
-        d => {
-            return Err(gguf::format_err(format!(
-                "tensor blk.0.ffn_up.weight has shape {d:?}"
-            )))
-        }
+        d => return Err(gguf::format_err(format!("tensor blk.0.ffn_up.weight has shape {d:?}"))),
     };
     for i in 0..blocks {
         let p = format!("blk.{i}");
@@ -113,30 +103,13 @@ pub(crate) fn load_phi2(
             expect_shape(&content, &format!("{p}.{n}"), &s)?;
         }
     }
-    let context = m
-        .opt_usize("phi2.context_length")?
-        .unwrap_or(2048)
-        .min(quantized_phi::MAX_SEQ_LEN)
-        .min(opts.max_context);
+    let context =
+        m.opt_usize("phi2.context_length")?.unwrap_or(2048).min(quantized_phi::MAX_SEQ_LEN).min(opts.max_context);
     let prepared = Prepared::new(bytes, content, opts.requantize_to_q8_0)?;
-    let info = info(
-        &common,
-        &prepared.content,
-        context,
-        e,
-        blocks,
-        prepared.requantized,
-        vec![],
-    );
+    let info = info(&common, &prepared.content, context, e, blocks, prepared.requantized, vec![]);
     let (content, mut reader) = prepared.into_parts();
-    let model =
-        guarded(|| quantized_phi::ModelWeights::from_gguf(content, &mut reader, &Device::Cpu))?;
-    Ok(Box::new(Session::new(
-        info,
-        common.tokenizer,
-        common.template,
-        Phi2 { model },
-    )))
+    let model = guarded(|| quantized_phi::ModelWeights::from_gguf(content, &mut reader, &Device::Cpu))?;
+    Ok(Box::new(Session::new(info, common.tokenizer, common.template, Phi2 { model })))
 }
 
 pub(crate) fn load_phi3(
@@ -161,8 +134,7 @@ pub(crate) fn load_phi3(
         )));
     }
     let mut warnings = Vec::new();
-    if m.get("phi3.rope.scaling.attn_factor").is_some() || m.get("phi3.rope.scaling.type").is_some()
-    {
+    if m.get("phi3.rope.scaling.attn_factor").is_some() || m.get("phi3.rope.scaling.type").is_some() {
         warnings.push("RoPE scaling (longrope) is ignored by candle 0.11.1's phi3".to_string());
     }
     check_blocks(&content, blocks, |i| format!("blk.{i}.attn_qkv.weight"))?;
@@ -184,28 +156,10 @@ pub(crate) fn load_phi3(
     }
     let context = trained.min(opts.max_context);
     // candle sizes the RoPE table and the preallocated KV cache from this key.
-    content.metadata.insert(
-        "phi3.context_length".into(),
-        Value::U32(context.min(u32::MAX as usize) as u32),
-    );
+    content.metadata.insert("phi3.context_length".into(), Value::U32(context.min(u32::MAX as usize) as u32));
     let prepared = Prepared::new(bytes, content, opts.requantize_to_q8_0)?;
-    let info = info(
-        &common,
-        &prepared.content,
-        context,
-        e,
-        blocks,
-        prepared.requantized,
-        warnings,
-    );
+    let info = info(&common, &prepared.content, context, e, blocks, prepared.requantized, warnings);
     let (content, mut reader) = prepared.into_parts();
-    let model = guarded(|| {
-        quantized_phi3::ModelWeights::from_gguf(false, content, &mut reader, &Device::Cpu)
-    })?;
-    Ok(Box::new(Session::new(
-        info,
-        common.tokenizer,
-        common.template,
-        Phi3 { model },
-    )))
+    let model = guarded(|| quantized_phi3::ModelWeights::from_gguf(false, content, &mut reader, &Device::Cpu))?;
+    Ok(Box::new(Session::new(info, common.tokenizer, common.template, Phi3 { model })))
 }

@@ -46,10 +46,7 @@ impl Backend for T5 {
     }
 
     fn step(&mut self, token: u32, _pos: usize) -> Result<Vec<f32>> {
-        let enc = self
-            .encoder_out
-            .as_ref()
-            .ok_or_else(|| Error::WrongState("no encoded prompt".into()))?;
+        let enc = self.encoder_out.as_ref().ok_or_else(|| Error::WrongState("no encoded prompt".into()))?;
         logits(self.model.decode(&input(&[token])?, enc)?)
     }
 
@@ -109,12 +106,7 @@ fn hf_name(name: &str, gated: bool) -> Option<String> {
     Some(format!("{stack}.block.{block}.{mapped}.{suffix}"))
 }
 
-pub(crate) fn load(
-    bytes: &[u8],
-    content: Content,
-    common: Common,
-    opts: &LoadOptions,
-) -> Result<Box<dyn Generator>> {
+pub(crate) fn load(bytes: &[u8], content: Content, common: Common, opts: &LoadOptions) -> Result<Box<dyn Generator>> {
     let m = Meta(&content.metadata);
     let d_model = m.usize("t5.embedding_length")?;
     let heads = m.usize("t5.attention.head_count")?;
@@ -122,31 +114,16 @@ pub(crate) fn load(
     let d_ff = m.usize("t5.feed_forward_length")?;
     let blocks = m.usize("t5.block_count")?;
     let dec_blocks = m.opt_usize("t5.decoder_block_count")?.unwrap_or(blocks);
-    let buckets = m
-        .opt_usize("t5.attention.relative_buckets_count")?
-        .unwrap_or(32);
+    let buckets = m.opt_usize("t5.attention.relative_buckets_count")?.unwrap_or(32);
     let eps = match m.opt_f64("t5.attention.layer_norm_rms_epsilon")? {
         Some(e) => e,
         None => m.f64("t5.attention.layer_norm_epsilon")?,
     };
-    if heads == 0
-        || d_model == 0
-        || d_kv == 0
-        || d_ff == 0
-        || buckets < 2
-        || eps <= 0.0
-        || dec_blocks == 0
-    {
-        return Err(g::format_err(
-            "t5 dimensions, bucket count (>= 2) and epsilon must be positive",
-        ));
+    if heads == 0 || d_model == 0 || d_kv == 0 || d_ff == 0 || buckets < 2 || eps <= 0.0 || dec_blocks == 0 {
+        return Err(g::format_err("t5 dimensions, bucket count (>= 2) and epsilon must be positive"));
     }
     let hf_named = content.tensor_infos.contains_key("shared.weight");
-    let embd = if hf_named {
-        "shared.weight"
-    } else {
-        "token_embd.weight"
-    };
+    let embd = if hf_named { "shared.weight" } else { "token_embd.weight" };
     let probe = |hf_stack: &str, gguf_stack: &str, i: usize| {
         if hf_named {
             format!("{hf_stack}.block.{i}.layer.0.SelfAttention.q.weight")
@@ -161,20 +138,14 @@ pub(crate) fn load(
         expect_shape(&content, "enc.blk.0.attn_rel_b.weight", &[buckets, heads])?;
         expect_shape(&content, "dec.blk.0.attn_rel_b.weight", &[buckets, heads])?;
     }
-    let gated = content
-        .tensor_infos
-        .contains_key("enc.blk.0.ffn_gate.weight")
-        || content
-            .tensor_infos
-            .contains_key("encoder.block.0.layer.1.DenseReluDense.wi_0.weight");
-    let tied = !content.tensor_infos.contains_key("output.weight")
-        && !content.tensor_infos.contains_key("lm_head.weight");
+    let gated = content.tensor_infos.contains_key("enc.blk.0.ffn_gate.weight")
+        || content.tensor_infos.contains_key("encoder.block.0.layer.1.DenseReluDense.wi_0.weight");
+    let tied =
+        !content.tensor_infos.contains_key("output.weight") && !content.tensor_infos.contains_key("lm_head.weight");
     let pad = m.opt_usize("tokenizer.ggml.padding_token_id")?.unwrap_or(0);
     let start = m.opt_usize("t5.decoder_start_token_id")?.unwrap_or(pad);
     if start >= vocab {
-        return Err(g::format_err(format!(
-            "decoder start token {start} is outside the vocabulary"
-        )));
+        return Err(g::format_err(format!("decoder start token {start} is outside the vocabulary")));
     }
     let eos = common.tokenizer.eos_id();
     let cfg_json = serde_json::json!({
@@ -199,34 +170,18 @@ pub(crate) fn load(
         "eos_token_id": eos.unwrap_or(1),
         "decoder_start_token_id": start,
     });
-    let cfg: Config =
-        serde_json::from_value(cfg_json).map_err(|e| g::format_err(format!("t5 config: {e}")))?;
-    let context = m
-        .opt_usize("t5.context_length")?
-        .unwrap_or(512)
-        .min(opts.max_context);
+    let cfg: Config = serde_json::from_value(cfg_json).map_err(|e| g::format_err(format!("t5 config: {e}")))?;
+    let context = m.opt_usize("t5.context_length")?.unwrap_or(512).min(opts.max_context);
 
     // Read (and requantize) every tensor, rename, and hand candle a GGUF with HF names.
     let prepared = Prepared::new(bytes, content, opts.requantize_to_q8_0)?;
-    let info = info(
-        &common,
-        &prepared.content,
-        context,
-        d_model,
-        blocks,
-        prepared.requantized,
-        vec![],
-    );
+    let info = info(&common, &prepared.content, context, d_model, blocks, prepared.requantized, vec![]);
     let (content, mut reader) = prepared.into_parts();
     let mut names: Vec<&String> = content.tensor_infos.keys().collect();
     names.sort();
     let mut tensors: Vec<(String, QTensor)> = Vec::with_capacity(names.len());
     for name in names {
-        let new = if hf_named {
-            Some(name.clone())
-        } else {
-            hf_name(name, gated)
-        };
+        let new = if hf_named { Some(name.clone()) } else { hf_name(name, gated) };
         let Some(new) = new else { continue };
         let q = content
             .tensor(&mut reader, name, &Device::Cpu)
@@ -243,18 +198,8 @@ pub(crate) fn load(
         let vb = VarBuilder::from_gguf_buffer(&buf, &Device::Cpu)?;
         T5ForConditionalGeneration::load(vb, &cfg)
     })?;
-    let backend = T5 {
-        model,
-        encoder_out: None,
-        start_id: start as u32,
-        eos_id: eos,
-    };
-    Ok(Box::new(Session::new(
-        info,
-        common.tokenizer,
-        common.template,
-        backend,
-    )))
+    let backend = T5 { model, encoder_out: None, start_id: start as u32, eos_id: eos };
+    Ok(Box::new(Session::new(info, common.tokenizer, common.template, backend)))
 }
 
 #[cfg(test)]
@@ -263,10 +208,7 @@ mod tests {
 
     #[test]
     fn llama_cpp_names_map_to_hugging_face_names() {
-        assert_eq!(
-            hf_name("enc.blk.3.attn_q.weight", true).unwrap(),
-            "encoder.block.3.layer.0.SelfAttention.q.weight"
-        );
+        assert_eq!(hf_name("enc.blk.3.attn_q.weight", true).unwrap(), "encoder.block.3.layer.0.SelfAttention.q.weight");
         assert_eq!(
             hf_name("dec.blk.0.cross_attn_o.weight", true).unwrap(),
             "decoder.block.0.layer.1.EncDecAttention.o.weight"
@@ -279,10 +221,7 @@ mod tests {
             hf_name("enc.blk.1.ffn_up.weight", false).unwrap(),
             "encoder.block.1.layer.1.DenseReluDense.wi.weight"
         );
-        assert_eq!(
-            hf_name("enc.output_norm.weight", true).unwrap(),
-            "encoder.final_layer_norm.weight"
-        );
+        assert_eq!(hf_name("enc.output_norm.weight", true).unwrap(), "encoder.final_layer_norm.weight");
         assert_eq!(hf_name("token_embd.weight", true).unwrap(), "shared.weight");
         assert_eq!(hf_name("something.else", true), None);
     }
