@@ -12,6 +12,9 @@ cd "$(dirname "$0")/.."
 export SOTTO_MODELS="${SOTTO_MODELS:-$HOME/.cache/sotto/models}"
 mkdir -p target
 
+echo "== formatting"
+cargo fmt --check
+
 echo "== native tests (unit, property, integration, doc)"
 cargo test --features cli --lib --bins --tests
 cargo test --features cli --doc
