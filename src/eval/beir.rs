@@ -79,26 +79,17 @@ impl<R: BufRead> Iterator for CorpusReader<R> {
     type Item = Result<Document>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let (n, text) = match self.lines.next_line()? {
-                Ok(l) => l,
-                Err(e) => return Some(Err(e)),
-            };
-            let line = match text {
-                Ok(t) => t,
-                Err(detail) => return Some(Err(Error::Dataset { line: n, detail })),
-            };
-            if line.trim().is_empty() {
-                continue;
+        let (n, line) = match self.lines.next_content_line()? {
+            Ok(l) => l,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(corpus_line(&line, n).and_then(|d| {
+            if self.ids.insert(d.id.clone()) {
+                Ok(d)
+            } else {
+                Err(Error::Dataset { line: n, detail: format!("duplicate document id {:?}", d.id) })
             }
-            return Some(corpus_line(&line, n).and_then(|d| {
-                if self.ids.insert(d.id.clone()) {
-                    Ok(d)
-                } else {
-                    Err(Error::Dataset { line: n, detail: format!("duplicate document id {:?}", d.id) })
-                }
-            }));
-        }
+        }))
     }
 }
 

@@ -76,6 +76,22 @@ impl<R: BufRead> LineReader<R> {
         self.failed
     }
 
+    /// The next non-blank line and its 1-based number; a line that is not UTF-8 (or too
+    /// long) is an [`Error::Dataset`] naming it, and the reader goes on after it.
+    pub(crate) fn next_content_line(&mut self) -> Option<Result<(usize, String)>> {
+        loop {
+            let (n, text) = match self.next_line()? {
+                Ok(l) => l,
+                Err(e) => return Some(Err(e)),
+            };
+            match text {
+                Ok(t) if t.trim().is_empty() => continue,
+                Ok(t) => return Some(Ok((n, t))),
+                Err(detail) => return Some(Err(Error::Dataset { line: n, detail })),
+            }
+        }
+    }
+
     /// The next line; `Err` only for I/O errors (fatal, reported once).
     pub(crate) fn next_line(&mut self) -> Option<Result<Line>> {
         if self.failed {
@@ -166,28 +182,18 @@ impl<R: BufRead> Iterator for QuestionReader<R> {
     type Item = Result<Question>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let (n, text) = match self.lines.next_line()? {
-                Ok(l) => l,
-                Err(e) => return Some(Err(e)),
-            };
-            let line = match text {
-                Ok(t) => t,
-                Err(detail) => return Some(Err(Error::Dataset { line: n, detail })),
-            };
-            if line.trim().is_empty() {
-                continue;
+        let (n, line) = match self.lines.next_content_line()? {
+            Ok(l) => l,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(parse_line(&line, n).and_then(|q| {
+            if self.ids.contains(&q.id) {
+                Err(Error::Dataset { line: n, detail: format!("duplicate question id {:?}", q.id) })
+            } else {
+                self.ids.insert(q.id.clone());
+                Ok(q)
             }
-            let parsed = parse_line(&line, n).and_then(|q| {
-                if self.ids.contains(&q.id) {
-                    Err(Error::Dataset { line: n, detail: format!("duplicate question id {:?}", q.id) })
-                } else {
-                    self.ids.insert(q.id.clone());
-                    Ok(q)
-                }
-            });
-            return Some(parsed);
-        }
+        }))
     }
 }
 
