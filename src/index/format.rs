@@ -158,15 +158,19 @@ fn section<'a>(sections: &BTreeMap<String, &'a [u8]>, name: &str) -> Result<&'a 
     sections.get(name).copied().ok_or_else(|| Error::corrupt(name, "section missing"))
 }
 
-/// Read only the manifest (to learn which embedder an index needs before loading it).
-pub fn read_manifest(bytes: &[u8]) -> Result<Manifest> {
-    let sections = read_sections(bytes)?;
+/// Parse the manifest section and check its format version.
+fn parse_manifest(sections: &BTreeMap<String, &[u8]>) -> Result<Manifest> {
     let manifest: Manifest =
-        serde_json::from_slice(section(&sections, "manifest")?).map_err(|e| Error::corrupt("manifest", e))?;
+        serde_json::from_slice(section(sections, "manifest")?).map_err(|e| Error::corrupt("manifest", e))?;
     if manifest.format_version != FORMAT_VERSION {
         return Err(Error::IndexFormat { found: manifest.format_version, supported: FORMAT_VERSION });
     }
     Ok(manifest)
+}
+
+/// Read only the manifest (to learn which embedder an index needs before loading it).
+pub fn read_manifest(bytes: &[u8]) -> Result<Manifest> {
+    parse_manifest(&read_sections(bytes)?)
 }
 
 /// SHA-256 over sorted `(id, body hash)` pairs: identifies the corpus an index was built from.
@@ -225,11 +229,7 @@ impl Engine {
     /// an index built with a different embedder — each with a typed error.
     pub fn from_bytes(bytes: &[u8], embedder: Box<dyn Embedder>) -> Result<Engine> {
         let sections = read_sections(bytes)?;
-        let manifest: Manifest =
-            serde_json::from_slice(section(&sections, "manifest")?).map_err(|e| Error::corrupt("manifest", e))?;
-        if manifest.format_version != FORMAT_VERSION {
-            return Err(Error::IndexFormat { found: manifest.format_version, supported: FORMAT_VERSION });
-        }
+        let manifest = parse_manifest(&sections)?;
         let loaded = embedder.info();
         if !same_embedder(&manifest.embedder, loaded) {
             let describe =
