@@ -464,13 +464,16 @@ mod tests {
             add(format!("{at}.output.dense.bias"), &[HIDDEN], false);
             ln(&mut add, &format!("{at}.output"));
         }
-        let path = std::env::temp_dir().join(format!(
-            "sotto-tiny-bert-{}-{}-{}.safetensors",
-            std::process::id(),
-            prefix.trim_end_matches('.'),
-            seed
-        ));
-        candle_core::safetensors::save(&tensors, &path).unwrap();
+        safetensors_bytes(&tensors)
+    }
+
+    /// Serializes through a temporary file (candle only writes safetensors to a path). The name is unique per
+    /// call: tests run in parallel threads of one process and several build the same weights.
+    fn safetensors_bytes(tensors: &HashMap<String, Tensor>) -> Vec<u8> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("sotto-test-{}-{n}.safetensors", std::process::id()));
+        candle_core::safetensors::save(tensors, &path).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         let _ = std::fs::remove_file(&path);
         bytes
@@ -634,10 +637,7 @@ mod tests {
         // Valid safetensors with no BERT inside.
         let mut other = HashMap::new();
         other.insert("lm_head.weight".to_string(), Tensor::zeros((2, 2), DType::F32, &Device::Cpu).unwrap());
-        let path = std::env::temp_dir().join(format!("sotto-not-bert-{}.safetensors", std::process::id()));
-        candle_core::safetensors::save(&other, &path).unwrap();
-        let not_bert = std::fs::read(&path).unwrap();
-        let _ = std::fs::remove_file(&path);
+        let not_bert = safetensors_bytes(&other);
         expect_model_format(load(&not_bert), "safetensors");
         // Weights of another shape than config.json says.
         let mut bigger: serde_json::Value = serde_json::from_slice(&cfg).unwrap();
