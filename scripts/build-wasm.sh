@@ -54,12 +54,14 @@ cat > pkg/package.json <<JSON
 JSON
 cp README.md pkg/ 2>/dev/null || true
 
-# The demo page's copy of the web build and the bundled sample corpus (Sotto's own docs).
+# The demo page's copy of the web build and the bundled sample corpus (Sotto's own docs)
+# with its evaluation questions.
 rm -rf www/pkg www/sample
 mkdir -p www/pkg www/sample/docs
 cp pkg/sotto.js pkg/sotto_bg.wasm pkg/sotto.d.ts www/pkg/
 cp docs/*.md www/sample/docs/
 cp README.md ARCHITECTURE.md www/sample/
+cp docs/sample-qa.jsonl www/sample/questions.jsonl   # ground truth for the Evaluate panel
 python3 - <<'PY'
 import json, os
 root = 'www/sample'

@@ -5,6 +5,9 @@ Adds the headers the page relies on: COOP/COEP (cross-origin isolation, so the w
 can be cancelled through a SharedArrayBuffer), a Content-Security-Policy for every
 response (the worker's policy comes from its own response, not the page's meta tag),
 nosniff, and no-store for the app files so an edited page is picked up on reload.
+The policy is the one in DIR/index.html's meta tag (one source of truth: it lists the
+hashes of the evaluation report's inline code, which the page shows in a frame), plus
+frame-ancestors, which a meta tag cannot set.
 Model files are large and stable: the page keeps them in the Cache API itself.
 
     python3 scripts/serve.py [--port 8000] [--bind 127.0.0.1] [--quiet] [--no-isolation] DIR
@@ -12,11 +15,23 @@ Model files are large and stable: the page keeps them in the Cache API itself.
 import argparse
 import functools
 import http.server
+import os
+import re
 import sys
 
-CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'; "
-       "img-src 'self' data: blob:; style-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
-       "frame-ancestors 'none'")
+DEFAULT_CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'; "
+               "img-src 'self' data: blob:; style-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'")
+
+
+def page_csp(directory):
+    """The Content-Security-Policy of DIR/index.html's meta tag, else a strict default."""
+    try:
+        with open(os.path.join(directory, 'index.html'), encoding='utf-8') as f:
+            html = f.read()
+    except OSError:
+        return DEFAULT_CSP + "; frame-ancestors 'none'"
+    m = re.search(r'<meta\s+http-equiv="Content-Security-Policy"\s+content="([^"]+)"', html)
+    return (m.group(1) if m else DEFAULT_CSP) + "; frame-ancestors 'none'"
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
@@ -27,13 +42,14 @@ class Handler(http.server.SimpleHTTPRequestHandler):
                       '.gguf': 'application/octet-stream'}
     quiet = False
     isolate = True
+    csp = DEFAULT_CSP
 
     def end_headers(self):
         if self.isolate:
             self.send_header('Cross-Origin-Opener-Policy', 'same-origin')
             self.send_header('Cross-Origin-Embedder-Policy', 'require-corp')
         self.send_header('Cross-Origin-Resource-Policy', 'same-origin')
-        self.send_header('Content-Security-Policy', CSP)
+        self.send_header('Content-Security-Policy', self.csp)
         self.send_header('X-Content-Type-Options', 'nosniff')
         self.send_header('Referrer-Policy', 'no-referrer')
         if '/models/' not in self.path:
@@ -55,6 +71,7 @@ def main():
     a = ap.parse_args()
     Handler.quiet = a.quiet
     Handler.isolate = not a.no_isolation
+    Handler.csp = page_csp(a.dir)
     server = http.server.ThreadingHTTPServer((a.bind, a.port), functools.partial(Handler, directory=a.dir))
     print(f'serving {a.dir} at http://{a.bind}:{server.server_address[1]}/', flush=True)
     try:

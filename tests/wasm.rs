@@ -302,3 +302,92 @@ fn progress_and_cancellation() {
     assert_eq!(kind(e.add_documents(js(json!([{"id": "y.txt", "body": "yak"}])), None, Some(throwing))), "Cancelled");
     assert_eq!(rs(&e.stats().unwrap())["documents"], 41);
 }
+
+#[wasm_bindgen_test]
+fn evaluate_builds_the_report_and_bad_datasets_are_typed_errors() {
+    let e = engine();
+    let before = e.export_index().unwrap();
+    let dataset = concat!(
+        r#"{"id":"q1","question":"Which file records the exact version of every dependency?","relevant_docs":["cargo.md"],"answers":["Cargo.lock"]}"#,
+        "\n",
+        r#"{"id":"q2","question":"What is the capital of France?","relevant_docs":["france.txt","not-indexed.md"]}"#,
+        "\n"
+    );
+    let events = js_sys::Array::new();
+    let sink = events.clone();
+    let on_progress = Closure::<dyn FnMut(JsValue) -> bool>::new(move |p: JsValue| {
+        sink.push(&p);
+        true
+    });
+    let f: &js_sys::Function = on_progress.as_ref().unchecked_ref();
+    let r = rs(&e
+        .evaluate(
+            dataset.as_bytes(),
+            None,
+            js(json!({"name": "mini", "modes": ["sparse", "hybrid"], "answers": "extractive"})),
+            Some(f.clone()),
+        )
+        .expect("evaluate"));
+    let html = r["html"].as_str().unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("Sotto evaluation — mini"));
+    let report: serde_json::Value = serde_json::from_str(r["json"].as_str().unwrap()).unwrap();
+    let runs = report["grid"]["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0]["report"]["config"], "sparse");
+    assert_eq!(runs[0]["report"]["doc"]["hit"]["1"], 1.0, "{}", runs[0]["report"]["per_question"]);
+    assert!(runs[0]["report"]["answers"]["asked"].as_u64().unwrap() == 2);
+    assert_eq!(report["missing_relevant"], json!(["not-indexed.md"]));
+    assert_eq!(r["csp"]["script_src"].as_array().unwrap().len(), 2);
+    // One indexing event, then one per question and configuration.
+    assert_eq!(events.length(), 1 + 2 * 2);
+    assert_eq!(rs(&events.get(0))["stage"], "indexing");
+    assert_eq!(
+        rs(&events.get(4)),
+        json!({"stage": "evaluating", "config": "hybrid-rrf", "run": 2, "runs": 2, "done": 2, "total": 2})
+    );
+
+    // BEIR layout: queries.jsonl + qrels.
+    let queries = br#"{"_id":"1","text":"capital of France"}"#;
+    let qrels = b"query-id\tcorpus-id\tscore\n1\tfrance.txt\t1\n".to_vec();
+    let r = rs(&e.evaluate(queries, Some(qrels), js(json!({"modes": ["dense"]})), None).expect("beir"));
+    let report: serde_json::Value = serde_json::from_str(r["json"].as_str().unwrap()).unwrap();
+    assert_eq!(report["dataset"]["questions"], 1);
+
+    // Bad input: typed errors, the index unchanged.
+    let dup = format!("{}\n{}\n", dataset.lines().next().unwrap(), dataset.lines().next().unwrap());
+    assert_eq!(kind(e.evaluate(dup.as_bytes(), None, JsValue::UNDEFINED, None)), "Dataset");
+    assert_eq!(kind(e.evaluate(b"", None, JsValue::UNDEFINED, None)), "Dataset");
+    assert_eq!(
+        kind(e.evaluate(
+            b"{\"id\":\"a\",\"question\":\"caf\xe9\",\"relevant_docs\":[\"x\"]}\n",
+            None,
+            JsValue::UNDEFINED,
+            None
+        )),
+        "Dataset"
+    );
+    assert_eq!(kind(e.evaluate(dataset.as_bytes(), None, js(json!({"modes": ["colbert"]})), None)), "InvalidOption");
+    assert_eq!(kind(e.evaluate(dataset.as_bytes(), None, js(json!({"mode": "dense"})), None)), "InvalidOption");
+    assert_eq!(kind(e.evaluate(dataset.as_bytes(), None, js(json!({"maxDatasetBytes": 10})), None)), "Dataset");
+    assert_eq!(
+        kind(e.evaluate(dataset.as_bytes(), None, js(json!({"answers": "generative"})), None)),
+        "ModelNotLoaded"
+    );
+    let grid = r#"{"chunking": [{"max_tokens": 64, "overlap": 8}]}"#;
+    assert_eq!(kind(e.evaluate(dataset.as_bytes(), None, js(json!({"grid": grid})), None)), "InvalidOption");
+    // Cancelled from the progress callback.
+    let stop = Closure::<dyn FnMut(JsValue) -> bool>::new(|_: JsValue| false);
+    assert_eq!(
+        kind(e.evaluate(
+            dataset.as_bytes(),
+            None,
+            JsValue::UNDEFINED,
+            Some(stop.as_ref().unchecked_ref::<js_sys::Function>().clone())
+        )),
+        "Cancelled"
+    );
+    assert_eq!(e.export_index().unwrap(), before);
+    // Wrong order: no embedder yet.
+    let fresh = SottoEngine::new(JsValue::UNDEFINED).unwrap();
+    assert_eq!(kind(fresh.evaluate(dataset.as_bytes(), None, JsValue::UNDEFINED, None)), "ModelNotLoaded");
+}

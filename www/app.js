@@ -13,7 +13,7 @@ const MODEL = {
 };
 
 const $ = (id) => document.getElementById(id);
-const state = { engine: null, busy: false, embedded: 0, timings: {}, lastQuery: '' };
+const state = { engine: null, busy: false, embedded: 0, timings: {}, lastQuery: '', documents: 0, evalInput: null, evalResult: null };
 
 /** Create an element; children are nodes or strings (strings become text nodes). */
 function el(tag, attrs = {}, ...children) {
@@ -54,9 +54,11 @@ function timing(label, ms, extra = '') {
 
 function setBusy(busy, cancellable = false) {
   state.busy = busy;
-  for (const id of ['load-sample', 'export', 'clear', 'search-button', 'ask-button', 'load-generator']) $(id).disabled = busy || !state.engine;
+  for (const id of ['load-sample', 'export', 'clear', 'search-button', 'ask-button', 'load-generator', 'eval-sample']) $(id).disabled = busy || !state.engine;
+  $('eval-run').disabled = busy || !state.engine || !state.evalInput || state.documents === 0;
   $('files').disabled = busy;
   $('import-file').disabled = busy;
+  $('eval-file').disabled = busy;
   $('cancel').hidden = !(busy && cancellable);
 }
 
@@ -69,6 +71,8 @@ async function refreshSummary(stats, source) {
   if (source) $('sum-source').textContent = source;
   $('sum-embedded').textContent = state.embedded;
   document.body.dataset.documents = stats.documents;
+  state.documents = stats.documents;
+  $('eval-run').disabled = state.busy || !state.evalInput || stats.documents === 0;
   const ids = await state.engine.documentIds();
   $('doc-list').replaceChildren(
     ...ids.map((id) => {
@@ -301,12 +305,120 @@ async function loadGenerator() {
     opt.disabled = false;
     opt.textContent = 'generative';
     $('answer-mode').value = 'generative';
+    const evalOpt = $('eval-answers').querySelector('option[value=generative]');
+    evalOpt.disabled = false;
+    evalOpt.textContent = '+ generative answers';
     $('load-generator').hidden = true;
     document.body.dataset.generator = '1';
   } catch (e) {
     showError(status, e);
   } finally {
     bar.hidden = true;
+    setBusy(false);
+  }
+}
+
+// ---- evaluate ----
+
+function download(bytesOrText, name, type) {
+  const url = URL.createObjectURL(new Blob([bytesOrText], { type }));
+  const a = el('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** Pick the dataset: one JSONL file, or BEIR's queries.jsonl plus a qrels .tsv. */
+function chooseDataset(files) {
+  const status = $('eval-status');
+  status.dataset.kind = '';
+  status.textContent = '';
+  const tsv = files.filter((f) => /\.tsv$/i.test(f.name));
+  const jsonl = files.filter((f) => !/\.tsv$/i.test(f.name));
+  if (jsonl.length !== 1 || tsv.length > 1) {
+    state.evalInput = null;
+    $('eval-dataset').textContent = 'no dataset';
+    showError(status, { kind: 'InvalidOption', message: 'pick one JSONL question file, or a BEIR queries.jsonl together with one qrels .tsv' });
+  } else {
+    const [dataset] = jsonl;
+    state.evalInput = { dataset, qrels: tsv[0] || null, name: tsv[0] ? `${dataset.name} + ${tsv[0].name}` : dataset.name };
+    $('eval-dataset').textContent = `${state.evalInput.name} (${fmtBytes(dataset.size + (tsv[0]?.size || 0))})`;
+  }
+  setBusy(state.busy);
+}
+
+async function useSampleQuestions() {
+  try {
+    const resp = await fetch('sample/questions.jsonl');
+    if (!resp.ok) throw { kind: 'Fetch', message: `sample/questions.jsonl: HTTP ${resp.status}` };
+    state.evalInput = { dataset: await resp.blob(), qrels: null, name: 'sample questions' };
+    $('eval-dataset').textContent = 'sample questions (about the sample corpus)';
+  } catch (e) {
+    showError($('eval-status'), e);
+  }
+  setBusy(state.busy);
+}
+
+const fmt3 = (x) => (typeof x === 'number' ? x.toFixed(3) : '–');
+
+async function evaluate() {
+  const input = state.evalInput;
+  if (!input) return;
+  const modes = [...$('eval-modes').querySelectorAll('input:checked')].map((c) => c.value);
+  const status = $('eval-status');
+  const bar = $('eval-progress');
+  status.dataset.kind = '';
+  status.dataset.state = 'running';
+  bar.hidden = false;
+  bar.value = 0;
+  setBusy(true);
+  $('eval-cancel').hidden = false;
+  const opts = { name: input.name, modes, skipBad: $('eval-skip-bad').checked };
+  if ($('eval-answers').value) opts.answers = $('eval-answers').value;
+  if (input.qrels) opts.qrels = input.qrels;
+  try {
+    const r = await state.engine.evaluate(input.dataset, opts, {
+      onProgress: (p) => {
+        if (p.stage === 'evaluating') {
+          bar.max = Math.max(1, p.runs * p.total);
+          bar.value = (p.run - 1) * p.total + p.done;
+          status.textContent = `Configuration ${p.run}/${p.runs} (${p.config}): question ${p.done}/${p.total}`;
+        } else status.textContent = `Evaluating ${p.index}…`;
+      },
+    });
+    state.evalResult = r;
+    const report = JSON.parse(r.json);
+    window.sottoLastEvaluation = report; // for the console and the end-to-end test
+    // The summary is built from numbers and names as text nodes.
+    $('eval-summary').tBodies[0].replaceChildren(
+      ...report.grid.runs.map(({ report: m }) =>
+        el('tr', {}, el('th', { text: m.config }), el('td', { text: fmt3(m.doc.recall['1']) }), el('td', { text: fmt3(m.doc.recall['5']) }),
+          el('td', { text: fmt3(m.doc.mrr) }), el('td', { text: fmt3(m.doc.ndcg_at_10) }), el('td', { text: fmtMs(m.latency_ms.p50) })),
+      ),
+    );
+    $('eval-summary').hidden = false;
+    // The report is the same self-contained HTML file `sotto eval --report` writes: every
+    // document-derived string in it is escaped by the Rust report code, and it runs in a
+    // sandboxed frame (opaque origin: no access to this page, its storage or its worker)
+    // whose only allowed scripts are the report's own, by hash (see index.html's policy).
+    const frame = $('eval-report');
+    frame.srcdoc = r.html;
+    frame.hidden = false;
+    $('eval-downloads').hidden = false;
+    const skipped = report.dataset.skipped.length ? ` · ${report.dataset.skipped.length} malformed line(s) skipped` : '';
+    const missing = report.missing_relevant.length ? ` · ${report.missing_relevant.length} relevant document(s) not in the index` : '';
+    status.textContent = `Evaluated ${report.dataset.questions} questions × ${report.grid.runs.length} configurations in ${fmtMs(r.timings.evaluate_ms)}${skipped}${missing}`;
+    status.dataset.kind = 'done';
+    timing('evaluate', r.timings.evaluate_ms, `${report.dataset.questions} questions × ${report.grid.runs.length} configurations`);
+  } catch (e) {
+    showError(status, e);
+  } finally {
+    status.dataset.state = 'done';
+    bar.hidden = true;
+    $('eval-cancel').hidden = true;
     setBusy(false);
   }
 }
@@ -342,14 +454,7 @@ async function openDocument(id, start = null, end = null) {
 async function exportIndex() {
   try {
     const bytes = await state.engine.exportIndex();
-    const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
-    const a = el('a');
-    a.href = url;
-    a.download = 'sotto-index.sotto';
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    download(bytes, 'sotto-index.sotto', 'application/octet-stream');
     $('ingest-status').textContent = `Exported ${fmtBytes(bytes.length)}`;
   } catch (e) {
     showError($('ingest-status'), e);
@@ -455,4 +560,13 @@ $('clear').addEventListener('click', async () => {
   }
 });
 $('viewer-close').addEventListener('click', () => ($('viewer').hidden = true));
+$('eval-file').addEventListener('change', (e) => {
+  chooseDataset([...e.target.files]);
+  e.target.value = '';
+});
+$('eval-sample').addEventListener('click', useSampleQuestions);
+$('eval-run').addEventListener('click', evaluate);
+$('eval-cancel').addEventListener('click', () => state.engine.cancel());
+$('eval-download-html').addEventListener('click', () => state.evalResult && download(state.evalResult.html, 'sotto-report.html', 'text/html'));
+$('eval-download-json').addEventListener('click', () => state.evalResult && download(state.evalResult.json, 'sotto-report.json', 'application/json'));
 start();

@@ -1,7 +1,7 @@
 // Types of the worker-backed client (client.js). The data types come from the wasm
 // bindings (sotto.d.ts); every promise rejects with a SottoError.
 import type {
-  Answer, AskOpts, ChatMessage, ChatResult, EmbedderInfo, GeneratorInfo, IndexManifest, IndexStats, IngestProgress, IngestReport,
+  Answer, AskOpts, ChatMessage, ChatResult, EmbedderInfo, EvaluateOpts, EvaluateProgress, EvaluateResult, GeneratorInfo, IndexManifest, IndexStats, IngestProgress, IngestReport,
   SearchHit, SearchOpts, SottoDocument, StoredDocument,
 } from './sotto.js';
 
@@ -47,6 +47,12 @@ export interface SottoClient {
   ask(question: string, opts?: AskOpts, cb?: { onText?: (text: string) => void }): Promise<{ answer: Answer }>;
   askStream(question: string, opts?: AskOpts): AsyncIterableIterator<string> & { answer: Promise<{ answer: Answer }> };
   cancel(): Promise<void>;
+  /** Evaluate the current index against ground truth (JSONL questions, or BEIR queries.jsonl with `qrels`) and build the HTML report. */
+  evaluate(
+    dataset: Blob | Uint8Array,
+    opts?: EvaluateOpts & { qrels?: Blob | Uint8Array },
+    cb?: { onProgress?: (p: EvaluateProgress) => void },
+  ): Promise<EvaluateResult & { timings: { evaluate_ms: number } }>;
   exportIndex(): Promise<Uint8Array>;
   importIndex(bytes: Uint8Array): Promise<{ stats: IndexStats; saved: SaveResult }>;
   readManifest(bytes: Uint8Array): Promise<IndexManifest>;

@@ -8,6 +8,7 @@
 //   const { report } = await engine.addDocuments([{ id: 'a.md', body: '# …' }], { onProgress });
 //   const { hits } = await engine.search('query', { k: 5, mode: 'hybrid' });
 //   const { answer } = await engine.ask('question?', {}, { onText: (t) => … });
+//   const { html } = await engine.evaluate(file, { modes: ['dense', 'hybrid'] });  // report
 //
 // Every method returns a promise; failures reject with a SottoError {kind, message}
 // (kinds: the engine's error kinds such as "BadMagic" or "EmbedderMismatch", plus
@@ -182,6 +183,15 @@ class SottoClient {
     })();
     iter.answer = answer;
     return iter;
+  }
+  /**
+   * Evaluate the current index against ground truth and build the HTML report (the same
+   * file `sotto eval --report` writes). `dataset`: a File, Blob or Uint8Array of JSONL
+   * questions, or of BEIR queries.jsonl when `qrels` (the qrels .tsv) is given.
+   * Resolves to {html, json, csp, timings}; onProgress receives EvaluateProgress events.
+   */
+  evaluate(dataset, { qrels, ...opts } = {}, { onProgress } = {}) {
+    return this.request('evaluate', { dataset, qrels, opts }, onProgress);
   }
   exportIndex() {
     return this.request('exportIndex').then((r) => r.bytes);

@@ -309,6 +309,29 @@ const ops = {
     return { answer };
   },
 
+  /**
+   * Evaluate the current index against a dataset with ground truth (a File/Blob or bytes:
+   * JSONL questions, or BEIR queries.jsonl with `qrels`) and build the HTML report. The
+   * size is checked before a File is read, so an oversized upload is refused without
+   * being loaded.
+   */
+  async evaluate({ dataset, qrels, opts = {} }, progress) {
+    const e = need();
+    const limit = opts.maxDatasetBytes ?? 64 * 1024 * 1024;
+    const size = (x) => (x ? (x.size ?? x.byteLength ?? 0) : 0);
+    if (!dataset) throw new SottoError('InvalidOption', 'evaluate needs {dataset} (a File, Blob or Uint8Array)');
+    if (size(dataset) + size(qrels) > limit) {
+      throw new SottoError('Dataset', `the dataset is ${(size(dataset) / 1e6).toFixed(1)} MB, over the ${(limit / 1e6).toFixed(0)} MB this page accepts; evaluate it with \`sotto eval\`, which streams it`);
+    }
+    const bytes = async (x) => (x instanceof Blob ? new Uint8Array(await x.arrayBuffer()) : x);
+    const t0 = now();
+    const result = e.evaluate(await bytes(dataset), qrels ? await bytes(qrels) : undefined, opts, (p) => {
+      progress(p);
+      return !cancelled();
+    });
+    return { ...result, timings: { evaluate_ms: now() - t0 } };
+  },
+
   async exportIndex() {
     return { bytes: need().exportIndex() };
   },
@@ -366,7 +389,7 @@ const ops = {
   },
 };
 
-const CANCELLABLE = new Set(['loadEmbedder', 'loadGenerator', 'addDocuments', 'ask', 'chat']);
+const CANCELLABLE = new Set(['loadEmbedder', 'loadGenerator', 'addDocuments', 'ask', 'chat', 'evaluate']);
 
 // Requests run strictly one after another.
 let queue = Promise.resolve();

@@ -161,6 +161,15 @@ pub struct IndexKey {
 }
 
 impl IndexKey {
+    /// The key of an existing engine's index: its embedder's name (without the `(cls)`
+    /// pooling suffix) and chunking.
+    pub fn of(engine: &Engine) -> IndexKey {
+        IndexKey {
+            embedder: engine.stats().embedder.trim_end_matches(" (cls)").to_owned(),
+            chunk: ChunkSpec::from(&engine.config().chunk),
+        }
+    }
+
     /// Display name, e.g. `all-MiniLM-L6-v2 · 256/32 tokens`.
     pub fn name(&self) -> String {
         format!("{} · {}/{} tokens", self.embedder, self.chunk.max_tokens, self.chunk.overlap)
@@ -444,48 +453,123 @@ pub struct GridRun {
 /// (it is called once per key, in [`GridConfig::index_keys`] order, and its engine is
 /// dropped before the next one is built). `base` supplies the options the grid does not
 /// set (snippets, answer options; its `answers` is used when the grid asks for answers,
-/// else extractive defaults).
+/// else extractive defaults). When `progress` returns `false` the run stops with
+/// [`Error::Cancelled`].
 pub fn run_grid(
     grid: &GridConfig,
     questions: &[Question],
     base: &EvalOptions,
     build: &mut dyn FnMut(&IndexKey) -> Result<Engine>,
     clock: &dyn Fn() -> f64,
-    progress: &mut dyn FnMut(GridProgress<'_>),
+    progress: &mut dyn FnMut(GridProgress<'_>) -> bool,
 ) -> Result<GridRun> {
-    if grid.modes.is_empty() || grid.embedders.is_empty() || grid.chunking.is_empty() {
-        return Err(bad("grid", "the grid has no configuration"));
-    }
-    let configs = grid.expand();
-    let keys = grid.index_keys();
-    let names: BTreeSet<&str> = configs.iter().map(|c| c.name.as_str()).collect();
-    debug_assert_eq!(names.len(), configs.len());
-    let mut out = GridRun { ks: grid.ks.clone(), indexes: Vec::new(), runs: Vec::new() };
-    let answers =
-        if grid.answers || base.answers.is_some() { Some(base.answers.clone().unwrap_or_default()) } else { None };
-    let mut run_no = 0;
-    for (ki, key) in keys.iter().enumerate() {
-        progress(GridProgress::Indexing { key, index: ki + 1, indexes: keys.len() });
+    let mut run = GridRunner::new(grid, questions, base)?;
+    for (ki, key) in run.keys.clone().iter().enumerate() {
+        if !progress(GridProgress::Indexing { key, index: ki + 1, indexes: run.keys.len() }) {
+            return Err(Error::Cancelled);
+        }
         let t0 = clock();
         let engine = build(key)?;
-        out.indexes.push(IndexRun { key: key.clone(), stats: engine.stats(), build_ms: clock() - t0 });
-        for c in configs.iter().filter(|c| &c.index == key) {
-            run_no += 1;
+        run.evaluate_index(key, &engine, clock() - t0, clock, progress)?;
+    }
+    Ok(run.out)
+}
+
+/// [`run_grid`] on an index that already exists (the browser's live engine): every
+/// configuration must use its embedder and chunking — a grid that needs another index
+/// is an [`Error::InvalidOption`] before any work, since re-chunking needs the original
+/// documents, which an index does not keep.
+pub fn run_grid_on(
+    engine: &Engine,
+    grid: &GridConfig,
+    questions: &[Question],
+    base: &EvalOptions,
+    clock: &dyn Fn() -> f64,
+    progress: &mut dyn FnMut(GridProgress<'_>) -> bool,
+) -> Result<GridRun> {
+    let key = IndexKey::of(engine);
+    if let Some(other) = grid.index_keys().into_iter().find(|k| *k != key) {
+        return Err(bad(
+            "grid",
+            format!(
+                "the grid needs index {} but this index is {}: chunking and embedder variants need the documents \
+                 re-indexed (use `sotto eval --config` with --docs)",
+                other.name(),
+                key.name()
+            ),
+        ));
+    }
+    let mut run = GridRunner::new(grid, questions, base)?;
+    if !progress(GridProgress::Indexing { key: &key, index: 1, indexes: 1 }) {
+        return Err(Error::Cancelled);
+    }
+    run.evaluate_index(&key, engine, 0.0, clock, progress)?;
+    Ok(run.out)
+}
+
+/// State shared by [`run_grid`] and [`run_grid_on`].
+struct GridRunner<'g> {
+    grid: &'g GridConfig,
+    questions: &'g [Question],
+    base: &'g EvalOptions,
+    configs: Vec<Configuration>,
+    keys: Vec<IndexKey>,
+    answers: Option<crate::rag::ask::AskOptions>,
+    run_no: usize,
+    out: GridRun,
+}
+
+impl<'g> GridRunner<'g> {
+    fn new(grid: &'g GridConfig, questions: &'g [Question], base: &'g EvalOptions) -> Result<Self> {
+        if grid.modes.is_empty() || grid.embedders.is_empty() || grid.chunking.is_empty() {
+            return Err(bad("grid", "the grid has no configuration"));
+        }
+        let configs = grid.expand();
+        let names: BTreeSet<&str> = configs.iter().map(|c| c.name.as_str()).collect();
+        debug_assert_eq!(names.len(), configs.len());
+        let answers =
+            if grid.answers || base.answers.is_some() { Some(base.answers.clone().unwrap_or_default()) } else { None };
+        Ok(GridRunner {
+            grid,
+            questions,
+            base,
+            keys: grid.index_keys(),
+            configs,
+            answers,
+            run_no: 0,
+            out: GridRun { ks: grid.ks.clone(), indexes: Vec::new(), runs: Vec::new() },
+        })
+    }
+
+    /// Evaluate every configuration of `key` on `engine`.
+    fn evaluate_index(
+        &mut self,
+        key: &IndexKey,
+        engine: &Engine,
+        build_ms: f64,
+        clock: &dyn Fn() -> f64,
+        progress: &mut dyn FnMut(GridProgress<'_>) -> bool,
+    ) -> Result<()> {
+        self.out.indexes.push(IndexRun { key: key.clone(), stats: engine.stats(), build_ms });
+        let runs = self.configs.len();
+        for c in self.configs.iter().filter(|c| &c.index == key) {
+            self.run_no += 1;
+            let run = self.run_no;
             let options = EvalOptions {
-                ks: grid.ks.clone(),
+                ks: self.grid.ks.clone(),
                 search: c.mode.search_options(),
-                chunk_depth: grid.chunk_depth,
-                answers: answers.clone(),
-                ..base.clone()
+                chunk_depth: self.grid.chunk_depth,
+                answers: self.answers.clone(),
+                ..self.base.clone()
             };
-            let mut report = evaluate_with(&engine, questions, &options, clock, &mut |done, total| {
-                progress(GridProgress::Evaluating { config: &c.name, run: run_no, runs: configs.len(), done, total })
+            let mut report = evaluate_with(engine, self.questions, &options, clock, &mut |done, total| {
+                progress(GridProgress::Evaluating { config: &c.name, run, runs, done, total })
             })?;
             report.config = c.name.clone();
-            out.runs.push(ConfigRun { config: c.clone(), report });
+            self.out.runs.push(ConfigRun { config: c.clone(), report });
         }
+        Ok(())
     }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -605,7 +689,8 @@ mod tests {
             events.push(match p {
                 GridProgress::Indexing { index, .. } => format!("i{index}"),
                 GridProgress::Evaluating { run, done, .. } => format!("e{run}.{done}"),
-            })
+            });
+            true
         })
         .unwrap();
         assert_eq!(built.len(), 2, "one build per chunking");
@@ -617,12 +702,60 @@ mod tests {
     }
 
     #[test]
+    fn run_on_a_live_engine_uses_its_index_and_refuses_other_indexes() {
+        let mut e = Engine::new(EngineConfig::default(), Box::new(HashEmbedder::new(32)));
+        e.add_documents(docs()).unwrap();
+        let live = IndexKey::of(&e);
+        assert_eq!(live.chunk, ChunkSpec::from(&EngineConfig::default().chunk));
+        let questions = vec![Question {
+            id: "q".into(),
+            question: "Which file records exact versions?".into(),
+            relevant_docs: vec!["lock.md".into()],
+            answers: vec![],
+        }];
+        let g = GridConfig::from_json(r#"{"modes": ["sparse", "hybrid"], "k": [1, 5]}"#, &live).unwrap();
+        let mut events = 0;
+        let run = run_grid_on(&e, &g, &questions, &EvalOptions::default(), &|| 0.0, &mut |_| {
+            events += 1;
+            true
+        })
+        .unwrap();
+        assert_eq!(run.runs.len(), 2);
+        assert_eq!(run.indexes.len(), 1);
+        assert_eq!(run.indexes[0].stats.documents, 2);
+        assert_eq!(run.runs[0].report.config, "sparse");
+        assert_eq!(run.runs[0].report.doc.hit[&5], 1.0);
+        assert_eq!(events, 1 + 2, "one indexing event, one per configuration and question");
+
+        // Another chunking needs a re-index: refused before any work.
+        let other =
+            GridConfig::from_json(r#"{"modes": ["dense"], "chunking": [{"max_tokens": 64, "overlap": 8}]}"#, &live)
+                .unwrap();
+        let mut called = false;
+        let r = run_grid_on(&e, &other, &questions, &EvalOptions::default(), &|| 0.0, &mut |_| {
+            called = true;
+            true
+        });
+        match r {
+            Err(Error::InvalidOption { name: "grid", detail }) => assert!(detail.contains("64/8"), "{detail}"),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(!called);
+
+        // Cancelled from the progress callback.
+        let r = run_grid_on(&e, &g, &questions, &EvalOptions::default(), &|| 0.0, &mut |p| {
+            !matches!(p, GridProgress::Evaluating { run: 2, .. })
+        });
+        assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
+    }
+
+    #[test]
     fn a_failing_build_such_as_a_missing_model_is_an_error() {
         let g = GridConfig::single(&key());
         let mut build = |_: &IndexKey| -> Result<Engine> {
             Err(Error::model("safetensors", "cannot read /nope/model.safetensors"))
         };
-        let r = run_grid(&g, &[], &EvalOptions::default(), &mut build, &|| 0.0, &mut |_| {});
+        let r = run_grid(&g, &[], &EvalOptions::default(), &mut build, &|| 0.0, &mut |_| true);
         assert!(matches!(r, Err(Error::ModelFormat { .. })));
     }
 }

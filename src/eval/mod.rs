@@ -8,6 +8,8 @@
 //! - [`run`]: one configuration evaluated on an [`crate::Engine`];
 //! - [`grid`]: several configurations from one small JSON file, re-indexing only when
 //!   chunking or the embedder change;
+//! - [`live`]: the same evaluation on an index already in memory, from dataset bytes
+//!   (the demo page's Evaluate panel);
 //! - [`report`]: one self-contained HTML file (and its JSON form) comparing them.
 //!
 //! Like the rest of the core, nothing here touches the file system or a clock: readers
@@ -16,11 +18,12 @@
 pub mod beir;
 pub mod dataset;
 pub mod grid;
+pub mod live;
 pub mod metrics;
 pub mod report;
 pub mod run;
 
 pub use dataset::{parse_jsonl, read_jsonl, Dataset, Question, QuestionReader};
-pub use grid::{run_grid, GridConfig, GridRun, IndexKey, ModeSpec};
+pub use grid::{run_grid, run_grid_on, GridConfig, GridRun, IndexKey, ModeSpec};
 pub use report::{DatasetSummary, Report};
 pub use run::{evaluate, evaluate_with, EvalOptions, EvalReport, Failure};

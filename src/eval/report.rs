@@ -19,6 +19,7 @@
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 
 use super::dataset::{BadLine, Dataset};
 use super::grid::{ConfigRun, GridRun};
@@ -26,6 +27,49 @@ use super::run::{Failure, QuestionResult};
 
 /// Chart.js 4 UMD build (MIT licence; see `assets/chart.js.LICENSE.md`).
 const CHART_JS: &str = include_str!("../../assets/chart.umd.min.js");
+
+/// The executable inline scripts of every report, in page order: Chart.js, then the
+/// script that draws the charts from the JSON data block. Both are constants, so a page
+/// that shows a report in a frame can allow exactly them by hash ([`csp_hashes`]).
+fn inline_scripts() -> [String; 2] {
+    [format!("\n{CHART_JS}\n"), format!("\n{PAGE_JS}")]
+}
+
+/// Content-Security-Policy hash sources of a report's inline code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CspHashes {
+    /// `'sha256-…'` of each executable `<script>` element.
+    pub script_src: Vec<String>,
+    /// `'sha256-…'` of the `<style>` element.
+    pub style_src: Vec<String>,
+}
+
+/// The hashes a host page must add to its own policy to show a report in a frame:
+/// `about:srcdoc` and `blob:` documents inherit the policy of the page that made them,
+/// and a page that forbids inline code (as the demo does) would otherwise block the
+/// report's charts and styles. Only these exact scripts are allowed, never document
+/// text (which the report never places in executable code anyway).
+pub fn csp_hashes() -> CspHashes {
+    let source = |text: &str| format!("'sha256-{}'", base64(&sha2::Sha256::digest(text.as_bytes())));
+    CspHashes { script_src: inline_scripts().iter().map(|s| source(s)).collect(), style_src: vec![source(STYLE)] }
+}
+
+/// Standard base64 with padding (RFC 4648 §4), as CSP hash sources are written.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for group in bytes.chunks(3) {
+        let n = group.iter().enumerate().fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= group.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
 
 /// Dataset statistics shown in the report.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -159,11 +203,10 @@ impl Report {
             "<script type=\"application/json\" id=\"report-data\">{}</script>",
             script_json(&self.chart_data())
         );
-        h.push_str("<script>\n");
-        h.push_str(CHART_JS);
-        h.push_str("\n</script>\n<script>\n");
-        h.push_str(PAGE_JS);
-        h.push_str("</script>\n</body>\n</html>\n");
+        for script in inline_scripts() {
+            let _ = write!(h, "<script>{script}</script>\n");
+        }
+        h.push_str("</body>\n</html>\n");
         h
     }
 
@@ -1047,5 +1090,61 @@ mod tests {
         let html = r.to_html();
         assert!(html.contains("No configuration was evaluated."));
         assert!(html.ends_with("</html>\n"));
+    }
+
+    #[test]
+    fn base64_matches_rfc_4648_vectors() {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(input.as_bytes()), expected, "{input:?}");
+        }
+        assert_eq!(base64(&[0xff, 0xfe, 0x00]), "//4A");
+    }
+
+    #[test]
+    fn csp_hashes_cover_exactly_the_inline_code_of_a_report() {
+        let html = report().to_html();
+        let h = csp_hashes();
+        // Every executable <script> element's content is hashed, in order; the JSON data block is not code.
+        let mut scripts = Vec::new();
+        let mut rest = html.as_str();
+        while let Some(at) = rest.find("<script") {
+            let open_end = at + rest[at..].find('>').unwrap() + 1;
+            let close = open_end + rest[open_end..].find("</script>").unwrap();
+            if !rest[at..open_end].contains("application/json") {
+                scripts.push(&rest[open_end..close]);
+            }
+            rest = &rest[close..];
+        }
+        assert_eq!(scripts.len(), h.script_src.len());
+        for (body, hash) in scripts.iter().zip(&h.script_src) {
+            assert_eq!(*hash, format!("'sha256-{}'", base64(&sha2::Sha256::digest(body.as_bytes()))));
+        }
+        let style = &html[html.find("<style>").unwrap() + 7..html.find("</style>").unwrap()];
+        assert_eq!(h.style_src, [format!("'sha256-{}'", base64(&sha2::Sha256::digest(style.as_bytes())))]);
+    }
+
+    /// The demo page shows reports in a frame, so its policy (the meta tag and the dev
+    /// server's header) must list these hashes; Chromium enforces them in tests/browser/e2e.mjs.
+    #[test]
+    fn the_demo_page_policy_allows_the_report() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let page = std::fs::read_to_string(root.join("www/index.html")).unwrap();
+        let h = csp_hashes();
+        for hash in h.script_src.iter().chain(&h.style_src) {
+            assert!(
+                page.contains(hash.as_str()),
+                "www/index.html's Content-Security-Policy lacks {hash}: script-src {} / style-src {}",
+                h.script_src.join(" "),
+                h.style_src.join(" ")
+            );
+        }
     }
 }

@@ -344,16 +344,17 @@ pub fn evaluate(
     options: &EvalOptions,
     clock: &dyn Fn() -> f64,
 ) -> Result<EvalReport> {
-    evaluate_with(engine, questions, options, clock, &mut |_, _| {})
+    evaluate_with(engine, questions, options, clock, &mut |_, _| true)
 }
 
-/// [`evaluate`], calling `progress(done, total)` after each question.
+/// [`evaluate`], calling `progress(done, total)` after each question; when it returns
+/// `false` the run stops with [`crate::Error::Cancelled`].
 pub fn evaluate_with(
     engine: &Engine,
     questions: &[Question],
     options: &EvalOptions,
     clock: &dyn Fn() -> f64,
-    progress: &mut dyn FnMut(usize, usize),
+    progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<EvalReport> {
     let ks: Vec<usize> = options.ks.iter().copied().filter(|&k| k > 0).collect();
     let mut search = options.search.clone();
@@ -466,7 +467,9 @@ pub fn evaluate_with(
         per_question.push(result);
         doc_rows.push((doc_rels, present.len()));
         chunk_rows.push((chunk_rels, total_rel_chunks));
-        progress(i + 1, questions.len());
+        if !progress(i + 1, questions.len()) {
+            return Err(crate::Error::Cancelled);
+        }
     }
     let n = questions.len().max(1) as f64;
     let level = |rows: &[(Vec<bool>, usize)], any_counts: bool| -> LevelMetrics {
@@ -568,6 +571,22 @@ mod tests {
     }
 
     #[test]
+    fn progress_returning_false_cancels_between_questions() {
+        let e = engine();
+        let qs = vec![
+            q("a", "Which file records the exact versions?", &["lock.md"], &[]),
+            q("b", "What is the capital of France?", &["paris.txt"], &[]),
+        ];
+        let mut seen = 0;
+        let r = evaluate_with(&e, &qs, &EvalOptions::default(), &clock, &mut |done, _| {
+            seen = done;
+            false
+        });
+        assert!(matches!(r, Err(crate::Error::Cancelled)), "{r:?}");
+        assert_eq!(seen, 1, "stopped after the first question");
+    }
+
+    #[test]
     fn missing_relevant_docs_are_reported_not_fatal() {
         let e = engine();
         let qs = vec![
@@ -578,7 +597,11 @@ mod tests {
         let mut options = EvalOptions::default();
         options.search.mode = Mode::Sparse;
         let mut calls = Vec::new();
-        let r = evaluate_with(&e, &qs, &options, &clock, &mut |d, t| calls.push((d, t))).unwrap();
+        let r = evaluate_with(&e, &qs, &options, &clock, &mut |d, t| {
+            calls.push((d, t));
+            true
+        })
+        .unwrap();
         assert_eq!(calls, [(1, 3), (2, 3), (3, 3)]);
         assert_eq!(r.per_question[1].missing_relevant, ["not-indexed.md"]);
         assert_eq!(r.per_question[1].failure, Some(Failure::MissingFromIndex));

@@ -29,6 +29,9 @@ use crate::embed::bert::BertEmbedder;
 use crate::embed::hashing::HashEmbedder;
 use crate::embed::{Embedder, EmbedderInfo};
 use crate::error::Error;
+use crate::eval::grid::GridProgress;
+use crate::eval::live::{evaluate_live, DatasetBytes, LiveEvalOptions};
+use crate::eval::report::{csp_hashes, CspHashes};
 use crate::generate::{load_gguf, ChatMessage, GenerationOptions, GenerationStats, Generator, LoadOptions, Prompt};
 use crate::index::format::read_manifest;
 use crate::index::fusion::Fusion;
@@ -144,6 +147,33 @@ export interface ChatResult {
   stats: { prefill_tokens: number; decode_tokens: number; generated_tokens: number; finish_reason: string | null };
   prefill_ms: number; decode_ms: number; prefill_tokens_per_s: number; decode_tokens_per_s: number; cancelled: boolean;
 }
+/** Options of `evaluate`; every field is optional. */
+export interface EvaluateOpts {
+  /** Dataset name shown in the report (default "dataset"). */
+  name?: string;
+  /** Retrieval modes (default ["dense", "sparse", "hybrid", "weighted"]; also "hybrid-weighted:0.3", "bm25"…). */
+  modes?: string[];
+  /** Cut-offs for hit/recall/precision (default [1, 3, 5, 10]). */
+  ks?: number[];
+  /** A grid in the JSON form of `sotto eval --config`; chunking and embedder must be this index's. */
+  grid?: string;
+  /** Also answer every question and score the answers (default: retrieval only). */
+  answers?: "extractive" | "generative";
+  /** Skip malformed dataset lines instead of failing (default false). */
+  skipBad?: boolean;
+  /** Largest dataset accepted in bytes (default 64 MiB). */
+  maxDatasetBytes?: number;
+}
+/** Progress of `evaluate`. */
+export type EvaluateProgress =
+  | { stage: "indexing"; index: string }
+  | { stage: "evaluating"; config: string; run: number; runs: number; done: number; total: number };
+/** Result of `evaluate`: the self-contained HTML report, its JSON form, and the CSP hashes a page needs to frame it. */
+export interface EvaluateResult {
+  html: string;
+  json: string;
+  csp: { script_src: string[]; style_src: string[] };
+}
 /** A chunk of a stored document (UTF-8 byte offsets). */
 export interface ChunkSpan { chunk_id: number; start: number; end: number; heading_path: string[] }
 /** A stored document: cleaned text (what spans point into), metadata and chunks. */
@@ -226,6 +256,8 @@ const ASK_KEYS: &[&str] = &[
     "strict",
     "maxNewTokens",
 ];
+
+const EVAL_KEYS: &[&str] = &["name", "modes", "ks", "grid", "answers", "skipBad", "maxDatasetBytes"];
 
 /// `SearchOpts` as JS passes it: flat and camelCase, turned into [`SearchOptions`].
 #[derive(Debug, Default, Deserialize)]
@@ -324,6 +356,48 @@ impl JsAskOptions {
         );
         Ok(o)
     }
+}
+
+/// `EvaluateOpts` as JS passes it (camelCase), turned into [`LiveEvalOptions`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct JsEvalOptions {
+    name: Option<String>,
+    modes: Option<Vec<String>>,
+    ks: Option<Vec<usize>>,
+    grid: Option<String>,
+    answers: Option<AnswerMode>,
+    skip_bad: Option<bool>,
+    max_dataset_bytes: Option<usize>,
+}
+
+impl JsEvalOptions {
+    fn into_core(self) -> LiveEvalOptions {
+        let mut o = LiveEvalOptions::default();
+        macro_rules! set {
+            ($($f:ident),*) => { $(if let Some(v) = self.$f { o.$f = v; })* };
+        }
+        set!(name, modes, ks, skip_bad, max_dataset_bytes);
+        o.grid = self.grid;
+        o.answers = self.answers;
+        o
+    }
+}
+
+/// Progress of `evaluate` as JS receives it.
+#[derive(Serialize)]
+#[serde(tag = "stage", rename_all = "lowercase")]
+enum JsEvalProgress<'a> {
+    Indexing { index: String },
+    Evaluating { config: &'a str, run: usize, runs: usize, done: usize, total: usize },
+}
+
+/// What `evaluate` returns.
+#[derive(Serialize)]
+struct EvaluateResult {
+    html: String,
+    json: String,
+    csp: CspHashes,
 }
 
 /// A stored document as `document(id)` returns it.
@@ -633,6 +707,51 @@ impl SottoEngine {
         };
         let answer = engine.ask(question, &opts, &clock, &mut sink).js()?;
         to_js(&answer)
+    }
+
+    /// Evaluate the current index against a dataset with ground truth and build the same
+    /// HTML report as `sotto eval --report`. `dataset` is the JSONL question format
+    /// (`{id, question, relevant_docs, answers?}` per line), or BEIR's `queries.jsonl`
+    /// when `qrels` (a BEIR qrels `.tsv`) is given. `onProgress` is called as questions
+    /// are evaluated; returning `false` cancels (`kind` "Cancelled"). Malformed lines,
+    /// duplicate ids and non-UTF-8 text are `Dataset` errors naming the line; relevant
+    /// documents missing from the index are reported, not errors. The index is never changed.
+    #[wasm_bindgen(unchecked_return_type = "EvaluateResult")]
+    pub fn evaluate(
+        &self,
+        dataset: &[u8],
+        qrels: Option<Vec<u8>>,
+        #[wasm_bindgen(unchecked_param_type = "EvaluateOpts | undefined")] opts: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "((p: EvaluateProgress) => boolean | void) | undefined")]
+        on_progress: Option<js_sys::Function>,
+    ) -> JsResult<JsValue> {
+        reject_unknown_keys(&opts, EVAL_KEYS, "evaluate options")?;
+        let mut options = options_from_js::<JsEvalOptions>(opts, "evaluate options")?.into_core();
+        let generated = js_sys::Date::new_0().to_iso_string().as_string().unwrap_or_default();
+        options.details.push(("generated".into(), generated));
+        options
+            .details
+            .push(("run in".into(), format!("the browser (Sotto {} WebAssembly)", env!("CARGO_PKG_VERSION"))));
+        let input = match &qrels {
+            Some(q) => DatasetBytes::Beir { queries: dataset, qrels: q },
+            None => DatasetBytes::Jsonl(dataset),
+        };
+        let mut progress = |p: GridProgress<'_>| {
+            let Some(f) = &on_progress else { return true };
+            let event = match p {
+                GridProgress::Indexing { key, .. } => JsEvalProgress::Indexing { index: key.name() },
+                GridProgress::Evaluating { config, run, runs, done, total } => {
+                    JsEvalProgress::Evaluating { config, run, runs, done, total }
+                }
+            };
+            // A throwing callback cancels, as for `ask`.
+            match to_js(&event) {
+                Ok(v) => f.call1(&JsValue::NULL, &v).map(|r| r.as_bool() != Some(false)).unwrap_or(false),
+                Err(_) => true,
+            }
+        };
+        let report = evaluate_live(self.engine()?, input, &options, &performance_now, &mut progress).js()?;
+        to_js(&EvaluateResult { html: report.to_html(), json: report.to_json(), csp: csp_hashes() })
     }
 
     /// The whole index as bytes, in the format `sotto index` writes.

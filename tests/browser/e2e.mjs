@@ -9,6 +9,11 @@
 //     screenshot → target/e2e-answer.png;
 //  5. hostile documents (script tags, onerror attributes, javascript: links, markup in
 //     file names) are indexed and displayed inert: no dialog, no script, no live markup;
+//  5b. the Evaluate panel: an uploaded dataset (the sample questions plus hostile ones) is
+//     evaluated in the worker with progress; the summary has one row per mode and the
+//     report — the same HTML as `sotto eval --report` — renders in a sandboxed frame
+//     under the page's policy: charts drawn, no CSP violation, hostile text inert;
+//     a non-UTF-8 dataset is a "Dataset" error; screenshot → target/e2e-evaluate.png;
 //  6. bad input (foreign bytes, 404 model URL, non-model URL, concurrent ingest, cancel,
 //     generative without generator) rejects with a kind, and the engine survives;
 //  7. after a reload the index comes back from IndexedDB without re-embedding and the
@@ -20,7 +25,7 @@
 
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -263,6 +268,96 @@ async function main() {
     assert.equal(inert.live, 0, 'live markup was inserted into the page');
     assert.ok(inert.txtLiteral, 'the text file\'s markup should be shown literally');
     assert.ok(inert.listed.includes('<img src=x onerror=alert(9)>.txt'));
+
+    // 5b. Evaluate panel: the sample questions plus two about the hostile documents (one with
+    // markup in its text), uploaded as a file; four modes with extractive answers.
+    const qa = readFileSync(join(ROOT, 'docs', 'sample-qa.jsonl'), 'utf8').trim().split('\n');
+    const evalQuestions = qa.length + 2;
+    const dataset = [
+      ...qa,
+      JSON.stringify({ id: 'z1', question: 'Where do zebras live?', relevant_docs: ['hostile.md'], answers: ['Africa'] }),
+      JSON.stringify({ id: 'z2', question: "Zebra crossings <script>alert('q')</script><img src=x onerror=alert('q2')>?", relevant_docs: ['hostile.html', 'not-indexed.md'] }),
+    ].join('\n') + '\n';
+    await page.setInputFiles('#eval-file', { name: 'qa.jsonl', mimeType: 'application/json', buffer: Buffer.from(dataset) });
+    await page.waitForFunction(() => /qa\.jsonl/.test(document.getElementById('eval-dataset').textContent));
+    await page.selectOption('#eval-answers', 'extractive');
+    const evalGaps = page.evaluate(() => {
+      window.__maxGap = 0;
+      let last = performance.now();
+      window.__ticker = setInterval(() => {
+        const now = performance.now();
+        window.__maxGap = Math.max(window.__maxGap, now - last);
+        last = now;
+      }, 20);
+    });
+    await evalGaps;
+    await page.click('#eval-run');
+    await page.waitForFunction(() => document.getElementById('eval-progress').value > 0 || document.getElementById('eval-status').dataset.state === 'done');
+    await page.waitForSelector('#eval-status[data-state="done"]', { timeout: T.ask * 10 });
+    const evalGap = await page.evaluate(() => (clearInterval(window.__ticker), window.__maxGap));
+    const evalStatus = await page.textContent('#eval-status');
+    step(`evaluate: ${evalStatus}; longest main-thread gap ${evalGap.toFixed(0)} ms`);
+    assert.equal(await page.getAttribute('#eval-status', 'data-kind'), 'done', evalStatus);
+    assert.match(evalStatus, new RegExp(`Evaluated ${evalQuestions} questions × 4 configurations`));
+    assert.match(evalStatus, /1 relevant document\(s\) not in the index/);
+    const summaryRows = await page.$$eval('#eval-summary tbody tr', (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+    step(`evaluate summary: ${JSON.stringify(summaryRows)}`);
+    assert.deepEqual(summaryRows.map((r) => r[0]), ['dense', 'sparse', 'hybrid-rrf', 'hybrid-weighted α=0.5']);
+    const evaluation = await page.evaluate(() => window.sottoLastEvaluation);
+    const hybrid = evaluation.grid.runs.find((r) => r.config.name === 'hybrid-rrf').report;
+    assert.equal(hybrid.questions, evalQuestions);
+    assert.ok(hybrid.doc.recall['5'] >= 0.8, `hybrid recall@5 ${hybrid.doc.recall['5']} on the sample questions`);
+    assert.equal(hybrid.answers.asked, evalQuestions, 'every question was answered');
+    assert.ok(hybrid.answers.citation_precision > 0, 'answers cite relevant documents');
+    // The report in its sandboxed frame: drawn under the page's CSP (hashes), scripts confined.
+    const frame = await (await page.$('#eval-report')).contentFrame();
+    await frame.waitForFunction(() => typeof window.Chart === 'function' && document.querySelectorAll('#configs tbody tr').length > 0, null, { timeout: 30_000 });
+    const framed = await frame.evaluate(() => {
+      const painted = ['chart-recall', 'chart-latency', 'chart-ranks'].map((id) => {
+        const canvas = document.getElementById(id);
+        const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+        let n = 0;
+        for (let i = 3; i < data.length; i += 4) if (data[i] !== 0) n++;
+        return window.Chart.getChart(canvas) ? n : -1;
+      });
+      let parentReachable;
+      try {
+        parentReachable = !!window.parent.document;
+      } catch {
+        parentReachable = false;
+      }
+      return {
+        painted,
+        rows: document.querySelectorAll('#configs tbody tr').length,
+        scripts: document.scripts.length,
+        live: document.querySelectorAll('main img, main iframe, main script, main [onerror]').length,
+        hostileText: document.body.textContent.includes("<script>alert('q')</script>"),
+        pwned: window.__pwned ?? null,
+        parentReachable,
+        chartErrorShown: !document.getElementById('chart-error').hidden,
+      };
+    });
+    step(`report frame: ${JSON.stringify(framed)}`);
+    assert.equal(framed.rows, 4, 'one report row per configuration');
+    for (const n of framed.painted) assert.ok(n > 2000, `a chart is not drawn (${framed.painted})`);
+    assert.equal(framed.chartErrorShown, false);
+    assert.equal(framed.scripts, 3, 'only the report\'s own scripts (data, Chart.js, charts)');
+    assert.equal(framed.live, 0, 'live markup from the dataset or documents in the report');
+    assert.ok(framed.hostileText, 'the hostile question is shown as text');
+    assert.equal(framed.pwned, null);
+    assert.equal(framed.parentReachable, false, 'the report frame can reach the page');
+    assert.deepEqual(dialogs, [], `a dialog opened: ${dialogs}`);
+    await page.locator('#eval-section').screenshot({ path: join(ROOT, 'target', 'e2e-evaluate.png') });
+    // Bad dataset: not UTF-8 → a typed error; the panel and engine stay usable.
+    await page.setInputFiles('#eval-file', { name: 'latin1.jsonl', mimeType: 'application/json', buffer: Buffer.from('{"id":"a","question":"caf\xe9?","relevant_docs":["x"]}\n', 'latin1') });
+    await page.click('#eval-run');
+    await page.waitForSelector('#eval-status[data-kind="error"]', { timeout: T.ask });
+    const badEval = await page.textContent('#eval-status');
+    step(`evaluate, non-UTF-8 dataset: ${badEval}`);
+    assert.match(badEval, /^Dataset: dataset line 1/);
+    await page.click('#eval-sample');
+    await page.waitForFunction(() => /sample questions/.test(document.getElementById('eval-dataset').textContent));
+    assert.equal(await page.isEnabled('#eval-run'), true);
 
     // 6. Bad input: typed rejections, and the engine and index survive.
     const bad = await page.evaluate(async (generatorLoaded) => {

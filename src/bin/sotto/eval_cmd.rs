@@ -318,11 +318,13 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
             eval_bar.set_message(format!("index {index}/{indexes}: {}", key.name()));
             eval_bar.set_length(0);
             eval_bar.set_position(0);
+            true
         }
         GridProgress::Evaluating { config, run, runs, done, total } => {
             eval_bar.set_message(format!("config {run}/{runs}: {config}"));
             eval_bar.set_length((runs * total) as u64);
             eval_bar.set_position(((run - 1) * total + done) as u64);
+            true
         }
     };
     let grid_run = run_grid(&grid, &dataset.questions, &EvalOptions::default(), &mut build, &clock, &mut progress)?;
