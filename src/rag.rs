@@ -332,6 +332,8 @@ pub struct Engine {
     pub(crate) next_chunk_id: ChunkId,
     /// Optional generator for generative answers (behind a mutex so the engine stays `Sync`).
     pub(crate) generator: std::sync::Mutex<Option<Box<dyn crate::generate::Generator>>>,
+    /// Vectors of candidate answer sentences already embedded (see [`ask::SentenceCache`]).
+    pub(crate) sentence_cache: std::sync::Mutex<ask::SentenceCache>,
 }
 
 impl Engine {
@@ -348,6 +350,7 @@ impl Engine {
             chunks: BTreeMap::new(),
             next_chunk_id: 0,
             generator: std::sync::Mutex::new(None),
+            sentence_cache: std::sync::Mutex::new(ask::SentenceCache::new(ask::SENTENCE_CACHE_CAPACITY)),
         }
     }
 

@@ -1,6 +1,8 @@
 //! `Engine::ask`: retrieve → select sentences → (generate → attribute) → answer.
 //! See [`super::answer`] for why the engine, not the model, decides what is cited.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::answer::{
@@ -169,11 +171,7 @@ impl Engine {
         if sources.is_empty() {
             return Ok(Vec::new());
         }
-        let texts: Vec<&str> = sources.iter().map(|s| s.text.as_str()).collect();
-        let mut vectors = Vec::with_capacity(texts.len());
-        for batch in texts.chunks(self.config.embed_batch.max(1)) {
-            vectors.extend(self.embedder.embed_batch(batch)?);
-        }
+        let vectors = self.sentence_vectors(&sources)?;
         let lang_of =
             |doc_id: &str| self.docs.get(doc_id).map(|d| d.language).unwrap_or(crate::index::text::Language::English);
         let q_terms = content_terms(question, lang_of(&sources[0].doc_id));
@@ -188,6 +186,26 @@ impl Engine {
                 Scored { source, cosine, score }
             })
             .collect())
+    }
+
+    /// The vectors of `sources`' sentences: cached ones from [`SentenceCache`], the rest
+    /// embedded in batches and cached.
+    fn sentence_vectors(&self, sources: &[SourceSentence]) -> Result<Vec<Vec<f32>>> {
+        let mut vectors: Vec<Option<Vec<f32>>> = {
+            let mut cache = self.sentence_cache.lock().unwrap_or_else(|p| p.into_inner());
+            sources.iter().map(|s| cache.get(&s.text)).collect()
+        };
+        let missing: Vec<usize> = (0..sources.len()).filter(|&i| vectors[i].is_none()).collect();
+        for batch in missing.chunks(self.config.embed_batch.max(1)) {
+            let texts: Vec<&str> = batch.iter().map(|&i| sources[i].text.as_str()).collect();
+            let embedded = self.embedder.embed_batch(&texts)?;
+            let mut cache = self.sentence_cache.lock().unwrap_or_else(|p| p.into_inner());
+            for (&i, v) in batch.iter().zip(embedded) {
+                cache.insert(&sources[i].text, &v);
+                vectors[i] = Some(v);
+            }
+        }
+        Ok(vectors.into_iter().map(Option::unwrap_or_default).collect())
     }
 
     /// Pick the best sentences (with a preceding sentence where needed) in source order.
@@ -454,6 +472,60 @@ pub fn strip_markers(s: &str) -> String {
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Sentences whose vectors an engine keeps (4 096 × 384 floats ≈ 6 MB for MiniLM).
+pub(crate) const SENTENCE_CACHE_CAPACITY: usize = 4096;
+
+/// Vectors of candidate answer sentences, keyed by the sentence text.
+///
+/// Selecting an answer embeds every candidate sentence of the retrieved chunks (about
+/// 40 per question, ~40 ms each in wasm): most of an answer's cost. The same chunks come
+/// back for related questions, for a question asked again, and for every configuration
+/// of an evaluation run, so their sentences are kept here. The key is the text itself,
+/// which the engine's one embedder maps to one vector, so entries never go stale when
+/// documents change; the oldest are evicted first past the capacity.
+#[derive(Debug, Default)]
+pub(crate) struct SentenceCache {
+    capacity: usize,
+    vectors: HashMap<String, Vec<f32>>,
+    order: std::collections::VecDeque<String>,
+    hits: u64,
+    misses: u64,
+}
+
+impl SentenceCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        SentenceCache { capacity, ..SentenceCache::default() }
+    }
+
+    fn get(&mut self, text: &str) -> Option<Vec<f32>> {
+        let v = self.vectors.get(text).cloned();
+        if v.is_some() {
+            self.hits += 1;
+        } else {
+            self.misses += 1;
+        }
+        v
+    }
+
+    fn insert(&mut self, text: &str, vector: &[f32]) {
+        if self.capacity == 0 || self.vectors.contains_key(text) {
+            return;
+        }
+        while self.order.len() >= self.capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.vectors.remove(&old);
+            }
+        }
+        self.vectors.insert(text.to_owned(), vector.to_vec());
+        self.order.push_back(text.to_owned());
+    }
+
+    /// (hits, misses) since the engine was made.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (self.hits, self.misses)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -487,5 +559,44 @@ mod tests {
         assert_eq!(strip_markers("Cargo.lock pins versions [1]. See [2, 3]"), "Cargo.lock pins versions . See");
         assert_eq!(strip_markers("arrays [a] stay"), "arrays [a] stay");
         assert_eq!(strip_markers("[1]"), "");
+    }
+
+    #[test]
+    fn sentence_cache_evicts_oldest_first() {
+        let mut c = SentenceCache::new(2);
+        c.insert("a", &[1.0]);
+        c.insert("b", &[2.0]);
+        c.insert("a", &[9.0]);
+        assert_eq!(c.get("a"), Some(vec![1.0]), "a second insert does not replace");
+        c.insert("c", &[3.0]);
+        assert_eq!(c.get("a"), None);
+        assert_eq!(c.get("b"), Some(vec![2.0]));
+        assert_eq!(c.get("c"), Some(vec![3.0]));
+        assert_eq!(c.counts(), (3, 1));
+        let mut off = SentenceCache::new(0);
+        off.insert("a", &[1.0]);
+        assert_eq!(off.get("a"), None);
+    }
+
+    #[test]
+    fn asking_again_reuses_sentence_vectors_and_gives_the_same_answer() {
+        use crate::embed::hashing::HashEmbedder;
+        use crate::{Document, EngineConfig};
+        let mut e = Engine::new(EngineConfig::default(), Box::new(HashEmbedder::new(64)));
+        e.add_documents(vec![Document::new(
+            "lock.md",
+            "# Lock file\n\nCargo.lock records the exact versions of every dependency. It is written by cargo \
+             when the dependencies are resolved. Commit it for binaries so builds are reproducible.",
+        )])
+        .unwrap();
+        let options = AskOptions { abstain_below: 0.0, ..AskOptions::default() };
+        let first = e.ask("Which file records the exact versions?", &options, &|| 0.0, &mut |_| true).unwrap();
+        let (hits, misses) = e.sentence_cache.lock().unwrap().counts();
+        assert_eq!(hits, 0);
+        assert!(misses >= 3, "{misses}");
+        let again = e.ask("Which file records the exact versions?", &options, &|| 0.0, &mut |_| true).unwrap();
+        assert_eq!(again.answer, first.answer);
+        assert_eq!(again.citations, first.citations);
+        assert_eq!(e.sentence_cache.lock().unwrap().counts(), (misses, misses), "every sentence came from the cache");
     }
 }

@@ -258,7 +258,8 @@ async function main() {
     await page.waitForTimeout(300);
     const inert = await page.evaluate(() => ({
       pwned: window.__pwned ?? null,
-      live: document.querySelectorAll('main img, main script, main iframe, main svg, main [onerror], main [onclick], main a[href^="javascript:"]').length,
+      // The one frame allowed is the page's own sandboxed report frame.
+      live: document.querySelectorAll('main img, main script, main iframe:not(#eval-report[sandbox="allow-scripts"]), main svg, main [onerror], main [onclick], main a[href^="javascript:"]').length,
       txtLiteral: document.getElementById('viewer-text').textContent.includes("<img src=x onerror=alert('txt')>"),
       listed: [...document.querySelectorAll('#doc-list button.link')].map((b) => b.textContent),
     }));
@@ -431,6 +432,29 @@ async function main() {
     // and the previously saved index stays intact (checked after the reload below).
     const cdp = await context.newCDPSession(page);
     await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 1024 });
+    // IndexedDB keeps the space it last saw for a while, so a write right after recent ones
+    // can still pass: probe with a write of our own until the override is enforced.
+    const probeMs = await page.evaluate(async () => {
+      const t0 = performance.now();
+      const probe = () => new Promise((resolve) => {
+        const req = indexedDB.open('sotto-quota-probe', 1);
+        req.onupgradeneeded = () => req.result.createObjectStore('s');
+        req.onerror = () => resolve(false);
+        req.onsuccess = () => {
+          const db = req.result;
+          const tx = db.transaction('s', 'readwrite');
+          tx.objectStore('s').put(new Uint8Array(64 * 1024), 'k');
+          tx.oncomplete = () => (db.close(), resolve(true));
+          tx.onabort = () => (db.close(), resolve(false));
+        };
+      });
+      while (await probe()) {
+        if (performance.now() - t0 > 120_000) throw new Error('the quota override was never enforced');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      return performance.now() - t0;
+    });
+    step(`quota override enforced after ${(probeMs / 1000).toFixed(1)} s`);
     const quota = await page.evaluate(async () => {
       const r = await window.sotto.addDocuments([{ id: 'unsaved.txt', body: 'This document is indexed while storage is full.' }]);
       return { saved: r.saved, documents: r.stats.documents };
