@@ -521,6 +521,7 @@ impl SentenceCache {
     }
 
     /// (hits, misses) since the engine was made.
+    #[cfg(test)]
     pub(crate) fn counts(&self) -> (u64, u64) {
         (self.hits, self.misses)
     }

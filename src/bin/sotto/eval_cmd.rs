@@ -346,6 +346,9 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
         std::fs::write(path, &html).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("report: {} ({:.0} KB)", path.display(), html.len() as f64 / 1024.0);
     }
+    if !report.missing_relevant.is_empty() {
+        eprintln!("relevant documents not in the index: {:?}", report.missing_relevant);
+    }
     if a.json {
         println!("{}", report.to_json());
         return Ok(());
@@ -377,9 +380,6 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
             ix.stats.text_bytes as f64 / 1e6,
             ix.build_ms / 1e3
         );
-    }
-    if !report.missing_relevant.is_empty() {
-        eprintln!("relevant documents not in the index: {:?}", report.missing_relevant);
     }
     Ok(())
 }
