@@ -356,6 +356,22 @@ async function main() {
     const badEval = await page.textContent('#eval-status');
     step(`evaluate, non-UTF-8 dataset: ${badEval}`);
     assert.match(badEval, /^Dataset: dataset line 1/);
+    // BEIR layout: queries.jsonl + a qrels .tsv picked together, one mode, retrieval only.
+    // Its corpus is not in this index, so every judged document is reported missing.
+    const beir = join(ROOT, 'tests', 'fixtures', 'beir-mini');
+    const judged = new Set(readFileSync(join(beir, 'qrels', 'test.tsv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split('\t')).filter((c) => Number(c[2]) > 0).map((c) => c[0]));
+    const queryIds = new Set(readFileSync(join(beir, 'queries.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)._id));
+    const beirQuestions = [...judged].filter((id) => queryIds.has(id)).length;
+    await page.setInputFiles('#eval-file', [join(beir, 'queries.jsonl'), join(beir, 'qrels', 'test.tsv')]);
+    for (const m of ['dense', 'hybrid', 'weighted']) await page.uncheck(`#eval-modes input[value="${m}"]`);
+    await page.selectOption('#eval-answers', '');
+    await page.click('#eval-run');
+    await page.waitForSelector('#eval-status[data-state="done"][data-kind="done"]', { timeout: T.ask });
+    const beirStatus = await page.textContent('#eval-status');
+    step(`evaluate, BEIR layout: ${beirStatus}`);
+    assert.match(beirStatus, new RegExp(`^Evaluated ${beirQuestions} questions × 1 configurations`));
+    assert.match(beirStatus, /relevant document\(s\) not in the index/);
+    assert.deepEqual(await page.$$eval('#eval-summary tbody tr th', (c) => c.map((x) => x.textContent)), ['sparse']);
     await page.click('#eval-sample');
     await page.waitForFunction(() => /sample questions/.test(document.getElementById('eval-dataset').textContent));
     assert.equal(await page.isEnabled('#eval-run'), true);
