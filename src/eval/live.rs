@@ -165,19 +165,13 @@ pub fn evaluate_live(
 mod tests {
     use super::*;
     use crate::embed::hashing::HashEmbedder;
-    use crate::{Document, EngineConfig};
+    use crate::EngineConfig;
 
     fn engine() -> Engine {
-        let mut e = Engine::new(EngineConfig::default(), Box::new(HashEmbedder::new(64)));
-        e.add_documents(vec![
-            Document::new(
-                "lock.md",
-                "# Lock file\n\nCargo.lock records the exact versions of every resolved dependency.",
-            ),
-            Document::new("build.md", "# Build scripts\n\nA build.rs file runs before the package is compiled."),
+        crate::eval::testing::hash_engine(&[
+            ("lock.md", "# Lock file\n\nCargo.lock records the exact versions of every resolved dependency."),
+            ("build.md", "# Build scripts\n\nA build.rs file runs before the package is compiled."),
         ])
-        .unwrap();
-        e
     }
 
     const JSONL: &str = "{\"id\":\"q1\",\"question\":\"Which file records exact versions?\",\"relevant_docs\":[\"lock.md\"],\"answers\":[\"Cargo.lock\"]}\n\

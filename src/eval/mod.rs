@@ -27,3 +27,17 @@ pub use dataset::{parse_jsonl, read_jsonl, Dataset, Question, QuestionReader};
 pub use grid::{run_grid, run_grid_on, GridConfig, GridRun, IndexKey, ModeSpec};
 pub use report::{DatasetSummary, Report};
 pub use run::{evaluate, evaluate_with, EvalOptions, EvalReport, Failure};
+
+/// Test fixtures shared by the evaluation modules.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::embed::hashing::HashEmbedder;
+    use crate::{Document, Engine, EngineConfig};
+
+    /// An engine with the model-free hashing embedder over `(id, body)` documents.
+    pub(crate) fn hash_engine(docs: &[(&str, &str)]) -> Engine {
+        let mut e = Engine::new(EngineConfig::default(), Box::new(HashEmbedder::new(64)));
+        e.add_documents(docs.iter().map(|(id, body)| Document::new(*id, *body)).collect()).unwrap();
+        e
+    }
+}

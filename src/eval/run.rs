@@ -537,24 +537,17 @@ fn answer_metrics(questions: &[Question], results: &[QuestionResult], ks: &[usiz
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::embed::hashing::HashEmbedder;
-    use crate::{Document, EngineConfig, Mode};
+    use crate::Mode;
 
     fn engine() -> Engine {
-        let mut e = Engine::new(EngineConfig::default(), Box::new(HashEmbedder::new(64)));
-        e.add_documents(vec![
-            Document::new(
+        crate::eval::testing::hash_engine(&[
+            (
                 "cargo.md",
                 "# Cargo\n\nCargo is the Rust package manager. It downloads dependencies and builds packages.",
             ),
-            Document::new(
-                "lock.md",
-                "# Lock file\n\nCargo.lock records the exact versions of every dependency that was resolved.",
-            ),
-            Document::new("paris.txt", "Paris is the capital of France. The Eiffel Tower stands in Paris."),
+            ("lock.md", "# Lock file\n\nCargo.lock records the exact versions of every dependency that was resolved."),
+            ("paris.txt", "Paris is the capital of France. The Eiffel Tower stands in Paris."),
         ])
-        .unwrap();
-        e
     }
 
     fn q(id: &str, text: &str, docs: &[&str], answers: &[&str]) -> Question {

@@ -85,6 +85,24 @@ export async function launch(origin) {
 
 const T = { model: 240_000, ingest: 600_000, ask: 120_000 };
 
+/** Measure the main thread's responsiveness: the longest gap between 20 ms timer ticks. */
+function startTicker(page) {
+  return page.evaluate(() => {
+    window.__maxGap = 0;
+    let last = performance.now();
+    window.__ticker = setInterval(() => {
+      const now = performance.now();
+      window.__maxGap = Math.max(window.__maxGap, now - last);
+      last = now;
+    }, 20);
+  });
+}
+
+/** Stop the ticker; resolves to the longest gap in ms. */
+function stopTicker(page) {
+  return page.evaluate(() => (clearInterval(window.__ticker), window.__maxGap));
+}
+
 /** Check the page's last answer: every citation's text is its span of the stored document and lies in its chunk. */
 async function verifyAnswer(page) {
   const check = await page.evaluate(async () => {
@@ -151,18 +169,10 @@ async function main() {
     step(`model loaded: ${await page.textContent('#status')}`);
 
     // 2. Sample corpus, indexed in the worker; the main thread keeps ticking.
-    await page.evaluate(() => {
-      window.__maxGap = 0;
-      let last = performance.now();
-      window.__ticker = setInterval(() => {
-        const now = performance.now();
-        window.__maxGap = Math.max(window.__maxGap, now - last);
-        last = now;
-      }, 20);
-    });
+    await startTicker(page);
     await page.click('#load-sample');
     await page.waitForSelector('#ingest-status[data-kind="done"]', { timeout: T.ingest });
-    const maxGap = await page.evaluate(() => (clearInterval(window.__ticker), window.__maxGap));
+    const maxGap = await stopTicker(page);
     const summary = await page.textContent('#ingest-status');
     step(`sample indexed: ${summary}; longest main-thread gap ${maxGap.toFixed(0)} ms`);
     assert.match(summary, /Indexed 6 documents/);
@@ -282,20 +292,11 @@ async function main() {
     await page.setInputFiles('#eval-file', { name: 'qa.jsonl', mimeType: 'application/json', buffer: Buffer.from(dataset) });
     await page.waitForFunction(() => /qa\.jsonl/.test(document.getElementById('eval-dataset').textContent));
     await page.selectOption('#eval-answers', 'extractive');
-    const evalGaps = page.evaluate(() => {
-      window.__maxGap = 0;
-      let last = performance.now();
-      window.__ticker = setInterval(() => {
-        const now = performance.now();
-        window.__maxGap = Math.max(window.__maxGap, now - last);
-        last = now;
-      }, 20);
-    });
-    await evalGaps;
+    await startTicker(page);
     await page.click('#eval-run');
     await page.waitForFunction(() => document.getElementById('eval-progress').value > 0 || document.getElementById('eval-status').dataset.state === 'done');
     await page.waitForSelector('#eval-status[data-state="done"]', { timeout: T.ask * 10 });
-    const evalGap = await page.evaluate(() => (clearInterval(window.__ticker), window.__maxGap));
+    const evalGap = await stopTicker(page);
     const evalStatus = await page.textContent('#eval-status');
     step(`evaluate: ${evalStatus}; longest main-thread gap ${evalGap.toFixed(0)} ms`);
     assert.equal(await page.getAttribute('#eval-status', 'data-kind'), 'done', evalStatus);
