@@ -278,7 +278,7 @@ fn open(models: &Path, index: &Path) -> Result<Engine> {
     let manifest = read_manifest(&bytes).with_context(|| format!("reading {}", index.display()))?;
     let dir_name = manifest.embedder.name.trim_end_matches(" (cls)");
     let embedder = load_embedder(models, dir_name)?;
-    Ok(Engine::from_bytes(&bytes, embedder).with_context(|| format!("loading {}", index.display()))?)
+    Engine::from_bytes(&bytes, embedder).with_context(|| format!("loading {}", index.display()))
 }
 
 const EXTENSIONS: &[&str] = &["html", "htm", "xhtml", "md", "markdown", "txt", "text"];

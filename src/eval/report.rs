@@ -204,7 +204,7 @@ impl Report {
             script_json(&self.chart_data())
         );
         for script in inline_scripts() {
-            let _ = write!(h, "<script>{script}</script>\n");
+            let _ = writeln!(h, "<script>{script}</script>");
         }
         h.push_str("</body>\n</html>\n");
         h
