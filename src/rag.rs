@@ -364,6 +364,12 @@ impl Engine {
         self.generator.get_mut().unwrap_or_else(|p| p.into_inner()).take().is_some()
     }
 
+    /// Drop the cached vectors of answer sentences (memory, or a cold-cache measurement);
+    /// answers are the same with or without them, only slower to select.
+    pub fn clear_sentence_cache(&self) {
+        self.sentence_cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     /// Whether a generator is loaded.
     pub fn has_generator(&self) -> bool {
         self.generator.lock().map(|g| g.is_some()).unwrap_or(false)

@@ -520,6 +520,11 @@ impl SentenceCache {
         self.order.push_back(text.to_owned());
     }
 
+    pub(crate) fn clear(&mut self) {
+        self.vectors.clear();
+        self.order.clear();
+    }
+
     /// (hits, misses) since the engine was made.
     #[cfg(test)]
     pub(crate) fn counts(&self) -> (u64, u64) {
