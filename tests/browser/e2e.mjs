@@ -373,6 +373,22 @@ async function main() {
     assert.match(beirStatus, new RegExp(`^Evaluated ${beirQuestions} questions × 1 configurations`));
     assert.match(beirStatus, /relevant document\(s\) not in the index/);
     assert.deepEqual(await page.$$eval('#eval-summary tbody tr th', (c) => c.map((x) => x.textContent)), ['sparse']);
+    // Cancel from the panel: a long run (the sample questions ×40) stops with a typed error
+    // and the panel runs again afterwards.
+    const many = Array.from({ length: 40 }, (_, r) => qa.map((l) => {
+      const q = JSON.parse(l);
+      return JSON.stringify({ ...q, id: `${q.id}-${r}` });
+    }).join('\n')).join('\n') + '\n';
+    await page.setInputFiles('#eval-file', { name: 'many.jsonl', mimeType: 'application/json', buffer: Buffer.from(many) });
+    for (const m of ['dense', 'hybrid', 'weighted']) await page.check(`#eval-modes input[value="${m}"]`);
+    await page.click('#eval-run');
+    await page.waitForFunction(() => document.getElementById('eval-progress').value > 0, null, { timeout: T.ask });
+    await page.click('#eval-cancel');
+    await page.waitForSelector('#eval-status[data-state="done"]', { timeout: T.ask });
+    const cancelStatus = await page.textContent('#eval-status');
+    step(`evaluate, cancelled: ${cancelStatus}`);
+    assert.match(cancelStatus, /^Cancelled/);
+    assert.equal(await page.isHidden('#eval-cancel'), true);
     await page.click('#eval-sample');
     await page.waitForFunction(() => /sample questions/.test(document.getElementById('eval-dataset').textContent));
     assert.equal(await page.isEnabled('#eval-run'), true);
