@@ -89,7 +89,8 @@ pub struct GenerationOptions {
     /// Window of the repetition penalty, in tokens (default 64).
     pub repeat_last_n: usize,
     /// Stop when the output ends in one n-gram of at most this many tokens repeated
-    /// [`sampler::LOOP_REPEATS`] times (default 8; 0 disables the guard).
+    /// [`sampler::LOOP_REPEATS`] times, or in one block of up to
+    /// [`sampler::LOOP_BLOCK_FACTOR`] times as many said twice (default 8; 0 disables the guard).
     pub loop_guard_ngram: usize,
     /// Seed of the sampling RNG (default 42); the same seed gives the same output.
     pub seed: u64,

@@ -5,8 +5,10 @@
 //!   seeded RNG so runs are reproducible. Before either, the CTRL repetition penalty
 //!   (Keskar et al. 2019) divides positive logits (multiplies negative ones) of tokens seen in
 //!   the last `repeat_last_n` positions.
-//! * [`loop_period`]: small models fall into loops (`[1] [2] [1] [2] …`); generation stops when
-//!   the tail of the output is one short n-gram repeated.
+//! * [`loop_period`]: small models fall into loops (`[1] [2] [1] [2] …`, or a whole sentence
+//!   said again and again); generation stops when the tail of the output is one short n-gram
+//!   repeated, or one longer block (a sentence) twice in a row — with greedy decoding the
+//!   same context then repeats it until the token limit.
 //! * [`StopMatcher`]: stop strings, found in the decoded text even when they span several
 //!   tokens. Text that might be the start of a stop string is held back until it is known not
 //!   to be, so a caller never receives a partial stop string.
@@ -20,6 +22,10 @@ use crate::error::{Error, Result};
 pub const LOOP_REPEATS: usize = 3;
 /// A loop must also span at least this many tokens (so "000" in a number is not one).
 pub const LOOP_MIN_SPAN: usize = 12;
+
+/// Blocks longer than the n-gram bound, up to this many times it, count as a loop when
+/// they appear twice back to back (a repeated sentence).
+pub const LOOP_BLOCK_FACTOR: usize = 8;
 
 /// Picks tokens from logits according to [`super::GenerationOptions`].
 #[derive(Debug, Clone)]
@@ -115,7 +121,9 @@ pub fn argmax(logits: &[f32]) -> u32 {
 }
 
 /// If the end of `generated` is one n-gram (n ≤ `max_ngram`) repeated [`LOOP_REPEATS`] times
-/// back to back over at least [`LOOP_MIN_SPAN`] tokens, return n.
+/// back to back over at least [`LOOP_MIN_SPAN`] tokens, or one block of up to
+/// `max_ngram × LOOP_BLOCK_FACTOR` tokens (and at least [`LOOP_MIN_SPAN`]) twice back to back,
+/// return its length. `max_ngram == 0` disables the guard.
 pub fn loop_period(generated: &[u32], max_ngram: usize) -> Option<usize> {
     for p in 1..=max_ngram {
         let span = (p * LOOP_REPEATS).max(LOOP_MIN_SPAN);
@@ -124,6 +132,16 @@ pub fn loop_period(generated: &[u32], max_ngram: usize) -> Option<usize> {
         }
         let tail = &generated[generated.len() - span..];
         if (p..span).all(|i| tail[i] == tail[i - p]) {
+            return Some(p);
+        }
+    }
+    let first_block = (max_ngram + 1).max(LOOP_MIN_SPAN);
+    for p in first_block..=max_ngram * LOOP_BLOCK_FACTOR {
+        if generated.len() < 2 * p {
+            break;
+        }
+        let tail = &generated[generated.len() - 2 * p..];
+        if tail[..p] == tail[p..] {
             return Some(p);
         }
     }
@@ -242,6 +260,29 @@ mod tests {
         let varied: Vec<u32> = (0..40).collect();
         assert_eq!(loop_period(&varied, 16), None);
         assert_eq!(loop_period(&seq, 0), None);
+    }
+
+    #[test]
+    fn loop_guard_detects_a_sentence_said_twice() {
+        let sentence: Vec<u32> = (100..120).collect();
+        let mut out: Vec<u32> = vec![1, 2, 3];
+        out.extend(&sentence);
+        assert_eq!(loop_period(&out, 8), None, "once is not a loop");
+        out.extend(&sentence[..19]);
+        assert_eq!(loop_period(&out, 8), None, "not yet complete");
+        out.push(sentence[19]);
+        assert_eq!(loop_period(&out, 8), Some(20));
+        assert_eq!(loop_period(&out, 2), None, "longer than 2 × 8 tokens");
+        assert_eq!(loop_period(&out, 0), None);
+        // The same sentence with one token changed is not a loop.
+        let mut near = sentence.clone();
+        near[7] = 7;
+        let mut out: Vec<u32> = sentence.clone();
+        out.extend(&near);
+        assert_eq!(loop_period(&out, 8), None);
+        // Blocks shorter than the minimum span need the three repeats of the n-gram rule.
+        let short: Vec<u32> = (50..60).collect();
+        assert_eq!(loop_period(&[short.clone(), short].concat(), 8), None);
     }
 
     #[test]
