@@ -292,6 +292,7 @@ async function main() {
     await page.setInputFiles('#eval-file', { name: 'qa.jsonl', mimeType: 'application/json', buffer: Buffer.from(dataset) });
     await page.waitForFunction(() => /qa\.jsonl/.test(document.getElementById('eval-dataset').textContent));
     await page.selectOption('#eval-answers', 'extractive');
+    for (const id of ['#eval-downloads', '#eval-summary', '#eval-report']) assert.equal(await page.isHidden(id), true, `${id} shows before any evaluation`);
     await startTicker(page);
     await page.click('#eval-run');
     await page.waitForFunction(() => document.getElementById('eval-progress').value > 0 || document.getElementById('eval-status').dataset.state === 'done');
@@ -302,6 +303,7 @@ async function main() {
     assert.equal(await page.getAttribute('#eval-status', 'data-kind'), 'done', evalStatus);
     assert.match(evalStatus, new RegExp(`Evaluated ${evalQuestions} questions × 4 configurations`));
     assert.match(evalStatus, /1 relevant document\(s\) not in the index/);
+    assert.equal(await page.isVisible('#eval-downloads'), true, 'the report downloads are offered');
     const summaryRows = await page.$$eval('#eval-summary tbody tr', (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
     step(`evaluate summary: ${JSON.stringify(summaryRows)}`);
     assert.deepEqual(summaryRows.map((r) => r[0]), ['dense', 'sparse', 'hybrid-rrf', 'hybrid-weighted α=0.5']);
