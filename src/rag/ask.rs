@@ -199,6 +199,13 @@ impl Engine {
         for batch in missing.chunks(self.config.embed_batch.max(1)) {
             let texts: Vec<&str> = batch.iter().map(|&i| sources[i].text.as_str()).collect();
             let embedded = self.embedder.embed_batch(&texts)?;
+            if embedded.len() != texts.len() {
+                return Err(Error::Candle(format!(
+                    "the embedder returned {} vectors for {} sentences",
+                    embedded.len(),
+                    texts.len()
+                )));
+            }
             let mut cache = self.sentence_cache.lock().unwrap_or_else(|p| p.into_inner());
             for (&i, v) in batch.iter().zip(embedded) {
                 cache.insert(&sources[i].text, &v);
