@@ -513,18 +513,7 @@ impl Engine {
                     return Err(Error::Cancelled);
                 }
                 let refs: Vec<&str> = group.iter().map(String::as_str).collect();
-                let vectors = self.embedder.embed_batch(&refs)?;
-                if vectors.len() != refs.len() {
-                    return Err(Error::Candle(format!(
-                        "embedder returned {} vectors for {} texts",
-                        vectors.len(),
-                        refs.len()
-                    )));
-                }
-                for ((_, v), vec) in slot.iter_mut().zip(vectors) {
-                    if vec.len() != self.dense.dim() {
-                        return Err(Error::DimensionMismatch { expected: self.dense.dim(), got: vec.len() });
-                    }
+                for ((_, v), vec) in slot.iter_mut().zip(self.embed_batch_checked(&refs)?) {
                     *v = vec;
                 }
                 done += refs.len();
@@ -608,12 +597,32 @@ impl Engine {
     pub fn search(&self, query: &str, options: &SearchOptions) -> Result<Vec<SearchHit>> {
         let query_vec = match options.mode {
             Mode::Sparse => None,
-            _ => {
-                self.check_query(query, options)?;
-                Some(self.embedder.embed(&format!("{}{}", self.config.query_prefix, query.trim()))?)
-            }
+            _ => Some(self.embed_query(query, options)?),
         };
         self.search_with_vector(query, query_vec.as_deref(), options)
+    }
+
+    /// The query's vector (with the configured query prefix), after checking the query.
+    pub(crate) fn embed_query(&self, query: &str, options: &SearchOptions) -> Result<Vec<f32>> {
+        self.check_query(query, options)?;
+        self.embedder.embed(&format!("{}{}", self.config.query_prefix, query.trim()))
+    }
+
+    /// One batch through the embedder, refusing a reply that does not match it: one vector
+    /// per text, each of the index's dimension.
+    pub(crate) fn embed_batch_checked(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let vectors = self.embedder.embed_batch(texts)?;
+        if vectors.len() != texts.len() {
+            return Err(Error::Candle(format!(
+                "embedder returned {} vectors for {} texts",
+                vectors.len(),
+                texts.len()
+            )));
+        }
+        if let Some(v) = vectors.iter().find(|v| v.len() != self.dense.dim()) {
+            return Err(Error::DimensionMismatch { expected: self.dense.dim(), got: v.len() });
+        }
+        Ok(vectors)
     }
 
     fn check_query(&self, query: &str, options: &SearchOptions) -> Result<()> {

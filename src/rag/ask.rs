@@ -91,8 +91,7 @@ impl Engine {
         let qvec = {
             let mut probe = options.search.clone();
             probe.mode = super::Mode::Dense;
-            self.check_query(question, &probe)?;
-            self.embedder.embed(&format!("{}{}", self.config.query_prefix, question.trim()))?
+            self.embed_query(question, &probe)?
         };
         let hits = self.search_with_vector(question, Some(&qvec), &options.search)?;
         let t1 = clock();
@@ -198,14 +197,7 @@ impl Engine {
         let missing: Vec<usize> = (0..sources.len()).filter(|&i| vectors[i].is_none()).collect();
         for batch in missing.chunks(self.config.embed_batch.max(1)) {
             let texts: Vec<&str> = batch.iter().map(|&i| sources[i].text.as_str()).collect();
-            let embedded = self.embedder.embed_batch(&texts)?;
-            if embedded.len() != texts.len() {
-                return Err(Error::Candle(format!(
-                    "the embedder returned {} vectors for {} sentences",
-                    embedded.len(),
-                    texts.len()
-                )));
-            }
+            let embedded = self.embed_batch_checked(&texts)?;
             let mut cache = self.sentence_cache.lock().unwrap_or_else(|p| p.into_inner());
             for (&i, v) in batch.iter().zip(embedded) {
                 cache.insert(&sources[i].text, &v);
@@ -611,5 +603,71 @@ mod tests {
         assert_eq!(again.answer, first.answer);
         assert_eq!(again.citations, first.citations);
         assert_eq!(e.sentence_cache.lock().unwrap().counts(), (misses, misses), "every sentence came from the cache");
+    }
+
+    /// An embedder whose batches go wrong on demand (a vector missing, or a wrong dimension).
+    struct Faulty {
+        inner: crate::embed::hashing::HashEmbedder,
+        fault: std::sync::Arc<std::sync::Mutex<Option<&'static str>>>,
+    }
+
+    impl crate::ingest::chunk::TokenCounter for Faulty {
+        fn count_tokens(&self, text: &str) -> usize {
+            self.inner.count_tokens(text)
+        }
+    }
+
+    impl crate::embed::Embedder for Faulty {
+        fn info(&self) -> &crate::embed::EmbedderInfo {
+            self.inner.info()
+        }
+        fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+            let mut out = self.inner.embed_batch(texts)?;
+            match *self.fault.lock().unwrap() {
+                Some("short") => {
+                    out.pop();
+                }
+                Some("dim") => out[0].push(0.0),
+                _ => {}
+            }
+            Ok(out)
+        }
+        /// Queries are embedded faithfully: the faults are in the batches.
+        fn embed(&self, text: &str) -> Result<Vec<f32>> {
+            self.inner.embed(text)
+        }
+    }
+
+    #[test]
+    fn a_faulty_embedder_is_an_error_when_indexing_and_answering() {
+        use crate::embed::hashing::HashEmbedder;
+        use crate::{Document, EngineConfig};
+        let fault = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let faulty = Faulty { inner: HashEmbedder::new(64), fault: fault.clone() };
+        let mut e = Engine::new(EngineConfig::default(), Box::new(faulty));
+        let doc = |id: &str| {
+            Document::new(
+                id,
+                format!(
+                    "# Lock file {id}\n\nCargo.lock records the exact versions of every dependency. It is written \
+                     by cargo when the dependencies are resolved. Commit it for binaries so builds are reproducible."
+                ),
+            )
+        };
+        e.add_documents(vec![doc("a.md")]).unwrap();
+        let set = |f| *fault.lock().unwrap() = f;
+        let options = AskOptions { abstain_below: 0.0, ..AskOptions::default() };
+        for kind in ["short", "dim"] {
+            set(Some(kind));
+            let before = e.to_bytes().unwrap();
+            let indexed = e.add_documents(vec![doc("b.md"), doc("c.md")]);
+            assert!(matches!(indexed, Err(Error::Candle(_) | Error::DimensionMismatch { .. })), "{kind}: {indexed:?}");
+            e.clear_sentence_cache();
+            let asked = e.ask("Which file records the exact versions?", &options, &|| 0.0, &mut |_| true);
+            assert!(asked.is_err(), "{kind}: {asked:?}");
+            assert_eq!(e.to_bytes().unwrap(), before, "{kind}: the index changed");
+        }
+        set(None);
+        assert!(e.ask("Which file records the exact versions?", &options, &|| 0.0, &mut |_| true).is_ok());
     }
 }
