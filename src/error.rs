@@ -36,6 +36,19 @@ pub enum Error {
         offset: usize,
     },
 
+    /// An input exceeds an explicit resource limit (document bytes, heading bytes, blocks or
+    /// chunks per document, nesting depth, vocabulary size, token length, dataset line, …).
+    /// The limits are documented in one place: `docs/limits.md`.
+    #[error("limit exceeded: {what} is {got}, more than the limit of {limit}")]
+    LimitExceeded {
+        /// Which limit (e.g. "heading bytes", "nesting depth", "gguf token bytes").
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+        /// The size found (or the first size seen past the limit).
+        got: usize,
+    },
+
     // ---- models ----
     /// A model file (weights, tokenizer, config, GGUF) could not be read or is inconsistent.
     #[error("model file {what}: {detail}")]
@@ -143,6 +156,7 @@ impl Error {
             Error::DuplicateId(_) => "DuplicateId",
             Error::UnknownDocument(_) => "UnknownDocument",
             Error::InvalidUtf8 { .. } => "InvalidUtf8",
+            Error::LimitExceeded { .. } => "LimitExceeded",
             Error::ModelFormat { .. } => "ModelFormat",
             Error::UnsupportedArchitecture(_) => "UnsupportedArchitecture",
             Error::ModelNotLoaded(_) => "ModelNotLoaded",
