@@ -1,0 +1,5 @@
+#![no_main]
+//! Fuzz target `index_load`: see `sotto_fuzz::harness::index_load` (fuzz/src/harness.rs) for the input layout and invariants.
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| sotto_fuzz::harness::index_load(data));
