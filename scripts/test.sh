@@ -29,4 +29,7 @@ echo "== browser"
 echo "== evaluation report"
 ./scripts/test-report.sh
 
+echo "== fuzz smoke run (every target ${SOTTO_FUZZ_SECONDS:-30} s; installs nightly and cargo-fuzz if missing)"
+./scripts/fuzz.sh "${SOTTO_FUZZ_SECONDS:-30}"
+
 echo "all tests passed"
