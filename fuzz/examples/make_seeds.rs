@@ -69,14 +69,15 @@ fn clean_chunk() {
     s.put_with("page-html", &[2 | 2 << 3 | 1 << 5], html);
     s.put_with("page-html-engine", &[2 | 3 << 3 | 2 << 5 | 0x80], html);
     s.put_with("text-paragraphs", &[0 | 1 << 3], "First paragraph.\r\nStill first.\n\n\nSecond \u{200b}para\u{00ad}graph\tand\u{a0}more.\n\n  Third é cafe\u{301}.".as_bytes());
-    // Amplified shapes: deep nesting and long repetitions (small counts; the fuzzer grows them).
+    // Amplified shapes: deep nesting and long repetitions, at counts that still run well under
+    // the 1 s timeout and the 2 GB limit (the fuzzer grows them).
     let amp = |pieces: &[(u16, &[u8])]| amplified(pieces);
-    s.put_with("amp-nested-divs", &[2 | 4], &amp(&[(200, b"<div>"), (1, b"deep text"), (200, b"</div>")]));
-    s.put_with("amp-nested-lists-html", &[2 | 4 | 1 << 3], &amp(&[(100, b"<ul><li>item "), (100, b"</li></ul>")]));
+    s.put_with("amp-nested-divs", &[2 | 4], &amp(&[(2000, b"<div>"), (1, b"deep text"), (2000, b"</div>")]));
+    s.put_with("amp-nested-lists-html", &[2 | 4 | 1 << 3], &amp(&[(1000, b"<ul><li>item "), (1000, b"</li></ul>")]));
     s.put_with(
         "amp-heading-then-paragraphs",
         &[1 | 4 | 2 << 3],
-        &amp(&[(1, b"# "), (300, b"heading "), (1, b"\n\n"), (500, b"p.\n\n")]),
+        &amp(&[(1, b"# "), (2000, b"heading "), (1, b"\n\n"), (5000, b"p.\n\n")]),
     );
     s.put_with("amp-nested-quotes-md", &[1 | 4], &amp(&[(100, b">"), (1, b" quoted\n\n"), (50, b"- a\n  ")]));
     s.put_with(
