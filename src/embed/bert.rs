@@ -38,7 +38,7 @@ use tokenizers::{PostProcessor, Tokenizer};
 use super::pooling::{l2_normalize, Pooling};
 use super::{sha256_hex, Embedder, EmbedderInfo};
 use crate::error::{Error, Result};
-use crate::ingest::chunk::TokenCounter;
+use crate::text::TokenCounter;
 
 /// Texts tokenized per call to the tokenizer inside `embed_batch`; bounds the memory held
 /// by full `Encoding`s (token strings, offsets) when a caller passes thousands of texts.

@@ -5,7 +5,7 @@
 
 use super::{Embedder, EmbedderInfo};
 use crate::error::Result;
-use crate::ingest::chunk::TokenCounter;
+use crate::text::TokenCounter;
 
 /// Feature-hashing embedder.
 #[derive(Debug, Clone)]

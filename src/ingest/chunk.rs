@@ -51,20 +51,7 @@ use unicode_segmentation::UnicodeSegmentation;
 
 use super::clean::{BlockKind, CleanedDoc};
 
-/// Counts tokens the way the embedder will (its tokenizer, without special tokens).
-pub trait TokenCounter {
-    /// Number of tokens of `text`.
-    fn count_tokens(&self, text: &str) -> usize;
-
-    /// Whether counts never grow when whitespace-separated pieces are joined:
-    /// `count(a + " " + b) <= count(a) + count(b)`. BERT's WordPiece qualifies (its
-    /// pre-tokenizer splits on whitespace and punctuation first). When true, the chunker
-    /// trusts its sums and skips the final whole-chunk count, about half of the
-    /// tokenizer work. Default `false`: every chunk is verified.
-    fn counts_are_subadditive(&self) -> bool {
-        false
-    }
-}
+pub use crate::text::TokenCounter;
 
 /// Chunking parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

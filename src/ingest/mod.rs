@@ -9,6 +9,7 @@
 pub mod chunk;
 pub mod clean;
 pub mod dedup;
+pub mod language;
 
 use std::collections::BTreeMap;
 
