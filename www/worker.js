@@ -328,14 +328,27 @@ async function verifySaved(head, bytes) {
   return true;
 }
 
-/** Run `fn` holding this saved index's Web Lock (just `fn` without persistence or Web Locks). */
-async function withLock(fn, progress = () => {}) {
+/**
+ * Run `fn` holding this saved index's Web Lock (just `fn` without persistence or Web
+ * Locks). A `cancellable` wait for the lock ends with "Cancelled" when cancel() is called.
+ */
+async function withLock(fn, progress = () => {}, cancellable = false) {
   if (!persist || !self.navigator?.locks) return fn();
   const locks = navigator.locks;
   const got = await locks.request(persist.lock, { ifAvailable: true }, async (lock) => (lock ? { value: await fn() } : null));
   if (got) return got.value;
   progress({ stage: 'waiting', done: 0, total: 0, reason: 'another tab is changing the saved index' });
-  return locks.request(persist.lock, () => fn());
+  // cancel() must work while waiting too: the shared counter is polled, the wait aborted.
+  const abort = new AbortController();
+  const poll = cancellable && cancelFlag ? setInterval(() => cancelled() && abort.abort(new SottoError('Cancelled', 'cancelled while waiting for another tab')), 50) : null;
+  try {
+    return await locks.request(persist.lock, { signal: abort.signal }, () => {
+      clearInterval(poll);
+      return fn();
+    });
+  } finally {
+    clearInterval(poll);
+  }
 }
 
 /** Apply one journal entry to the engine (replaying this tab's unsaved change onto another save). */
@@ -453,7 +466,7 @@ async function mutate(entry, apply, progress) {
     journal.push(entry);
     if (blocked) return { result, saved: { ok: false, error: { kind: blocked.kind, message: `${blocked.message}; this change was not saved (the saved index was left as is)` } }, merged };
     return { result, saved: await save(head), merged };
-  }, progress);
+  }, progress, true);
 }
 
 function headOnly() {
