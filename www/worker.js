@@ -373,7 +373,8 @@ async function catchUp(head) {
     synced = null;
     return { replayed: 0, from: null };
   }
-  const { bytes } = await loadSaved();
+  const { head: current, bytes } = await loadSaved();
+  if ((current?.id ?? null) !== head.id) throw new SottoError('Conflict', 'another tab saved the index at the same moment; this change is kept in memory and merged at the next change');
   await verifySaved(head, bytes);
   const snapshot = journal.length ? engine.exportIndex() : null;
   try {
