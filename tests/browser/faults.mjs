@@ -6,7 +6,8 @@
 // createEngine({faults: true}); see worker.js `__fault`), or from killing the worker or
 // reloading the page as a user would.
 //
-//  crash     a panic and a dead worker (closed, uncaught error) → the worker restarts with
+//  crash     a panic and a dead worker (closed itself, uncaught error, killed from outside
+//            while indexing) → the worker restarts with
 //            the last saved index, the page says so, in-flight calls reject with a kind,
 //            later calls work; a fourth crash within a minute stops the restarts (typed)
 //  queue     a second file pick while the first waits (another tab holds the save lock)
@@ -179,6 +180,24 @@ async function crash({ open }) {
   // A reload brings everything back.
   await reload(page);
   assert.deepEqual(await ids(page), ['keep.txt', 'later.txt', 'second.txt']);
+
+  // (e) The worker is killed from outside (as the browser does under memory pressure)
+  // while a request runs in it: that request rejects, the next one works.
+  const e = await page.evaluate(async () => {
+    const s = window.sotto;
+    const kind = (p) => p.then(() => 'resolved', (err) => err.kind);
+    const big = Array.from({ length: 3000 }, (_, i) => ({ id: `k${i}.txt`, body: `Killed ${i} ` + 'lorem ipsum dolor '.repeat(40) + i }));
+    let started = false;
+    const running = kind(s.addDocuments(big, { onProgress: () => (started = true) }));
+    while (!started) await new Promise((r) => setTimeout(r, 10));
+    s.worker.terminate();
+    return { running: await running, ids: await s.documentIds(), restarts: s.restarts };
+  });
+  console.log(`[faults] crash (killed from outside): ${JSON.stringify({ ...e, ids: e.ids.length })}`);
+  assert.equal(e.running, 'WorkerCrashed');
+  assert.deepEqual(e.ids, ['keep.txt', 'later.txt', 'second.txt']);
+  assert.equal(e.restarts, 1);
+  await page.waitForSelector('body[data-engine="restarted"]', { timeout: T.step });
 }
 
 // ---- queue: a second pick is not dropped; Latin-1 text is not silently mangled ----
