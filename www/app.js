@@ -258,8 +258,9 @@ async function search(ev) {
   const query = $('query').value;
   const mode = $('mode').value;
   const opts = { k: Number($('k').value) };
-  if (mode === 'weighted') Object.assign(opts, { mode: 'hybrid', fusion: 'weighted', alpha: 0.5 });
-  else opts.mode = mode;
+  // The engine parses retrieval names ("weighted" = hybrid-weighted, alpha 0.5) and refuses
+  // what it does not know: the page does not interpret them itself.
+  opts.mode = mode;
   const list = $('results');
   // Tests and assistive tech can tell stale results from the answer to this query.
   list.dataset.state = 'running';

@@ -98,23 +98,26 @@ impl Engine {
         }
 
         // 3. Embed every kept chunk (the expensive part), still without touching state.
+        // Batches run across documents: a hundred one-paragraph documents are embedded
+        // `embed_batch` at a time, not one by one.
         let total_chunks: usize = pending.iter().map(|p| p.chunks.len()).sum();
         let batch = self.config.embed_batch.max(1);
-        let mut done = 0;
-        progress(Progress::Embedding { done, total: total_chunks });
+        progress(Progress::Embedding { done: 0, total: total_chunks });
+        let texts: Vec<&str> = pending.iter().flat_map(|p| p.chunks.iter().map(|(_, t)| t.as_str())).collect();
+        let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(total_chunks);
+        for group in texts.chunks(batch) {
+            if cancelled() {
+                return Err(Error::Cancelled);
+            }
+            vectors.extend(self.embed_batch_checked(group)?);
+            progress(Progress::Embedding { done: vectors.len(), total: total_chunks });
+        }
+        drop(texts);
+        let mut vectors = vectors.into_iter();
         let mut out = Vec::with_capacity(pending.len());
         for prepared in pending {
-            let mut chunks = Vec::with_capacity(prepared.chunks.len());
-            for group in prepared.chunks.chunks(batch) {
-                if cancelled() {
-                    return Err(Error::Cancelled);
-                }
-                let refs: Vec<&str> = group.iter().map(|(_, t)| t.as_str()).collect();
-                let vectors = self.embed_batch_checked(&refs)?;
-                chunks.extend(group.iter().map(|(c, _)| c.clone()).zip(vectors));
-                done += refs.len();
-                progress(Progress::Embedding { done, total: total_chunks });
-            }
+            let chunks: Vec<(ChunkRecord, Vec<f32>)> =
+                prepared.chunks.into_iter().map(|(c, _)| c).zip(vectors.by_ref()).collect();
             out.push((prepared.record, chunks));
         }
         Ok(Batch { docs: out, dedup, next_id })
@@ -490,6 +493,24 @@ mod tests {
         assert_eq!(e.to_bytes().unwrap(), before);
         // The untouched batch commits.
         assert_eq!(e.commit(prepared).unwrap().documents, 2);
+    }
+
+    #[test]
+    fn embedding_batches_run_across_documents() {
+        let (mut e, batches, _) = engine();
+        // Ten one-sentence documents: one chunk each, five batches of two (embed_batch = 2),
+        // not ten batches of one.
+        let docs: Vec<Document> = (0..10).map(|i| doc(&format!("d{i}.md"), 12)).collect();
+        let report = e.add_documents(docs).unwrap();
+        assert_eq!(report.chunks, 10);
+        assert_eq!(batches.load(Ordering::SeqCst), 5);
+        // Each chunk got its own document's vector: searching a document's words finds it.
+        for i in [0, 4, 9] {
+            let id = format!("d{i}.md");
+            let words = e.document(&id).unwrap().text.clone();
+            let hits = e.search(&words, &crate::SearchOptions { mode: crate::Mode::Dense, ..Default::default() });
+            assert_eq!(hits.unwrap()[0].doc_id, id);
+        }
     }
 
     #[test]
