@@ -10,9 +10,12 @@
 //! block records its byte span and the heading path above it, so the chunker can split
 //! along headings → paragraphs → sentences and answers can cite exact spans.
 //!
-//! - **HTML** is parsed by `html5ever` (through `scraper`), never by regular
-//!   expressions. The DOM is walked with `ego_tree`'s iterative open/close traversal —
-//!   no recursion — so a document nested 10 000 levels deep cannot overflow the stack.
+//! - **HTML** is parsed by `html5ever` (into `scraper`'s DOM), never by regular
+//!   expressions. Elements nested deeper than [`CleanConfig::max_nesting_depth`] are
+//!   left out while parsing (their text is kept), which keeps the parser's cost per tag
+//!   bounded; the parser is fed in pieces so cleaning can be cancelled. The DOM is walked
+//!   with `ego_tree`'s iterative open/close traversal — no recursion — so no depth can
+//!   overflow the stack.
 //!   Boilerplate removal follows the usual DOM-heuristic approach (cf. Kohlschütter et
 //!   al., *Boilerplate Detection using Shallow Text Features*, WSDM 2010, and
 //!   Readability-style main-content selection), kept deliberately simple and
@@ -35,11 +38,19 @@
 //! [`CleanConfig::max_word_chars`] are dropped: they are base64 blobs or minified data
 //! that only waste tokens.
 
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use ego_tree::iter::Edge;
+use html5ever::tendril::StrTendril;
+use html5ever::tokenizer::{
+    BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts, TokenizerResult,
+};
+use html5ever::tree_builder::{create_element, Tracer, TreeBuilder, TreeBuilderOpts, TreeSink};
+use html5ever::{local_name, namespace_url, ns, LocalName, QualName};
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
-use scraper::{Html, Node};
+use scraper::{Html, HtmlTreeSink, Node};
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
@@ -65,11 +76,19 @@ pub struct CleanConfig {
     /// Most blocks (headings, paragraphs, list items, …) one document may produce
     /// (default 200 000); more is [`Error::LimitExceeded`] ("blocks per document").
     pub max_blocks: usize,
+    /// Deepest HTML element nesting kept (default 512, as Blink's HTML parser). An element
+    /// that would open while this many are open (the parser's stack of open elements plus
+    /// its list of active formatting elements) is left out, as is its end tag, and its
+    /// content goes to its parent, separated by a space. Flattened rather than refused:
+    /// the text is kept, only structure that deep is lost. This bounds the HTML parser's
+    /// cost per tag, which otherwise grows with the depth (quadratic time). Markdown needs
+    /// no such limit: its parser and the block builder are linear in the nesting.
+    pub max_nesting_depth: usize,
 }
 
 impl Default for CleanConfig {
     fn default() -> Self {
-        CleanConfig { max_word_chars: 256, max_heading_bytes: 1024, max_blocks: 200_000 }
+        CleanConfig { max_word_chars: 256, max_heading_bytes: 1024, max_blocks: 200_000, max_nesting_depth: 512 }
     }
 }
 
@@ -402,6 +421,7 @@ struct Builder<'a> {
     max_word_chars: usize,
     max_heading_bytes: usize,
     max_blocks: usize,
+    max_nesting_depth: usize,
     cancelled: &'a dyn Fn() -> bool,
     /// Events since the last cancellation check.
     ticks: usize,
@@ -426,6 +446,7 @@ impl<'a> Builder<'a> {
             max_word_chars: config.max_word_chars.max(1),
             max_heading_bytes: config.max_heading_bytes,
             max_blocks: config.max_blocks,
+            max_nesting_depth: config.max_nesting_depth,
             cancelled,
             ticks: 0,
             error: None,
@@ -458,8 +479,12 @@ impl<'a> Builder<'a> {
         false
     }
 
-    /// Whether an error stopped the walk.
-    fn stopped(&self) -> bool {
+    /// Ask the cancellation callback now (between pieces of parser input). Returns true
+    /// when the walk must stop.
+    fn check_cancelled(&mut self) -> bool {
+        if self.error.is_none() && (self.cancelled)() {
+            self.error = Some(Error::Cancelled);
+        }
         self.error.is_some()
     }
 
@@ -958,9 +983,133 @@ fn find_element<'a>(
     root.descendants().find(|n| n.value().as_element().is_some_and(&pred))
 }
 
+/// Elements without content or end tag: they never deepen the tree.
+const VOID_TAGS: &[&str] = &[
+    "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image", "img", "input", "keygen",
+    "link", "meta", "param", "source", "track", "wbr",
+];
+
+/// Elements whose content the tokenizer reads as raw text: they must reach the tree
+/// builder, which switches the tokenizer's state, or their content would be parsed as
+/// markup and leak into the text. They hold no elements, so they deepen the tree by one.
+const RAW_TEXT_TAGS: &[&str] =
+    &["script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript", "plaintext"];
+
+/// Bytes of HTML fed to the parser between two cancellation checks.
+const HTML_PIECE_BYTES: usize = 16 << 10;
+
+/// Counts the handles the tree builder holds: its stack of open elements, its list of
+/// active formatting elements and a few singletons (document, head, form, context).
+struct CountHandles(Cell<usize>);
+
+impl Tracer for CountHandles {
+    type Handle = ego_tree::NodeId;
+    fn trace_handle(&self, _node: &ego_tree::NodeId) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+/// Between html5ever's tokenizer and tree builder: drops start tags that would nest
+/// deeper than the limit, and their end tags.
+///
+/// Why: the tree builder scans its stack of open elements (and list of active formatting
+/// elements) for most tags, so its cost per tag grows with the depth and a document of
+/// `n` nested elements costs `O(n²)` — 100 000 nested `<div>`s took 14 s in the browser.
+/// Keeping both below `max_depth` (plus what one token can add) bounds the cost per tag.
+/// The depth is measured exactly, through the tree builder's `trace_handles`, before every
+/// start tag: `O(depth)`, the same order as the scans the tree builder does itself.
+struct DepthLimit {
+    tb: TreeBuilder<ego_tree::NodeId, HtmlTreeSink>,
+    max_depth: usize,
+    /// Start tags left out and not yet matched by an end tag, by name.
+    dropped: RefCell<HashMap<LocalName, usize>>,
+}
+
+impl DepthLimit {
+    /// What a left-out tag becomes: a space, so the words on both sides stay apart.
+    fn separator(&self, line_number: u64) -> TokenSinkResult<ego_tree::NodeId> {
+        self.tb.process_token(Token::CharacterTokens(StrTendril::from_slice(" ")), line_number)
+    }
+}
+
+impl TokenSink for DepthLimit {
+    type Handle = ego_tree::NodeId;
+
+    fn process_token(&self, token: Token, line_number: u64) -> TokenSinkResult<ego_tree::NodeId> {
+        if let Token::TagToken(tag) = &token {
+            let name: &str = &tag.name;
+            match tag.kind {
+                TagKind::StartTag if !VOID_TAGS.contains(&name) && !RAW_TEXT_TAGS.contains(&name) => {
+                    let count = CountHandles(Cell::new(0));
+                    self.tb.trace_handles(&count);
+                    if count.0.get() > self.max_depth {
+                        if !tag.self_closing {
+                            *self.dropped.borrow_mut().entry(tag.name.clone()).or_insert(0) += 1;
+                        }
+                        return self.separator(line_number);
+                    }
+                }
+                TagKind::EndTag => {
+                    // The innermost open element of a name is the last one dropped, if any.
+                    let matched = self.dropped.borrow_mut().get_mut(&tag.name).filter(|n| **n > 0).map(|n| *n -= 1);
+                    if matched.is_some() {
+                        return self.separator(line_number);
+                    }
+                }
+                TagKind::StartTag => {}
+            }
+        }
+        self.tb.process_token(token, line_number)
+    }
+
+    fn end(&self) {
+        self.tb.end()
+    }
+
+    fn adjusted_current_node_present_but_not_in_html_namespace(&self) -> bool {
+        self.tb.adjusted_current_node_present_but_not_in_html_namespace()
+    }
+}
+
+/// Parse HTML — a whole document, or a fragment in a `<body>` context as Markdown's raw
+/// HTML — with the nesting depth limited (see [`DepthLimit`]), asking the cancellation
+/// callback every [`HTML_PIECE_BYTES`] of input. `None` when cancelled.
+fn parse_html(body: &str, fragment: bool, b: &mut Builder) -> Option<Html> {
+    let (tb, tokenizer_opts) = if fragment {
+        let sink = HtmlTreeSink::new(Html::new_fragment());
+        let context = create_element(&sink, QualName::new(None, ns!(html), local_name!("body")), Vec::new());
+        let tb = TreeBuilder::new_for_fragment(sink, context, None, TreeBuilderOpts::default());
+        let opts = TokenizerOpts { initial_state: Some(tb.tokenizer_state_for_context_elem()), ..Default::default() };
+        (tb, opts)
+    } else {
+        let sink = HtmlTreeSink::new(Html::new_document());
+        (TreeBuilder::new(sink, TreeBuilderOpts::default()), TokenizerOpts::default())
+    };
+    let limit = DepthLimit { tb, max_depth: b.max_nesting_depth, dropped: RefCell::new(HashMap::new()) };
+    let tokenizer = Tokenizer::new(limit, tokenizer_opts);
+    let queue = BufferQueue::default();
+    let mut rest = body;
+    while !rest.is_empty() {
+        if b.check_cancelled() {
+            return None;
+        }
+        let mut cut = rest.len().min(HTML_PIECE_BYTES);
+        while !rest.is_char_boundary(cut) {
+            cut += 1;
+        }
+        let (piece, tail) = rest.split_at(cut);
+        queue.push_back(StrTendril::from_slice(piece));
+        // `Script` only pauses the tokenizer for a script to run; nothing runs here.
+        while let TokenizerResult::Script(_) = tokenizer.feed(&queue) {}
+        rest = tail;
+    }
+    tokenizer.end();
+    Some(tokenizer.sink.tb.sink.finish())
+}
+
 /// Clean HTML into `b`; returns the `<title>` text if any.
 fn clean_html(body: &str, b: &mut Builder) -> Option<String> {
-    let html = Html::parse_document(body);
+    let html = parse_html(body, false, b)?;
     let doc_root = html.tree.root();
     walk_html_document(doc_root, b)
 }
@@ -1039,8 +1188,9 @@ fn clean_markdown(body: &str, b: &mut Builder) {
                     TagEnd::HtmlBlock => {
                         if let Some(raw) = html_block.take() {
                             b.boundary();
-                            let fragment = Html::parse_fragment(&raw);
-                            walk_html(fragment.tree.root(), b);
+                            if let Some(fragment) = parse_html(&raw, true, b) {
+                                walk_html(fragment.tree.root(), b);
+                            }
                             b.boundary();
                         }
                     }
@@ -1071,8 +1221,9 @@ fn clean_markdown(body: &str, b: &mut Builder) {
                 None => {
                     // Raw HTML outside an HTML block: parse it on its own.
                     b.boundary();
-                    let fragment = Html::parse_fragment(&t);
-                    walk_html(fragment.tree.root(), b);
+                    if let Some(fragment) = parse_html(&t, true, b) {
+                        walk_html(fragment.tree.root(), b);
+                    }
                     b.boundary();
                 }
             },
@@ -1338,6 +1489,90 @@ mod tests {
             ]
         );
         assert_eq!(d.blocks[6].heading_path, vec!["Title".to_string(), "Part".to_string()]);
+    }
+
+    fn nested(tag: &str, n: usize, inner: &str) -> String {
+        format!("<html><body>{}{inner}{}</body></html>", format!("<{tag}>").repeat(n), format!("</{tag}>").repeat(n))
+    }
+
+    /// Deepest element of a parsed tree (iteratively).
+    fn max_depth(html: &Html) -> usize {
+        let (mut depth, mut max) = (0usize, 0usize);
+        for edge in html.tree.root().traverse() {
+            match edge {
+                Edge::Open(_) => {
+                    depth += 1;
+                    max = max.max(depth);
+                }
+                Edge::Close(_) => depth -= 1,
+            }
+        }
+        max
+    }
+
+    fn parse_with(body: &str, max_nesting_depth: usize) -> Html {
+        let config = CleanConfig { max_nesting_depth, ..CleanConfig::default() };
+        let mut b = Builder::new(&config, &|| false);
+        parse_html(body, false, &mut b).unwrap()
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_flattened() {
+        // 300 000 levels (3.3 MB) — quadratic before: minutes. Handled, text kept.
+        let d = html(&nested("div", 300_000, "deep text"));
+        assert_eq!(d.text, "deep text");
+        let tree = parse_with(&nested("div", 300_000, "x"), 512);
+        let depth = max_depth(&tree);
+        assert!((500..=520).contains(&depth), "depth {depth}");
+        // Below the limit nothing changes; past it elements are left out, text kept.
+        let list = |n: usize| format!("<ul>{}", (0..n).map(|i| format!("<li>item{i}<ul>")).collect::<String>());
+        let items = |d: &CleanedDoc| d.blocks.iter().filter(|b| b.kind == BlockKind::ListItem).count();
+        let config = |depth: usize| CleanConfig { max_nesting_depth: depth, ..CleanConfig::default() };
+        let doc = Document::new("t.html", list(30)).with_format(Format::Html);
+        let full = clean(&doc, &config(512)).unwrap();
+        assert_eq!(items(&full), 30);
+        let flat = clean(&doc, &config(20)).unwrap();
+        assert!(items(&flat) < 10, "{} items", items(&flat));
+        assert!((0..30).all(|i| flat.text.contains(&format!("item{i}"))), "{:?}", flat.text);
+        // End tags of dropped elements are dropped too: what follows the deep part is
+        // a sibling at the right level again.
+        let body = format!("<body>{}<p>after</p></body>", nested("section", 40, "<p>inside</p>"));
+        let d = clean(&Document::new("t.html", body).with_format(Format::Html), &config(10)).unwrap();
+        assert_eq!(d.text, "inside\n\nafter");
+        // Raw-text elements are never dropped: a script past the limit stays a script.
+        let body = format!("{}<script>alert('x')</script>text", "<div>".repeat(100));
+        let d = clean(&Document::new("t.html", body).with_format(Format::Html), &config(10)).unwrap();
+        assert_eq!(d.text, "text");
+    }
+
+    #[test]
+    fn formatting_elements_cannot_deepen_the_tree_without_bound() {
+        // Formatting elements left open across paragraphs are reopened ("reconstructed")
+        // in each new paragraph: 20 000 distinct ones would nest 20 000 deep.
+        let body: String = (0..20_000).map(|i| format!("<p><b id=b{i}>w{i}</p>")).collect();
+        let tree = parse_with(&body, 64);
+        assert!(max_depth(&tree) <= 200, "depth {}", max_depth(&tree));
+        let d = html(&body);
+        assert!(d.text.contains("w0") && d.text.contains("w19999"));
+    }
+
+    #[test]
+    fn parsing_in_pieces_matches_scraper() {
+        // The tokenizer and tree builder driven here (in pieces, depth-limited) build the
+        // same tree as scraper's one-shot parse for real pages.
+        for page in ["guide/cargo-toml-vs-cargo-lock.html", "reference/profiles.html", "print.html"] {
+            let body = cargo_book(page);
+            let config = CleanConfig::default();
+            let ours = clean(&Document::new(page, body.as_str()).with_format(Format::Html), &config).unwrap();
+            let mut b = Builder::new(&config, &|| false);
+            let title = walk_html_document(Html::parse_document(&body).tree.root(), &mut b);
+            let theirs = b.finish(title).unwrap();
+            assert_eq!(ours, theirs, "{page}");
+            assert_eq!(max_depth(&parse_with(&body, 512)), max_depth(&Html::parse_document(&body)), "{page}");
+        }
+        // Markdown's raw HTML goes through the fragment parser.
+        let d = md("text\n\n<div><p>one</p><table><tr><td>a</td><td>b</td></tr></table></div>\n");
+        assert_eq!(d.text, "text\n\none\n\na | b");
     }
 
     #[test]
