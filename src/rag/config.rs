@@ -105,7 +105,11 @@ impl EngineConfig {
     pub fn validate(&self) -> Result<()> {
         in_range("limits.max_document_bytes", self.limits.max_document_bytes, 1, 1 << 30)?;
         in_range("limits.max_id_bytes", self.limits.max_id_bytes, 1, 1 << 16)?;
+        in_range("limits.max_chunks_per_document", self.limits.max_chunks_per_document, 1, 1 << 24)?;
         in_range("clean.max_word_chars", self.clean.max_word_chars, 1, 1 << 20)?;
+        in_range("clean.max_heading_bytes", self.clean.max_heading_bytes, 1, 1 << 20)?;
+        in_range("clean.max_blocks", self.clean.max_blocks, 1, 1 << 24)?;
+        in_range("clean.max_nesting_depth", self.clean.max_nesting_depth, 1, 1 << 16)?;
         validate_chunking(&self.chunk)?;
         let t = self.dedup.near_threshold;
         if !(t.is_finite() && t > 0.0 && t <= 1.0) {

@@ -19,8 +19,8 @@ use super::records::{dedup_key, sparse_text, ChunkRecord, DocRecord, IngestRepor
 use super::Engine;
 use crate::error::{Error, Result};
 use crate::index::ChunkId;
-use crate::ingest::chunk::chunk;
-use crate::ingest::clean::clean;
+use crate::ingest::chunk::chunk_checked;
+use crate::ingest::clean::clean_with;
 use crate::ingest::dedup::{Deduplicator, DupKind};
 use crate::ingest::language;
 use crate::ingest::Document;
@@ -93,7 +93,7 @@ impl Engine {
             if cancelled() {
                 return Err(Error::Cancelled);
             }
-            pending.push(self.prepare_one(&docs[i], &mut dedup, &mut next_id)?);
+            pending.push(self.prepare_one(&docs[i], &mut dedup, &mut next_id, cancelled)?);
             progress(Progress::Chunking { done: n + 1, total });
         }
 
@@ -124,11 +124,17 @@ impl Engine {
     }
 
     /// Clean, chunk and de-duplicate one document against `dedup`, assigning chunk ids.
-    fn prepare_one(&self, doc: &Document, dedup: &mut Deduplicator, next_id: &mut ChunkId) -> Result<Prepared> {
+    fn prepare_one(
+        &self,
+        doc: &Document,
+        dedup: &mut Deduplicator,
+        next_id: &mut ChunkId,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Prepared> {
         let format = doc.resolved_format();
         let mut typed = doc.clone();
         typed.format = Some(format);
-        let cleaned = clean(&typed, &self.config.clean)?;
+        let cleaned = clean_with(&typed, &self.config.clean, cancelled)?;
         if cleaned.text.trim().is_empty() {
             return Err(Error::InvalidDocument {
                 id: doc.id.clone(),
@@ -144,7 +150,7 @@ impl Engine {
             let reserve = self.embedder.count_tokens(t) + 1;
             chunk_config.max_tokens = chunk_config.max_tokens.saturating_sub(reserve).max(chunk_config.max_tokens / 2);
         }
-        let pieces = chunk(&cleaned, &chunk_config, self.embedder.as_ref());
+        let pieces = chunk_checked(&cleaned, &chunk_config, self.embedder.as_ref(), &self.config.limits)?;
         let mut record = DocRecord {
             id: doc.id.clone(),
             metadata: doc.metadata.clone(),
@@ -211,7 +217,6 @@ impl Engine {
 
     /// Everything [`Engine::commit`]'s mutations rely on, checked without mutating.
     fn check_batch(&self, batch: &Batch) -> Result<()> {
-        let dim = self.dense.dim();
         for (record, chunks) in &batch.docs {
             if record.chunks.len() != chunks.len() {
                 return Err(Error::WrongState(format!(
@@ -228,15 +233,7 @@ impl Engine {
                         reason: format!("chunk span {}..{} is outside its text", chunk.start, chunk.end),
                     });
                 }
-                if vector.len() != dim {
-                    return Err(Error::DimensionMismatch { expected: dim, got: vector.len() });
-                }
-                if let Some(bad) = vector.iter().position(|x| !x.is_finite()) {
-                    return Err(Error::Candle(format!(
-                        "the embedder returned a non-finite value ({}) at position {bad} for a chunk of {:?}",
-                        vector[bad], record.id
-                    )));
-                }
+                self.dense.check_vector(vector)?;
                 if id < self.next_chunk_id || self.dense.contains(id) || self.chunks.contains_key(&id) {
                     return Err(Error::WrongState(format!("chunk id {id} is already in use")));
                 }

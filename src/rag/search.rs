@@ -27,12 +27,12 @@ impl Engine {
     pub(crate) fn embed_query(&self, query: &str, options: &SearchOptions) -> Result<Vec<f32>> {
         self.check_query(query, options)?;
         let v = self.embedder.embed(&format!("{}{}", self.config.query_prefix, query.trim()))?;
-        check_vector(&v, self.dense.dim())?;
+        self.dense.check_vector(&v)?;
         Ok(v)
     }
 
     /// One batch through the embedder, refusing a reply that does not match it: one vector
-    /// per text, each of the index's dimension, with finite values only.
+    /// per text, each one a vector the dense index accepts (its dimension, finite values).
     pub(crate) fn embed_batch_checked(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         let vectors = self.embedder.embed_batch(texts)?;
         if vectors.len() != texts.len() {
@@ -43,7 +43,7 @@ impl Engine {
             )));
         }
         for v in &vectors {
-            check_vector(v, self.dense.dim())?;
+            self.dense.check_vector(v)?;
         }
         Ok(vectors)
     }
@@ -72,7 +72,7 @@ impl Engine {
     ) -> Result<Vec<SearchHit>> {
         self.check_query(query, options)?;
         if let Some(v) = query_vec {
-            check_vector(v, self.dense.dim())?;
+            self.dense.check_vector(v)?;
         }
         let allowed: Option<HashSet<ChunkId>> = if options.filters.is_empty() {
             None
@@ -132,17 +132,6 @@ impl Engine {
     }
 }
 
-/// A vector the dense index can take: `dim` finite values.
-pub(crate) fn check_vector(v: &[f32], dim: usize) -> Result<()> {
-    if v.len() != dim {
-        return Err(Error::DimensionMismatch { expected: dim, got: v.len() });
-    }
-    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-        return Err(Error::Candle(format!("the embedder returned a non-finite value ({}) at position {i}", v[i])));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use crate::embed::hashing::HashEmbedder;
@@ -189,7 +178,7 @@ mod tests {
         assert_eq!(e.search(&long, &SearchOptions::default()).unwrap_err().kind(), "InvalidQuery");
         let nan = vec![f32::NAN; 64];
         let r = e.search_with_vector("options", Some(&nan), &SearchOptions::default());
-        assert_eq!(r.unwrap_err().kind(), "Candle");
+        assert_eq!(r.unwrap_err().kind(), "NonFiniteVector");
         let short = vec![0.0; 3];
         let r = e.search_with_vector("options", Some(&short), &SearchOptions::default());
         assert_eq!(r.unwrap_err().kind(), "DimensionMismatch");
