@@ -40,7 +40,9 @@
 //!
 //! Memory beyond the weights: two RoPE tables of `context × head_dim` f32 (8 MB at the
 //! default 4096 positions and head dimension 256), and the KV cache — `window - 1` positions in
-//! local layers, every position in global ones.
+//! local layers, every position in global ones. Measured on Gemma 3 270M (load, 212-token
+//! prefill, 32 decode steps, test profile): peak RSS 3.98 GB with `quantized_gemma3`, 0.83 GB
+//! with this module; prefill 43 → 46 tokens/s, decode unchanged (10–13 tokens/s).
 //!
 //! Tested (below) against candle-transformers' non-quantized `models::gemma3`, fed the same
 //! tiny random weights: prefill and decode past the sliding window, grouped- and multi-query
