@@ -5,7 +5,7 @@
 //! Why segments: in wasm an exact scan of 10k × 384 floats costs ~1 ms per query and
 //! nothing to build, while `instant-distance` needs about a minute to build 10k
 //! vectors single-threaded (`ef_construction` 100) and then answers in ~1 ms too
-//! (see `notes/toolchain.md`). So new vectors always go to the open **flat** segment
+//! (measured on this project's machines). So new vectors always go to the open **flat** segment
 //! (contiguous `f32` rows, scanned with a dot product written so LLVM vectorises it —
 //! eight independent accumulators, which become SSE natively and `simd128` in
 //! wasm; ~0.6 ms per query over 10k × 384 natively). [`DenseIndex::build_hnsw`] — called by the native CLI, or explicitly in the
