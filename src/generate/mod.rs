@@ -7,7 +7,8 @@
 //!
 //! * [`load_gguf`] reads the file ([`gguf`]), picks the implementation from
 //!   `general.architecture` — `llama` (SmolLM2, Llama, Mistral-style), `phi2`, `phi3`,
-//!   `gemma3` and `t5`, all through candle's quantized models — and returns a
+//!   `gemma3` and `t5` (candle's quantized models; gemma3 is Sotto's own forward pass over
+//!   candle's quantized products) — and returns a
 //!   `Box<dyn Generator>`. Anything else is [`Error::UnsupportedArchitecture`]. Q4_1/Q5_0/Q5_1
 //!   tensors are requantized to Q8_0 on load by default ([`LoadOptions::requantize_to_q8_0`];
 //!   [`requantize`] does it to a file for `sotto requantize`).
