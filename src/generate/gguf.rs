@@ -98,7 +98,7 @@ fn declared_alignment(bytes: &[u8]) -> Option<u64> {
             let fixed = |t: u64| match t {
                 0 | 1 | 7 => Some((1, t == 1)),
                 2 | 3 => Some((2, t == 3)),
-                4 | 5 | 6 => Some((4, t == 5)),
+                4..=6 => Some((4, t == 5)),
                 10..=12 => Some((8, t == 11)),
                 _ => None,
             };

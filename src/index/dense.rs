@@ -953,7 +953,7 @@ impl GraphCheck {
     }
 }
 
-impl<'a> serde::Serializer for &'a mut GraphCheck {
+impl serde::Serializer for &mut GraphCheck {
     type Ok = ();
     type Error = GraphError;
     type SerializeSeq = Self;

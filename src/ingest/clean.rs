@@ -1073,7 +1073,7 @@ impl TokenSink for DepthLimit {
 
 /// Parse HTML — a whole document, or a fragment in a `<body>` context as Markdown's raw
 /// HTML — with the nesting depth limited (see [`DepthLimit`]), asking the cancellation
-/// callback every [`HTML_PIECE_BYTES`] of input. `None` when cancelled.
+/// callback after every [`HTML_PIECE_BYTES`] of input. `None` when cancelled.
 fn parse_html(body: &str, fragment: bool, b: &mut Builder) -> Option<Html> {
     let (tb, tokenizer_opts) = if fragment {
         let sink = HtmlTreeSink::new(Html::new_fragment());
@@ -1090,7 +1090,9 @@ fn parse_html(body: &str, fragment: bool, b: &mut Builder) -> Option<Html> {
     let queue = BufferQueue::default();
     let mut rest = body;
     while !rest.is_empty() {
-        if b.check_cancelled() {
+        // Not before the first piece: Markdown parses many small fragments, and the
+        // builder's own count of events covers those.
+        if rest.len() < body.len() && b.check_cancelled() {
             return None;
         }
         let mut cut = rest.len().min(HTML_PIECE_BYTES);
