@@ -20,24 +20,8 @@ functionality, enabled by dependents with the features key. Build scripts run be
 is compiled and can generate code or link native libraries. ";
 
 fn load() -> BertEmbedder {
-    let base = match std::env::var_os("SOTTO_MODELS") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is not set")).join(".cache/sotto/models"),
-    };
-    let dir = base.join("all-MiniLM-L6-v2");
-    let read = |f: &str| {
-        let p = dir.join(f);
-        std::fs::read(&p).unwrap_or_else(|e| {
-            panic!("model file {} missing ({e}): run scripts/fetch-models.sh or set SOTTO_MODELS", p.display())
-        })
-    };
-    BertEmbedder::from_bytes(
-        "all-MiniLM-L6-v2",
-        &read("model.safetensors"),
-        &read("tokenizer.json"),
-        &read("config.json"),
-    )
-    .expect("loading all-MiniLM-L6-v2")
+    sotto::native::load_default_embedder()
+        .unwrap_or_else(|e| panic!("all-MiniLM-L6-v2 must be present (run scripts/fetch-models.sh): {e}"))
 }
 
 /// `count` different texts of about `tokens` word pieces each (incl. special tokens),

@@ -20,14 +20,7 @@ functionality, enabled by dependents with the features key. Build scripts run be
 is compiled and can generate code or link native libraries. ";
 
 fn model_bytes() -> Vec<u8> {
-    let base = match std::env::var_os("SOTTO_MODELS") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is not set")).join(".cache/sotto/models"),
-    };
-    let p = base.join("SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
-    std::fs::read(&p).unwrap_or_else(|e| {
-        panic!("model file {} missing ({e}): run scripts/fetch-models.sh or set SOTTO_MODELS", p.display())
-    })
+    sotto::native::read_model_file(sotto::native::DEFAULT_GENERATOR).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn variants(bytes: &[u8]) -> Vec<(&'static str, Box<dyn Generator>)> {

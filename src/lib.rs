@@ -1,10 +1,13 @@
 //! # Sotto — retrieval-augmented generation that runs in the browser
 //!
 //! The module tree is the pipeline, in the order data flows:
-//! [`ingest`] (validate, clean, chunk, de-duplicate) → [`embed`] (sentence vectors) →
-//! [`index`] (dense segments, BM25, fusion, on-disk format) → [`rag`] (the [`Engine`]
-//! that orchestrates them) → [`eval`] (metrics against ground truth); [`generate`]
-//! holds the local GGUF generator.
+//! [`ingest`] (validate, clean, chunk, de-duplicate, language) → [`embed`] (sentence
+//! vectors) → [`index`] (dense segments, BM25, fusion, the file container) → [`query`]
+//! (validated search options, the filter language) → [`generate`] (the local GGUF
+//! generator) → [`rag`] (the [`Engine`] that orchestrates them, persistence, grounded
+//! answers) → [`eval`] (metrics against ground truth). A module names only modules
+//! before it (and [`text`] and [`error`], which every stage shares); `tests/architecture.rs`
+//! checks it.
 //!
 //! Core modules are target-agnostic: no file system, threads or clocks. The CLI
 //! (`src/bin/sotto.rs`, feature `cli`) and the wasm adapter (`src/wasm/`) do I/O.
@@ -31,10 +34,13 @@ pub mod index;
 pub mod ingest;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
+pub mod query;
 pub mod rag;
+pub mod text;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
 pub use error::{Error, Result};
 pub use ingest::{Document, Format};
-pub use rag::{Engine, EngineConfig, Filter, Mode, SearchHit, SearchOptions};
+pub use query::{Filter, Mode, Retrieval, SearchOptions};
+pub use rag::{Engine, EngineConfig, SearchHit};

@@ -22,6 +22,18 @@ pub fn models_dir() -> PathBuf {
     home.join(".cache").join("sotto").join("models")
 }
 
+/// Where an embedder named `name` lives: `name` itself when it is a directory, else
+/// `models/name`. (An embedder's name in an index manifest is its directory name, with
+/// a ` (cls)` suffix for CLS pooling.)
+pub fn embedder_dir(models: &Path, name: &str) -> PathBuf {
+    let name = name.trim_end_matches(" (cls)");
+    if Path::new(name).is_dir() {
+        PathBuf::from(name)
+    } else {
+        models.join(name)
+    }
+}
+
 fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| {
         Error::model(
@@ -50,6 +62,12 @@ pub fn load_bert_dir(dir: &Path) -> Result<BertEmbedder> {
         Pooling::Cls => format!("{name} (cls)"),
     };
     BertEmbedder::from_bytes_with(&name, &weights, &tokenizer, &config, options)
+}
+
+/// The bytes of a model file given relative to [`models_dir`] (e.g. [`DEFAULT_GENERATOR`]),
+/// or a `ModelFormat` error that says how to fetch it.
+pub fn read_model_file(relative: &str) -> Result<Vec<u8>> {
+    read(&models_dir().join(relative), relative)
 }
 
 /// Load the default embedder from [`models_dir`].

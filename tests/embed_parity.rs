@@ -33,32 +33,12 @@ fn reference() -> Reference {
     r
 }
 
-fn model_dir() -> PathBuf {
-    let base = match std::env::var_os("SOTTO_MODELS") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME is not set")).join(".cache/sotto/models"),
-    };
-    base.join("all-MiniLM-L6-v2")
-}
-
 /// The real model, loaded once for all tests of this file.
 fn embedder() -> &'static BertEmbedder {
     static E: OnceLock<BertEmbedder> = OnceLock::new();
     E.get_or_init(|| {
-        let dir = model_dir();
-        let read = |f: &str| {
-            let p = dir.join(f);
-            std::fs::read(&p).unwrap_or_else(|e| {
-                panic!("model file {} missing ({e}): run scripts/fetch-models.sh or set SOTTO_MODELS", p.display())
-            })
-        };
-        BertEmbedder::from_bytes(
-            "all-MiniLM-L6-v2",
-            &read("model.safetensors"),
-            &read("tokenizer.json"),
-            &read("config.json"),
-        )
-        .expect("loading all-MiniLM-L6-v2")
+        sotto::native::load_default_embedder()
+            .unwrap_or_else(|e| panic!("all-MiniLM-L6-v2 must be present (run scripts/fetch-models.sh): {e}"))
     })
 }
 

@@ -16,20 +16,10 @@ use sotto::generate::{
 };
 use sotto::Error;
 
-fn models_dir() -> PathBuf {
-    match std::env::var("SOTTO_MODELS") {
-        Ok(d) => PathBuf::from(d),
-        Err(_) => PathBuf::from(std::env::var("HOME").expect("HOME is not set")).join(".cache/sotto/models"),
-    }
-}
-
 fn gguf_bytes() -> &'static [u8] {
     static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
     BYTES.get_or_init(|| {
-        let p = models_dir().join("SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf");
-        std::fs::read(&p).unwrap_or_else(|e| {
-            panic!("cannot read {} ({e}); run scripts/fetch-models.sh or set SOTTO_MODELS", p.display())
-        })
+        sotto::native::read_model_file(sotto::native::DEFAULT_GENERATOR).unwrap_or_else(|e| panic!("{e}"))
     })
 }
 

@@ -227,10 +227,7 @@ fn cargo_book_print_page_is_mostly_duplicates() {
 
 #[test]
 fn cargo_book_with_the_real_tokenizer() {
-    let models = std::env::var("SOTTO_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/sotto/models"));
-    let path = models.join("all-MiniLM-L6-v2/tokenizer.json");
+    let path = sotto::native::models_dir().join(sotto::native::DEFAULT_EMBEDDER).join("tokenizer.json");
     let mut tk = tokenizers::Tokenizer::from_file(&path)
         .unwrap_or_else(|e| panic!("tokenizer {} is required (run the model fetch script): {e}", path.display()));
     tk.with_truncation(None).expect("disable truncation");

@@ -66,6 +66,8 @@ fn index_search_and_spans() {
         assert_eq!(top_doc(&e, "Rust package manager", json!({"mode": mode, "k": 2})), "cargo.md", "mode {mode}");
     }
     assert_eq!(top_doc(&e, "capital of France", json!({"fusion": "weighted", "alpha": 0.3})), "france.txt");
+    assert_eq!(top_doc(&e, "capital of France", json!({"mode": "hybrid-weighted:0.3"})), "france.txt");
+    assert_eq!(top_doc(&e, "capital of France", json!({"mode": "weighted"})), "france.txt");
     // Filters apply before ranking.
     let hits = rs(&e
         .search("France", js(json!({"filters": [{"op": "equals", "key": "topic", "value": "geo"}], "k": 10})))
@@ -215,7 +217,7 @@ fn bad_documents_are_errors_and_change_nothing() {
 
 #[wasm_bindgen_test]
 fn bad_options_are_errors() {
-    let e = engine();
+    let mut e = engine();
     let search = |q: &str, v: serde_json::Value| match e.search(q, js(v.clone())) {
         Ok(hits) => panic!("search({q:?}, {v}) succeeded: {}", rs(&hits)),
         Err(err) => kind::<()>(Err(err)),
@@ -228,11 +230,19 @@ fn bad_options_are_errors() {
     assert_eq!(search("x", json!({"fusion": "rrf", "alpha": 0.5})), "InvalidOption");
     assert_eq!(search("x", json!({"alpha": 1.5})), "InvalidOption");
     assert_eq!(search("x", json!({"rrfK": -1})), "InvalidOption");
+    // Retrieval names that carry their fusion, as the grid spells them; not with fusion keys.
+    assert_eq!(search("x", json!({"mode": "hybrid-weighted:2"})), "InvalidOption");
+    assert_eq!(search("x", json!({"mode": "weighted", "alpha": 0.3})), "InvalidOption");
+    assert_eq!(search("x", json!({"mode": "hybrid-rrf:0"})), "InvalidOption");
+    // The same values the CLI and the grid refuse (tests/options.rs), refused here too.
+    assert_eq!(search("x", json!({"rrfK": 0})), "InvalidOption");
+    assert_eq!(kind(SottoEngine::new(js(json!({"chunk": {"max_tokens": 1, "overlap_tokens": 0}})))), "InvalidOption");
     assert_eq!(search("x", json!({"filters": [{"op": "like", "key": "a"}]})), "InvalidOption");
     assert_eq!(search("   ", json!({})), "InvalidQuery");
     assert_eq!(search(&"long ".repeat(5000), json!({})), "InvalidQuery");
     assert_eq!(kind(e.search("x", JsValue::from_str("k=3"))), "InvalidOption");
     assert_eq!(kind(SottoEngine::new(js(json!({"embed_batch": "many"})))), "InvalidOption");
+    assert_eq!(kind(e.ask("x", js(json!({"search": {"k": 0}})), None)), "InvalidOption");
     // Sparse search of an unknown word is an empty list, not an error.
     assert_eq!(rs(&e.search("zzzzqqq", js(json!({"mode": "sparse"}))).unwrap()), json!([]));
 }

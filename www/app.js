@@ -7,9 +7,13 @@ import { createEngine, splitSpan } from './client.js';
 const params = new URLSearchParams(location.search);
 const MODEL_DIR = 'models/all-MiniLM-L6-v2/';
 const GENERATOR_URL = 'models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf';
+// SHA-256 and size of every model file (scripts/fetch-models.sh writes it): cached and
+// downloaded copies are checked against it.
+const MODEL_MANIFEST = 'models/manifest.json';
 const MODEL = {
   name: 'all-MiniLM-L6-v2',
   urls: { weights: MODEL_DIR + 'model.safetensors', tokenizer: MODEL_DIR + 'tokenizer.json', config: MODEL_DIR + 'config.json' },
+  manifest: MODEL_MANIFEST,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -56,10 +60,12 @@ function setBusy(busy, cancellable = false) {
   state.busy = busy;
   for (const id of ['load-sample', 'export', 'clear', 'search-button', 'ask-button', 'load-generator', 'eval-sample']) $(id).disabled = busy || !state.engine;
   $('eval-run').disabled = busy || !state.engine || !state.evalInput || state.documents === 0;
-  $('files').disabled = busy;
+  // Picking files stays possible while busy: picks are queued, never dropped.
+  $('files').disabled = !state.engine;
   $('import-file').disabled = busy;
   $('eval-file').disabled = busy;
   $('cancel').hidden = !(busy && cancellable);
+  if (!busy) queueMicrotask(pumpIngest);
 }
 
 // ---- summary and document list ----
@@ -85,26 +91,69 @@ async function refreshSummary(stats, source) {
   );
 }
 
-function savedNote(saved) {
+// Kinds of a save failure that mean the saved index itself cannot be used: offer to start a new one.
+const UNUSABLE = new Set(['Corrupt', 'BadMagic', 'IndexFormat', 'EmbedderMismatch']);
+
+function savedNote(saved, merged) {
   if (!saved || saved.skipped) return '';
-  if (saved.ok) return ` · saved to IndexedDB (${fmtBytes(saved.bytes)})`;
+  const mergeNote = merged && merged.from ? ' (merged with the index another tab saved)' : '';
+  if (saved.ok) return ` · saved to IndexedDB (${fmtBytes(saved.bytes)})${mergeNote}`;
+  if (UNUSABLE.has(saved.error.kind)) $('saved-problem').hidden = false;
   return ` · NOT saved (${saved.error.kind}: ${saved.error.message}); the previous saved index is kept`;
 }
 
 // ---- ingest ----
 
-async function ingest(docs, label) {
+// Picks waiting for the running batch: promises of {docs, label, notes}, in pick order.
+const ingestQueue = [];
+let ingestRunning = false;
+
+function showQueue() {
+  const q = $('ingest-queue');
+  q.textContent = ingestQueue.length ? `Queued: ${ingestQueue.map((j) => j.label).join(', ')} (indexed when the current task ends)` : '';
+  q.hidden = ingestQueue.length === 0;
+  q.dataset.queued = String(ingestQueue.length);
+}
+
+function enqueueIngest(label, docsPromise) {
+  ingestQueue.push({ label, docs: docsPromise });
+  showQueue();
+  pumpIngest();
+}
+
+async function pumpIngest() {
+  if (state.busy || ingestRunning || !ingestQueue.length || !state.engine) return;
+  ingestRunning = true;
+  const job = ingestQueue.shift();
+  showQueue();
+  try {
+    const j = await job.docs;
+    if (j) await ingest(j.docs, j.label, j.notes);
+  } catch (e) {
+    showError($('ingest-status'), e);
+  } finally {
+    ingestRunning = false;
+    pumpIngest();
+  }
+}
+
+async function ingest(docs, label, notes = []) {
   if (!docs.length) return;
   setBusy(true, true);
   const bar = $('ingest-progress');
   const status = $('ingest-status');
   status.dataset.kind = '';
+  status.dataset.state = 'running';
   bar.hidden = false;
   bar.value = 0;
   status.textContent = `Reading ${docs.length} ${label}…`;
   try {
     const r = await state.engine.addDocuments(docs, {
       onProgress: (p) => {
+        if (p.stage === 'waiting') {
+          status.textContent = 'Waiting for another tab to finish changing the saved index…';
+          return;
+        }
         bar.max = Math.max(1, p.total);
         bar.value = p.done;
         status.textContent = p.stage === 'chunking' ? `Cleaning and chunking ${p.done}/${p.total} documents…` : `Embedding ${p.done}/${p.total} chunks…`;
@@ -112,8 +161,9 @@ async function ingest(docs, label) {
     });
     state.embedded += r.report.chunks;
     const dups = r.report.exact_duplicates + r.report.near_duplicates;
-    status.textContent = `Indexed ${r.report.documents} documents (${r.report.replaced} replaced): ${r.report.chunks} chunks, ${dups} duplicates dropped${savedNote(r.saved)}`;
-    status.dataset.kind = r.saved.ok || r.saved.skipped ? 'done' : 'warning';
+    const noteText = notes.length ? ` · ${notes.join(' · ')}` : '';
+    status.textContent = `Indexed ${r.report.documents} documents (${r.report.replaced} replaced): ${r.report.chunks} chunks, ${dups} duplicates dropped${savedNote(r.saved, r.merged)}${noteText}`;
+    status.dataset.kind = (r.saved.ok || r.saved.skipped) && !notes.length ? 'done' : 'warning';
     timing('clean + chunk', r.timings.clean_chunk_ms);
     timing('embed', r.timings.embed_ms, `${r.report.chunks} chunks, ${(r.report.chunks / Math.max(r.timings.embed_ms, 1e-3) * 1000).toFixed(1)} chunks/s`);
     timing('save (IndexedDB)', r.timings.save_ms);
@@ -121,25 +171,50 @@ async function ingest(docs, label) {
   } catch (e) {
     showError(status, e);
   } finally {
+    status.dataset.state = 'done';
     bar.hidden = true;
     setBusy(false);
   }
 }
 
-async function readFiles(fileList) {
-  const docs = [];
+/**
+ * A file's text: UTF-16 when it starts with a UTF-16 byte-order mark, else strict UTF-8;
+ * bytes that are not UTF-8 are read as Windows-1252 (Latin-1's superset) and reported,
+ * never replaced by U+FFFD without a word.
+ */
+function decodeText(bytes) {
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return { text: new TextDecoder('utf-16le').decode(bytes), encoding: 'UTF-16LE' };
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return { text: new TextDecoder('utf-16be').decode(bytes), encoding: 'UTF-16BE' };
+  try {
+    return { text: new TextDecoder('utf-8', { fatal: true }).decode(bytes), encoding: 'UTF-8' };
+  } catch {
+    return { text: new TextDecoder('windows-1252').decode(bytes), encoding: 'windows-1252', fallback: true };
+  }
+}
+
+function readFiles(fileList) {
   const seen = new Set();
   for (const f of fileList) {
     if (!/\.(txt|md|markdown|html?|xhtml)$/i.test(f.name)) {
       showError($('ingest-status'), { kind: 'InvalidDocument', message: `${f.name}: only .txt, .md and .html files are supported` });
       return;
     }
-    let id = f.name;
-    for (let n = 2; seen.has(id); n++) id = `${f.name} (${n})`;
-    seen.add(id);
-    docs.push({ id, body: await f.text(), metadata: { source: 'upload', title: f.name } });
   }
-  await ingest(docs, 'files');
+  const label = fileList.length === 1 ? fileList[0].name : `${fileList.length} files`;
+  // Queued at once (in pick order); read while waiting.
+  enqueueIngest(label, (async () => {
+    const docs = [];
+    const notes = [];
+    for (const f of fileList) {
+      let id = f.name;
+      for (let n = 2; seen.has(id); n++) id = `${f.name} (${n})`;
+      seen.add(id);
+      const { text, encoding, fallback } = decodeText(new Uint8Array(await f.arrayBuffer()));
+      if (fallback) notes.push(`${f.name} is not valid UTF-8: read as ${encoding} (Latin-1)`);
+      docs.push({ id, body: text, metadata: { source: 'upload', title: f.name, encoding } });
+    }
+    return { docs, label: fileList.length === 1 ? 'file' : 'files', notes };
+  })());
 }
 
 async function loadSample() {
@@ -152,7 +227,7 @@ async function loadSample() {
       if (!resp.ok) throw { kind: 'Fetch', message: `sample/${item.path}: HTTP ${resp.status}` };
       docs.push({ id: item.id, body: await resp.text(), metadata: { source: 'sample' } });
     }
-    await ingest(docs, 'sample documents');
+    enqueueIngest('the sample corpus', Promise.resolve({ docs, label: 'sample documents', notes: [] }));
   } catch (e) {
     showError(status, e);
   }
@@ -161,7 +236,7 @@ async function loadSample() {
 async function removeDocument(id) {
   try {
     const r = await state.engine.removeDocuments([id]);
-    $('ingest-status').textContent = `Removed ${id}${savedNote(r.saved)}`;
+    $('ingest-status').textContent = `Removed ${id}${savedNote(r.saved, r.merged)}`;
     await refreshSummary(r.stats);
   } catch (e) {
     showError($('ingest-status'), e);
@@ -183,8 +258,9 @@ async function search(ev) {
   const query = $('query').value;
   const mode = $('mode').value;
   const opts = { k: Number($('k').value) };
-  if (mode === 'weighted') Object.assign(opts, { mode: 'hybrid', fusion: 'weighted', alpha: 0.5 });
-  else opts.mode = mode;
+  // The engine parses retrieval names ("weighted" = hybrid-weighted, alpha 0.5) and refuses
+  // what it does not know: the page does not interpret them itself.
+  opts.mode = mode;
   const list = $('results');
   // Tests and assistive tech can tell stale results from the answer to this query.
   list.dataset.state = 'running';
@@ -229,7 +305,9 @@ async function ask(ev) {
   const cites = $('citations');
   box.dataset.kind = '';
   box.dataset.state = 'running';
-  box.replaceChildren(el('p', { class: 'streaming' }));
+  // Streamed text is the generator's raw output: unverified until attribution has checked
+  // it (it may hold sentences the final answer drops). renderAnswer replaces it.
+  box.replaceChildren(el('p', { class: 'streaming', 'data-verified': 'false' }, el('span', { class: 'draft-label', text: 'Unverified draft — checked against the documents when complete' }), ' '));
   cites.replaceChildren();
   setBusy(true, true);
   try {
@@ -287,18 +365,19 @@ async function loadGenerator() {
   bar.hidden = false;
   try {
     const r = await state.engine.loadGenerator(
-      { url: GENERATOR_URL },
+      { url: GENERATOR_URL, manifest: MODEL_MANIFEST },
       {
         onProgress: (p) => {
           if (p.stage === 'download') {
             bar.max = Math.max(1, p.total);
             bar.value = p.received;
             status.textContent = p.cached ? 'from the cache' : `downloading ${fmtBytes(p.received)} of ${fmtBytes(p.total)}`;
-          } else status.textContent = 'loading…';
+          } else if (p.stage === 'verify') status.textContent = `${p.detail}; downloading it again…`;
+          else status.textContent = 'loading…';
         },
       },
     );
-    status.textContent = `${r.info.name || r.info.architecture} loaded (${r.info.block_count} layers, context ${r.info.context_len})`;
+    status.textContent = `${r.info.name || r.info.architecture} loaded (${r.info.block_count} layers, context ${r.info.context_len})${r.cached && r.cached.repaired ? ` · ${r.cached.repaired}: downloaded again` : ''}`;
     status.dataset.kind = 'done';
     timing('generator load', r.timings.load_ms, r.cached && r.cached.hit ? 'Cache API' : `fetch ${fmtMs(r.timings.fetch_ms)}`);
     const opt = $('answer-mode').querySelector('option[value=generative]');
@@ -465,7 +544,7 @@ async function importIndex(file) {
   setBusy(true);
   try {
     const r = await state.engine.importIndex(new Uint8Array(await file.arrayBuffer()));
-    $('ingest-status').textContent = `Imported ${file.name}${savedNote(r.saved)}`;
+    $('ingest-status').textContent = `Imported ${file.name}${savedNote(r.saved, r.merged)}`;
     await refreshSummary(r.stats, `imported from ${file.name}`);
   } catch (e) {
     showError($('ingest-status'), e);
@@ -476,10 +555,62 @@ async function importIndex(file) {
 
 // ---- start ----
 
+/** What the page says when the engine's worker crashed and was restarted (client.js restarts it). */
+function watchEngine(engine) {
+  engine.on('restarting', ({ reason, cause }) => {
+    if (reason === 'cancel') return;
+    document.body.dataset.engine = 'restarting';
+    setStatus(`The engine stopped (${cause.kind}: ${cause.message}); restarting it with the last saved index…`, 'warning');
+  });
+  engine.on('restart', async (r) => {
+    document.body.dataset.restarts = String(engine.restarts);
+    if (!r.ok) {
+      document.body.dataset.engine = 'broken';
+      setStatus(`${r.error.message}. The saved index is kept.`, 'error');
+      return;
+    }
+    if (r.reason === 'cancel') return;
+    const saved = r.restored && r.restored.restored
+      ? `${r.restored.stats.documents} documents, saved ${new Date(r.restored.savedAt).toLocaleString()}`
+      : r.restored && r.restored.error ? `the saved index could not be used: ${r.restored.error.kind}` : 'nothing was saved';
+    setStatus(`The engine crashed (${r.cause.kind}: ${r.cause.message}) and was restarted with the last saved index (${saved}). What was running then was stopped; changes not saved before the crash are lost.`, 'warning');
+    document.body.dataset.engine = 'restarted';
+    const stats = r.restored && r.restored.restored ? r.restored.stats : (await engine.stats()).stats;
+    await refreshSummary(stats, 'restored from IndexedDB after the engine restarted');
+  });
+  engine.on('indexChanged', async (d) => {
+    if (!state.engine) return;
+    if (d.error) {
+      $('ingest-status').textContent = `Another tab saved the index, but this tab could not load it (${d.error.kind}: ${d.error.message})`;
+      $('ingest-status').dataset.kind = 'warning';
+      return;
+    }
+    await refreshSummary(d.stats, d.forgotten ? 'the saved index was deleted in another tab' : `updated from another tab (saved ${new Date(d.savedAt).toLocaleString()})`);
+    if (!ingestRunning) {
+      $('ingest-status').textContent = d.forgotten ? 'Another tab deleted the saved index; this tab keeps its documents' : `Another tab saved changes: this tab now has ${d.stats.documents} documents`;
+      $('ingest-status').dataset.kind = '';
+    }
+  });
+}
+
+async function rebuild() {
+  try {
+    const r = await state.engine.rebuild();
+    $('saved-problem').hidden = true;
+    $('ingest-status').textContent = `Started a new saved index with this tab's ${r.stats.documents} documents${savedNote(r.saved)}${r.kept ? `; the unusable one is kept in IndexedDB as "${r.kept}"` : ''}`;
+    $('ingest-status').dataset.kind = r.saved.ok ? 'done' : 'warning';
+    document.body.dataset.restored = 'rebuilt';
+    await refreshSummary(r.stats, 'new (the unusable saved index was set aside)');
+  } catch (e) {
+    showError($('ingest-status'), e);
+  }
+}
+
 async function start() {
   setBusy(true);
   try {
-    const engine = await createEngine();
+    const engine = await createEngine({ faults: params.get('faults') === '1' });
+    watchEngine(engine);
     const bar = $('model-progress');
     if (params.get('model') === 'hashing') {
       await engine.loadHashingEmbedder(256);
@@ -492,6 +623,8 @@ async function start() {
             bar.max = Math.max(1, p.total);
             bar.value = p.received;
             setStatus(p.cached ? `${p.file}: from the cache` : `Downloading ${p.file}: ${fmtBytes(p.received)} of ${p.total ? fmtBytes(p.total) : '?'}`);
+          } else if (p.stage === 'verify') {
+            setStatus(`${p.file}: ${p.detail}; downloading it again…`, 'warning');
           } else if (p.stage === 'load') {
             setStatus(`Loading ${MODEL.name}…`);
           }
@@ -499,10 +632,13 @@ async function start() {
       });
       bar.hidden = true;
       const fromCache = r.cached && Object.values(r.cached).every((c) => c.hit);
+      const repaired = r.cached ? Object.entries(r.cached).filter(([, c]) => c.repaired).map(([f, c]) => `${f}: ${c.repaired}, downloaded again`) : [];
       timing('model fetch', r.timings.fetch_ms, fromCache ? 'Cache API' : 'network (now cached)');
+      timing('model check (SHA-256)', r.timings.verify_ms);
       timing('model load', r.timings.load_ms);
-      setStatus(`${MODEL.name} ready (${r.info.dim} dimensions)${fromCache ? ', loaded from the cache' : ''}.`);
+      setStatus(`${MODEL.name} ready (${r.info.dim} dimensions)${fromCache ? ', loaded from the cache' : ''}${r.verified ? ', checked against the manifest' : ''}.${repaired.length ? ` Repaired: ${repaired.join('; ')}.` : ''}`, repaired.length ? 'warning' : '');
       document.body.dataset.modelCached = fromCache ? '1' : '0';
+      document.body.dataset.modelRepaired = repaired.length ? Object.keys(r.cached).filter((f) => r.cached[f].repaired).join(',') : '';
     }
     state.engine = engine;
     const restored = await engine.restore();
@@ -511,9 +647,14 @@ async function start() {
       await refreshSummary(restored.stats, `restored from IndexedDB (saved ${new Date(restored.savedAt).toLocaleString()})`);
       document.body.dataset.restored = '1';
     } else {
-      if (restored.error) $('ingest-status').textContent = `The saved index could not be used (${restored.error.kind}: ${restored.error.message}); it was left as is.`;
+      if (restored.error) {
+        // Nothing is saved over it until the user chooses to start a new saved index.
+        $('ingest-status').textContent = `The saved index could not be used (${restored.error.kind}: ${restored.error.message}); it was left as is and nothing will be saved over it until you start a new saved index.`;
+        $('ingest-status').dataset.kind = 'error';
+        $('saved-problem').hidden = false;
+      }
       await refreshSummary(await engine.stats().then((s) => s.stats), 'empty');
-      document.body.dataset.restored = '0';
+      document.body.dataset.restored = restored.error ? 'damaged' : '0';
     }
     document.body.dataset.ready = '1';
     window.sotto = engine; // for the console and the end-to-end test
@@ -538,9 +679,10 @@ drop.addEventListener('dragleave', () => drop.classList.remove('over'));
 drop.addEventListener('drop', (e) => {
   e.preventDefault();
   drop.classList.remove('over');
-  if (!state.busy && state.engine) readFiles([...e.dataTransfer.files]);
+  if (state.engine) readFiles([...e.dataTransfer.files]);
 });
 $('load-sample').addEventListener('click', loadSample);
+$('rebuild').addEventListener('click', rebuild);
 $('load-generator').addEventListener('click', loadGenerator);
 $('cancel').addEventListener('click', () => state.engine.cancel());
 $('search-form').addEventListener('submit', search);
@@ -553,7 +695,7 @@ $('import-file').addEventListener('change', (e) => {
 $('clear').addEventListener('click', async () => {
   try {
     const r = await state.engine.clear();
-    $('ingest-status').textContent = `Cleared${savedNote(r.saved)}`;
+    $('ingest-status').textContent = `Cleared${savedNote(r.saved, r.merged)}`;
     await refreshSummary(r.stats, 'empty');
   } catch (e) {
     showError($('ingest-status'), e);

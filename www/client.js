@@ -7,17 +7,32 @@
 //   await engine.restore();                               // the index saved by a previous visit
 //   const { report } = await engine.addDocuments([{ id: 'a.md', body: '# …' }], { onProgress });
 //   const { hits } = await engine.search('query', { k: 5, mode: 'hybrid' });
-//   const { answer } = await engine.ask('question?', {}, { onText: (t) => … });
+//   const { answer } = await engine.ask('question?', {}, { onText: (t) => … });  // t: unverified draft
 //   const { html } = await engine.evaluate(file, { modes: ['dense', 'hybrid'] });  // report
 //
 // Every method returns a promise; failures reject with a SottoError {kind, message}
 // (kinds: the engine's error kinds such as "BadMagic" or "EmbedderMismatch", plus
-// "Fetch", "Busy", "Cancelled", "QuotaExceeded", "Panic", "NotInitialized").
+// "Fetch", "Checksum", "Busy", "Cancelled", "QuotaExceeded", "Conflict", "Panic",
+// "WorkerCrashed", "WorkerError", "Terminated", "NotInitialized").
 //
 // cancel() stops the running request. In a cross-origin-isolated page it raises a shared
 // counter the worker checks between embedding batches and generated tokens; otherwise the
 // worker is terminated and a new one is started, replaying the model loads and restoring
 // the saved index, so the engine survives either way.
+//
+// Crashes: when the engine panics (kind "Panic") or its worker dies (detected through a
+// Web Lock the worker holds while it lives, or an uncaught error in it), the client
+// starts a new worker, replays the model loads and restores the last saved index. The
+// failing request rejects with "Panic"; the others in flight reject with "WorkerCrashed"
+// (they did not run, or their result was lost); requests made during the restart wait
+// for it and then run. Events tell the page: engine.on('restarting' | 'restart', fn).
+// More than MAX_RESTARTS crashes within a minute stop the restarts: every request then
+// rejects with "WorkerCrashed".
+//
+// Streamed text (ask's and chat's onText, askStream) is the generator's raw output, shown
+// before attribution has checked it against the documents: it may contain sentences the
+// final answer drops (including text a hostile document injected). Mark it unverified
+// and replace it with the final `answer` when that arrives.
 
 export class SottoError extends Error {
   constructor(kind, message) {
@@ -27,7 +42,10 @@ export class SottoError extends Error {
   }
 }
 
-const SETUP_OPS = new Set(['init', 'loadEmbedder', 'loadHashingEmbedder', 'loadGenerator']);
+const SETUP_OPS = new Set(['loadEmbedder', 'loadHashingEmbedder', 'loadGenerator']);
+const MAX_RESTARTS = 3; // automatic restarts allowed within RESTART_WINDOW_MS
+const RESTART_WINDOW_MS = 60_000;
+const randomName = () => (globalThis.crypto?.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`);
 
 class SottoClient {
   constructor(options) {
@@ -39,20 +57,81 @@ class SottoClient {
     this.cancelBuffer = typeof SharedArrayBuffer === 'function' && self.crossOriginIsolated ? new SharedArrayBuffer(4) : null;
     this.cancelView = this.cancelBuffer ? new Int32Array(this.cancelBuffer) : null;
     this.restarts = 0;
+    this.restartTimes = [];
+    this.listeners = new Map();
+    this.serial = 0; // which worker is current; messages and deaths of older ones are ignored
+    this.ready = null; // a restart in progress: user requests wait for it
+    this.restartToken = 0;
+    this.broken = null; // set when no worker can be used any more: every request rejects with it
     this.spawn();
   }
 
+  /** Listen to 'restarting' {reason, cause}, 'restart' {reason, ok, cause, restored, error}, 'indexChanged', 'fault'. Returns an unsubscribe function. */
+  on(type, fn) {
+    if (!this.listeners.has(type)) this.listeners.set(type, new Set());
+    this.listeners.get(type).add(fn);
+    return () => this.listeners.get(type)?.delete(fn);
+  }
+
+  emit(type, data) {
+    for (const fn of this.listeners.get(type) || []) {
+      try {
+        fn(data);
+      } catch (e) {
+        console.error(e);
+      }
+    }
+  }
+
   spawn() {
+    const serial = ++this.serial;
     const url = this.options.workerUrl || new URL('./worker.js', import.meta.url);
-    this.worker = new Worker(url, { type: 'module', name: 'sotto' });
-    this.worker.onmessage = (ev) => this.receive(ev.data);
-    this.worker.onerror = (ev) => {
+    const worker = new Worker(url, { type: 'module', name: 'sotto' });
+    this.worker = worker;
+    this.started = false; // init has succeeded in this worker
+    worker.onmessage = (ev) => serial === this.serial && this.receive(ev.data);
+    worker.onerror = (ev) => {
       ev.preventDefault?.();
-      this.failAll(new SottoError('WorkerError', ev.message || 'the worker failed to start'));
+      if (serial !== this.serial) return;
+      const err = new SottoError('WorkerError', ev.message || 'the worker failed to start');
+      if (this.started) this.crash('error', err);
+      else this.failAll(err);
     };
   }
 
+  /** Start the current worker: init, then watch its life lock. */
+  async initWorker() {
+    const serial = this.serial;
+    const lifeLock = globalThis.navigator?.locks ? `sotto-worker:${randomName()}` : null;
+    const info = await this.request('init', { cancelBuffer: this.cancelBuffer, persist: this.persist, config: this.options.config, faults: this.options.faults === true, lifeLock }, null, true);
+    if (serial !== this.serial) return info;
+    this.started = true;
+    if (lifeLock) {
+      const watch = new AbortController();
+      this.unwatch = () => watch.abort();
+      // Granted only once the worker no longer holds it: the worker is gone.
+      navigator.locks
+        .request(lifeLock, { signal: watch.signal }, () => {
+          if (serial === this.serial) this.crash('exit', new SottoError('WorkerCrashed', "the engine's worker stopped"));
+        })
+        .catch(() => {});
+    }
+    return info;
+  }
+
+  /** Stop the current worker on purpose (its death is not a crash). */
+  retire() {
+    this.serial += 1;
+    this.unwatch?.();
+    this.unwatch = null;
+    this.worker.terminate();
+  }
+
   receive(msg) {
+    if (msg.global) {
+      this.emit(msg.event, msg.data);
+      return;
+    }
     const p = this.pending.get(msg.id);
     if (!p) return;
     if (msg.event) {
@@ -65,7 +144,12 @@ class SottoClient {
     }
     this.pending.delete(msg.id);
     if (msg.ok) p.resolve(msg.result);
-    else p.reject(new SottoError(msg.error.kind, msg.error.message));
+    else {
+      const err = new SottoError(msg.error.kind, msg.error.message);
+      p.reject(err);
+      // A panic poisons the wasm instance: nothing more can run in this worker.
+      if (msg.error.kind === 'Panic') this.crash('panic', err);
+    }
   }
 
   failAll(err) {
@@ -73,7 +157,63 @@ class SottoClient {
     this.pending.clear();
   }
 
-  request(op, args = {}, onEvent = null) {
+  /**
+   * The worker crashed or died: fail what was in flight with "WorkerCrashed", start a new
+   * worker with the recorded setup and the saved index (at most MAX_RESTARTS a minute).
+   */
+  crash(reason, cause) {
+    if (this.broken) return;
+    this.retire();
+    const what = `${cause.kind}: ${cause.message}`;
+    this.failAll(new SottoError('WorkerCrashed', `the engine stopped (${what}) before this request completed; it is being restarted with the last saved index`));
+    this.ingesting = false;
+    const t = Date.now();
+    this.restartTimes = this.restartTimes.filter((x) => t - x < RESTART_WINDOW_MS);
+    if (this.restartTimes.length >= MAX_RESTARTS) {
+      this.ready = null;
+      this.broken = new SottoError('WorkerCrashed', `the engine crashed ${MAX_RESTARTS + 1} times within a minute (last: ${what}) and was not restarted again; reload the page`);
+      this.emit('restart', { reason, ok: false, cause, error: this.broken });
+      return;
+    }
+    this.restartTimes.push(t);
+    this.emit('restarting', { reason, cause });
+    this.restart(reason, cause);
+  }
+
+  /** Start a fresh worker and bring it to the state of the old one (setup replayed, saved index restored). */
+  restart(reason, cause) {
+    const token = ++this.restartToken;
+    this.restarts += 1;
+    this.spawn();
+    const setup = this.setup;
+    this.setup = [];
+    const run = (async () => {
+      await this.initWorker();
+      for (const s of setup) await this.request(s.op, s.args, null, true);
+      return this.persist ? await this.request('restore', {}, null, true) : null;
+    })();
+    this.ready = run.then(
+      (restored) => {
+        if (token !== this.restartToken) return;
+        this.ready = null;
+        this.emit('restart', { reason, ok: true, cause, restored });
+      },
+      (e) => {
+        if (token !== this.restartToken) return;
+        this.ready = null;
+        this.broken = new SottoError('WorkerCrashed', `the engine stopped (${cause ? `${cause.kind}: ${cause.message}` : reason}) and could not be restarted: ${e.kind || 'Error'}: ${e.message}`);
+        this.emit('restart', { reason, ok: false, cause, error: this.broken });
+      },
+    );
+    return run;
+  }
+
+  request(op, args = {}, onEvent = null, internal = false) {
+    if (!internal) {
+      if (this.broken) return Promise.reject(this.broken);
+      // During a restart, wait for it: the new worker must have its models and index first.
+      if (this.ready) return this.ready.then(() => this.request(op, args, onEvent));
+    }
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       // Successful setup requests are recorded, to be replayed if the worker is restarted.
@@ -100,22 +240,15 @@ class SottoClient {
       return;
     }
     // No shared memory: stop the worker, then rebuild it from the recorded setup.
-    this.worker.terminate();
+    this.retire();
     this.failAll(new SottoError('Cancelled', 'cancelled (the worker was restarted)'));
     this.ingesting = false;
-    this.restarts += 1;
-    this.spawn();
-    const setup = this.setup;
-    this.setup = [];
-    this.ready = (async () => {
-      for (const s of setup) await this.request(s.op, s.args);
-      if (this.options.persist !== false) await this.request('restore');
-    })();
-    await this.ready;
+    await this.restart('cancel', null);
   }
 
   terminate() {
-    this.worker.terminate();
+    this.retire();
+    this.broken = new SottoError('Terminated', 'the engine was terminated');
     this.failAll(new SottoError('Cancelled', 'the engine was terminated'));
   }
 
@@ -129,7 +262,7 @@ class SottoClient {
   unloadGenerator() {
     return this.request('unloadGenerator');
   }
-  /** Raw generation without retrieval; onText receives the text as it is produced. */
+  /** Raw generation without retrieval; onText receives the text as it is produced (unverified: nothing checks it). */
   chat(prompt, opts = {}, { onText } = {}) {
     return this.request('chat', { prompt, opts }, (d) => d && d.stage === 'text' && onText?.(d.text));
   }
@@ -155,11 +288,11 @@ class SottoClient {
   search(query, opts = {}) {
     return this.request('search', { query, opts });
   }
-  /** Answer a question; onText receives the answer text as it is produced. */
+  /** Answer a question; onText receives the answer text as it is produced, UNVERIFIED (see the top of this file); the result is the attributed answer. */
   ask(question, opts = {}, { onText } = {}) {
     return this.request('ask', { question, opts }, (d) => d && d.stage === 'text' && onText?.(d.text));
   }
-  /** The same answer as an async iterator of text pieces; `.answer` resolves to the result. */
+  /** The same answer as an async iterator of UNVERIFIED text pieces; `.answer` resolves to the attributed result. */
   askStream(question, opts = {}) {
     const queue = [];
     let wake = null;
@@ -220,18 +353,28 @@ class SottoClient {
   memory() {
     return this.request('memory');
   }
+  /** Set an unusable saved index aside (kept under `<key>.damaged`) and save the in-memory index in its place. */
+  rebuild() {
+    return this.request('rebuild');
+  }
+  /** Test hook (createEngine({faults: true}) only): see worker.js `__fault`. */
+  injectFault(what) {
+    return this.request('__fault', { what });
+  }
 }
 
 /**
  * Start a worker-backed engine.
- * @param {{workerUrl?: URL, persist?: false | {db?: string, key?: string}, config?: object}} options
+ * @param {{workerUrl?: URL, persist?: false | {db?: string, key?: string}, config?: object, faults?: boolean}} options
  */
 export async function createEngine(options = {}) {
   const client = new SottoClient(options);
-  const persist = options.persist === false ? null : { db: 'sotto', key: 'index', ...(options.persist || {}) };
-  const info = await client.request('init', { cancelBuffer: client.cancelBuffer, persist, config: options.config });
+  client.persist = options.persist === false ? null : { db: 'sotto', key: 'index', ...(options.persist || {}) };
+  const info = await client.initWorker();
   client.version = info.version;
   client.crossOriginIsolated = info.crossOriginIsolated;
+  client.webLocks = info.locks;
+  client.webCrypto = info.webCrypto;
   return client;
 }
 

@@ -5,29 +5,60 @@
 //   worker → page  {id, event, data}             progress while the request runs
 //                  {id, ok: true, result}        final answer (Uint8Arrays are transferred)
 //                  {id, ok: false, error: {kind, message}}
+//                  {global: true, event, data}   not tied to a request: "indexChanged"
+//                                                (another tab saved), "fault" (test hooks)
 //
 // Requests run one at a time, in arrival order (the engine is synchronous). Cancellation
 // uses a SharedArrayBuffer counter that the page raises while this thread is busy in wasm;
 // it exists only in cross-origin-isolated pages (COOP/COEP headers, see scripts/serve.py).
 // Without it, client.js cancels by terminating this worker and starting a fresh one.
 //
+// Liveness: init holds a Web Lock named by the client for as long as this worker lives;
+// the client waits for that lock, so it learns when the worker dies (terminated by the
+// browser, crashed, closed) and restarts it. A Rust panic poisons the wasm instance: the
+// request fails with kind "Panic" and the client replaces this worker too.
+//
 // Model files are fetched from URLs with byte progress and kept in the Cache API (only
-// after they loaded successfully), so a second visit downloads nothing. The index is saved
-// to IndexedDB after every change, in one transaction: an interrupted save leaves the
-// previous index intact.
+// after they loaded successfully), so a second visit downloads nothing. With a model
+// manifest (`{files: {path: {sha256, size}}}`, written by scripts/fetch-models.sh) every
+// file, cached or downloaded, is checked against its SHA-256 and size: a damaged cached
+// copy is dropped and downloaded again once; a download that still does not match is a
+// "Checksum" error.
+//
+// Saved index (IndexedDB, database `persist.db`, record `persist.key`), shared by every
+// tab of the origin:
+//   blobs  [key, gen, id] → {bytes, sha256, size}     the index file, written first
+//   heads  key → {id, gen, blob, sha256, size, savedAt, documents, chunks}
+//                                                      the pointer, swapped in a second transaction
+// A save writes a new blob, then swaps the head in one transaction that also deletes
+// the blobs it no longer points to. A save interrupted anywhere (worker terminated, tab
+// closed, quota) leaves the previous head and its blob intact. Loading checks the size
+// and SHA-256 (Web Crypto) before the engine parses anything. Every change runs under a
+// Web Lock (`navigator.locks`) over read-modify-write: if another tab saved since this one
+// last loaded or saved, its index is loaded first and this tab's unsaved changes (kept in
+// a journal) are replayed on top, so neither tab's change is lost; a BroadcastChannel
+// tells the other tabs to load a new save. The v1 layout (store `indexes`: key →
+// {bytes, stats, savedAt}) is still read and is migrated by the next save.
 
 import init, { SottoEngine } from './pkg/sotto.js';
 
 const MODEL_CACHE = 'sotto-models-v1';
-const DB_STORE = 'indexes';
+const DB_VERSION = 2;
+const LEGACY = 'indexes';
+const HEADS = 'heads';
+const BLOBS = 'blobs';
 
 let engine = null;
 let cancelFlag = null; // Int32Array over a SharedArrayBuffer: requests with id ≤ flag[0] are cancelled
 let currentId = 0;
 let wasmExports = null;
-let persist = null; // {db, key} or null
+let persist = null; // {db, key, lock, channel} or null
 let embedderSource = null; // what loadEmbedder was given, for stats
 let generatorInfo = null;
+let synced = null; // id of the saved head the in-memory index matches (null: none)
+let journal = []; // changes applied in memory since the last successful save, replayed onto another tab's save
+let faultsEnabled = false; // test hooks (init {faults: true})
+const armed = new Set(); // armed fault points: 'saveInBlob', 'saveBeforeSwap', 'saveFails'
 
 class SottoError extends Error {
   constructor(kind, message) {
@@ -54,13 +85,24 @@ function errorObject(e) {
 
 const now = () => performance.now();
 const cancelled = () => cancelFlag !== null && currentId <= Atomics.load(cancelFlag, 0);
+const announce = (event, data) => self.postMessage({ global: true, event, data });
+const randomId = () => (self.crypto?.randomUUID ? crypto.randomUUID() : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`);
 
 function need() {
   if (!engine) throw new SottoError('NotInitialized', 'the engine is not initialized (call init first)');
   return engine;
 }
 
-// ---- model files: fetch with progress, Cache API ----
+/** Hex SHA-256 through Web Crypto; null where it is missing (a page that is not a secure context). */
+async function sha256hex(bytes) {
+  if (!self.crypto?.subtle) return null;
+  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  let s = '';
+  for (const b of d) s += b.toString(16).padStart(2, '0');
+  return s;
+}
+
+// ---- model files: fetch with progress, Cache API, manifest checks ----
 
 async function openCache() {
   try {
@@ -70,19 +112,53 @@ async function openCache() {
   }
 }
 
-async function fetchBytes(url, file, progress) {
-  const cache = await openCache();
-  if (cache) {
-    const hit = await cache.match(url);
-    if (hit) {
-      const bytes = new Uint8Array(await hit.arrayBuffer());
-      progress({ stage: 'download', file, received: bytes.length, total: bytes.length, cached: true });
-      return { bytes, cached: true };
-    }
-  }
+/** Fetch and check a model manifest: {files: {"dir/file": {sha256, size}}}, paths relative to the manifest. */
+async function loadManifest(url) {
   let resp;
   try {
-    resp = await fetch(url);
+    resp = await fetch(url, { cache: 'no-cache' });
+  } catch (e) {
+    throw new SottoError('Fetch', `model manifest: could not fetch ${url}: ${e.message}`);
+  }
+  if (!resp.ok) throw new SottoError('Fetch', `model manifest: ${url} answered HTTP ${resp.status}`);
+  let json;
+  try {
+    json = await resp.json();
+  } catch {
+    throw new SottoError('Checksum', `the model manifest ${url} is not JSON`);
+  }
+  if (!json || typeof json.files !== 'object' || json.files === null) throw new SottoError('Checksum', `the model manifest ${url} has no "files" object`);
+  return { url: new URL(url, self.location.href), files: json.files };
+}
+
+/** What the manifest says `url` must be ({sha256, size}), or null without a manifest. */
+function expectation(manifest, url, file) {
+  if (!manifest) return null;
+  const dir = new URL('./', manifest.url).href;
+  const abs = new URL(url, self.location.href);
+  abs.search = '';
+  abs.hash = '';
+  const rel = abs.href.startsWith(dir) ? decodeURIComponent(abs.href.slice(dir.length)) : null;
+  const want = rel === null ? null : manifest.files[rel];
+  if (!want || typeof want.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(want.sha256) || !Number.isSafeInteger(want.size)) {
+    throw new SottoError('Checksum', `${file}: ${url} is not listed (with a sha256 and a size) in the model manifest ${manifest.url.href}`);
+  }
+  return { sha256: want.sha256.toLowerCase(), size: want.size, rel };
+}
+
+/** Why `bytes` are not what the manifest expects, or null when they are (or nothing is expected). */
+async function mismatch(bytes, want) {
+  if (!want) return null;
+  if (bytes.length !== want.size) return `is ${bytes.length} bytes, the manifest says ${want.size}`;
+  const h = await sha256hex(bytes);
+  if (h !== null && h !== want.sha256) return `has SHA-256 ${h}, the manifest says ${want.sha256}`;
+  return null;
+}
+
+async function download(url, file, progress, reload) {
+  let resp;
+  try {
+    resp = await fetch(url, reload ? { cache: 'reload' } : undefined);
   } catch (e) {
     throw new SottoError('Fetch', `${file}: could not fetch ${url}: ${e.message}`);
   }
@@ -113,7 +189,44 @@ async function fetchBytes(url, file, progress) {
     at += p.length;
   }
   progress({ stage: 'download', file, received, total: total || received, cached: false });
-  return { bytes, cached: false };
+  return bytes;
+}
+
+/**
+ * A model file from the Cache API or the network. With `want` (from the manifest) the
+ * bytes are checked; a cached copy that fails is deleted and downloaded again, once.
+ * Resolves to {bytes, cached, repaired, verify_ms}.
+ */
+async function fetchBytes(url, file, progress, want = null) {
+  const cache = await openCache();
+  let repaired = null;
+  let verifyMs = 0;
+  const check = async (bytes) => {
+    const t0 = now();
+    const bad = await mismatch(bytes, want);
+    verifyMs += now() - t0;
+    return bad;
+  };
+  if (cache) {
+    const hit = await cache.match(url);
+    if (hit) {
+      const bytes = new Uint8Array(await hit.arrayBuffer());
+      const bad = await check(bytes);
+      if (!bad) {
+        progress({ stage: 'download', file, received: bytes.length, total: bytes.length, cached: true });
+        return { bytes, cached: true, repaired: null, verify_ms: verifyMs };
+      }
+      repaired = `the cached copy ${bad}`;
+      progress({ stage: 'verify', file, ok: false, detail: repaired, refetch: true });
+      await cache.delete(url).catch(() => {});
+    }
+  }
+  const bytes = await download(url, file, progress, repaired !== null);
+  const bad = await check(bytes);
+  if (bad) {
+    throw new SottoError('Checksum', `${file}: ${url} ${bad}${repaired ? ` (downloaded again because ${repaired})` : ''}; it was not used or cached`);
+  }
+  return { bytes, cached: false, repaired, verify_ms: verifyMs };
 }
 
 async function cacheBytes(url, bytes) {
@@ -127,74 +240,297 @@ async function cacheBytes(url, bytes) {
   }
 }
 
-// ---- IndexedDB: one record per key, written in one transaction ----
+// ---- IndexedDB ----
 
 function openDb(name) {
   return new Promise((resolve, reject) => {
-    const req = indexedDB.open(name, 1);
-    req.onupgradeneeded = () => req.result.createObjectStore(DB_STORE);
-    req.onsuccess = () => resolve(req.result);
+    const req = indexedDB.open(name, DB_VERSION);
+    req.onupgradeneeded = () => {
+      const db = req.result;
+      for (const s of [LEGACY, HEADS, BLOBS]) if (!db.objectStoreNames.contains(s)) db.createObjectStore(s);
+    };
+    req.onsuccess = () => {
+      req.result.onversionchange = () => req.result.close();
+      resolve(req.result);
+    };
     req.onerror = () => reject(req.error);
   });
 }
 
-async function dbGet(name, key) {
-  const db = await openDb(name);
+const idbReq = (r) =>
+  new Promise((resolve, reject) => {
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+
+/**
+ * Run `body(stores, tx)` in one transaction of the persistence database; resolves to its
+ * value once the transaction has committed. `body` may only await IndexedDB requests
+ * (anything else lets the transaction commit early). A throw aborts the transaction.
+ */
+async function txn(names, mode, body) {
+  const db = await openDb(persist.db);
   try {
     return await new Promise((resolve, reject) => {
-      const req = db.transaction(DB_STORE, 'readonly').objectStore(DB_STORE).get(key);
-      req.onsuccess = () => resolve(req.result);
-      req.onerror = () => reject(req.error);
+      const tx = db.transaction(names, mode, mode === 'readwrite' ? { durability: 'strict' } : undefined);
+      let value;
+      let thrown = null;
+      tx.oncomplete = () => resolve(value);
+      tx.onabort = () => reject(thrown || tx.error || new SottoError('Storage', 'an IndexedDB transaction was aborted'));
+      const stores = Object.fromEntries(names.map((n) => [n, tx.objectStore(n)]));
+      (async () => body(stores, tx))().then(
+        (v) => (value = v),
+        (e) => {
+          thrown = e;
+          try {
+            tx.abort();
+          } catch {
+            // already finished
+          }
+        },
+      );
     });
   } finally {
     db.close();
   }
 }
 
-async function dbWrite(name, key, value) {
-  const db = await openDb(name);
+const blobRange = (key) => IDBKeyRange.bound([key], [key, []]);
+const quarantineKey = () => `${persist.key}.damaged`;
+
+/** The head of the saved index in an open transaction (a v1 record shows as head id "legacy"). */
+async function headIn(s) {
+  const head = await idbReq(s[HEADS].get(persist.key));
+  if (head) return head;
+  const legacy = await idbReq(s[LEGACY].get(persist.key));
+  return legacy && legacy.bytes ? { id: 'legacy', gen: 0, legacy: true, savedAt: legacy.savedAt, documents: legacy.stats?.documents ?? null } : null;
+}
+
+/** The head and its bytes, read in one transaction (so a concurrent save cannot delete the blob in between). */
+function loadSaved() {
+  return txn([HEADS, BLOBS, LEGACY], 'readonly', async (s) => {
+    const head = await headIn(s);
+    if (!head) return { head: null, bytes: null };
+    const rec = head.legacy ? await idbReq(s[LEGACY].get(persist.key)) : await idbReq(s[BLOBS].get(head.blob));
+    return { head, bytes: rec && rec.bytes instanceof Uint8Array ? rec.bytes : null };
+  });
+}
+
+/** Check a saved index's bytes against its head before the engine parses them. */
+async function verifySaved(head, bytes) {
+  const where = `the index saved in IndexedDB (${persist.db}/${persist.key})`;
+  if (!bytes) throw new SottoError('Corrupt', `${where} is damaged: its data is missing`);
+  if (head.legacy) return false; // v1 records carry no checksum (the file's own section checksums still apply)
+  if (bytes.length !== head.size) throw new SottoError('Corrupt', `${where} is damaged: it is ${bytes.length} bytes, ${head.size} were saved`);
+  const h = await sha256hex(bytes);
+  if (h === null || !head.sha256) return false;
+  if (h !== head.sha256) throw new SottoError('Corrupt', `${where} is damaged: its SHA-256 is ${h}, ${head.sha256} was saved`);
+  return true;
+}
+
+/**
+ * Run `fn` holding this saved index's Web Lock (just `fn` without persistence or Web
+ * Locks). A `cancellable` wait for the lock ends with "Cancelled" when cancel() is called.
+ */
+async function withLock(fn, progress = () => {}, cancellable = false) {
+  if (!persist || !self.navigator?.locks) return fn();
+  const locks = navigator.locks;
+  const got = await locks.request(persist.lock, { ifAvailable: true }, async (lock) => (lock ? { value: await fn() } : null));
+  if (got) return got.value;
+  progress({ stage: 'waiting', done: 0, total: 0, reason: 'another tab is changing the saved index' });
+  // cancel() must work while waiting too: the shared counter is polled, the wait aborted.
+  const abort = new AbortController();
+  const poll = cancellable && cancelFlag ? setInterval(() => cancelled() && abort.abort(new SottoError('Cancelled', 'cancelled while waiting for another tab')), 50) : null;
   try {
-    await new Promise((resolve, reject) => {
-      const tx = db.transaction(DB_STORE, 'readwrite', { durability: 'strict' });
-      if (value === undefined) tx.objectStore(DB_STORE).delete(key);
-      else tx.objectStore(DB_STORE).put(value, key);
-      tx.oncomplete = () => resolve();
-      tx.onabort = () => reject(tx.error || new DOMException('transaction aborted', 'AbortError'));
-      tx.onerror = () => reject(tx.error);
+    return await locks.request(persist.lock, { signal: abort.signal }, () => {
+      clearInterval(poll);
+      return fn();
     });
   } finally {
-    db.close();
+    clearInterval(poll);
   }
 }
 
-/** Save the current index; failures are reported, never thrown (the engine is fine). */
-async function save() {
-  if (!persist) return { ok: false, skipped: true };
+/** Apply one journal entry to the engine (replaying this tab's unsaved change onto another save). */
+function replay(j) {
+  if (j.op === 'add') engine.addDocuments(j.docs);
+  else if (j.op === 'remove') {
+    const have = new Set(engine.documentIds());
+    const ids = j.ids.filter((id) => have.has(id));
+    if (ids.length) engine.removeDocuments(ids);
+  } else if (j.op === 'clear') engine.clear();
+  else if (j.op === 'import') engine.importIndex(j.bytes);
+}
+
+/**
+ * Under the lock: another tab saved `head` since this one last loaded or saved. Load it and
+ * replay this tab's unsaved changes on top. All-or-nothing: on failure the engine is as it
+ * was (and nothing may be saved over the other tab's index).
+ */
+async function catchUp(head) {
+  if (!head) {
+    // The saved index was deleted (forget/rebuild in another tab): this tab's index will be saved as new.
+    synced = null;
+    return { replayed: 0, from: null };
+  }
+  const { head: current, bytes } = await loadSaved();
+  if ((current?.id ?? null) !== head.id) throw new SottoError('Conflict', 'another tab saved the index at the same moment; this change is kept in memory and merged at the next change');
+  await verifySaved(head, bytes);
+  const snapshot = journal.length ? engine.exportIndex() : null;
+  try {
+    engine.importIndex(bytes);
+    for (const j of journal) replay(j);
+  } catch (e) {
+    if (e instanceof WebAssembly.RuntimeError) throw e;
+    if (snapshot) engine.importIndex(snapshot);
+    throw e;
+  }
+  synced = head.id;
+  return { replayed: journal.length, from: { gen: head.gen, savedAt: head.savedAt } };
+}
+
+/** Keep a transaction open (a chain of reads) until the worker is terminated: a test hook. */
+function stallTransaction(store) {
+  const spin = () => (store.count().onsuccess = spin);
+  spin();
+  announce('fault', { at: 'saveInBlob' });
+}
+
+/** Save the engine's index as the successor of `expected` (the head read under the lock). Never throws. */
+async function save(expected) {
   const t0 = now();
+  let blobKey = null;
+  let committedBlob = false;
   try {
+    if (armed.delete('saveFails')) throw new DOMException('injected by a test: the quota is exhausted', 'QuotaExceededError');
     const bytes = engine.exportIndex();
     const stats = engine.stats();
-    await dbWrite(persist.db, persist.key, { bytes, stats, savedAt: Date.now() });
-    return { ok: true, bytes: bytes.length, ms: now() - t0 };
+    const sha256 = await sha256hex(bytes);
+    const id = randomId();
+    const gen = (expected?.gen ?? 0) + 1;
+    blobKey = [persist.key, gen, id];
+    const stallInBlob = armed.delete('saveInBlob');
+    await txn([BLOBS], 'readwrite', async (s) => {
+      s[BLOBS].put({ bytes, sha256, size: bytes.length }, blobKey);
+      if (stallInBlob) stallTransaction(s[BLOBS]);
+    });
+    committedBlob = true;
+    if (armed.delete('saveBeforeSwap')) {
+      announce('fault', { at: 'saveBeforeSwap' });
+      await new Promise(() => {}); // until the test terminates the worker
+    }
+    const savedAt = Date.now();
+    await txn([HEADS, BLOBS, LEGACY], 'readwrite', async (s) => {
+      const cur = await headIn(s);
+      if ((cur?.id ?? null) !== (expected?.id ?? null)) throw new SottoError('Conflict', 'another tab saved the index at the same moment; this change is kept in memory and merged at the next change');
+      s[HEADS].put({ id, gen, blob: blobKey, sha256, size: bytes.length, savedAt, documents: stats.documents, chunks: stats.chunks }, persist.key);
+      // Every other blob of this key is garbage now: the previous save, and any left by an
+      // interrupted one. A quarantined (damaged) index keeps its blob.
+      const kept = await idbReq(s[HEADS].get(quarantineKey()));
+      const keys = await idbReq(s[BLOBS].getAllKeys(blobRange(persist.key)));
+      for (const k of keys) {
+        const same = (a, b) => a && b && a.length === b.length && a.every((x, i) => x === b[i]);
+        if (!same(k, blobKey) && !same(k, kept?.blob)) s[BLOBS].delete(k);
+      }
+      s[LEGACY].delete(persist.key);
+    });
+    synced = id;
+    journal = [];
+    persist.channel?.postMessage({ type: 'saved', id, gen });
+    return { ok: true, bytes: bytes.length, sha256, ms: now() - t0 };
   } catch (e) {
+    if (committedBlob && blobKey) await txn([BLOBS], 'readwrite', async (s) => s[BLOBS].delete(blobKey)).catch(() => {});
+    if (e instanceof WebAssembly.RuntimeError) throw e;
     return { ok: false, error: errorObject(e), ms: now() - t0 };
   }
+}
+
+/**
+ * A change to the index: under the lock, catch up with another tab's save if there is
+ * one, apply `apply()` (which may throw: nothing changed), journal it, save. Resolves to
+ * {result, saved, merged}; a failed save leaves the change in memory and in the journal.
+ */
+async function mutate(entry, apply, progress) {
+  if (!persist) return { result: apply(), saved: { ok: false, skipped: true }, merged: null };
+  return withLock(async () => {
+    let head;
+    let merged = null;
+    let blocked = null;
+    try {
+      head = await headOnly();
+      if ((head?.id ?? null) !== synced) merged = await catchUp(head);
+    } catch (e) {
+      if (e instanceof WebAssembly.RuntimeError) throw e;
+      blocked = errorObject(e); // the other save cannot be read: never overwrite it
+    }
+    const result = apply();
+    journal.push(entry);
+    if (blocked) return { result, saved: { ok: false, error: { kind: blocked.kind, message: `${blocked.message}; this change was not saved (the saved index was left as is)` } }, merged };
+    return { result, saved: await save(head), merged };
+  }, progress, true);
+}
+
+function headOnly() {
+  return txn([HEADS, LEGACY], 'readonly', (s) => headIn(s));
+}
+
+/** Another tab saved: load its index if this tab has no unsaved change (else the next change merges). */
+async function followOtherTab(msg) {
+  if (!engine || !persist || journal.length || !msg || msg.id === synced) return;
+  let info;
+  try {
+    info = await withLock(async () => {
+      const { head, bytes } = await loadSaved();
+      if ((head?.id ?? null) === synced) return null;
+      if (!head) {
+        synced = null;
+        return { forgotten: true };
+      }
+      await verifySaved(head, bytes);
+      engine.importIndex(bytes);
+      synced = head.id;
+      return { savedAt: head.savedAt };
+    });
+  } catch (e) {
+    if (e instanceof WebAssembly.RuntimeError) errorObject(e);
+    info = { error: errorObject(e) };
+  }
+  if (info && info.error?.kind === 'ModelNotLoaded') return; // the page has not loaded its model yet: restore() will read the save
+  if (info) announce('indexChanged', { ...info, by: 'another tab', stats: engine ? engine.stats() : null });
 }
 
 // ---- operations ----
 
 const ops = {
-  async init({ cancelBuffer, persist: p, config } = {}) {
+  async init({ cancelBuffer, persist: p, config, faults, lifeLock } = {}) {
     if (!engine) {
       wasmExports = await init();
       engine = new SottoEngine(config);
     }
     cancelFlag = cancelBuffer ? new Int32Array(cancelBuffer) : null;
-    persist = p ? { db: p.db || 'sotto', key: p.key || 'index' } : null;
-    return { version: SottoEngine.version(), crossOriginIsolated: self.crossOriginIsolated === true };
+    faultsEnabled = faults === true;
+    persist?.channel?.close();
+    persist = null;
+    if (p) {
+      const db = p.db || 'sotto';
+      const key = p.key || 'index';
+      const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(`sotto-index:${db}/${key}`) : null;
+      persist = { db, key, lock: `sotto-index:${db}/${key}`, channel };
+      if (channel) channel.onmessage = (ev) => enqueue(() => followOtherTab(ev.data));
+    }
+    // Held until this worker dies: the client waits for it to learn that.
+    if (lifeLock && self.navigator?.locks) {
+      await new Promise((granted) =>
+        navigator.locks.request(lifeLock, () => {
+          granted();
+          return new Promise(() => {});
+        }),
+      );
+    }
+    return { version: SottoEngine.version(), crossOriginIsolated: self.crossOriginIsolated === true, locks: !!self.navigator?.locks, webCrypto: !!self.crypto?.subtle };
   },
 
-  async loadEmbedder({ urls, bytes, name }, progress) {
+  async loadEmbedder({ urls, bytes, name, manifest }, progress) {
     const e = need();
     const t0 = now();
     let files = bytes;
@@ -203,8 +539,9 @@ const ops = {
       if (!urls || !urls.weights || !urls.tokenizer || !urls.config) {
         throw new SottoError('InvalidOption', 'loadEmbedder needs {urls: {weights, tokenizer, config}} or {bytes: {...}}');
       }
+      const m = manifest ? await loadManifest(manifest) : null;
       fetched = {};
-      for (const f of ['config', 'tokenizer', 'weights']) fetched[f] = await fetchBytes(urls[f], f, progress);
+      for (const f of ['config', 'tokenizer', 'weights']) fetched[f] = await fetchBytes(urls[f], f, progress, expectation(m, urls[f], f));
       files = { weights: fetched.weights.bytes, tokenizer: fetched.tokenizer.bytes, config: fetched.config.bytes };
     }
     const t1 = now();
@@ -215,21 +552,25 @@ const ops = {
     if (fetched) {
       cached = {};
       for (const f of ['config', 'tokenizer', 'weights']) {
-        cached[f] = fetched[f].cached ? { ok: true, hit: true } : await cacheBytes(urls[f], fetched[f].bytes);
+        const r = fetched[f].cached ? { ok: true, hit: true } : await cacheBytes(urls[f], fetched[f].bytes);
+        if (fetched[f].repaired) r.repaired = fetched[f].repaired;
+        cached[f] = r;
       }
     }
     embedderSource = urls || 'bytes';
-    return { info, cached, timings: { fetch_ms: t1 - t0, load_ms: t2 - t1, total_ms: now() - t0 } };
+    const verifyMs = fetched ? Object.values(fetched).reduce((a, f) => a + f.verify_ms, 0) : 0;
+    return { info, cached, verified: !!(fetched && manifest), timings: { fetch_ms: t1 - t0, verify_ms: verifyMs, load_ms: t2 - t1, total_ms: now() - t0 } };
   },
 
   /** Load a GGUF generator from a URL (cached like the embedder) or bytes. */
-  async loadGenerator({ url, bytes, opts }, progress) {
+  async loadGenerator({ url, bytes, opts, manifest }, progress) {
     const e = need();
     const t0 = now();
     let fetched = null;
     if (!bytes) {
       if (!url) throw new SottoError('InvalidOption', 'loadGenerator needs {url} or {bytes}');
-      fetched = await fetchBytes(url, 'generator', progress);
+      const m = manifest ? await loadManifest(manifest) : null;
+      fetched = await fetchBytes(url, 'generator', progress, expectation(m, url, 'generator'));
       bytes = fetched.bytes;
     }
     const t1 = now();
@@ -237,7 +578,8 @@ const ops = {
     generatorInfo = e.loadGenerator(bytes, opts);
     const t2 = now();
     const cached = fetched ? (fetched.cached ? { ok: true, hit: true } : await cacheBytes(url, bytes)) : null;
-    return { info: generatorInfo, cached, timings: { fetch_ms: t1 - t0, load_ms: t2 - t1, total_ms: now() - t0 } };
+    if (cached && fetched.repaired) cached.repaired = fetched.repaired;
+    return { info: generatorInfo, cached, verified: !!(fetched && manifest), timings: { fetch_ms: t1 - t0, verify_ms: fetched ? fetched.verify_ms : 0, load_ms: t2 - t1, total_ms: now() - t0 } };
   },
 
   async unloadGenerator() {
@@ -265,34 +607,46 @@ const ops = {
     const e = need();
     const t0 = now();
     const marks = {};
-    const report = e.addDocuments(
-      docs,
-      (p) => {
-        if (!(p.stage in marks)) marks[p.stage] = now();
-        progress(p);
+    let t1 = t0;
+    let tApplied = t0;
+    const { result: report, saved, merged } = await mutate(
+      { op: 'add', docs },
+      () => {
+        t1 = now();
+        const r = e.addDocuments(
+          docs,
+          (p) => {
+            if (!(p.stage in marks)) marks[p.stage] = now();
+            progress(p);
+          },
+          cancelled,
+        );
+        tApplied = now();
+        return r;
       },
-      cancelled,
+      progress,
     );
-    const t1 = now();
-    const saved = await save();
-    const chunkStart = marks.chunking ?? t0;
-    const embedStart = marks.embedding ?? t1;
+    const chunkStart = marks.chunking ?? t1;
+    const embedStart = marks.embedding ?? tApplied;
     return {
       report,
-      stats: e.stats(),
+      stats: engine.stats(),
       saved,
-      timings: { clean_chunk_ms: embedStart - chunkStart, embed_ms: t1 - embedStart, index_total_ms: t1 - t0, save_ms: saved.ms ?? 0 },
+      merged,
+      timings: { clean_chunk_ms: embedStart - chunkStart, embed_ms: tApplied - embedStart, index_total_ms: tApplied - t1, wait_ms: t1 - t0, save_ms: saved.ms ?? 0 },
     };
   },
 
   async removeDocuments({ ids }) {
-    const removed = need().removeDocuments(ids);
-    return { removed, stats: engine.stats(), saved: await save() };
+    const e = need();
+    const { result: removed, saved, merged } = await mutate({ op: 'remove', ids }, () => e.removeDocuments(ids));
+    return { removed, stats: engine.stats(), saved, merged };
   },
 
   async clear() {
-    need().clear();
-    return { stats: engine.stats(), saved: await save() };
+    const e = need();
+    const { saved, merged } = await mutate({ op: 'clear' }, () => e.clear());
+    return { stats: engine.stats(), saved, merged };
   },
 
   async search({ query, opts }) {
@@ -337,37 +691,96 @@ const ops = {
   },
 
   async importIndex({ bytes }) {
-    const stats = need().importIndex(bytes);
-    return { stats, saved: await save() };
+    const e = need();
+    const { result: stats, saved, merged } = await mutate({ op: 'import', bytes }, () => e.importIndex(bytes));
+    return { stats, saved, merged };
   },
 
   async readManifest({ bytes }) {
     return { manifest: SottoEngine.readManifest(bytes) };
   },
 
-  /** Load the index saved in IndexedDB, if any. A damaged or foreign record is reported and left alone. */
+  /**
+   * Load the index saved in IndexedDB, if any. A damaged (size or SHA-256 mismatch) or
+   * unusable record is reported with `damaged: true` and left alone: nothing is saved
+   * over it until `rebuild()`.
+   */
   async restore() {
     const e = need();
     if (!persist) return { restored: false, reason: 'persistence is off' };
     const t0 = now();
-    const rec = await dbGet(persist.db, persist.key);
-    if (!rec || !rec.bytes) return { restored: false, reason: 'nothing saved' };
-    try {
-      const stats = e.importIndex(rec.bytes);
-      return { restored: true, stats, savedAt: rec.savedAt, bytes: rec.bytes.length, timings: { restore_ms: now() - t0 } };
-    } catch (err) {
-      return { restored: false, reason: 'saved index not usable', error: errorObject(err) };
+    const { head, bytes } = await loadSaved();
+    if (!head) {
+      synced = null;
+      journal = [];
+      return { restored: false, reason: 'nothing saved' };
     }
+    let stats;
+    let verified;
+    try {
+      verified = await verifySaved(head, bytes);
+      stats = e.importIndex(bytes);
+    } catch (err) {
+      if (err instanceof WebAssembly.RuntimeError) throw err;
+      return { restored: false, reason: 'saved index not usable', damaged: true, error: errorObject(err), savedAt: head.savedAt, documents: head.documents ?? null };
+    }
+    synced = head.id;
+    journal = [];
+    return { restored: true, stats, savedAt: head.savedAt, bytes: bytes.length, verified, timings: { restore_ms: now() - t0 } };
+  },
+
+  /**
+   * Set an unusable saved index aside (kept in IndexedDB under `<key>.damaged`, replacing
+   * any earlier one) and save the current in-memory index in its place.
+   */
+  async rebuild() {
+    const e = need();
+    if (!persist) return { stats: e.stats(), saved: { ok: false, skipped: true }, kept: null };
+    return withLock(async () => {
+      const q = quarantineKey();
+      let kept = null;
+      await txn([HEADS, BLOBS, LEGACY], 'readwrite', async (s) => {
+        const head = await headIn(s);
+        const old = await idbReq(s[HEADS].get(q));
+        if (old?.blob) s[BLOBS].delete(old.blob);
+        s[HEADS].delete(q);
+        s[LEGACY].delete(q);
+        if (!head) return;
+        kept = q;
+        if (head.legacy) {
+          s[LEGACY].put(await idbReq(s[LEGACY].get(persist.key)), q);
+          s[LEGACY].delete(persist.key);
+        } else {
+          s[HEADS].put({ ...head, quarantinedAt: Date.now() }, q);
+          s[HEADS].delete(persist.key);
+        }
+      });
+      synced = null;
+      const saved = await save(null);
+      return { stats: e.stats(), saved, kept };
+    });
   },
 
   /** Delete the saved index (the in-memory one is kept). */
   async forget() {
-    if (persist) await dbWrite(persist.db, persist.key, undefined);
+    if (persist) {
+      await withLock(async () => {
+        await txn([HEADS, BLOBS, LEGACY], 'readwrite', async (s) => {
+          const kept = await idbReq(s[HEADS].get(quarantineKey()));
+          const keys = await idbReq(s[BLOBS].getAllKeys(blobRange(persist.key)));
+          for (const k of keys) if (!(kept?.blob && k.length === kept.blob.length && k.every((x, i) => x === kept.blob[i]))) s[BLOBS].delete(k);
+          s[HEADS].delete(persist.key);
+          s[LEGACY].delete(persist.key);
+        });
+        synced = null;
+        persist.channel?.postMessage({ type: 'forgotten', id: null });
+      });
+    }
     return { ok: true };
   },
 
   async stats() {
-    return { stats: need().stats(), embedder: need().embedderInfo(), generator: generatorInfo, source: embedderSource };
+    return { stats: need().stats(), embedder: need().embedderInfo(), generator: generatorInfo, source: embedderSource, unsaved: journal.length };
   },
 
   async document({ id }) {
@@ -387,16 +800,44 @@ const ops = {
     }
     return m;
   },
+
+  /**
+   * Test hooks (only with init {faults: true}): {what: 'panic'} fails like a Rust panic
+   * (the same RuntimeError path, poisoning the engine); 'exit' closes this worker;
+   * 'throw' raises an uncaught error; 'saveInBlob' / 'saveBeforeSwap' make the next save
+   * stop for good inside the blob transaction / between blob and head; 'saveFails' makes
+   * the next save fail with QuotaExceeded.
+   */
+  async __fault({ what }) {
+    if (!faultsEnabled) throw new SottoError('InvalidOption', 'fault injection is off (createEngine({faults: true}))');
+    if (what === 'panic') throw new WebAssembly.RuntimeError('unreachable (a panic injected by a test)');
+    if (what === 'exit') {
+      self.close();
+      return new Promise(() => {});
+    }
+    if (what === 'throw') {
+      setTimeout(() => {
+        throw new Error('an uncaught error injected by a test');
+      });
+      return { armed: what };
+    }
+    if (['saveInBlob', 'saveBeforeSwap', 'saveFails'].includes(what)) {
+      armed.add(what);
+      return { armed: what };
+    }
+    throw new SottoError('InvalidOption', `unknown fault ${JSON.stringify(what)}`);
+  },
 };
 
 const CANCELLABLE = new Set(['loadEmbedder', 'loadGenerator', 'addDocuments', 'ask', 'chat', 'evaluate']);
 
-// Requests run strictly one after another.
+// Requests (and the worker's own tasks, such as loading another tab's save) run strictly one after another.
 let queue = Promise.resolve();
+const enqueue = (task) => (queue = queue.then(task).catch(() => {}));
 
 self.onmessage = (ev) => {
   const { id, op, args } = ev.data || {};
-  queue = queue.then(async () => {
+  enqueue(async () => {
     const progress = (data) => self.postMessage({ id, event: 'progress', data });
     try {
       const fn = ops[op];

@@ -8,13 +8,14 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use sotto::embed::Embedder;
+use sotto::eval::run::snippet;
 use sotto::eval::EvalReport;
 use sotto::generate::{load_gguf, LoadOptions};
-use sotto::index::format::read_manifest;
-use sotto::index::fusion::Fusion;
-use sotto::native::{load_bert_dir, models_dir, DEFAULT_EMBEDDER, DEFAULT_GENERATOR};
+use sotto::native::{embedder_dir, load_bert_dir, models_dir, DEFAULT_EMBEDDER, DEFAULT_GENERATOR};
+use sotto::query::options::fusion_from_parts;
 use sotto::rag::answer::AnswerMode;
 use sotto::rag::ask::AskOptions;
+use sotto::rag::persist::read_manifest;
 use sotto::rag::Progress;
 use sotto::{Document, Engine, EngineConfig, Filter, SearchOptions};
 
@@ -72,12 +73,15 @@ enum Command {
         /// dense, sparse or hybrid.
         #[arg(long, default_value = "hybrid")]
         mode: String,
-        /// Fusion for hybrid mode: rrf or weighted.
-        #[arg(long, default_value = "rrf")]
-        fusion: String,
-        /// Weight of the dense list for weighted fusion.
-        #[arg(long, default_value_t = 0.5)]
-        alpha: f32,
+        /// Fusion for hybrid mode: rrf (default) or weighted.
+        #[arg(long)]
+        fusion: Option<String>,
+        /// Weight of the dense list for weighted fusion (default 0.5).
+        #[arg(long)]
+        alpha: Option<f32>,
+        /// The RRF constant (default 60).
+        #[arg(long)]
+        rrf_k: Option<f32>,
         /// Filters: key=value, key=v1|v2 (one of), key^=prefix. Repeatable; all must match.
         #[arg(long = "filter")]
         filters: Vec<String>,
@@ -130,7 +134,11 @@ enum Command {
 
 fn main() {
     if let Err(e) = run() {
-        eprintln!("error: {e:#}");
+        // The engine's error kind, as the JS side reports it, when the cause is one.
+        match e.chain().find_map(|c| c.downcast_ref::<sotto::Error>()) {
+            Some(se) => eprintln!("error[{}]: {e:#}", se.kind()),
+            None => eprintln!("error: {e:#}"),
+        }
         std::process::exit(1);
     }
 }
@@ -140,7 +148,6 @@ fn run() -> Result<()> {
     let models = cli.models.clone().unwrap_or_else(models_dir);
     match cli.command {
         Command::Index { inputs, output, embedder, max_tokens, overlap, near_threshold, hnsw_threshold, meta } => {
-            let embedder = load_embedder(&models, &embedder)?;
             let mut config = EngineConfig::default();
             config.chunk.max_tokens = max_tokens;
             config.chunk.overlap_tokens = overlap;
@@ -148,20 +155,24 @@ fn run() -> Result<()> {
             if let Some(t) = hnsw_threshold {
                 config.dense.hnsw_threshold = t;
             }
+            config.validate()?;
+            let embedder = load_embedder(&models, &embedder)?;
             let extra: Vec<(String, String)> = meta
                 .iter()
                 .map(|m| m.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).context("--meta wants key=value"))
                 .collect::<Result<_>>()?;
             index(inputs, &output, embedder, config, &extra)
         }
-        Command::Search { index, query, k, mode, fusion, alpha, filters, json } => {
-            let engine = open(&models, &index)?;
+        Command::Search { index, query, k, mode, fusion, alpha, rrf_k, filters, json } => {
+            // Options first: a bad flag is refused before the index and model are read.
             let options = SearchOptions {
                 k,
                 mode: mode.parse()?,
-                fusion: parse_fusion(&fusion, alpha)?,
-                filters: filters.iter().map(|f| parse_filter(f)).collect::<Result<_>>()?,
+                fusion: fusion_from_parts(fusion.as_deref(), alpha, rrf_k)?,
+                filters: filters.iter().map(|f| Filter::parse(f)).collect::<sotto::Result<_>>()?,
             };
+            options.validate()?;
+            let engine = open(&models, &index)?;
             let t0 = Instant::now();
             let hits = engine.search(&query, &options)?;
             let ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -188,14 +199,11 @@ fn run() -> Result<()> {
         }
         Command::Eval(args) => eval_cmd::run(&models, args),
         Command::Ask { index, question, mode, generator, k, lenient, max_new_tokens, json } => {
-            let mut engine = open(&models, &index)?;
             let mut options = AskOptions { max_new_tokens, strict: !lenient, ..AskOptions::default() };
             options.search.k = k;
-            options.mode = match mode.as_str() {
-                "extractive" => AnswerMode::Extractive,
-                "generative" => AnswerMode::Generative,
-                other => bail!("unknown mode {other:?} (extractive, generative)"),
-            };
+            options.mode = mode.parse()?;
+            options.validate()?;
+            let mut engine = open(&models, &index)?;
             if options.mode == AnswerMode::Generative {
                 let path = generator.unwrap_or_else(|| models.join(DEFAULT_GENERATOR));
                 let t = Instant::now();
@@ -269,15 +277,14 @@ fn run() -> Result<()> {
 }
 
 fn load_embedder(models: &Path, name: &str) -> Result<Box<dyn Embedder>> {
-    let dir = if Path::new(name).is_dir() { PathBuf::from(name) } else { models.join(name) };
+    let dir = embedder_dir(models, name);
     Ok(Box::new(load_bert_dir(&dir).with_context(|| format!("loading embedder from {}", dir.display()))?))
 }
 
 fn open(models: &Path, index: &Path) -> Result<Engine> {
     let bytes = std::fs::read(index).with_context(|| format!("reading {}", index.display()))?;
     let manifest = read_manifest(&bytes).with_context(|| format!("reading {}", index.display()))?;
-    let dir_name = manifest.embedder.name.trim_end_matches(" (cls)");
-    let embedder = load_embedder(models, dir_name)?;
+    let embedder = load_embedder(models, &manifest.embedder.name)?;
     Engine::from_bytes(&bytes, embedder).with_context(|| format!("loading {}", index.display()))
 }
 
@@ -344,7 +351,7 @@ fn index(
             }
         }
     }
-    let mut engine = Engine::new(config, embedder);
+    let mut engine = Engine::with_config(config, embedder)?;
     let bar = ProgressBar::new(docs.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} {elapsed_precise} eta {eta}")?
@@ -382,35 +389,6 @@ fn index(
         bytes.len() as f64 / 1e6
     );
     Ok(())
-}
-
-fn parse_fusion(name: &str, alpha: f32) -> Result<Fusion> {
-    match name {
-        "rrf" => Ok(Fusion::Rrf { rrf_k: 60.0 }),
-        "weighted" => Ok(Fusion::Weighted { alpha }),
-        other => bail!("unknown fusion {other:?} (rrf, weighted)"),
-    }
-}
-
-fn parse_filter(s: &str) -> Result<Filter> {
-    if let Some((k, v)) = s.split_once("^=") {
-        return Ok(Filter::Prefix { key: k.into(), prefix: v.into() });
-    }
-    let (k, v) = s.split_once('=').context("filter wants key=value, key=a|b or key^=prefix")?;
-    if v.contains('|') {
-        Ok(Filter::OneOf { key: k.into(), values: v.split('|').map(str::to_owned).collect() })
-    } else {
-        Ok(Filter::Equals { key: k.into(), value: v.into() })
-    }
-}
-
-fn snippet(text: &str, max_chars: usize) -> String {
-    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= max_chars {
-        flat
-    } else {
-        format!("{}…", flat.chars().take(max_chars).collect::<String>())
-    }
 }
 
 fn print_eval(reports: &[EvalReport]) {

@@ -38,7 +38,7 @@ use tokenizers::{PostProcessor, Tokenizer};
 use super::pooling::{l2_normalize, Pooling};
 use super::{sha256_hex, Embedder, EmbedderInfo};
 use crate::error::{Error, Result};
-use crate::ingest::chunk::TokenCounter;
+use crate::text::TokenCounter;
 
 /// Texts tokenized per call to the tokenizer inside `embed_batch`; bounds the memory held
 /// by full `Encoding`s (token strings, offsets) when a caller passes thousands of texts.
@@ -60,11 +60,26 @@ pub struct BertOptions {
     pub max_tokens: usize,
     /// Texts per forward pass inside `embed_batch` (default 16).
     pub batch_size: usize,
+    /// Largest `hidden_size` (vector dimension) accepted from `config.json` (default 4096;
+    /// BERT-family sentence encoders use 384 to 1024). Larger is [`Error::LimitExceeded`].
+    pub max_hidden_size: usize,
+    /// Most `num_hidden_layers` accepted (default 96; BERT-large has 24).
+    pub max_layers: usize,
+    /// Largest `vocab_size` accepted (default 1 048 576 = 2^20).
+    pub max_vocab_size: usize,
 }
 
 impl Default for BertOptions {
     fn default() -> Self {
-        BertOptions { pooling: Pooling::Mean, normalize: true, max_tokens: 256, batch_size: 16 }
+        BertOptions {
+            pooling: Pooling::Mean,
+            normalize: true,
+            max_tokens: 256,
+            batch_size: 16,
+            max_hidden_size: 4096,
+            max_layers: 96,
+            max_vocab_size: 1 << 20,
+        }
     }
 }
 
@@ -115,6 +130,7 @@ impl BertEmbedder {
         }
         // Cheapest checks first: the config, then the tokenizer, then 90 MB of weights.
         let config = parse_config(config_json)?;
+        check_sizes(&config, &options, weights.len())?;
         let max_tokens = options.max_tokens.min(config.max_position_embeddings);
         let loaded = load_tokenizer(tokenizer_json, &config, max_tokens)?;
         let model = load_weights(weights, &config)?;
@@ -274,6 +290,36 @@ fn parse_config(config_json: &[u8]) -> Result<Config> {
         ));
     }
     Ok(config)
+}
+
+/// Check the sizes `config.json` declares against the limits of `options` and against the
+/// weights file: the parameters the config implies must fit in the file (at half a byte
+/// each, the smallest safetensors element type), so a config cannot make the loader build
+/// a model larger than what it was given.
+fn check_sizes(config: &Config, options: &BertOptions, weights_len: usize) -> Result<()> {
+    for (what, limit, got) in [
+        ("bert hidden size", options.max_hidden_size, config.hidden_size),
+        ("bert layers", options.max_layers, config.num_hidden_layers),
+        ("bert vocabulary size", options.max_vocab_size, config.vocab_size),
+    ] {
+        if got > limit {
+            return Err(Error::LimitExceeded { what, limit, got });
+        }
+    }
+    let h = config.hidden_size as u128;
+    let per_layer = 4 * h * h + 2 * h * config.intermediate_size as u128;
+    let params = h * (config.vocab_size as u128 + config.max_position_embeddings as u128)
+        + config.num_hidden_layers as u128 * per_layer;
+    if params > 2 * weights_len as u128 {
+        return Err(Error::model(
+            "safetensors",
+            format!(
+                "{weights_len} bytes cannot hold the {params} or more parameters config.json describes \
+                 (do these weights match config.json?)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 struct LoadedTokenizer {
@@ -648,6 +694,37 @@ mod tests {
         deeper["num_hidden_layers"] = serde_json::json!(3);
         let deeper = serde_json::to_vec(&deeper).unwrap();
         expect_model_format(BertEmbedder::from_bytes("t", &w, &tok, &deeper), "safetensors");
+    }
+
+    #[test]
+    fn config_sizes_are_checked_against_limits_and_the_weights() {
+        let w = tiny_weights("", 7);
+        let tok = tiny_tokenizer_json();
+        let with = |field: &str, v: u64| {
+            let mut c: serde_json::Value = serde_json::from_slice(&tiny_config_json(None)).unwrap();
+            c[field] = serde_json::json!(v);
+            serde_json::to_vec(&c).unwrap()
+        };
+        let load = |cfg: &[u8], o: BertOptions| BertEmbedder::from_bytes_with("t", &w, &tok, cfg, o);
+        let d = BertOptions::default;
+        for (field, v, what) in [
+            ("hidden_size", 8192, "bert hidden size"),
+            ("num_hidden_layers", 1000, "bert layers"),
+            ("vocab_size", 1 << 21, "bert vocabulary size"),
+        ] {
+            match load(&with(field, v), d()) {
+                Err(Error::LimitExceeded { what: w, got, .. }) => assert!(w == what && got == v as usize, "{w} {got}"),
+                other => panic!("{field}: expected LimitExceeded, got {other:?}"),
+            }
+        }
+        let small = BertOptions { max_hidden_size: HIDDEN - 1, ..d() };
+        assert!(matches!(load(&tiny_config_json(None), small), Err(Error::LimitExceeded { .. })));
+        // Within the limits but far more parameters than the file holds: refused before
+        // the weights are read (a 2^40-wide position table would not even parse).
+        expect_model_format(load(&with("max_position_embeddings", 1 << 40), d()), "safetensors");
+        expect_model_format(load(&with("intermediate_size", 1 << 30), d()), "safetensors");
+        expect_model_format(load(&with("num_hidden_layers", 90), d()), "safetensors");
+        assert!(load(&tiny_config_json(None), d()).is_ok());
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod pooling;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::ingest::chunk::TokenCounter;
+use crate::text::TokenCounter;
 
 /// Identity of an embedder, recorded in index manifests so an index is never
 /// queried with vectors from a different model.

@@ -31,9 +31,14 @@ pub struct CorpusReader<R> {
 }
 
 impl<R: BufRead> CorpusReader<R> {
-    /// A reader over `reader`.
+    /// A reader over `reader`, with lines of at most [`MAX_LINE_BYTES`].
     pub fn new(reader: R) -> Self {
-        CorpusReader { lines: LineReader::new(reader, MAX_LINE_BYTES), ids: HashSet::new() }
+        Self::with_max_line_bytes(reader, MAX_LINE_BYTES)
+    }
+
+    /// The same with another bound on line length (bytes); a longer line is a bad line.
+    pub fn with_max_line_bytes(reader: R, max: usize) -> Self {
+        CorpusReader { lines: LineReader::new(reader, max.max(1)), ids: HashSet::new() }
     }
 
     /// Whether reading stopped on an I/O error.
@@ -313,6 +318,23 @@ mod tests {
             Err(Error::Dataset { line: 1, detail }) => assert!(detail.contains("UTF-8")),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn overlong_corpus_line_is_a_bad_line() {
+        let long = format!("{{\"_id\": \"big\", \"text\": \"{}\"}}", "w ".repeat(3000));
+        let text = format!("{long}\n{CORPUS}");
+        let reader = || std::io::BufReader::with_capacity(64, text.as_bytes());
+        let mut it = CorpusReader::with_max_line_bytes(reader(), 1000);
+        match it.next() {
+            Some(Err(Error::Dataset { line: 1, detail })) => {
+                assert!(detail.contains(&format!("{} bytes, more than the limit of 1000", long.len())), "{detail}")
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(it.map(|d| d.unwrap().id).collect::<Vec<_>>(), ["d1", "d2", "3"]);
+        // Under the default limit the same line is fine.
+        assert_eq!(read_corpus(reader(), false).unwrap().documents.len(), 4);
     }
 
     #[test]

@@ -17,7 +17,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// Longest line accepted (16 MiB). Longer lines are bad lines; they are consumed in
+/// Longest line accepted by default (16 MiB), in bytes without the line break: every
+/// dataset and BEIR reader uses it ([`QuestionReader::with_max_line_bytes`] and
+/// [`CorpusReader::with_max_line_bytes`](super::beir::CorpusReader::with_max_line_bytes)
+/// take another). A longer line is a bad line, an [`Error::Dataset`] naming it and its
+/// length, like any other malformed line (so `skip_bad` skips it); it is consumed in
 /// pieces and never buffered whole.
 pub const MAX_LINE_BYTES: usize = 16 << 20;
 
@@ -100,6 +104,7 @@ impl<R: BufRead> LineReader<R> {
         self.buf.clear();
         let mut too_long = false;
         let mut any = false;
+        let mut length = 0usize;
         loop {
             let available = match self.reader.fill_buf() {
                 Ok(b) => b,
@@ -120,6 +125,7 @@ impl<R: BufRead> LineReader<R> {
                 Some(i) => (&available[..i], i + 1, true),
                 None => (available, available.len(), false),
             };
+            length = length.saturating_add(piece.len());
             if !too_long {
                 if self.buf.len() + piece.len() > self.max {
                     too_long = true;
@@ -136,7 +142,7 @@ impl<R: BufRead> LineReader<R> {
         self.line += 1;
         let n = self.line;
         if too_long {
-            return Some(Ok((n, Err(format!("line longer than {} bytes", self.max)))));
+            return Some(Ok((n, Err(format!("line is {length} bytes, more than the limit of {} bytes", self.max)))));
         }
         let mut bytes: &[u8] = &self.buf;
         if n == 1 {
@@ -381,7 +387,7 @@ mod tests {
         let mut it = QuestionReader::with_max_line_bytes(std::io::BufReader::with_capacity(64, text.as_bytes()), 1000);
         match it.next() {
             Some(Err(Error::Dataset { line: 1, detail })) => {
-                assert!(detail.contains("longer than 1000"), "{detail}")
+                assert!(detail.contains(&format!("{} bytes, more than the limit of 1000", long.len())), "{detail}")
             }
             other => panic!("unexpected {other:?}"),
         }

@@ -33,100 +33,14 @@ use serde::{Deserialize, Serialize};
 use super::dataset::Question;
 use super::run::{evaluate_with, EvalOptions, EvalReport};
 use crate::error::{Error, Result};
-use crate::index::fusion::Fusion;
-use crate::rag::{Engine, Mode, SearchOptions, Stats};
+use crate::query::Retrieval;
+use crate::rag::{Engine, Stats};
 
-/// A retrieval mode of the grid.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "mode", rename_all = "kebab-case")]
-pub enum ModeSpec {
-    /// Embedding similarity only.
-    Dense,
-    /// BM25 only.
-    Sparse,
-    /// Both, fused by reciprocal rank fusion.
-    HybridRrf {
-        /// The RRF constant (default 60).
-        rrf_k: f32,
-    },
-    /// Both, fused by a weighted sum of min-max normalised scores.
-    HybridWeighted {
-        /// Weight of the dense list in [0, 1] (default 0.5).
-        alpha: f32,
-    },
-}
+/// A retrieval mode of the grid: the one [`Retrieval`] model of the query stage.
+pub type ModeSpec = Retrieval;
 
 fn bad(name: &'static str, detail: impl Into<String>) -> Error {
     Error::InvalidOption { name, detail: detail.into() }
-}
-
-impl ModeSpec {
-    /// Parse a mode name: `dense`, `sparse` (`bm25`), `hybrid-rrf` (`hybrid`, `rrf`),
-    /// `hybrid-weighted` (`weighted`), optionally with `:alpha`, e.g. `hybrid-weighted:0.3`.
-    pub fn parse(s: &str, rrf_k: f32, alpha: f32) -> Result<ModeSpec> {
-        let lower = s.trim().to_ascii_lowercase();
-        let (name, arg) = match lower.split_once(':') {
-            Some((n, a)) => (n.trim(), Some(a.trim())),
-            None => (lower.as_str(), None),
-        };
-        let number = |a: &str| a.parse::<f32>().map_err(|_| bad("mode", format!("{a:?} in {s:?} is not a number")));
-        let mode = match name {
-            "dense" => ModeSpec::Dense,
-            "sparse" | "bm25" => ModeSpec::Sparse,
-            "hybrid" | "rrf" | "hybrid-rrf" => {
-                ModeSpec::HybridRrf { rrf_k: arg.map(number).transpose()?.unwrap_or(rrf_k) }
-            }
-            "weighted" | "hybrid-weighted" => {
-                ModeSpec::HybridWeighted { alpha: arg.map(number).transpose()?.unwrap_or(alpha) }
-            }
-            _ => {
-                return Err(bad(
-                    "mode",
-                    format!("unknown mode {s:?} (dense, sparse, hybrid-rrf, hybrid-weighted[:alpha])"),
-                ));
-            }
-        };
-        if arg.is_some() && matches!(mode, ModeSpec::Dense | ModeSpec::Sparse) {
-            return Err(bad("mode", format!("mode {s:?} takes no parameter")));
-        }
-        mode.validate()?;
-        Ok(mode)
-    }
-
-    fn validate(self) -> Result<()> {
-        match self {
-            ModeSpec::HybridWeighted { alpha } if !(0.0..=1.0).contains(&alpha) => {
-                Err(bad("alpha", format!("{alpha} is not in [0, 1]")))
-            }
-            ModeSpec::HybridRrf { rrf_k } if !(rrf_k.is_finite() && rrf_k > 0.0) => {
-                Err(bad("rrf_k", format!("{rrf_k} must be positive")))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Search options for this mode (default `k`, no filters).
-    pub fn search_options(self) -> SearchOptions {
-        let (mode, fusion) = match self {
-            ModeSpec::Dense => (Mode::Dense, Fusion::default()),
-            ModeSpec::Sparse => (Mode::Sparse, Fusion::default()),
-            ModeSpec::HybridRrf { rrf_k } => (Mode::Hybrid, Fusion::Rrf { rrf_k }),
-            ModeSpec::HybridWeighted { alpha } => (Mode::Hybrid, Fusion::Weighted { alpha }),
-        };
-        SearchOptions { mode, fusion, ..SearchOptions::default() }
-    }
-
-    /// Display name: `dense`, `sparse`, `hybrid-rrf`, `hybrid-weighted α=0.3`
-    /// (`rrf_k` is shown only when it is not 60).
-    pub fn name(self) -> String {
-        match self {
-            ModeSpec::Dense => "dense".into(),
-            ModeSpec::Sparse => "sparse".into(),
-            ModeSpec::HybridRrf { rrf_k: 60.0 } => "hybrid-rrf".into(),
-            ModeSpec::HybridRrf { rrf_k } => format!("hybrid-rrf k={rrf_k}"),
-            ModeSpec::HybridWeighted { alpha } => format!("hybrid-weighted α={alpha}"),
-        }
-    }
 }
 
 /// Chunking of an index.
@@ -328,13 +242,9 @@ impl GridConfig {
                     o.get("max_tokens").ok_or_else(|| bad("chunking", format!("{c} has no max_tokens")))?,
                 )?;
                 let overlap = o.get("overlap").map(|v| count("overlap", v)).transpose()?.unwrap_or(0);
-                if max_tokens < 8 || overlap >= max_tokens {
-                    return Err(bad(
-                        "chunking",
-                        format!("max_tokens {max_tokens} must be ≥ 8 and larger than overlap {overlap}"),
-                    ));
-                }
-                out.push(ChunkSpec { max_tokens, overlap });
+                let spec = ChunkSpec { max_tokens, overlap };
+                crate::rag::config::validate_chunking(&spec.chunk_config())?;
+                out.push(spec);
             }
             grid.chunking = dedup(out);
         }
@@ -637,7 +547,10 @@ mod tests {
             (r#"{"modes": ["dense", "splade"]}"#, "mode"),
             (r#"{"modez": ["dense"]}"#, "grid"),
             (r#"{"k": [0, 5]}"#, "k"),
-            (r#"{"chunking": [{"max_tokens": 32, "overlap": 32}]}"#, "chunking"),
+            (r#"{"chunking": [{"max_tokens": 32, "overlap": 32}]}"#, "chunk.overlap_tokens"),
+            (r#"{"chunking": [{"max_tokens": 1, "overlap": 0}]}"#, "chunk.max_tokens"),
+            (r#"{"rrf_k": 0}"#, "rrf_k"),
+            (r#"{"modes": ["fuzzy"]}"#, "mode"),
             (r#"{"alphas": [2.0]}"#, "alpha"),
             (r#"{"embedders": []}"#, "embedders"),
             ("[1]", "grid"),

@@ -41,11 +41,112 @@ pub(crate) fn format_err(detail: impl std::fmt::Display) -> Error {
 }
 
 /// Parse the header of a GGUF held in memory and check that every tensor lies inside it.
+///
+/// Candle checks every count and length of the header against the bytes left before it
+/// allocates; what it does not check is a `general.alignment` of zero (it divides by it),
+/// so that is looked for first.
 pub fn read_content(bytes: &[u8]) -> Result<Content> {
+    if declared_alignment(bytes) == Some(0) {
+        return Err(format_err("general.alignment is 0"));
+    }
     let mut cursor = Cursor::new(bytes);
     let content = Content::read(&mut cursor).map_err(format_err)?;
     validate_tensor_table(&content, bytes.len() as u64)?;
     Ok(content)
+}
+
+/// The integer value of `general.alignment` in a GGUF header, found by skipping over the
+/// metadata without allocating; `None` if absent, not an integer, or the header is
+/// malformed (candle then reports the problem).
+fn declared_alignment(bytes: &[u8]) -> Option<u64> {
+    struct Skim<'a> {
+        b: &'a [u8],
+        pos: usize,
+        /// GGUF v1 stores lengths as u32, later versions as u64.
+        wide: bool,
+    }
+    impl Skim<'_> {
+        fn take(&mut self, n: usize) -> Option<&[u8]> {
+            let end = self.pos.checked_add(n).filter(|&e| e <= self.b.len())?;
+            let s = self.b.get(self.pos..end)?;
+            self.pos = end;
+            Some(s)
+        }
+        fn uint(&mut self, n: usize) -> Option<u64> {
+            let s = self.take(n)?;
+            Some(s.iter().rev().fold(0u64, |v, &x| (v << 8) | u64::from(x)))
+        }
+        fn len(&mut self) -> Option<usize> {
+            let n = if self.wide { self.uint(8)? } else { self.uint(4)? };
+            usize::try_from(n).ok()
+        }
+        fn string(&mut self) -> Option<&[u8]> {
+            let n = self.len()?;
+            self.take(n)
+        }
+        /// Skip a value of type `t`, returning it if it is an integer.
+        fn value(&mut self, t: u64, depth: usize) -> Option<Option<i128>> {
+            let int = |v: u64, size: usize, signed: bool| -> i128 {
+                if signed && size < 8 && v >> (size * 8 - 1) & 1 == 1 {
+                    i128::from(v) - (1i128 << (size * 8))
+                } else if signed && size == 8 {
+                    i128::from(v as i64)
+                } else {
+                    i128::from(v)
+                }
+            };
+            let fixed = |t: u64| match t {
+                0 | 1 | 7 => Some((1, t == 1)),
+                2 | 3 => Some((2, t == 3)),
+                4..=6 => Some((4, t == 5)),
+                10..=12 => Some((8, t == 11)),
+                _ => None,
+            };
+            match t {
+                8 => self.string().map(|_| None),
+                9 => {
+                    if depth > 64 {
+                        return None;
+                    }
+                    let et = self.uint(4)?;
+                    let n = self.len()?;
+                    match fixed(et) {
+                        Some((size, _)) => self.take(n.checked_mul(size)?).map(|_| None),
+                        None => {
+                            for _ in 0..n {
+                                self.value(et, depth + 1)?;
+                            }
+                            Some(None)
+                        }
+                    }
+                }
+                _ => {
+                    let (size, signed) = fixed(t)?;
+                    let v = self.uint(size)?;
+                    Some(match t {
+                        6 | 7 | 12 => None,
+                        _ => Some(int(v, size, signed)),
+                    })
+                }
+            }
+        }
+    }
+    let mut s = Skim { b: bytes, pos: 0, wide: true };
+    if s.take(4)? != b"GGUF" {
+        return None;
+    }
+    s.wide = s.uint(4)? != 1;
+    let _tensors = s.len()?;
+    let kvs = s.len()?;
+    for _ in 0..kvs {
+        let key = s.string()? == b"general.alignment";
+        let t = s.uint(4)?;
+        let v = s.value(t, 0)?;
+        if key {
+            return v.and_then(|v| u64::try_from(v).ok());
+        }
+    }
+    None
 }
 
 /// Byte size of a tensor of `dtype` and `dims`, or a format error if the dimensions
@@ -503,6 +604,33 @@ pub(crate) mod tests {
             }
         }
         assert!(matches!(read_content(b"not a gguf at all"), Err(Error::ModelFormat { .. })));
+    }
+
+    #[test]
+    fn zero_alignment_is_a_format_error_not_a_panic() {
+        for v in [Value::U32(0), Value::I32(0), Value::U8(0), Value::U16(0)] {
+            let bytes = write_gguf(
+                &[
+                    ("general.architecture", Value::String("llama".into())),
+                    ("list", Value::Array(vec![Value::String("a".into()), Value::String("bc".into())])),
+                    ("general.alignment", v.clone()),
+                ],
+                &[("b", vec![64], GgmlDType::F32)],
+            );
+            assert_eq!(declared_alignment(&bytes), Some(0));
+            match read_content(&bytes) {
+                Err(Error::ModelFormat { detail, .. }) => assert!(detail.contains("alignment"), "{detail}"),
+                other => panic!("{v:?}: expected ModelFormat, got {other:?}"),
+            }
+        }
+        // Found past other metadata; other values are left to candle.
+        let bytes = write_gguf(
+            &[("general.architecture", Value::String("llama".into())), ("general.alignment", Value::U32(64))],
+            &[("b", vec![64], GgmlDType::F32)],
+        );
+        assert_eq!(declared_alignment(&bytes), Some(64));
+        assert_eq!(declared_alignment(&sample()), None);
+        assert_eq!(declared_alignment(b"GGUF"), None);
     }
 
     #[test]

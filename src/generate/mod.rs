@@ -7,7 +7,8 @@
 //!
 //! * [`load_gguf`] reads the file ([`gguf`]), picks the implementation from
 //!   `general.architecture` — `llama` (SmolLM2, Llama, Mistral-style), `phi2`, `phi3`,
-//!   `gemma3` and `t5`, all through candle's quantized models — and returns a
+//!   `gemma3` and `t5` (candle's quantized models; gemma3 is Sotto's own forward pass over
+//!   candle's quantized products) — and returns a
 //!   `Box<dyn Generator>`. Anything else is [`Error::UnsupportedArchitecture`]. Q4_1/Q5_0/Q5_1
 //!   tensors are requantized to Q8_0 on load by default ([`LoadOptions::requantize_to_q8_0`];
 //!   [`requantize`] does it to a file for `sotto requantize`).
@@ -37,6 +38,7 @@ mod arch;
 pub mod gguf;
 pub mod sampler;
 mod session;
+pub mod stream;
 pub mod template;
 pub mod tokenizer;
 
@@ -45,6 +47,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 pub use gguf::requantize;
+pub use stream::{stream, tokens_per_second, StreamedGeneration};
 pub use template::{ChatMessage, TemplateSource};
 pub use tokenizer::{GgufTokenizer, TokenizerModel, Utf8Stream};
 
@@ -69,32 +72,50 @@ impl Default for LoadOptions {
     }
 }
 
+/// Most new tokens one generation may ask for (the context window bounds it further).
+pub const MAX_NEW_TOKENS: usize = 1 << 16;
+/// Most stop strings of one generation.
+pub const MAX_STOP_STRINGS: usize = 64;
+/// Longest stop string, in bytes.
+pub const MAX_STOP_BYTES: usize = 256;
+
 /// Sampling and stopping parameters for one generation.
+///
+/// Deserializing refuses unknown fields, and accepts the camelCase spelling JavaScript
+/// callers use (`maxNewTokens`, `topK`, …) beside the snake_case one, so a mis-cased
+/// option is never silently ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct GenerationOptions {
     /// Maximum number of tokens to generate (default 100). 0 ends at once, after checking
     /// that the prompt fits.
+    #[serde(alias = "maxNewTokens")]
     pub max_new_tokens: usize,
     /// Softmax temperature; 0 (default) is greedy decoding.
     pub temperature: f64,
     /// Sample only among the `top_k` most likely tokens; 0 (default) disables the cut.
+    #[serde(alias = "topK")]
     pub top_k: usize,
     /// Nucleus sampling (Holtzman et al. 2020): smallest set of tokens whose probability
     /// reaches `top_p`; 1.0 (default) disables it.
+    #[serde(alias = "topP")]
     pub top_p: f64,
     /// CTRL repetition penalty (Keskar et al. 2019) on tokens seen in the last
     /// `repeat_last_n` positions; 1.0 (default) disables it.
+    #[serde(alias = "repetitionPenalty")]
     pub repetition_penalty: f32,
     /// Window of the repetition penalty, in tokens (default 64).
+    #[serde(alias = "repeatLastN")]
     pub repeat_last_n: usize,
     /// Stop when the output ends in one n-gram of at most this many tokens repeated
     /// [`sampler::LOOP_REPEATS`] times, or in one block of up to
     /// [`sampler::LOOP_BLOCK_FACTOR`] times as many said twice (default 8; 0 disables the guard).
+    #[serde(alias = "loopGuardNgram")]
     pub loop_guard_ngram: usize,
     /// Seed of the sampling RNG (default 42); the same seed gives the same output.
     pub seed: u64,
     /// Generation stops before any of these strings; the string itself is not returned.
+    #[serde(alias = "stopStrings")]
     pub stop_strings: Vec<String>,
 }
 
@@ -137,6 +158,18 @@ impl GenerationOptions {
         }
         if self.stop_strings.iter().any(String::is_empty) {
             return Err(Error::InvalidOption { name: "stop_strings", detail: "a stop string is empty".into() });
+        }
+        if self.max_new_tokens > MAX_NEW_TOKENS {
+            return Err(Error::InvalidOption {
+                name: "max_new_tokens",
+                detail: format!("{} is more than the limit of {MAX_NEW_TOKENS}", self.max_new_tokens),
+            });
+        }
+        if self.stop_strings.len() > MAX_STOP_STRINGS || self.stop_strings.iter().any(|s| s.len() > MAX_STOP_BYTES) {
+            return Err(Error::InvalidOption {
+                name: "stop_strings",
+                detail: format!("at most {MAX_STOP_STRINGS} stop strings of at most {MAX_STOP_BYTES} bytes each"),
+            });
         }
         Ok(())
     }

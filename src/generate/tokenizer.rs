@@ -128,35 +128,160 @@ fn parse_byte_token(t: &str) -> Option<u8> {
     u8::from_str_radix(hex, 16).ok()
 }
 
+/// Resource limits on the tokenizer metadata of a GGUF, checked before anything is built
+/// (see `docs/limits.md`). A file past a limit is [`Error::LimitExceeded`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenizerLimits {
+    /// Most tokens in `tokenizer.ggml.tokens` (default 1 048 576 = 2^20; the largest
+    /// vocabularies in use have 262 144).
+    pub max_vocab_size: usize,
+    /// Longest token, in bytes of its stored spelling (default 1024; SmolLM2's longest has
+    /// 162). Deriving merges costs up to a token's length per merge it yields.
+    pub max_token_bytes: usize,
+    /// Most merges, read from `tokenizer.ggml.merges` or derived from the vocabulary when
+    /// the file has none (default 4 194 304 = 2^22; SmolLM2 has 48 900, a 262 144-token
+    /// vocabulary derives about a million). Each merge holds at most one token's bytes.
+    pub max_merges: usize,
+}
+
+impl Default for TokenizerLimits {
+    fn default() -> Self {
+        TokenizerLimits { max_vocab_size: 1 << 20, max_token_bytes: 1024, max_merges: 1 << 22 }
+    }
+}
+
+/// Polynomial hashes of byte strings modulo the Mersenne prime 2^61 − 1, so that the hash
+/// of any substring comes from two prefix hashes in O(1).
+struct RollingHash {
+    base: u64,
+}
+
+impl RollingHash {
+    const MOD: u64 = (1 << 61) - 1;
+
+    fn mul(a: u64, b: u64) -> u64 {
+        let p = u128::from(a) * u128::from(b);
+        let folded = (p & u128::from(Self::MOD)) + (p >> 61);
+        let x = folded as u64;
+        if x >= Self::MOD {
+            x - Self::MOD
+        } else {
+            x
+        }
+    }
+
+    fn add(a: u64, b: u64) -> u64 {
+        let x = a + b;
+        if x >= Self::MOD {
+            x - Self::MOD
+        } else {
+            x
+        }
+    }
+
+    /// Hash of `s` (as prefix hashes would compute it).
+    fn hash(&self, s: &[u8]) -> u64 {
+        s.iter().fold(0, |h, &c| Self::add(Self::mul(h, self.base), u64::from(c) + 1))
+    }
+
+    /// `prefix[i]` = hash of `s[..i]`, `power[i]` = base^i.
+    fn prefixes(&self, s: &[u8], prefix: &mut Vec<u64>, power: &mut Vec<u64>) {
+        prefix.clear();
+        power.clear();
+        prefix.push(0);
+        power.push(1);
+        for &c in s {
+            let (h, p) = (prefix[prefix.len() - 1], power[power.len() - 1]);
+            prefix.push(Self::add(Self::mul(h, self.base), u64::from(c) + 1));
+            power.push(Self::mul(p, self.base));
+        }
+    }
+
+    /// Hash of `s[a..b]` from the prefix hashes of `s`.
+    fn range(prefix: &[u64], power: &[u64], a: usize, b: usize) -> u64 {
+        Self::add(prefix[b], Self::MOD - Self::mul(prefix[a], power[b - a]))
+    }
+}
+
 /// Merges implied by a vocabulary without a merge list: for every token, each split into two
 /// known tokens, ordered best first by `score` (higher first), then by longer left and right
 /// pieces, then by file order.
-fn merges_from_scores(tokens: &[String], scores: &[f32], skip: &HashSet<usize>) -> Vec<(String, String)> {
+///
+/// Linear in the vocabulary's bytes plus the merges found: every cut of a token is looked up
+/// by the rolling hashes of its two pieces (O(1) each) and only a hit is compared byte by
+/// byte. The hash base is derived from the whole vocabulary (SHA-256), so a crafted file
+/// cannot be built to collide on purpose. More than `max_merges` is
+/// [`Error::LimitExceeded`].
+fn merges_from_scores(
+    tokens: &[String],
+    scores: &[f32],
+    skip: &HashSet<usize>,
+    max_merges: usize,
+) -> Result<Vec<(String, String)>> {
+    use sha2::{Digest, Sha256};
+    let mut sha = Sha256::new();
+    for t in tokens {
+        sha.update((t.len() as u64).to_le_bytes());
+        sha.update(t.as_bytes());
+    }
+    let digest = sha.finalize();
+    let mut seed = [0u8; 8];
+    seed.copy_from_slice(&digest[..8]);
+    let rh = RollingHash { base: (u64::from_le_bytes(seed) % (RollingHash::MOD - 512)) + 256 };
+
+    // Spelling → the last id with that spelling (as a map from strings would hold), keyed
+    // by (byte length, hash); `None` when two different spellings share a key, then the
+    // exact map decides.
     let index: HashMap<&str, usize> = tokens.iter().enumerate().map(|(i, t)| (t.as_str(), i)).collect();
+    let mut by_hash: HashMap<(usize, u64), Option<usize>> = HashMap::with_capacity(index.len());
+    for (&t, &i) in &index {
+        by_hash.entry((t.len(), rh.hash(t.as_bytes()))).and_modify(|e| *e = None).or_insert(Some(i));
+    }
+    // Both pieces are looked up by hash first; only when both hit are they compared (so the
+    // comparisons cost no more than the merges they find).
+    let candidate = |len: usize, hash: u64| by_hash.get(&(len, hash)).copied();
+    let resolve = |piece: &str, c: Option<usize>| match c {
+        Some(i) => (tokens[i] == piece).then_some(i),
+        None => index.get(piece).copied(),
+    };
+
     let mut merges: Vec<(f32, usize, usize, usize, usize)> = Vec::new(); // score, len_l, len_r, id_l, id_r
+    let (mut prefix, mut power) = (Vec::new(), Vec::new());
+    let mut local = Vec::new();
     for (i, tok) in tokens.iter().enumerate() {
         if skip.contains(&i) {
             continue;
         }
-        let mut local = Vec::new();
-        let chars: Vec<usize> = tok.char_indices().map(|(p, _)| p).skip(1).collect();
-        for &cut in &chars {
+        rh.prefixes(tok.as_bytes(), &mut prefix, &mut power);
+        let n = tok.len();
+        let chars = tok.chars().count();
+        local.clear();
+        for (k, (cut, _)) in tok.char_indices().enumerate().skip(1) {
+            let (Some(cl), Some(cr)) =
+                (candidate(cut, prefix[cut]), candidate(n - cut, RollingHash::range(&prefix, &power, cut, n)))
+            else {
+                continue;
+            };
             let (l, r) = tok.split_at(cut);
-            if let (Some(&il), Some(&ir)) = (index.get(l), index.get(r)) {
-                if skip.contains(&il) || skip.contains(&ir) {
-                    continue;
-                }
-                local.push((scores[i], l.chars().count(), r.chars().count(), il, ir));
+            let (Some(il), Some(ir)) = (resolve(l, cl), resolve(r, cr)) else {
+                continue;
+            };
+            if skip.contains(&il) || skip.contains(&ir) {
+                continue;
             }
+            local.push((scores[i], k, chars - k, il, ir));
         }
         local.sort_by_key(|m| (m.3, m.4));
-        merges.extend(local);
+        merges.extend_from_slice(&local);
+        if merges.len() > max_merges {
+            return Err(Error::LimitExceeded { what: "gguf merges", limit: max_merges, got: merges.len() });
+        }
     }
     // Stable sort, best first.
     merges.sort_by(|a, b| {
         b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal).then(b.1.cmp(&a.1)).then(b.2.cmp(&a.2))
     });
-    merges.into_iter().map(|m| (tokens[m.3].clone(), tokens[m.4].clone())).collect()
+    Ok(merges.into_iter().map(|m| (tokens[m.3].clone(), tokens[m.4].clone())).collect())
 }
 
 fn parse_merges(merges: &[&str]) -> Result<Vec<(String, String)>> {
@@ -177,21 +302,52 @@ impl GgufTokenizer {
     ///
     /// Missing or inconsistent tokenizer metadata is an [`Error::ModelFormat`].
     pub(crate) fn from_metadata(meta: &Meta<'_>, architecture: &str) -> Result<Self> {
+        Self::from_metadata_with(meta, architecture, &TokenizerLimits::default())
+    }
+
+    /// [`from_metadata`](Self::from_metadata) with explicit limits.
+    pub(crate) fn from_metadata_with(meta: &Meta<'_>, architecture: &str, limits: &TokenizerLimits) -> Result<Self> {
         let kind = meta
             .opt_str("tokenizer.ggml.model")?
             .ok_or_else(|| tok_err("metadata key tokenizer.ggml.model is missing"))?;
+        let stored = meta
+            .opt_array("tokenizer.ggml.tokens")?
+            .ok_or_else(|| tok_err("metadata key tokenizer.ggml.tokens is missing"))?;
+        // Limits first, before anything is copied or built.
+        if stored.len() > limits.max_vocab_size {
+            return Err(Error::LimitExceeded {
+                what: "gguf vocabulary size",
+                limit: limits.max_vocab_size,
+                got: stored.len(),
+            });
+        }
         let tokens: Vec<String> = meta
             .str_array("tokenizer.ggml.tokens")?
             .ok_or_else(|| tok_err("metadata key tokenizer.ggml.tokens is missing"))?
             .into_iter()
-            .map(str::to_owned)
-            .collect();
+            .map(|t| {
+                if t.len() > limits.max_token_bytes {
+                    return Err(Error::LimitExceeded {
+                        what: "gguf token bytes",
+                        limit: limits.max_token_bytes,
+                        got: t.len(),
+                    });
+                }
+                Ok(t.to_owned())
+            })
+            .collect::<Result<_>>()?;
         if tokens.is_empty() {
             return Err(tok_err("tokenizer.ggml.tokens is empty"));
         }
         if u32::try_from(tokens.len()).is_err() {
             return Err(tok_err("vocabulary too large"));
         }
+        let check_merges = |n: usize| -> Result<()> {
+            if n > limits.max_merges {
+                return Err(Error::LimitExceeded { what: "gguf merges", limit: limits.max_merges, got: n });
+            }
+            Ok(())
+        };
         let types: Vec<i64> = match meta.int_array("tokenizer.ggml.token_type")? {
             Some(t) if t.len() == tokens.len() => t,
             Some(t) => {
@@ -222,13 +378,17 @@ impl GgufTokenizer {
                 let merges = meta
                     .str_array("tokenizer.ggml.merges")?
                     .ok_or_else(|| tok_err("metadata key tokenizer.ggml.merges is missing"))?;
+                check_merges(merges.len())?;
                 let (inner, pieces) = build_byte_level(&tokens, &types, &parse_merges(&merges)?, pre)?;
                 (TokenizerModel::ByteLevelBpe, inner, pieces)
             }
             "llama" => {
                 let add_space_prefix = meta.opt_bool("tokenizer.ggml.add_space_prefix")?.unwrap_or(true);
                 let merges = match meta.str_array("tokenizer.ggml.merges")? {
-                    Some(m) => parse_merges(&m)?,
+                    Some(m) => {
+                        check_merges(m.len())?;
+                        parse_merges(&m)?
+                    }
                     None => {
                         let scores: Vec<f32> = if architecture.starts_with("gemma") {
                             // Gemma's scores do not follow its merge order; file order does.
@@ -248,7 +408,7 @@ impl GgufTokenizer {
                             .map(|(i, _)| i)
                             .collect();
                         let spelled = sp_spelling(&tokens, architecture);
-                        merges_from_scores(&spelled, &scores, &skip)
+                        merges_from_scores(&spelled, &scores, &skip, limits.max_merges)?
                     }
                 };
                 let (inner, pieces) =
@@ -703,6 +863,104 @@ mod tests {
             let text = c["text"].as_str().unwrap();
             let want: Vec<u32> = serde_json::from_value(c["ids"].clone()).unwrap();
             assert_eq!(tk.encode(text, true).unwrap(), want, "{text:?}");
+        }
+    }
+
+    /// The merge derivation as it was before (quadratic in token length): the reference.
+    fn merges_from_scores_naive(tokens: &[String], scores: &[f32], skip: &HashSet<usize>) -> Vec<(String, String)> {
+        let index: HashMap<&str, usize> = tokens.iter().enumerate().map(|(i, t)| (t.as_str(), i)).collect();
+        let mut merges: Vec<(f32, usize, usize, usize, usize)> = Vec::new();
+        for (i, tok) in tokens.iter().enumerate() {
+            if skip.contains(&i) {
+                continue;
+            }
+            let mut local = Vec::new();
+            for (cut, _) in tok.char_indices().skip(1) {
+                let (l, r) = tok.split_at(cut);
+                if let (Some(&il), Some(&ir)) = (index.get(l), index.get(r)) {
+                    if skip.contains(&il) || skip.contains(&ir) {
+                        continue;
+                    }
+                    local.push((scores[i], l.chars().count(), r.chars().count(), il, ir));
+                }
+            }
+            local.sort_by_key(|m| (m.3, m.4));
+            merges.extend(local);
+        }
+        merges.sort_by(|a, b| {
+            b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal).then(b.1.cmp(&a.1)).then(b.2.cmp(&a.2))
+        });
+        merges.into_iter().map(|m| (tokens[m.3].clone(), tokens[m.4].clone())).collect()
+    }
+
+    fn sp_parts(m: &HashMap<String, Value>) -> (Vec<String>, Vec<f32>) {
+        let meta = Meta(m);
+        let tokens = meta.str_array("tokenizer.ggml.tokens").unwrap().unwrap().into_iter().map(String::from).collect();
+        (tokens, meta.f32_array("tokenizer.ggml.scores").unwrap().unwrap())
+    }
+
+    #[test]
+    fn derived_merges_equal_the_reference() {
+        let (tokens, scores) = sp_parts(&tiny_sp_metadata());
+        let skip: HashSet<usize> = (0..259).collect();
+        let want = merges_from_scores_naive(&tokens, &scores, &skip);
+        assert!(want.len() >= 8, "{want:?}");
+        assert_eq!(merges_from_scores(&tokens, &scores, &skip, usize::MAX).unwrap(), want);
+        match merges_from_scores(&tokens, &scores, &skip, 3) {
+            Err(Error::LimitExceeded { what: "gguf merges", limit: 3, .. }) => {}
+            other => panic!("expected LimitExceeded, got {other:?}"),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn derived_merges_equal_the_reference_on_random_vocabularies(
+            tokens in proptest::collection::vec("[ab▁é]{1,6}", 1..60),
+            skip in proptest::collection::hash_set(0usize..60, 0..10),
+            scores in proptest::collection::vec(-4i8..4, 60),
+        ) {
+            // Duplicate spellings, skipped ids and equal scores all occur.
+            let scores: Vec<f32> = scores.iter().take(tokens.len()).map(|&x| f32::from(x)).collect();
+            let want = merges_from_scores_naive(&tokens, &scores, &skip);
+            prop_assert_eq!(merges_from_scores(&tokens, &scores, &skip, usize::MAX).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn vocabulary_limits_are_checked_before_building() {
+        let m = tiny_sp_metadata();
+        let limits = |max_vocab_size, max_token_bytes, max_merges| TokenizerLimits {
+            max_vocab_size,
+            max_token_bytes,
+            max_merges,
+        };
+        let d = TokenizerLimits::default();
+        assert!(GgufTokenizer::from_metadata_with(&Meta(&m), "llama", &d).is_ok());
+        let e = GgufTokenizer::from_metadata_with(&Meta(&m), "llama", &limits(100, 1024, 1 << 22)).unwrap_err();
+        assert!(matches!(e, Error::LimitExceeded { what: "gguf vocabulary size", limit: 100, got: 276 }), "{e:?}");
+        let e = GgufTokenizer::from_metadata_with(&Meta(&m), "llama", &limits(1 << 20, 5, 1 << 22)).unwrap_err();
+        assert!(matches!(e, Error::LimitExceeded { what: "gguf token bytes", limit: 5, got: 6 }), "{e:?}");
+        let e = GgufTokenizer::from_metadata_with(&Meta(&m), "llama", &limits(1 << 20, 1024, 4)).unwrap_err();
+        assert!(matches!(e, Error::LimitExceeded { what: "gguf merges", limit: 4, .. }), "{e:?}");
+        // Merges stored in the file count too.
+        let g = tests_support::tiny_gpt2_metadata();
+        let e = GgufTokenizer::from_metadata_with(&Meta(&g), "llama", &limits(1 << 20, 1024, 4)).unwrap_err();
+        assert!(matches!(e, Error::LimitExceeded { what: "gguf merges", limit: 4, got: 5 }), "{e:?}");
+    }
+
+    #[test]
+    fn a_multi_megabyte_token_is_refused() {
+        // Issue 14: a GGUF without merges and a 4 MB token hung the merge derivation.
+        let mut m = tiny_sp_metadata();
+        let Some(Value::Array(tokens)) = m.get_mut("tokenizer.ggml.tokens") else { unreachable!() };
+        tokens.push(Value::String("▁".repeat(4 << 20)));
+        let Some(Value::Array(types)) = m.get_mut("tokenizer.ggml.token_type") else { unreachable!() };
+        types.push(Value::I32(1));
+        let Some(Value::Array(scores)) = m.get_mut("tokenizer.ggml.scores") else { unreachable!() };
+        scores.push(Value::F32(-1000.0));
+        match GgufTokenizer::from_metadata(&Meta(&m), "llama") {
+            Err(Error::LimitExceeded { what: "gguf token bytes", limit: 1024, got }) => assert_eq!(got, 3 * (4 << 20)),
+            other => panic!("expected LimitExceeded, got {other:?}"),
         }
     }
 

@@ -5,7 +5,7 @@
 //! Why segments: in wasm an exact scan of 10k × 384 floats costs ~1 ms per query and
 //! nothing to build, while `instant-distance` needs about a minute to build 10k
 //! vectors single-threaded (`ef_construction` 100) and then answers in ~1 ms too
-//! (see `notes/toolchain.md`). So new vectors always go to the open **flat** segment
+//! (measured on this project's machines). So new vectors always go to the open **flat** segment
 //! (contiguous `f32` rows, scanned with a dot product written so LLVM vectorises it —
 //! eight independent accumulators, which become SSE natively and `simd128` in
 //! wasm; ~0.6 ms per query over 10k × 384 natively). [`DenseIndex::build_hnsw`] — called by the native CLI, or explicitly in the
@@ -241,11 +241,12 @@ impl std::fmt::Debug for HnswSegment {
 
 impl Clone for HnswSegment {
     fn clone(&self) -> Self {
-        // `HnswMap` is not `Clone`; a serde round trip is exact.
+        // `HnswMap` is not `Clone`; a serde round trip is exact (and of a graph already
+        // validated, so it is not checked again).
         let map = bincode_options()
             .serialize(&self.map)
             .ok()
-            .and_then(|b| decode_hnsw(&b, self.map.iter().next().map_or(0, |(_, p)| p.0.len())).ok());
+            .and_then(|b| bincode_options().deserialize::<HnswMap<Vector, ChunkId>>(&b).ok());
         match map {
             Some(map) => HnswSegment { map, dead: self.dead.clone() },
             // Unreachable in practice; fall back to an equivalent graph built anew.
@@ -414,23 +415,29 @@ impl DenseIndex {
         &self.config
     }
 
-    fn check_vector(&self, v: &[f32]) -> Result<()> {
+    fn check_dim(&self, v: &[f32]) -> Result<()> {
         if v.len() != self.dim {
             return Err(Error::DimensionMismatch { expected: self.dim, got: v.len() });
         }
         Ok(())
     }
 
-    /// Add a vector (errors on a dimension mismatch or a non-finite component). An id
-    /// already present is replaced.
+    /// Whether [`add`](Self::add) would accept `v`: [`Error::DimensionMismatch`] for a
+    /// vector of another dimension, [`Error::NonFiniteVector`] for a NaN or infinite
+    /// component. One pass over `v`, no allocation: cheap enough to screen every vector
+    /// of a batch before anything is changed.
+    pub fn check_vector(&self, v: &[f32]) -> Result<()> {
+        self.check_dim(v)?;
+        if let Some(index) = v.iter().position(|x| !x.is_finite()) {
+            return Err(Error::NonFiniteVector { index });
+        }
+        Ok(())
+    }
+
+    /// Add a vector (errors as [`check_vector`](Self::check_vector), before any change).
+    /// An id already present is replaced.
     pub fn add(&mut self, id: ChunkId, vector: &[f32]) -> Result<()> {
         self.check_vector(vector)?;
-        if let Some(i) = vector.iter().position(|x| !x.is_finite()) {
-            return Err(Error::InvalidDocument {
-                id: format!("chunk {id}"),
-                reason: format!("embedding component {i} is not finite"),
-            });
-        }
         if u32::try_from(self.flat.ids.len()).is_err() {
             return Err(Error::InvalidOption { name: "dense", detail: "too many vectors in one segment".into() });
         }
@@ -503,7 +510,7 @@ impl DenseIndex {
     }
 
     fn check_query(&self, query: &[f32]) -> Result<()> {
-        self.check_vector(query)?;
+        self.check_dim(query)?;
         if query.iter().any(|x| !x.is_finite()) {
             return Err(Error::InvalidQuery("query vector has a non-finite component".into()));
         }
@@ -833,102 +840,321 @@ impl<'a> Reader<'a> {
 // ---- validating an untrusted HnswMap ----
 //
 // instant-distance indexes its points and layers with the neighbour ids stored in the
-// graph, so a crafted graph could make a search panic. Its fields are private; these
-// mirror types decode the same bincode bytes (same field order; fixed-size arrays and
-// newtypes carry no length) so the graph can be checked before the real decode.
+// graph, so a crafted graph could make a search panic. Its fields are private, but its
+// serde `Serialize` shows them: the decoded map is walked through `GraphCheck`, a
+// serializer that writes nothing and checks every id as it goes by. The blob is decoded
+// once; the walk costs one pass over memory. The walk knows instant-distance 0.6.1's
+// field names and shapes (`Cargo.toml` pins that exact version); a layout it does not
+// recognise fails the check rather than passing it.
 
-/// Neighbours of a node on layer 0 (`M · 2` = 64 ids; `u32::MAX` = none).
-#[derive(Deserialize)]
-struct ZeroShape([u32; 32], [u32; 32]);
-
-/// Neighbours of a node on an upper layer (`M` = 32 ids).
-#[derive(Deserialize)]
-struct UpperShape([u32; 32]);
-
-#[derive(Deserialize)]
-struct HnswShape {
-    _ef_search: usize,
-    points: PointsShape,
-    zero: Vec<ZeroShape>,
-    layers: Vec<Vec<UpperShape>>,
+/// What the walk has seen of a serialized `HnswMap<Vector, ChunkId>`:
+/// `{ hnsw: { ef_search, points: [Vector([f32])], zero: [ZeroNode((PointId(u32),) × 64)],
+/// layers: [[UpperNode((PointId(u32),) × 32)]] }, values: [u32] }`.
+struct GraphCheck {
+    dim: usize,
+    /// The struct field being walked (`points`, `zero`, `layers`, `values`, …).
+    field: &'static str,
+    /// Sequence nesting inside that field.
+    depth: usize,
+    points: usize,
+    zero_nodes: usize,
+    values: Option<usize>,
+    /// Nodes of the layer being walked, and of the one below it.
+    layer: usize,
+    below: Option<usize>,
+    layers: usize,
 }
 
-#[derive(Deserialize)]
-struct MapShape {
-    hnsw: HnswShape,
-    values: Vec<ChunkId>,
-}
+#[derive(Debug)]
+struct GraphError(String);
 
-/// Count and dimensions of the points, decoded one at a time and dropped.
-struct PointsShape {
-    count: usize,
-    /// `(min, max)` vector length.
-    dims: (usize, usize),
-    finite: bool,
-}
-
-impl<'de> Deserialize<'de> for PointsShape {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = PointsShape;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a sequence of vectors")
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<PointsShape, A::Error> {
-                let mut s = PointsShape { count: 0, dims: (usize::MAX, 0), finite: true };
-                while let Some(v) = seq.next_element::<Vector>()? {
-                    s.count += 1;
-                    s.dims = (s.dims.0.min(v.0.len()), s.dims.1.max(v.0.len()));
-                    s.finite &= v.0.iter().all(|x| x.is_finite());
-                }
-                Ok(s)
-            }
-        }
-        d.deserialize_seq(V)
+impl std::fmt::Display for GraphError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
+}
+
+impl std::error::Error for GraphError {}
+
+impl serde::ser::Error for GraphError {
+    fn custom<T: std::fmt::Display>(msg: T) -> Self {
+        GraphError(msg.to_string())
+    }
+}
+
+fn graph_err<T>(msg: impl Into<String>) -> std::result::Result<T, GraphError> {
+    Err(GraphError(msg.into()))
 }
 
 fn valid_id(id: u32, bound: usize) -> bool {
     id == u32::MAX || (id as usize) < bound
 }
 
-fn check_shape(s: &MapShape, dim: usize) -> std::result::Result<(), String> {
-    let h = &s.hnsw;
-    let n = h.points.count;
-    if n > 0 && h.points.dims != (dim, dim) {
-        return Err(format!("HNSW vectors have lengths {:?}, expected {dim}", h.points.dims));
-    }
-    if !h.points.finite {
-        return Err("non-finite HNSW vector component".into());
-    }
-    if s.values.len() != n || h.zero.len() != n {
-        return Err(format!("HNSW has {n} points, {} values, {} layer-0 nodes", s.values.len(), h.zero.len()));
-    }
-    if h.zero.iter().any(|z| z.0.iter().chain(&z.1).any(|&id| !valid_id(id, n))) {
-        return Err("HNSW layer-0 neighbour out of range".into());
-    }
-    // Search descends from the top layer starting at point 0; candidates found on a
-    // layer are looked up on the layer below, so sizes must not grow upwards.
-    let mut below = n;
-    for (i, layer) in h.layers.iter().enumerate() {
-        if layer.is_empty() || layer.len() > below {
-            return Err(format!("HNSW layer {} has {} nodes (layer below: {below})", i + 1, layer.len()));
+impl GraphCheck {
+    fn seq_start(&mut self, len: Option<usize>) -> std::result::Result<(), GraphError> {
+        self.depth += 1;
+        match (self.field, self.depth) {
+            ("points", 2) if len != Some(self.dim) => {
+                graph_err(format!("HNSW vector of length {len:?}, expected {}", self.dim))
+            }
+            ("layers", 2) => {
+                // Search descends from the top layer starting at point 0; candidates found
+                // on a layer are looked up on the layer below, so sizes must not grow
+                // upwards. `layers[0]` is the first layer above layer 0.
+                let Some(m) = len else { return graph_err("HNSW layer without a length") };
+                let below = self.below.unwrap_or(self.points);
+                if m == 0 || m > below {
+                    return graph_err(format!("HNSW layer {} has {m} nodes (layer below: {below})", self.layers + 1));
+                }
+                self.layers += 1;
+                self.layer = m;
+                self.below = Some(m);
+                Ok(())
+            }
+            ("values", 1) => {
+                self.values = len;
+                Ok(())
+            }
+            _ => Ok(()),
         }
-        if layer.iter().any(|u| u.0.iter().any(|&id| !valid_id(id, layer.len()))) {
-            return Err(format!("HNSW layer {} neighbour out of range", i + 1));
-        }
-        below = layer.len();
     }
-    Ok(())
+
+    fn id(&mut self, v: u32) -> std::result::Result<(), GraphError> {
+        match self.field {
+            "zero" if !valid_id(v, self.points) => graph_err("HNSW layer-0 neighbour out of range"),
+            "layers" if !valid_id(v, self.layer) => {
+                graph_err(format!("HNSW layer {} neighbour out of range", self.layers))
+            }
+            "zero" | "layers" | "values" => Ok(()),
+            f => graph_err(format!("unexpected u32 in HNSW field {f:?}")),
+        }
+    }
+
+    /// Check a decoded map: every id in range, every vector of `dim` finite components,
+    /// as many points, values and layer-0 nodes.
+    fn run(map: &HnswMap<Vector, ChunkId>, dim: usize) -> std::result::Result<(), GraphError> {
+        let mut c = GraphCheck {
+            dim,
+            field: "",
+            depth: 0,
+            points: 0,
+            zero_nodes: 0,
+            values: None,
+            layer: 0,
+            below: None,
+            layers: 0,
+        };
+        map.serialize(&mut c)?;
+        let n = c.points;
+        if c.values != Some(n) || c.zero_nodes != n {
+            return graph_err(format!("HNSW has {n} points, {:?} values, {} layer-0 nodes", c.values, c.zero_nodes));
+        }
+        Ok(())
+    }
 }
 
-/// Decode and validate a serialized `HnswMap` whose vectors have `dim` components.
+impl serde::Serializer for &mut GraphCheck {
+    type Ok = ();
+    type Error = GraphError;
+    type SerializeSeq = Self;
+    type SerializeTuple = Self;
+    type SerializeTupleStruct = Self;
+    type SerializeTupleVariant = serde::ser::Impossible<(), GraphError>;
+    type SerializeMap = serde::ser::Impossible<(), GraphError>;
+    type SerializeStruct = Self;
+    type SerializeStructVariant = serde::ser::Impossible<(), GraphError>;
+
+    fn serialize_bool(self, _: bool) -> std::result::Result<(), GraphError> {
+        graph_err("unexpected bool in HNSW graph")
+    }
+    fn serialize_i8(self, _: i8) -> std::result::Result<(), GraphError> {
+        graph_err("unexpected i8 in HNSW graph")
+    }
+    fn serialize_i16(self, _: i16) -> std::result::Result<(), GraphError> {
+        graph_err("unexpected i16 in HNSW graph")
+    }
+    fn serialize_i32(self, _: i32) -> std::result::Result<(), GraphError> {
+        graph_err("unexpected i32 in HNSW graph")
+    }
+    fn serialize_i64(self, _: i64) -> std::result::Result<(), GraphError> {
+        graph_err("unexpected i64 in HNSW graph")
+    }
+    fn serialize_u8(self, _: u8) -> std::result::Result<(), GraphError> {
+        graph_err("unexpected u8 in HNSW graph")
+    }
+    fn serialize_u16(self, _: u16) -> std::result::Result<(), GraphError> {
+        graph_err("unexpected u16 in HNSW graph")
+    }
+    fn serialize_u32(self, v: u32) -> std::result::Result<(), GraphError> {
+        self.id(v)
+    }
+    fn serialize_u64(self, _: u64) -> std::result::Result<(), GraphError> {
+        // `ef_search` (usize).
+        if self.field == "ef_search" {
+            Ok(())
+        } else {
+            graph_err(format!("unexpected u64 in HNSW field {:?}", self.field))
+        }
+    }
+    fn serialize_f32(self, v: f32) -> std::result::Result<(), GraphError> {
+        if self.field != "points" {
+            return graph_err(format!("unexpected f32 in HNSW field {:?}", self.field));
+        }
+        if !v.is_finite() {
+            return graph_err("non-finite HNSW vector component");
+        }
+        Ok(())
+    }
+    fn serialize_f64(self, _: f64) -> std::result::Result<(), GraphError> {
+        graph_err("unexpected f64 in HNSW graph")
+    }
+    fn serialize_char(self, _: char) -> std::result::Result<(), GraphError> {
+        graph_err("unexpected char in HNSW graph")
+    }
+    fn serialize_str(self, _: &str) -> std::result::Result<(), GraphError> {
+        graph_err("unexpected string in HNSW graph")
+    }
+    fn serialize_bytes(self, _: &[u8]) -> std::result::Result<(), GraphError> {
+        graph_err("unexpected bytes in HNSW graph")
+    }
+    fn serialize_none(self) -> std::result::Result<(), GraphError> {
+        graph_err("unexpected option in HNSW graph")
+    }
+    fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> std::result::Result<(), GraphError> {
+        graph_err("unexpected option in HNSW graph")
+    }
+    fn serialize_unit(self) -> std::result::Result<(), GraphError> {
+        graph_err("unexpected unit in HNSW graph")
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> std::result::Result<(), GraphError> {
+        graph_err("unexpected unit struct in HNSW graph")
+    }
+    fn serialize_unit_variant(self, _: &'static str, _: u32, _: &'static str) -> std::result::Result<(), GraphError> {
+        graph_err("unexpected enum in HNSW graph")
+    }
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        name: &'static str,
+        value: &T,
+    ) -> std::result::Result<(), GraphError> {
+        match name {
+            "Vector" if self.field == "points" => self.points += 1,
+            "ZeroNode" if self.field == "zero" => self.zero_nodes += 1,
+            "PointId" | "UpperNode" => {}
+            _ => return graph_err(format!("unexpected {name} in HNSW field {:?}", self.field)),
+        }
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> std::result::Result<(), GraphError> {
+        graph_err("unexpected enum in HNSW graph")
+    }
+    fn serialize_seq(self, len: Option<usize>) -> std::result::Result<Self, GraphError> {
+        self.seq_start(len)?;
+        Ok(self)
+    }
+    fn serialize_tuple(self, _: usize) -> std::result::Result<Self, GraphError> {
+        // Fixed-size neighbour arrays: no nesting level of their own.
+        Ok(self)
+    }
+    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> std::result::Result<Self, GraphError> {
+        Ok(self)
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> std::result::Result<Self::SerializeTupleVariant, GraphError> {
+        graph_err("unexpected enum in HNSW graph")
+    }
+    fn serialize_map(self, _: Option<usize>) -> std::result::Result<Self::SerializeMap, GraphError> {
+        graph_err("unexpected map in HNSW graph")
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> std::result::Result<Self, GraphError> {
+        Ok(self)
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> std::result::Result<Self::SerializeStructVariant, GraphError> {
+        graph_err("unexpected enum in HNSW graph")
+    }
+}
+
+impl serde::ser::SerializeSeq for &mut GraphCheck {
+    type Ok = ();
+    type Error = GraphError;
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> std::result::Result<(), GraphError> {
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> std::result::Result<(), GraphError> {
+        self.depth -= 1;
+        Ok(())
+    }
+}
+
+impl serde::ser::SerializeTuple for &mut GraphCheck {
+    type Ok = ();
+    type Error = GraphError;
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> std::result::Result<(), GraphError> {
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> std::result::Result<(), GraphError> {
+        Ok(())
+    }
+}
+
+impl serde::ser::SerializeTupleStruct for &mut GraphCheck {
+    type Ok = ();
+    type Error = GraphError;
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> std::result::Result<(), GraphError> {
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> std::result::Result<(), GraphError> {
+        Ok(())
+    }
+}
+
+impl serde::ser::SerializeStruct for &mut GraphCheck {
+    type Ok = ();
+    type Error = GraphError;
+    fn serialize_field<T: ?Sized + Serialize>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> std::result::Result<(), GraphError> {
+        match key {
+            "hnsw" | "ef_search" | "points" | "zero" | "layers" | "values" => {
+                self.field = key;
+                self.depth = 0;
+            }
+            _ => return graph_err(format!("unexpected HNSW field {key:?}")),
+        }
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> std::result::Result<(), GraphError> {
+        Ok(())
+    }
+}
+
+/// Decode (once) and validate a serialized `HnswMap` whose vectors have `dim` components.
 fn decode_hnsw(blob: &[u8], dim: usize) -> Result<HnswMap<Vector, ChunkId>> {
-    let opts = bincode_options().with_limit(blob.len() as u64);
-    let shape: MapShape = opts.deserialize(blob).map_err(|e| corrupt(format!("HNSW graph: {e}")))?;
-    check_shape(&shape, dim).map_err(corrupt)?;
-    opts.deserialize(blob).map_err(|e| corrupt(format!("HNSW graph: {e}")))
+    let map: HnswMap<Vector, ChunkId> = bincode_options()
+        .with_limit(blob.len() as u64)
+        .deserialize(blob)
+        .map_err(|e| corrupt(format!("HNSW graph: {e}")))?;
+    GraphCheck::run(&map, dim).map_err(|e| corrupt(e.0))?;
+    Ok(map)
 }
 
 #[cfg(test)]
@@ -1001,7 +1227,14 @@ mod tests {
         ix.add(11, &[0.0, 1.0, 0.0]).unwrap();
         ix.add(12, &[0.6, 0.8, 0.0]).unwrap();
         assert!(matches!(ix.add(13, &[1.0, 0.0]), Err(Error::DimensionMismatch { expected: 3, got: 2 })));
-        assert!(matches!(ix.add(13, &[f32::NAN, 0.0, 0.0]), Err(Error::InvalidDocument { .. })));
+        assert!(matches!(ix.add(13, &[0.0, f32::NAN, 0.0]), Err(Error::NonFiniteVector { index: 1 })));
+        // An existing id given a bad vector keeps its old one.
+        assert!(matches!(ix.add(12, &[0.0, 0.0, f32::NEG_INFINITY]), Err(Error::NonFiniteVector { index: 2 })));
+        assert_eq!(ix.vector(12), Some(&[0.6, 0.8, 0.0][..]));
+        // The same check, up front, without changing anything.
+        assert!(ix.check_vector(&[0.0, 1.0, 0.0]).is_ok());
+        assert!(matches!(ix.check_vector(&[f32::INFINITY, 0.0, 0.0]), Err(Error::NonFiniteVector { index: 0 })));
+        assert!(matches!(ix.check_vector(&[1.0; 4]), Err(Error::DimensionMismatch { expected: 3, got: 4 })));
         assert!(matches!(ix.search(&[1.0], 1, None), Err(Error::DimensionMismatch { .. })));
         assert!(matches!(ix.search(&[f32::INFINITY, 0.0, 0.0], 1, None), Err(Error::InvalidQuery(_))));
         assert_eq!(ix.len(), 3);
@@ -1217,7 +1450,7 @@ mod tests {
             };
             bincode_options().serialize(&map).unwrap()
         };
-        // The mirror layout matches instant-distance's: a valid graph decodes and searches.
+        // The layout written here is instant-distance's: a valid graph decodes and searches.
         let ok = decode_hnsw(&blob(1, 0, 1), 2).unwrap();
         let mut s = Search::default();
         assert_eq!(ok.search(&Vector(vec![0.0, 1.0].into()), &mut s).map(|i| *i.value).collect::<Vec<_>>(), [2, 1]);
@@ -1226,6 +1459,23 @@ mod tests {
         assert!(decode_hnsw(&blob(1, 0, 3), 2).is_err(), "upper layer larger than the one below");
         assert!(decode_hnsw(&blob(1, 0, 0), 2).is_err(), "empty upper layer");
         assert!(decode_hnsw(&blob(1, 0, 1), 3).is_err(), "dimension mismatch");
+        // Every other way the counts can disagree.
+        let custom = |points: usize, zero: usize, values: usize, first: f32| {
+            let map = MapOut {
+                hnsw: HnswOut {
+                    ef_search: 10,
+                    points: (0..points).map(|_| Vector(vec![first, 1.0].into())).collect(),
+                    zero: (0..zero).map(|_| ZeroOut([u32::MAX; 32], [u32::MAX; 32])).collect(),
+                    layers: vec![],
+                },
+                values: (0..values as u32).collect(),
+            };
+            bincode_options().serialize(&map).unwrap()
+        };
+        assert!(decode_hnsw(&custom(2, 2, 2, 0.0), 2).is_ok());
+        assert!(decode_hnsw(&custom(2, 1, 2, 0.0), 2).is_err(), "fewer layer-0 nodes than points");
+        assert!(decode_hnsw(&custom(2, 2, 3, 0.0), 2).is_err(), "more values than points");
+        assert!(decode_hnsw(&custom(2, 2, 2, f32::NAN), 2).is_err(), "non-finite point");
     }
 
     proptest! {

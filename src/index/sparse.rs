@@ -254,14 +254,18 @@ impl SparseIndex {
         }
         let Bm25Config { k1, b } = self.config;
         let avgdl = self.total_len as f32 / n as f32;
-        let mut acc = vec![0.0f32; self.slots.len()];
-        for term in self.query_terms(query) {
-            let Some(p) = self.vocab.get(&term).and_then(|&t| self.postings.get(t as usize)) else {
-                continue;
-            };
-            if p.df == 0 {
-                continue;
-            }
+        let postings: Vec<&Postings> = self
+            .query_terms(query)
+            .iter()
+            .filter_map(|term| self.vocab.get(term).and_then(|&t| self.postings.get(t as usize)))
+            .filter(|p| p.df > 0)
+            .collect();
+        // The accumulator holds only the slots the query's postings reach, so a query costs
+        // the length of its postings, not the number of slots (live or dead) in the index:
+        // a hash map for short postings, an array for postings that cover many slots.
+        let reach: usize = postings.iter().map(|p| p.list.len()).sum();
+        let mut acc = Accumulator::new(self.slots.len(), reach);
+        for p in postings {
             let idf = idf(n, p.df);
             for &(slot, tf) in &p.list {
                 let Some(s) = self.slots.get(slot as usize) else {
@@ -272,19 +276,62 @@ impl SparseIndex {
                 }
                 let tf = tf as f32;
                 let norm = if avgdl > 0.0 { k1 * (1.0 - b + b * s.len as f32 / avgdl) } else { k1 };
-                if let Some(a) = acc.get_mut(slot as usize) {
-                    *a += idf * tf * (k1 + 1.0) / (tf + norm);
-                }
+                acc.add(slot, idf * tf * (k1 + 1.0) / (tf + norm));
             }
         }
         let mut hits: Vec<Scored> = acc
-            .iter()
-            .zip(&self.slots)
-            .filter(|(&score, s)| score > 0.0 && s.alive && allow.is_none_or(|f| f(s.chunk)))
-            .map(|(&score, s)| (s.chunk, score))
+            .into_scores()
+            .filter_map(|(slot, score)| self.slots.get(slot as usize).map(|s| (s, score)))
+            .filter(|(s, score)| *score > 0.0 && s.alive && allow.is_none_or(|f| f(s.chunk)))
+            .map(|(s, score)| (s.chunk, score))
             .collect();
         top_k(&mut hits, k);
         hits
+    }
+}
+
+/// Per-query scores by slot, touching only slots that postings reach.
+enum Accumulator {
+    /// Few postings: a map from slot to score.
+    Map(HashMap<u32, f32>),
+    /// Postings reaching a good part of the slots: scores by slot plus the slots touched.
+    Dense { scores: Vec<f32>, touched: Vec<u32> },
+}
+
+impl Accumulator {
+    fn new(slots: usize, reach: usize) -> Self {
+        if reach.saturating_mul(8) >= slots {
+            Accumulator::Dense { scores: vec![0.0; slots], touched: Vec::with_capacity(reach.min(slots)) }
+        } else {
+            Accumulator::Map(HashMap::with_capacity(reach))
+        }
+    }
+
+    fn add(&mut self, slot: u32, score: f32) {
+        match self {
+            Accumulator::Map(m) => *m.entry(slot).or_insert(0.0) += score,
+            Accumulator::Dense { scores, touched } => {
+                if let Some(a) = scores.get_mut(slot as usize) {
+                    if *a == 0.0 {
+                        touched.push(slot);
+                    }
+                    *a += score;
+                }
+            }
+        }
+    }
+
+    /// `(slot, score)` of every slot touched, once each, in no particular order.
+    fn into_scores(self) -> Box<dyn Iterator<Item = (u32, f32)>> {
+        match self {
+            Accumulator::Map(m) => Box::new(m.into_iter()),
+            Accumulator::Dense { scores, mut touched } => {
+                // A slot whose partial sum was exactly 0 may be listed twice.
+                touched.sort_unstable();
+                touched.dedup();
+                Box::new(touched.into_iter().map(move |s| (s, scores.get(s as usize).copied().unwrap_or(0.0))))
+            }
+        }
     }
 }
 
@@ -402,6 +449,33 @@ mod tests {
         let hits = ix.search("common", 1000, None);
         assert_eq!(hits.len(), 500);
         assert!(hits.iter().all(|h| h.0 >= 2500));
+    }
+
+    #[test]
+    fn dead_slots_do_not_change_scores_on_either_accumulator() {
+        // 1000 chunks, 600 removed (below the compaction threshold: the slots stay, dead).
+        let text = |i: u32| {
+            let rare = if i % 97 == 0 { " rare" } else { "" };
+            format!("common word{} more{}{rare}", i % 7, i % 13)
+        };
+        let mut ix = SparseIndex::default();
+        for i in 0..1000 {
+            ix.add(i, &text(i), Language::English);
+        }
+        for i in (0..1000).filter(|i| i % 5 != 0 && i % 3 != 0).take(600) {
+            assert!(ix.remove(i));
+        }
+        assert_eq!(ix.slots.len(), 1000, "not compacted");
+        let mut fresh = SparseIndex::default();
+        for i in (0..1000).filter(|&i| ix.slot_of.contains_key(&i)) {
+            fresh.add(i, &text(i), Language::English);
+        }
+        // "rare": a few postings (map accumulator); "common": every slot (array).
+        for q in ["rare", "common", "common rare word3", "more5 word2"] {
+            let got = ix.search(q, 50, None);
+            assert!(!got.is_empty(), "{q}");
+            assert_eq!(got, fresh.search(q, 50, None), "{q}");
+        }
     }
 
     /// Straightforward BM25 over the live documents, for comparison.

@@ -1,5 +1,7 @@
 //! Text analysis for BM25: Unicode word segmentation (UAX #29), lower-casing,
-//! stop words, Snowball stemming (English, French) and language detection.
+//! stop words and Snowball stemming (English, French). Which language a document is
+//! in is decided at ingest ([`crate::ingest::language`]); the [`Language`] type itself
+//! is shared vocabulary ([`crate::text`]).
 //!
 //! Decisions:
 //! - **Words** are UAX #29 words (`unicode-segmentation`'s `unicode_words`): punctuation
@@ -18,61 +20,15 @@
 //! - **Stemming**: Snowball (Porter 2001) English and French via `rust-stemmers`;
 //!   `Other` is only lower-cased. Words longer than [`MAX_TOKEN_BYTES`] (base64 blobs,
 //!   a 1 MB "word") are dropped: they are never queried and would bloat the index.
-//! - **Language detection** uses `whatlang` trigrams on the first
-//!   [`DETECT_SAMPLE_BYTES`] of the text: English or French when detected as such;
-//!   another language only when whatlang calls the detection reliable; short or
-//!   ambiguous Latin-script text (and text with no letters) falls back to English,
-//!   the corpus default, because a wrong "Other" silently turns stemming off while
-//!   the English stemmer on a stray foreign word costs little.
 
-use serde::{Deserialize, Serialize};
 use unicode_segmentation::UnicodeSegmentation;
+
+pub use crate::text::Language;
 
 /// Words longer than this many bytes are dropped by [`analyze`].
 pub const MAX_TOKEN_BYTES: usize = 100;
 
-/// [`Language::detect`] looks at most at this many bytes of the text.
-pub const DETECT_SAMPLE_BYTES: usize = 4096;
-
-/// Languages with a stemmer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Language {
-    /// English (Snowball English stemmer).
-    English,
-    /// French (Snowball French stemmer).
-    French,
-    /// Anything else: no stemming.
-    Other,
-}
-
 impl Language {
-    /// From a metadata value such as `en`, `en-US`, `fr`, `french`.
-    pub fn from_tag(tag: &str) -> Language {
-        let t = tag.trim().to_ascii_lowercase();
-        if t.starts_with("en") {
-            Language::English
-        } else if t.starts_with("fr") {
-            Language::French
-        } else {
-            Language::Other
-        }
-    }
-
-    /// Detect from text (see the module docs for the fallback rules).
-    pub fn detect(text: &str) -> Language {
-        let sample = prefix_at_char_boundary(text, DETECT_SAMPLE_BYTES);
-        match whatlang::detect(sample) {
-            None => Language::English,
-            Some(info) => match info.lang() {
-                whatlang::Lang::Eng => Language::English,
-                whatlang::Lang::Fra => Language::French,
-                _ if info.is_reliable() => Language::Other,
-                _ if info.script() == whatlang::Script::Latin => Language::English,
-                _ => Language::Other,
-            },
-        }
-    }
-
     fn stemmer(self) -> Option<rust_stemmers::Stemmer> {
         match self {
             Language::English => Some(rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English)),
@@ -120,18 +76,6 @@ const ELISIONS_FR: &[&str] = &["c", "d", "j", "jusqu", "l", "lorsqu", "m", "n", 
 /// Characters that join the parts of a code identifier inside one UAX #29 word.
 fn is_joiner(c: char) -> bool {
     matches!(c, '.' | '_' | ':')
-}
-
-/// The longest prefix of `text` of at most `max` bytes that ends on a char boundary.
-fn prefix_at_char_boundary(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while end > 0 && !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.get(..end).unwrap_or("")
 }
 
 /// Analyze text into index terms (see the module docs). Terms keep document order;
@@ -229,44 +173,5 @@ mod tests {
         assert_eq!(analyze(&format!("hello {w} world"), Language::English), ["hello", "world"]);
         assert!(analyze("", Language::French).is_empty());
         assert!(analyze("  ,;!  ", Language::English).is_empty());
-    }
-
-    #[test]
-    fn detects_english_and_french() {
-        assert_eq!(
-            Language::detect("Cargo is the Rust package manager. It downloads your dependencies and compiles them."),
-            Language::English
-        );
-        assert_eq!(
-            Language::detect(
-                "Cargo est le gestionnaire de paquets de Rust. Il télécharge les dépendances et les compile."
-            ),
-            Language::French
-        );
-        assert_eq!(
-            Language::detect(
-                "Cargo ist der Paketmanager von Rust. Er lädt die Abhängigkeiten herunter und kompiliert sie."
-            ),
-            Language::Other
-        );
-        // No letters, or too short to tell: English.
-        assert_eq!(Language::detect("1234 5678"), Language::English);
-        assert_eq!(Language::detect(""), Language::English);
-        // Non-Latin script.
-        assert_eq!(Language::detect("Это пример текста на русском языке для проверки."), Language::Other);
-    }
-
-    #[test]
-    fn detect_samples_a_prefix_on_a_char_boundary() {
-        let text = "é".repeat(DETECT_SAMPLE_BYTES);
-        let _ = Language::detect(&text);
-        assert_eq!(prefix_at_char_boundary("héllo", 2), "h");
-    }
-
-    #[test]
-    fn from_tag() {
-        assert_eq!(Language::from_tag(" en-US"), Language::English);
-        assert_eq!(Language::from_tag("French"), Language::French);
-        assert_eq!(Language::from_tag("de"), Language::Other);
     }
 }

@@ -49,22 +49,11 @@
 use serde::{Deserialize, Serialize};
 use unicode_segmentation::UnicodeSegmentation;
 
-use super::clean::{BlockKind, CleanedDoc};
+use super::clean::{BlockKind, CleanedDoc, HeadingPath};
+use super::Limits;
+use crate::error::{Error, Result};
 
-/// Counts tokens the way the embedder will (its tokenizer, without special tokens).
-pub trait TokenCounter {
-    /// Number of tokens of `text`.
-    fn count_tokens(&self, text: &str) -> usize;
-
-    /// Whether counts never grow when whitespace-separated pieces are joined:
-    /// `count(a + " " + b) <= count(a) + count(b)`. BERT's WordPiece qualifies (its
-    /// pre-tokenizer splits on whitespace and punctuation first). When true, the chunker
-    /// trusts its sums and skips the final whole-chunk count, about half of the
-    /// tokenizer work. Default `false`: every chunk is verified.
-    fn counts_are_subadditive(&self) -> bool {
-        false
-    }
-}
+pub use crate::text::TokenCounter;
 
 /// Chunking parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,18 +113,43 @@ struct Unit {
 /// A block as the chunker sees it.
 struct Segment {
     kind: BlockKind,
-    /// Heading path after shortening, and its token cost.
-    path: Vec<String>,
+    /// Index of its heading path after shortening in the shared list of paths (blocks under
+    /// the same headings share one), and the path's token cost.
+    path: usize,
     header_tokens: usize,
 }
 
-/// Split a cleaned document into chunks.
+/// Split a cleaned document into chunks, without a limit on their number.
+///
+/// The engine uses [`chunk_checked`], which refuses a document that would produce more than
+/// [`Limits::max_chunks_per_document`] chunks.
 pub fn chunk(doc: &CleanedDoc, config: &ChunkConfig, counter: &dyn TokenCounter) -> Vec<Chunk> {
+    chunk_up_to(doc, config, counter, usize::MAX).unwrap_or_default()
+}
+
+/// [`chunk`] with the limits of [`Limits`] applied: more than
+/// [`Limits::max_chunks_per_document`] chunks is [`Error::LimitExceeded`]
+/// ("chunks per document"), found as soon as the chunk past the limit is cut.
+pub fn chunk_checked(
+    doc: &CleanedDoc,
+    config: &ChunkConfig,
+    counter: &dyn TokenCounter,
+    limits: &Limits,
+) -> Result<Vec<Chunk>> {
+    chunk_up_to(doc, config, counter, limits.max_chunks_per_document)
+}
+
+fn chunk_up_to(
+    doc: &CleanedDoc,
+    config: &ChunkConfig,
+    counter: &dyn TokenCounter,
+    max_chunks: usize,
+) -> Result<Vec<Chunk>> {
     let text = doc.text.as_str();
     let max_tokens = config.max_tokens.max(1);
-    let (segments, units) = build_units(doc, max_tokens, config.overlap_tokens, counter);
+    let (paths, segments, units) = build_units(doc, max_tokens, config.overlap_tokens, counter);
     if units.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let budget_of = |seg: usize| -> usize {
         let h = segments.get(seg).map_or(0, |s| s.header_tokens);
@@ -241,8 +255,11 @@ pub fn chunk(doc: &CleanedDoc, config: &ChunkConfig, counter: &dyn TokenCounter)
             i = j;
             continue;
         };
-        let heading_path = segments.get(units[start_unit].seg).map(|s| s.path.clone()).unwrap_or_default();
-        chunks.push(Chunk { start, end, text: chunk_text.to_owned(), heading_path });
+        if chunks.len() >= max_chunks {
+            return Err(Error::LimitExceeded { what: "chunks per document", limit: max_chunks, got: chunks.len() + 1 });
+        }
+        let heading_path = segments.get(units[start_unit].seg).and_then(|s| paths.get(s.path)).cloned();
+        chunks.push(Chunk { start, end, text: chunk_text.to_owned(), heading_path: heading_path.unwrap_or_default() });
 
         if j < n && !is_heading_start(j) && config.overlap_tokens > 0 {
             let limit = config.overlap_tokens.min(budget_of(units[j].seg).saturating_sub(units[j].tokens));
@@ -250,7 +267,7 @@ pub fn chunk(doc: &CleanedDoc, config: &ChunkConfig, counter: &dyn TokenCounter)
         }
         i = j;
     }
-    chunks
+    Ok(chunks)
 }
 
 /// Trailing sentences (then words) of units `from..to`, starting after `chunk_start`,
@@ -318,7 +335,7 @@ fn word_spans(s: &str) -> impl Iterator<Item = (usize, &str)> {
 }
 
 /// Shorten a heading path so its header line costs at most `limit` tokens.
-fn fit_path(path: &[String], limit: usize, counter: &dyn TokenCounter) -> (Vec<String>, usize) {
+fn fit_path(path: &HeadingPath, limit: usize, counter: &dyn TokenCounter) -> (Vec<String>, usize) {
     let mut path: Vec<String> = path.to_vec();
     loop {
         let cost = counter.count_tokens(&header_line(&path));
@@ -354,43 +371,55 @@ fn fit_path(path: &[String], limit: usize, counter: &dyn TokenCounter) -> (Vec<S
     }
 }
 
-/// Cut the document into counted units (see the module docs).
+/// Cut the document into counted units (see the module docs). Returns the distinct
+/// shortened heading paths, the segments (blocks) and the units.
 fn build_units(
     doc: &CleanedDoc,
     max_tokens: usize,
     overlap_tokens: usize,
     counter: &dyn TokenCounter,
-) -> (Vec<Segment>, Vec<Unit>) {
+) -> (Vec<Vec<String>>, Vec<Segment>, Vec<Unit>) {
     let text = doc.text.as_str();
     let header_limit = max_tokens / 4;
+    let no_path = HeadingPath::default();
 
     // Valid, ordered, non-overlapping blocks; a document without blocks is one paragraph.
-    let mut blocks: Vec<(BlockKind, usize, usize, &[String])> = doc
+    let mut blocks: Vec<(BlockKind, usize, usize, &HeadingPath)> = doc
         .blocks
         .iter()
         .filter(|b| b.start < b.end && text.get(b.start..b.end).is_some())
-        .map(|b| (b.kind, b.start, b.end, b.heading_path.as_slice()))
+        .map(|b| (b.kind, b.start, b.end, &b.heading_path))
         .collect();
     if blocks.is_empty() && !text.trim().is_empty() {
-        blocks.push((BlockKind::Paragraph, 0, text.len(), &[]));
+        blocks.push((BlockKind::Paragraph, 0, text.len(), &no_path));
     }
     blocks.sort_by_key(|b| (b.1, b.2));
 
+    let mut paths: Vec<Vec<String>> = Vec::new();
     let mut segments: Vec<Segment> = Vec::with_capacity(blocks.len());
     let mut units: Vec<Unit> = Vec::new();
     let mut prev_end = 0;
-    let mut last_path: Option<(&[String], Vec<String>, usize)> = None;
+    // The last raw path seen, its index in `paths` and its cost: consecutive blocks share
+    // their path (usually the same `Arc`), so each is fitted and stored once.
+    let mut last_path: Option<(&HeadingPath, usize, usize)> = None;
     for (kind, bs, be, raw_path) in blocks {
         if bs < prev_end {
             continue; // overlapping block: malformed input, skip it
         }
         prev_end = be;
-        let (path, header_tokens) = match &last_path {
-            Some((p, fitted, cost)) if *p == raw_path => (fitted.clone(), *cost),
+        let (path, header_tokens) = match last_path {
+            Some((p, idx, cost)) if HeadingPath::ptr_eq(p, raw_path) || p == raw_path => (idx, cost),
             _ => {
                 let (fitted, cost) = fit_path(raw_path, header_limit, counter);
-                last_path = Some((raw_path, fitted.clone(), cost));
-                (fitted, cost)
+                let idx = match paths.last() {
+                    Some(last) if *last == fitted => paths.len() - 1,
+                    _ => {
+                        paths.push(fitted);
+                        paths.len() - 1
+                    }
+                };
+                last_path = Some((raw_path, idx, cost));
+                (idx, cost)
             }
         };
         let seg = segments.len();
@@ -438,7 +467,7 @@ fn build_units(
             u.block_start = true;
         }
     }
-    (segments, units)
+    (paths, segments, units)
 }
 
 /// Trim whitespace from the span `s[a..b]`, returning the trimmed span.
@@ -586,7 +615,11 @@ mod tests {
     }
 
     fn md(s: &str) -> CleanedDoc {
-        clean(&Document::new("x.md", s).with_format(Format::Markdown), &CleanConfig { max_word_chars: 10_000 }).unwrap()
+        clean(
+            &Document::new("x.md", s).with_format(Format::Markdown),
+            &CleanConfig { max_word_chars: 10_000, ..CleanConfig::default() },
+        )
+        .unwrap()
     }
 
     fn check(doc: &CleanedDoc, config: &ChunkConfig, counter: &dyn TokenCounter) -> Vec<Chunk> {
@@ -712,9 +745,9 @@ mod tests {
             text: text.clone(),
             title: None,
             blocks: vec![
-                Block { kind: BlockKind::Paragraph, start: 2, end: 3, heading_path: vec![] }, // mid-char
-                Block { kind: BlockKind::Paragraph, start: 20, end: 5, heading_path: vec![] },
-                Block { kind: BlockKind::Paragraph, start: 0, end: 999, heading_path: vec![] },
+                Block { kind: BlockKind::Paragraph, start: 2, end: 3, heading_path: HeadingPath::default() }, // mid-char
+                Block { kind: BlockKind::Paragraph, start: 20, end: 5, heading_path: HeadingPath::default() },
+                Block { kind: BlockKind::Paragraph, start: 0, end: 999, heading_path: HeadingPath::default() },
             ],
         };
         let _ = chunk(&doc, &ChunkConfig::default(), &WordCounter);
@@ -724,6 +757,41 @@ mod tests {
         assert_eq!(chunks.len(), 1);
         let chunks = chunk(&doc, &ChunkConfig { max_tokens: 0, overlap_tokens: 100 }, &WordCounter);
         assert!(!chunks.is_empty());
+    }
+
+    #[test]
+    fn long_heading_over_many_paragraphs_chunks_in_bounded_memory() {
+        // Issue 14's engine-killing Markdown: a 64 KiB heading, then 100 000 paragraphs.
+        let mut body = String::from("# ");
+        body.push_str(&"heading ".repeat(8192));
+        body.push_str("\n\n");
+        body.push_str(&"p\n\n".repeat(100_000));
+        let d = clean(&Document::new("x.md", body.as_str()).with_format(Format::Markdown), &CleanConfig::default())
+            .unwrap();
+        let chunks = check(&d, &ChunkConfig::default(), &WordCounter);
+        // Every chunk's header is the heading cut to fit a quarter of the budget, so the
+        // heading bytes over all chunks stay a fraction of the input.
+        let path_bytes: usize = chunks.iter().map(|c| c.heading_path.iter().map(String::len).sum::<usize>()).sum();
+        assert!(path_bytes <= body.len(), "{path_bytes} heading bytes for {} input bytes", body.len());
+        assert!(chunks.iter().all(|c| c.heading_path.len() == 1 && c.heading_path[0].starts_with("heading")));
+        assert!(chunks.len() < 2000, "{} chunks", chunks.len());
+    }
+
+    #[test]
+    fn too_many_chunks_is_a_limit_error() {
+        let sentences: Vec<String> = (0..200).map(|i| format!("Sentence number {i} is here.")).collect();
+        let d = md(&sentences.join(" "));
+        let config = ChunkConfig { max_tokens: 30, overlap_tokens: 0 };
+        let all = chunk(&d, &config, &WordCounter);
+        assert!(all.len() > 20);
+        let limits = Limits { max_chunks_per_document: 20, ..Limits::default() };
+        match chunk_checked(&d, &config, &WordCounter, &limits) {
+            Err(Error::LimitExceeded { what: "chunks per document", limit: 20, got: 21 }) => {}
+            other => panic!("expected LimitExceeded, got {other:?}"),
+        }
+        let limits = Limits { max_chunks_per_document: all.len(), ..Limits::default() };
+        assert_eq!(chunk_checked(&d, &config, &WordCounter, &limits).unwrap(), all);
+        assert_eq!(chunk_checked(&d, &config, &WordCounter, &Limits::default()).unwrap(), all);
     }
 
     #[test]
@@ -774,7 +842,7 @@ mod tests {
 
         #[test]
         fn plain_text_chunks(body in "\\PC{0,400}", max in 4usize..50) {
-            let doc = clean(&Document::new("x.txt", body).with_format(Format::Text), &CleanConfig { max_word_chars: 1000 }).unwrap();
+            let doc = clean(&Document::new("x.txt", body).with_format(Format::Text), &CleanConfig { max_word_chars: 1000, ..CleanConfig::default() }).unwrap();
             let config = ChunkConfig { max_tokens: max, overlap_tokens: max / 3 };
             check(&doc, &config, &CharCounter);
             check(&doc, &config, &FloorCounter);

@@ -10,9 +10,12 @@
 //! block records its byte span and the heading path above it, so the chunker can split
 //! along headings → paragraphs → sentences and answers can cite exact spans.
 //!
-//! - **HTML** is parsed by `html5ever` (through `scraper`), never by regular
-//!   expressions. The DOM is walked with `ego_tree`'s iterative open/close traversal —
-//!   no recursion — so a document nested 10 000 levels deep cannot overflow the stack.
+//! - **HTML** is parsed by `html5ever` (into `scraper`'s DOM), never by regular
+//!   expressions. Elements nested deeper than [`CleanConfig::max_nesting_depth`] are
+//!   left out while parsing (their text is kept), which keeps the parser's cost per tag
+//!   bounded; the parser is fed in pieces so cleaning can be cancelled. The DOM is walked
+//!   with `ego_tree`'s iterative open/close traversal — no recursion — so no depth can
+//!   overflow the stack.
 //!   Boilerplate removal follows the usual DOM-heuristic approach (cf. Kohlschütter et
 //!   al., *Boilerplate Detection using Shallow Text Features*, WSDM 2010, and
 //!   Readability-style main-content selection), kept deliberately simple and
@@ -35,26 +38,57 @@
 //! [`CleanConfig::max_word_chars`] are dropped: they are base64 blobs or minified data
 //! that only waste tokens.
 
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use ego_tree::iter::Edge;
+use html5ever::tendril::StrTendril;
+use html5ever::tokenizer::{
+    BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts, TokenizerResult,
+};
+use html5ever::tree_builder::{create_element, Tracer, TreeBuilder, TreeBuilderOpts, TreeSink};
+use html5ever::{local_name, namespace_url, ns, LocalName, QualName};
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
-use scraper::{Html, Node};
+use scraper::{Html, HtmlTreeSink, Node};
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
 use super::{Document, Format};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
-/// Options for cleaning.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Options for cleaning, including the resource limits that keep the cost of cleaning
+/// bounded by the size of the input (see `docs/limits.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CleanConfig {
     /// Words (runs of non-whitespace) longer than this many chars are dropped
     /// (base64 blobs, minified data). Default 256.
     pub max_word_chars: usize,
+    /// Most bytes of heading text in one block's heading path (default 1024). A longer
+    /// heading keeps its whole text as a block of the document, but the copy that enters
+    /// the heading path of the blocks below it (and so every chunk's header line) is cut at
+    /// the last word boundary — or char boundary — before the limit, and outer headings
+    /// that would take the path past the limit are left out of it (the innermost are the
+    /// most specific). Truncating rather than refusing: a long heading is odd but not
+    /// wrong, and nothing of the text is lost.
+    pub max_heading_bytes: usize,
+    /// Most blocks (headings, paragraphs, list items, …) one document may produce
+    /// (default 200 000); more is [`Error::LimitExceeded`] ("blocks per document").
+    pub max_blocks: usize,
+    /// Deepest HTML element nesting kept (default 512, as Blink's HTML parser). An element
+    /// that would open while this many are open (the parser's stack of open elements plus
+    /// its list of active formatting elements) is left out, as is its end tag, and its
+    /// content goes to its parent, separated by a space. Flattened rather than refused:
+    /// the text is kept, only structure that deep is lost. This bounds the HTML parser's
+    /// cost per tag, which otherwise grows with the depth (quadratic time). Markdown needs
+    /// no such limit: its parser and the block builder are linear in the nesting.
+    pub max_nesting_depth: usize,
 }
 
 impl Default for CleanConfig {
     fn default() -> Self {
-        CleanConfig { max_word_chars: 256 }
+        CleanConfig { max_word_chars: 256, max_heading_bytes: 1024, max_blocks: 200_000, max_nesting_depth: 512 }
     }
 }
 
@@ -75,6 +109,77 @@ pub enum BlockKind {
     Quote,
 }
 
+/// The headings enclosing a block, outermost first.
+///
+/// Shared, not copied: every block under the same headings holds the same reference-counted
+/// list, and each heading's text is itself shared by the lists of its subsections, so a
+/// document of many blocks under a long heading costs one copy of the heading, not one per
+/// block. Serialized as a plain list of strings (the same shape as `Vec<String>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeadingPath(Arc<[Arc<str>]>);
+
+impl HeadingPath {
+    /// The headings, outermost first.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.0.iter().map(|h| &**h)
+    }
+
+    /// Number of headings.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is no enclosing heading.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// An owned copy.
+    pub fn to_vec(&self) -> Vec<String> {
+        self.iter().map(str::to_owned).collect()
+    }
+
+    /// Whether both are the same shared list (cheap; equal lists may still be distinct).
+    pub fn ptr_eq(a: &Self, b: &Self) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+
+    /// Bytes of heading text in the path.
+    pub fn text_bytes(&self) -> usize {
+        self.0.iter().map(|h| h.len()).sum()
+    }
+}
+
+impl From<Vec<String>> for HeadingPath {
+    fn from(v: Vec<String>) -> Self {
+        HeadingPath(v.into_iter().map(Arc::from).collect())
+    }
+}
+
+impl<S: AsRef<str>> PartialEq<[S]> for HeadingPath {
+    fn eq(&self, other: &[S]) -> bool {
+        self.len() == other.len() && self.iter().zip(other).all(|(a, b)| a == b.as_ref())
+    }
+}
+
+impl<S: AsRef<str>> PartialEq<Vec<S>> for HeadingPath {
+    fn eq(&self, other: &Vec<S>) -> bool {
+        *self == other[..]
+    }
+}
+
+impl Serialize for HeadingPath {
+    fn serialize<Ser: serde::Serializer>(&self, s: Ser) -> std::result::Result<Ser::Ok, Ser::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for HeadingPath {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Vec::<String>::deserialize(d).map(HeadingPath::from)
+    }
+}
+
 /// A block of the cleaned text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Block {
@@ -84,8 +189,9 @@ pub struct Block {
     pub start: usize,
     /// Byte offset one past the block end.
     pub end: usize,
-    /// Headings enclosing this block, outermost first (a heading's own path includes itself).
-    pub heading_path: Vec<String>,
+    /// Headings enclosing this block, outermost first (a heading's own path includes
+    /// itself), with at most [`CleanConfig::max_heading_bytes`] of heading text in all.
+    pub heading_path: HeadingPath,
 }
 
 /// The readable text of a document plus its block structure.
@@ -100,16 +206,44 @@ pub struct CleanedDoc {
 }
 
 /// Clean a (validated) document. The result's text may be empty if nothing readable remains.
+///
+/// Errors: [`Error::LimitExceeded`] when the document exceeds a limit of `config`.
 pub fn clean(doc: &Document, config: &CleanConfig) -> Result<CleanedDoc> {
+    clean_with(doc, config, &|| false)
+}
+
+/// [`clean`], checking `cancelled` every few thousand parse events or DOM nodes; returns
+/// [`Error::Cancelled`] as soon as it answers true.
+pub fn clean_with(doc: &Document, config: &CleanConfig, cancelled: &dyn Fn() -> bool) -> Result<CleanedDoc> {
     let format = doc.resolved_format();
-    let mut builder = Builder::new(config.max_word_chars);
+    let mut builder = Builder::new(config, cancelled);
     let mut title = None;
     match format {
         Format::Html => title = clean_html(&doc.body, &mut builder),
         Format::Markdown => clean_markdown(&doc.body, &mut builder),
         Format::Text => clean_text(&doc.body, &mut builder),
     }
-    Ok(builder.finish(title))
+    builder.finish(title)
+}
+
+/// `s` cut to at most `max` bytes: at the last space before the limit if there is one,
+/// else at the last char boundary.
+fn truncate_heading(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &s[..end];
+    if s[end..].starts_with(' ') {
+        return head.trim_end();
+    }
+    match head.rfind(' ') {
+        Some(space) if space > 0 => head[..space].trim_end(),
+        _ => head,
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -230,7 +364,7 @@ fn normalize_code(s: &str, max_word_chars: usize) -> String {
 struct RawBlock {
     kind: BlockKind,
     text: String,
-    heading_path: Vec<String>,
+    heading_path: HeadingPath,
 }
 
 /// Table being collected: rows of cells.
@@ -279,9 +413,20 @@ enum Action {
     Cell,
 }
 
+/// How many parse events / DOM nodes pass between two calls of the cancellation callback.
+const CANCEL_CHECK_EVERY: usize = 4096;
+
 /// Receives structure and text, produces blocks.
-struct Builder {
+struct Builder<'a> {
     max_word_chars: usize,
+    max_heading_bytes: usize,
+    max_blocks: usize,
+    max_nesting_depth: usize,
+    cancelled: &'a dyn Fn() -> bool,
+    /// Events since the last cancellation check.
+    ticks: usize,
+    /// The first error (a limit, or cancellation); once set, input is ignored.
+    error: Option<Error>,
     blocks: Vec<RawBlock>,
     buf: String,
     containers: Vec<BlockKind>,
@@ -289,13 +434,22 @@ struct Builder {
     code_depth: usize,
     table_depth: usize,
     table: TableState,
-    headings: Vec<(u8, String)>,
+    /// Open headings (level, text truncated to `max_heading_bytes`).
+    headings: Vec<(u8, Arc<str>)>,
+    /// `headings` as the path every new block shares; rebuilt when a heading closes.
+    path: HeadingPath,
 }
 
-impl Builder {
-    fn new(max_word_chars: usize) -> Self {
+impl<'a> Builder<'a> {
+    fn new(config: &CleanConfig, cancelled: &'a dyn Fn() -> bool) -> Self {
         Builder {
-            max_word_chars: max_word_chars.max(1),
+            max_word_chars: config.max_word_chars.max(1),
+            max_heading_bytes: config.max_heading_bytes,
+            max_blocks: config.max_blocks,
+            max_nesting_depth: config.max_nesting_depth,
+            cancelled,
+            ticks: 0,
+            error: None,
             blocks: Vec::new(),
             buf: String::new(),
             containers: Vec::new(),
@@ -304,7 +458,57 @@ impl Builder {
             table_depth: 0,
             table: TableState::default(),
             headings: Vec::new(),
+            path: HeadingPath::default(),
         }
+    }
+
+    /// Count one parse event; every [`CANCEL_CHECK_EVERY`] events ask the cancellation
+    /// callback. Returns true when the walk must stop (cancelled or a limit was hit).
+    fn tick(&mut self) -> bool {
+        if self.error.is_some() {
+            return true;
+        }
+        self.ticks += 1;
+        if self.ticks >= CANCEL_CHECK_EVERY {
+            self.ticks = 0;
+            if (self.cancelled)() {
+                self.error = Some(Error::Cancelled);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Ask the cancellation callback now (between pieces of parser input). Returns true
+    /// when the walk must stop.
+    fn check_cancelled(&mut self) -> bool {
+        if self.error.is_none() && (self.cancelled)() {
+            self.error = Some(Error::Cancelled);
+        }
+        self.error.is_some()
+    }
+
+    /// Record an error; the first one wins.
+    fn fail(&mut self, e: Error) {
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
+    }
+
+    /// Append a block, enforcing `max_blocks`.
+    fn push_block(&mut self, kind: BlockKind, text: String) {
+        if self.error.is_some() {
+            return;
+        }
+        if self.blocks.len() >= self.max_blocks {
+            self.fail(Error::LimitExceeded {
+                what: "blocks per document",
+                limit: self.max_blocks,
+                got: self.blocks.len() + 1,
+            });
+            return;
+        }
+        self.blocks.push(RawBlock { kind, text, heading_path: self.path.clone() });
     }
 
     /// Inside a construct whose inner structure is flattened into its text.
@@ -312,11 +516,10 @@ impl Builder {
         self.table_depth > 0 || self.heading.is_some() || self.code_depth > 0
     }
 
-    fn path(&self) -> Vec<String> {
-        self.headings.iter().map(|(_, t)| t.clone()).collect()
-    }
-
     fn text(&mut self, s: &str) {
+        if self.error.is_some() {
+            return;
+        }
         if self.table_depth > 0 {
             self.table.text(s);
         } else {
@@ -344,8 +547,7 @@ impl Builder {
             return;
         }
         let kind = self.containers.last().copied().unwrap_or(BlockKind::Paragraph);
-        let heading_path = self.path();
-        self.blocks.push(RawBlock { kind, text, heading_path });
+        self.push_block(kind, text);
     }
 
     /// A generic block-level boundary.
@@ -479,9 +681,24 @@ impl Builder {
         while self.headings.last().is_some_and(|(l, _)| *l >= level) {
             self.headings.pop();
         }
-        self.headings.push((level, text.clone()));
-        let heading_path = self.path();
-        self.blocks.push(RawBlock { kind: BlockKind::Heading(level), text, heading_path });
+        self.headings.push((level, Arc::from(truncate_heading(&text, self.max_heading_bytes))));
+        // The innermost headings that fit in `max_heading_bytes` together (at most six
+        // levels: the new path copies at most six pointers, never heading text).
+        let mut total = 0;
+        let mut kept: Vec<Arc<str>> = self
+            .headings
+            .iter()
+            .rev()
+            .filter(|(_, t)| !t.is_empty())
+            .take_while(|(_, t)| {
+                total += t.len();
+                total <= self.max_heading_bytes
+            })
+            .map(|(_, t)| Arc::clone(t))
+            .collect();
+        kept.reverse();
+        self.path = HeadingPath(kept.into());
+        self.push_block(BlockKind::Heading(level), text);
     }
 
     fn close_code(&mut self) {
@@ -490,8 +707,7 @@ impl Builder {
         if text.is_empty() {
             return;
         }
-        let heading_path = self.path();
-        self.blocks.push(RawBlock { kind: BlockKind::Code, text, heading_path });
+        self.push_block(BlockKind::Code, text);
     }
 
     fn close_table(&mut self) {
@@ -512,12 +728,14 @@ impl Builder {
         if text.is_empty() {
             return;
         }
-        let heading_path = self.path();
-        self.blocks.push(RawBlock { kind: BlockKind::Table, text, heading_path });
+        self.push_block(BlockKind::Table, text);
     }
 
     /// Close whatever is still open (unbalanced input) and assemble the document.
-    fn finish(mut self, title: Option<String>) -> CleanedDoc {
+    fn finish(mut self, title: Option<String>) -> Result<CleanedDoc> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
         if self.heading.is_some() {
             self.close_heading();
         }
@@ -530,6 +748,9 @@ impl Builder {
             self.close_code();
         }
         self.flush();
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
 
         let title = title.map(|t| normalize_prose(&t, self.max_word_chars)).filter(|t| !t.is_empty()).or_else(|| {
             let first = |lvl: Option<u8>| {
@@ -553,7 +774,7 @@ impl Builder {
             text.push_str(&raw.text);
             blocks.push(Block { kind: raw.kind, start, end: text.len(), heading_path: raw.heading_path });
         }
-        CleanedDoc { text, title, blocks }
+        Ok(CleanedDoc { text, title, blocks })
     }
 }
 
@@ -714,6 +935,9 @@ fn walk_html(root: ego_tree::NodeRef<'_, Node>, b: &mut Builder) {
     let mut actions: Vec<Action> = Vec::new();
     let mut skipping: Option<ego_tree::NodeId> = None;
     for edge in root.traverse() {
+        if b.tick() {
+            return;
+        }
         match edge {
             Edge::Open(node) => {
                 if skipping.is_some() {
@@ -759,9 +983,135 @@ fn find_element<'a>(
     root.descendants().find(|n| n.value().as_element().is_some_and(&pred))
 }
 
+/// Elements without content or end tag: they never deepen the tree.
+const VOID_TAGS: &[&str] = &[
+    "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image", "img", "input", "keygen",
+    "link", "meta", "param", "source", "track", "wbr",
+];
+
+/// Elements whose content the tokenizer reads as raw text: they must reach the tree
+/// builder, which switches the tokenizer's state, or their content would be parsed as
+/// markup and leak into the text. They hold no elements, so they deepen the tree by one.
+const RAW_TEXT_TAGS: &[&str] =
+    &["script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript", "plaintext"];
+
+/// Bytes of HTML fed to the parser between two cancellation checks.
+const HTML_PIECE_BYTES: usize = 16 << 10;
+
+/// Counts the handles the tree builder holds: its stack of open elements, its list of
+/// active formatting elements and a few singletons (document, head, form, context).
+struct CountHandles(Cell<usize>);
+
+impl Tracer for CountHandles {
+    type Handle = ego_tree::NodeId;
+    fn trace_handle(&self, _node: &ego_tree::NodeId) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+/// Between html5ever's tokenizer and tree builder: drops start tags that would nest
+/// deeper than the limit, and their end tags.
+///
+/// Why: the tree builder scans its stack of open elements (and list of active formatting
+/// elements) for most tags, so its cost per tag grows with the depth and a document of
+/// `n` nested elements costs `O(n²)` — 100 000 nested `<div>`s took 14 s in the browser.
+/// Keeping both below `max_depth` (plus what one token can add) bounds the cost per tag.
+/// The depth is measured exactly, through the tree builder's `trace_handles`, before every
+/// start tag: `O(depth)`, the same order as the scans the tree builder does itself.
+struct DepthLimit {
+    tb: TreeBuilder<ego_tree::NodeId, HtmlTreeSink>,
+    max_depth: usize,
+    /// Start tags left out and not yet matched by an end tag, by name.
+    dropped: RefCell<HashMap<LocalName, usize>>,
+}
+
+impl DepthLimit {
+    /// What a left-out tag becomes: a space, so the words on both sides stay apart.
+    fn separator(&self, line_number: u64) -> TokenSinkResult<ego_tree::NodeId> {
+        self.tb.process_token(Token::CharacterTokens(StrTendril::from_slice(" ")), line_number)
+    }
+}
+
+impl TokenSink for DepthLimit {
+    type Handle = ego_tree::NodeId;
+
+    fn process_token(&self, token: Token, line_number: u64) -> TokenSinkResult<ego_tree::NodeId> {
+        if let Token::TagToken(tag) = &token {
+            let name: &str = &tag.name;
+            match tag.kind {
+                TagKind::StartTag if !VOID_TAGS.contains(&name) && !RAW_TEXT_TAGS.contains(&name) => {
+                    let count = CountHandles(Cell::new(0));
+                    self.tb.trace_handles(&count);
+                    if count.0.get() > self.max_depth {
+                        if !tag.self_closing {
+                            *self.dropped.borrow_mut().entry(tag.name.clone()).or_insert(0) += 1;
+                        }
+                        return self.separator(line_number);
+                    }
+                }
+                TagKind::EndTag => {
+                    // The innermost open element of a name is the last one dropped, if any.
+                    let matched = self.dropped.borrow_mut().get_mut(&tag.name).filter(|n| **n > 0).map(|n| *n -= 1);
+                    if matched.is_some() {
+                        return self.separator(line_number);
+                    }
+                }
+                TagKind::StartTag => {}
+            }
+        }
+        self.tb.process_token(token, line_number)
+    }
+
+    fn end(&self) {
+        self.tb.end()
+    }
+
+    fn adjusted_current_node_present_but_not_in_html_namespace(&self) -> bool {
+        self.tb.adjusted_current_node_present_but_not_in_html_namespace()
+    }
+}
+
+/// Parse HTML — a whole document, or a fragment in a `<body>` context as Markdown's raw
+/// HTML — with the nesting depth limited (see [`DepthLimit`]), asking the cancellation
+/// callback after every [`HTML_PIECE_BYTES`] of input. `None` when cancelled.
+fn parse_html(body: &str, fragment: bool, b: &mut Builder) -> Option<Html> {
+    let (tb, tokenizer_opts) = if fragment {
+        let sink = HtmlTreeSink::new(Html::new_fragment());
+        let context = create_element(&sink, QualName::new(None, ns!(html), local_name!("body")), Vec::new());
+        let tb = TreeBuilder::new_for_fragment(sink, context, None, TreeBuilderOpts::default());
+        let opts = TokenizerOpts { initial_state: Some(tb.tokenizer_state_for_context_elem()), ..Default::default() };
+        (tb, opts)
+    } else {
+        let sink = HtmlTreeSink::new(Html::new_document());
+        (TreeBuilder::new(sink, TreeBuilderOpts::default()), TokenizerOpts::default())
+    };
+    let limit = DepthLimit { tb, max_depth: b.max_nesting_depth, dropped: RefCell::new(HashMap::new()) };
+    let tokenizer = Tokenizer::new(limit, tokenizer_opts);
+    let queue = BufferQueue::default();
+    let mut rest = body;
+    while !rest.is_empty() {
+        // Not before the first piece: Markdown parses many small fragments, and the
+        // builder's own count of events covers those.
+        if rest.len() < body.len() && b.check_cancelled() {
+            return None;
+        }
+        let mut cut = rest.len().min(HTML_PIECE_BYTES);
+        while !rest.is_char_boundary(cut) {
+            cut += 1;
+        }
+        let (piece, tail) = rest.split_at(cut);
+        queue.push_back(StrTendril::from_slice(piece));
+        // `Script` only pauses the tokenizer for a script to run; nothing runs here.
+        while let TokenizerResult::Script(_) = tokenizer.feed(&queue) {}
+        rest = tail;
+    }
+    tokenizer.end();
+    Some(tokenizer.sink.tb.sink.finish())
+}
+
 /// Clean HTML into `b`; returns the `<title>` text if any.
 fn clean_html(body: &str, b: &mut Builder) -> Option<String> {
-    let html = Html::parse_document(body);
+    let html = parse_html(body, false, b)?;
     let doc_root = html.tree.root();
     walk_html_document(doc_root, b)
 }
@@ -807,6 +1157,9 @@ fn clean_markdown(body: &str, b: &mut Builder) {
     // Raw inline <script>/<style> in a paragraph: skip the text until it closes.
     let mut raw_skip: Option<&'static str> = None;
     for event in Parser::new_ext(body, options) {
+        if b.tick() {
+            return;
+        }
         match event {
             Event::Start(tag) => {
                 let action = match tag {
@@ -837,8 +1190,9 @@ fn clean_markdown(body: &str, b: &mut Builder) {
                     TagEnd::HtmlBlock => {
                         if let Some(raw) = html_block.take() {
                             b.boundary();
-                            let fragment = Html::parse_fragment(&raw);
-                            walk_html(fragment.tree.root(), b);
+                            if let Some(fragment) = parse_html(&raw, true, b) {
+                                walk_html(fragment.tree.root(), b);
+                            }
                             b.boundary();
                         }
                     }
@@ -869,8 +1223,9 @@ fn clean_markdown(body: &str, b: &mut Builder) {
                 None => {
                     // Raw HTML outside an HTML block: parse it on its own.
                     b.boundary();
-                    let fragment = Html::parse_fragment(&t);
-                    walk_html(fragment.tree.root(), b);
+                    if let Some(fragment) = parse_html(&t, true, b) {
+                        walk_html(fragment.tree.root(), b);
+                    }
                     b.boundary();
                 }
             },
@@ -917,6 +1272,9 @@ fn clean_markdown(body: &str, b: &mut Builder) {
 fn clean_text(body: &str, b: &mut Builder) {
     let mut para = String::new();
     for line in body.lines() {
+        if b.tick() {
+            return;
+        }
         if line.chars().all(|c| c.is_whitespace() || c.is_control() || is_invisible_format(c)) {
             if !para.is_empty() {
                 b.text(&para);
@@ -976,8 +1334,11 @@ mod tests {
     #[test]
     fn drops_overlong_words() {
         let blob = "A".repeat(300);
-        let d = clean(&Document::new("a.txt", format!("before {blob} after")), &CleanConfig { max_word_chars: 256 })
-            .unwrap();
+        let d = clean(
+            &Document::new("a.txt", format!("before {blob} after")),
+            &CleanConfig { max_word_chars: 256, ..CleanConfig::default() },
+        )
+        .unwrap();
         assert_eq!(d.text, "before after");
         let d = clean(&Document::new("a.txt", blob.clone()), &CleanConfig::default()).unwrap();
         assert_eq!(d.text, "");
@@ -998,7 +1359,7 @@ mod tests {
         check_offsets(&d);
         assert_eq!(d.title.as_deref(), Some("My Page"));
         let got: Vec<(BlockKind, &str, Vec<String>)> =
-            d.blocks.iter().map(|b| (b.kind, &d.text[b.start..b.end], b.heading_path.clone())).collect();
+            d.blocks.iter().map(|b| (b.kind, &d.text[b.start..b.end], b.heading_path.to_vec())).collect();
         let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
             got,
@@ -1132,6 +1493,90 @@ mod tests {
         assert_eq!(d.blocks[6].heading_path, vec!["Title".to_string(), "Part".to_string()]);
     }
 
+    fn nested(tag: &str, n: usize, inner: &str) -> String {
+        format!("<html><body>{}{inner}{}</body></html>", format!("<{tag}>").repeat(n), format!("</{tag}>").repeat(n))
+    }
+
+    /// Deepest element of a parsed tree (iteratively).
+    fn max_depth(html: &Html) -> usize {
+        let (mut depth, mut max) = (0usize, 0usize);
+        for edge in html.tree.root().traverse() {
+            match edge {
+                Edge::Open(_) => {
+                    depth += 1;
+                    max = max.max(depth);
+                }
+                Edge::Close(_) => depth -= 1,
+            }
+        }
+        max
+    }
+
+    fn parse_with(body: &str, max_nesting_depth: usize) -> Html {
+        let config = CleanConfig { max_nesting_depth, ..CleanConfig::default() };
+        let mut b = Builder::new(&config, &|| false);
+        parse_html(body, false, &mut b).unwrap()
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_flattened() {
+        // 300 000 levels (3.3 MB) — quadratic before: minutes. Handled, text kept.
+        let d = html(&nested("div", 300_000, "deep text"));
+        assert_eq!(d.text, "deep text");
+        let tree = parse_with(&nested("div", 300_000, "x"), 512);
+        let depth = max_depth(&tree);
+        assert!((500..=520).contains(&depth), "depth {depth}");
+        // Below the limit nothing changes; past it elements are left out, text kept.
+        let list = |n: usize| format!("<ul>{}", (0..n).map(|i| format!("<li>item{i}<ul>")).collect::<String>());
+        let items = |d: &CleanedDoc| d.blocks.iter().filter(|b| b.kind == BlockKind::ListItem).count();
+        let config = |depth: usize| CleanConfig { max_nesting_depth: depth, ..CleanConfig::default() };
+        let doc = Document::new("t.html", list(30)).with_format(Format::Html);
+        let full = clean(&doc, &config(512)).unwrap();
+        assert_eq!(items(&full), 30);
+        let flat = clean(&doc, &config(20)).unwrap();
+        assert!(items(&flat) < 10, "{} items", items(&flat));
+        assert!((0..30).all(|i| flat.text.contains(&format!("item{i}"))), "{:?}", flat.text);
+        // End tags of dropped elements are dropped too: what follows the deep part is
+        // a sibling at the right level again.
+        let body = format!("<body>{}<p>after</p></body>", nested("section", 40, "<p>inside</p>"));
+        let d = clean(&Document::new("t.html", body).with_format(Format::Html), &config(10)).unwrap();
+        assert_eq!(d.text, "inside\n\nafter");
+        // Raw-text elements are never dropped: a script past the limit stays a script.
+        let body = format!("{}<script>alert('x')</script>text", "<div>".repeat(100));
+        let d = clean(&Document::new("t.html", body).with_format(Format::Html), &config(10)).unwrap();
+        assert_eq!(d.text, "text");
+    }
+
+    #[test]
+    fn formatting_elements_cannot_deepen_the_tree_without_bound() {
+        // Formatting elements left open across paragraphs are reopened ("reconstructed")
+        // in each new paragraph: 20 000 distinct ones would nest 20 000 deep.
+        let body: String = (0..20_000).map(|i| format!("<p><b id=b{i}>w{i}</p>")).collect();
+        let tree = parse_with(&body, 64);
+        assert!(max_depth(&tree) <= 200, "depth {}", max_depth(&tree));
+        let d = html(&body);
+        assert!(d.text.contains("w0") && d.text.contains("w19999"));
+    }
+
+    #[test]
+    fn parsing_in_pieces_matches_scraper() {
+        // The tokenizer and tree builder driven here (in pieces, depth-limited) build the
+        // same tree as scraper's one-shot parse for real pages.
+        for page in ["guide/cargo-toml-vs-cargo-lock.html", "reference/profiles.html", "print.html"] {
+            let body = cargo_book(page);
+            let config = CleanConfig::default();
+            let ours = clean(&Document::new(page, body.as_str()).with_format(Format::Html), &config).unwrap();
+            let mut b = Builder::new(&config, &|| false);
+            let title = walk_html_document(Html::parse_document(&body).tree.root(), &mut b);
+            let theirs = b.finish(title).unwrap();
+            assert_eq!(ours, theirs, "{page}");
+            assert_eq!(max_depth(&parse_with(&body, 512)), max_depth(&Html::parse_document(&body)), "{page}");
+        }
+        // Markdown's raw HTML goes through the fragment parser.
+        let d = md("text\n\n<div><p>one</p><table><tr><td>a</td><td>b</td></tr></table></div>\n");
+        assert_eq!(d.text, "text\n\none\n\na | b");
+    }
+
     #[test]
     fn deeply_nested_markdown_does_not_overflow() {
         let handle = std::thread::Builder::new()
@@ -1145,6 +1590,134 @@ mod tests {
             })
             .unwrap();
         handle.join().expect("deeply nested Markdown must not overflow the stack");
+    }
+
+    /// The engine-killing input of issue 14: one 64 KiB heading, then 100 000 tiny
+    /// paragraphs (0.36 MB). Every block used to copy the whole heading path (6.5 GB).
+    pub(crate) fn long_heading_many_paragraphs() -> String {
+        let mut s = String::from("# ");
+        s.push_str(&"heading ".repeat(8192));
+        s.push_str("\n\n");
+        s.push_str(&"p\n\n".repeat(100_000));
+        s
+    }
+
+    /// Bytes of heading text held by the distinct shared paths of `doc`'s blocks.
+    fn shared_heading_bytes(doc: &CleanedDoc) -> usize {
+        let mut seen: Vec<&HeadingPath> = Vec::new();
+        for b in &doc.blocks {
+            if !seen.last().is_some_and(|p| HeadingPath::ptr_eq(p, &b.heading_path)) {
+                seen.push(&b.heading_path);
+            }
+        }
+        seen.iter().map(|p| p.text_bytes()).sum()
+    }
+
+    #[test]
+    fn long_heading_over_many_blocks_is_shared_and_truncated() {
+        let body = long_heading_many_paragraphs();
+        let d = md(&body);
+        assert_eq!(d.blocks.len(), 100_001);
+        // The heading's own text is kept whole in the document text…
+        assert_eq!(d.blocks[0].kind, BlockKind::Heading(1));
+        assert_eq!(d.blocks[0].end - d.blocks[0].start, "heading ".len() * 8192 - 1);
+        // …but its copy in the heading path is cut at a word boundary to the limit,
+        let path = &d.blocks[1].heading_path;
+        assert_eq!(path.len(), 1);
+        let entry = path.iter().next().unwrap();
+        assert!(entry.len() <= 1024 && entry.len() > 1000, "{}", entry.len());
+        assert!(entry.ends_with("heading") && !entry.ends_with(' '));
+        // …and shared by every block, not copied: the heading text held by all block
+        // paths together is the one truncated copy.
+        assert!(d.blocks.iter().all(|b| HeadingPath::ptr_eq(&b.heading_path, path)));
+        assert!(shared_heading_bytes(&d) <= 1024);
+        assert!(shared_heading_bytes(&d) <= body.len());
+        check_offsets(&d);
+    }
+
+    #[test]
+    fn heading_path_bytes_are_bounded_with_innermost_headings_kept() {
+        // Multi-byte heading with no space: cut at a char boundary.
+        let long = "é".repeat(1000); // 2000 bytes
+        let wide = CleanConfig { max_word_chars: 2000, ..CleanConfig::default() };
+        let d =
+            clean(&Document::new("t.md", format!("# {long}\n\ntext")).with_format(Format::Markdown), &wide).unwrap();
+        let entry = d.blocks[1].heading_path.iter().next().unwrap().to_string();
+        assert_eq!(entry, "é".repeat(512));
+        // Outer headings that would take the path past the limit are left out.
+        let a = "a".repeat(200);
+        let words = |c: &str| format!("{c} ").repeat(100).trim_end().to_string(); // 199 bytes
+        let body = format!("# {a}\n\n## {}\n\n### {}\n\n#### {}\n\ntext", words("b"), words("c"), words("d"));
+        let d = md(&body);
+        let last = &d.blocks.last().unwrap().heading_path;
+        assert!(last.text_bytes() <= 1024, "{}", last.text_bytes());
+        let firsts: Vec<char> = last.iter().map(|h| h.chars().next().unwrap()).collect();
+        assert_eq!(firsts, ['a', 'b', 'c', 'd'], "200 + 3 × 199 bytes fit");
+        let config = CleanConfig { max_heading_bytes: 500, ..CleanConfig::default() };
+        let d = clean(&Document::new("t.md", body).with_format(Format::Markdown), &config).unwrap();
+        let last = &d.blocks.last().unwrap().heading_path;
+        let firsts: Vec<char> = last.iter().map(|h| h.chars().next().unwrap()).collect();
+        assert_eq!(firsts, ['c', 'd'], "only the innermost that fit");
+        // A heading's own path always holds (the start of) the heading itself.
+        let tiny = CleanConfig { max_heading_bytes: 0, ..CleanConfig::default() };
+        let d = clean(&Document::new("t.md", "# Title\n\nbody").with_format(Format::Markdown), &tiny).unwrap();
+        assert!(d.blocks[1].heading_path.is_empty());
+        assert_eq!(&d.text, "Title\n\nbody");
+    }
+
+    #[test]
+    fn heading_path_serializes_as_a_list_of_strings() {
+        let d = md("# A\n\n## B\n\ntext");
+        let json = serde_json::to_value(&d.blocks[2]).unwrap();
+        assert_eq!(json["heading_path"], serde_json::json!(["A", "B"]));
+        let back: Block = serde_json::from_value(json).unwrap();
+        assert_eq!(back, d.blocks[2]);
+    }
+
+    #[test]
+    fn too_many_blocks_is_a_limit_error() {
+        let config = CleanConfig { max_blocks: 1000, ..CleanConfig::default() };
+        for (fmt, body) in [
+            (Format::Text, "p\n\n".repeat(1001)),
+            (Format::Markdown, "- item\n".repeat(1001)),
+            (Format::Html, "<p>x</p>".repeat(1001)),
+        ] {
+            match clean(&Document::new("t", body.clone()).with_format(fmt), &config) {
+                Err(Error::LimitExceeded { what: "blocks per document", limit: 1000, got: 1001 }) => {}
+                other => panic!("{fmt:?}: expected LimitExceeded, got {other:?}"),
+            }
+            let fits = body.get(..body.len() / 2).unwrap_or("");
+            assert!(clean(&Document::new("t", fits).with_format(fmt), &config).is_ok(), "{fmt:?}");
+        }
+        // The defaults take the engine-killing input.
+        assert_eq!(md(&long_heading_many_paragraphs()).blocks.len(), 100_001);
+    }
+
+    #[test]
+    fn cancellation_stops_cleaning() {
+        let calls = std::cell::Cell::new(0usize);
+        let calls = &calls;
+        let cancel_after = |n: usize| {
+            move || {
+                calls.set(calls.get() + 1);
+                calls.get() > n
+            }
+        };
+        let big_md = long_heading_many_paragraphs();
+        let big_html = "<p>word</p>".repeat(50_000);
+        let big_text = "line\n\n".repeat(50_000);
+        for (fmt, body) in [(Format::Markdown, &big_md), (Format::Html, &big_html), (Format::Text, &big_text)] {
+            calls.set(0);
+            let doc = Document::new("t", body.as_str()).with_format(fmt);
+            let r = clean_with(&doc, &CleanConfig::default(), &cancel_after(2));
+            assert!(matches!(r, Err(Error::Cancelled)), "{fmt:?}: {r:?}");
+            assert_eq!(calls.get(), 3, "{fmt:?}: stopped at the first check answering true");
+            // Not cancelled: the callback is asked, and the result is the same as `clean`.
+            calls.set(0);
+            let r = clean_with(&doc, &CleanConfig::default(), &cancel_after(usize::MAX)).unwrap();
+            assert!(calls.get() >= 2, "{fmt:?}: asked {} times", calls.get());
+            assert_eq!(r, clean(&doc, &CleanConfig::default()).unwrap());
+        }
     }
 
     fn cargo_book(rel: &str) -> String {
@@ -1240,7 +1813,7 @@ mod tests {
         #[test]
         fn any_input_cleans_to_normalized_blocks(body in markupish(), fmt in 0usize..3, max_word in 1usize..40) {
             let format = [Format::Html, Format::Markdown, Format::Text][fmt];
-            let d = clean(&Document::new("p", body).with_format(format), &CleanConfig { max_word_chars: max_word }).unwrap();
+            let d = clean(&Document::new("p", body).with_format(format), &CleanConfig { max_word_chars: max_word, ..CleanConfig::default() }).unwrap();
             check_offsets(&d);
             for b in &d.blocks {
                 let t = &d.text[b.start..b.end];

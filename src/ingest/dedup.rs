@@ -24,7 +24,7 @@
 //! - Signatures are stored as 32-bit values (512 bytes per chunk): a chance collision of
 //!   one component (2⁻³²) does not move the estimate.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use unicode_segmentation::UnicodeSegmentation;
@@ -85,9 +85,13 @@ impl Hasher for PassThrough {
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
     }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n);
+    }
 }
 
 type Map<K, V> = HashMap<K, V, BuildHasherDefault<PassThrough>>;
+type Set<K> = HashSet<K, BuildHasherDefault<PassThrough>>;
 
 /// What is remembered of a kept chunk.
 #[derive(Debug, Clone)]
@@ -186,16 +190,17 @@ impl Deduplicator {
     /// The most similar candidate at or above the threshold (ties: smallest id).
     fn best_near(&self, sig: &[u32; NUM_PERM]) -> Option<u32> {
         let mut best: Option<(f32, u32)> = None;
-        let mut seen: Vec<u32> = Vec::new();
+        // A set, not a list: on boilerplate-heavy corpora a band holds thousands of ids
+        // and a linear `contains` made each check quadratic in them.
+        let mut seen: Set<u32> = Set::default();
         for key in band_keys(sig, self.rows) {
             let Some(ids) = self.bands.get(&key) else {
                 continue;
             };
             for &id in ids {
-                if seen.contains(&id) {
+                if !seen.insert(id) {
                     continue;
                 }
-                seen.push(id);
                 let Some(other) = self.entries.get(&id).and_then(|e| e.signature.as_deref()) else {
                     continue;
                 };

@@ -9,6 +9,7 @@
 pub mod chunk;
 pub mod clean;
 pub mod dedup;
+pub mod language;
 
 use std::collections::BTreeMap;
 
@@ -88,17 +89,25 @@ pub struct Document {
 }
 
 /// Limits applied to untrusted documents. Defaults are sized for a browser tab.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+///
+/// Every explicit resource limit of Sotto is listed in `docs/limits.md`; the limits of
+/// cleaning (heading bytes, blocks per document, nesting depth) live in
+/// [`clean::CleanConfig`], because cleaning is where they are enforced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Limits {
     /// Largest body accepted, in bytes (default 16 MiB).
     pub max_document_bytes: usize,
     /// Longest id accepted, in bytes (default 1024).
     pub max_id_bytes: usize,
+    /// Most chunks one document may produce (default 100 000); more is
+    /// [`Error::LimitExceeded`] ("chunks per document"), see [`chunk::chunk_checked`].
+    pub max_chunks_per_document: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_document_bytes: 16 << 20, max_id_bytes: 1024 }
+        Limits { max_document_bytes: 16 << 20, max_id_bytes: 1024, max_chunks_per_document: 100_000 }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Grounded answers: sentence selection, citations, packing and post-hoc attribution.
 //!
 //! Small generators that fit in a browser do not ground or cite (SmolLM2-135M gave 0
-//! correct citations in 32 tries, see `shared/notes/generation.md`), so here **the
+//! correct citations in 32 tries when this project measured it), so here **the
 //! engine decides what is supported and what is cited; the model only phrases**:
 //!
 //! - **Selection.** Retrieved chunks are split into sentences (with byte spans in
@@ -195,6 +195,20 @@ pub enum AnswerMode {
     Extractive,
     /// Phrased by the generator, attributed by the engine.
     Generative,
+}
+
+impl std::str::FromStr for AnswerMode {
+    type Err = crate::error::Error;
+    fn from_str(s: &str) -> crate::error::Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "extractive" => Ok(AnswerMode::Extractive),
+            "generative" => Ok(AnswerMode::Generative),
+            other => Err(crate::error::Error::InvalidOption {
+                name: "answer mode",
+                detail: format!("unknown answer mode {other:?} (extractive, generative)"),
+            }),
+        }
+    }
 }
 
 /// Time spent per stage, in milliseconds (measured with the caller's clock).

@@ -32,13 +32,14 @@ use crate::error::Error;
 use crate::eval::grid::GridProgress;
 use crate::eval::live::{evaluate_live, DatasetBytes, LiveEvalOptions};
 use crate::eval::report::{csp_hashes, CspHashes};
-use crate::generate::{load_gguf, ChatMessage, GenerationOptions, GenerationStats, Generator, LoadOptions, Prompt};
-use crate::index::format::read_manifest;
-use crate::index::fusion::Fusion;
-use crate::ingest::chunk::TokenCounter;
+use crate::generate::{load_gguf, ChatMessage, GenerationOptions, Generator, LoadOptions, Prompt, StreamedGeneration};
+use crate::query::options::{fusion_from_parts, DEFAULT_ALPHA, DEFAULT_RRF_K};
+use crate::query::{Filter, Mode, Retrieval, SearchOptions};
 use crate::rag::answer::AnswerMode;
 use crate::rag::ask::AskOptions;
-use crate::rag::{Engine, EngineConfig, Filter, Mode, Progress, SearchOptions};
+use crate::rag::persist::read_manifest;
+use crate::rag::{Engine, EngineConfig, Progress};
+use crate::text::TokenCounter;
 use crate::Document;
 
 #[wasm_bindgen]
@@ -66,8 +67,9 @@ export type SottoFilter =
 export interface SearchOpts {
   /** Chunks returned (default 5). */
   k?: number;
-  /** Retrieval mode (default "hybrid"). */
-  mode?: "dense" | "sparse" | "hybrid";
+  /** Retrieval mode (default "hybrid"), or a retrieval name that carries its fusion, as the
+   *  evaluation grid spells them: "hybrid-rrf[:rrfK]", "hybrid-weighted[:alpha]" ("weighted"). */
+  mode?: "dense" | "sparse" | "hybrid" | "hybrid-rrf" | "hybrid-weighted" | "weighted" | string;
   /** Fusion of hybrid results (default "rrf"). */
   fusion?: "rrf" | "weighted";
   /** Weight of the dense list for weighted fusion, in [0, 1] (default 0.5). */
@@ -257,6 +259,26 @@ const ASK_KEYS: &[&str] = &[
     "maxNewTokens",
 ];
 
+/// `GenerationOptions` fields, in the core's snake_case and in camelCase.
+const GENERATION_KEYS: &[&str] = &[
+    "max_new_tokens",
+    "maxNewTokens",
+    "temperature",
+    "top_k",
+    "topK",
+    "top_p",
+    "topP",
+    "repetition_penalty",
+    "repetitionPenalty",
+    "repeat_last_n",
+    "repeatLastN",
+    "loop_guard_ngram",
+    "loopGuardNgram",
+    "seed",
+    "stop_strings",
+    "stopStrings",
+];
+
 const EVAL_KEYS: &[&str] = &["name", "modes", "ks", "grid", "answers", "skipBad", "maxDatasetBytes"];
 
 /// `SearchOpts` as JS passes it: flat and camelCase, turned into [`SearchOptions`].
@@ -272,48 +294,32 @@ struct JsSearchOptions {
 }
 
 impl JsSearchOptions {
+    /// The core options, parsed and validated by the query stage's one model.
     fn into_core(self) -> crate::Result<SearchOptions> {
         let mut o = SearchOptions::default();
         if let Some(k) = self.k {
             o.k = k;
         }
-        if let Some(m) = self.mode {
-            o.mode = m.parse::<Mode>()?;
-        }
-        o.fusion = match (self.fusion.as_deref().map(str::to_ascii_lowercase).as_deref(), self.alpha, self.rrf_k) {
-            (None | Some("rrf"), None, rrf_k) => Fusion::Rrf { rrf_k: rrf_k.unwrap_or(60.0) },
-            (None | Some("weighted"), alpha, None) => Fusion::Weighted { alpha: alpha.unwrap_or(0.5) },
-            (Some(f @ ("rrf" | "weighted")), _, _) => {
-                return Err(Error::InvalidOption {
-                    name: "fusion",
-                    detail: format!(
-                        "{f} fusion takes {}",
-                        if f == "rrf" { "rrfK, not alpha" } else { "alpha, not rrfK" }
-                    ),
-                })
+        match self.mode.as_deref().map(|m| (m, m.parse::<Mode>())) {
+            None => o.fusion = fusion_from_parts(self.fusion.as_deref(), self.alpha, self.rrf_k)?,
+            Some((_, Ok(mode))) => {
+                o.mode = mode;
+                o.fusion = fusion_from_parts(self.fusion.as_deref(), self.alpha, self.rrf_k)?;
             }
-            (None, Some(_), Some(_)) => {
-                return Err(Error::InvalidOption {
-                    name: "fusion",
-                    detail: "give alpha (weighted) or rrfK (rrf), not both".into(),
-                })
-            }
-            (Some(other), _, _) => {
-                return Err(Error::InvalidOption {
-                    name: "fusion",
-                    detail: format!("unknown fusion {other:?} (rrf, weighted)"),
-                })
-            }
-        };
-        if let Fusion::Rrf { rrf_k } = o.fusion {
-            if !(rrf_k.is_finite() && rrf_k >= 0.0) {
-                return Err(Error::InvalidOption {
-                    name: "rrfK",
-                    detail: format!("{rrf_k} is not a finite number ≥ 0"),
-                });
+            // A retrieval name that carries its fusion ("hybrid-weighted:0.3", "hybrid-rrf"),
+            // as the grid and the Evaluate panel spell modes.
+            Some((name, Err(_))) => {
+                if self.fusion.is_some() || self.alpha.is_some() || self.rrf_k.is_some() {
+                    return Err(Error::InvalidOption {
+                        name: "mode",
+                        detail: format!("mode {name:?} names its fusion; give fusion, alpha and rrfK only with hybrid"),
+                    });
+                }
+                o = o.with_retrieval(Retrieval::parse(name, DEFAULT_RRF_K, DEFAULT_ALPHA)?);
             }
         }
         o.filters = self.filters;
+        o.validate()?;
         Ok(o)
     }
 }
@@ -354,6 +360,7 @@ impl JsAskOptions {
             strict,
             max_new_tokens
         );
+        o.validate()?;
         Ok(o)
     }
 }
@@ -406,7 +413,7 @@ struct StoredDocument<'a> {
     id: &'a str,
     title: Option<&'a str>,
     format: crate::Format,
-    language: crate::index::text::Language,
+    language: crate::text::Language,
     metadata: &'a std::collections::BTreeMap<String, String>,
     text: &'a str,
     body_sha256: &'a str,
@@ -451,7 +458,7 @@ impl SottoEngine {
         let shared = SharedEmbedder(Arc::from(embedder));
         let engine = match &self.engine {
             Some(old) if old.stats().documents > 0 => Engine::from_bytes(&old.to_bytes()?, Box::new(shared.clone()))?,
-            _ => Engine::new(self.config.clone(), Box::new(shared.clone())),
+            _ => Engine::with_config(self.config.clone(), Box::new(shared.clone()))?,
         };
         self.replace_engine(engine);
         self.embedder = Some(shared);
@@ -462,7 +469,7 @@ impl SottoEngine {
     /// from the pending slot).
     fn replace_engine(&mut self, mut engine: Engine) {
         let generator = match self.engine.as_mut() {
-            Some(old) => take_generator(old),
+            Some(old) => old.take_generator(),
             None => None,
         }
         .or_else(|| self.pending_generator.take());
@@ -481,6 +488,7 @@ impl SottoEngine {
     pub fn new(#[wasm_bindgen(unchecked_param_type = "object | undefined")] config: JsValue) -> JsResult<SottoEngine> {
         init();
         let config: EngineConfig = options_from_js(config, "config")?;
+        config.validate().js()?;
         Ok(SottoEngine { config, embedder: None, engine: None, pending_generator: None })
     }
 
@@ -570,6 +578,7 @@ impl SottoEngine {
             js_sys::Function,
         >,
     ) -> JsResult<JsValue> {
+        reject_unknown_keys(&opts, GENERATION_KEYS, "generation options")?;
         let opts: GenerationOptions = options_from_js(opts, "generation options")?;
         opts.validate().js()?;
         let text_prompt = prompt.as_string();
@@ -587,7 +596,7 @@ impl SottoEngine {
             None => Prompt::Chat(&messages),
         };
         let mut slot = match self.engine.as_mut() {
-            Some(e) => take_generator(e),
+            Some(e) => e.take_generator(),
             None => self.pending_generator.take(),
         };
         let result = match slot.as_deref_mut() {
@@ -848,57 +857,17 @@ impl Embedder for SharedEmbedder {
     }
 }
 
-/// Take the generator out of an engine (to move it to a replacement engine).
-fn take_generator(engine: &mut Engine) -> Option<Box<dyn Generator>> {
-    engine.generator.get_mut().unwrap_or_else(|p| p.into_inner()).take()
-}
-
-/// What `chat` returns.
-#[derive(Serialize)]
-struct ChatResult {
-    text: String,
-    stats: GenerationStats,
-    prefill_ms: f64,
-    decode_ms: f64,
-    prefill_tokens_per_s: f64,
-    decode_tokens_per_s: f64,
-    cancelled: bool,
-}
-
 fn run_generation(
     g: &mut dyn Generator,
     prompt: Prompt<'_>,
     opts: &GenerationOptions,
     on_token: Option<&js_sys::Function>,
-) -> crate::Result<ChatResult> {
-    let t0 = performance_now();
-    g.start(prompt, opts)?;
-    let t1 = performance_now();
-    let mut cancelled = false;
-    while let Some(t) = g.next_token()? {
-        if let Some(f) = on_token {
-            if !t.text.is_empty() {
-                let go = f
-                    .call1(&JsValue::NULL, &JsValue::from_str(&t.text))
-                    .map(|v| v.as_bool() != Some(false))
-                    .unwrap_or(false);
-                if !go {
-                    cancelled = true;
-                    break;
-                }
-            }
+) -> crate::Result<StreamedGeneration> {
+    let mut sink = |text: &str| match on_token {
+        None => true,
+        Some(f) => {
+            f.call1(&JsValue::NULL, &JsValue::from_str(text)).map(|v| v.as_bool() != Some(false)).unwrap_or(false)
         }
-    }
-    let t2 = performance_now();
-    let stats = g.stats();
-    let rate = |n: usize, ms: f64| if ms > 0.0 { n as f64 * 1000.0 / ms } else { 0.0 };
-    Ok(ChatResult {
-        text: g.text().to_owned(),
-        stats,
-        prefill_ms: t1 - t0,
-        decode_ms: t2 - t1,
-        prefill_tokens_per_s: rate(stats.prefill_tokens, t1 - t0),
-        decode_tokens_per_s: rate(stats.decode_tokens, t2 - t1),
-        cancelled,
-    })
+    };
+    crate::generate::stream(g, prompt, opts, &performance_now, &mut sink)
 }

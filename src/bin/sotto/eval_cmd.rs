@@ -17,9 +17,9 @@ use sotto::eval::beir::{assemble, read_qrels, read_queries, CorpusReader};
 use sotto::eval::grid::{run_grid, ChunkSpec, GridConfig, GridProgress, IndexKey, ModeSpec};
 use sotto::eval::report::{DatasetSummary, Report};
 use sotto::eval::{read_jsonl, Dataset, EvalOptions, EvalReport};
-use sotto::index::format::read_manifest;
 use sotto::ingest::chunk::ChunkConfig;
-use sotto::native::{load_bert_dir, DEFAULT_EMBEDDER};
+use sotto::native::{embedder_dir, load_bert_dir, DEFAULT_EMBEDDER};
+use sotto::rag::persist::read_manifest;
 use sotto::rag::Progress;
 use sotto::{Document, Engine, EngineConfig};
 
@@ -72,14 +72,6 @@ enum Corpus {
 
 fn open_reader(path: &Path) -> Result<BufReader<File>> {
     Ok(BufReader::with_capacity(1 << 20, File::open(path).with_context(|| format!("opening {}", path.display()))?))
-}
-
-fn embedder_dir(models: &Path, name: &str) -> PathBuf {
-    if Path::new(name).is_dir() {
-        PathBuf::from(name)
-    } else {
-        models.join(name)
-    }
 }
 
 fn beir_dataset(dir: &Path, split: &str, skip_bad: bool) -> Result<Dataset> {

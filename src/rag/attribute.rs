@@ -1,0 +1,159 @@
+//! Post-hoc attribution of generated text: each generated sentence is matched against
+//! the packed source sentences by support (its content words, not in the question, that
+//! a source contains — see [`super::answer::support`]); a sentence is kept, with a
+//! citation to its best source, only when that support reaches the threshold. The
+//! engine, not the model, decides what is cited.
+
+use super::answer::{content_terms, is_degenerate, split_sentences, support, AnswerSentence, CitationTable};
+use super::prompt::strip_markers;
+use super::select::Scored;
+use super::Engine;
+use crate::text::Language;
+
+/// What attribution made of a generation.
+pub(crate) struct Attribution {
+    /// Sentences kept (supported ones; all of them when not strict), in order.
+    pub kept: Vec<AnswerSentence>,
+    /// Sentences dropped as unsupported.
+    pub dropped: Vec<AnswerSentence>,
+    /// The citations of the kept sentences.
+    pub table: CitationTable,
+}
+
+/// Judge every sentence of `generated` against the `packed` sources.
+///
+/// - Model-written citation markers are removed (citations are the engine's).
+/// - Empty sentences and repeats of a sentence already judged are skipped.
+/// - A fragment (fewer than four words, or the unfinished last sentence of a generation
+///   cut off by the token limit) and a degenerate sentence score 0.
+/// - `strict` drops unsupported sentences; otherwise they are kept, marked unsupported.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn attribute(
+    engine: &Engine,
+    question: &str,
+    lang: Language,
+    packed: &[&Scored],
+    generated: &str,
+    truncated: bool,
+    support_threshold: f32,
+    strict: bool,
+) -> Attribution {
+    let q_terms = content_terms(question, lang);
+    let source_terms: Vec<_> = packed.iter().map(|c| content_terms(&c.source.text, lang)).collect();
+    let mut table = CitationTable::default();
+    let (mut kept, mut dropped): (Vec<AnswerSentence>, Vec<AnswerSentence>) = (Vec::new(), Vec::new());
+    let spans = split_sentences(generated, 0);
+    let last = spans.len().saturating_sub(1);
+    for (n, (start, end)) in spans.into_iter().enumerate() {
+        let text = strip_markers(generated.get(start..end).unwrap_or_default());
+        if text.is_empty() || kept.iter().chain(dropped.iter()).any(|s| s.text == text) {
+            continue;
+        }
+        let terms = content_terms(&text, lang);
+        let mut best: Option<(usize, f32)> = None;
+        for (i, st) in source_terms.iter().enumerate() {
+            if let Some(s) = support(&terms, st, &q_terms) {
+                if best.is_none_or(|(_, b)| s > b) {
+                    best = Some((i, s));
+                }
+            }
+        }
+        let unfinished =
+            n == last && truncated && !text.trim_end().ends_with(['.', '!', '?', '…', ':', ')', '"', '`', '»']);
+        let fragment = unfinished || text.split_whitespace().count() < 4;
+        let score = if fragment || is_degenerate(&text) { 0.0 } else { best.map_or(0.0, |(_, s)| s) };
+        let supported = score >= support_threshold;
+        let citations = match best {
+            Some((i, _)) if supported => {
+                let src = &packed[i].source;
+                let title = engine.docs.get(&src.doc_id).and_then(|d| d.title.as_deref());
+                vec![table.cite(src, title)]
+            }
+            _ => Vec::new(),
+        };
+        let sentence = AnswerSentence { text, supported, support: score, citations };
+        if supported || !strict {
+            kept.push(sentence);
+        } else {
+            dropped.push(sentence);
+        }
+    }
+    Attribution { kept, dropped, table }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::hashing::HashEmbedder;
+    use crate::rag::answer::SourceSentence;
+    use crate::{Document, EngineConfig};
+
+    fn packed(texts: &[&str]) -> Vec<Scored> {
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Scored {
+                source: SourceSentence {
+                    chunk_id: i as u32,
+                    doc_id: "lock.md".into(),
+                    chunk_rank: i + 1,
+                    start: 0,
+                    end: t.len(),
+                    text: (*t).to_owned(),
+                    index_in_chunk: 0,
+                },
+                cosine: 0.5,
+                score: 0.5,
+            })
+            .collect()
+    }
+
+    fn engine() -> Engine {
+        let mut e = Engine::new(EngineConfig::default(), Box::new(HashEmbedder::new(32)));
+        e.add_documents(vec![Document::new("lock.md", "# Lock\n\nCargo.lock records exact versions.")]).unwrap();
+        e
+    }
+
+    #[test]
+    fn supported_sentences_are_cited_and_invented_ones_dropped() {
+        let e = engine();
+        let sources = packed(&[
+            "Cargo.lock records the exact versions of every dependency after resolution.",
+            "Profiles change compiler settings such as optimisation levels.",
+        ]);
+        let refs: Vec<&Scored> = sources.iter().collect();
+        let generated = "Cargo.lock records the exact versions of every dependency [1]. \
+                         The moon is made of green cheese and tastes of apples.";
+        let a = attribute(&e, "What does Cargo.lock record?", Language::English, &refs, generated, false, 0.6, true);
+        assert_eq!(a.kept.len(), 1, "{:?}", a.kept);
+        assert!(a.kept[0].supported && a.kept[0].citations == vec![1]);
+        assert!(!a.kept[0].text.contains("[1]"), "model markers are stripped");
+        assert_eq!(a.dropped.len(), 1);
+        assert!(a.dropped[0].text.contains("green cheese") && a.dropped[0].support < 0.6);
+        assert_eq!(a.table.citations.len(), 1);
+        // Not strict: the unsupported sentence is kept, marked.
+        let a = attribute(&e, "What does Cargo.lock record?", Language::English, &refs, generated, false, 0.6, false);
+        assert_eq!(a.kept.len(), 2);
+        assert!(!a.kept[1].supported && a.kept[1].citations.is_empty());
+    }
+
+    #[test]
+    fn fragments_repeats_and_unfinished_sentences_are_not_supported() {
+        let e = engine();
+        let sources = packed(&["Cargo.lock records the exact versions of every dependency after resolution."]);
+        let refs: Vec<&Scored> = sources.iter().collect();
+        let q = "What does Cargo.lock record?";
+        let repeated = "Cargo.lock records exact versions of every dependency. \
+                        Cargo.lock records exact versions of every dependency.";
+        let a = attribute(&e, q, Language::English, &refs, repeated, false, 0.6, true);
+        assert_eq!(a.kept.len() + a.dropped.len(), 1, "a repeat is judged once");
+        let fragment = "Exact versions.";
+        let a = attribute(&e, q, Language::English, &refs, fragment, false, 0.6, true);
+        assert!(a.kept.is_empty());
+        let cut = "Cargo.lock records the exact versions of every dependency after";
+        let a = attribute(&e, q, Language::English, &refs, cut, true, 0.6, true);
+        assert!(a.kept.is_empty(), "the unfinished last sentence of a truncated generation is dropped");
+        let a = attribute(&e, q, Language::English, &refs, cut, false, 0.6, true);
+        assert_eq!(a.kept.len(), 1, "the same words, finished by EOS, are supported");
+    }
+}

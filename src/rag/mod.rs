@@ -1,0 +1,177 @@
+//! Stage 6 — the [`Engine`]: documents in → clean → chunk → de-duplicate → embed →
+//! index → search → answer, configured by one serde [`EngineConfig`].
+//!
+//! Where each job lives:
+//! - [`config`] — [`EngineConfig`] and its validation;
+//! - [`records`] — what the engine stores and reports (documents, chunks, hits, stats);
+//! - [`indexing`] — adding, replacing and removing documents (prepare, then an atomic commit);
+//! - [`search`] — filtered dense / sparse / hybrid retrieval;
+//! - [`persist`] — the engine saved to and loaded from an index file;
+//! - [`answer`], [`select`], [`prompt`], [`attribute`], [`ask`] — grounded answers:
+//!   sentence spans and evidence, sentence selection, the fenced prompt, attribution of
+//!   generated sentences, and the `ask` pipeline that ties them together.
+//!
+//! Design decisions:
+//! - **Atomic batches.** [`Engine::add_documents`] validates, cleans, chunks,
+//!   de-duplicates and embeds a whole batch on copies, then checks every span and vector,
+//!   before it touches the indexes, so a bad document or a failing model leaves the
+//!   engine exactly as it was.
+//! - **Upsert and delete.** A document id that already exists is replaced; deleting
+//!   removes it from the dense index (tombstone), the BM25 index and the dedup state.
+//! - **Aggregate pages last.** Within a batch, shorter documents are processed first,
+//!   so the chunks of a page that repeats others (the Cargo Book's `print.html`) are
+//!   the ones dropped as duplicates, not the canonical pages' chunks.
+//! - **Contextual chunk headers.** A chunk is embedded as `title > heading path` plus its
+//!   text, so a paragraph that never names its topic is still found by it.
+//! - **Filters before ranking.** Metadata filters become an allow-list of chunk ids
+//!   that both retrievers respect while ranking, so `k` results come back whenever
+//!   `k` matching chunks exist.
+
+pub mod answer;
+pub mod ask;
+pub mod attribute;
+mod cache;
+pub mod config;
+pub mod indexing;
+pub mod persist;
+pub mod prompt;
+pub mod records;
+pub mod search;
+pub mod select;
+
+use std::collections::BTreeMap;
+
+pub use config::EngineConfig;
+pub use records::{ChunkRecord, DocRecord, IngestReport, Progress, SearchHit, Stats};
+
+pub use crate::query::{Filter, Mode, SearchOptions};
+
+use crate::embed::Embedder;
+use crate::error::Result;
+use crate::index::dense::DenseIndex;
+use crate::index::sparse::SparseIndex;
+use crate::index::ChunkId;
+use crate::ingest::dedup::Deduplicator;
+
+/// The retrieval engine.
+pub struct Engine {
+    pub(crate) config: EngineConfig,
+    pub(crate) embedder: Box<dyn Embedder>,
+    pub(crate) docs: BTreeMap<String, DocRecord>,
+    pub(crate) chunks: BTreeMap<ChunkId, ChunkRecord>,
+    pub(crate) dense: DenseIndex,
+    pub(crate) sparse: SparseIndex,
+    pub(crate) dedup: Deduplicator,
+    pub(crate) next_chunk_id: ChunkId,
+    /// Optional generator for generative answers (behind a mutex so the engine stays `Sync`).
+    pub(crate) generator: std::sync::Mutex<Option<Box<dyn crate::generate::Generator>>>,
+    /// Vectors of candidate answer sentences already embedded (see [`cache::SentenceCache`]).
+    pub(crate) sentence_cache: std::sync::Mutex<cache::SentenceCache>,
+}
+
+impl Engine {
+    /// An empty engine using `embedder`. The configuration is trusted: use
+    /// [`Engine::with_config`] for one that comes from outside.
+    pub fn new(config: EngineConfig, embedder: Box<dyn Embedder>) -> Self {
+        let dim = embedder.info().dim;
+        Engine {
+            dense: DenseIndex::new(dim, config.dense.clone()),
+            sparse: SparseIndex::new(config.bm25.clone()),
+            dedup: Deduplicator::new(config.dedup.clone()),
+            config,
+            embedder,
+            docs: BTreeMap::new(),
+            chunks: BTreeMap::new(),
+            next_chunk_id: 0,
+            generator: std::sync::Mutex::new(None),
+            sentence_cache: std::sync::Mutex::new(cache::SentenceCache::new(cache::SENTENCE_CACHE_CAPACITY)),
+        }
+    }
+
+    /// An empty engine after [`EngineConfig::validate`] accepted `config`.
+    pub fn with_config(config: EngineConfig, embedder: Box<dyn Embedder>) -> Result<Self> {
+        config.validate()?;
+        Ok(Engine::new(config, embedder))
+    }
+
+    /// Load (or replace) the generator used by generative answers.
+    pub fn set_generator(&mut self, generator: Box<dyn crate::generate::Generator>) {
+        *self.generator.get_mut().unwrap_or_else(|p| p.into_inner()) = Some(generator);
+    }
+
+    /// Remove the generator (frees its memory); returns whether one was loaded.
+    pub fn clear_generator(&mut self) -> bool {
+        self.take_generator().is_some()
+    }
+
+    /// Take the generator out (to move it to another engine, or to run it directly).
+    pub fn take_generator(&mut self) -> Option<Box<dyn crate::generate::Generator>> {
+        self.generator.get_mut().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Drop the cached vectors of answer sentences (memory, or a cold-cache measurement);
+    /// answers are the same with or without them, only slower to select.
+    pub fn clear_sentence_cache(&self) {
+        self.sentence_cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Whether a generator is loaded.
+    pub fn has_generator(&self) -> bool {
+        self.generator.lock().map(|g| g.is_some()).unwrap_or(false)
+    }
+
+    /// What generator is loaded, if any.
+    pub fn generator_info(&self) -> Option<crate::generate::GeneratorInfo> {
+        self.generator.lock().ok()?.as_ref().map(|g| g.info().clone())
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The embedder.
+    pub fn embedder(&self) -> &dyn Embedder {
+        self.embedder.as_ref()
+    }
+
+    /// A document's record (cleaned text, metadata, chunk ids).
+    pub fn document(&self, id: &str) -> Option<&DocRecord> {
+        self.docs.get(id)
+    }
+
+    /// All document ids, sorted.
+    pub fn document_ids(&self) -> impl Iterator<Item = &str> {
+        self.docs.keys().map(String::as_str)
+    }
+
+    /// A chunk's record and text.
+    pub fn chunk(&self, id: ChunkId) -> Option<(&ChunkRecord, &str)> {
+        let c = self.chunks.get(&id)?;
+        let d = self.docs.get(&c.doc_id)?;
+        Some((c, d.text.get(c.start..c.end)?))
+    }
+
+    /// Index statistics.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            documents: self.docs.len(),
+            chunks: self.chunks.len(),
+            exact_duplicates: self.docs.values().map(|d| d.exact_duplicates).sum(),
+            near_duplicates: self.docs.values().map(|d| d.near_duplicates).sum(),
+            text_bytes: self.docs.values().map(|d| d.text.len()).sum(),
+            embedder: self.embedder.info().name.clone(),
+            dim: self.embedder.info().dim,
+        }
+    }
+
+    /// The dense index (for statistics and recall measurements).
+    pub fn dense_index(&self) -> &DenseIndex {
+        &self.dense
+    }
+
+    /// Turn large exact-scan segments into HNSW segments (slow in wasm; the CLI does it natively).
+    pub fn build_hnsw(&mut self) {
+        self.dense.build_hnsw();
+    }
+}

@@ -1,0 +1,198 @@
+//! The engine saved to, and rebuilt from, an index file.
+//!
+//! The container (magic, version, checksummed sections) is
+//! [`crate::index::format`]; this module decides what goes in the sections — the
+//! [`Manifest`], the document and chunk records, the dense index — and checks, on
+//! load, that they describe one consistent engine before any of it is used:
+//! - the configuration passes [`EngineConfig::validate`];
+//! - the embedder loaded is the one the index was built with;
+//! - every chunk belongs to exactly one document, which lists it once; every chunk has
+//!   exactly one vector and every vector a chunk (ids matched, not only counted); every
+//!   span lies in its document's cleaned text; ids are below `next_chunk_id`.
+//!
+//! BM25 postings and the duplicate detector are derived state, rebuilt from the chunk
+//! texts on load with the same [`sparse_text`] and [`dedup_key`] as indexing uses.
+
+use std::collections::{BTreeMap, HashSet};
+
+use bincode::Options;
+use serde::{Deserialize, Serialize};
+
+use super::records::{dedup_key, sparse_text, ChunkRecord, DocRecord};
+use super::{Engine, EngineConfig};
+use crate::embed::{Embedder, EmbedderInfo};
+use crate::error::{Error, Result};
+use crate::index::dense::DenseIndex;
+use crate::index::format::{bincode_opts, read_sections, section, write_section, FORMAT_VERSION, MAGIC};
+use crate::index::sparse::SparseIndex;
+use crate::index::ChunkId;
+use crate::ingest::dedup::Deduplicator;
+
+/// The manifest section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Format version (same as the header).
+    pub format_version: u32,
+    /// Producer, e.g. `sotto 0.1.0`.
+    pub created_by: String,
+    /// The embedder the vectors come from.
+    pub embedder: EmbedderInfo,
+    /// Engine configuration (chunking, cleaning, dedup, dense, BM25 parameters).
+    pub config: EngineConfig,
+    /// SHA-256 over sorted `(document id, body SHA-256)` pairs.
+    pub corpus_sha256: String,
+    /// Number of documents.
+    pub documents: usize,
+    /// Number of chunks.
+    pub chunks: usize,
+    /// Next chunk id to assign.
+    pub next_chunk_id: ChunkId,
+}
+
+/// Parse the manifest section and check its format version.
+fn parse_manifest(sections: &BTreeMap<String, &[u8]>) -> Result<Manifest> {
+    let manifest: Manifest =
+        serde_json::from_slice(section(sections, "manifest")?).map_err(|e| Error::corrupt("manifest", e))?;
+    if manifest.format_version != FORMAT_VERSION {
+        return Err(Error::IndexFormat { found: manifest.format_version, supported: FORMAT_VERSION });
+    }
+    Ok(manifest)
+}
+
+/// Read only the manifest (to learn which embedder an index needs before loading it).
+pub fn read_manifest(bytes: &[u8]) -> Result<Manifest> {
+    parse_manifest(&read_sections(bytes)?)
+}
+
+/// SHA-256 over sorted `(id, body hash)` pairs: identifies the corpus an index was built from.
+pub fn corpus_sha256<'a>(docs: impl Iterator<Item = &'a DocRecord>) -> String {
+    let mut pairs: Vec<(&str, &str)> = docs.map(|d| (d.id.as_str(), d.body_sha256.as_str())).collect();
+    pairs.sort_unstable();
+    let mut buf = Vec::new();
+    for (id, h) in pairs {
+        buf.extend_from_slice(id.as_bytes());
+        buf.push(0);
+        buf.extend_from_slice(h.as_bytes());
+        buf.push(b'\n');
+    }
+    crate::embed::sha256_hex(&buf)
+}
+
+fn same_embedder(a: &EmbedderInfo, b: &EmbedderInfo) -> bool {
+    a.name == b.name
+        && a.dim == b.dim
+        && a.weights_sha256 == b.weights_sha256
+        && a.tokenizer_sha256 == b.tokenizer_sha256
+}
+
+impl Engine {
+    /// Serialize the whole engine state to index-file bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let manifest = Manifest {
+            format_version: FORMAT_VERSION,
+            created_by: format!("sotto {}", env!("CARGO_PKG_VERSION")),
+            embedder: self.embedder.info().clone(),
+            config: self.config.clone(),
+            corpus_sha256: corpus_sha256(self.docs.values()),
+            documents: self.docs.len(),
+            chunks: self.chunks.len(),
+            next_chunk_id: self.next_chunk_id,
+        };
+        let manifest = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::corrupt("manifest", e))?;
+        let docs: Vec<&DocRecord> = self.docs.values().collect();
+        let docs = bincode_opts(u64::MAX).serialize(&docs).map_err(|e| Error::corrupt("docs", e))?;
+        let chunks: Vec<(ChunkId, &ChunkRecord)> = self.chunks.iter().map(|(k, v)| (*k, v)).collect();
+        let chunks = bincode_opts(u64::MAX).serialize(&chunks).map_err(|e| Error::corrupt("chunks", e))?;
+        let dense = self.dense.to_bytes();
+        let mut out = Vec::with_capacity(64 + manifest.len() + docs.len() + chunks.len() + dense.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&4u32.to_le_bytes());
+        write_section(&mut out, "manifest", &manifest);
+        write_section(&mut out, "docs", &docs);
+        write_section(&mut out, "chunks", &chunks);
+        write_section(&mut out, "dense", &dense);
+        Ok(out)
+    }
+
+    /// Load an engine from index-file bytes, using `embedder` for queries. Refuses a
+    /// wrong magic, an unknown version, a checksum failure, inconsistent records, or
+    /// an index built with a different embedder — each with a typed error.
+    pub fn from_bytes(bytes: &[u8], embedder: Box<dyn Embedder>) -> Result<Engine> {
+        let sections = read_sections(bytes)?;
+        let manifest = parse_manifest(&sections)?;
+        let loaded = embedder.info();
+        if !same_embedder(&manifest.embedder, loaded) {
+            let describe =
+                |e: &EmbedderInfo| format!("{} (dim {}, weights sha256 {:.12})", e.name, e.dim, e.weights_sha256);
+            return Err(Error::EmbedderMismatch { index: describe(&manifest.embedder), loaded: describe(loaded) });
+        }
+        let docs_bytes = section(&sections, "docs")?;
+        let docs: Vec<DocRecord> = bincode_opts(docs_bytes.len() as u64 * 4 + 1024)
+            .deserialize(docs_bytes)
+            .map_err(|e| Error::corrupt("docs", e))?;
+        let chunk_bytes = section(&sections, "chunks")?;
+        let chunks: Vec<(ChunkId, ChunkRecord)> = bincode_opts(chunk_bytes.len() as u64 * 4 + 1024)
+            .deserialize(chunk_bytes)
+            .map_err(|e| Error::corrupt("chunks", e))?;
+        let dense = DenseIndex::from_bytes(section(&sections, "dense")?)?;
+        if dense.dim() != loaded.dim {
+            return Err(Error::DimensionMismatch { expected: loaded.dim, got: dense.dim() });
+        }
+
+        let config = manifest.config.clone();
+        config.validate().map_err(|e| Error::corrupt("manifest", format!("configuration: {e}")))?;
+        let n_docs = docs.len();
+        let docs: BTreeMap<String, DocRecord> = docs.into_iter().map(|d| (d.id.clone(), d)).collect();
+        if docs.len() != n_docs {
+            return Err(Error::corrupt("docs", "a document id appears twice"));
+        }
+        let n_chunks = chunks.len();
+        let chunks: BTreeMap<ChunkId, ChunkRecord> = chunks.into_iter().collect();
+        if chunks.len() != n_chunks {
+            return Err(Error::corrupt("chunks", "a chunk id appears twice"));
+        }
+        if docs.len() != manifest.documents || chunks.len() != manifest.chunks {
+            return Err(Error::corrupt("manifest", "document or chunk count disagrees with the records"));
+        }
+        if dense.len() != chunks.len() {
+            return Err(Error::corrupt("dense", format!("{} vectors for {} chunks", dense.len(), chunks.len())));
+        }
+        if let Some(id) = chunks.keys().find(|&&id| !dense.contains(id)) {
+            return Err(Error::corrupt("dense", format!("chunk {id} has no vector")));
+        }
+        // Cross-check records, then rebuild BM25 and the duplicate detector from texts.
+        let mut sparse = SparseIndex::new(config.bm25.clone());
+        let mut dedup = Deduplicator::new(config.dedup.clone());
+        let mut owned: HashSet<ChunkId> = HashSet::with_capacity(chunks.len());
+        for d in docs.values() {
+            for id in &d.chunks {
+                if !owned.insert(*id) {
+                    return Err(Error::corrupt("docs", format!("chunk {id} is listed twice")));
+                }
+                let c = chunks
+                    .get(id)
+                    .ok_or_else(|| Error::corrupt("docs", format!("document {:?} lists unknown chunk {id}", d.id)))?;
+                if c.doc_id != d.id || *id >= manifest.next_chunk_id {
+                    return Err(Error::corrupt("chunks", format!("chunk {id} does not belong to {:?}", d.id)));
+                }
+                let text = d.text.get(c.start..c.end).ok_or_else(|| {
+                    Error::corrupt("chunks", format!("chunk {id} span {}..{} is outside its text", c.start, c.end))
+                })?;
+                sparse.add(*id, &sparse_text(d.title.as_deref(), &c.heading_path, text), d.language);
+                dedup.insert(*id, &dedup_key(&c.heading_path, text));
+            }
+        }
+        if owned.len() != chunks.len() {
+            return Err(Error::corrupt("chunks", "some chunks belong to no document"));
+        }
+        let mut engine = Engine::new(config, embedder);
+        engine.docs = docs;
+        engine.chunks = chunks;
+        engine.dense = dense;
+        engine.sparse = sparse;
+        engine.dedup = dedup;
+        engine.next_chunk_id = manifest.next_chunk_id;
+        Ok(engine)
+    }
+}
