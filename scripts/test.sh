@@ -6,6 +6,7 @@
 #   2. the core library builds for wasm32-unknown-unknown; benchmarks compile
 #   3. browser: wasm-bindgen-test under Node, the npm package, the demo in headless Chromium
 #   4. the evaluation report in headless Chromium
+#   (fuzz inputs are replayed in step 1; libFuzzer runs only with SOTTO_FUZZ_SECONDS=N)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -29,7 +30,13 @@ echo "== browser"
 echo "== evaluation report"
 ./scripts/test-report.sh
 
-echo "== fuzz smoke run (every target ${SOTTO_FUZZ_SECONDS:-30} s; installs nightly and cargo-fuzz if missing)"
-./scripts/fuzz.sh "${SOTTO_FUZZ_SECONDS:-30}"
+# Fuzzing: every `cargo test` above already replays the seed corpora and every minimised
+# finding through the fuzz harness on stable (tests/fuzz_regressions.rs). Running libFuzzer
+# itself needs nightly and a 15-18 min instrumented build on a 2-core machine, so it is a
+# script (scripts/fuzz.sh, campaign: --long), not a CI step; SOTTO_FUZZ_SECONDS=N opts in.
+if [ -n "${SOTTO_FUZZ_SECONDS:-}" ]; then
+  echo "== libFuzzer smoke run (every target ${SOTTO_FUZZ_SECONDS} s; installs nightly and cargo-fuzz if missing)"
+  ./scripts/fuzz.sh "${SOTTO_FUZZ_SECONDS}"
+fi
 
 echo "all tests passed"

@@ -26,28 +26,7 @@ use std::sync::Once;
 /// Regression inputs of bugs that are not fixed yet: `(target, file name, why)`. They are
 /// skipped by the directory replays (with a message) and replayed by the `#[ignore]`d tests
 /// below; remove an entry (and the `#[ignore]`) when its fix lands.
-const OPEN: &[(&str, &str, &str)] = &[
-    ("clean_chunk", "chunk-overlap-above-budget-text", "chunking with overlap_tokens >= max_tokens"),
-    ("clean_chunk", "chunk-overlap-above-budget-engine", "chunking with overlap_tokens >= max_tokens"),
-    ("clean_chunk", "heading-path-cloned-per-block-oom", "every block clones an unbounded heading path"),
-    ("clean_chunk", "html-deep-nesting-quadratic", "HTML parsing is quadratic in nesting depth"),
-    ("gguf_load", "bpe-merge-longer-than-every-token", "tokenizers panics on a merge longer than every token"),
-    (
-        "gguf_load",
-        "sentencepiece-merge-longer-than-every-token",
-        "tokenizers panics on a merge longer than every token",
-    ),
-    ("embedder_load", "tokenizer-json-syntax-error-in-decoder", "tokenizers panics on malformed decoder JSON"),
-    ("embedder_load", "template-references-unknown-special-token", "tokenizers panics on an unknown template token"),
-    ("embedder_load", "nan-embedding-row-partial-commit", "add_documents is not atomic on non-finite vectors"),
-    ("index_load", "crafted-vector-under-foreign-id", "the loader does not match vector ids to chunk ids"),
-    ("index_load", "fuzzed-chunk-without-vector", "the loader does not match vector ids to chunk ids"),
-    ("index_load", "crafted-chunk-listed-twice", "the loader accepts a chunk listed twice"),
-    ("index_load", "fuzzed-chunk-listed-twice", "the loader accepts a chunk listed twice"),
-    ("options", "engine-config-f32-overflow-export-unloadable", "a non-finite config exports an unloadable index"),
-    ("sentences", "strip-markers-formfeed-in-brackets", "strip_markers leaves citation markers"),
-    ("sentences", "strip-markers-nested-and-formfeed", "strip_markers leaves citation markers"),
-];
+const OPEN: &[(&str, &str, &str)] = &[];
 
 thread_local! {
     static PANICKED: Cell<usize> = const { Cell::new(0) };
@@ -180,10 +159,11 @@ fn amplify_round_trips_and_caps() {
     assert_eq!(harness::crc32(b"123456789"), 0xCBF4_3926, "CRC-32/IEEE check value");
 }
 
-// ---- open findings: each replays one committed input; remove the #[ignore] with the fix.
+// ---- fixed findings: each replays its committed input by name (the directory replays above
+// run them too); the comment says what the bug was. A new unfixed finding goes into OPEN with
+// an #[ignore]d test like these until its fix lands.
 
-fn replay_open(target: &str, file: &str) {
-    assert!(OPEN.iter().any(|(t, f, _)| *t == target && *f == file), "{target}/{file} is not in OPEN");
+fn replay_named(target: &str, file: &str) {
     replay(target, &fuzz_dir().join("regressions").join(target).join(file));
 }
 
@@ -191,16 +171,14 @@ fn replay_open(target: &str, file: &str) {
 /// one chunk per sentence, each of `max_tokens` tokens, so de-duplication (and embedding)
 /// costs `sentences × max_tokens` — 50 s for 256 KiB of two-word paragraphs (timeout).
 #[test]
-#[ignore = "fails until chunking bounds overlap_tokens below max_tokens (times out under the fuzzer)"]
-fn open_chunk_overlap_above_budget_text() {
-    replay_open("clean_chunk", "chunk-overlap-above-budget-text");
+fn fixed_chunk_overlap_above_budget_text() {
+    replay_named("clean_chunk", "chunk-overlap-above-budget-text");
 }
 
 /// The same through `Engine::add_documents` (chunks are de-duplicated and embedded).
 #[test]
-#[ignore = "fails until chunking bounds overlap_tokens below max_tokens (times out under the fuzzer)"]
-fn open_chunk_overlap_above_budget_engine() {
-    replay_open("clean_chunk", "chunk-overlap-above-budget-engine");
+fn fixed_chunk_overlap_above_budget_engine() {
+    replay_named("clean_chunk", "chunk-overlap-above-budget-engine");
 }
 
 /// Issue 14's engine-killing Markdown, amplified: a 32 KiB heading of words, then 65 535
@@ -208,9 +186,8 @@ fn open_chunk_overlap_above_budget_engine() {
 /// the fuzzer's 2 GB limit; here the harness's 64 MiB bound on heading-path bytes fails,
 /// after the allocation).
 #[test]
-#[ignore = "fails until heading bytes are limited or heading paths are shared between blocks (allocates ~2 GB)"]
-fn open_heading_path_cloned_per_block_oom() {
-    replay_open("clean_chunk", "heading-path-cloned-per-block-oom");
+fn fixed_heading_path_cloned_per_block_oom() {
+    replay_named("clean_chunk", "heading-path-cloned-per-block-oom");
 }
 
 /// 12 000 nested `<div>`s (60 KB): 6 s in the fuzz build, 52 000 (260 KB) 111 s. The time
@@ -219,106 +196,93 @@ fn open_heading_path_cloned_per_block_oom() {
 /// to assert on, so before the fix this test fails only by taking seconds to minutes; the
 /// fuzzer's 1 s timeout is the real check.
 #[test]
-#[ignore = "slow until HTML nesting depth is limited before parsing"]
-fn open_html_deep_nesting_quadratic() {
-    replay_open("clean_chunk", "html-deep-nesting-quadratic");
+fn fixed_html_deep_nesting_quadratic() {
+    replay_named("clean_chunk", "html-deep-nesting-quadratic");
 }
 
 /// A GGUF whose byte-level BPE vocabulary is `a`, `b` with the merge `a b` (result not in
 /// the vocabulary, and longer than every token) panics inside `tokenizers`
 /// (`BpeBuilder::build`, bpe/model.rs:267, slice index out of range).
 #[test]
-#[ignore = "fails until GgufTokenizer checks merges before building the BPE model"]
-fn open_bpe_merge_longer_than_every_token() {
-    replay_open("gguf_load", "bpe-merge-longer-than-every-token");
+fn fixed_bpe_merge_longer_than_every_token() {
+    replay_named("gguf_load", "bpe-merge-longer-than-every-token");
 }
 
 /// The same with a SentencePiece (`llama`) vocabulary and an explicit merge list.
 #[test]
-#[ignore = "fails until GgufTokenizer checks merges before building the BPE model"]
-fn open_sentencepiece_merge_longer_than_every_token() {
-    replay_open("gguf_load", "sentencepiece-merge-longer-than-every-token");
+fn fixed_sentencepiece_merge_longer_than_every_token() {
+    replay_named("gguf_load", "sentencepiece-merge-longer-than-every-token");
 }
 
 /// `strip_markers("[\u{c}]")` returns `"[ ]"`, a marker by its own definition: whitespace
 /// is collapsed after the markers were looked for.
 #[test]
-#[ignore = "fails until strip_markers removes markers that whitespace normalisation creates"]
-fn open_strip_markers_formfeed_in_brackets() {
-    replay_open("sentences", "strip-markers-formfeed-in-brackets");
+fn fixed_strip_markers_formfeed_in_brackets() {
+    replay_named("sentences", "strip-markers-formfeed-in-brackets");
 }
 
 /// `"[3[4]]"` becomes `"[3]"` and `"[1\u{c}2]"` becomes `"[1 2]"`: model text can still
 /// carry a citation marker the engine did not give.
 #[test]
-#[ignore = "fails until strip_markers removes markers that whitespace normalisation creates"]
-fn open_strip_markers_nested_and_formfeed() {
-    replay_open("sentences", "strip-markers-nested-and-formfeed");
+fn fixed_strip_markers_nested_and_formfeed() {
+    replay_named("sentences", "strip-markers-nested-and-formfeed");
 }
 
 /// A `tokenizer.json` whose `decoder` object is not valid JSON (`{#cleanup": …`) panics in
 /// `tokenizers` (decoders/mod.rs:90, `expect("Helper")`) instead of failing to parse, when
 /// `BertEmbedder::from_bytes` calls `Tokenizer::from_bytes` (src/embed/bert.rs:289).
 #[test]
-#[ignore = "fails until tokenizer.json is checked as JSON before tokenizers parses it"]
-fn open_tokenizer_json_syntax_error_in_decoder() {
-    replay_open("embedder_load", "tokenizer-json-syntax-error-in-decoder");
+fn fixed_tokenizer_json_syntax_error_in_decoder() {
+    replay_named("embedder_load", "tokenizer-json-syntax-error-in-decoder");
 }
 
 /// A `TemplateProcessing` post-processor whose template names a special token missing
 /// from its `special_tokens` map loads, then panics on the first encoding
 /// (tokenizers processors/template.rs:563, `HashMap` index) inside `embed_batch`.
 #[test]
-#[ignore = "fails until the loader validates the post-processor's special tokens"]
-fn open_template_references_unknown_special_token() {
-    replay_open("embedder_load", "template-references-unknown-special-token");
+fn fixed_template_references_unknown_special_token() {
+    replay_named("embedder_load", "template-references-unknown-special-token");
 }
 
 /// Weights whose embedding row for `cargo` is NaN: `add_documents` of `paris.txt` and
 /// `cargo.md` commits `paris.txt`, then fails on `cargo.md`'s first vector in
 /// `dense.add` (`InvalidDocument { id: "chunk 4", .. }`) — the batch is half committed.
 #[test]
-#[ignore = "fails until add_documents checks vectors are finite before committing"]
-fn open_nan_embedding_row_partial_commit() {
-    replay_open("embedder_load", "nan-embedding-row-partial-commit");
+fn fixed_nan_embedding_row_partial_commit() {
+    replay_named("embedder_load", "nan-embedding-row-partial-commit");
 }
 
 /// A well-formed index (checksums right, counts equal) whose last chunk's vector is stored
 /// under id 999 loads; the chunk can never be found by dense search, and after more
 /// changes the engine exports files that do not load ("8 vectors for 7 chunks").
 #[test]
-#[ignore = "fails until Engine::from_bytes requires vector ids to equal chunk ids"]
-fn open_crafted_vector_under_foreign_id() {
-    replay_open("index_load", "crafted-vector-under-foreign-id");
+fn fixed_crafted_vector_under_foreign_id() {
+    replay_named("index_load", "crafted-vector-under-foreign-id");
 }
 
 /// The fuzzer's version of the same (found in 5 minutes, mutated HNSW segment ids).
 #[test]
-#[ignore = "fails until Engine::from_bytes requires vector ids to equal chunk ids"]
-fn open_fuzzed_chunk_without_vector() {
-    replay_open("index_load", "fuzzed-chunk-without-vector");
+fn fixed_fuzzed_chunk_without_vector() {
+    replay_named("index_load", "fuzzed-chunk-without-vector");
 }
 
 /// A document listing one chunk twice and another chunk owned by nobody passes the
 /// ownership count (`owned == chunks.len()`).
 #[test]
-#[ignore = "fails until Engine::from_bytes requires each chunk to be listed exactly once"]
-fn open_crafted_chunk_listed_twice() {
-    replay_open("index_load", "crafted-chunk-listed-twice");
+fn fixed_crafted_chunk_listed_twice() {
+    replay_named("index_load", "crafted-chunk-listed-twice");
 }
 
 /// The fuzzer's version of the same.
 #[test]
-#[ignore = "fails until Engine::from_bytes requires each chunk to be listed exactly once"]
-fn open_fuzzed_chunk_listed_twice() {
-    replay_open("index_load", "fuzzed-chunk-listed-twice");
+fn fixed_fuzzed_chunk_listed_twice() {
+    replay_named("index_load", "fuzzed-chunk-listed-twice");
 }
 
 /// `{"bm25": {"k1": 1e39}}` decodes to `k1 = inf`; the engine works, but its export writes
 /// `null` for it and `Engine::from_bytes` refuses the manifest: an index that cannot be
 /// loaded back (in the browser, a saved index that is lost).
 #[test]
-#[ignore = "fails until EngineConfig is validated (finite, in range) when an engine is made"]
-fn open_engine_config_f32_overflow_export_unloadable() {
-    replay_open("options", "engine-config-f32-overflow-export-unloadable");
+fn fixed_engine_config_f32_overflow_export_unloadable() {
+    replay_named("options", "engine-config-f32-overflow-export-unloadable");
 }

@@ -37,7 +37,8 @@ use sotto::rag::answer::{
     content_terms, is_degenerate, lexical_evidence, needs_context, split_sentences, support, CitationTable,
     SourceSentence,
 };
-use sotto::rag::ask::{build_prompt, strip_markers, AskOptions};
+use sotto::rag::ask::AskOptions;
+use sotto::rag::prompt::{build_prompt, strip_markers};
 use sotto::{Engine, EngineConfig, Filter, Mode, SearchOptions};
 
 // ---------------------------------------------------------------------------------------
@@ -319,7 +320,8 @@ pub fn clean_chunk(data: &[u8]) {
 
     if flags & 0x80 != 0 {
         let config = EngineConfig { chunk: config, ..EngineConfig::default() };
-        let mut engine = Engine::new(config, Box::new(HashEmbedder::new(16)));
+        // The engine refuses a chunking it cannot honour (overlap ≥ budget) up front.
+        let Ok(mut engine) = Engine::with_config(config, Box::new(HashEmbedder::new(16))) else { return };
         let before = engine.to_bytes().expect("an empty engine exports");
         match engine.add_documents(vec![doc]) {
             Ok(_) => {
@@ -357,7 +359,7 @@ pub fn check_blocks(doc: &CleanedDoc) {
     assert_eq!(prev_end, text.len(), "text after the last block");
     // Bounded memory: each block owns its heading path, so a long heading above many
     // blocks costs heading bytes × blocks (issue 14: 0.57 MB of Markdown took 4 GB).
-    let path_bytes: usize = doc.blocks.iter().map(|b| b.heading_path.iter().map(String::len).sum::<usize>()).sum();
+    let path_bytes: usize = doc.blocks.iter().map(|b| b.heading_path.iter().map(str::len).sum::<usize>()).sum();
     assert!(
         path_bytes <= MAX_HEADING_PATH_BYTES,
         "blocks hold {path_bytes} bytes of heading paths for {} bytes of text",
@@ -840,6 +842,7 @@ pub fn embedder_load(data: &[u8]) {
         normalize: flags & 2 == 0,
         max_tokens: [256, 3, 16, 100_000][usize::from(flags >> 2 & 3)],
         batch_size: [16, 1, 2, 1000][usize::from(flags >> 4 & 3)],
+        ..BertOptions::default()
     };
     let Ok(embedder) = BertEmbedder::from_bytes_with("fuzz-bert", weights, tokenizer, config, options.clone()) else {
         return;
@@ -1204,7 +1207,14 @@ pub fn options(data: &[u8]) {
     match kind {
         0 => {
             let Ok(config) = serde_json::from_slice::<EngineConfig>(json) else { return };
-            let mut engine = Engine::new(config, Box::new(HashEmbedder::new(16)));
+            // An unchecked configuration may build an engine, but never an index file the
+            // loader refuses: export validates it too.
+            let unchecked = Engine::new(config.clone(), Box::new(HashEmbedder::new(16)));
+            if config.validate().is_err() {
+                assert!(unchecked.to_bytes().is_err(), "an invalid configuration was exported");
+                return;
+            }
+            let mut engine = Engine::with_config(config, Box::new(HashEmbedder::new(16))).expect("validated");
             if engine.add_documents(two_documents()).is_ok() {
                 engine.build_hnsw();
             }

@@ -329,10 +329,69 @@ struct LoadedTokenizer {
     special_tokens: usize,
 }
 
+/// Prepare an untrusted `tokenizer.json` for `tokenizers`, whose deserializers panic (an
+/// abort in wasm) on some malformed inputs instead of returning an error:
+/// - the `decoder` section is dropped: an embedder never decodes, and a decoder object
+///   of an unexpected shape panics (`expect("Helper")`);
+/// - every `Precompiled` normalizer is parsed here first, since a bad charsmap panics;
+/// - every `TemplateProcessing` post-processor must define each special token its
+///   templates use: an undefined one panics at the first encoding.
+///
+/// Found by the `embedder_load` fuzz target (`fuzz/regressions/embedder_load/`).
+fn sanitize_tokenizer_json(bytes: &[u8]) -> Result<Vec<u8>> {
+    const WHAT: &str = "tokenizer.json";
+    let mut root: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Error::model(WHAT, e))?;
+    let Some(obj) = root.as_object_mut() else {
+        return Err(Error::model(WHAT, "not a JSON object"));
+    };
+    obj.insert("decoder".into(), serde_json::Value::Null);
+    // Walk the whole document iteratively (no recursion on attacker-chosen depth; serde_json
+    // already refuses nesting deeper than 128).
+    let mut stack: Vec<&serde_json::Value> = vec![&root];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Object(m) => {
+                match m.get("type").and_then(|t| t.as_str()) {
+                    Some("Precompiled") => {
+                        serde_json::from_value::<tokenizers::normalizers::precompiled::Precompiled>(v.clone())
+                            .map_err(|e| Error::model(WHAT, format!("Precompiled normalizer: {e}")))?;
+                    }
+                    Some("TemplateProcessing") => check_template(m)?,
+                    _ => {}
+                }
+                stack.extend(m.values());
+            }
+            serde_json::Value::Array(a) => stack.extend(a.iter()),
+            _ => {}
+        }
+    }
+    serde_json::to_vec(&root).map_err(|e| Error::model(WHAT, e))
+}
+
+/// Each `{"SpecialToken": {"id": ..}}` piece of a template must name a key of `special_tokens`.
+fn check_template(m: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
+    let defined = m.get("special_tokens").and_then(|s| s.as_object());
+    for key in ["single", "pair"] {
+        let Some(pieces) = m.get(key).and_then(|p| p.as_array()) else { continue };
+        for piece in pieces {
+            let Some(id) = piece.get("SpecialToken").and_then(|t| t.get("id")) else { continue };
+            let known = id.as_str().is_some_and(|id| defined.is_some_and(|d| d.contains_key(id)));
+            if !known {
+                return Err(Error::model(
+                    "tokenizer.json",
+                    format!("post-processor template uses special token {id}, which it does not define"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Parse `tokenizer.json`, check it fits the model, and replace its padding/truncation.
 fn load_tokenizer(tokenizer_json: &[u8], config: &Config, max_tokens: usize) -> Result<LoadedTokenizer> {
     const WHAT: &str = "tokenizer.json";
-    let mut tokenizer = Tokenizer::from_bytes(tokenizer_json).map_err(|e| Error::model(WHAT, e))?;
+    let json = sanitize_tokenizer_json(tokenizer_json)?;
+    let mut tokenizer = Tokenizer::from_bytes(&json).map_err(|e| Error::model(WHAT, e))?;
     let vocab = tokenizer.get_vocab_size(true);
     if vocab > config.vocab_size {
         return Err(Error::model(
@@ -456,6 +515,34 @@ mod tests {
                       "max_input_chars_per_word": 100, "vocab": vocab}
         }))
         .unwrap()
+    }
+
+    /// `tokenizers` panics on these (an abort in wasm); the loader must answer with a typed
+    /// error or ignore the section an embedder does not use (found by fuzzing).
+    #[test]
+    fn malformed_tokenizer_sections_do_not_panic() {
+        let base: serde_json::Value = serde_json::from_slice(&tiny_tokenizer_json()).unwrap();
+        let load = |t: &serde_json::Value| {
+            BertEmbedder::from_bytes(
+                "t",
+                &tiny_weights("", 7),
+                &serde_json::to_vec(t).unwrap(),
+                &tiny_config_json(None),
+            )
+        };
+        // A decoder of an unexpected shape: dropped (embedding never decodes).
+        let mut t = base.clone();
+        t["decoder"] = serde_json::json!({"type": 7});
+        let e = load(&t).expect("the decoder is not used");
+        assert_eq!(e.embed_batch(&["the cat"]).unwrap().len(), 1);
+        // A template naming a special token it does not define.
+        let mut t = base.clone();
+        t["post_processor"]["single"][0]["SpecialToken"]["id"] = serde_json::json!("[NOPE]");
+        assert!(matches!(load(&t), Err(Error::ModelFormat { .. })), "undefined template token");
+        // A broken Precompiled normalizer.
+        let mut t = base.clone();
+        t["normalizer"] = serde_json::json!({"type": "Precompiled", "precompiled_charsmap": "!!not base64"});
+        assert!(matches!(load(&t), Err(Error::ModelFormat { .. })), "bad charsmap");
     }
 
     const HIDDEN: usize = 32;

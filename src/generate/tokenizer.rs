@@ -546,6 +546,25 @@ fn finish(mut tk: Tokenizer, tokens: &[String], types: &[i64]) -> Result<Tokeniz
     Ok(tk)
 }
 
+/// Every merge must join two tokens of the vocabulary into a third one. `tokenizers` checks
+/// the membership itself but first copies the pair into a buffer as long as the longest
+/// token, and panics (slice out of range) when the pair is longer than every token — a
+/// panic aborts the wasm instance, so the check is made here, with a typed error.
+fn check_merges_in_vocab(vocab: &Vocab, merges: &[(String, String)]) -> Result<()> {
+    let mut joined = String::new();
+    for (i, (a, b)) in merges.iter().enumerate() {
+        joined.clear();
+        joined.push_str(a);
+        joined.push_str(b);
+        if !vocab.contains_key(a) || !vocab.contains_key(b) || !vocab.contains_key(joined.as_str()) {
+            return Err(tok_err(format!(
+                "merge {i} ({a:?} + {b:?}) does not join two tokens of the vocabulary into a third"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn build_byte_level(
     tokens: &[String],
     types: &[i64],
@@ -572,6 +591,7 @@ fn build_byte_level(
         };
         pieces.push(piece);
     }
+    check_merges_in_vocab(&vocab, merges)?;
     let bpe = BPE::builder()
         .vocab_and_merges(vocab, merges.to_vec())
         .build()
@@ -630,6 +650,7 @@ fn build_sentencepiece(
     for (i, t) in spelled.iter().enumerate() {
         vocab.entry(t.clone()).or_insert(i as u32);
     }
+    check_merges_in_vocab(&vocab, &merges)?;
     let mut builder = BPE::builder().vocab_and_merges(vocab, merges).fuse_unk(true).byte_fallback(true);
     if let Some(unk) = unk_id.and_then(|u| spelled.get(u as usize)) {
         builder = builder.unk_token(unk.clone());

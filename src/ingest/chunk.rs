@@ -32,7 +32,11 @@
 //! 3. **Overlap**: when a chunk ends inside a section, the next one starts with up to
 //!    `overlap_tokens` of the previous chunk's trailing sentences — or trailing words of
 //!    its last sentence — so a fact cut in two is still whole in one chunk. No overlap is
-//!    carried across a heading.
+//!    carried across a heading. The overlap is capped at half the chunk's budget, whatever
+//!    the configuration says, so each chunk advances by at least half a chunk and the
+//!    chunks hold at most about twice the text: an overlap close to the budget would make
+//!    every chunk repeat its predecessor and the output quadratic (found by fuzzing: 376 KB
+//!    of text became 93 MB of chunks with overlap 300 of 256 tokens).
 //! 4. Each chunk is finally counted as a whole (one more linear pass); if a tokenizer
 //!    merges across unit boundaries so that the sum underestimated, the chunk is shrunk
 //!    unit by unit. Only an unsplittable unit can exceed the budget. A counter that
@@ -262,7 +266,8 @@ fn chunk_up_to(
         chunks.push(Chunk { start, end, text: chunk_text.to_owned(), heading_path: heading_path.unwrap_or_default() });
 
         if j < n && !is_heading_start(j) && config.overlap_tokens > 0 {
-            let limit = config.overlap_tokens.min(budget_of(units[j].seg).saturating_sub(units[j].tokens));
+            let budget = budget_of(units[j].seg);
+            let limit = config.overlap_tokens.min(budget / 2).min(budget.saturating_sub(units[j].tokens));
             carry = overlap(text, &units, first.min(start_unit), j, start, limit, counter);
         }
         i = j;
@@ -687,6 +692,26 @@ mod tests {
         let chunks = check(&d, &ChunkConfig { max_tokens: 30, overlap_tokens: 0 }, &WordCounter);
         for w in chunks.windows(2) {
             assert!(w[1].start > w[0].end);
+        }
+    }
+
+    #[test]
+    fn overlap_near_the_budget_is_capped_at_half_a_chunk() {
+        // An overlap as large as the budget (the engine refuses it; `chunk` must still be
+        // linear) would advance each chunk by one sentence and repeat everything else.
+        let sentences: Vec<String> = (0..400).map(|i| format!("Sentence number {i} is here.")).collect();
+        let d = md(&sentences.join(" "));
+        for overlap_tokens in [29, 30, 300] {
+            let chunks = chunk(&d, &ChunkConfig { max_tokens: 30, overlap_tokens }, &WordCounter);
+            let total: usize = chunks.iter().map(|c| c.text.len()).sum();
+            assert!(
+                total <= 2 * d.text.len() + 64,
+                "overlap {overlap_tokens}: {total} bytes of chunks for {}",
+                d.text.len()
+            );
+            for w in chunks.windows(2) {
+                assert!(w[1].start > w[0].start && w[1].end > w[0].end, "chunks must advance");
+            }
         }
     }
 

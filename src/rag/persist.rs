@@ -88,6 +88,10 @@ fn same_embedder(a: &EmbedderInfo, b: &EmbedderInfo) -> bool {
 impl Engine {
     /// Serialize the whole engine state to index-file bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        // The loader validates the configuration; never write a file it would refuse (an
+        // engine built with `Engine::new` from an unchecked configuration, e.g. a BM25 `k1`
+        // of 1e39 that became +inf in f32 and would be written as JSON `null`).
+        self.config.validate()?;
         let manifest = Manifest {
             format_version: FORMAT_VERSION,
             created_by: format!("sotto {}", env!("CARGO_PKG_VERSION")),

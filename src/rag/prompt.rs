@@ -41,26 +41,40 @@ fn neutralise_fence(s: &str) -> String {
 }
 
 /// Remove model-written citation markers like `[1]` or `[2, 3]`: citations are the engine's.
+///
+/// A marker is `[`, then at least one character, all digits, commas or whitespace, then
+/// `]`. Whitespace is normalised first (so a form feed inside brackets cannot hide a
+/// marker that normalising would reveal), and markers are removed innermost first with a
+/// stack of candidate openings, so `[1[2]]` leaves nothing: one linear pass, and no marker
+/// survives in the result (the `sentences` fuzz target checks it).
 pub fn strip_markers(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(open) = rest.find('[') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        match after.find(']') {
-            Some(close)
-                if !after[..close].is_empty()
-                    && after[..close].chars().all(|c| c.is_ascii_digit() || c == ',' || c == ' ') =>
-            {
-                rest = &after[close + 1..];
+    let normalised = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out = String::with_capacity(normalised.len());
+    // Byte offsets in `out` of `[`s followed only by digits, commas and spaces.
+    let mut open: Vec<usize> = Vec::new();
+    for c in normalised.chars() {
+        match c {
+            '[' => {
+                open.push(out.len());
+                out.push(c);
             }
-            _ => {
-                out.push('[');
-                rest = after;
+            ']' => match open.last() {
+                Some(&p) if out.len() > p + 1 => {
+                    out.truncate(p);
+                    open.pop();
+                }
+                _ => {
+                    open.clear();
+                    out.push(c);
+                }
+            },
+            c if c.is_ascii_digit() || c == ',' || c == ' ' => out.push(c),
+            c => {
+                open.clear();
+                out.push(c);
             }
         }
     }
-    out.push_str(rest);
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -97,5 +111,9 @@ mod tests {
         assert_eq!(strip_markers("Cargo.lock pins versions [1]. See [2, 3]"), "Cargo.lock pins versions . See");
         assert_eq!(strip_markers("arrays [a] stay"), "arrays [a] stay");
         assert_eq!(strip_markers("[1]"), "");
+        // Found by the `sentences` fuzz target: whitespace and nesting must not hide a marker.
+        assert_eq!(strip_markers(" [\u{c}1\u{c}] x"), "x");
+        assert_eq!(strip_markers("a [1[2]] b"), "a b");
+        assert_eq!(strip_markers("keep [] and [x1] and [[1]]"), "keep [] and [x1] and []");
     }
 }
