@@ -3,14 +3,12 @@
 //! transformers (fixtures written by `scripts/make_generation_reference.py`), plus the bad
 //! inputs of issue 3.
 
-use std::io::Cursor;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use candle_core::quantized::gguf_file::{self, Value};
-use candle_core::quantized::{GgmlDType, QTensor};
-use candle_core::{Device, Tensor};
+use candle_core::quantized::gguf_file::Value;
 use serde::Deserialize;
+use sotto::generate::testing::{write_gguf, TestTensor};
 use sotto::generate::{
     generate, load_gguf, requantize, ChatMessage, FinishReason, GenerationOptions, Generator, LoadOptions, Prompt,
 };
@@ -309,20 +307,10 @@ fn truncated_gguf_is_a_format_error() {
     assert!(matches!(load_gguf(&corrupt, &LoadOptions::default()), Err(Error::ModelFormat { .. })));
 }
 
-/// A tiny GGUF written with candle's writer.
+/// A tiny GGUF of F32 tensors (`sotto::generate::testing`).
 fn tiny_gguf(metadata: &[(&str, Value)], tensors: &[(&str, &[usize])]) -> Vec<u8> {
-    let qs: Vec<(String, QTensor)> = tensors
-        .iter()
-        .map(|(n, s)| {
-            let t = Tensor::zeros(*s, candle_core::DType::F32, &Device::Cpu).unwrap();
-            (n.to_string(), QTensor::quantize(&t, GgmlDType::F32).unwrap())
-        })
-        .collect();
-    let md: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
-    let ts: Vec<(&str, &QTensor)> = qs.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let mut out = Cursor::new(Vec::new());
-    gguf_file::write(&mut out, &md, &ts).unwrap();
-    out.into_inner()
+    let ts: Vec<_> = tensors.iter().map(|(n, s)| TestTensor::f32(n, s)).collect();
+    write_gguf(metadata, &ts).unwrap()
 }
 
 #[test]

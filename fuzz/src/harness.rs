@@ -17,16 +17,16 @@
 #![allow(dead_code)]
 
 use std::borrow::Cow;
-use std::io::{BufReader, Cursor};
+use std::io::BufReader;
 use std::sync::OnceLock;
 
-use candle_core::quantized::gguf_file::{self, Value};
-use candle_core::quantized::{GgmlDType, QTensor};
-use candle_core::{Device, Tensor};
+use candle_core::quantized::gguf_file::Value;
+use candle_core::quantized::GgmlDType;
 use sotto::embed::bert::{BertEmbedder, BertOptions};
 use sotto::embed::hashing::HashEmbedder;
 use sotto::embed::pooling::Pooling;
 use sotto::embed::{Embedder, EmbedderInfo};
+use sotto::generate::testing::TestTensor;
 use sotto::generate::{load_gguf, ChatMessage, GenerationOptions, Generator, LoadOptions, Prompt};
 use sotto::index::text::Language;
 use sotto::ingest::chunk::{chunk, chunk_cost, header_line, Chunk, ChunkConfig, TokenCounter};
@@ -552,30 +552,24 @@ fn string_array<S: AsRef<str>>(items: &[S]) -> Value {
     Value::Array(items.iter().map(|s| Value::String(s.as_ref().to_owned())).collect())
 }
 
-/// Write a GGUF: metadata and tensors of the given shapes (values a small ramp). Matrices
-/// whose rows hold an even number of 32-value blocks are Q4_1 (requantized on load), other
-/// whole-block rows Q8_0 (candle's Q4_1 dot product `debug_assert!`s an even block count,
-/// which would fail the debug-build replays in tests/), the rest F32.
+/// Write a GGUF (`sotto::generate::testing`): metadata and tensors of the given shapes.
+/// Matrices whose rows hold an even number of 32-value blocks are Q4_1 (requantized on
+/// load), other whole-block rows Q8_0 (candle's Q4_1 dot product `debug_assert!`s an even
+/// block count, which would fail the debug-build replays in tests/), the rest F32.
 pub fn write_gguf(metadata: &[(String, Value)], tensors: &[(String, Vec<usize>)]) -> Vec<u8> {
-    let qs: Vec<(String, QTensor)> = tensors
+    let ts: Vec<TestTensor<'_>> = tensors
         .iter()
         .map(|(name, shape)| {
-            let n: usize = shape.iter().product();
-            let vals: Vec<f32> = (0..n).map(|j| ((j * 7 % 17) as f32 - 8.0) / 40.0).collect();
-            let t = Tensor::from_vec(vals, shape.as_slice(), &Device::Cpu).expect("tensor");
             let dtype = match shape.as_slice() {
                 [_, cols] if cols % 64 == 0 => GgmlDType::Q4_1,
                 [_, cols] if cols % 32 == 0 => GgmlDType::Q8_0,
                 _ => GgmlDType::F32,
             };
-            (name.clone(), QTensor::quantize(&t, dtype).expect("quantized tensor"))
+            TestTensor::new(name, shape, dtype)
         })
         .collect();
-    let md: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let ts: Vec<(&str, &QTensor)> = qs.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let mut out = Cursor::new(Vec::new());
-    gguf_file::write(&mut out, &md, &ts).expect("gguf write");
-    out.into_inner()
+    let md: Vec<(&str, Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    sotto::generate::testing::write_gguf(&md, &ts).expect("gguf write")
 }
 
 /// GPT-2's byte → printable character table (the byte-level BPE alphabet).

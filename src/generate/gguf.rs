@@ -522,25 +522,11 @@ impl Seek for SpliceReader<'_> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use candle_core::Tensor;
 
-    /// Write a GGUF with the given metadata and F32 tensors (shape, values from a ramp).
+    /// Write a GGUF with the given metadata and tensors (values from a ramp).
     pub(crate) fn write_gguf(metadata: &[(&str, Value)], tensors: &[(&str, Vec<usize>, GgmlDType)]) -> Vec<u8> {
-        let qs: Vec<(String, QTensor)> = tensors
-            .iter()
-            .enumerate()
-            .map(|(i, (n, shape, dt))| {
-                let count: usize = shape.iter().product();
-                let vals: Vec<f32> = (0..count).map(|j| (((j * 7 + i * 13) % 17) as f32 - 8.0) / 40.0).collect();
-                let t = Tensor::from_vec(vals, shape.as_slice(), &Device::Cpu).unwrap();
-                (n.to_string(), QTensor::quantize(&t, *dt).unwrap())
-            })
-            .collect();
-        let md: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
-        let ts: Vec<(&str, &QTensor)> = qs.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        let mut out = Cursor::new(Vec::new());
-        gguf_file::write(&mut out, &md, &ts).unwrap();
-        out.into_inner()
+        let ts: Vec<_> = tensors.iter().map(|(n, s, d)| crate::generate::testing::TestTensor::new(n, s, *d)).collect();
+        crate::generate::testing::write_gguf(metadata, &ts).unwrap()
     }
 
     fn sample() -> Vec<u8> {

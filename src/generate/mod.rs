@@ -40,6 +40,8 @@ pub mod sampler;
 mod session;
 pub mod stream;
 pub mod template;
+#[doc(hidden)]
+pub mod testing;
 pub mod tokenizer;
 
 use serde::{Deserialize, Serialize};
