@@ -47,7 +47,8 @@ for (const need of ['pkg/sotto_bg.wasm', 'sample/index.json', 'models/all-MiniLM
 }
 // The bundled sample corpus is Sotto's own docs (scripts/build-wasm.sh copies them): its size
 // follows docs/, so the expected counts are read from the list the page itself loads.
-const SAMPLE_DOCS = JSON.parse(readFileSync(join(WWW, 'sample', 'index.json'), 'utf8')).length;
+const SAMPLE_DOCS = JSON.parse(readFileSync(join(WWW, 'sample', 'index.json'), 'utf8')).documents.length;
+assert.ok(SAMPLE_DOCS > 0, 'www/sample/index.json lists no documents');
 if (process.argv[1] === fileURLToPath(import.meta.url) && !existsSync(CLI_INDEX)) {
   throw new Error(`${CLI_INDEX} is missing: run scripts/test-browser.sh (it indexes www/sample with the CLI)`);
 }
