@@ -57,6 +57,9 @@ pub struct EvalArgs {
     /// `relevant_docs: []`, per-stage latency. `--answers` alone means extractive.
     #[arg(long, value_enum, default_value_t = AnswersArg::None, num_args = 0..=1, default_missing_value = "extractive")]
     answers: AnswersArg,
+    /// Answer without the retrieval grader (abstain on the fixed cosine floor, as before it existed).
+    #[arg(long)]
+    no_grade: bool,
     /// GGUF generator file for `--answers generative` (default: SmolLM2-135M-Instruct under the models directory).
     #[arg(long)]
     generator: Option<PathBuf>,
@@ -286,10 +289,10 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
         AnswersArg::Generative => Some(AnswerMode::Generative),
     };
     if grid.answers && answer_mode.is_none() {
-        base.answers = Some(AskOptions::default());
+        base.answers = Some(AskOptions { grade: !a.no_grade, ..AskOptions::default() });
     }
     if let Some(mode) = answer_mode {
-        base.answers = Some(AskOptions { mode, ..AskOptions::default() });
+        base.answers = Some(AskOptions { mode, grade: !a.no_grade, ..AskOptions::default() });
         grid.answers = true;
     }
     // The generator is read once, before any work, and loaded into every engine evaluated.
