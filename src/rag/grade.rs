@@ -379,6 +379,7 @@ pub fn similarity(a: &[f32], b: &[f32]) -> f32 {
 /// abstentions` (a false abstention costs twice a missed one), and `correct_from` is
 /// the confidence above every negative sample (so *correct* was never wrong on the
 /// fitting set), at least `incorrect_below`. Needs at least one sample of each class.
+#[allow(clippy::needless_range_loop)] // index loops over small dense matrices read best as indices
 pub fn fit(samples: &[(Features, bool)], l2: f64, info: &EmbedderInfo, fitted_on: &str) -> Result<Calibration> {
     let pos = samples.iter().filter(|s| s.1).count();
     let neg = samples.len() - pos;
@@ -509,6 +510,7 @@ pub fn best_threshold(scored: &[(f32, bool)]) -> (f32, f32) {
 }
 
 /// Solve `a x = b` by Gaussian elimination with partial pivoting (`None` if singular).
+#[allow(clippy::needless_range_loop)]
 fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
     let n = b.len();
     for col in 0..n {
