@@ -127,6 +127,16 @@ pub enum Error {
         /// Embedder currently loaded.
         loaded: String,
     },
+    /// A grader calibration (in an index manifest, or handed to
+    /// `Engine::set_calibration`) was fitted with another embedder than the one loaded:
+    /// its coefficients do not apply to this model's scores.
+    #[error("grader calibration fitted for embedder {calibrated_for} but {loaded} is loaded (run `sotto calibrate`)")]
+    CalibrationMismatch {
+        /// Embedder the calibration was fitted with.
+        calibrated_for: String,
+        /// Embedder currently loaded.
+        loaded: String,
+    },
 
     // ---- generation ----
     /// The prompt does not fit the model's context window.
@@ -177,6 +187,7 @@ impl Error {
             Error::IndexFormat { .. } => "IndexFormat",
             Error::Corrupt { .. } => "Corrupt",
             Error::EmbedderMismatch { .. } => "EmbedderMismatch",
+            Error::CalibrationMismatch { .. } => "CalibrationMismatch",
             Error::ContextOverflow { .. } => "ContextOverflow",
             Error::WrongState(_) => "WrongState",
             Error::Cancelled => "Cancelled",

@@ -68,6 +68,57 @@ fn a_good_run_writes_the_report_and_reports_missing_documents() {
     assert!(html.starts_with("<!DOCTYPE html>") && html.contains("hybrid-rrf"));
 }
 
+/// An out-of-scope question: nothing in the fixture corpus is about a web server's port.
+const OUT: &str = r#"{"id":"out","question":"Which port does the Apache web server listen on by default?","relevant_docs":[],"kind":"unanswerable"}"#;
+const Q1_KIND: &str = r#"{"id":"q1","question":"What eight bytes does an index file start with?","relevant_docs":["index-format.md"],"answers":["SOTTOIDX"],"kind":"lookup"}"#;
+
+#[test]
+fn answers_are_scored_for_abstention_containment_and_kinds() {
+    let dir = scratch("abstain");
+    let q = dir.join("qa.jsonl");
+    std::fs::write(&q, format!("{Q1_KIND}\n{OUT}\n")).unwrap();
+    let report = dir.join("report.html");
+    let o = eval(&q, &["--modes", "hybrid", "--answers", "extractive", "--report", report.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).expect("--json prints JSON");
+    let r = &json["grid"]["runs"][0]["report"];
+    assert_eq!(r["questions"], 2);
+    assert_eq!(r["answerable"], 1, "the out-of-scope question is not a retrieval question");
+    assert_eq!(r["doc"]["hit"]["5"], 1.0, "recall over the answerable question only");
+    let per = r["per_question"].as_array().unwrap();
+    assert_eq!(per[1]["answerable"], false);
+    let abstained = per[1]["answer"]["abstained"].as_bool().expect("the out-of-scope question was asked");
+    let ab = &r["answers"]["abstention"];
+    assert_eq!(ab["unanswerable"], 1);
+    assert_eq!(ab["answerable"], 1);
+    assert_eq!(ab["correct"], u64::from(abstained));
+    assert_eq!(ab["recall"], if abstained { 1.0 } else { 0.0 });
+    // Answered out of scope is its own failure class; abstaining is no failure.
+    assert_eq!(per[1]["failure"], if abstained { serde_json::Value::Null } else { "answered_out_of_scope".into() });
+    let first = &per[0]["answer"];
+    let text = first["text"].as_str().unwrap();
+    let contains = !first["abstained"].as_bool().unwrap() && text.to_lowercase().contains("sottoidx");
+    assert_eq!(first["contains_answer"], contains, "{text}");
+    assert_eq!(r["answers"]["answer_containment"], if contains { 1.0 } else { 0.0 });
+    assert_eq!(r["kinds"]["unanswerable"]["questions"], 1);
+    assert_eq!(r["kinds"]["lookup"]["hit_at_5"], 1.0);
+    assert!(r["stages"]["answer.select"]["p50"].is_number());
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("abstention R") && html.contains("By kind"), "the report shows abstention and kinds");
+
+    // The text form prints the same figures.
+    let o = eval(&q, &["--modes", "hybrid", "--answers"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("out-of-scope abstained") && out.contains("gold in answer"), "{out}");
+    assert!(out.contains("kind unanswerable"), "{out}");
+
+    // Bad values are refused before any work.
+    fails_with(&eval(&q, &["--answers", "sometimes"]), "sometimes");
+    fails_with(&eval(&q, &["--answers", "generative", "--generator", "/nonexistent.gguf"]), "reading generator");
+    fails_with(&eval(&q, &["--generator", "/nonexistent.gguf"]), "only used with --answers generative");
+}
+
 #[test]
 fn bad_datasets_are_clear_errors() {
     let dir = scratch("bad");

@@ -125,6 +125,24 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Fit the retrieval grader on labelled questions (answerable = relevant_docs given,
+    /// out of scope = `relevant_docs: []`) and store its calibration in the index manifest.
+    Calibrate {
+        /// Index file (rewritten with the calibration unless --output is given).
+        index: PathBuf,
+        /// Question files (JSONL, the `sotto eval` format); at least one out-of-scope question.
+        #[arg(required = true)]
+        questions: Vec<PathBuf>,
+        /// Write the calibrated index here instead of over the input.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// L2 penalty of the logistic regression (on standardised features).
+        #[arg(long, default_value_t = 1.0)]
+        l2: f64,
+        /// Print the fitted calibration as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show an index's manifest and statistics.
     Info {
         /// Index file.
@@ -198,6 +216,46 @@ fn run() -> Result<()> {
             Ok(())
         }
         Command::Eval(args) => eval_cmd::run(&models, args),
+        Command::Calibrate { index, questions, output, l2, json } => {
+            let mut engine = open(&models, &index)?;
+            let options = AskOptions::default();
+            let mut samples = Vec::new();
+            for path in &questions {
+                let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+                let ds = sotto::eval::read_jsonl(std::io::BufReader::new(file), false)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                for q in &ds.questions {
+                    samples.push((engine.question_features(&q.question, &options)?, q.answerable()));
+                }
+            }
+            let names: Vec<String> = questions.iter().map(|p| p.display().to_string()).collect();
+            let c = sotto::rag::grade::fit(&samples, l2, engine.embedder().info(), &names.join(", "))?;
+            let mut confusion = [[0usize; 2]; 2];
+            for (f, y) in &samples {
+                let abstain = c.grade(c.confidence(f)) == sotto::rag::grade::Grade::Incorrect;
+                confusion[usize::from(*y)][usize::from(abstain)] += 1;
+            }
+            eprintln!(
+                "fitted on {} answerable and {} out-of-scope questions: incorrect below {:.3}, correct from {:.3}; \
+                 on these same questions {}/{} out-of-scope abstained, {}/{} false abstentions (not a test figure)",
+                c.positives,
+                c.negatives,
+                c.incorrect_below,
+                c.correct_from,
+                confusion[0][1],
+                c.negatives,
+                confusion[1][1],
+                c.positives
+            );
+            if json {
+                println!("{}", serde_json::to_string_pretty(&c)?);
+            }
+            engine.set_calibration(c)?;
+            let out = output.unwrap_or(index);
+            std::fs::write(&out, engine.to_bytes()?).with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("calibration written to {}", out.display());
+            Ok(())
+        }
         Command::Ask { index, question, mode, generator, k, lenient, max_new_tokens, json } => {
             let mut options = AskOptions { max_new_tokens, strict: !lenient, ..AskOptions::default() };
             options.search.k = k;
@@ -243,6 +301,15 @@ fn run() -> Result<()> {
                 for c in &answer.citations {
                     println!("[{}] {} — {} [{}..{}]", c.n, c.doc_id, c.title.as_deref().unwrap_or(""), c.start, c.end);
                 }
+                if let Some(g) = &answer.grade {
+                    eprintln!(
+                        "grade {:?} (confidence {:.3}, {:?}): {}",
+                        g.grade,
+                        g.confidence,
+                        g.calibration,
+                        g.actions.join("; ")
+                    );
+                }
                 let t = &answer.timings;
                 eprintln!(
                     "retrieve {:.0} ms, select {:.0} ms, prefill {:.0} ms ({} tok, {:.1} tok/s), decode {:.0} ms ({} tok, {:.1} tok/s), total {:.0} ms; support {:.2}",
@@ -270,7 +337,23 @@ fn run() -> Result<()> {
         Command::Info { index } => {
             let bytes = std::fs::read(&index).with_context(|| format!("reading {}", index.display()))?;
             let manifest = read_manifest(&bytes)?;
-            println!("{}", serde_json::to_string_pretty(&manifest)?);
+            let grader = match &manifest.calibration {
+                Some(c) => serde_json::json!({ "calibration": "index", "fitted_on": c.fitted_on }),
+                None if sotto::rag::grade::default_minilm().matches(&manifest.embedder) => serde_json::json!({
+                    "calibration": "shipped_default",
+                    "note": "no calibration in this index: the defaults shipped for all-MiniLM-L6-v2 are used"
+                }),
+                None => serde_json::json!({
+                    "calibration": "uncalibrated",
+                    "note": "no calibration for this embedder: ask abstains on a fixed cosine floor; run `sotto calibrate`"
+                }),
+            };
+            let mut value = serde_json::to_value(&manifest)?;
+            value["grader"] = grader;
+            println!("{}", serde_json::to_string_pretty(&value)?);
+            if manifest.calibration.is_none() {
+                eprintln!("grader: {}", value["grader"]["note"].as_str().unwrap_or_default());
+            }
             Ok(())
         }
     }

@@ -267,6 +267,7 @@ pub fn assemble(queries: &Queries, qrels: &Qrels) -> Result<Dataset> {
             question: q.text.clone(),
             relevant_docs: relevant,
             answers: Vec::new(),
+            ..Question::default()
         });
     }
     if ds.questions.is_empty() {

@@ -1,7 +1,10 @@
 //! Evaluation datasets in the BEIR-like JSONL format of `shared/data/README.md`:
 //! one JSON object per line with `id`, `question`, `relevant_docs` (document ids, any
 //! one of which counts as a hit at document level) and optional `answers` (short
-//! strings a correct passage or answer contains).
+//! strings a correct passage or answer contains), `kind` (a label metrics are broken
+//! down by) and `all_docs` (`true`: every relevant document is needed). An empty
+//! `relevant_docs` marks an out-of-scope question: the documents do not answer it and
+//! the right behaviour is to abstain ([`Question::answerable`] is `false`).
 //!
 //! Files are read **line by line** from any [`BufRead`] ([`QuestionReader`]), so a
 //! 1 GB file is streamed, never held whole: only the current line is buffered, and a
@@ -26,17 +29,31 @@ use crate::error::{Error, Result};
 pub const MAX_LINE_BYTES: usize = 16 << 20;
 
 /// One evaluation question.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Question {
     /// Unique id.
     pub id: String,
     /// The question text.
     pub question: String,
-    /// Relevant document ids.
+    /// Relevant document ids; empty for an out-of-scope question (to be abstained on).
     pub relevant_docs: Vec<String>,
     /// Strings a correct passage or answer contains (may be empty).
     #[serde(default)]
     pub answers: Vec<String>,
+    /// A label to break metrics down by (`paraphrase`, `multi`, `unanswerable`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Every relevant document is needed (reported as all-docs@10), not just one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_docs: bool,
+}
+
+impl Question {
+    /// Whether the documents answer it: `false` when `relevant_docs` is empty (an
+    /// out-of-scope question, on which the engine should abstain).
+    pub fn answerable(&self) -> bool {
+        !self.relevant_docs.is_empty()
+    }
 }
 
 /// A line that could not be read, kept when parsing with `skip_bad`.
@@ -245,16 +262,27 @@ fn parse_line(line: &str, n: usize) -> Result<Question> {
             None => Ok(Vec::new()),
         }
     };
+    let kind = match obj.get("kind") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) if s.trim().is_empty() => None,
+        Some(serde_json::Value::String(s)) => Some(s.trim().to_owned()),
+        Some(_) => return Err(Error::Dataset { line: n, detail: "field `kind` must be a string".into() }),
+    };
+    let all_docs = match obj.get("all_docs") {
+        None | Some(serde_json::Value::Null) => false,
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(_) => return Err(Error::Dataset { line: n, detail: "field `all_docs` must be true or false".into() }),
+    };
     let mut q = Question {
         id: field_string(&obj, "id", n, true)?,
         question: field_string(&obj, "question", n, false)?,
         relevant_docs: strings("relevant_docs", true)?,
         answers: strings("answers", false)?,
+        kind,
+        all_docs,
     };
     q.answers.retain(|a| !a.trim().is_empty());
-    if q.relevant_docs.is_empty() {
-        return Err(Error::Dataset { line: n, detail: "field `relevant_docs` is empty".into() });
-    }
+    q.relevant_docs.retain(|d| !d.trim().is_empty());
     Ok(q)
 }
 
@@ -305,6 +333,37 @@ mod tests {
         .unwrap();
         assert_eq!(ds.questions.len(), 2);
         assert_eq!(ds.questions[1].answers, vec!["42".to_string()]);
+    }
+
+    #[test]
+    fn kind_all_docs_and_out_of_scope_questions_are_read() {
+        let ds = parse_jsonl(
+            "{\"id\":\"m\",\"question\":\"A and B?\",\"relevant_docs\":[\"a\",\"b\"],\"kind\":\"multi\",\"all_docs\":true}\n\
+             {\"id\":\"u\",\"question\":\"Weather?\",\"relevant_docs\":[],\"kind\":\"unanswerable\"}\n",
+            false,
+        )
+        .unwrap();
+        let (m, u) = (&ds.questions[0], &ds.questions[1]);
+        assert_eq!(m.kind.as_deref(), Some("multi"));
+        assert!(m.all_docs && m.answerable());
+        assert_eq!(u.kind.as_deref(), Some("unanswerable"));
+        assert!(!u.all_docs && !u.answerable());
+        // A dataset of only out-of-scope questions is a dataset (it evaluates abstention).
+        let only = parse_jsonl("{\"id\":\"u\",\"question\":\"Weather?\",\"relevant_docs\":[]}", false).unwrap();
+        assert!(!only.questions[0].answerable() && only.questions[0].kind.is_none());
+    }
+
+    #[test]
+    fn mistyped_kind_or_all_docs_names_the_field() {
+        for (line, field) in [
+            ("{\"id\":\"a\",\"question\":\"q\",\"relevant_docs\":[\"x\"],\"kind\":3}", "kind"),
+            ("{\"id\":\"a\",\"question\":\"q\",\"relevant_docs\":[\"x\"],\"all_docs\":\"yes\"}", "all_docs"),
+        ] {
+            match parse_jsonl(line, false) {
+                Err(Error::Dataset { line: 1, detail }) => assert!(detail.contains(field), "{detail}"),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
     }
 
     #[test]

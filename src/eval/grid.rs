@@ -588,6 +588,7 @@ mod tests {
             question: "Which file records exact versions?".into(),
             relevant_docs: vec!["lock.md".into()],
             answers: vec![],
+            ..Question::default()
         }];
         let mut built = Vec::new();
         let mut build = |k: &IndexKey| -> Result<Engine> {
@@ -625,6 +626,7 @@ mod tests {
             question: "Which file records exact versions?".into(),
             relevant_docs: vec!["lock.md".into()],
             answers: vec![],
+            ..Question::default()
         }];
         let g = GridConfig::from_json(r#"{"modes": ["sparse", "hybrid"], "k": [1, 5]}"#, &live).unwrap();
         let mut events = 0;

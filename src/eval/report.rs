@@ -192,6 +192,7 @@ impl Report {
              <a href=\"#stages\">Latency per stage</a> · <a href=\"#failures\">Failures</a> · <a href=\"#cases\">Case studies</a></nav></header>\n<main>\n",
         );
         self.summary_table(&mut h);
+        self.kinds_table(&mut h);
         h.push_str(CHARTS_HTML);
         self.dataset_section(&mut h);
         self.stages_table(&mut h);
@@ -299,6 +300,37 @@ impl Report {
             });
             c.better = Better::Neither;
             cols.push(c);
+            if runs.iter().any(|r| r.report.answers.as_ref().is_some_and(|a| a.answer_containment.is_some())) {
+                cols.push(Column::metric(
+                    "answer contains gold",
+                    "share of answered questions with gold answers whose answer text contains one",
+                    runs,
+                    |r| answers(r).and_then(|a| a.answer_containment),
+                ));
+            }
+            let abst = |r: &ConfigRun| answers(r).and_then(|a| a.abstention);
+            if runs.iter().any(|r| abst(r).is_some_and(|a| a.unanswerable > 0)) {
+                cols.push(Column::metric(
+                    "abstention P",
+                    "abstentions on out-of-scope questions / all abstentions",
+                    runs,
+                    move |r| abst(r).and_then(|a| a.precision),
+                ));
+                cols.push(Column::metric(
+                    "abstention R",
+                    "out-of-scope questions (relevant_docs: []) abstained on / all out-of-scope questions",
+                    runs,
+                    move |r| abst(r).and_then(|a| a.recall),
+                ));
+            }
+        }
+        if runs.iter().any(|r| r.report.all_docs_at_10.is_some()) {
+            cols.push(Column::metric(
+                "all-docs@10",
+                "share of all_docs questions with every relevant document in the first 10",
+                runs,
+                |r| r.report.all_docs_at_10,
+            ));
         }
         for (label, f) in [("p50 ms", 0usize), ("p95 ms", 1), ("max ms", 2)] {
             let mut c = Column::metric(label, "search latency per question (milliseconds)", runs, move |r| {
@@ -392,6 +424,32 @@ impl Report {
             h.push_str("</ul></details>\n");
         }
         h.push_str("</section>\n");
+    }
+
+    /// Figures per question `kind`, when the dataset has kinds.
+    fn kinds_table(&self, h: &mut String) {
+        if self.grid.runs.iter().all(|r| r.report.kinds.is_empty()) {
+            return;
+        }
+        h.push_str("<section id=\"kinds\"><h2>By kind</h2>\n<table id=\"kind-table\" class=\"sortable\"><thead><tr><th>configuration</th><th>kind</th><th>questions</th><th>hit@5</th><th>MRR</th><th>all-docs@10</th><th>abstained</th><th>answer contains gold</th></tr></thead><tbody>\n");
+        let opt = |v: Option<f64>| num(v.unwrap_or(f64::NAN), 3);
+        for r in &self.grid.runs {
+            for (kind, m) in &r.report.kinds {
+                let _ = writeln!(
+                    h,
+                    "<tr><td class=\"name\">{}</td><td>{}</td>{}{}{}{}{}{}</tr>",
+                    esc(&r.config.name),
+                    esc(kind),
+                    num(m.questions as f64, 0),
+                    opt(m.hit_at_5),
+                    opt(m.mrr),
+                    opt(m.all_docs_at_10),
+                    opt(m.abstention_rate),
+                    opt(m.answer_containment)
+                );
+            }
+        }
+        h.push_str("</tbody></table></section>\n");
     }
 
     fn stages_table(&self, h: &mut String) {
@@ -910,8 +968,12 @@ mod tests {
                     grounded: true,
                 }],
                 total_ms: 9.0,
+                contains_answer: Some(false),
             }),
             failure,
+            kind: None,
+            answerable: true,
+            all_docs_at_10: None,
         }
     }
 
@@ -938,6 +1000,9 @@ mod tests {
             report: EvalReport {
                 config: name.into(),
                 questions: 3,
+                answerable: 3,
+                all_docs_at_10: None,
+                kinds: BTreeMap::new(),
                 doc,
                 chunk: LevelMetrics::default(),
                 latency_ms: lat,
@@ -950,6 +1015,7 @@ mod tests {
                     citation_precision: Some(1.0),
                     abstention_rate: Some(0.0),
                     containment: BTreeMap::new(),
+                    ..AnswerMetrics::default()
                 }),
                 failures,
                 per_question,

@@ -12,11 +12,21 @@
 //! boundaries, see [`super::metrics::contains_answer`]). Recall divides by every
 //! relevant chunk in the index.
 //!
+//! Out-of-scope questions (`relevant_docs: []`, [`Question::answerable`] false) are left
+//! out of every retrieval metric (document and chunk level, per kind): they have nothing
+//! to find. Questions with `all_docs` are also scored by *all-docs@10*: every relevant
+//! document is among the first 10 distinct documents. With `kind`s, the main figures
+//! are repeated per kind ([`EvalReport::kinds`]).
+//!
 //! Answer metrics: *answer containment@k* (a retrieved chunk in the top k contains a
 //! gold answer) needs only gold `answers`; with [`EvalOptions::answers`] every question
 //! is also answered with [`Engine::ask`] and scored for exact match and token F1
-//! against the gold answers, citation precision (a citation is grounded when its chunk
-//! belongs to a relevant document or contains a gold answer) and abstention.
+//! against the gold answers, *answer containment* (the answer's own text contains a gold
+//! answer, see [`super::metrics::contains_answer`]; an abstention contains nothing),
+//! citation precision (a citation is grounded when its chunk belongs to a relevant
+//! document or contains a gold answer) and abstention: the engine abstains when
+//! [`crate::rag::answer::Answer::abstained`] is set, and abstention precision / recall
+//! take out-of-scope questions as the positives ([`Abstention`]).
 //!
 //! Relevant documents that are not in the index are reported per question
 //! ([`QuestionResult::missing_relevant`]), never an error: such a question simply
@@ -136,16 +146,19 @@ pub enum Failure {
     Abstained,
     /// The answer cites nothing from a relevant document or containing a gold answer.
     AnswerNotGrounded,
+    /// An out-of-scope question (`relevant_docs: []`) was answered instead of abstained on.
+    AnsweredOutOfScope,
 }
 
 impl Failure {
     /// Every class, in classification order.
-    pub const ALL: [Failure; 5] = [
+    pub const ALL: [Failure; 6] = [
         Failure::MissingFromIndex,
         Failure::NoRelevantRetrieved,
         Failure::RelevantRankedLow,
         Failure::Abstained,
         Failure::AnswerNotGrounded,
+        Failure::AnsweredOutOfScope,
     ];
 
     /// Stable snake_case name (the JSON form).
@@ -156,6 +169,7 @@ impl Failure {
             Failure::RelevantRankedLow => "relevant_ranked_low",
             Failure::Abstained => "abstained",
             Failure::AnswerNotGrounded => "answer_not_grounded",
+            Failure::AnsweredOutOfScope => "answered_out_of_scope",
         }
     }
 
@@ -167,6 +181,7 @@ impl Failure {
             Failure::RelevantRankedLow => "relevant doc ranked low",
             Failure::Abstained => "abstained",
             Failure::AnswerNotGrounded => "answer not grounded",
+            Failure::AnsweredOutOfScope => "answered out of scope",
         }
     }
 }
@@ -224,6 +239,10 @@ pub struct AnswerResult {
     pub citations: Vec<CitationResult>,
     /// Time of the whole `ask` (ms).
     pub total_ms: f64,
+    /// Whether the answer text contains a gold answer (`None` without gold answers;
+    /// `Some(false)` when the engine abstained).
+    #[serde(default)]
+    pub contains_answer: Option<bool>,
 }
 
 /// One question's outcome.
@@ -253,6 +272,20 @@ pub struct QuestionResult {
     pub answer: Option<AnswerResult>,
     /// What went wrong, if anything.
     pub failure: Option<Failure>,
+    /// The question's `kind` label, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Whether the documents answer it (`relevant_docs` not empty).
+    #[serde(default = "yes")]
+    pub answerable: bool,
+    /// For an `all_docs` question: whether every relevant document is in the first 10
+    /// distinct documents retrieved (`None` for other questions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_docs_at_10: Option<bool>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl QuestionResult {
@@ -279,6 +312,75 @@ pub struct AnswerMetrics {
     pub citation_precision: Option<f64>,
     /// Share of answered questions where the answerer abstained.
     pub abstention_rate: Option<f64>,
+    /// Share of answered questions with gold answers whose *answer text* contains one
+    /// (an abstention counts as not containing it).
+    #[serde(default)]
+    pub answer_containment: Option<f64>,
+    /// Abstention against out-of-scope questions (when answers were computed).
+    #[serde(default)]
+    pub abstention: Option<Abstention>,
+}
+
+/// Abstention judged against the dataset: the positives are the out-of-scope questions
+/// (`relevant_docs: []`); an abstention on an answerable question is a false abstention.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Abstention {
+    /// Out-of-scope questions answered (asked).
+    pub unanswerable: usize,
+    /// Answerable questions answered (asked).
+    pub answerable: usize,
+    /// Out-of-scope questions the engine abstained on (true positives).
+    pub correct: usize,
+    /// Answerable questions the engine abstained on (false abstentions).
+    pub false_abstentions: usize,
+    /// `correct / (correct + false_abstentions)`; `None` when the engine never abstained.
+    pub precision: Option<f64>,
+    /// `correct / unanswerable`; `None` without out-of-scope questions.
+    pub recall: Option<f64>,
+}
+
+impl Abstention {
+    /// Count `(answerable, abstained)` pairs.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (bool, bool)>) -> Abstention {
+        let mut a = Abstention::default();
+        for (answerable, abstained) in pairs {
+            match (answerable, abstained) {
+                (true, false) => a.answerable += 1,
+                (true, true) => {
+                    a.answerable += 1;
+                    a.false_abstentions += 1
+                }
+                (false, false) => a.unanswerable += 1,
+                (false, true) => {
+                    a.unanswerable += 1;
+                    a.correct += 1
+                }
+            }
+        }
+        let abstained = a.correct + a.false_abstentions;
+        a.precision = (abstained > 0).then(|| a.correct as f64 / abstained as f64);
+        a.recall = (a.unanswerable > 0).then(|| a.correct as f64 / a.unanswerable as f64);
+        a
+    }
+}
+
+/// The main figures of the questions of one `kind`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct KindMetrics {
+    /// Questions of this kind.
+    pub questions: usize,
+    /// Of which answerable.
+    pub answerable: usize,
+    /// Document hit@5 over the answerable ones (`None` when there is none).
+    pub hit_at_5: Option<f64>,
+    /// Document MRR over the answerable ones.
+    pub mrr: Option<f64>,
+    /// all-docs@10 over the `all_docs` ones.
+    pub all_docs_at_10: Option<f64>,
+    /// Share of asked questions abstained on.
+    pub abstention_rate: Option<f64>,
+    /// Answer containment over asked questions with gold answers.
+    pub answer_containment: Option<f64>,
 }
 
 /// Result of evaluating one configuration.
@@ -288,6 +390,16 @@ pub struct EvalReport {
     pub config: String,
     /// Number of questions evaluated.
     pub questions: usize,
+    /// Of which answerable (the retrieval metrics average over these only).
+    #[serde(default)]
+    pub answerable: usize,
+    /// Share of `all_docs` questions with every relevant document in the first 10
+    /// distinct documents (`None` without such questions).
+    #[serde(default)]
+    pub all_docs_at_10: Option<f64>,
+    /// Figures per question `kind` (empty when no question has one).
+    #[serde(default)]
+    pub kinds: BTreeMap<String, KindMetrics>,
     /// Document-level metrics.
     pub doc: LevelMetrics,
     /// Chunk-level metrics.
@@ -307,6 +419,13 @@ pub struct EvalReport {
 
 /// Classify a question's outcome (see [`Failure`]); `None` when nothing went wrong.
 pub fn classify(q: &QuestionResult, low_rank: usize) -> Option<Failure> {
+    if q.relevant_docs.is_empty() {
+        // Out of scope: the only failure is answering it.
+        return match &q.answer {
+            Some(a) if !a.abstained => Some(Failure::AnsweredOutOfScope),
+            _ => None,
+        };
+    }
     if !q.relevant_docs.is_empty() && q.missing_relevant.len() >= q.relevant_docs.len() {
         return Some(Failure::MissingFromIndex);
     }
@@ -436,7 +555,9 @@ pub fn evaluate_with(
                     })
                     .collect();
                 let grounded: Vec<bool> = citations.iter().map(|c| c.grounded).collect();
+                let contains = (!q.answers.is_empty()).then(|| contains_answer(&prediction, &q.answers));
                 Some(AnswerResult {
+                    contains_answer: contains,
                     text: a.answer.clone(),
                     mode: a.mode,
                     abstained: a.abstained,
@@ -462,16 +583,21 @@ pub fn evaluate_with(
             hits: kept_hits,
             answer,
             failure: None,
+            kind: q.kind.clone(),
+            answerable: q.answerable(),
+            all_docs_at_10: (q.all_docs && q.answerable()).then(|| all_docs_found(&q.relevant_docs, &docs, 10)),
         };
         result.failure = classify(&result, options.low_rank);
         per_question.push(result);
-        doc_rows.push((doc_rels, present.len()));
-        chunk_rows.push((chunk_rels, total_rel_chunks));
+        if q.answerable() {
+            doc_rows.push((doc_rels, present.len()));
+            chunk_rows.push((chunk_rels, total_rel_chunks));
+        }
         if !progress(i + 1, questions.len()) {
             return Err(crate::Error::Cancelled);
         }
     }
-    let n = questions.len().max(1) as f64;
+    let n = doc_rows.len().max(1) as f64;
     let level = |rows: &[(Vec<bool>, usize)], any_counts: bool| -> LevelMetrics {
         let mut m = LevelMetrics::default();
         for &k in &ks {
@@ -491,6 +617,8 @@ pub fn evaluate_with(
         m => format!("{m:?}").to_lowercase(),
     };
     let answers = answer_metrics(questions, &per_question, &ks);
+    let all_docs_at_10 = share(per_question.iter().filter_map(|r| r.all_docs_at_10));
+    let kinds = kind_metrics(&per_question);
     let mut failures = BTreeMap::new();
     for q in &per_question {
         if let Some(f) = q.failure {
@@ -501,6 +629,9 @@ pub fn evaluate_with(
     Ok(EvalReport {
         config,
         questions: questions.len(),
+        answerable: doc_rows.len(),
+        all_docs_at_10,
+        kinds,
         doc: level(&doc_rows, true),
         chunk: level(&chunk_rows, false),
         latency_ms,
@@ -530,8 +661,55 @@ fn answer_metrics(questions: &[Question], results: &[QuestionResult], ks: &[usiz
         m.f1 = mean_present(answered.iter().map(|a| a.f1));
         m.citation_precision = mean_present(answered.iter().map(|a| a.citation_precision));
         m.abstention_rate = Some(rate(&answered.iter().map(|a| a.abstained).collect::<Vec<_>>()));
+        m.answer_containment = share(answered.iter().filter_map(|a| a.contains_answer));
+        m.abstention = Some(Abstention::from_pairs(
+            results.iter().filter_map(|r| r.answer.as_ref().map(|a| (r.answerable, a.abstained))),
+        ));
     }
     Some(m)
+}
+
+/// Whether every one of `relevant` is among the first `k` of `docs`; `false` when
+/// `relevant` is empty (nothing to find).
+pub fn all_docs_found(relevant: &[String], docs: &[String], k: usize) -> bool {
+    let top = &docs[..docs.len().min(k)];
+    !relevant.is_empty() && relevant.iter().all(|d| top.contains(d))
+}
+
+/// Share of `true`; `None` for no sample.
+fn share(flags: impl IntoIterator<Item = bool>) -> Option<f64> {
+    let flags: Vec<bool> = flags.into_iter().collect();
+    (!flags.is_empty()).then(|| rate(&flags))
+}
+
+/// [`KindMetrics`] per `kind` label (questions without one are left out).
+pub fn kind_metrics(results: &[QuestionResult]) -> BTreeMap<String, KindMetrics> {
+    let mut by_kind: BTreeMap<String, Vec<&QuestionResult>> = BTreeMap::new();
+    for r in results {
+        if let Some(k) = &r.kind {
+            by_kind.entry(k.clone()).or_default().push(r);
+        }
+    }
+    by_kind
+        .into_iter()
+        .map(|(kind, rs)| {
+            let answerable: Vec<&&QuestionResult> = rs.iter().filter(|r| r.answerable).collect();
+            let mean = |f: &dyn Fn(&QuestionResult) -> f64| {
+                (!answerable.is_empty()).then(|| answerable.iter().map(|r| f(r)).sum::<f64>() / answerable.len() as f64)
+            };
+            let answers: Vec<&AnswerResult> = rs.iter().filter_map(|r| r.answer.as_ref()).collect();
+            let m = KindMetrics {
+                questions: rs.len(),
+                answerable: answerable.len(),
+                hit_at_5: mean(&|r| f64::from(u8::from(r.first_relevant_rank.is_some_and(|x| x <= 5)))),
+                mrr: mean(&|r| r.reciprocal_rank()),
+                all_docs_at_10: share(rs.iter().filter_map(|r| r.all_docs_at_10)),
+                abstention_rate: share(answers.iter().map(|a| a.abstained)),
+                answer_containment: share(answers.iter().filter_map(|a| a.contains_answer)),
+            };
+            (kind, m)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -556,6 +734,7 @@ mod tests {
             question: text.into(),
             relevant_docs: docs.iter().map(|s| s.to_string()).collect(),
             answers: answers.iter().map(|s| s.to_string()).collect(),
+            ..Question::default()
         }
     }
 
@@ -659,8 +838,12 @@ mod tests {
                 citation_precision: cp,
                 citations: vec![],
                 total_ms: 0.0,
+                contains_answer: None,
             }),
             failure: None,
+            kind: None,
+            answerable: true,
+            all_docs_at_10: None,
         }
     }
 
@@ -674,6 +857,130 @@ mod tests {
         assert_eq!(classify(&result(Some(1), 0, Some((false, Some(0.0)))), 3), Some(Failure::AnswerNotGrounded));
         assert_eq!(classify(&result(Some(1), 0, Some((false, None))), 3), Some(Failure::AnswerNotGrounded));
         assert_eq!(classify(&result(Some(1), 0, Some((false, Some(0.5)))), 3), None);
+    }
+
+    #[test]
+    fn abstention_precision_and_recall_hand_computed() {
+        // (answerable, abstained): 3 out of scope, 2 abstained on; 4 answerable, 1 false abstention.
+        let a = Abstention::from_pairs([
+            (false, true),
+            (false, true),
+            (false, false),
+            (true, true),
+            (true, false),
+            (true, false),
+            (true, false),
+        ]);
+        assert_eq!((a.unanswerable, a.answerable, a.correct, a.false_abstentions), (3, 4, 2, 1));
+        assert_eq!(a.precision, Some(2.0 / 3.0));
+        assert_eq!(a.recall, Some(2.0 / 3.0));
+        // Never abstaining: no precision; no out-of-scope question: no recall.
+        let never = Abstention::from_pairs([(true, false), (false, false)]);
+        assert_eq!((never.precision, never.recall), (None, Some(0.0)));
+        let inscope = Abstention::from_pairs([(true, true)]);
+        assert_eq!((inscope.precision, inscope.recall), (Some(0.0), None));
+    }
+
+    #[test]
+    fn all_docs_needs_every_relevant_document_in_the_cut() {
+        let docs: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
+        let rel = |r: &[&str]| r.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(all_docs_found(&rel(&["a", "c"]), &docs, 3));
+        assert!(!all_docs_found(&rel(&["a", "d"]), &docs, 3), "d is rank 4");
+        assert!(all_docs_found(&rel(&["a", "d"]), &docs, 10));
+        assert!(!all_docs_found(&rel(&["a", "z"]), &docs, 10));
+        assert!(!all_docs_found(&[], &docs, 10));
+    }
+
+    #[test]
+    fn kinds_group_and_skip_unanswerable_in_retrieval_figures() {
+        let mut found = result(Some(1), 0, Some((false, None)));
+        found.kind = Some("multi".into());
+        found.all_docs_at_10 = Some(true);
+        found.answer.as_mut().unwrap().contains_answer = Some(true);
+        let mut low = result(Some(6), 0, Some((false, None)));
+        low.kind = Some("multi".into());
+        low.all_docs_at_10 = Some(false);
+        low.answer.as_mut().unwrap().contains_answer = Some(false);
+        let mut out = result(None, 0, Some((true, None)));
+        out.kind = Some("unanswerable".into());
+        out.answerable = false;
+        out.relevant_docs.clear();
+        let unlabelled = result(Some(1), 0, None);
+        let k = kind_metrics(&[found, low, out, unlabelled]);
+        assert_eq!(k.keys().collect::<Vec<_>>(), ["multi", "unanswerable"]);
+        let m = &k["multi"];
+        assert_eq!((m.questions, m.answerable), (2, 2));
+        assert_eq!(m.hit_at_5, Some(0.5));
+        assert!((m.mrr.unwrap() - (1.0 + 1.0 / 6.0) / 2.0).abs() < 1e-12);
+        assert_eq!(m.all_docs_at_10, Some(0.5));
+        assert_eq!(m.answer_containment, Some(0.5));
+        assert_eq!(m.abstention_rate, Some(0.0));
+        let u = &k["unanswerable"];
+        assert_eq!((u.questions, u.answerable, u.hit_at_5, u.mrr), (1, 0, None, None));
+        assert_eq!(u.abstention_rate, Some(1.0));
+    }
+
+    #[test]
+    fn out_of_scope_questions_score_abstention_not_retrieval() {
+        let e = engine();
+        let mut lock =
+            q("lock", "Which file records the exact versions of every dependency?", &["lock.md"], &["Cargo.lock"]);
+        lock.kind = Some("plain".into());
+        let mut both =
+            q("both", "What does Cargo download and which file records versions?", &["cargo.md", "lock.md"], &[]);
+        both.all_docs = true;
+        both.kind = Some("multi".into());
+        let mut away = q("away", "Which port does the web server in Paris listen on?", &[], &[]);
+        away.kind = Some("unanswerable".into());
+        let qs = vec![lock, both, away];
+        let mut options = EvalOptions {
+            // Abstain on everything: the out-of-scope question counts as a correct
+            // abstention and the answerable ones as false abstentions.
+            answers: Some(AskOptions { abstain_below: 1.0, ..AskOptions::default() }),
+            ..EvalOptions::default()
+        };
+        options.search.mode = Mode::Sparse;
+        let r = evaluate(&e, &qs, &options, &clock).unwrap();
+        assert_eq!((r.questions, r.answerable), (3, 2));
+        // Retrieval metrics average over the two answerable questions only: both find a
+        // relevant document first, so recall@1 is 1 (it would be 2/3 with the out-of-scope one).
+        assert_eq!(r.doc.recall[&1], 1.0);
+        assert_eq!(r.all_docs_at_10, Some(1.0));
+        assert!(!r.per_question[2].answerable);
+        let m = r.answers.as_ref().unwrap();
+        let ab = m.abstention.as_ref().unwrap();
+        assert_eq!((ab.correct, ab.unanswerable, ab.false_abstentions, ab.answerable), (1, 1, 2, 2));
+        assert_eq!(ab.recall, Some(1.0));
+        assert_eq!(ab.precision, Some(1.0 / 3.0));
+        assert_eq!(m.answer_containment, Some(0.0), "an abstention contains no gold answer");
+        assert_eq!(r.per_question[2].failure, None, "abstaining out of scope is right");
+        assert_eq!(r.kinds.len(), 3);
+        assert_eq!(r.kinds["unanswerable"].abstention_rate, Some(1.0));
+
+        // Never abstaining: the out-of-scope question is a failure, the answer contains the gold term.
+        options.answers = Some(AskOptions { abstain_below: -1.0, ..AskOptions::default() });
+        let r = evaluate(&e, &qs, &options, &clock).unwrap();
+        let m = r.answers.as_ref().unwrap();
+        let ab = m.abstention.as_ref().unwrap();
+        assert_eq!((ab.correct, ab.false_abstentions, ab.precision, ab.recall), (0, 0, None, Some(0.0)));
+        assert_eq!(r.per_question[2].failure, Some(Failure::AnsweredOutOfScope));
+        assert_eq!(r.per_question[0].answer.as_ref().unwrap().contains_answer, Some(true));
+        assert_eq!(m.answer_containment, Some(1.0));
+    }
+
+    #[test]
+    fn a_dataset_of_only_out_of_scope_questions_evaluates_abstention() {
+        let e = engine();
+        let qs = vec![q("away", "Which port does the Apache web server listen on?", &[], &[])];
+        let options = EvalOptions {
+            answers: Some(AskOptions { abstain_below: 1.0, ..AskOptions::default() }),
+            ..EvalOptions::default()
+        };
+        let r = evaluate(&e, &qs, &options, &clock).unwrap();
+        assert_eq!((r.questions, r.answerable), (1, 0));
+        assert_eq!(r.doc.mrr, 0.0);
+        assert_eq!(r.answers.unwrap().abstention.unwrap().recall, Some(1.0));
     }
 
     #[test]

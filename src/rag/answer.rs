@@ -263,6 +263,10 @@ pub struct Answer {
     pub generated_text: Option<String>,
     /// Timings per stage.
     pub timings: Timings,
+    /// The retrieval grader's verdict and the corrective actions taken (`None` when no
+    /// calibration applies or grading was switched off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grade: Option<super::grade::GradeTrace>,
 }
 
 impl Answer {

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::answer::{Answer, AnswerMode, AnswerSentence, CitationTable};
 use super::attribute::attribute;
+use super::grade::{Calibration, CalibrationSource, Grade, GradeTrace, FEATURE_NAMES};
 use super::prompt::build_prompt;
+use super::records::SearchHit;
 use super::select::Scored;
 use super::Engine;
 use crate::error::{Error, Result};
@@ -29,8 +31,15 @@ pub struct AskOptions {
     /// Sentences considered per question, best chunks first (default 40; each is
     /// embedded, which costs ~40 ms per sentence in wasm).
     pub max_candidates: usize,
-    /// Abstain when the best sentence's cosine with the question is below this (default 0.30).
+    /// Abstain when the best sentence's cosine with the question is below this (default
+    /// 0.30) — used only when no grader calibration applies (see [`super::grade`]), or
+    /// with `grade: false`.
     pub abstain_below: f32,
+    /// Grade the retrieval with the calibrated grader and act on it (default true):
+    /// *incorrect* → abstain and list the closest topics; *ambiguous* → one re-retrieval
+    /// with a model-free expansion, then grade again; *correct* → answer from the
+    /// sentences within [`STRIP_KEEP`] of the best sentence's cosine.
+    pub grade: bool,
     /// Keep only sentences scoring at least this share of the best score (default 0.75).
     pub relative_cutoff: f32,
     /// Token budget of the packed sources in the generation prompt (default 200).
@@ -54,6 +63,7 @@ impl Default for AskOptions {
             max_sentences: 3,
             max_candidates: 40,
             abstain_below: 0.30,
+            grade: true,
             relative_cutoff: 0.75,
             context_budget_tokens: 200,
             support_threshold: 0.6,
@@ -115,6 +125,17 @@ impl AskOptions {
     }
 }
 
+/// With a *correct* or *ambiguous* grade, candidate sentences whose cosine with the
+/// question is below this share of the best one are dropped before the answer is
+/// picked (CRAG's "keep only the strips that pass").
+pub const STRIP_KEEP: f32 = 0.8;
+
+/// Expansion words added to an *ambiguous* question before it is retrieved again.
+pub const EXPANSION_TERMS: usize = 5;
+
+/// Closest topics listed when the grader says the documents do not answer.
+pub const ABSTAIN_TOPICS: usize = 3;
+
 /// The message shown when the engine abstains.
 pub const ABSTAIN_TEXT: &str = "I don't know: the indexed documents do not seem to answer this question.";
 
@@ -142,13 +163,28 @@ impl Engine {
         let t1 = clock();
         answer.timings.retrieve_ms = t1 - t0;
 
-        let candidates = self.score_sentences(question, &qvec, &hits, options)?;
+        let mut candidates = self.score_sentences(question, &qvec, &hits, options)?;
         let t2 = clock();
         answer.timings.select_ms = t2 - t1;
         answer.retrieval_score = candidates.iter().map(|c| c.cosine).fold(0.0, f32::max);
-        if candidates.is_empty() || answer.retrieval_score < options.abstain_below {
+        let (source, calibration) =
+            if options.grade { self.calibration() } else { (CalibrationSource::Uncalibrated, None) };
+        let abstain = match calibration {
+            None => candidates.is_empty() || answer.retrieval_score < options.abstain_below,
+            Some(c) => {
+                let (grade, refined) = self.corrective(question, &qvec, hits, candidates, &c, source, options)?;
+                candidates = refined;
+                let abstain = grade.grade == Grade::Incorrect || candidates.is_empty();
+                answer.grade = Some(grade);
+                abstain
+            }
+        };
+        if abstain {
             answer.abstained = true;
             answer.answer = ABSTAIN_TEXT.to_owned();
+            if let Some(g) = answer.grade.as_ref().filter(|g| !g.topics.is_empty()) {
+                answer.answer = format!("{ABSTAIN_TEXT} The closest topics they cover: {}.", g.topics.join("; "));
+            }
             on_text(&answer.answer);
             answer.timings.total_ms = clock() - t0;
             return Ok(answer);
@@ -167,6 +203,74 @@ impl Engine {
         }
         answer.timings.total_ms = clock() - t0;
         Ok(answer)
+    }
+
+    /// CRAG's corrective step: grade the retrieval, re-retrieve once with an expanded
+    /// query when ambiguous, and keep only the candidate sentences that pass.
+    #[allow(clippy::too_many_arguments)]
+    fn corrective(
+        &self,
+        question: &str,
+        qvec: &[f32],
+        hits: Vec<SearchHit>,
+        candidates: Vec<Scored>,
+        c: &Calibration,
+        source: CalibrationSource,
+        options: &AskOptions,
+    ) -> Result<(GradeTrace, Vec<Scored>)> {
+        let best = |cs: &[Scored]| cs.iter().map(|s| s.cosine).fold(0.0, f32::max);
+        let features = self.grade_features(question, qvec, &hits, best(&candidates), &options.search)?;
+        let mut confidence = c.confidence(&features);
+        let mut grade = c.grade(confidence);
+        let mut trace = GradeTrace {
+            grade,
+            confidence,
+            calibration: source,
+            actions: vec![format!("graded {} ({confidence:.3})", grade_name(grade))],
+            topics: Vec::new(),
+            features: FEATURE_NAMES.iter().map(|n| (*n).to_owned()).zip(features.values).collect(),
+        };
+        let (mut hits, mut candidates) = (hits, candidates);
+        if grade == Grade::Ambiguous {
+            let (expanded, terms) = self.expand_query(question, &options.search, EXPANSION_TERMS)?;
+            if terms.is_empty() {
+                trace.actions.push("no expansion terms found".to_owned());
+            } else {
+                trace.actions.push(format!("re-retrieved with expansion terms: {}", terms.join(", ")));
+                let probe = SearchOptions { mode: Mode::Dense, ..options.search.clone() };
+                let evec = self.embed_query(&expanded, &probe)?;
+                let hits2 = self.search_with_vector(&expanded, Some(&evec), &options.search)?;
+                let cands2 = self.score_sentences(question, qvec, &hits2, options)?;
+                let f2 = self.grade_features(question, qvec, &hits2, best(&cands2), &options.search)?;
+                let conf2 = c.confidence(&f2);
+                let g2 = c.grade(conf2);
+                trace.actions.push(format!("graded again {} ({conf2:.3})", grade_name(g2)));
+                if conf2 > confidence {
+                    (hits, candidates, confidence) = (hits2, cands2, conf2);
+                    trace.features = FEATURE_NAMES.iter().map(|n| (*n).to_owned()).zip(f2.values).collect();
+                    trace.actions.push("kept the expanded retrieval".to_owned());
+                } else {
+                    trace.actions.push("kept the first retrieval".to_owned());
+                }
+                // Still unsure after the second look: answer (the evidence is not clearly off topic).
+                grade = if c.grade(confidence) == Grade::Incorrect { Grade::Incorrect } else { Grade::Correct };
+            }
+            if grade == Grade::Ambiguous {
+                grade = Grade::Correct;
+            }
+        }
+        trace.grade = grade;
+        trace.confidence = confidence;
+        if grade == Grade::Incorrect {
+            trace.topics = self.topics(&hits, ABSTAIN_TOPICS);
+            trace.actions.push("abstained: the documents do not answer this".to_owned());
+            return Ok((trace, candidates));
+        }
+        let floor = STRIP_KEEP * best(&candidates);
+        let before = candidates.len();
+        candidates.retain(|s| s.cosine >= floor);
+        trace.actions.push(format!("kept {} of {before} candidate sentences", candidates.len()));
+        Ok((trace, candidates))
     }
 
     fn fill(&self, answer: &mut Answer, picked: (Vec<AnswerSentence>, CitationTable)) {
@@ -260,6 +364,14 @@ impl Engine {
             self.fill(answer, extractive);
         }
         Ok(())
+    }
+}
+
+fn grade_name(g: Grade) -> &'static str {
+    match g {
+        Grade::Correct => "correct",
+        Grade::Ambiguous => "ambiguous",
+        Grade::Incorrect => "incorrect",
     }
 }
 

@@ -32,6 +32,7 @@ pub mod ask;
 pub mod attribute;
 mod cache;
 pub mod config;
+pub mod grade;
 pub mod indexing;
 pub mod persist;
 pub mod prompt;
@@ -67,6 +68,8 @@ pub struct Engine {
     pub(crate) generator: std::sync::Mutex<Option<Box<dyn crate::generate::Generator>>>,
     /// Vectors of candidate answer sentences already embedded (see [`cache::SentenceCache`]).
     pub(crate) sentence_cache: std::sync::Mutex<cache::SentenceCache>,
+    /// The grader's calibration fitted for this index (`sotto calibrate`), if any.
+    pub(crate) calibration: Option<grade::Calibration>,
 }
 
 impl Engine {
@@ -85,6 +88,7 @@ impl Engine {
             next_chunk_id: 0,
             generator: std::sync::Mutex::new(None),
             sentence_cache: std::sync::Mutex::new(cache::SentenceCache::new(cache::SENTENCE_CACHE_CAPACITY)),
+            calibration: None,
         }
     }
 

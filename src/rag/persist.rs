@@ -47,6 +47,10 @@ pub struct Manifest {
     pub chunks: usize,
     /// Next chunk id to assign.
     pub next_chunk_id: ChunkId,
+    /// The grader's calibration (`sotto calibrate`), keyed by the embedder it was fitted
+    /// with; absent in indexes written before it existed or never calibrated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<super::grade::Calibration>,
 }
 
 /// Parse the manifest section and check its format version.
@@ -101,6 +105,7 @@ impl Engine {
             documents: self.docs.len(),
             chunks: self.chunks.len(),
             next_chunk_id: self.next_chunk_id,
+            calibration: self.calibration.clone(),
         };
         let manifest = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::corrupt("manifest", e))?;
         let docs: Vec<&DocRecord> = self.docs.values().collect();
@@ -130,6 +135,9 @@ impl Engine {
             let describe =
                 |e: &EmbedderInfo| format!("{} (dim {}, weights sha256 {:.12})", e.name, e.dim, e.weights_sha256);
             return Err(Error::EmbedderMismatch { index: describe(&manifest.embedder), loaded: describe(loaded) });
+        }
+        if let Some(c) = &manifest.calibration {
+            c.check(loaded)?;
         }
         let docs_bytes = section(&sections, "docs")?;
         let docs: Vec<DocRecord> = bincode_opts(docs_bytes.len() as u64 * 4 + 1024)
@@ -197,6 +205,7 @@ impl Engine {
         engine.sparse = sparse;
         engine.dedup = dedup;
         engine.next_chunk_id = manifest.next_chunk_id;
+        engine.calibration = manifest.calibration;
         Ok(engine)
     }
 }

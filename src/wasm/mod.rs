@@ -122,6 +122,14 @@ export interface Answer {
   fell_back: boolean; abstained: boolean; sentences: AnswerSentence[]; dropped: AnswerSentence[];
   citations: Citation[]; support: number; retrieval_score: number;
   generated_text: string | null; timings: Timings;
+  /** The retrieval grader's verdict (absent when no calibration applies or grading is off). */
+  grade?: GradeTrace;
+}
+/** The retrieval grader's verdict and corrective actions, in an `Answer`. */
+export interface GradeTrace {
+  grade: "correct" | "ambiguous" | "incorrect"; confidence: number;
+  calibration: "index" | "shipped_default" | "uncalibrated";
+  actions: string[]; topics: string[]; features: [string, number][];
 }
 export interface IndexStats {
   documents: number; chunks: number; exact_duplicates: number; near_duplicates: number;
@@ -134,6 +142,8 @@ export interface EmbedderInfo {
 export interface IndexManifest {
   format_version: number; created_by: string; embedder: EmbedderInfo; config: unknown;
   corpus_sha256: string; documents: number; chunks: number; next_chunk_id: number;
+  /** The grader's calibration (`sotto calibrate`), when the index has one. */
+  calibration?: unknown;
 }
 /** A turn of a conversation for `chat`. */
 export interface ChatMessage { role: "system" | "user" | "assistant"; content: string }

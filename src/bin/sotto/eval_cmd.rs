@@ -17,8 +17,11 @@ use sotto::eval::beir::{assemble, read_qrels, read_queries, CorpusReader};
 use sotto::eval::grid::{run_grid, ChunkSpec, GridConfig, GridProgress, IndexKey, ModeSpec};
 use sotto::eval::report::{DatasetSummary, Report};
 use sotto::eval::{read_jsonl, Dataset, EvalOptions, EvalReport};
+use sotto::generate::{load_gguf, LoadOptions};
 use sotto::ingest::chunk::ChunkConfig;
 use sotto::native::{embedder_dir, load_bert_dir, DEFAULT_EMBEDDER};
+use sotto::rag::answer::AnswerMode;
+use sotto::rag::ask::AskOptions;
 use sotto::rag::persist::read_manifest;
 use sotto::rag::Progress;
 use sotto::{Document, Engine, EngineConfig};
@@ -49,9 +52,17 @@ pub struct EvalArgs {
     /// Embedder of in-memory indexes when neither the index file nor the grid names one.
     #[arg(long, default_value = DEFAULT_EMBEDDER)]
     embedder: String,
-    /// Also answer every question (extractive) and score the answers: EM, F1, citation precision, abstention.
+    /// Also answer every question and score the answers: EM, F1, gold answer in the answer
+    /// text, citation precision, abstention precision/recall on questions with
+    /// `relevant_docs: []`, per-stage latency. `--answers` alone means extractive.
+    #[arg(long, value_enum, default_value_t = AnswersArg::None, num_args = 0..=1, default_missing_value = "extractive")]
+    answers: AnswersArg,
+    /// Answer without the retrieval grader (abstain on the fixed cosine floor, as before it existed).
     #[arg(long)]
-    answers: bool,
+    no_grade: bool,
+    /// GGUF generator file for `--answers generative` (default: SmolLM2-135M-Instruct under the models directory).
+    #[arg(long)]
+    generator: Option<PathBuf>,
     /// Write a self-contained HTML report here.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -61,6 +72,17 @@ pub struct EvalArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
+}
+
+/// How `sotto eval` answers questions.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AnswersArg {
+    /// Retrieval only.
+    None,
+    /// Extractive answers with citations.
+    Extractive,
+    /// Generated answers (needs a generator), attributed, extractive fallback.
+    Generative,
 }
 
 /// Where in-memory indexes get their documents.
@@ -260,7 +282,32 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
             g
         }
     };
-    grid.answers |= a.answers;
+    let mut base = EvalOptions::default();
+    let answer_mode = match a.answers {
+        AnswersArg::None => None,
+        AnswersArg::Extractive => Some(AnswerMode::Extractive),
+        AnswersArg::Generative => Some(AnswerMode::Generative),
+    };
+    if grid.answers && answer_mode.is_none() {
+        base.answers = Some(AskOptions { grade: !a.no_grade, ..AskOptions::default() });
+    }
+    if let Some(mode) = answer_mode {
+        base.answers = Some(AskOptions { mode, grade: !a.no_grade, ..AskOptions::default() });
+        grid.answers = true;
+    }
+    // The generator is read once, before any work, and loaded into every engine evaluated.
+    let generator_bytes = match a.answers {
+        AnswersArg::Generative => {
+            let path = a.generator.clone().unwrap_or_else(|| models.join(sotto::native::DEFAULT_GENERATOR));
+            Some(std::fs::read(&path).with_context(|| format!("reading generator {}", path.display()))?)
+        }
+        _ => {
+            if a.generator.is_some() {
+                bail!("--generator is only used with --answers generative");
+            }
+            None
+        }
+    };
 
     // Fail before any work when an index cannot be built: no documents or a missing model file.
     for key in grid.index_keys() {
@@ -298,11 +345,16 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
     let clock = move || started.elapsed().as_secs_f64() * 1e3;
     let mut prebuilt_slot = prebuilt;
     let mut build = |key: &IndexKey| -> sotto::Result<Engine> {
-        if let Some((k, bytes)) = prebuilt_slot.take_if(|(k, _)| k == key) {
+        let mut engine = if let Some((k, bytes)) = prebuilt_slot.take_if(|(k, _)| k == key) {
             let embedder = load_bert_dir(&embedder_dir(models, &k.embedder))?;
-            return Engine::from_bytes(&bytes, Box::new(embedder));
+            Engine::from_bytes(&bytes, Box::new(embedder))?
+        } else {
+            build_index(models, key, &corpus, a.skip_bad, &bar)?
+        };
+        if let Some(bytes) = &generator_bytes {
+            engine.set_generator(load_gguf(bytes, &LoadOptions::default())?);
         }
-        build_index(models, key, &corpus, a.skip_bad, &bar)
+        Ok(engine)
     };
     let eval_bar = bar.clone();
     let mut progress = |p: GridProgress<'_>| match p {
@@ -319,7 +371,7 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
             true
         }
     };
-    let grid_run = run_grid(&grid, &dataset.questions, &EvalOptions::default(), &mut build, &clock, &mut progress)?;
+    let grid_run = run_grid(&grid, &dataset.questions, &base, &mut build, &clock, &mut progress)?;
     bar.finish_and_clear();
 
     let mut report = Report::new(
@@ -347,17 +399,60 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
     }
     let reports: Vec<EvalReport> = report.grid.runs.iter().map(|r| r.report.clone()).collect();
     super::print_eval(&reports);
+    let f = |x: Option<f64>| x.map_or("–".to_owned(), |v| format!("{v:.3}"));
     for r in &reports {
+        println!(
+            "{:<34} questions {} (answerable {}) | all-docs@10 {}",
+            r.config,
+            r.questions,
+            r.answerable,
+            f(r.all_docs_at_10)
+        );
         if let Some(m) = &r.answers {
-            let f = |x: Option<f64>| x.map_or("–".to_owned(), |v| format!("{v:.3}"));
             println!(
-                "{:<34} answers: in top 5 {} | EM {} F1 {} citation precision {} abstained {}",
+                "{:<34} answers: gold in top-5 chunks {} | gold in answer {} | EM {} F1 {} citation precision {} abstained {}",
                 r.config,
                 f(m.containment.get(&5).copied()),
+                f(m.answer_containment),
                 f(m.exact_match),
                 f(m.f1),
                 f(m.citation_precision),
                 f(m.abstention_rate)
+            );
+            if let Some(ab) = &m.abstention {
+                println!(
+                    "{:<34} abstention: {}/{} out-of-scope abstained (recall {}), {}/{} false abstentions (precision {})",
+                    r.config,
+                    ab.correct,
+                    ab.unanswerable,
+                    f(ab.recall),
+                    ab.false_abstentions,
+                    ab.answerable,
+                    f(ab.precision)
+                );
+            }
+            let stage = |s: &str| r.stages.get(s).map_or("–".to_owned(), |l| format!("{:.1}/{:.1}", l.p50, l.p95));
+            println!(
+                "{:<34} latency p50/p95 ms: retrieve {} select {} generate {} total {}",
+                r.config,
+                stage("answer.retrieve"),
+                stage("answer.select"),
+                stage("answer.generate"),
+                stage("answer.total")
+            );
+        }
+        for (kind, k) in &r.kinds {
+            println!(
+                "{:<34}   kind {:<14} n {:>3} (answerable {:>3}) hit@5 {} MRR {} all-docs@10 {} abstained {} gold in answer {}",
+                r.config,
+                kind,
+                k.questions,
+                k.answerable,
+                f(k.hit_at_5),
+                f(k.mrr),
+                f(k.all_docs_at_10),
+                f(k.abstention_rate),
+                f(k.answer_containment)
             );
         }
     }
