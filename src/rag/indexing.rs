@@ -33,10 +33,13 @@ struct Prepared {
     chunks: Vec<(ChunkRecord, String)>,
 }
 
+/// A chunk ready to commit: its record, its vector, its sentence vectors.
+type PreparedChunk = (ChunkRecord, Vec<f32>, Vec<SentenceVector>);
+
 /// A batch ready to commit: records, one vector and the sentence vectors per kept
 /// chunk, the new dedup state.
 struct Batch {
-    docs: Vec<(DocRecord, Vec<(ChunkRecord, Vec<f32>, Vec<SentenceVector>)>)>,
+    docs: Vec<(DocRecord, Vec<PreparedChunk>)>,
     dedup: Deduplicator,
     next_id: ChunkId,
 }
@@ -136,7 +139,7 @@ impl Engine {
         let mut sentence_vectors = sentence_vectors.into_iter();
         let mut out = Vec::with_capacity(pending.len());
         for prepared in pending {
-            let chunks: Vec<(ChunkRecord, Vec<f32>, Vec<SentenceVector>)> = prepared
+            let chunks: Vec<PreparedChunk> = prepared
                 .chunks
                 .into_iter()
                 .map(|(c, _)| c)
