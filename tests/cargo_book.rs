@@ -22,7 +22,13 @@ fn cargo_book() -> &'static Engine {
     ENGINE.get_or_init(|| {
         let docs = common::cargo_book_docs();
         assert!(docs.len() >= 100, "expected the 104 Cargo Book pages, found {}", docs.len());
-        let mut engine = Engine::new(EngineConfig::default(), Box::new(common::minilm()));
+        // Sentence vectors are embedded lazily here (`at_index_time: false`): the retrieval
+        // tests do not use them, the answer test gets them on first retrieval, and embedding
+        // all ~12 000 at index time would double this test's 9 minutes in CI. Index-time
+        // vectors are tested in tests/sentences.rs.
+        let mut config = EngineConfig::default();
+        config.sentences.at_index_time = false;
+        let mut engine = Engine::new(config, Box::new(common::minilm()));
         let t = std::time::Instant::now();
         let report = engine.add_documents(docs).expect("the Cargo Book indexes");
         eprintln!("indexed Cargo Book: {report:?} in {:.1} s", t.elapsed().as_secs_f64());
@@ -182,6 +188,43 @@ fn committed_v1_fixture_still_loads() {
         .search("magic number and checksums", &SearchOptions { k: 3, mode: Mode::Sparse, ..SearchOptions::default() })
         .unwrap();
     assert_eq!(hits[0].doc_id, "index-format.md");
+}
+
+#[test]
+fn committed_v2_fixture_loads_with_its_sentence_vectors() {
+    // tests/fixtures/index_v2.sotto is `sotto upgrade tests/fixtures/index_v1.sotto` (MiniLM).
+    let v2 = std::fs::read(common::fixture("index_v2.sotto")).expect("tests/fixtures/index_v2.sotto is committed");
+    let engine = Engine::from_bytes(&v2, Box::new(common::minilm())).expect("format v2 fixture loads");
+    assert_eq!(engine.stats().documents, 3);
+    assert_eq!(engine.chunks_without_sentence_vectors(), 0, "every chunk has its sentence vectors");
+    assert_eq!(engine.to_bytes().unwrap(), v2, "re-serialization is identical");
+    // The v1 fixture upgraded here gives the same sentences, vectors within one int8 step.
+    let v1 = std::fs::read(common::fixture("index_v1.sotto")).unwrap();
+    let mut upgraded = Engine::from_bytes(&v1, Box::new(common::minilm())).unwrap();
+    assert_eq!(upgraded.chunks_without_sentence_vectors(), 10);
+    upgraded.upgrade_sentences(&mut |_, _| {}, &|| false).unwrap();
+    let store = |bytes: &[u8]| {
+        sotto::index::sentences::SentenceStore::from_bytes(
+            sotto::index::format::read_sections(bytes).unwrap()["sentences"],
+        )
+        .unwrap()
+    };
+    let (a, b) = (store(&v2), store(&upgraded.to_bytes().unwrap()));
+    assert_eq!(a.ids().collect::<Vec<_>>(), b.ids().collect::<Vec<_>>());
+    assert!(a.vectors() >= 20, "{} sentence vectors", a.vectors());
+    for id in a.ids() {
+        for (x, y) in a.get(id).unwrap().iter().zip(b.get(id).unwrap().iter()) {
+            assert_eq!((x.start, x.end), (y.start, y.end));
+            let cos: f32 = x.dot(&y.to_f32());
+            assert!(cos > 0.99, "chunk {id}: cosine {cos} between fixture and fresh vectors");
+        }
+    }
+    // Answers select from the stored vectors; MaxSim reranking runs on them.
+    let options = sotto::rag::ask::AskOptions::default();
+    let a = engine.ask("How are near-duplicate chunks detected?", &options, &|| 0.0, &mut |_| true).unwrap();
+    assert!(!a.abstained && a.citations.iter().any(|c| c.doc_id == "ingest.md"), "{a:?}");
+    let o = SearchOptions { k: 3, rerank: sotto::query::Rerank::MaxSim, ..SearchOptions::default() };
+    assert_eq!(engine.search("How are near-duplicate chunks detected?", &o).unwrap()[0].doc_id, "ingest.md");
 }
 
 fn smollm2() -> Box<dyn sotto::generate::Generator> {

@@ -85,6 +85,9 @@ enum Command {
         /// Filters: key=value, key=v1|v2 (one of), key^=prefix. Repeatable; all must match.
         #[arg(long = "filter")]
         filters: Vec<String>,
+        /// Rerank the fused candidates: none or maxsim (best sentence cosine).
+        #[arg(long, default_value = "none")]
+        rerank: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -107,6 +110,9 @@ enum Command {
         /// Chunks retrieved.
         #[arg(short, default_value_t = 5)]
         k: usize,
+        /// Rerank the fused candidates: none or maxsim (best sentence cosine).
+        #[arg(long, default_value = "none")]
+        rerank: String,
         /// Keep unsupported generated sentences (flagged) instead of dropping them.
         #[arg(long)]
         lenient: bool,
@@ -142,6 +148,13 @@ enum Command {
         /// Print the fitted calibration as JSON on stdout.
         #[arg(long)]
         json: bool,
+    },
+    /// Rewrite an index file in the current format (a v1 index gets its sentence vectors).
+    Upgrade {
+        /// Input index file.
+        input: PathBuf,
+        /// Output index file.
+        output: PathBuf,
     },
     /// Show an index's manifest and statistics.
     Info {
@@ -181,13 +194,14 @@ fn run() -> Result<()> {
                 .collect::<Result<_>>()?;
             index(inputs, &output, embedder, config, &extra)
         }
-        Command::Search { index, query, k, mode, fusion, alpha, rrf_k, filters, json } => {
+        Command::Search { index, query, k, mode, fusion, alpha, rrf_k, filters, rerank, json } => {
             // Options first: a bad flag is refused before the index and model are read.
             let options = SearchOptions {
                 k,
                 mode: mode.parse()?,
                 fusion: fusion_from_parts(fusion.as_deref(), alpha, rrf_k)?,
                 filters: filters.iter().map(|f| Filter::parse(f)).collect::<sotto::Result<_>>()?,
+                rerank: rerank.parse()?,
             };
             options.validate()?;
             let engine = open(&models, &index)?;
@@ -256,9 +270,10 @@ fn run() -> Result<()> {
             eprintln!("calibration written to {}", out.display());
             Ok(())
         }
-        Command::Ask { index, question, mode, generator, k, lenient, max_new_tokens, json } => {
+        Command::Ask { index, question, mode, generator, k, rerank, lenient, max_new_tokens, json } => {
             let mut options = AskOptions { max_new_tokens, strict: !lenient, ..AskOptions::default() };
             options.search.k = k;
+            options.search.rerank = rerank.parse()?;
             options.mode = mode.parse()?;
             options.validate()?;
             let mut engine = open(&models, &index)?;
@@ -329,6 +344,22 @@ fn run() -> Result<()> {
                 input.display(),
                 bytes.len() as f64 / 1e6,
                 output.display(),
+                out.len() as f64 / 1e6,
+                t.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::Upgrade { input, output } => {
+            let mut engine = open(&models, &input)?;
+            let t = Instant::now();
+            let n = engine.upgrade_sentences(&mut |_, _| {}, &|| false)?;
+            let out = engine.to_bytes()?;
+            std::fs::write(&output, &out).with_context(|| format!("writing {}", output.display()))?;
+            println!(
+                "{} → {} (format {}, {:.2} MB): sentence vectors for {n} chunks in {:.1} s",
+                input.display(),
+                output.display(),
+                sotto::index::format::FORMAT_VERSION,
                 out.len() as f64 / 1e6,
                 t.elapsed().as_secs_f64()
             );

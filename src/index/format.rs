@@ -5,12 +5,12 @@
 //! the index stage.
 //!
 //! An index built yesterday must load today, and a damaged or foreign file must be
-//! refused with a precise error rather than half-loaded. Layout of format version 1
-//! (all integers little-endian):
+//! refused with a precise error rather than half-loaded. Layout of format versions 1
+//! and 2 (all integers little-endian):
 //!
 //! ```text
 //! magic         8 bytes   b"SOTTOIDX"
-//! version       u32       FORMAT_VERSION (= 1)
+//! version       u32       1 or FORMAT_VERSION (= 2)
 //! sections      u32       number of sections that follow
 //! section × n:
 //!   name_len    u8
@@ -31,6 +31,15 @@
 //! - `dense` — the dense index's own encoding ([`super::dense::DenseIndex::to_bytes`]), HNSW
 //!   graphs included, so a browser never rebuilds them.
 //!
+//!
+//! Version 2 adds one section after `dense`:
+//! - `sentences` — the int8 sentence vectors of the chunks with their byte spans
+//!   ([`super::sentences::SentenceStore::to_bytes`]), used to select answer sentences and
+//!   to rerank by MaxSim without embedding at query time. A chunk without an entry (an
+//!   index upgraded in part) has its sentences embedded when first needed. Version 1
+//!   files have no such section and still load: every chunk is embedded when first needed
+//!   (or all at once by `sotto upgrade`).
+//!
 //! The BM25 index and the duplicate detector are *not* stored: both are rebuilt from
 //! the chunk texts on load in milliseconds, which keeps the format small and leaves
 //! one source of truth. Unknown sections are skipped (forward-compatible additions
@@ -44,8 +53,10 @@ use crate::error::{Error, Result};
 
 /// The 8-byte magic number at the start of every index file.
 pub const MAGIC: &[u8; 8] = b"SOTTOIDX";
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format version this build reads.
+pub const MIN_FORMAT_VERSION: u32 = 1;
 /// Most sections a file may announce.
 pub const MAX_SECTIONS: u32 = 64;
 
@@ -97,12 +108,17 @@ impl<'a> Reader<'a> {
 /// Split a file into its verified sections after checking magic and version.
 /// Section names are unique: a repeated name is corruption.
 pub fn read_sections(bytes: &[u8]) -> Result<BTreeMap<String, &[u8]>> {
+    read_versioned(bytes).map(|(_, s)| s)
+}
+
+/// [`read_sections`], with the file's format version.
+pub fn read_versioned(bytes: &[u8]) -> Result<(u32, BTreeMap<String, &[u8]>)> {
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
         return Err(Error::BadMagic);
     }
     let mut r = Reader { bytes, pos: MAGIC.len() };
     let version = r.u32("version")?;
-    if version != FORMAT_VERSION {
+    if !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(Error::IndexFormat { found: version, supported: FORMAT_VERSION });
     }
     let count = r.u32("section count")?;
@@ -134,7 +150,7 @@ pub fn read_sections(bytes: &[u8]) -> Result<BTreeMap<String, &[u8]>> {
     if r.pos != bytes.len() {
         return Err(Error::corrupt("header", format!("{} trailing bytes after the last section", bytes.len() - r.pos)));
     }
-    Ok(sections)
+    Ok((version, sections))
 }
 
 /// A required section, or a `Corrupt` error naming it.

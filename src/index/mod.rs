@@ -1,9 +1,10 @@
-//! Stage 3 — indexes: dense (exact-scan + HNSW segments), sparse (BM25), fusion, and
-//! the versioned on-disk format.
+//! Stage 3 — indexes: dense (exact-scan + HNSW segments), sparse (BM25), fusion, int8
+//! sentence vectors, and the versioned on-disk format.
 
 pub mod dense;
 pub mod format;
 pub mod fusion;
+pub mod sentences;
 pub mod sparse;
 pub mod text;
 

@@ -10,4 +10,4 @@ pub mod filter;
 pub mod options;
 
 pub use filter::Filter;
-pub use options::{Mode, Retrieval, SearchOptions};
+pub use options::{Mode, Rerank, Retrieval, SearchOptions};

@@ -84,6 +84,32 @@ pub fn fusion_from_parts(name: Option<&str>, alpha: Option<f32>, rrf_k: Option<f
     Ok(fusion)
 }
 
+/// How the fused candidates are reranked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rerank {
+    /// Keep the fused order.
+    #[default]
+    None,
+    /// Late interaction at sentence granularity (ColBERT's MaxSim, Khattab & Zaharia
+    /// 2020): a chunk's score is the best cosine of the query with one of its stored
+    /// sentence vectors; the fused candidates (`max(k, fusion_candidates)`) are
+    /// reordered by it.
+    #[serde(alias = "max-sim")]
+    MaxSim,
+}
+
+impl std::str::FromStr for Rerank {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "none" => Ok(Rerank::None),
+            "maxsim" | "max-sim" => Ok(Rerank::MaxSim),
+            other => Err(bad("rerank", format!("unknown rerank {other:?} (none, maxsim)"))),
+        }
+    }
+}
+
 /// Options of one search.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -96,11 +122,13 @@ pub struct SearchOptions {
     pub fusion: Fusion,
     /// Filters, all of which must match (applied before ranking).
     pub filters: Vec<Filter>,
+    /// Reranking of the fused candidates. Default none.
+    pub rerank: Rerank,
 }
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        SearchOptions { k: 5, mode: Mode::Hybrid, fusion: Fusion::default(), filters: Vec::new() }
+        SearchOptions { k: 5, mode: Mode::Hybrid, fusion: Fusion::default(), filters: Vec::new(), rerank: Rerank::None }
     }
 }
 

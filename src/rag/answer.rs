@@ -47,9 +47,15 @@ pub struct SourceSentence {
     pub index_in_chunk: usize,
 }
 
+/// Longest sentence in words: a longer run without a sentence end (a 10 000-word
+/// "sentence", a minified line) is cut into pieces of at most this many words, so an
+/// answer or a sentence vector never covers more than this.
+pub const MAX_SENTENCE_WORDS: usize = 64;
+
 /// Split `text` (a chunk starting at byte `base` of its document) into sentences with
-/// absolute byte spans. Line breaks also end sentences (lists, code, tables), and
-/// fragments without a letter or digit are skipped.
+/// absolute byte spans. Line breaks also end sentences (lists, code, tables), fragments
+/// without a letter or digit are skipped, and a sentence longer than
+/// [`MAX_SENTENCE_WORDS`] is cut at whitespace into pieces of at most that many words.
 pub fn split_sentences(text: &str, base: usize) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     for (line_start, line) in line_spans(text) {
@@ -58,11 +64,40 @@ pub fn split_sentences(text: &str, base: usize) -> Vec<(usize, usize)> {
             let t = s.trim();
             if t.chars().any(char::is_alphanumeric) {
                 let start = base + line_start + off + trimmed_start;
-                out.push((start, start + t.len()));
+                push_bounded(&mut out, t, start);
             }
         }
     }
     out
+}
+
+/// Push `t` (at byte `start`) as one span, or as pieces of at most [`MAX_SENTENCE_WORDS`] words.
+fn push_bounded(out: &mut Vec<(usize, usize)>, t: &str, start: usize) {
+    let mut piece_start: Option<usize> = None;
+    let mut piece_end = 0;
+    let mut words = 0;
+    let mut in_word = false;
+    for (i, c) in t.char_indices() {
+        if c.is_whitespace() {
+            in_word = false;
+            continue;
+        }
+        if !in_word {
+            in_word = true;
+            if words == MAX_SENTENCE_WORDS {
+                if let Some(ps) = piece_start.take() {
+                    out.push((start + ps, start + piece_end));
+                }
+                words = 0;
+            }
+            words += 1;
+            piece_start.get_or_insert(i);
+        }
+        piece_end = i + c.len_utf8();
+    }
+    if let Some(ps) = piece_start {
+        out.push((start + ps, start + piece_end));
+    }
 }
 
 fn line_spans(text: &str) -> impl Iterator<Item = (usize, &str)> {
@@ -331,6 +366,22 @@ mod tests {
         let spans = split_sentences(text, 100);
         let got: Vec<&str> = spans.iter().map(|&(s, e)| &text[s - 100..e - 100]).collect();
         assert_eq!(got, ["Cargo builds code.", "It also fetches crates!", "- a list item", "fn main() {}"]);
+    }
+
+    #[test]
+    fn a_ten_thousand_word_sentence_is_cut_into_bounded_pieces() {
+        let text = (0..10_000).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ");
+        let spans = split_sentences(&text, 7);
+        assert_eq!(spans.len(), 10_000usize.div_ceil(MAX_SENTENCE_WORDS));
+        let mut words = 0;
+        for &(s, e) in &spans {
+            let piece = &text[s - 7..e - 7];
+            let n = piece.split_whitespace().count();
+            assert!(n <= MAX_SENTENCE_WORDS && piece == piece.trim(), "{n} words");
+            words += n;
+        }
+        assert_eq!(words, 10_000, "no word lost");
+        assert_eq!(spans[1].0 - 7, text.find(&format!("w{MAX_SENTENCE_WORDS} ")).unwrap());
     }
 
     #[test]

@@ -54,6 +54,34 @@ pub struct EngineConfig {
     pub max_query_bytes: usize,
     /// Candidates fetched from each retriever before fusion: `max(k, fusion_candidates)` (default 50).
     pub fusion_candidates: usize,
+    /// Bounds on the sentence vectors stored with the chunks (see [`SentenceLimits`]).
+    pub sentences: SentenceLimits,
+}
+
+/// Bounds on the sentence vectors an index stores (format v2): each sentence of at
+/// least [`crate::rag::select::MIN_ANSWER_WORDS`] words gets an int8 vector of the
+/// embedder's dimension (≈ 390 bytes for MiniLM) and is embedded at index time, so the
+/// count bounds both the file and the indexing time. Past a limit the batch is refused
+/// with `LimitExceeded` and the engine is unchanged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SentenceLimits {
+    /// Most sentence vectors per chunk (default 256; a 256-token chunk holds at most ~64
+    /// sentences of four words).
+    pub max_per_chunk: usize,
+    /// Most sentence vectors per document (default 50 000 ≈ 19 MB of vectors; the whole
+    /// Cargo Book has about 12 000).
+    pub max_per_document: usize,
+    /// Embed the sentences at index time (default true). Off, indexing costs what it did
+    /// in format v1 and a chunk's sentences are embedded the first time it is retrieved
+    /// for an answer (kept afterwards, and saved with the index).
+    pub at_index_time: bool,
+}
+
+impl Default for SentenceLimits {
+    fn default() -> Self {
+        SentenceLimits { max_per_chunk: 256, max_per_document: 50_000, at_index_time: true }
+    }
 }
 
 impl Default for EngineConfig {
@@ -70,6 +98,7 @@ impl Default for EngineConfig {
             passage_prefix: String::new(),
             max_query_bytes: 8192,
             fusion_candidates: 50,
+            sentences: SentenceLimits::default(),
         }
     }
 }
@@ -129,6 +158,8 @@ impl EngineConfig {
         in_range("embed_batch", self.embed_batch, 1, MAX_EMBED_BATCH)?;
         in_range("max_query_bytes", self.max_query_bytes, 1, MAX_QUERY_BYTES)?;
         in_range("fusion_candidates", self.fusion_candidates, 1, MAX_FUSION_CANDIDATES)?;
+        in_range("sentences.max_per_chunk", self.sentences.max_per_chunk, 1, 1 << 16)?;
+        in_range("sentences.max_per_document", self.sentences.max_per_document, 1, 1 << 24)?;
         for (name, p) in [("query_prefix", &self.query_prefix), ("passage_prefix", &self.passage_prefix)] {
             if p.len() > MAX_PREFIX_BYTES {
                 return Err(bad(name, format!("{} bytes, more than {MAX_PREFIX_BYTES}", p.len())));

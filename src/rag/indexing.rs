@@ -18,6 +18,7 @@ use std::collections::HashSet;
 use super::records::{dedup_key, sparse_text, ChunkRecord, DocRecord, IngestReport, Progress};
 use super::Engine;
 use crate::error::{Error, Result};
+use crate::index::sentences::SentenceVector;
 use crate::index::ChunkId;
 use crate::ingest::chunk::chunk_checked;
 use crate::ingest::clean::clean_with;
@@ -32,9 +33,13 @@ struct Prepared {
     chunks: Vec<(ChunkRecord, String)>,
 }
 
-/// A batch ready to commit: records, one vector per kept chunk, the new dedup state.
+/// A chunk ready to commit: its record, its vector, its sentence vectors.
+type PreparedChunk = (ChunkRecord, Vec<f32>, Vec<SentenceVector>);
+
+/// A batch ready to commit: records, one vector and the sentence vectors per kept
+/// chunk, the new dedup state.
 struct Batch {
-    docs: Vec<(DocRecord, Vec<(ChunkRecord, Vec<f32>)>)>,
+    docs: Vec<(DocRecord, Vec<PreparedChunk>)>,
     dedup: Deduplicator,
     next_id: ChunkId,
 }
@@ -99,10 +104,23 @@ impl Engine {
 
         // 3. Embed every kept chunk (the expensive part), still without touching state.
         // Batches run across documents: a hundred one-paragraph documents are embedded
-        // `embed_batch` at a time, not one by one.
+        // `embed_batch` at a time, not one by one. Then the chunks' sentences, the same
+        // way (format v2 stores them; answers and MaxSim reranking use them).
+        let spans: Vec<(&str, usize, usize)> = pending
+            .iter()
+            .flat_map(|p| p.chunks.iter().map(|(c, _)| (p.record.text.as_str(), c.start, c.end)))
+            .collect();
+        self.check_sentence_limits(&pending)?;
+        let at_index_time = self.config.sentences.at_index_time;
+        let total_sentences: usize = if at_index_time {
+            spans.iter().map(|&(t, s, e)| t.get(s..e).map_or(0, |c| super::select::vector_spans(c, s).len())).sum()
+        } else {
+            0
+        };
         let total_chunks: usize = pending.iter().map(|p| p.chunks.len()).sum();
+        let total = total_chunks + total_sentences;
         let batch = self.config.embed_batch.max(1);
-        progress(Progress::Embedding { done: 0, total: total_chunks });
+        progress(Progress::Embedding { done: 0, total });
         let texts: Vec<&str> = pending.iter().flat_map(|p| p.chunks.iter().map(|(_, t)| t.as_str())).collect();
         let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(total_chunks);
         for group in texts.chunks(batch) {
@@ -110,17 +128,64 @@ impl Engine {
                 return Err(Error::Cancelled);
             }
             vectors.extend(self.embed_batch_checked(group)?);
-            progress(Progress::Embedding { done: vectors.len(), total: total_chunks });
+            progress(Progress::Embedding { done: vectors.len(), total });
         }
         drop(texts);
+        let sentence_vectors = if at_index_time {
+            self.embed_sentences(&spans, &mut |done| {
+                if cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                progress(Progress::Embedding { done: total_chunks + done, total });
+                Ok(())
+            })?
+        } else {
+            vec![Vec::new(); spans.len()]
+        };
+        drop(spans);
         let mut vectors = vectors.into_iter();
+        let mut sentence_vectors = sentence_vectors.into_iter();
         let mut out = Vec::with_capacity(pending.len());
         for prepared in pending {
-            let chunks: Vec<(ChunkRecord, Vec<f32>)> =
-                prepared.chunks.into_iter().map(|(c, _)| c).zip(vectors.by_ref()).collect();
+            let chunks: Vec<PreparedChunk> = prepared
+                .chunks
+                .into_iter()
+                .map(|(c, _)| c)
+                .zip(vectors.by_ref())
+                .zip(sentence_vectors.by_ref())
+                .map(|((c, v), s)| (c, v, s))
+                .collect();
             out.push((prepared.record, chunks));
         }
         Ok(Batch { docs: out, dedup, next_id })
+    }
+
+    /// The sentence-vector limits ([`super::config::SentenceLimits`]), checked before
+    /// anything is embedded.
+    fn check_sentence_limits(&self, pending: &[Prepared]) -> Result<()> {
+        let limits = &self.config.sentences;
+        for p in pending {
+            let mut in_doc = 0usize;
+            for (c, _) in &p.chunks {
+                let n = p.record.text.get(c.start..c.end).map_or(0, |t| super::select::vector_spans(t, c.start).len());
+                if n > limits.max_per_chunk {
+                    return Err(Error::LimitExceeded {
+                        what: "sentence vectors per chunk",
+                        limit: limits.max_per_chunk,
+                        got: n,
+                    });
+                }
+                in_doc += n;
+            }
+            if in_doc > limits.max_per_document {
+                return Err(Error::LimitExceeded {
+                    what: "sentence vectors per document",
+                    limit: limits.max_per_document,
+                    got: in_doc,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Clean, chunk and de-duplicate one document against `dedup`, assigning chunk ids.
@@ -226,7 +291,10 @@ impl Engine {
                     chunks.len()
                 )));
             }
-            for (&id, (chunk, vector)) in record.chunks.iter().zip(chunks) {
+            for (&id, (chunk, vector, sentences)) in record.chunks.iter().zip(chunks) {
+                if let Some(s) = sentences.iter().find(|s| s.codes.len() != self.dense.dim()) {
+                    return Err(Error::DimensionMismatch { expected: self.dense.dim(), got: s.codes.len() });
+                }
                 if record.text.get(chunk.start..chunk.end).is_none() {
                     return Err(Error::InvalidDocument {
                         id: record.id.clone(),
@@ -249,7 +317,7 @@ impl Engine {
         // (unreachable after the checks) leaves every other structure as it was.
         let mut added: Vec<ChunkId> = Vec::new();
         for (record, chunks) in &batch.docs {
-            for (&id, (_, vector)) in record.chunks.iter().zip(chunks) {
+            for (&id, (_, vector, _)) in record.chunks.iter().zip(chunks) {
                 if let Err(e) = self.dense.add(id, vector) {
                     for id in added {
                         self.dense.remove(id);
@@ -268,7 +336,12 @@ impl Engine {
             report.documents += 1;
             report.exact_duplicates += record.exact_duplicates;
             report.near_duplicates += record.near_duplicates;
-            for (&id, (chunk, _)) in record.chunks.iter().zip(chunks) {
+            for (&id, (chunk, _, sentences)) in record.chunks.iter().zip(chunks) {
+                // Dimensions were checked above: this insert cannot fail. Without index-time
+                // vectors the chunk has no entry, so its first retrieval embeds them.
+                if self.config.sentences.at_index_time {
+                    let _ = self.sentences.get_mut().unwrap_or_else(|p| p.into_inner()).insert(id, sentences);
+                }
                 let text = record.text.get(chunk.start..chunk.end).unwrap_or_default();
                 self.sparse.add(id, &sparse_text(record.title.as_deref(), &chunk.heading_path, text), record.language);
                 self.chunks.insert(id, chunk);
@@ -304,6 +377,7 @@ impl Engine {
             self.sparse.remove(c);
             self.dedup.remove(c);
             self.chunks.remove(&c);
+            self.sentences.get_mut().unwrap_or_else(|p| p.into_inner()).remove(c);
         }
         true
     }
@@ -496,11 +570,11 @@ mod tests {
     fn embedding_batches_run_across_documents() {
         let (mut e, batches, _) = engine();
         // Ten one-sentence documents: one chunk each, five batches of two (embed_batch = 2),
-        // not ten batches of one.
+        // not ten batches of one; then their ten sentences, five batches of two again.
         let docs: Vec<Document> = (0..10).map(|i| doc(&format!("d{i}.md"), 12)).collect();
         let report = e.add_documents(docs).unwrap();
         assert_eq!(report.chunks, 10);
-        assert_eq!(batches.load(Ordering::SeqCst), 5);
+        assert_eq!(batches.load(Ordering::SeqCst), 5 + 5);
         // Each chunk got its own document's vector: searching a document's words finds it.
         for i in [0, 4, 9] {
             let id = format!("d{i}.md");

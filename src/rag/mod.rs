@@ -30,7 +30,6 @@
 pub mod answer;
 pub mod ask;
 pub mod attribute;
-mod cache;
 pub mod config;
 pub mod grade;
 pub mod indexing;
@@ -66,8 +65,11 @@ pub struct Engine {
     pub(crate) next_chunk_id: ChunkId,
     /// Optional generator for generative answers (behind a mutex so the engine stays `Sync`).
     pub(crate) generator: std::sync::Mutex<Option<Box<dyn crate::generate::Generator>>>,
-    /// Vectors of candidate answer sentences already embedded (see [`cache::SentenceCache`]).
-    pub(crate) sentence_cache: std::sync::Mutex<cache::SentenceCache>,
+    /// The chunks' int8 sentence vectors (stored in the index file since format v2; a
+    /// chunk loaded from a v1 file gets its entry when first needed, hence the mutex).
+    pub(crate) sentences: std::sync::Mutex<crate::index::sentences::SentenceStore>,
+    /// MMR λ and other-document cutoff of answer selection (see [`select::SelectTuning`]).
+    pub(crate) select_tuning: select::SelectTuning,
     /// The grader's calibration fitted for this index (`sotto calibrate`), if any.
     pub(crate) calibration: Option<grade::Calibration>,
 }
@@ -87,7 +89,8 @@ impl Engine {
             chunks: BTreeMap::new(),
             next_chunk_id: 0,
             generator: std::sync::Mutex::new(None),
-            sentence_cache: std::sync::Mutex::new(cache::SentenceCache::new(cache::SENTENCE_CACHE_CAPACITY)),
+            sentences: std::sync::Mutex::new(crate::index::sentences::SentenceStore::new(dim)),
+            select_tuning: select::SelectTuning::default(),
             calibration: None,
         }
     }
@@ -113,10 +116,21 @@ impl Engine {
         self.generator.get_mut().unwrap_or_else(|p| p.into_inner()).take()
     }
 
-    /// Drop the cached vectors of answer sentences (memory, or a cold-cache measurement);
-    /// answers are the same with or without them, only slower to select.
-    pub fn clear_sentence_cache(&self) {
-        self.sentence_cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    /// Set the MMR λ and the other-document cutoff of answer selection (values outside
+    /// [0, 1] are clamped into it); for comparing settings on development questions.
+    pub fn set_select_tuning(&mut self, tuning: select::SelectTuning) {
+        let unit = |v: f32| if v.is_finite() { v.clamp(0.0, 1.0) } else { 1.0 };
+        self.select_tuning = select::SelectTuning {
+            mmr_lambda: unit(tuning.mmr_lambda),
+            other_doc_cutoff: unit(tuning.other_doc_cutoff),
+        };
+    }
+
+    /// Chunks still without sentence vectors (loaded from a format-v1 index): each is
+    /// embedded when first retrieved, or all at once by [`Engine::upgrade_sentences`].
+    pub fn chunks_without_sentence_vectors(&self) -> usize {
+        let store = self.sentences.lock().unwrap_or_else(|p| p.into_inner());
+        self.chunks.keys().filter(|&&id| !store.contains(id)).count()
     }
 
     /// Whether a generator is loaded.

@@ -2,13 +2,16 @@
 //!
 //! The container (magic, version, checksummed sections) is
 //! [`crate::index::format`]; this module decides what goes in the sections — the
-//! [`Manifest`], the document and chunk records, the dense index — and checks, on
+//! [`Manifest`], the document and chunk records, the dense index, the sentence vectors
+//! (format v2; a v1 file has none and its chunks are embedded when first needed) — and checks, on
 //! load, that they describe one consistent engine before any of it is used:
 //! - the configuration passes [`EngineConfig::validate`];
 //! - the embedder loaded is the one the index was built with;
 //! - every chunk belongs to exactly one document, which lists it once; every chunk has
 //!   exactly one vector and every vector a chunk (ids matched, not only counted); every
-//!   span lies in its document's cleaned text; ids are below `next_chunk_id`.
+//!   span lies in its document's cleaned text; ids are below `next_chunk_id`; every
+//!   sentence vector belongs to a chunk, has the embedder's dimension and a span inside
+//!   its chunk on character boundaries.
 //!
 //! BM25 postings and the duplicate detector are derived state, rebuilt from the chunk
 //! texts on load with the same [`sparse_text`] and [`dedup_key`] as indexing uses.
@@ -23,7 +26,10 @@ use super::{Engine, EngineConfig};
 use crate::embed::{Embedder, EmbedderInfo};
 use crate::error::{Error, Result};
 use crate::index::dense::DenseIndex;
-use crate::index::format::{bincode_opts, read_sections, section, write_section, FORMAT_VERSION, MAGIC};
+use crate::index::format::{
+    bincode_opts, read_sections, read_versioned, section, write_section, FORMAT_VERSION, MAGIC, MIN_FORMAT_VERSION,
+};
+use crate::index::sentences::SentenceStore;
 use crate::index::sparse::SparseIndex;
 use crate::index::ChunkId;
 use crate::ingest::dedup::Deduplicator;
@@ -57,7 +63,7 @@ pub struct Manifest {
 fn parse_manifest(sections: &BTreeMap<String, &[u8]>) -> Result<Manifest> {
     let manifest: Manifest =
         serde_json::from_slice(section(sections, "manifest")?).map_err(|e| Error::corrupt("manifest", e))?;
-    if manifest.format_version != FORMAT_VERSION {
+    if !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&manifest.format_version) {
         return Err(Error::IndexFormat { found: manifest.format_version, supported: FORMAT_VERSION });
     }
     Ok(manifest)
@@ -113,14 +119,17 @@ impl Engine {
         let chunks: Vec<(ChunkId, &ChunkRecord)> = self.chunks.iter().map(|(k, v)| (*k, v)).collect();
         let chunks = bincode_opts(u64::MAX).serialize(&chunks).map_err(|e| Error::corrupt("chunks", e))?;
         let dense = self.dense.to_bytes();
-        let mut out = Vec::with_capacity(64 + manifest.len() + docs.len() + chunks.len() + dense.len());
+        let sentences = self.sentences.lock().unwrap_or_else(|p| p.into_inner()).to_bytes();
+        let mut out =
+            Vec::with_capacity(80 + manifest.len() + docs.len() + chunks.len() + dense.len() + sentences.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&4u32.to_le_bytes());
+        out.extend_from_slice(&5u32.to_le_bytes());
         write_section(&mut out, "manifest", &manifest);
         write_section(&mut out, "docs", &docs);
         write_section(&mut out, "chunks", &chunks);
         write_section(&mut out, "dense", &dense);
+        write_section(&mut out, "sentences", &sentences);
         Ok(out)
     }
 
@@ -128,8 +137,14 @@ impl Engine {
     /// wrong magic, an unknown version, a checksum failure, inconsistent records, or
     /// an index built with a different embedder — each with a typed error.
     pub fn from_bytes(bytes: &[u8], embedder: Box<dyn Embedder>) -> Result<Engine> {
-        let sections = read_sections(bytes)?;
+        let (version, sections) = read_versioned(bytes)?;
         let manifest = parse_manifest(&sections)?;
+        if manifest.format_version != version {
+            return Err(Error::corrupt(
+                "manifest",
+                format!("format {} in a version {version} file", manifest.format_version),
+            ));
+        }
         let loaded = embedder.info();
         if !same_embedder(&manifest.embedder, loaded) {
             let describe =
@@ -198,6 +213,36 @@ impl Engine {
         if owned.len() != chunks.len() {
             return Err(Error::corrupt("chunks", "some chunks belong to no document"));
         }
+        // Sentence vectors (format v2): each belongs to a chunk and lies inside it.
+        let sentences = if version >= 2 {
+            let store = SentenceStore::from_bytes(section(&sections, "sentences")?)?;
+            if store.dim() != loaded.dim && !store.is_empty() {
+                return Err(Error::corrupt(
+                    "sentences",
+                    format!("dimension {} for an index of {}", store.dim(), loaded.dim),
+                ));
+            }
+            for id in store.ids() {
+                let c = chunks.get(&id).ok_or_else(|| Error::corrupt("sentences", format!("unknown chunk {id}")))?;
+                let text = docs.get(&c.doc_id).map(|d| d.text.as_str()).unwrap_or_default();
+                for v in store.get(id).into_iter().flat_map(|v| v.iter()) {
+                    let (s, e) = (v.start as usize, v.end as usize);
+                    if s < c.start || e > c.end || text.get(s..e).is_none() {
+                        return Err(Error::corrupt(
+                            "sentences",
+                            format!("chunk {id}: span {s}..{e} is outside the chunk"),
+                        ));
+                    }
+                }
+            }
+            if store.is_empty() {
+                SentenceStore::new(loaded.dim)
+            } else {
+                store
+            }
+        } else {
+            SentenceStore::new(loaded.dim)
+        };
         let mut engine = Engine::new(config, embedder);
         engine.docs = docs;
         engine.chunks = chunks;
@@ -206,6 +251,7 @@ impl Engine {
         engine.dedup = dedup;
         engine.next_chunk_id = manifest.next_chunk_id;
         engine.calibration = manifest.calibration;
+        engine.sentences = std::sync::Mutex::new(sentences);
         Ok(engine)
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! Filters become an allow-list of chunk ids that both retrievers respect while
 //! ranking; hybrid mode fetches `max(k, fusion_candidates)` from each retriever and
-//! fuses them ([`crate::index::fusion`]).
+//! fuses them ([`crate::index::fusion`]). With `rerank: maxsim` the fused list, cut at
+//! `max(k, fusion_candidates)`, is reordered by each chunk's MaxSim (the best cosine of
+//! the query with one of its stored sentence vectors) before the top `k` are returned.
 
 use std::collections::{HashMap, HashSet};
 
@@ -11,13 +13,13 @@ use super::Engine;
 use crate::error::{Error, Result};
 use crate::index::fusion::fuse;
 use crate::index::ChunkId;
-use crate::query::{Mode, SearchOptions};
+use crate::query::{Mode, Rerank, SearchOptions};
 
 impl Engine {
     /// Search the index.
     pub fn search(&self, query: &str, options: &SearchOptions) -> Result<Vec<SearchHit>> {
-        let query_vec = match options.mode {
-            Mode::Sparse => None,
+        let query_vec = match (options.mode, options.rerank) {
+            (Mode::Sparse, Rerank::None) => None,
             _ => Some(self.embed_query(query, options)?),
         };
         self.search_with_vector(query, query_vec.as_deref(), options)
@@ -46,6 +48,23 @@ impl Engine {
             self.dense.check_vector(v)?;
         }
         Ok(vectors)
+    }
+
+    /// Reorder `fused` by MaxSim (best sentence cosine; a chunk without sentence vectors
+    /// keeps its fused score's rank below every chunk that has them); ties keep the fused order.
+    fn rerank_maxsim(&self, query_vec: &[f32], fused: Vec<(ChunkId, f32)>) -> Result<Vec<(ChunkId, f32)>> {
+        let ids: Vec<ChunkId> = fused.iter().map(|(id, _)| *id).collect();
+        let stored = self.chunk_sentences(&ids)?;
+        let mut scored: Vec<(usize, ChunkId, f32)> = fused
+            .iter()
+            .zip(&stored)
+            .enumerate()
+            .map(|(i, ((id, _), v))| {
+                (i, *id, crate::index::sentences::max_sim(v, query_vec).unwrap_or(f32::NEG_INFINITY))
+            })
+            .collect();
+        scored.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+        Ok(scored.into_iter().map(|(i, id, s)| (id, if s.is_finite() { s } else { fused[i].1 })).collect())
     }
 
     fn check_query(&self, query: &str, options: &SearchOptions) -> Result<()> {
@@ -96,9 +115,11 @@ impl Engine {
             query_vec
                 .ok_or(Error::InvalidOption { name: "query_vec", detail: "dense search needs a query vector".into() })
         };
+        // Reranking reorders a deeper list than it returns.
+        let depth = if options.rerank == Rerank::None { k } else { candidates };
         let (dense, sparse) = match options.mode {
-            Mode::Dense => (self.dense.search(need_vec()?, k, allow)?, Vec::new()),
-            Mode::Sparse => (Vec::new(), self.sparse.search(query, k, allow)),
+            Mode::Dense => (self.dense.search(need_vec()?, depth, allow)?, Vec::new()),
+            Mode::Sparse => (Vec::new(), self.sparse.search(query, depth, allow)),
             Mode::Hybrid => {
                 (self.dense.search(need_vec()?, candidates, allow)?, self.sparse.search(query, candidates, allow))
             }
@@ -106,7 +127,11 @@ impl Engine {
         let fused = match options.mode {
             Mode::Dense => dense.clone(),
             Mode::Sparse => sparse.clone(),
-            Mode::Hybrid => fuse(options.fusion, &dense, &sparse, k),
+            Mode::Hybrid => fuse(options.fusion, &dense, &sparse, depth),
+        };
+        let fused = match options.rerank {
+            Rerank::None => fused,
+            Rerank::MaxSim => self.rerank_maxsim(need_vec()?, fused)?,
         };
         let dense_map: HashMap<ChunkId, f32> = dense.into_iter().collect();
         let sparse_map: HashMap<ChunkId, f32> = sparse.into_iter().collect();

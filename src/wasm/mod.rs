@@ -78,6 +78,8 @@ export interface SearchOpts {
   rrfK?: number;
   /** Filters, all of which must match. */
   filters?: SottoFilter[];
+  /** Rerank the fused candidates by MaxSim, the best sentence cosine (default "none"). */
+  rerank?: "none" | "maxsim";
 }
 /** Options of `ask`; every field is optional. */
 export interface AskOpts {
@@ -255,7 +257,7 @@ fn reject_unknown_keys(value: &JsValue, allowed: &[&str], name: &'static str) ->
     Ok(())
 }
 
-const SEARCH_KEYS: &[&str] = &["k", "mode", "fusion", "alpha", "rrfK", "filters"];
+const SEARCH_KEYS: &[&str] = &["k", "mode", "fusion", "alpha", "rrfK", "filters", "rerank"];
 const ASK_KEYS: &[&str] = &[
     "search",
     "mode",
@@ -301,6 +303,7 @@ struct JsSearchOptions {
     alpha: Option<f32>,
     rrf_k: Option<f32>,
     filters: Vec<Filter>,
+    rerank: Option<String>,
 }
 
 impl JsSearchOptions {
@@ -329,6 +332,9 @@ impl JsSearchOptions {
             }
         }
         o.filters = self.filters;
+        if let Some(r) = self.rerank.as_deref() {
+            o.rerank = r.parse()?;
+        }
         o.validate()?;
         Ok(o)
     }
