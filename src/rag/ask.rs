@@ -127,8 +127,10 @@ impl AskOptions {
 
 /// With a *correct* or *ambiguous* grade, candidate sentences whose cosine with the
 /// question is below this share of the best one are dropped before the answer is
-/// picked (CRAG's "keep only the strips that pass").
-pub const STRIP_KEEP: f32 = 0.8;
+/// picked (CRAG's "keep only the strips that pass"). Set by hand, not learned: 0.8 (the
+/// first choice) dropped the answer sentence of the demo's sample question once selection
+/// scored sentences from stored vectors; 0.6 keeps it. To be fitted on the dev sets.
+pub const STRIP_KEEP: f32 = 0.6;
 
 /// Expansion words added to an *ambiguous* question before it is retrieved again.
 pub const EXPANSION_TERMS: usize = 5;

@@ -201,6 +201,12 @@ impl Engine {
             for (i, (start, end)) in split_sentences(&hit.text, hit.start).into_iter().enumerate() {
                 let Some(v) = by_span.get(&(start as u32, end as u32)) else { continue };
                 let Some(text) = doc.text.get(start..end) else { continue };
+                // A heading names a topic, it does not answer: it matches a question's
+                // words best and would be picked on its own (the chunk's heading path
+                // holds the headings above and inside it).
+                if hit.heading_path.iter().any(|h| h.trim() == text.trim()) {
+                    continue;
+                }
                 let cosine = v.dot(qvec);
                 let lex = lexical_evidence(&content_terms(text, doc.language), &q_terms);
                 let prior = 1.0 / (hit.rank.max(1) as f32).sqrt();
