@@ -197,7 +197,12 @@ fn committed_v2_fixture_loads_with_its_sentence_vectors() {
     let engine = Engine::from_bytes(&v2, Box::new(common::minilm())).expect("format v2 fixture loads");
     assert_eq!(engine.stats().documents, 3);
     assert_eq!(engine.chunks_without_sentence_vectors(), 0, "every chunk has its sentence vectors");
-    assert_eq!(engine.to_bytes().unwrap(), v2, "re-serialization is identical");
+    // Written by an earlier build: today's export may add manifest fields with defaults,
+    // but exporting what was loaded is stable from then on.
+    let again = engine.to_bytes().unwrap();
+    let reloaded = Engine::from_bytes(&again, Box::new(common::minilm())).expect("its re-export loads");
+    assert_eq!(reloaded.to_bytes().unwrap(), again, "re-serialization is stable");
+    assert_eq!(reloaded.chunks_without_sentence_vectors(), 0);
     // The v1 fixture upgraded here gives the same sentences, vectors within one int8 step.
     let v1 = std::fs::read(common::fixture("index_v1.sotto")).unwrap();
     let mut upgraded = Engine::from_bytes(&v1, Box::new(common::minilm())).unwrap();
