@@ -293,7 +293,7 @@ async function main() {
       { name: 'hostile.md', mimeType: 'text/markdown', buffer: Buffer.from(hostileMd) },
       { name: '<img src=x onerror=alert(9)>.txt', mimeType: 'text/plain', buffer: Buffer.from(hostileTxt) },
     ]);
-    await page.waitForFunction(() => document.body.dataset.documents === '9', null, { timeout: T.ingest });
+    await page.waitForFunction((n) => document.body.dataset.documents === n, String(SAMPLE_DOCS + 3), { timeout: T.ingest });
     await page.fill('#query', 'zebra');
     await page.selectOption('#mode', 'sparse');
     await page.selectOption('#k', '10');
@@ -562,7 +562,7 @@ async function main() {
     };
     step(`reloaded: ${JSON.stringify(restored)}`);
     assert.equal(restored.restored, '1');
-    assert.equal(restored.docs, '9');
+    assert.equal(restored.docs, String(SAMPLE_DOCS + 3));
     assert.equal(restored.embedded, '0');
     assert.match(restored.source, /restored from IndexedDB/);
     assert.equal(restored.cached, '1');
