@@ -546,7 +546,7 @@ async function main() {
     step(`quota exceeded: ${JSON.stringify(quota)}`);
     assert.equal(quota.saved.ok, false);
     assert.equal(quota.saved.error.kind, 'QuotaExceeded');
-    assert.equal(quota.documents, 10);
+    assert.equal(quota.documents, SAMPLE_DOCS + 4);
 
     // 7. Reload: index from IndexedDB (no embedding), model from the Cache API (no download).
     const seen = requests.length;
