@@ -39,4 +39,5 @@ if [ -n "${SOTTO_FUZZ_SECONDS:-}" ]; then
   ./scripts/fuzz.sh "${SOTTO_FUZZ_SECONDS}"
 fi
 
+echo "== disk: $(du -sh target 2>/dev/null | cut -f1) in target/ ($(df -h . | awk 'NR==2 {print $4}') free)"
 echo "all tests passed"
