@@ -4,7 +4,8 @@
 Adds the headers the page relies on: COOP/COEP (cross-origin isolation, so the worker
 can be cancelled through a SharedArrayBuffer), a Content-Security-Policy for every
 response (the worker's policy comes from its own response, not the page's meta tag),
-nosniff, and no-store for the app files so an edited page is picked up on reload.
+nosniff, and no-cache for the app files: revalidated on every load (304 when unchanged), so an
+edited page is picked up on reload without the 10 MB wasm being downloaded again.
 The policy is the one in DIR/index.html's meta tag (one source of truth: it lists the
 hashes of the evaluation report's inline code, which the page shows in a frame), plus
 frame-ancestors, which a meta tag cannot set.
@@ -53,7 +54,10 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         self.send_header('X-Content-Type-Options', 'nosniff')
         self.send_header('Referrer-Policy', 'no-referrer')
         if '/models/' not in self.path:
-            self.send_header('Cache-Control', 'no-store')
+            # Revalidate, don't refetch: the browser keeps the 10 MB wasm and asks with
+            # If-Modified-Since on the next visit (a 304 when unchanged), so an edited
+            # page is still picked up on reload.
+            self.send_header('Cache-Control', 'no-cache')
         super().end_headers()
 
     def log_message(self, fmt, *args):

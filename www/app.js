@@ -7,6 +7,9 @@ import { createEngine, splitSpan } from './client.js';
 const params = new URLSearchParams(location.search);
 const MODEL_DIR = 'models/all-MiniLM-L6-v2/';
 const GENERATOR_URL = 'models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf';
+// Shown to the user: the GGUF's general.name is a generated string ("Smollm2 135M 8k Lc100K
+// Mix1 Ep2"); the file name says the model and its quantization.
+const GENERATOR_NAME = GENERATOR_URL.split('/').pop().replace(/\.gguf$/i, '').replace(/\.(Q\w+)$/, ' ($1)');
 // SHA-256 and size of every model file (scripts/fetch-models.sh writes it): cached and
 // downloaded copies are checked against it.
 const MODEL_MANIFEST = 'models/manifest.json';
@@ -17,7 +20,7 @@ const MODEL = {
 };
 
 const $ = (id) => document.getElementById(id);
-const state = { engine: null, busy: false, embedded: 0, timings: {}, lastQuery: '', documents: 0, evalInput: null, evalResult: null };
+const state = { engine: null, busy: false, asking: false, embedded: 0, timings: {}, lastQuery: '', documents: 0, evalInput: null, evalResult: null };
 
 /** Create an element; children are nodes or strings (strings become text nodes). */
 function el(tag, attrs = {}, ...children) {
@@ -58,14 +61,25 @@ function timing(label, ms, extra = '') {
 
 function setBusy(busy, cancellable = false) {
   state.busy = busy;
-  for (const id of ['load-sample', 'export', 'clear', 'search-button', 'ask-button', 'load-generator', 'eval-sample']) $(id).disabled = busy || !state.engine;
+  for (const id of ['load-sample', 'export', 'clear', 'load-generator', 'eval-sample']) $(id).disabled = busy || !state.engine;
+  syncQueryControls();
   $('eval-run').disabled = busy || !state.engine || !state.evalInput || state.documents === 0;
   // Picking files stays possible while busy: picks are queued, never dropped.
   $('files').disabled = !state.engine;
   $('import-file').disabled = busy;
   $('eval-file').disabled = busy;
-  $('cancel').hidden = !(busy && cancellable);
+  $('cancel').hidden = !(busy && cancellable) || state.asking;
   if (!busy) queueMicrotask(pumpIngest);
+}
+
+/** Search and Ask need an engine, an idle worker and at least one document; the hint says which is missing. */
+function syncQueryControls() {
+  const empty = state.documents === 0;
+  for (const id of ['search-button', 'ask-button']) {
+    $(id).disabled = state.busy || !state.engine || empty;
+    $(id).title = empty ? 'Add documents first: the index is empty' : '';
+  }
+  for (const id of ['search-empty', 'ask-empty']) $(id).hidden = !state.engine || !empty;
 }
 
 // ---- summary and document list ----
@@ -79,11 +93,12 @@ async function refreshSummary(stats, source) {
   document.body.dataset.documents = stats.documents;
   state.documents = stats.documents;
   $('eval-run').disabled = state.busy || !state.evalInput || stats.documents === 0;
+  syncQueryControls();
   const ids = await state.engine.documentIds();
   $('doc-list').replaceChildren(
     ...ids.map((id) => {
       const open = el('button', { class: 'link', text: id, title: 'Open' });
-      open.addEventListener('click', () => openDocument(id));
+      open.addEventListener('click', () => openDocument(id, null, null, open));
       const rm = el('button', { class: 'remove', text: '×', title: `Remove ${id}` });
       rm.addEventListener('click', () => removeDocument(id));
       return el('li', {}, open, ' ', rm);
@@ -192,26 +207,32 @@ function decodeText(bytes) {
   }
 }
 
-function readFiles(fileList) {
+const SUPPORTED = /\.(txt|md|markdown|html?|xhtml)$/i;
+
+function readFiles(picked) {
   const seen = new Set();
-  for (const f of fileList) {
-    if (!/\.(txt|md|markdown|html?|xhtml)$/i.test(f.name)) {
-      showError($('ingest-status'), { kind: 'InvalidDocument', message: `${f.name}: only .txt, .md and .html files are supported` });
-      return;
-    }
+  // Unsupported files are named and left out; the rest of the pick is indexed.
+  const fileList = picked.filter((f) => SUPPORTED.test(f.name));
+  const skipped = picked.filter((f) => !SUPPORTED.test(f.name)).map((f) => f.name);
+  const skipNote = skipped.length ? [`skipped ${skipped.join(', ')}: only .txt, .md and .html files are supported`] : [];
+  if (!fileList.length) {
+    showError($('ingest-status'), { kind: 'InvalidDocument', message: skipNote[0] });
+    return;
   }
   const label = fileList.length === 1 ? fileList[0].name : `${fileList.length} files`;
   // Queued at once (in pick order); read while waiting.
   enqueueIngest(label, (async () => {
     const docs = [];
-    const notes = [];
+    const notes = [...skipNote];
     for (const f of fileList) {
       let id = f.name;
       for (let n = 2; seen.has(id); n++) id = `${f.name} (${n})`;
       seen.add(id);
       const { text, encoding, fallback } = decodeText(new Uint8Array(await f.arrayBuffer()));
       if (fallback) notes.push(`${f.name} is not valid UTF-8: read as ${encoding} (Latin-1)`);
-      docs.push({ id, body: text, metadata: { source: 'upload', title: f.name, encoding } });
+      // No title here: the engine takes it from the document (HTML <title> or first <h1>,
+      // Markdown's first heading) and falls back to the id, which is the file name.
+      docs.push({ id, body: text, metadata: { source: 'upload', filename: f.name, encoding } });
     }
     return { docs, label: fileList.length === 1 ? 'file' : 'files', notes };
   })());
@@ -245,9 +266,23 @@ async function removeDocument(id) {
 
 // ---- search ----
 
-/** Text with the query's words wrapped in <mark>, built from text nodes. */
+// Below this cosine (all-MiniLM-L6-v2), with no query word in any hit, a dense hit is not a
+// match: on the sample corpus unrelated questions top out near 0.15-0.25, answerable ones
+// start around 0.4.
+const WEAK_COSINE = 0.3;
+
+// Function words are not highlighted (a snippet full of marked "the" and "which" hides the
+// words that matched): the BM25 analyzer's English and French stop words of 3+ letters
+// (src/index/text.rs; a test there checks this list is exactly those).
+const STOP = new Set(('about and are aux avec been but can ces cet cette comme could dans des did does donc dont elle elles '
+  + 'est for from had has have her his how ils into its les leur leurs lui mais mes mon nos notre nous '
+  + 'ont our par pas pour que qui ses she should son sont such sur tes than that the their them then '
+  + 'there these they this those ton une vos votre vous was were what when where which who whom why will '
+  + 'with would you your était été être').split(' '));
+
+/** Text with the query's content words wrapped in <mark>, built from text nodes. */
 function highlighted(text, query) {
-  const words = [...new Set(query.toLowerCase().match(/[\p{L}\p{N}]{3,}/gu) || [])];
+  const words = [...new Set(query.toLowerCase().match(/[\p{L}\p{N}]{3,}/gu) || [])].filter((w) => !STOP.has(w));
   if (!words.length) return [document.createTextNode(text)];
   const re = new RegExp(`(${words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})`, 'giu');
   return text.split(re).map((part, i) => (i % 2 ? el('mark', { text: part }) : document.createTextNode(part)));
@@ -266,19 +301,33 @@ async function search(ev) {
   list.dataset.state = 'running';
   list.replaceChildren();
   try {
-    const { hits, timings } = await state.engine.search(query, opts);
+    const { hits, corrections, timings } = await state.engine.search(query, opts);
     timing('search', timings.search_ms, `${mode}, ${hits.length} hits`);
     if (!hits.length) {
       list.replaceChildren(el('li', { class: 'empty', text: 'No matching chunks.' }));
       return;
     }
+    // No hit shares a word with the query (no BM25 score) and the best cosine is low: these
+    // are the nearest chunks by meaning, not matches. Said before the list, not hidden.
+    const bestCos = Math.max(...hits.map((h) => (h.dense_score === null ? -1 : h.dense_score)));
+    const lexical = hits.some((h) => h.sparse_score !== null);
+    const weak = mode !== 'sparse' && !lexical && bestCos < WEAK_COSINE;
+    list.dataset.weak = weak ? '1' : '0';
+    const notice = weak ? [el('li', { class: 'weak', text: `No strong match: no document contains these words, and the closest passages are only loosely related (best cosine ${bestCos.toFixed(2)}). Try other words.` })] : [];
+    // Typo tolerance: say which words were found nowhere and what was searched instead.
+    const fixes = (corrections || []).filter((c) => c.replacements.length);
+    list.dataset.corrected = fixes.map((c) => c.word).join(' ');
+    if (fixes.length && mode !== 'dense') {
+      notice.push(el('li', { class: 'corrected', text: `Also searched for ${fixes.map((c) => `${c.replacements.map(([w]) => w).join(' / ')} (for “${c.word}”)`).join(', ')}: no document contains the words as typed.` }));
+    }
     list.replaceChildren(
+      ...notice,
       ...hits.map((h) => {
         const scores = [`score ${h.score.toFixed(4)}`];
         if (h.dense_score !== null) scores.push(`cosine ${h.dense_score.toFixed(3)}`);
         if (h.sparse_score !== null) scores.push(`BM25 ${h.sparse_score.toFixed(2)}`);
         const title = el('button', { class: 'link hit-title', text: h.title || h.doc_id, title: 'Open this span in the document' });
-        title.addEventListener('click', () => openDocument(h.doc_id, h.start, h.end));
+        title.addEventListener('click', () => openDocument(h.doc_id, h.start, h.end, title));
         return el(
           'li',
           { class: 'hit', 'data-doc': h.doc_id },
@@ -309,14 +358,42 @@ async function ask(ev) {
   // it (it may hold sentences the final answer drops). renderAnswer replaces it.
   box.replaceChildren(el('p', { class: 'streaming', 'data-verified': 'false' }, el('span', { class: 'draft-label', text: 'Unverified draft — checked against the documents when complete' }), ' '));
   cites.replaceChildren();
+  const mode = $('answer-mode').value;
+  state.asking = true;
   setBusy(true, true);
+  $('ask-cancel').hidden = false;
+  // What is happening, with the time spent, until the answer arrives (an extractive answer
+  // takes a moment; a generative one reads its sources — prefill — before its first word).
+  const status = $('ask-status');
+  const t0 = performance.now();
+  let firstText = null;
+  const tick = () => {
+    const s = ((performance.now() - t0) / 1000).toFixed(1);
+    status.textContent = mode === 'generative'
+      ? (firstText === null ? `Finding the passages and reading them to the model… ${s} s` : `Writing the answer… ${s} s (first words after ${firstText.toFixed(1)} s)`)
+      : `Finding the passages and the sentences that answer… ${s} s`;
+  };
+  status.hidden = false;
+  status.dataset.state = 'running';
+  tick();
+  const timer = setInterval(tick, 100);
   try {
-    const { answer } = await state.engine.ask(question, { mode: $('answer-mode').value }, { onText: (t) => box.firstChild.append(t) });
+    const { answer } = await state.engine.ask(question, { mode }, {
+      onText: (t) => {
+        if (firstText === null) firstText = (performance.now() - t0) / 1000;
+        box.firstChild.append(t);
+      },
+    });
     renderAnswer(answer);
   } catch (e) {
     showError(box, e);
     box.dataset.state = 'error';
   } finally {
+    clearInterval(timer);
+    status.hidden = true;
+    status.dataset.state = 'done';
+    state.asking = false;
+    $('ask-cancel').hidden = true;
     setBusy(false);
   }
 }
@@ -331,7 +408,7 @@ function renderAnswer(a) {
     for (const n of s.citations) {
       const c = a.citations.find((x) => x.n === n);
       const b = el('button', { class: 'cite', text: `[${n}]`, 'data-n': String(n), title: c ? `${c.title || c.doc_id}` : '' });
-      if (c) b.addEventListener('click', () => openDocument(c.doc_id, c.start, c.end));
+      if (c) b.addEventListener('click', () => openDocument(c.doc_id, c.start, c.end, b));
       p.append(b, ' ');
     }
   }
@@ -342,7 +419,7 @@ function renderAnswer(a) {
   $('citations').replaceChildren(
     ...a.citations.map((c) => {
       const open = el('button', { class: 'link', text: `[${c.n}] ${c.title || c.doc_id}`, 'data-n': String(c.n) });
-      open.addEventListener('click', () => openDocument(c.doc_id, c.start, c.end));
+      open.addEventListener('click', () => openDocument(c.doc_id, c.start, c.end, open));
       return el('li', {}, open, el('blockquote', { text: c.text }));
     }),
   );
@@ -377,7 +454,7 @@ async function loadGenerator() {
         },
       },
     );
-    status.textContent = `${r.info.name || r.info.architecture} loaded (${r.info.block_count} layers, context ${r.info.context_len})${r.cached && r.cached.repaired ? ` · ${r.cached.repaired}: downloaded again` : ''}`;
+    status.textContent = `${GENERATOR_NAME} loaded (${r.info.architecture}, ${r.info.block_count} layers, context ${r.info.context_len})${r.cached && r.cached.repaired ? ` · ${r.cached.repaired}: downloaded again` : ''}`;
     status.dataset.kind = 'done';
     timing('generator load', r.timings.load_ms, r.cached && r.cached.hit ? 'Cache API' : `fetch ${fmtMs(r.timings.fetch_ms)}`);
     const opt = $('answer-mode').querySelector('option[value=generative]');
@@ -504,7 +581,13 @@ async function evaluate() {
 
 // ---- document viewer ----
 
-async function openDocument(id, start = null, end = null) {
+/**
+ * Show a document (with the span start..end marked) right below the section of the element
+ * that asked for it — a hit, a citation, the document list — not at the end of the page.
+ */
+async function openDocument(id, start = null, end = null, from = null) {
+  const section = from && from.closest('main > section');
+  if (section && section.id !== 'viewer' && section.nextElementSibling !== $('viewer')) section.after($('viewer'));
   try {
     const d = await state.engine.document(id);
     $('viewer-title').textContent = d.title || d.id;
@@ -520,6 +603,7 @@ async function openDocument(id, start = null, end = null) {
     } else {
       pre.replaceChildren(document.createTextNode(d.text));
       $('viewer').hidden = false;
+      $('viewer').scrollIntoView({ block: 'nearest' });
     }
     $('viewer').dataset.doc = d.id;
   } catch (e) {
@@ -554,6 +638,24 @@ async function importIndex(file) {
 }
 
 // ---- start ----
+
+/**
+ * Ask the browser not to evict this origin's storage (the ~190 MB of cached models and the
+ * saved index) under storage pressure. Chromium grants it by site engagement, so it may be
+ * refused; the page says which. Only a window can ask (StorageManager.persist is not in workers).
+ */
+async function requestPersistence() {
+  let persisted = 'unsupported';
+  try {
+    if (navigator.storage && navigator.storage.persist) {
+      persisted = (await navigator.storage.persisted()) || (await navigator.storage.persist()) ? 'yes' : 'no';
+    }
+  } catch {
+    persisted = 'error';
+  }
+  document.body.dataset.persisted = persisted;
+  timing('storage persisted', null, persisted === 'yes' ? 'yes: the browser will not evict the models and index' : persisted === 'no' ? 'no: the browser may evict the cached models under storage pressure' : persisted);
+}
 
 /** What the page says when the engine's worker crashed and was restarted (client.js restarts it). */
 function watchEngine(engine) {
@@ -641,6 +743,7 @@ async function start() {
       document.body.dataset.modelRepaired = repaired.length ? Object.keys(r.cached).filter((f) => r.cached[f].repaired).join(',') : '';
     }
     state.engine = engine;
+    requestPersistence();
     const restored = await engine.restore();
     if (restored.restored) {
       timing('restore (IndexedDB)', restored.timings.restore_ms, fmtBytes(restored.bytes));
@@ -685,6 +788,7 @@ $('load-sample').addEventListener('click', loadSample);
 $('rebuild').addEventListener('click', rebuild);
 $('load-generator').addEventListener('click', loadGenerator);
 $('cancel').addEventListener('click', () => state.engine.cancel());
+$('ask-cancel').addEventListener('click', () => state.engine.cancel());
 $('search-form').addEventListener('submit', search);
 $('ask-form').addEventListener('submit', ask);
 $('export').addEventListener('click', exportIndex);

@@ -159,6 +159,26 @@ function watchStreaming(page) {
   });
 }
 
+/** Record whether the ask progress line and the Cancel beside Ask were shown while an answer ran. */
+function watchAskUi(page) {
+  return page.evaluate(() => {
+    window.__askUi = { status: [], cancelShown: false };
+    window.__askObserver?.disconnect();
+    const status = document.getElementById('ask-status');
+    const cancel = document.getElementById('ask-cancel');
+    window.__askObserver = new MutationObserver(() => {
+      if (!status.hidden && status.textContent) window.__askUi.status.push(status.textContent);
+      if (!cancel.hidden) window.__askUi.cancelShown = true;
+    });
+    window.__askObserver.observe(status, { childList: true, characterData: true, subtree: true, attributes: true });
+    window.__askObserver.observe(cancel, { attributes: true });
+  });
+}
+
+function askUiReport(page) {
+  return page.evaluate(() => (window.__askObserver.disconnect(), window.__askUi));
+}
+
 function streamingReport(page) {
   return page.evaluate(() => (window.__streamObserver.disconnect(), window.__stream));
 }
@@ -175,6 +195,8 @@ async function openCitation(page, doc) {
   const n = await page.getAttribute('#answer button.cite >> nth=0', 'data-n');
   const quoted = await page.textContent(`#citations li:has(button[data-n="${n}"]) blockquote`);
   assert.equal(marked, quoted, 'the viewer does not mark the cited span');
+  // The viewer opens right below the answer, not at the end of the page.
+  assert.equal(await page.evaluate(() => document.getElementById('ask-section').nextElementSibling.id), 'viewer', 'the viewer did not open below the answer');
   return marked;
 }
 
@@ -204,6 +226,21 @@ async function main() {
     assert.equal(await page.evaluate(() => self.crossOriginIsolated), true, 'page should be cross-origin isolated (COOP/COEP)');
     step(`model loaded: ${await page.textContent('#status')}`);
     assert.match(await page.textContent('#status'), /checked against the manifest/, 'the model files were not checked (models/manifest.json)');
+    // An empty index: Search and Ask are off, and the page says why.
+    assert.equal(await page.isDisabled('#search-button'), true, 'Search is enabled on an empty index');
+    assert.equal(await page.isDisabled('#ask-button'), true, 'Ask is enabled on an empty index');
+    assert.equal(await page.isVisible('#search-empty'), true);
+    assert.equal(await page.isVisible('#ask-empty'), true);
+    // The page asked the browser to persist its storage (granted or not, it says which).
+    await page.waitForFunction(() => ['yes', 'no'].includes(document.body.dataset.persisted));
+    step(`storage persisted: ${await page.getAttribute('body', 'data-persisted')}`);
+    // The app files are revalidated, not refetched: no-cache with Last-Modified, 304 when unchanged.
+    const wasmUrl = origin + '/pkg/sotto_bg.wasm';
+    const first = await fetch(wasmUrl, { method: 'HEAD' });
+    assert.equal(first.headers.get('cache-control'), 'no-cache', 'the wasm must be revalidated, not no-store');
+    const lastModified = first.headers.get('last-modified');
+    assert.ok(lastModified, 'no Last-Modified on the wasm');
+    assert.equal((await fetch(wasmUrl, { headers: { 'If-Modified-Since': lastModified } })).status, 304, 'an unchanged wasm is not a 304');
 
     // 2. Sample corpus, indexed in the worker; the main thread keeps ticking.
     await startTicker(page);
@@ -219,6 +256,9 @@ async function main() {
     assert.ok(chunks >= SAMPLE_DOCS, `chunks ${chunks}`);
     assert.equal(Number(await page.textContent('#sum-embedded')), chunks);
     assert.ok(maxGap < 1000, `the page froze for ${maxGap} ms while indexing`);
+    assert.equal(await page.isEnabled('#search-button'), true, 'Search stays disabled after indexing');
+    assert.equal(await page.isEnabled('#ask-button'), true, 'Ask stays disabled after indexing');
+    assert.equal(await page.isVisible('#search-empty'), false);
 
     // 3. Search, every mode.
     for (const mode of ['hybrid', 'dense', 'sparse', 'weighted']) {
@@ -232,14 +272,46 @@ async function main() {
       if (mode !== 'weighted') await page.evaluate(() => document.getElementById('results').replaceChildren());
     }
     assert.ok((await page.locator('#results li.hit >> nth=0 >> mark').count()) > 0, 'query terms are highlighted');
+    const marks = await page.locator('#results li.hit mark').allTextContents();
+    assert.ok(!marks.some((m) => /^(which|the|what)$/i.test(m)), `stop words are highlighted: ${marks}`);
+    assert.ok(marks.some((m) => /^jaccard$/i.test(m)), `content words are not highlighted: ${marks}`);
+    assert.equal(await page.getAttribute('#results', 'data-weak'), '0', 'a real match is flagged as weak');
+    const realCos = await page.evaluate(async () => (await window.sotto.search('Which Jaccard similarity threshold drops near-duplicate chunks?', { mode: 'dense', k: 1 })).hits[0].dense_score);
+
+    // A misspelled query (BM25 typo tolerance): "jacard" is found nowhere, "jaccard" is searched instead.
+    await page.fill('#query', 'jacard similarity');
+    await page.selectOption('#mode', 'sparse');
+    await page.click('#search-button');
+    await page.waitForSelector('#results[data-state="done"] li.hit');
+    assert.equal(await page.getAttribute('#results li.hit >> nth=0', 'data-doc'), 'docs/ingest.md', 'the misspelled query missed its document');
+    assert.equal(await page.getAttribute('#results', 'data-corrected'), 'jacard');
+    assert.match(await page.textContent('#results li.corrected'), /jaccard \(for “jacard”\)/);
+    step(`misspelled query: ${await page.textContent('#results li.corrected')}`);
+
+    // A query that matches nothing: the nearest chunks are shown under a notice, not as matches.
+    await page.fill('#query', 'qwzx blorptic vranuff');
+    await page.selectOption('#mode', 'hybrid');
+    await page.click('#search-button');
+    await page.waitForSelector('#results[data-state="done"]');
+    const weakCos = await page.evaluate(async () => (await window.sotto.search('qwzx blorptic vranuff', { mode: 'dense', k: 1 })).hits[0].dense_score);
+    step(`nonsense query: weak=${await page.getAttribute('#results', 'data-weak')}, best cosine ${weakCos.toFixed(3)} (the real query's: ${realCos.toFixed(3)})`);
+    assert.equal(await page.getAttribute('#results', 'data-weak'), '1', 'a nonsense query is not flagged');
+    assert.match(await page.textContent('#results li.weak'), /No strong match/);
 
     // 4. Ask: an extractive answer whose citations resolve and open the cited span.
     await page.fill('#question', 'What does an index file start with?');
     await watchStreaming(page);
+    await watchAskUi(page);
     await page.click('#ask-button');
     await page.waitForSelector('#answer[data-state="answered"]', { timeout: T.ask });
     const answerText = await page.textContent('#answer .answer-text');
     const streamed = await streamingReport(page);
+    const askUi = await askUiReport(page);
+    step(`ask progress shown: ${JSON.stringify(askUi.status.slice(0, 2))}, cancel shown: ${askUi.cancelShown}`);
+    assert.ok(askUi.status.some((t) => /Finding the passages.*\d s/.test(t)), 'nothing showed while the answer was computed');
+    assert.ok(askUi.cancelShown, 'no Cancel beside Ask while answering');
+    assert.equal(await page.isHidden('#ask-status'), true, 'the progress line stays after the answer');
+    assert.equal(await page.isHidden('#ask-cancel'), true, 'the Cancel beside Ask stays after the answer');
     step(`answer: ${answerText} (streamed ${streamed.pieces} piece(s), all marked unverified: ${streamed.unmarked === 0})`);
     assert.ok(streamed.pieces >= 1, 'no streamed text was seen');
     assert.equal(streamed.unmarked, 0, 'streamed text was shown without the unverified mark');
@@ -261,10 +333,15 @@ async function main() {
       await page.click('#load-generator');
       await page.waitForSelector('body[data-generator="1"]', { timeout: T.model });
       step(`generator: ${await page.textContent('#generator-status')}`);
+      assert.match(await page.textContent('#generator-status'), /^SmolLM2-135M-Instruct \(Q4_1\) loaded/, 'the generator is not shown by its file name');
       assert.equal(await page.inputValue('#answer-mode'), 'generative');
       await page.fill('#question', 'What does an index file start with?');
       await watchStreaming(page);
       await page.click('#ask-button');
+      // While the model reads its sources (prefill), the page says so; the Cancel sits beside Ask.
+      await page.waitForFunction(() => /reading them to the model|Writing the answer/.test(document.getElementById('ask-status').textContent));
+      const [askBox, cancelBox] = [await page.locator('#ask-button').boundingBox(), await page.locator('#ask-cancel').boundingBox()];
+      assert.ok(cancelBox && Math.abs(cancelBox.y - askBox.y) < 60, `Cancel is not beside Ask: ${JSON.stringify({ askBox, cancelBox })}`);
       await page.waitForSelector('#answer[data-state="answered"]', { timeout: T.ask * 3 });
       const genStream = await streamingReport(page);
       step(`generative stream: ${genStream.pieces} piece(s) shown as an unverified draft, ${genStream.unmarked} unmarked`);
@@ -292,8 +369,15 @@ async function main() {
       { name: 'hostile.html', mimeType: 'text/html', buffer: Buffer.from(hostileHtml) },
       { name: 'hostile.md', mimeType: 'text/markdown', buffer: Buffer.from(hostileMd) },
       { name: '<img src=x onerror=alert(9)>.txt', mimeType: 'text/plain', buffer: Buffer.from(hostileTxt) },
+      // Not supported: left out with a note, the three others are still indexed.
+      { name: 'scan.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4\n%%EOF\n') },
     ]);
     await page.waitForFunction((n) => document.body.dataset.documents === n, String(SAMPLE_DOCS + 3), { timeout: T.ingest });
+    assert.match(await page.textContent('#ingest-status'), /Indexed 3 documents.*skipped scan\.pdf/, 'the unsupported file of a pick is not reported, or the pick failed');
+    // Titles come from the documents themselves, not from their file names.
+    const titles = await page.evaluate(async () => Object.fromEntries(await Promise.all(['hostile.md', 'hostile.html'].map(async (id) => [id, (await window.sotto.document(id)).title]))));
+    assert.equal(titles['hostile.md'], 'Zebra notes');
+    assert.match(titles['hostile.html'], /^Zebra/);
     await page.fill('#query', 'zebra');
     await page.selectOption('#mode', 'sparse');
     await page.selectOption('#k', '10');
@@ -304,6 +388,7 @@ async function main() {
       await page.click(`#results li.hit >> nth=${i} >> button.hit-title`);
       await page.waitForSelector('#viewer:not([hidden])');
     }
+    assert.equal(await page.evaluate(() => document.getElementById('search-section').nextElementSibling.id), 'viewer', 'the viewer did not open below the results');
     await page.click('#doc-details summary');
     for (const id of ['hostile.html', 'hostile.md', '<img src=x onerror=alert(9)>.txt']) {
       await page.click(`#doc-list button.link:text-is("${id}")`);
