@@ -652,7 +652,10 @@ const ops = {
   async search({ query, opts }) {
     const t0 = now();
     const hits = need().search(query, opts);
-    return { hits, timings: { search_ms: now() - t0 } };
+    const search_ms = now() - t0;
+    // Words BM25 found nowhere and what it searched instead (typo tolerance); shown by the page.
+    const corrections = need().typoCorrections(query);
+    return { hits, corrections, timings: { search_ms } };
   },
 
   async ask({ question, opts }, progress) {

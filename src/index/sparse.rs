@@ -18,17 +18,124 @@
 //! Query terms are the union, without repeats, of the query analyzed in every
 //! language present among indexed chunks, so an English query stemmed the English
 //! way still matches, and a French query matches French chunks.
+//!
+//! **Typo tolerance** (as Orama and MiniSearch offer it, by bounded edit distance). A
+//! query word that matches no indexed term at all ("duplcates") is compared with the
+//! words as written in the indexed text (the *lexicon*, kept beside the postings and
+//! rebuilt with them): the [`MAX_TYPO_EXPANSIONS`] closest within
+//! [`typo_budget`] edits — 1 for words of 4–7 letters, 2 from 8 letters, none below 4 —
+//! counting a swap of two adjacent letters as one edit (optimal string alignment), stand
+//! in for it, each scored at [`TYPO_WEIGHT`]`^edits` of its BM25 weight. A correctly
+//! spelled query is never touched: only words with no match are expanded, so exact
+//! retrieval quality is unchanged. Cost: one scan of the lexicon words of nearby lengths
+//! per unmatched word, at most [`MAX_TYPO_WORDS`] words per query.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
 use super::fusion::sort_scored;
-use super::text::{analyze, Language};
+use super::text::{analyze, analyze_words, Language};
 use super::{ChunkId, Scored};
 
 /// Dead slots tolerated before [`SparseIndex::remove`] compacts (and more than live ones).
 const COMPACT_MIN_DEAD: usize = 1024;
+
+/// Shortest query word (in letters) that typo tolerance corrects; shorter words have too
+/// many neighbours one edit away to guess from.
+pub const TYPO_MIN_CHARS: usize = 4;
+/// Most indexed words that stand in for one unmatched query word.
+pub const MAX_TYPO_EXPANSIONS: usize = 3;
+/// Most unmatched words of one query that are corrected (bounds the cost of a long query
+/// of gibberish).
+pub const MAX_TYPO_WORDS: usize = 8;
+/// Score factor per edit of a corrected term: a word one edit away counts 0.8 of an exact
+/// match, two edits 0.64.
+pub const TYPO_WEIGHT: f32 = 0.8;
+
+/// Edits allowed for a query word of `chars` letters: 0 below [`TYPO_MIN_CHARS`], 1 up to
+/// 7 letters, 2 from 8.
+pub fn typo_budget(chars: usize) -> usize {
+    match chars {
+        c if c < TYPO_MIN_CHARS => 0,
+        c if c < 8 => 1,
+        _ => 2,
+    }
+}
+
+/// Optimal-string-alignment distance between `a` and `b` if it is at most `max`, else
+/// `None`; stops as soon as a whole row exceeds `max`.
+fn osa_within(a: &[char], b: &[char], max: usize) -> Option<usize> {
+    if a.len().abs_diff(b.len()) > max {
+        return None;
+    }
+    let w = b.len() + 1;
+    // Three rows: i-2, i-1, i.
+    let mut rows = vec![0usize; 3 * w];
+    for (j, cell) in rows[2 * w..].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        rows.copy_within(w.., 0);
+        let (prev2, rest) = rows.split_at_mut(w);
+        let (prev, cur) = rest.split_at_mut(w);
+        cur[0] = i;
+        let mut row_min = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(prev2[j - 2] + 1);
+            }
+            cur[j] = d;
+            row_min = row_min.min(d);
+        }
+        if row_min > max {
+            return None;
+        }
+    }
+    let d = rows[3 * w - 1];
+    (d <= max).then_some(d)
+}
+
+/// The indexed words as written (lower-case, [`TYPO_MIN_CHARS`]+ letters), each with the
+/// terms it was analyzed into, grouped by length in letters: what typo tolerance searches.
+/// Derived like the postings; never shrinks on removal (a word whose terms have no live
+/// chunk left is skipped at query time) and is rebuilt by [`SparseIndex::compact`].
+#[derive(Debug, Clone, Default)]
+struct Lexicon {
+    id_of: HashMap<String, u32>,
+    /// `(word as chars, term ids)`.
+    words: Vec<(Vec<char>, Vec<u32>)>,
+    /// Word ids by length in chars.
+    by_len: Vec<Vec<u32>>,
+}
+
+impl Lexicon {
+    fn add(&mut self, word: &str, tid: u32) {
+        if let Some(&id) = self.id_of.get(word) {
+            if let Some((_, tids)) = self.words.get_mut(id as usize) {
+                if !tids.contains(&tid) {
+                    tids.push(tid);
+                }
+            }
+            return;
+        }
+        let chars: Vec<char> = word.chars().collect();
+        if chars.len() < TYPO_MIN_CHARS {
+            return;
+        }
+        let Ok(id) = u32::try_from(self.words.len()) else {
+            return;
+        };
+        if self.by_len.len() <= chars.len() {
+            self.by_len.resize(chars.len() + 1, Vec::new());
+        }
+        self.by_len[chars.len()].push(id);
+        self.words.push((chars, vec![tid]));
+        self.id_of.insert(word.to_owned(), id);
+    }
+}
 
 /// BM25 parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,6 +184,17 @@ pub struct SparseIndex {
     total_len: u64,
     /// Live chunks per language.
     langs: BTreeMap<Language, usize>,
+    /// Surface words for typo tolerance.
+    lexicon: Lexicon,
+}
+
+/// A query word that matched nothing, and the indexed words that stood in for it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TypoCorrection {
+    /// The query's word, lower-cased.
+    pub word: String,
+    /// Indexed words within the edit budget, closest first, with their distance.
+    pub replacements: Vec<(String, usize)>,
 }
 
 impl SparseIndex {
@@ -94,6 +212,8 @@ impl SparseIndex {
     pub fn add(&mut self, id: ChunkId, text: &str, lang: Language) {
         self.remove(id);
         let tokens = analyze(text, lang);
+        // Surface words first, so a new word's term id can be looked up after the terms are in.
+        let surfaces = analyze_words(text, lang);
         let mut tf: HashMap<String, u32> = HashMap::new();
         for t in &tokens {
             // Avoid allocating a key for repeats.
@@ -124,6 +244,11 @@ impl SparseIndex {
                 p.list.push((slot, n));
             }
             term_ids.push(tid);
+        }
+        for (word, term) in &surfaces {
+            if let Some(&tid) = self.vocab.get(term) {
+                self.lexicon.add(word, tid);
+            }
         }
         let len = u32::try_from(tokens.len()).unwrap_or(u32::MAX);
         self.total_len += u64::from(len);
@@ -195,6 +320,15 @@ impl SparseIndex {
                 *t = new_tid.get(*t as usize).copied().unwrap_or(u32::MAX);
             }
         }
+        let old_lexicon = std::mem::take(&mut self.lexicon);
+        for (chars, tids) in old_lexicon.words {
+            let word: String = chars.into_iter().collect();
+            for tid in tids {
+                if let Some(&new) = new_tid.get(tid as usize).filter(|&&t| t != u32::MAX) {
+                    self.lexicon.add(&word, new);
+                }
+            }
+        }
         self.slot_of = slots.iter().enumerate().map(|(i, s)| (s.chunk, i as u32)).collect();
         self.slots = slots;
         self.vocab = vocab;
@@ -245,6 +379,95 @@ impl SparseIndex {
         idf(self.len(), df)
     }
 
+    /// Whether term id `tid` has a live chunk.
+    fn live(&self, tid: u32) -> bool {
+        self.postings.get(tid as usize).is_some_and(|p| p.df > 0)
+    }
+
+    /// The query's term ids with their weights: every exact term at 1, then, for each word
+    /// that matches no live term in any language, the terms of its typo corrections at
+    /// [`TYPO_WEIGHT`]`^edits` (a term keeps its highest weight).
+    fn weighted_terms(&self, query: &str) -> Vec<(u32, f32)> {
+        let mut out: Vec<(u32, f32)> = Vec::new();
+        let mut at: HashMap<u32, usize> = HashMap::new();
+        let mut push = |tid: u32, w: f32, out: &mut Vec<(u32, f32)>| match at.get(&tid) {
+            Some(&i) => out[i].1 = out[i].1.max(w),
+            None => {
+                at.insert(tid, out.len());
+                out.push((tid, w));
+            }
+        };
+        for term in self.query_terms(query) {
+            if let Some(&tid) = self.vocab.get(&term) {
+                push(tid, 1.0, &mut out);
+            }
+        }
+        for c in self.typo_corrections(query) {
+            for (word, edits) in &c.replacements {
+                let Some(&id) = self.lexicon.id_of.get(word) else { continue };
+                let Some((_, tids)) = self.lexicon.words.get(id as usize) else { continue };
+                for &tid in tids.iter().filter(|&&t| self.live(t)) {
+                    push(tid, TYPO_WEIGHT.powi(*edits as i32), &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    /// The query's words that match no indexed term, each with the indexed words (as
+    /// written) that typo tolerance puts in its place — closest first, ties to the word
+    /// in more chunks, at most [`MAX_TYPO_EXPANSIONS`]. Words of fewer than
+    /// [`TYPO_MIN_CHARS`] letters and stop words are never corrected; at most
+    /// [`MAX_TYPO_WORDS`] words per query. Empty for a query whose words all match.
+    pub fn typo_corrections(&self, query: &str) -> Vec<TypoCorrection> {
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        for &lang in self.langs.keys() {
+            for (word, _) in analyze_words(query, lang) {
+                if out.len() >= MAX_TYPO_WORDS || !seen.insert(word.clone()) {
+                    continue;
+                }
+                // Unmatched: its term misses in every language present.
+                let matched = self.langs.keys().any(|&l| {
+                    analyze_words(&word, l).iter().any(|(_, t)| self.vocab.get(t).is_some_and(|&tid| self.live(tid)))
+                });
+                let stop = self.langs.keys().any(|&l| l.is_stop_word(&word));
+                let chars: Vec<char> = word.chars().collect();
+                let budget = typo_budget(chars.len());
+                if matched || stop || budget == 0 {
+                    continue;
+                }
+                let mut near: Vec<(usize, u32, u32)> = Vec::new(); // (edits, -df proxy, word id)
+                let lo = chars.len().saturating_sub(budget);
+                let hi = chars.len() + budget;
+                for len in lo..=hi {
+                    for &id in self.lexicon.by_len.get(len).map_or(&[][..], Vec::as_slice) {
+                        let Some((w, tids)) = self.lexicon.words.get(id as usize) else { continue };
+                        let df: u32 =
+                            tids.iter().filter_map(|&t| self.postings.get(t as usize)).map(|p| p.df).max().unwrap_or(0);
+                        if df == 0 {
+                            continue;
+                        }
+                        if let Some(d) = osa_within(&chars, w, budget) {
+                            near.push((d, u32::MAX - df, id));
+                        }
+                    }
+                }
+                near.sort_unstable();
+                near.truncate(MAX_TYPO_EXPANSIONS);
+                if near.is_empty() {
+                    continue;
+                }
+                let replacements = near
+                    .into_iter()
+                    .filter_map(|(d, _, id)| self.lexicon.words.get(id as usize).map(|(w, _)| (w.iter().collect(), d)))
+                    .collect();
+                out.push(TypoCorrection { word, replacements });
+            }
+        }
+        out
+    }
+
     /// The `k` best chunks for `query` among those `allow` accepts, best first.
     /// The query is analyzed with every language present in the index.
     pub fn search(&self, query: &str, k: usize, allow: Option<&dyn Fn(ChunkId) -> bool>) -> Vec<Scored> {
@@ -254,19 +477,19 @@ impl SparseIndex {
         }
         let Bm25Config { k1, b } = self.config;
         let avgdl = self.total_len as f32 / n as f32;
-        let postings: Vec<&Postings> = self
-            .query_terms(query)
-            .iter()
-            .filter_map(|term| self.vocab.get(term).and_then(|&t| self.postings.get(t as usize)))
-            .filter(|p| p.df > 0)
+        let postings: Vec<(&Postings, f32)> = self
+            .weighted_terms(query)
+            .into_iter()
+            .filter_map(|(tid, w)| self.postings.get(tid as usize).map(|p| (p, w)))
+            .filter(|(p, _)| p.df > 0)
             .collect();
         // The accumulator holds only the slots the query's postings reach, so a query costs
         // the length of its postings, not the number of slots (live or dead) in the index:
         // a hash map for short postings, an array for postings that cover many slots.
-        let reach: usize = postings.iter().map(|p| p.list.len()).sum();
+        let reach: usize = postings.iter().map(|(p, _)| p.list.len()).sum();
         let mut acc = Accumulator::new(self.slots.len(), reach);
-        for p in postings {
-            let idf = idf(n, p.df);
+        for (p, weight) in postings {
+            let idf = weight * idf(n, p.df);
             for &(slot, tf) in &p.list {
                 let Some(s) = self.slots.get(slot as usize) else {
                     continue;
@@ -479,6 +702,82 @@ mod tests {
     }
 
     /// Straightforward BM25 over the live documents, for comparison.
+    fn typo_index() -> SparseIndex {
+        let mut ix = SparseIndex::default();
+        ix.add(1, "Near duplicates are detected with MinHash signatures", Language::English);
+        ix.add(2, "Cargo builds packages and their dependencies", Language::English);
+        ix.add(3, "Publishing a crate uploads the package to the registry", Language::English);
+        ix
+    }
+
+    #[test]
+    fn osa_distance_is_bounded_and_counts_a_swap_as_one_edit() {
+        let c = |s: &str| s.chars().collect::<Vec<_>>();
+        assert_eq!(osa_within(&c("duplcates"), &c("duplicates"), 2), Some(1));
+        assert_eq!(osa_within(&c("detecton"), &c("detected"), 2), Some(2));
+        assert_eq!(osa_within(&c("cargo"), &c("carog"), 1), Some(1), "a swap is one edit");
+        assert_eq!(osa_within(&c("cargo"), &c("cargo"), 0), Some(0));
+        assert_eq!(osa_within(&c("kitten"), &c("sitting"), 2), None, "3 edits");
+        assert_eq!(osa_within(&c("kitten"), &c("sitting"), 3), Some(3));
+        assert_eq!(osa_within(&c("ab"), &c("abcdef"), 2), None, "length difference alone exceeds");
+        assert_eq!(osa_within(&c(""), &c("ab"), 2), Some(2));
+        assert_eq!(osa_within(&c("é"), &c("e"), 1), Some(1), "chars, not bytes");
+    }
+
+    #[test]
+    fn budget_grows_with_word_length() {
+        assert_eq!((typo_budget(3), typo_budget(4), typo_budget(7), typo_budget(8), typo_budget(20)), (0, 1, 1, 2, 2));
+    }
+
+    #[test]
+    fn misspelled_words_find_their_chunk() {
+        let ix = typo_index();
+        // Nothing matches exactly: "duplcates" and "detecton" are not indexed terms.
+        assert!(ix.query_terms("duplcates detecton").iter().all(|t| ix.idf(t) == 0.0));
+        let hits = ix.search("duplcates detecton", 3, None);
+        assert_eq!(hits.first().map(|h| h.0), Some(1), "{hits:?}");
+        let fixes = ix.typo_corrections("duplcates detecton");
+        assert_eq!(fixes.len(), 2, "{fixes:?}");
+        assert_eq!(fixes[0].word, "duplcates");
+        assert_eq!(fixes[0].replacements[0], ("duplicates".to_owned(), 1));
+        assert_eq!(fixes[1].replacements[0], ("detected".to_owned(), 2));
+        // A swap of two letters is one edit.
+        assert_eq!(ix.search("pubilshing", 3, None).first().map(|h| h.0), Some(3));
+    }
+
+    #[test]
+    fn correct_queries_are_untouched_and_corrections_score_less() {
+        let ix = typo_index();
+        assert!(ix.typo_corrections("cargo builds packages").is_empty());
+        // A matched word is not expanded even if an indexed word is one edit away.
+        assert!(ix.typo_corrections("package").is_empty(), "'package' is indexed (stem of packages)");
+        let exact = ix.search("registry", 3, None);
+        let typo = ix.search("registyr", 3, None);
+        assert_eq!(exact[0].0, typo[0].0);
+        assert!((typo[0].1 - TYPO_WEIGHT * exact[0].1).abs() < 1e-5, "{typo:?} vs {exact:?}");
+        // Short words and stop words are never corrected; nothing close is nothing.
+        assert!(ix.typo_corrections("crg the whcih").is_empty());
+        assert!(ix.search("zzzzzzzz", 3, None).is_empty());
+        assert!(ix.typo_corrections("zzzzzzzz").is_empty());
+    }
+
+    #[test]
+    fn corrections_are_bounded_and_follow_removal_and_compaction() {
+        let mut ix = typo_index();
+        let long: String = (0..50).map(|i| format!("duplcates{i} ")).collect();
+        assert!(ix.typo_corrections(&long).len() <= MAX_TYPO_WORDS);
+        for c in ix.typo_corrections("regisrty packges") {
+            assert!(c.replacements.len() <= MAX_TYPO_EXPANSIONS);
+        }
+        // Once the only chunk with "registry" is gone, nothing stands in for "registyr".
+        assert!(ix.remove(3));
+        assert!(ix.search("registyr", 3, None).is_empty());
+        assert!(ix.typo_corrections("registyr").is_empty());
+        ix.compact();
+        assert!(ix.typo_corrections("registyr").is_empty());
+        assert_eq!(ix.search("duplcates", 3, None).first().map(|h| h.0), Some(1), "lexicon remapped by compaction");
+    }
+
     fn reference(docs: &BTreeMap<ChunkId, Vec<String>>, query: &[String]) -> Vec<Scored> {
         let n = docs.len() as f32;
         let avgdl = docs.values().map(|d| d.len()).sum::<usize>() as f32 / n;

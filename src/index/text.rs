@@ -81,15 +81,36 @@ fn is_joiner(c: char) -> bool {
 /// Analyze text into index terms (see the module docs). Terms keep document order;
 /// a code identifier yields its whole form followed by its parts.
 pub fn analyze(text: &str, lang: Language) -> Vec<String> {
-    let stemmer = lang.stemmer();
     let mut out = Vec::new();
-    let emit = |word: &str, out: &mut Vec<String>| {
+    walk(text, lang, |_, term| out.push(term));
+    out
+}
+
+/// The terms of [`analyze`] that come from one plain word, each with that word as written
+/// (lower-cased, French elision stripped): `("running", "run")`. A code identifier's whole
+/// form (`cargo.toml`) has no surface word and is left out; its parts are included.
+/// BM25 typo tolerance compares a query's words with these surface words.
+pub fn analyze_words(text: &str, lang: Language) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    walk(text, lang, |surface, term| {
+        if let Some(w) = surface {
+            out.push((w.to_owned(), term));
+        }
+    });
+    out
+}
+
+/// Segment, lower-case, strip elisions, split identifiers, drop stop words and stem; `f`
+/// gets each term with the word it came from (`None` for an identifier's whole form).
+fn walk(text: &str, lang: Language, mut f: impl FnMut(Option<&str>, String)) {
+    let stemmer = lang.stemmer();
+    let emit = |word: &str, f: &mut dyn FnMut(Option<&str>, String)| {
         if word.is_empty() || lang.is_stop_word(word) {
             return;
         }
         match &stemmer {
-            Some(s) => out.push(s.stem(word).into_owned()),
-            None => out.push(word.to_owned()),
+            Some(s) => f(Some(word), s.stem(word).into_owned()),
+            None => f(Some(word), word.to_owned()),
         }
     };
     for word in text.unicode_words() {
@@ -112,16 +133,15 @@ pub fn analyze(text: &str, lang: Language) -> Vec<String> {
         if is_identifier {
             let whole = word.trim_matches(is_joiner);
             if !whole.is_empty() {
-                out.push(whole.to_owned());
+                f(None, whole.to_owned());
             }
             for part in word.split(is_joiner) {
-                emit(part, &mut out);
+                emit(part, &mut f);
             }
         } else {
-            emit(word, &mut out);
+            emit(word, &mut f);
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -165,6 +185,36 @@ mod tests {
         assert_eq!(analyze("foo_bar std::fs", Language::English), ["foo_bar", "foo", "bar", "std", "fs"]);
         // Numbers with dots are not identifiers.
         assert_eq!(analyze("version 1.2.3", Language::English), ["version", "1.2.3"]);
+    }
+
+    #[test]
+    fn words_pair_each_term_with_its_surface_word() {
+        assert_eq!(
+            analyze_words("The Running dogs of Cargo.toml", Language::English),
+            [("running", "run"), ("dogs", "dog"), ("cargo", "cargo"), ("toml", "toml")]
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        );
+        assert_eq!(analyze_words("l'index", Language::French), [("index".to_owned(), "index".to_owned())]);
+    }
+
+    /// The demo page leaves the analyzer's stop words unhighlighted; its list (www/app.js,
+    /// `const STOP`) must be exactly the English and French ones of 3 letters or more (the
+    /// page only highlights words of 3+ letters).
+    #[test]
+    fn the_demo_page_highlights_with_these_stop_words() {
+        let app = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/www/app.js"));
+        let start =
+            app.find("const STOP = new Set((").expect("www/app.js has no STOP list") + "const STOP = new Set((".len();
+        let end = start + app[start..].find(").split(' '))").expect("STOP list not closed");
+        let page: std::collections::BTreeSet<String> = app[start..end]
+            .split('\'')
+            .skip(1)
+            .step_by(2)
+            .flat_map(|piece| piece.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+            .collect();
+        let ours: std::collections::BTreeSet<String> =
+            STOP_EN.iter().chain(STOP_FR).filter(|w| w.chars().count() >= 3).map(|w| (*w).to_owned()).collect();
+        assert_eq!(page, ours, "www/app.js's STOP list differs from src/index/text.rs's stop words");
     }
 
     #[test]

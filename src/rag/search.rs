@@ -16,6 +16,12 @@ use crate::index::ChunkId;
 use crate::query::{Mode, Rerank, SearchOptions};
 
 impl Engine {
+    /// The query's words that BM25 found nowhere, with the indexed words its typo
+    /// tolerance searched instead ([`crate::index::sparse`]); empty when every word matched.
+    pub fn typo_corrections(&self, query: &str) -> Vec<crate::index::sparse::TypoCorrection> {
+        self.sparse.typo_corrections(query)
+    }
+
     /// Search the index.
     pub fn search(&self, query: &str, options: &SearchOptions) -> Result<Vec<SearchHit>> {
         let query_vec = match (options.mode, options.rerank) {

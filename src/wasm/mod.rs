@@ -102,6 +102,8 @@ export interface IngestReport {
   exact_duplicates: number; near_duplicates: number;
 }
 /** One retrieved chunk. Offsets are UTF-8 byte offsets into the document's cleaned text. */
+/** A query word BM25 found in no document, and the indexed words (edit distance) searched instead. */
+export interface TypoCorrection { word: string; replacements: [string, number][]; }
 export interface SearchHit {
   rank: number; chunk_id: number; doc_id: string; title: string | null;
   score: number; dense_score: number | null; sparse_score: number | null;
@@ -700,6 +702,14 @@ impl SottoEngine {
         let opts = options_from_js::<JsSearchOptions>(opts, "search options")?.into_core().js()?;
         let hits = self.engine()?.search(query, &opts).js()?;
         to_js(&hits)
+    }
+
+    /// The query's words that match no indexed word, each with the indexed words BM25 typo
+    /// tolerance searched in its place (closest first, with their edit distance). Empty
+    /// when every word matches.
+    #[wasm_bindgen(js_name = typoCorrections, unchecked_return_type = "TypoCorrection[]")]
+    pub fn typo_corrections(&self, query: &str) -> JsResult<JsValue> {
+        to_js(&self.engine()?.typo_corrections(query))
     }
 
     /// Answer a question from the indexed documents, with citations and per-stage
