@@ -19,6 +19,16 @@ pub trait TokenCounter {
     fn counts_are_subadditive(&self) -> bool {
         false
     }
+
+    /// Whether `word` (lower-case, one word) is a word of the tokenizer's vocabulary as a
+    /// whole, i.e. a real word: BM25 typo tolerance then leaves it alone (a word the corpus
+    /// lacks, such as "shipped" in a question, is not a misspelling of "skipped"). `None`,
+    /// the default, means the counter has no vocabulary to tell: every unmatched word may
+    /// be corrected.
+    fn is_known_word(&self, word: &str) -> Option<bool> {
+        let _ = word;
+        None
+    }
 }
 
 /// Languages with a stemmer.

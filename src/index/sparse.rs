@@ -27,7 +27,10 @@
 //! counting a swap of two adjacent letters as one edit (optimal string alignment), stand
 //! in for it, each scored at [`TYPO_WEIGHT`]`^edits` of its BM25 weight. A correctly
 //! spelled query is never touched: only words with no match are expanded, so exact
-//! retrieval quality is unchanged. Cost: one scan of the lexicon words of nearby lengths
+//! retrieval quality is unchanged. Nor is a real word the corpus lacks: the caller may
+//! pass a `known` predicate (the engine asks its embedder's tokenizer whether the word
+//! is in its vocabulary whole), because on the Cargo Book's paraphrased questions
+//! "shipped" corrected to "skipped" and "plane" to "plan" cost hybrid R@5 0.833 → 0.778. Cost: one scan of the lexicon words of nearby lengths
 //! per unmatched word, at most [`MAX_TYPO_WORDS`] words per query.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -387,7 +390,7 @@ impl SparseIndex {
     /// The query's term ids with their weights: every exact term at 1, then, for each word
     /// that matches no live term in any language, the terms of its typo corrections at
     /// [`TYPO_WEIGHT`]`^edits` (a term keeps its highest weight).
-    fn weighted_terms(&self, query: &str) -> Vec<(u32, f32)> {
+    fn weighted_terms(&self, query: &str, known: Option<&dyn Fn(&str) -> bool>) -> Vec<(u32, f32)> {
         let mut out: Vec<(u32, f32)> = Vec::new();
         let mut at: HashMap<u32, usize> = HashMap::new();
         let mut push = |tid: u32, w: f32, out: &mut Vec<(u32, f32)>| match at.get(&tid) {
@@ -402,7 +405,7 @@ impl SparseIndex {
                 push(tid, 1.0, &mut out);
             }
         }
-        for c in self.typo_corrections(query) {
+        for c in self.typo_corrections_with(query, known) {
             for (word, edits) in &c.replacements {
                 let Some(&id) = self.lexicon.id_of.get(word) else { continue };
                 let Some((_, tids)) = self.lexicon.words.get(id as usize) else { continue };
@@ -420,6 +423,12 @@ impl SparseIndex {
     /// [`TYPO_MIN_CHARS`] letters and stop words are never corrected; at most
     /// [`MAX_TYPO_WORDS`] words per query. Empty for a query whose words all match.
     pub fn typo_corrections(&self, query: &str) -> Vec<TypoCorrection> {
+        self.typo_corrections_with(query, None)
+    }
+
+    /// [`SparseIndex::typo_corrections`], leaving alone the words `known` accepts (real
+    /// words the corpus lacks).
+    pub fn typo_corrections_with(&self, query: &str, known: Option<&dyn Fn(&str) -> bool>) -> Vec<TypoCorrection> {
         let mut out = Vec::new();
         let mut seen = HashSet::new();
         for &lang in self.langs.keys() {
@@ -434,7 +443,7 @@ impl SparseIndex {
                 let stop = self.langs.keys().any(|&l| l.is_stop_word(&word));
                 let chars: Vec<char> = word.chars().collect();
                 let budget = typo_budget(chars.len());
-                if matched || stop || budget == 0 {
+                if matched || stop || budget == 0 || known.is_some_and(|f| f(&word)) {
                     continue;
                 }
                 let mut near: Vec<(usize, u32, u32)> = Vec::new(); // (edits, -df proxy, word id)
@@ -471,6 +480,17 @@ impl SparseIndex {
     /// The `k` best chunks for `query` among those `allow` accepts, best first.
     /// The query is analyzed with every language present in the index.
     pub fn search(&self, query: &str, k: usize, allow: Option<&dyn Fn(ChunkId) -> bool>) -> Vec<Scored> {
+        self.search_with(query, k, allow, None)
+    }
+
+    /// [`SparseIndex::search`] whose typo tolerance leaves alone the words `known` accepts.
+    pub fn search_with(
+        &self,
+        query: &str,
+        k: usize,
+        allow: Option<&dyn Fn(ChunkId) -> bool>,
+        known: Option<&dyn Fn(&str) -> bool>,
+    ) -> Vec<Scored> {
         let n = self.len();
         if k == 0 || n == 0 {
             return Vec::new();
@@ -478,7 +498,7 @@ impl SparseIndex {
         let Bm25Config { k1, b } = self.config;
         let avgdl = self.total_len as f32 / n as f32;
         let postings: Vec<(&Postings, f32)> = self
-            .weighted_terms(query)
+            .weighted_terms(query, known)
             .into_iter()
             .filter_map(|(tid, w)| self.postings.get(tid as usize).map(|p| (p, w)))
             .filter(|(p, _)| p.df > 0)
@@ -758,6 +778,11 @@ mod tests {
         // Short words and stop words are never corrected; nothing close is nothing.
         assert!(ix.typo_corrections("crg the whcih").is_empty());
         assert!(ix.search("zzzzzzzz", 3, None).is_empty());
+        // A word the caller knows to be real is not corrected.
+        let known = |w: &str| w == "registyr";
+        assert!(ix.search_with("registyr", 3, None, Some(&known)).is_empty());
+        assert!(ix.typo_corrections_with("registyr duplcates", Some(&known)).iter().all(|c| c.word != "registyr"));
+        assert_eq!(ix.typo_corrections_with("registyr duplcates", Some(&known)).len(), 1);
         assert!(ix.typo_corrections("zzzzzzzz").is_empty());
     }
 

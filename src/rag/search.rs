@@ -19,7 +19,8 @@ impl Engine {
     /// The query's words that BM25 found nowhere, with the indexed words its typo
     /// tolerance searched instead ([`crate::index::sparse`]); empty when every word matched.
     pub fn typo_corrections(&self, query: &str) -> Vec<crate::index::sparse::TypoCorrection> {
-        self.sparse.typo_corrections(query)
+        let known = |w: &str| self.embedder.is_known_word(w).unwrap_or(false);
+        self.sparse.typo_corrections_with(query, Some(&known))
     }
 
     /// Search the index.
@@ -123,12 +124,16 @@ impl Engine {
         };
         // Reranking reorders a deeper list than it returns.
         let depth = if options.rerank == Rerank::None { k } else { candidates };
+        // Typo tolerance corrects only words the embedder's vocabulary does not know whole.
+        let known_fn = |w: &str| self.embedder.is_known_word(w).unwrap_or(false);
+        let known: Option<&dyn Fn(&str) -> bool> = Some(&known_fn);
         let (dense, sparse) = match options.mode {
             Mode::Dense => (self.dense.search(need_vec()?, depth, allow)?, Vec::new()),
-            Mode::Sparse => (Vec::new(), self.sparse.search(query, depth, allow)),
-            Mode::Hybrid => {
-                (self.dense.search(need_vec()?, candidates, allow)?, self.sparse.search(query, candidates, allow))
-            }
+            Mode::Sparse => (Vec::new(), self.sparse.search_with(query, depth, allow, known)),
+            Mode::Hybrid => (
+                self.dense.search(need_vec()?, candidates, allow)?,
+                self.sparse.search_with(query, candidates, allow, known),
+            ),
         };
         let fused = match options.mode {
             Mode::Dense => dense.clone(),

@@ -869,6 +869,12 @@ impl TokenCounter for SharedEmbedder {
     fn count_tokens(&self, text: &str) -> usize {
         self.0.count_tokens(text)
     }
+    fn counts_are_subadditive(&self) -> bool {
+        self.0.counts_are_subadditive()
+    }
+    fn is_known_word(&self, word: &str) -> Option<bool> {
+        self.0.is_known_word(word)
+    }
 }
 
 impl Embedder for SharedEmbedder {
