@@ -104,9 +104,8 @@ impl Engine {
 
         // 3. Embed every kept chunk (the expensive part), still without touching state.
         // Batches run across documents: a hundred one-paragraph documents are embedded
-        // `embed_batch` at a time, not one by one, shortest chunks together. Then the
-        // chunks' sentences, the same way (format v2 stores them; answers and MaxSim
-        // reranking use them).
+        // `embed_batch` at a time, not one by one. Then the chunks' sentences, the same
+        // way (format v2 stores them; answers and MaxSim reranking use them).
         let spans: Vec<(&str, usize, usize)> = pending
             .iter()
             .flat_map(|p| p.chunks.iter().map(|(c, _)| (p.record.text.as_str(), c.start, c.end)))
@@ -123,24 +122,13 @@ impl Engine {
         let batch = self.config.embed_batch.max(1);
         progress(Progress::Embedding { done: 0, total });
         let texts: Vec<&str> = pending.iter().flat_map(|p| p.chunks.iter().map(|(_, t)| t.as_str())).collect();
-        // Shortest first over the whole call (bytes stand in for tokens), so a batch holds
-        // chunks of similar length and a document's short last chunk is not padded to a
-        // full one's 256 tokens; the vectors go back to their chunks by position.
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| (texts[i].len(), i));
-        let mut vectors: Vec<Vec<f32>> = vec![Vec::new(); total_chunks];
-        let mut done = 0;
-        for group in order.chunks(batch) {
+        let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(total_chunks);
+        for group in texts.chunks(batch) {
             if cancelled() {
                 return Err(Error::Cancelled);
             }
-            let group_texts: Vec<&str> = group.iter().map(|&i| texts[i]).collect();
-            // `embed_batch_checked` returns exactly one vector per text, or an error.
-            for (&i, v) in group.iter().zip(self.embed_batch_checked(&group_texts)?) {
-                vectors[i] = v;
-            }
-            done += group.len();
-            progress(Progress::Embedding { done, total });
+            vectors.extend(self.embed_batch_checked(group)?);
+            progress(Progress::Embedding { done: vectors.len(), total });
         }
         drop(texts);
         let sentence_vectors = if at_index_time {
