@@ -139,6 +139,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+#[allow(clippy::needless_range_loop)]
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let reps: usize = args
