@@ -39,6 +39,19 @@
 //! instead, so a filtered query gets `k` results whenever `k` matching vectors exist.
 //! Raw vectors of HNSW segments are the graph's own points, so no second copy is
 //! kept. HNSW scores are recomputed exactly, so scores agree across segment kinds.
+//!
+//! **int8 scan.** The flat segment keeps, beside its `f32` rows, an int8 copy derived
+//! when a row is added or loaded (never stored: the file format is unchanged): one
+//! scale per row (`max |x| / 127`) and `dim` codes, i.e. `dim + 4` bytes per row on top
+//! of the `4 × dim` of the floats (+25 %). Once the segment holds at least
+//! [`INT8_MIN_ROWS`] live rows, [`DenseIndex::search`] scans the codes instead
+//! ([`dot_i8`]: i32 accumulation, sixteen lanes, vectorised by LLVM — SSE2 natively,
+//! `simd128` in wasm), keeps the best [`rescore_candidates`]`(k)` and rescores those
+//! with the exact `f32` dot product, so every returned score is exact and only the
+//! choice of candidates is approximate. A quarter of the bytes to read makes the scan
+//! several times faster (`examples/dense_int8.rs` measures it against the `f32` scan in
+//! the same run, with recall@10 against exact search on random and on MiniLM vectors).
+//! [`DenseIndex::search_exact`] always scans the floats.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -69,6 +82,18 @@ const KIND_HNSW: u8 = 1;
 
 /// Ids sampled to estimate how selective a filter is on an HNSW segment.
 const FILTER_SAMPLE: usize = 64;
+
+/// Live rows from which [`DenseIndex::search`] scans the flat segment's int8 codes
+/// (see the module docs). Below it the `f32` scan is already well under a millisecond
+/// natively and in wasm, and an exact answer costs nothing extra.
+pub const INT8_MIN_ROWS: usize = 4096;
+
+/// Candidates the int8 scan keeps for exact `f32` rescoring: `max(4k, k + 64)`.
+/// With `k` = 10 that is 74 of 10k–100k rows; recall@10 against exact search was 1.000
+/// on random and on MiniLM vectors (see `examples/dense_int8.rs`, module docs).
+pub fn rescore_candidates(k: usize) -> usize {
+    k.saturating_mul(4).max(k.saturating_add(64))
+}
 
 /// Dense index parameters (names follow Malkov & Yashunin 2016).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,6 +177,47 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     (acc[0] + acc[4]) + (acc[1] + acc[5]) + (acc[2] + acc[6]) + (acc[3] + acc[7]) + tail
 }
 
+/// Quantize `v` to int8 codes appended to `out`: `code = round(x / scale)` with
+/// `scale = max |x| / 127` (0 for an all-zero vector, whose codes are 0). Returns the scale.
+pub fn quantize_i8(v: &[f32], out: &mut Vec<i8>) -> f32 {
+    let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    if !(max > 0.0 && max.is_finite()) {
+        out.extend(std::iter::repeat_n(0i8, v.len()));
+        return 0.0;
+    }
+    let inv = 127.0 / max;
+    out.extend(v.iter().map(|&x| (x * inv).round().clamp(-127.0, 127.0) as i8));
+    max / 127.0
+}
+
+/// Integer dot product of int8 codes with i32 accumulation in sixteen independent
+/// lanes, so LLVM vectorises it (sign-extend, multiply-add: SSE2 natively, `simd128` in
+/// wasm). Cannot overflow for any dimension up to 2^16 (the largest accepted): each
+/// lane sums at most 4096 products of at most 127² = 16 129. Extra elements of the
+/// longer slice are ignored.
+#[inline]
+#[allow(clippy::needless_range_loop)] // the indexed lane loop is the form measured to vectorise
+pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let body = n - n % 16;
+    let mut acc = [0i32; 16];
+    let mut i = 0;
+    while i < body {
+        let (x, y) = (&a[i..i + 16], &b[i..i + 16]);
+        for j in 0..16 {
+            acc[j] += x[j] as i32 * y[j] as i32;
+        }
+        i += 16;
+    }
+    let mut tail = 0i32;
+    while i < n {
+        tail += a[i] as i32 * b[i] as i32;
+        i += 1;
+    }
+    acc.iter().sum::<i32>() + tail
+}
+
 /// A point of an HNSW graph: one vector; distance = 1 − dot (cosine distance for
 /// unit vectors).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -201,12 +267,52 @@ struct FlatSegment {
     ids: Vec<ChunkId>,
     /// `ids.len() × dim` floats, row-major.
     data: Vec<f32>,
+    /// `ids.len() × dim` int8 codes of `data` (derived, see the module docs).
+    codes: Vec<i8>,
+    /// One scale per row: `data ≈ scale × codes`.
+    scales: Vec<f32>,
     dead: Bits,
 }
 
 impl FlatSegment {
     fn live(&self) -> usize {
         self.ids.len() - self.dead.count
+    }
+    /// Append a row and its int8 codes.
+    fn push(&mut self, id: ChunkId, v: &[f32]) {
+        self.ids.push(id);
+        self.data.extend_from_slice(v);
+        self.scales.push(quantize_i8(v, &mut self.codes));
+    }
+    /// Scan the int8 codes, keep the best `candidates` slots, rescore them exactly into `top`.
+    fn scan_int8(
+        &self,
+        query: &[f32],
+        dim: usize,
+        allow: Option<&dyn Fn(ChunkId) -> bool>,
+        candidates: usize,
+        top: &mut TopK,
+    ) {
+        if dim == 0 || self.codes.len() != self.data.len() {
+            return self.scan(query, dim, allow, top);
+        }
+        let mut q = Vec::with_capacity(dim);
+        // The query's own scale is the same for every row: ranking ignores it.
+        quantize_i8(query, &mut q);
+        let mut best = TopK::new(candidates);
+        for (slot, ((&id, codes), &scale)) in
+            self.ids.iter().zip(self.codes.chunks_exact(dim)).zip(&self.scales).enumerate()
+        {
+            if self.dead.get(slot) || allow.is_some_and(|f| !f(id)) {
+                continue;
+            }
+            // Slots fit in u32 (checked on add and load), so they ride in TopK's id.
+            best.push(slot as ChunkId, dot_i8(&q, codes) as f32 * scale);
+        }
+        for Reverse(Ranked(_, slot)) in best.heap {
+            let slot = slot as usize;
+            top.push(self.ids[slot], dot(query, self.row(slot, dim)));
+        }
     }
     fn row(&self, slot: usize, dim: usize) -> &[f32] {
         self.data.get(slot * dim..(slot + 1) * dim).unwrap_or(&[])
@@ -444,8 +550,7 @@ impl DenseIndex {
         // Removing first may compact the flat segment, so the slot is taken after.
         self.remove(id);
         let slot = self.flat.ids.len() as u32;
-        self.flat.ids.push(id);
-        self.flat.data.extend_from_slice(vector);
+        self.flat.push(id, vector);
         self.loc.insert(id, Loc::Flat(slot));
         Ok(())
     }
@@ -521,10 +626,31 @@ impl DenseIndex {
     pub fn search(&self, query: &[f32], k: usize, allow: Option<&dyn Fn(ChunkId) -> bool>) -> Result<Vec<Scored>> {
         self.check_query(query)?;
         let mut top = TopK::new(k.min(self.len()));
-        self.flat.scan(query, self.dim, allow, &mut top);
+        let candidates = rescore_candidates(k);
+        if self.flat.live() >= INT8_MIN_ROWS && candidates < self.flat.live() {
+            self.flat.scan_int8(query, self.dim, allow, candidates, &mut top);
+        } else {
+            self.flat.scan(query, self.dim, allow, &mut top);
+        }
         for seg in &self.hnsw {
             seg.search(query, k, self.config.ef_search, allow, &mut top);
         }
+        Ok(top.into_sorted())
+    }
+
+    /// The flat segment alone through the int8 scan with rescoring, whatever its size,
+    /// keeping `candidates` for rescoring (HNSW segments are ignored): for benchmarks and
+    /// recall measurements of the int8 path (see the module docs).
+    pub fn search_flat_int8(
+        &self,
+        query: &[f32],
+        k: usize,
+        candidates: usize,
+        allow: Option<&dyn Fn(ChunkId) -> bool>,
+    ) -> Result<Vec<Scored>> {
+        self.check_query(query)?;
+        let mut top = TopK::new(k.min(self.len()));
+        self.flat.scan_int8(query, self.dim, allow, candidates.max(k), &mut top);
         Ok(top.into_sorted())
     }
 
@@ -568,8 +694,7 @@ impl DenseIndex {
                 kept.push(seg);
             } else if live < threshold {
                 for (id, v) in seg.live() {
-                    self.flat.ids.push(id);
-                    self.flat.data.extend_from_slice(v);
+                    self.flat.push(id, v);
                 }
             } else {
                 let (ids, points): (Vec<_>, Vec<_>) = seg.live().map(|(id, v)| (id, Vector(v.into()))).unzip();
@@ -603,8 +728,7 @@ impl DenseIndex {
         }
         let old = std::mem::take(&mut self.flat);
         for (id, v) in old.live_rows(self.dim) {
-            self.flat.ids.push(id);
-            self.flat.data.extend_from_slice(v);
+            self.flat.push(id, v);
         }
         for (slot, &id) in self.flat.ids.iter().enumerate() {
             self.loc.insert(id, Loc::Flat(slot as u32));
@@ -711,6 +835,11 @@ impl DenseIndex {
                             return Err(corrupt("non-finite vector component"));
                         }
                         ix.flat.data.push(x);
+                    }
+                    let new = &ix.flat.data[ix.flat.data.len() - n * dim..];
+                    ix.flat.codes.reserve(n * dim);
+                    for row in new.chunks_exact(dim) {
+                        ix.flat.scales.push(quantize_i8(row, &mut ix.flat.codes));
                     }
                 }
                 KIND_HNSW => {
@@ -1207,6 +1336,93 @@ mod tests {
             ix.add(i as ChunkId, v).unwrap();
         }
         ix
+    }
+
+    #[test]
+    fn dot_i8_matches_the_scalar_sum_on_odd_shapes() {
+        let mut rng = StdRng::seed_from_u64(seed());
+        for n in [0usize, 1, 3, 15, 16, 17, 31, 33, 383, 384, 385, 1001] {
+            for _ in 0..5 {
+                let a: Vec<i8> = (0..n).map(|_| rng.gen_range(-127i8..=127)).collect();
+                let b: Vec<i8> = (0..n).map(|_| rng.gen_range(-127i8..=127)).collect();
+                let want: i64 = a.iter().zip(&b).map(|(&x, &y)| x as i64 * y as i64).sum();
+                assert_eq!(dot_i8(&a, &b) as i64, want, "n = {n}");
+            }
+            // Extremes: every product 127², no overflow.
+            let max = vec![127i8; n];
+            assert_eq!(dot_i8(&max, &max) as i64, 16_129 * n as i64);
+        }
+        // The longest dimension accepted cannot overflow either.
+        let big = vec![-127i8; MAX_DIM];
+        assert_eq!(dot_i8(&big, &big) as i64, 16_129 * MAX_DIM as i64);
+    }
+
+    #[test]
+    fn quantized_dot_is_within_its_error_bound_of_the_f32_dot() {
+        let mut rng = StdRng::seed_from_u64(seed());
+        for dim in [1usize, 5, 17, 100, 383, 385] {
+            for v in random_unit(&mut rng, 20, dim).chunks_exact(2) {
+                let (a, b) = (&v[0], &v[1]);
+                let (mut qa, mut qb) = (Vec::new(), Vec::new());
+                let (sa, sb) = (quantize_i8(a, &mut qa), quantize_i8(b, &mut qb));
+                assert_eq!((qa.len(), qb.len()), (dim, dim));
+                let approx = sa * sb * dot_i8(&qa, &qb) as f32;
+                // |x − s·q| ≤ s/2 per component, so the error is at most
+                // sb/2·‖a‖₁ + sa/2·‖b‖₁ + dim·sa·sb/4 (plus rounding of the floats).
+                let l1 = |x: &[f32]| x.iter().map(|c| c.abs()).sum::<f32>();
+                let bound = sb / 2.0 * l1(a) + sa / 2.0 * l1(b) + dim as f32 * sa * sb / 4.0 + 1e-5;
+                let exact = dot(a, b);
+                assert!((approx - exact).abs() <= bound, "dim {dim}: {approx} vs {exact}, bound {bound}");
+            }
+        }
+        let mut zeros = Vec::new();
+        assert_eq!(quantize_i8(&[0.0; 7], &mut zeros), 0.0);
+        assert_eq!(zeros, [0i8; 7]);
+    }
+
+    #[test]
+    fn int8_search_has_recall_1_exact_scores_and_respects_filters_and_tombstones() {
+        let seed = seed();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let dim = 385; // odd: the kernel's tail runs
+        let n = INT8_MIN_ROWS + 904;
+        let vs = random_unit(&mut rng, n, dim);
+        let queries = random_unit(&mut rng, 40, dim);
+        let mut ix = filled(&vs, usize::MAX);
+        assert_eq!(ix.stats().segments.len(), 1);
+        // search() takes the int8 path here; search_exact() scans the floats.
+        let recall = recall_at_k(&ix, &queries, 10).unwrap();
+        println!("int8 recall@10 = {recall:.4} (seed {seed})");
+        assert!(recall >= 0.99, "recall@10 = {recall} < 0.99 with SOTTO_SEED={seed}");
+        for q in &queries {
+            for (id, score) in ix.search(q, 10, None).unwrap() {
+                assert_eq!(score, dot(q, ix.vector(id).unwrap()), "scores are rescored exactly");
+            }
+        }
+        // An exact query vector is found first with its exact score.
+        let hit = ix.search(&vs[123], 1, None).unwrap();
+        assert_eq!(hit, vec![(123, dot(&vs[123], &vs[123]))]);
+        // Tombstones and filters.
+        for id in 0..200 {
+            ix.remove(id);
+        }
+        let allow = |id: ChunkId| id % 3 == 0;
+        for q in queries.iter().take(10) {
+            let got = ix.search(q, 10, Some(&allow)).unwrap();
+            assert_eq!(got.len(), 10);
+            assert!(got.iter().all(|&(id, _)| id >= 200 && id % 3 == 0), "{got:?}");
+        }
+        assert!(ix.search(&vs[123], 5, None).unwrap().iter().all(|h| h.0 != 123));
+        // Codes are derived on load: the loaded index answers the same.
+        let back = DenseIndex::from_bytes(&ix.to_bytes()).unwrap();
+        for q in queries.iter().take(10) {
+            assert_eq!(back.search(q, 10, None).unwrap(), ix.search(q, 10, None).unwrap());
+        }
+        // The forced int8 path on a small segment agrees with exact search too.
+        let small = filled(&vs[..300], usize::MAX);
+        for q in queries.iter().take(10) {
+            assert_eq!(small.search_flat_int8(q, 10, 64, None).unwrap(), small.search_exact(q, 10, None).unwrap());
+        }
     }
 
     #[test]
