@@ -49,8 +49,8 @@ const COMPACT_MIN_DEAD: usize = 1024;
 pub const TYPO_MIN_CHARS: usize = 4;
 /// Most indexed words that stand in for one unmatched query word.
 pub const MAX_TYPO_EXPANSIONS: usize = 3;
-/// Most unmatched words of one query that are corrected (bounds the cost of a long query
-/// of gibberish).
+/// Most unmatched words of one query that are looked up in the lexicon, found or not
+/// (bounds the cost of a long query of gibberish).
 pub const MAX_TYPO_WORDS: usize = 8;
 /// Score factor per edit of a corrected term: a word one edit away counts 0.8 of an exact
 /// match, two edits 0.64.
@@ -431,9 +431,12 @@ impl SparseIndex {
     pub fn typo_corrections_with(&self, query: &str, known: Option<&dyn Fn(&str) -> bool>) -> Vec<TypoCorrection> {
         let mut out = Vec::new();
         let mut seen = HashSet::new();
+        // Lexicon scans done: the bound is on words looked up, found or not, so a 1 MB
+        // query of gibberish costs MAX_TYPO_WORDS scans, not one per word.
+        let mut scans = 0;
         for &lang in self.langs.keys() {
             for (word, _) in analyze_words(query, lang) {
-                if out.len() >= MAX_TYPO_WORDS || !seen.insert(word.clone()) {
+                if scans >= MAX_TYPO_WORDS || !seen.insert(word.clone()) {
                     continue;
                 }
                 // Unmatched: its term misses in every language present.
@@ -446,6 +449,7 @@ impl SparseIndex {
                 if matched || stop || budget == 0 || known.is_some_and(|f| f(&word)) {
                     continue;
                 }
+                scans += 1;
                 let mut near: Vec<(usize, u32, u32)> = Vec::new(); // (edits, -df proxy, word id)
                 let lo = chars.len().saturating_sub(budget);
                 let hi = chars.len() + budget;
@@ -791,6 +795,11 @@ mod tests {
         let mut ix = typo_index();
         let long: String = (0..50).map(|i| format!("duplcates{i} ")).collect();
         assert!(ix.typo_corrections(&long).len() <= MAX_TYPO_WORDS);
+        // Words with no neighbour count against the bound too: after MAX_TYPO_WORDS
+        // fruitless lookups, a correctable word is no longer looked up.
+        let gibberish: String = (0..MAX_TYPO_WORDS).map(|i| format!("qxzvwk{} ", "q".repeat(i))).collect();
+        assert!(ix.typo_corrections(&format!("{gibberish} duplcates")).is_empty());
+        assert_eq!(ix.typo_corrections(&format!("duplcates {gibberish}")).len(), 1);
         for c in ix.typo_corrections("regisrty packges") {
             assert!(c.replacements.len() <= MAX_TYPO_EXPANSIONS);
         }
