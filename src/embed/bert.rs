@@ -210,13 +210,13 @@ struct Tokenized {
 }
 
 impl TokenCounter for BertEmbedder {
-    /// Word pieces without special tokens and without truncation (the chunker must see
-    /// the full length to split long text).
     /// A word WordPiece keeps whole (one token, no `##` pieces) is in the vocabulary.
     fn is_known_word(&self, word: &str) -> Option<bool> {
         Some(self.count_tokens(word) == 1)
     }
 
+    /// Word pieces without special tokens and without truncation (the chunker must see
+    /// the full length to split long text).
     fn count_tokens(&self, text: &str) -> usize {
         match self.counter.encode_fast(text, false) {
             Ok(enc) => enc.len(),

@@ -19,8 +19,12 @@ impl Engine {
     /// The query's words that BM25 found nowhere, with the indexed words its typo
     /// tolerance searched instead ([`crate::index::sparse`]); empty when every word matched.
     pub fn typo_corrections(&self, query: &str) -> Vec<crate::index::sparse::TypoCorrection> {
-        let known = |w: &str| self.embedder.is_known_word(w).unwrap_or(false);
-        self.sparse.typo_corrections_with(query, Some(&known))
+        self.sparse.typo_corrections_with(query, Some(&|w: &str| self.known_word(w)))
+    }
+
+    /// Typo tolerance corrects only words the embedder's vocabulary does not know whole.
+    fn known_word(&self, word: &str) -> bool {
+        self.embedder.is_known_word(word).unwrap_or(false)
     }
 
     /// Search the index.
@@ -124,8 +128,7 @@ impl Engine {
         };
         // Reranking reorders a deeper list than it returns.
         let depth = if options.rerank == Rerank::None { k } else { candidates };
-        // Typo tolerance corrects only words the embedder's vocabulary does not know whole.
-        let known_fn = |w: &str| self.embedder.is_known_word(w).unwrap_or(false);
+        let known_fn = |w: &str| self.known_word(w);
         let known: Option<&dyn Fn(&str) -> bool> = Some(&known_fn);
         let (dense, sparse) = match options.mode {
             Mode::Dense => (self.dense.search(need_vec()?, depth, allow)?, Vec::new()),
