@@ -13,6 +13,7 @@ use sotto::eval::EvalReport;
 use sotto::generate::{load_gguf, LoadOptions};
 use sotto::native::{embedder_dir, load_bert_dir, models_dir, DEFAULT_EMBEDDER, DEFAULT_GENERATOR};
 use sotto::query::options::fusion_from_parts;
+use sotto::query::Translate;
 use sotto::rag::answer::AnswerMode;
 use sotto::rag::ask::AskOptions;
 use sotto::rag::persist::read_manifest;
@@ -60,6 +61,10 @@ enum Command {
         /// Metadata added to every document, key=value (repeatable).
         #[arg(long = "meta")]
         meta: Vec<String>,
+        /// Do not embed sentences at index time (config `sentences.at_index_time = false`):
+        /// they are embedded the first time a chunk is retrieved for an answer.
+        #[arg(long)]
+        no_sentence_vectors: bool,
     },
     /// Search an index.
     Search {
@@ -88,6 +93,9 @@ enum Command {
         /// Rerank the fused candidates: none or maxsim (best sentence cosine).
         #[arg(long, default_value = "none")]
         rerank: String,
+        /// Query translation: none, multi-query[:n], fusion, decompose, step-back, hyde or auto.
+        #[arg(long, default_value = "none")]
+        translate: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -113,6 +121,9 @@ enum Command {
         /// Rerank the fused candidates: none or maxsim (best sentence cosine).
         #[arg(long, default_value = "none")]
         rerank: String,
+        /// Query translation: none, multi-query[:n], fusion, decompose, step-back, hyde or auto.
+        #[arg(long, default_value = "none")]
+        translate: String,
         /// Keep unsupported generated sentences (flagged) instead of dropping them.
         #[arg(long)]
         lenient: bool,
@@ -178,8 +189,19 @@ fn run() -> Result<()> {
     let cli = Cli::parse();
     let models = cli.models.clone().unwrap_or_else(models_dir);
     match cli.command {
-        Command::Index { inputs, output, embedder, max_tokens, overlap, near_threshold, hnsw_threshold, meta } => {
+        Command::Index {
+            inputs,
+            output,
+            embedder,
+            max_tokens,
+            overlap,
+            near_threshold,
+            hnsw_threshold,
+            meta,
+            no_sentence_vectors,
+        } => {
             let mut config = EngineConfig::default();
+            config.sentences.at_index_time = !no_sentence_vectors;
             config.chunk.max_tokens = max_tokens;
             config.chunk.overlap_tokens = overlap;
             config.dedup.near_threshold = near_threshold;
@@ -194,7 +216,7 @@ fn run() -> Result<()> {
                 .collect::<Result<_>>()?;
             index(inputs, &output, embedder, config, &extra)
         }
-        Command::Search { index, query, k, mode, fusion, alpha, rrf_k, filters, rerank, json } => {
+        Command::Search { index, query, k, mode, fusion, alpha, rrf_k, filters, rerank, translate, json } => {
             // Options first: a bad flag is refused before the index and model are read.
             let options = SearchOptions {
                 k,
@@ -202,18 +224,30 @@ fn run() -> Result<()> {
                 fusion: fusion_from_parts(fusion.as_deref(), alpha, rrf_k)?,
                 filters: filters.iter().map(|f| Filter::parse(f)).collect::<sotto::Result<_>>()?,
                 rerank: rerank.parse()?,
+                translate: translate.parse()?,
             };
             options.validate()?;
             let engine = open(&models, &index)?;
             let t0 = Instant::now();
-            let hits = engine.search(&query, &options)?;
+            let clock = move || t0.elapsed().as_secs_f64() * 1e3;
+            let (hits, trace) = engine.search_traced(&query, &options, &clock)?;
             let ms = t0.elapsed().as_secs_f64() * 1e3;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({ "query": query, "took_ms": ms, "hits": hits }))?
-                );
+                let mut out = serde_json::json!({ "query": query, "took_ms": ms, "hits": hits });
+                if options.translate != Translate::None {
+                    out["trace"] = serde_json::to_value(&trace)?;
+                }
+                println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
+                if options.translate != Translate::None {
+                    eprintln!("translate: {} ({})", trace.technique.name(), trace.reason);
+                    for q in &trace.queries {
+                        eprintln!("  [{:?} {} {}] {}", q.source, q.via, q.retriever, snippet(&q.text, 160));
+                    }
+                    for n in &trace.notes {
+                        eprintln!("  note: {n}");
+                    }
+                }
                 for h in &hits {
                     let title = h.title.as_deref().unwrap_or("");
                     println!("{:>2}. {:.4}  {}  {}", h.rank, h.score, h.doc_id, title);
@@ -270,10 +304,11 @@ fn run() -> Result<()> {
             eprintln!("calibration written to {}", out.display());
             Ok(())
         }
-        Command::Ask { index, question, mode, generator, k, rerank, lenient, max_new_tokens, json } => {
+        Command::Ask { index, question, mode, generator, k, rerank, translate, lenient, max_new_tokens, json } => {
             let mut options = AskOptions { max_new_tokens, strict: !lenient, ..AskOptions::default() };
             options.search.k = k;
             options.search.rerank = rerank.parse()?;
+            options.search.translate = translate.parse()?;
             options.mode = mode.parse()?;
             options.validate()?;
             let mut engine = open(&models, &index)?;

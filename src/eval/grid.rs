@@ -12,13 +12,15 @@
 //!   "chunking": [{"max_tokens": 256, "overlap": 32}, {"max_tokens": 128, "overlap": 16}],
 //!   "embedders": ["all-MiniLM-L6-v2"],
 //!   "chunk_depth": 30,
-//!   "answers": false
+//!   "answers": false,
+//!   "translate": ["none", "fusion", "decompose"]
 //! }
 //! ```
 //!
 //! Every key is optional; `alphas` expands each `"hybrid-weighted"` given without an
 //! alpha (default 0.5), `rrf_k` defaults to 60 (Cormack et al. 2009). `chunking` and
-//! `embedders` default to the caller's index. An unknown mode or key is an
+//! `embedders` default to the caller's index; `translate` (query translation, see
+//! [`crate::query::translate`]) is crossed with every mode (default `none` only). An unknown mode or key is an
 //! [`Error::InvalidOption`] naming it.
 //!
 //! The grid is expanded embedder-major, then chunking, then mode, and [`run_grid`]
@@ -33,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use super::dataset::Question;
 use super::run::{evaluate_with, EvalOptions, EvalReport};
 use crate::error::{Error, Result};
-use crate::query::Retrieval;
+use crate::query::{Retrieval, SearchOptions, Translate};
 use crate::rag::{Engine, Stats};
 
 /// A retrieval mode of the grid: the one [`Retrieval`] model of the query stage.
@@ -99,6 +101,9 @@ pub struct Configuration {
     pub index: IndexKey,
     /// Retrieval mode.
     pub mode: ModeSpec,
+    /// Query translation (default none).
+    #[serde(default)]
+    pub translate: Translate,
 }
 
 /// A parsed grid.
@@ -116,9 +121,17 @@ pub struct GridConfig {
     pub chunk_depth: usize,
     /// Compute and score answers (default false).
     pub answers: bool,
+    /// Query translations, each crossed with every mode (default: none only).
+    #[serde(default = "no_translation")]
+    pub translate: Vec<Translate>,
 }
 
-const KEYS: &[&str] = &["modes", "alphas", "rrf_k", "k", "ks", "chunking", "embedders", "chunk_depth", "answers"];
+fn no_translation() -> Vec<Translate> {
+    vec![Translate::None]
+}
+
+const KEYS: &[&str] =
+    &["modes", "alphas", "rrf_k", "k", "ks", "chunking", "embedders", "chunk_depth", "answers", "translate"];
 
 fn dedup<T: PartialEq>(v: Vec<T>) -> Vec<T> {
     let mut out: Vec<T> = Vec::with_capacity(v.len());
@@ -144,6 +157,7 @@ impl GridConfig {
             chunking: vec![index.chunk],
             embedders: vec![index.embedder.clone()],
             chunk_depth: 30,
+            translate: no_translation(),
             answers: false,
         }
     }
@@ -263,6 +277,13 @@ impl GridConfig {
         if let Some(d) = obj.get("chunk_depth") {
             grid.chunk_depth = count("chunk_depth", d)?.max(1);
         }
+        if let Some(ts) = list("translate")? {
+            let ts: Vec<Translate> = ts
+                .iter()
+                .map(|v| v.as_str().ok_or_else(|| bad("translate", format!("{v} is not a technique name")))?.parse())
+                .collect::<Result<_>>()?;
+            grid.translate = dedup(ts);
+        }
         if let Some(a) = obj.get("answers") {
             grid.answers = a.as_bool().ok_or_else(|| bad("answers", format!("{a} is not true or false")))?;
         }
@@ -287,14 +308,19 @@ impl GridConfig {
         let mut out = Vec::new();
         for key in self.index_keys() {
             for &mode in &self.modes {
-                let mut name = mode.name();
-                if self.embedders.len() > 1 {
-                    name.push_str(&format!(" · {}", key.embedder));
+                for &translate in &self.translate {
+                    let mut name = mode.name();
+                    if translate != Translate::None || self.translate.len() > 1 {
+                        name.push_str(&format!(" · {}", translate.name()));
+                    }
+                    if self.embedders.len() > 1 {
+                        name.push_str(&format!(" · {}", key.embedder));
+                    }
+                    if self.chunking.len() > 1 {
+                        name.push_str(&format!(" · {}/{}", key.chunk.max_tokens, key.chunk.overlap));
+                    }
+                    out.push(Configuration { name, index: key.clone(), mode, translate });
                 }
-                if self.chunking.len() > 1 {
-                    name.push_str(&format!(" · {}/{}", key.chunk.max_tokens, key.chunk.overlap));
-                }
-                out.push(Configuration { name, index: key.clone(), mode });
             }
         }
         out
@@ -467,7 +493,7 @@ impl<'g> GridRunner<'g> {
             let run = self.run_no;
             let options = EvalOptions {
                 ks: self.grid.ks.clone(),
-                search: c.mode.search_options(),
+                search: SearchOptions { translate: c.translate, ..c.mode.search_options() },
                 chunk_depth: self.grid.chunk_depth,
                 answers: self.answers.clone(),
                 ..self.base.clone()

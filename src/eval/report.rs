@@ -996,7 +996,12 @@ mod tests {
         let lat = crate::eval::run::Latency { p50, p95: p50 * 2.0, p99: p50 * 2.0, max: p50 * 3.0, mean: p50 };
         stages.insert("search".to_owned(), lat.clone());
         ConfigRun {
-            config: Configuration { name: name.into(), index: key(), mode: ModeSpec::Dense },
+            config: Configuration {
+                name: name.into(),
+                index: key(),
+                mode: ModeSpec::Dense,
+                translate: Default::default(),
+            },
             report: EvalReport {
                 config: name.into(),
                 questions: 3,

@@ -70,6 +70,29 @@ pub fn fuse(fusion: Fusion, dense: &[Scored], sparse: &[Scored], k: usize) -> Ve
     out
 }
 
+/// Reciprocal rank fusion of several lists, each with a weight:
+/// `score(d) = Σ_lists w · 1 / (rrf_k + rank(d))` (1-based ranks, first occurrence in a
+/// list). With every weight 1 and two lists it is [`fuse`] with [`Fusion::Rrf`]. Used by
+/// query translation to fuse a question's lists with its variants', the question
+/// weighted first. Non-finite or negative weights count as 0; unique ids, best first,
+/// at most `k`.
+pub fn rrf_weighted(lists: &[(&[Scored], f32)], rrf_k: f32, k: usize) -> Vec<Scored> {
+    if k == 0 {
+        return Vec::new();
+    }
+    let mut acc: HashMap<ChunkId, f32> = HashMap::new();
+    for &(list, w) in lists {
+        let w = if w.is_finite() && w > 0.0 { w } else { 0.0 };
+        for (rank0, &id) in unique_ids(list).iter().enumerate() {
+            *acc.entry(id).or_insert(0.0) += w / (rrf_k + (rank0 + 1) as f32);
+        }
+    }
+    let mut out: Vec<Scored> = acc.into_iter().collect();
+    sort_scored(&mut out);
+    out.truncate(k);
+    out
+}
+
 /// Sort best first: score descending (total order, so NaN cannot panic), then id ascending.
 pub fn sort_scored(hits: &mut [Scored]) {
     hits.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -111,6 +134,22 @@ mod tests {
 
     fn close(a: f32, b: f32) -> bool {
         (a - b).abs() < 1e-6
+    }
+
+    #[test]
+    fn weighted_rrf_reduces_to_rrf_and_weighs_lists() {
+        let dense = [(1, 0.9), (2, 0.8), (3, 0.7)];
+        let sparse = [(3, 12.0), (4, 3.0)];
+        let plain = fuse(Fusion::default(), &dense, &sparse, 10);
+        assert_eq!(rrf_weighted(&[(&dense, 1.0), (&sparse, 1.0)], 60.0, 10), plain);
+        // A variant list at half weight lifts 4 (1/62 + 0.5/61) above 1 (1/61), not above 3.
+        let variant = [(4, 1.0)];
+        let out = rrf_weighted(&[(&dense, 1.0), (&sparse, 1.0), (&variant, 0.5)], 60.0, 10);
+        let s4 = 1.0 / 62.0 + 0.5 / 61.0;
+        assert!(out.iter().any(|&(id, s)| id == 4 && close(s, s4)));
+        assert_eq!(out.iter().map(|h| h.0).collect::<Vec<_>>(), [3, 4, 1, 2]);
+        assert!(rrf_weighted(&[(&dense, f32::NAN)], 60.0, 10).iter().all(|&(_, s)| s == 0.0));
+        assert!(rrf_weighted(&[(&dense, 1.0)], 60.0, 0).is_empty());
     }
 
     #[test]

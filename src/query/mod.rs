@@ -3,11 +3,14 @@
 //! (Rust API, CLI, wasm, evaluation grid, worker), and the [`filter`] language over
 //! document metadata.
 //!
-//! The query layer of the advanced-RAG repertoire (query translation, routing, query
-//! construction) grows here: it turns one question into the searches the engine runs.
+//! The query layer of the advanced-RAG repertoire grows here: [`translate`] turns one
+//! question into the searches the engine runs (multi-query, RAG-Fusion, decomposition,
+//! step-back, HyDE — model-free). Routing and query construction are still to come.
 
 pub mod filter;
 pub mod options;
+pub mod translate;
 
 pub use filter::Filter;
 pub use options::{Mode, Rerank, Retrieval, SearchOptions};
+pub use translate::{QueryTrace, Translate};

@@ -13,6 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::filter::Filter;
+use super::translate::Translate;
 use crate::error::{Error, Result};
 use crate::index::fusion::Fusion;
 
@@ -124,11 +125,21 @@ pub struct SearchOptions {
     pub filters: Vec<Filter>,
     /// Reranking of the fused candidates. Default none.
     pub rerank: Rerank,
+    /// Query translation (multi-query, fusion, decompose, step-back, HyDE, auto; see
+    /// [`super::translate`]). Default none: the question is searched as typed.
+    pub translate: Translate,
 }
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        SearchOptions { k: 5, mode: Mode::Hybrid, fusion: Fusion::default(), filters: Vec::new(), rerank: Rerank::None }
+        SearchOptions {
+            k: 5,
+            mode: Mode::Hybrid,
+            fusion: Fusion::default(),
+            filters: Vec::new(),
+            rerank: Rerank::None,
+            translate: Translate::None,
+        }
     }
 }
 
@@ -148,7 +159,8 @@ impl SearchOptions {
                 format!("{} filters, more than the limit of {MAX_FILTERS}", self.filters.len()),
             ));
         }
-        self.filters.iter().try_for_each(Filter::validate)
+        self.filters.iter().try_for_each(Filter::validate)?;
+        self.translate.validate()
     }
 
     /// The options of a [`Retrieval`] (mode and fusion) with this `k` and these filters.
@@ -300,6 +312,7 @@ mod tests {
                 filters: vec![Filter::Equals { key: "k".into(), value: "v".into() }; MAX_FILTERS + 1],
                 ..SearchOptions::default()
             },
+            SearchOptions { translate: Translate::MultiQuery { n: 0 }, ..SearchOptions::default() },
         ];
         for o in cases {
             assert_eq!(o.validate().unwrap_err().kind(), "InvalidOption", "{o:?}");
@@ -311,6 +324,9 @@ mod tests {
         let ok: SearchOptions = serde_json::from_str(r#"{"k": 3, "mode": "sparse"}"#).unwrap();
         assert_eq!((ok.k, ok.mode), (3, Mode::Sparse));
         assert!(serde_json::from_str::<SearchOptions>(r#"{"kk": 3}"#).is_err());
+        let t: SearchOptions = serde_json::from_str(r#"{"translate": "multi-query:3"}"#).unwrap();
+        assert_eq!(t.translate, Translate::MultiQuery { n: 3 });
+        assert!(serde_json::from_str::<SearchOptions>(r#"{"translate": "rewrite"}"#).is_err());
     }
 
     #[test]

@@ -302,6 +302,9 @@ pub struct Answer {
     /// calibration applies or grading was switched off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grade: Option<super::grade::GradeTrace>,
+    /// The query translation's trace, when [`crate::query::SearchOptions::translate`] is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<crate::query::QueryTrace>,
 }
 
 impl Answer {

@@ -15,7 +15,7 @@ use super::Engine;
 use crate::error::{Error, Result};
 use crate::generate::template::ChatMessage;
 use crate::generate::{FinishReason, GenerationOptions, Prompt};
-use crate::query::{Mode, SearchOptions};
+use crate::query::{Mode, SearchOptions, Translate};
 use crate::text::Language;
 
 /// Options of [`Engine::ask`].
@@ -161,7 +161,13 @@ impl Engine {
             probe.mode = Mode::Dense;
             self.embed_query(question, &probe)?
         };
-        let hits = self.search_with_vector(question, Some(&qvec), &options.search)?;
+        let hits = if options.search.translate == Translate::None {
+            self.search_with_vector(question, Some(&qvec), &options.search)?
+        } else {
+            let (hits, trace) = self.search_traced_with_vector(question, Some(&qvec), &options.search, clock)?;
+            answer.query = Some(trace);
+            hits
+        };
         let t1 = clock();
         answer.timings.retrieve_ms = t1 - t0;
 
@@ -241,7 +247,8 @@ impl Engine {
                 trace.actions.push(format!("re-retrieved with expansion terms: {}", terms.join(", ")));
                 let probe = SearchOptions { mode: Mode::Dense, ..options.search.clone() };
                 let evec = self.embed_query(&expanded, &probe)?;
-                let hits2 = self.search_with_vector(&expanded, Some(&evec), &options.search)?;
+                let plain = SearchOptions { translate: Translate::None, ..options.search.clone() };
+                let hits2 = self.search_with_vector(&expanded, Some(&evec), &plain)?;
                 let cands2 = self.score_sentences(question, qvec, &hits2, options)?;
                 let f2 = self.grade_features(question, qvec, &hits2, best(&cands2), &options.search)?;
                 let conf2 = c.confidence(&f2);

@@ -29,7 +29,8 @@ use super::Engine;
 use crate::embed::EmbedderInfo;
 use crate::error::{Error, Result};
 use crate::index::text::analyze;
-use crate::query::{Mode, SearchOptions};
+use crate::query::translate::feedback_terms;
+use crate::query::{Mode, SearchOptions, Translate};
 use crate::text::Language;
 
 /// Names of the features, in the order of [`Features::values`].
@@ -261,7 +262,7 @@ impl Engine {
         sentence_top: f32,
         search: &SearchOptions,
     ) -> Result<Features> {
-        let depth = SearchOptions { k: FEATURE_DEPTH, ..search.clone() };
+        let depth = SearchOptions { k: FEATURE_DEPTH, translate: Translate::None, ..search.clone() };
         let dense =
             self.search_with_vector(question, Some(qvec), &SearchOptions { mode: Mode::Dense, ..depth.clone() })?;
         let sparse = self.search_with_vector(question, None, &SearchOptions { mode: Mode::Sparse, ..depth })?;
@@ -313,38 +314,23 @@ impl Engine {
         self.grade_features(question, &qvec, &hits, best, &options.search)
     }
 
-    /// Model-free query expansion (RM3-style pseudo-relevance feedback): the `n` words
-    /// of the first three BM25 chunks with the highest `frequency × idf` that are not
-    /// already in the question, appended to it.
+    /// Model-free query expansion (RM3-style pseudo-relevance feedback,
+    /// [`crate::query::translate::feedback_terms`]): the `n` words of the first three
+    /// BM25 chunks with the highest `Σ idf / rank` that are not already in the question,
+    /// appended to it.
     pub(crate) fn expand_query(
         &self,
         question: &str,
         search: &SearchOptions,
         n: usize,
     ) -> Result<(String, Vec<String>)> {
-        let sparse =
-            self.search_with_vector(question, None, &SearchOptions { mode: Mode::Sparse, k: 3, ..search.clone() })?;
-        let asked: HashSet<String> = self.sparse.query_terms(question).into_iter().collect();
-        let mut weight: HashMap<String, (f32, String)> = HashMap::new();
-        for (rank, h) in sparse.iter().enumerate() {
-            let lang = self.docs.get(&h.doc_id).map_or(Language::English, |d| d.language);
-            for word in h.text.split(|c: char| !c.is_alphanumeric() && c != '-' && c != '_') {
-                let word = word.trim_matches('-').to_lowercase();
-                if word.chars().count() < 3 || word.chars().all(|c| c.is_ascii_digit()) {
-                    continue;
-                }
-                let Some(stem) = analyze(&word, lang).into_iter().next() else { continue };
-                if asked.contains(&stem) {
-                    continue;
-                }
-                let idf = self.sparse.idf(&stem);
-                let e = weight.entry(stem).or_insert((0.0, word.clone()));
-                e.0 += idf / (rank as f32 + 1.0);
-            }
-        }
-        let mut terms: Vec<(f32, String)> = weight.into_values().collect();
-        terms.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-        let picked: Vec<String> = terms.into_iter().take(n).map(|(_, w)| w).collect();
+        let probe = SearchOptions { mode: Mode::Sparse, k: 3, translate: Translate::None, ..search.clone() };
+        let sparse = self.search_with_vector(question, None, &probe)?;
+        let feedback: Vec<(&str, Language)> = sparse
+            .iter()
+            .map(|h| (h.text.as_str(), self.docs.get(&h.doc_id).map_or(Language::English, |d| d.language)))
+            .collect();
+        let picked = feedback_terms(&self.sparse, question, &feedback, n);
         let expanded = if picked.is_empty() { question.to_owned() } else { format!("{question} {}", picked.join(" ")) };
         Ok((expanded, picked))
     }

@@ -80,6 +80,8 @@ export interface SearchOpts {
   filters?: SottoFilter[];
   /** Rerank the fused candidates by MaxSim, the best sentence cosine (default "none"). */
   rerank?: "none" | "maxsim";
+  /** Query translation, model-free (default "none"; the trace is in an answer's `query`). */
+  translate?: "none" | "multi-query" | `multi-query:${number}` | "fusion" | "decompose" | "step-back" | "hyde" | "auto";
 }
 /** Options of `ask`; every field is optional. */
 export interface AskOpts {
@@ -259,7 +261,7 @@ fn reject_unknown_keys(value: &JsValue, allowed: &[&str], name: &'static str) ->
     Ok(())
 }
 
-const SEARCH_KEYS: &[&str] = &["k", "mode", "fusion", "alpha", "rrfK", "filters", "rerank"];
+const SEARCH_KEYS: &[&str] = &["k", "mode", "fusion", "alpha", "rrfK", "filters", "rerank", "translate"];
 const ASK_KEYS: &[&str] = &[
     "search",
     "mode",
@@ -306,6 +308,7 @@ struct JsSearchOptions {
     rrf_k: Option<f32>,
     filters: Vec<Filter>,
     rerank: Option<String>,
+    translate: Option<String>,
 }
 
 impl JsSearchOptions {
@@ -336,6 +339,9 @@ impl JsSearchOptions {
         o.filters = self.filters;
         if let Some(r) = self.rerank.as_deref() {
             o.rerank = r.parse()?;
+        }
+        if let Some(t) = self.translate.as_deref() {
+            o.translate = t.parse()?;
         }
         o.validate()?;
         Ok(o)

@@ -37,6 +37,10 @@ pub struct EvalArgs {
     /// hybrid (RRF), weighted (alpha 0.5), hybrid-weighted:0.3 …
     #[arg(long, default_value = "dense,sparse,hybrid,weighted")]
     modes: String,
+    /// Query translations crossed with the modes (comma-separated): none, multi-query[:n],
+    /// fusion, decompose, step-back, hyde, auto. Overrides the grid's `translate`.
+    #[arg(long)]
+    translate: Option<String>,
     /// Configuration grid (JSON: modes, alphas, rrf_k, k, chunking, embedders, chunk_depth, answers).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -283,6 +287,17 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
         }
     };
     let mut base = EvalOptions::default();
+    if let Some(t) = &a.translate {
+        grid.translate = t
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::parse)
+            .collect::<sotto::Result<Vec<sotto::query::Translate>>>()?;
+        if grid.translate.is_empty() {
+            bail!("--translate lists no technique");
+        }
+    }
     let answer_mode = match a.answers {
         AnswersArg::None => None,
         AnswersArg::Extractive => Some(AnswerMode::Extractive),
