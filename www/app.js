@@ -297,14 +297,17 @@ async function search(ev) {
   // The engine parses retrieval names ("weighted" = hybrid-weighted, alpha 0.5) and refuses
   // what it does not know: the page does not interpret them itself.
   opts.mode = mode;
+  opts.translate = $('translate').value;
   const list = $('results');
   // Tests and assistive tech can tell stale results from the answer to this query.
   list.dataset.state = 'running';
   list.replaceChildren();
   $('search-notes').replaceChildren();
+  $('search-trace').replaceChildren();
   try {
-    const { hits, corrections, timings } = await state.engine.search(query, opts);
+    const { hits, corrections, trace, timings } = await state.engine.search(query, opts);
     timing('search', timings.search_ms, `${mode}, ${hits.length} hits`);
+    $('search-trace').replaceChildren(...(trace && opts.translate !== 'none' ? [renderTrace(trace)] : []));
     if (!hits.length) {
       list.replaceChildren(el('li', { class: 'empty', text: 'No matching chunks.' }));
       return;
@@ -381,7 +384,9 @@ async function ask(ev) {
   tick();
   const timer = setInterval(tick, 100);
   try {
-    const { answer } = await state.engine.ask(question, { mode }, {
+    const translate = $('translate').value;
+    $('answer-trace').replaceChildren();
+    const { answer } = await state.engine.ask(question, { mode, search: { translate } }, {
       onText: (t) => {
         if (firstText === null) firstText = (performance.now() - t0) / 1000;
         box.firstChild.append(t);
@@ -399,6 +404,22 @@ async function ask(ev) {
     $('ask-cancel').hidden = true;
     setBusy(false);
   }
+}
+
+// What a translated search ran: the technique (auto's pick and why), each query with its
+// source, the notes and the stage times. Document text (feedback queries quote it) goes in
+// as text nodes only.
+function renderTrace(t) {
+  const head = `Query translation: ${t.technique}${t.requested !== t.technique ? ` (picked by ${t.requested}: ${t.reason})` : ''} · ${t.queries.length} quer${t.queries.length === 1 ? 'y' : 'ies'}`;
+  const stages = t.stages.map((s) => `${s.stage} ${s.ms.toFixed(1)} ms`).join(' · ');
+  return el(
+    'details',
+    { class: 'trace', 'data-technique': t.technique },
+    el('summary', { text: head }),
+    el('ol', {}, ...t.queries.map((q) => el('li', { 'data-source': q.source }, el('span', { class: 'via', text: `${q.via} · ${q.retriever} · weight ${q.weight} · ${q.hits} hits: ` }), el('span', { class: 'q', text: q.text.length > 300 ? q.text.slice(0, 300) + '…' : q.text })))),
+    ...t.notes.map((n) => el('p', { class: 'note', text: n })),
+    stages ? el('p', { class: 'muted', text: stages }) : '',
+  );
 }
 
 function renderAnswer(a) {
@@ -419,6 +440,7 @@ function renderAnswer(a) {
   const meta = el('p', { class: 'answer-meta', text: `${a.mode}${a.fell_back ? ' (fell back to extractive)' : ''} · support ${a.support.toFixed(2)} · retrieval ${a.retrieval_score.toFixed(2)}${dropped}` });
   box.replaceChildren(p, meta);
   box.dataset.state = a.abstained ? 'abstained' : 'answered';
+  $('answer-trace').replaceChildren(...(a.query ? [renderTrace(a.query)] : []));
   $('citations').replaceChildren(
     ...a.citations.map((c) => {
       const open = el('button', { class: 'link', text: `[${c.n}] ${c.title || c.doc_id}`, 'data-n': String(c.n) });

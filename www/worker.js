@@ -651,11 +651,11 @@ const ops = {
 
   async search({ query, opts }) {
     const t0 = now();
-    const hits = need().search(query, opts);
+    // The trace says what ran (query translation, typo corrections); the page shows it.
+    const { hits, trace } = need().searchTraced(query, opts);
     const search_ms = now() - t0;
-    // Words BM25 found nowhere and what it searched instead (typo tolerance); shown by the page.
-    const corrections = need().typoCorrections(query);
-    return { hits, corrections, timings: { search_ms } };
+    // Words BM25 found nowhere and what it searched instead (typo tolerance), as before.
+    return { hits, corrections: trace.corrections, trace, timings: { search_ms } };
   },
 
   async ask({ question, opts }, progress) {

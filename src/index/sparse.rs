@@ -192,7 +192,7 @@ pub struct SparseIndex {
 }
 
 /// A query word that matched nothing, and the indexed words that stood in for it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct TypoCorrection {
     /// The query's word, lower-cased.
     pub word: String,

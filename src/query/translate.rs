@@ -219,6 +219,10 @@ pub struct QueryTrace {
     pub notes: Vec<String>,
     /// Per-stage time (zero when the caller has no clock).
     pub stages: Vec<StageTime>,
+    /// The question's words BM25 found nowhere and what its typo tolerance searched
+    /// instead (empty in dense mode, or when every word matched).
+    #[serde(default)]
+    pub corrections: Vec<crate::index::sparse::TypoCorrection>,
 }
 
 impl QueryTrace {
@@ -231,6 +235,7 @@ impl QueryTrace {
             queries: Vec::new(),
             notes: Vec::new(),
             stages: Vec::new(),
+            corrections: Vec::new(),
         }
     }
 }

@@ -202,11 +202,12 @@ impl Engine {
         self.dense.search(v, depth, allow)
     }
 
-    /// A sparse-only ranking of a text, `depth` deep, with the filters.
+    /// A sparse-only ranking of a text, `depth` deep, with the filters (typo-tolerant).
     fn rank_sparse(&self, text: &str, allowed: &Allowed, depth: usize) -> Vec<Scored> {
         let allow_fn = |id: ChunkId| allowed.as_ref().is_none_or(|s| s.contains(&id));
         let allow: Option<&dyn Fn(ChunkId) -> bool> = if allowed.is_some() { Some(&allow_fn) } else { None };
-        self.sparse.search(text, depth, allow)
+        let known_fn = |w: &str| self.known_word(w);
+        self.sparse.search_with(text, depth, allow, Some(&known_fn))
     }
 
     /// Hits for the first `k` of `fused`, with each chunk's dense and sparse score.
@@ -473,6 +474,9 @@ impl Engine {
             }
         };
         let hits = self.hits(fused, base.dense, base.sparse, k);
+        if options.mode != Mode::Dense {
+            trace.corrections = self.typo_corrections(query);
+        }
         trace.stages.push(StageTime { stage: "fuse".into(), ms: clock() - t2 });
         Ok((hits, trace))
     }
@@ -698,6 +702,22 @@ mod tests {
             .search_traced("flux capacitors", &SearchOptions { translate: Translate::StepBack, ..o }, &|| 0.0)
             .unwrap();
         assert_eq!(trace.queries.last().unwrap().via, "step-back");
+    }
+
+    #[test]
+    fn the_trace_carries_the_typo_corrections_the_sparse_search_used() {
+        let e = two_topic_engine();
+        let o = SearchOptions { k: 3, mode: Mode::Sparse, ..Default::default() };
+        let (hits, trace) = e.search_traced("capacitrs", &o, &|| 0.0).unwrap();
+        assert!(hits.iter().any(|h| h.doc_id.starts_with("flux/")), "{hits:?}");
+        assert_eq!(trace.corrections, e.typo_corrections("capacitrs"));
+        assert_eq!(trace.corrections[0].word, "capacitrs");
+        assert_eq!(trace.corrections[0].replacements[0].0, "capacitors");
+        let (_, trace) =
+            e.search_traced("capacitrs", &SearchOptions { mode: Mode::Dense, ..o.clone() }, &|| 0.0).unwrap();
+        assert!(trace.corrections.is_empty(), "dense mode corrects nothing");
+        let (_, trace) = e.search_traced("flux capacitors", &o, &|| 0.0).unwrap();
+        assert!(trace.corrections.is_empty());
     }
 
     #[test]

@@ -80,7 +80,7 @@ export interface SearchOpts {
   filters?: SottoFilter[];
   /** Rerank the fused candidates by MaxSim, the best sentence cosine (default "none"). */
   rerank?: "none" | "maxsim";
-  /** Query translation, model-free (default "none"; the trace is in an answer's `query`). */
+  /** Query translation, model-free (default "none"; the trace: `searchTraced`, or an answer's `query`). */
   translate?: "none" | "multi-query" | `multi-query:${number}` | "fusion" | "decompose" | "step-back" | "hyde" | "auto";
 }
 /** Options of `ask`; every field is optional. */
@@ -103,9 +103,19 @@ export interface IngestReport {
   documents: number; replaced: number; chunks: number;
   exact_duplicates: number; near_duplicates: number;
 }
-/** One retrieved chunk. Offsets are UTF-8 byte offsets into the document's cleaned text. */
 /** A query word BM25 found in no document, and the indexed words (edit distance) searched instead. */
 export interface TypoCorrection { word: string; replacements: [string, number][]; }
+/** One query a translated search ran: the question, a decomposition part, or a feedback variant. */
+export interface TracedQuery {
+  text: string; source: "original" | "rule" | "feedback"; via: string;
+  retriever: "dense" | "sparse" | "hybrid"; weight: number; hits: number;
+}
+/** What a search ran: the technique asked for and used (`auto` picks), its queries, notes, stage times (ms). */
+export interface QueryTrace {
+  requested: string; technique: string; reason: string; queries: TracedQuery[];
+  notes: string[]; stages: { stage: string; ms: number }[]; corrections: TypoCorrection[];
+}
+/** One retrieved chunk. Offsets are UTF-8 byte offsets into the document's cleaned text. */
 export interface SearchHit {
   rank: number; chunk_id: number; doc_id: string; title: string | null;
   score: number; dense_score: number | null; sparse_score: number | null;
@@ -130,6 +140,8 @@ export interface Answer {
   generated_text: string | null; timings: Timings;
   /** The retrieval grader's verdict (absent when no calibration applies or grading is off). */
   grade?: GradeTrace;
+  /** The query translation's trace (present when `search.translate` is set and not "none"). */
+  query?: QueryTrace;
 }
 /** The retrieval grader's verdict and corrective actions, in an `Answer`. */
 export interface GradeTrace {
@@ -708,6 +720,26 @@ impl SottoEngine {
         let opts = options_from_js::<JsSearchOptions>(opts, "search options")?.into_core().js()?;
         let hits = self.engine()?.search(query, &opts).js()?;
         to_js(&hits)
+    }
+
+    /// Search and say what was run: `{ hits, trace }`, the trace holding the technique
+    /// (`auto` resolved), the queries with their source, notes, per-stage milliseconds
+    /// and the typo corrections.
+    #[wasm_bindgen(js_name = searchTraced, unchecked_return_type = "{ hits: SearchHit[]; trace: QueryTrace }")]
+    pub fn search_traced(
+        &self,
+        query: &str,
+        #[wasm_bindgen(unchecked_param_type = "SearchOpts | undefined")] opts: JsValue,
+    ) -> JsResult<JsValue> {
+        reject_unknown_keys(&opts, SEARCH_KEYS, "search options")?;
+        let opts = options_from_js::<JsSearchOptions>(opts, "search options")?.into_core().js()?;
+        let (hits, trace) = self.engine()?.search_traced(query, &opts, &performance_now).js()?;
+        #[derive(serde::Serialize)]
+        struct Traced<'a> {
+            hits: &'a [crate::rag::records::SearchHit],
+            trace: &'a crate::query::QueryTrace,
+        }
+        to_js(&Traced { hits: &hits, trace: &trace })
     }
 
     /// The query's words that match no indexed word, each with the indexed words BM25 typo

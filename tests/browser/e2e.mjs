@@ -299,6 +299,37 @@ async function main() {
     assert.match(await page.textContent('#search-notes p.weak'), /No strong match/);
     assert.equal(await page.evaluate(() => document.querySelectorAll('#results > li:not(.hit)').length), 0, 'a notice sits in the ranked list');
 
+    // A translated search (issue 9): a comparison is decomposed into its two parts, each
+    // retrieved; the trace under the results names the technique and the queries it ran.
+    const cmp = 'What is the difference between BM25 typo tolerance and the int8 flat scan?';
+    await page.fill('#query', cmp);
+    await page.selectOption('#translate', 'auto');
+    await page.click('#search-button');
+    await page.waitForSelector('#results[data-state="done"] li.hit');
+    await page.waitForSelector('#search-trace details.trace');
+    assert.equal(await page.getAttribute('#search-trace details.trace', 'data-technique'), 'decompose', 'auto did not decompose a comparison');
+    const parts = await page.$$eval('#search-trace li[data-source="rule"] .q', (l) => l.map((x) => x.textContent));
+    assert.deepEqual(parts, ['BM25 typo tolerance', 'the int8 flat scan'], 'the trace does not list the parts');
+    step(`translated search: ${await page.textContent('#search-trace summary')} — parts ${JSON.stringify(parts)}`);
+    const traced = await page.evaluate(async (q) => {
+      const { answer } = await window.sotto.ask(q, { mode: 'extractive', search: { translate: 'decompose' } });
+      return answer.query;
+    }, cmp);
+    assert.equal(traced.technique, 'decompose', 'an answer does not carry its query trace');
+    assert.equal(traced.queries.length, 3);
+    await page.evaluate(async () => {
+      try {
+        await window.sotto.search('x', { translate: 'multi-query:9' });
+        throw new Error('accepted');
+      } catch (e) {
+        if (e.kind !== 'InvalidOption') throw e;
+      }
+    });
+    await page.selectOption('#translate', 'none');
+    await page.click('#search-button');
+    await page.waitForSelector('#results[data-state="done"]');
+    assert.equal(await page.locator('#search-trace details').count(), 0, 'an untranslated search shows a trace');
+
     // 4. Ask: an extractive answer whose citations resolve and open the cited span.
     await page.fill('#question', 'What does an index file start with?');
     await watchStreaming(page);
