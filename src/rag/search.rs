@@ -252,7 +252,7 @@ impl Engine {
         options: &SearchOptions,
     ) -> Result<Vec<SearchHit>> {
         if options.translate != Translate::None {
-            return Ok(self.search_traced_with_vector(query, query_vec, options, &|| 0.0)?.0);
+            return Ok(self.run_traced(query, query_vec, options, &|| 0.0, false)?.0);
         }
         self.check_query(query, options)?;
         if let Some(v) = query_vec {
@@ -288,6 +288,19 @@ impl Engine {
         query_vec: Option<&[f32]>,
         options: &SearchOptions,
         clock: &dyn Fn() -> f64,
+    ) -> Result<(Vec<SearchHit>, QueryTrace)> {
+        self.run_traced(query, query_vec, options, clock, true)
+    }
+
+    /// The translated search; `corrections` fills the trace's typo corrections (skipped
+    /// when the trace is dropped).
+    fn run_traced(
+        &self,
+        query: &str,
+        query_vec: Option<&[f32]>,
+        options: &SearchOptions,
+        clock: &dyn Fn() -> f64,
+        corrections: bool,
     ) -> Result<(Vec<SearchHit>, QueryTrace)> {
         self.check_query(query, options)?;
         if let Some(v) = query_vec {
@@ -474,7 +487,7 @@ impl Engine {
             }
         };
         let hits = self.hits(fused, base.dense, base.sparse, k);
-        if options.mode != Mode::Dense {
+        if corrections && options.mode != Mode::Dense {
             trace.corrections = self.typo_corrections(query);
         }
         trace.stages.push(StageTime { stage: "fuse".into(), ms: clock() - t2 });
