@@ -624,6 +624,7 @@ fn bad_input_table() {
     assert!(rows.len() >= 40, "only {} rows", rows.len());
     let expected: &[(&str, &str)] = &[
         ("empty document id", "InvalidDocument"),
+        ("document id with a control character", "InvalidDocument"),
         ("the same id twice in one batch", "DuplicateId"),
         ("more chunks than `limits.max_chunks_per_document`", "LimitExceeded"),
         ("0.6 MB Markdown: a 64 KiB heading, then 100 000 paragraphs (killed the wasm engine)", "accepted"),

@@ -144,7 +144,7 @@ impl Document {
         self.format.unwrap_or_else(|| Format::detect(&self.body, Some(&self.id)))
     }
 
-    /// Reject what cannot be indexed: empty ids, oversized or binary bodies,
+    /// Reject what cannot be indexed: empty ids, ids with control characters, oversized or binary bodies,
     /// whitespace-only bodies. Does not parse markup.
     pub fn validate(&self, limits: &Limits) -> Result<()> {
         let reject = |reason: String| Err(Error::InvalidDocument { id: self.id.clone(), reason });
@@ -153,6 +153,10 @@ impl Document {
         }
         if self.id.len() > limits.max_id_bytes {
             return reject(format!("id longer than {} bytes", limits.max_id_bytes));
+        }
+        // Ids are shown (CLI, page) and written into logs and file names: no control characters.
+        if let Some(c) = self.id.chars().find(|c| c.is_control()) {
+            return reject(format!("id contains the control character U+{:04X}", c as u32));
         }
         if self.body.len() > limits.max_document_bytes {
             return reject(format!(
