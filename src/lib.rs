@@ -42,5 +42,5 @@ pub mod wasm;
 
 pub use error::{Error, Result};
 pub use ingest::{Document, Format};
-pub use query::{Filter, Mode, Retrieval, SearchOptions};
+pub use query::{Filter, Mode, QueryTrace, Retrieval, SearchOptions, Translate};
 pub use rag::{Engine, EngineConfig, SearchHit};

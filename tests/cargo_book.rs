@@ -381,3 +381,52 @@ fn regression_guard_against_committed_baseline() {
         base.hybrid_rrf.mrr
     );
 }
+
+/// Query translation on the hard set's 8 two-part questions (`kind: "multi"`): the share
+/// of questions with every relevant page in the first 5 hits, hybrid RRF, k = 10.
+fn multi_all_docs_at_5(translate: sotto::Translate) -> f64 {
+    let text =
+        std::fs::read_to_string(common::data_dir().join("cargo-book-hard.jsonl")).expect("cargo-book-hard.jsonl");
+    let ds = parse_jsonl(&text, false).expect("dataset parses");
+    let multi: Vec<_> = ds.questions.iter().filter(|q| q.kind.as_deref() == Some("multi")).collect();
+    assert_eq!(multi.len(), 8, "the hard set's two-part questions");
+    let options = SearchOptions { k: 10, translate, ..SearchOptions::default() };
+    let found = multi
+        .iter()
+        .filter(|q| {
+            let hits = cargo_book().search(&q.question, &options).expect("search");
+            let top: HashSet<&str> = hits.iter().take(5).map(|h| h.doc_id.as_str()).collect();
+            q.relevant_docs.iter().all(|d| top.contains(d.as_str()))
+        })
+        .count();
+    found as f64 / multi.len() as f64
+}
+
+/// Decomposition's measured gain, kept (2026-12-02: all-docs@5 0.875 decomposed against
+/// 0.50 as asked; the thresholds sit one question below the measurement). Also: `auto`
+/// changes no ranking of the 30 plain questions, none of which a rule splits.
+#[test]
+fn decomposition_puts_both_pages_of_two_part_questions_in_the_top_five() {
+    let asked = multi_all_docs_at_5(sotto::Translate::None);
+    let decomposed = multi_all_docs_at_5(sotto::Translate::Decompose);
+    eprintln!("two-part questions, all relevant pages in the top 5: as asked {asked:.3}, decomposed {decomposed:.3}");
+    assert!(decomposed >= 0.75, "decomposed all-docs@5 {decomposed:.3} < 0.75");
+    assert!(decomposed >= asked + 0.25, "decomposition gains too little: {decomposed:.3} against {asked:.3}");
+    let text = std::fs::read_to_string(common::data_dir().join("cargo-book-qa.jsonl")).expect("cargo-book-qa.jsonl");
+    let ds = parse_jsonl(&text, false).expect("dataset parses");
+    for q in &ds.questions {
+        let plain = cargo_book().search(&q.question, &SearchOptions::default()).unwrap();
+        let auto = SearchOptions { translate: sotto::Translate::Auto, ..SearchOptions::default() };
+        let (hits, trace) = cargo_book().search_traced(&q.question, &auto, &|| 0.0).unwrap();
+        assert_eq!(
+            trace.technique,
+            sotto::Translate::None,
+            "{}: auto picked {:?} ({})",
+            q.id,
+            trace.technique,
+            trace.reason
+        );
+        let ids = |h: &[sotto::SearchHit]| h.iter().map(|x| x.chunk_id).collect::<Vec<_>>();
+        assert_eq!(ids(&hits), ids(&plain), "{}", q.id);
+    }
+}

@@ -310,7 +310,7 @@ async function main() {
     assert.equal(await page.getAttribute('#search-trace details.trace', 'data-technique'), 'decompose', 'auto did not decompose a comparison');
     const parts = await page.$$eval('#search-trace li[data-source="rule"] .q', (l) => l.map((x) => x.textContent));
     assert.deepEqual(parts, ['BM25 typo tolerance', 'the int8 flat scan'], 'the trace does not list the parts');
-    step(`translated search: ${await page.textContent('#search-trace summary')} — parts ${JSON.stringify(parts)}`);
+    step(`translated search: ${await page.textContent('#search-trace summary')} — parts ${JSON.stringify(parts)} — ${await page.textContent('#search-trace p.muted')}`);
     const traced = await page.evaluate(async (q) => {
       const { answer } = await window.sotto.ask(q, { mode: 'extractive', search: { translate: 'decompose' } });
       return answer.query;

@@ -135,8 +135,7 @@ pub(crate) fn validate(content: &Content, common: &Common, opts: &LoadOptions) -
     }
     // llama.cpp reads a factor of 0 as "no scaling".
     let global_scale = match m.opt_f64("gemma3.rope.scaling.factor")? {
-        None => 1.0,
-        Some(f) if f == 0.0 => 1.0,
+        None | Some(0.0) => 1.0,
         Some(f) if f > 0.0 => f,
         Some(f) => return Err(gguf::format_err(format!("gemma3.rope.scaling.factor must be positive, found {f}"))),
     };
