@@ -219,3 +219,35 @@ fn a_one_gib_dataset_is_streamed_not_loaded_whole() {
     let (o, _) = run_watching_memory(c);
     fails_with(&o, "line 2");
 }
+
+/// Query translation from the command line: the grid crosses `--translate` with the
+/// modes, `search --translate auto --json` prints the trace, and an unknown technique or
+/// a bad variant count is a clear error.
+#[test]
+fn translate_runs_in_eval_and_search_and_refuses_unknown_names() {
+    let dir = scratch("translate");
+    let q = dir.join("qa.jsonl");
+    std::fs::write(&q, format!("{Q1}\n{Q2}\n")).unwrap();
+    let o = eval(&q, &["--modes", "hybrid", "--translate", "none,decompose,fusion", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).expect("--json prints JSON");
+    let names: Vec<&str> =
+        json["grid"]["runs"].as_array().unwrap().iter().map(|r| r["config"]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["hybrid-rrf · none", "hybrid-rrf · decompose", "hybrid-rrf · fusion"]);
+    fails_with(&eval(&q, &["--modes", "hybrid", "--translate", "telepathy"]), "telepathy");
+    fails_with(&eval(&q, &["--modes", "hybrid", "--translate", "multi-query:9"]), "multi-query takes 1 to 4");
+
+    let index = dir.join("corpus.sotto");
+    let o = sotto().arg("index").arg(common::fixture("corpus")).arg("-o").arg(&index).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let question = "What is the difference between near-duplicate chunks and the index file magic?";
+    let o = sotto().arg("search").arg(&index).arg(question).args(["--translate", "auto", "--json"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).expect("--json prints JSON");
+    let trace = &json["trace"];
+    assert_eq!(trace["requested"], "auto");
+    assert_eq!(trace["technique"], "decompose", "{trace}");
+    let queries: Vec<&str> = trace["queries"].as_array().unwrap().iter().map(|q| q["text"].as_str().unwrap()).collect();
+    assert_eq!(queries, [question, "near-duplicate chunks", "the index file magic"], "{trace}");
+    assert!(!json["hits"].as_array().unwrap().is_empty());
+}

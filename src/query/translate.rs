@@ -706,8 +706,8 @@ mod tests {
 
     #[test]
     fn step_back_joins_distinct_labels() {
-        let a = vec!["Profiles".to_owned(), "Release".to_owned()];
-        let b = vec!["Profiles".to_owned()];
+        let a = ["Profiles".to_owned(), "Release".to_owned()];
+        let b = ["Profiles".to_owned()];
         let labels = [(Some("Profiles"), &a[..]), (Some("Profiles"), &a[..]), (None, &b[..])];
         assert_eq!(step_back_query(&labels, 3).unwrap(), "Profiles Release; Profiles");
         assert!(step_back_query(&[(None, &[][..])], 3).is_none());

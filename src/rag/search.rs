@@ -629,7 +629,7 @@ mod tests {
             Document::new("flux/a.md", "# Flux capacitors\n\nThe difference between flux capacitors is their flux. Flux capacitors store flux."),
             Document::new("flux/b.md", "# Flux capacitor sizes\n\nWhat is the difference between small and large flux capacitors? Flux."),
             Document::new("flux/c.md", "# Flux capacitor care\n\nFlux capacitors differ: the difference is how much flux capacitors hold."),
-            Document::new("ship/warp.md", &format!("# The ship\n\n{filler} Deep inside sit the warp cores. {filler}")),
+            Document::new("ship/warp.md", format!("# The ship\n\n{filler} Deep inside sit the warp cores. {filler}")),
             Document::new("ship/galley.md", "# Galley\n\nThe galley cooks meals for the crew."),
         ];
         e.add_documents(docs).unwrap();
