@@ -2,7 +2,7 @@
 // bindings (sotto.d.ts); every promise rejects with a SottoError.
 import type {
   Answer, AskOpts, ChatMessage, ChatResult, EmbedderInfo, EvaluateOpts, EvaluateProgress, EvaluateResult, GeneratorInfo, IndexManifest, IndexStats, IngestProgress, IngestReport,
-  SearchHit, SearchOpts, SottoDocument, StoredDocument, TypoCorrection,
+  QueryTrace, SearchHit, SearchOpts, SottoDocument, StoredDocument, TypoCorrection,
 } from './sotto.js';
 
 export class SottoError extends Error {
@@ -106,8 +106,9 @@ export interface SottoClient {
   }>;
   removeDocuments(ids: string[]): Promise<{ removed: number; stats: IndexStats; saved: SaveResult; merged: MergeInfo }>;
   clear(): Promise<{ stats: IndexStats; saved: SaveResult; merged: MergeInfo }>;
-  /** `corrections`: query words found in no document, with the indexed words (and edit distances) searched instead. */
-  search(query: string, opts?: SearchOpts): Promise<{ hits: SearchHit[]; corrections: TypoCorrection[]; timings: { search_ms: number } }>;
+  /** `corrections`: query words found in no document, with the indexed words (and edit distances) searched instead.
+   *  `trace`: what ran (the query translation of `opts.translate`, its queries, notes and stage times). */
+  search(query: string, opts?: SearchOpts): Promise<{ hits: SearchHit[]; corrections: TypoCorrection[]; trace: QueryTrace; timings: { search_ms: number } }>;
   /** Answer a question. `onText` receives UNVERIFIED text; the resolved `answer` is the attributed one. */
   ask(question: string, opts?: AskOpts, cb?: { onText?: UnverifiedTextCallback }): Promise<{ answer: Answer }>;
   /** The answer's UNVERIFIED text pieces as they are produced (see UnverifiedTextCallback); `.answer` resolves to the attributed answer. */
