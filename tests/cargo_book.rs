@@ -397,22 +397,28 @@ fn multi_all_docs_at_5(translate: sotto::Translate) -> f64 {
         .iter()
         .filter(|q| {
             let hits = cargo_book().search(&q.question, &options).expect("search");
-            // The first 5 distinct documents, as the evaluation ranks documents.
-            let mut top: Vec<&str> = Vec::new();
-            for h in &hits {
-                if top.len() < 5 && !top.contains(&h.doc_id.as_str()) {
-                    top.push(h.doc_id.as_str());
-                }
-            }
+            let top = first_docs(&hits, 5);
             q.relevant_docs.iter().all(|d| top.contains(&d.as_str()))
         })
         .count();
     found as f64 / multi.len() as f64
 }
 
+/// The first `n` distinct documents of a ranking, as `sotto eval` ranks documents.
+fn first_docs(hits: &[sotto::SearchHit], n: usize) -> Vec<&str> {
+    let mut top: Vec<&str> = Vec::new();
+    for h in hits {
+        if top.len() < n && !top.contains(&h.doc_id.as_str()) {
+            top.push(h.doc_id.as_str());
+        }
+    }
+    top
+}
+
 /// Decomposition's measured gain, kept (2026-12-02: all-docs@5 0.875 decomposed against
-/// 0.50 as asked; the thresholds sit one question below the measurement). Also: `auto`
-/// changes no ranking of the 30 plain questions, none of which a rule splits.
+/// 0.50 as asked; the thresholds sit one question below the measurement). And `auto`,
+/// which decomposes 12 of the 30 plain questions, must not cost them more than 0.02 of
+/// document R@5 or MRR (measured: unchanged, 1.000 and 0.872).
 #[test]
 fn decomposition_puts_both_pages_of_two_part_questions_in_the_top_five() {
     let asked = multi_all_docs_at_5(sotto::Translate::None);
@@ -422,19 +428,28 @@ fn decomposition_puts_both_pages_of_two_part_questions_in_the_top_five() {
     assert!(decomposed >= asked + 0.25, "decomposition gains too little: {decomposed:.3} against {asked:.3}");
     let text = std::fs::read_to_string(common::data_dir().join("cargo-book-qa.jsonl")).expect("cargo-book-qa.jsonl");
     let ds = parse_jsonl(&text, false).expect("dataset parses");
-    for q in &ds.questions {
-        let plain = cargo_book().search(&q.question, &SearchOptions::default()).unwrap();
-        let auto = SearchOptions { translate: sotto::Translate::Auto, ..SearchOptions::default() };
-        let (hits, trace) = cargo_book().search_traced(&q.question, &auto, &|| 0.0).unwrap();
-        assert_eq!(
-            trace.technique,
-            sotto::Translate::None,
-            "{}: auto picked {:?} ({})",
-            q.id,
-            trace.technique,
-            trace.reason
-        );
-        let ids = |h: &[sotto::SearchHit]| h.iter().map(|x| x.chunk_id).collect::<Vec<_>>();
-        assert_eq!(ids(&hits), ids(&plain), "{}", q.id);
+    let n = ds.questions.len() as f64;
+    let mut scores = Vec::new();
+    let mut split = 0;
+    for translate in [sotto::Translate::None, sotto::Translate::Auto] {
+        let options = SearchOptions { k: 30, translate, ..SearchOptions::default() };
+        let (mut r5, mut mrr) = (0.0, 0.0);
+        for q in &ds.questions {
+            let (hits, trace) = cargo_book().search_traced(&q.question, &options, &|| 0.0).unwrap();
+            split += usize::from(trace.technique == sotto::Translate::Decompose);
+            let docs = first_docs(&hits, 30);
+            if let Some(rank) = docs.iter().position(|d| q.relevant_docs.iter().any(|r| r == d)) {
+                r5 += f64::from(u8::from(rank < 5));
+                mrr += 1.0 / (rank + 1) as f64;
+            }
+        }
+        scores.push((r5 / n, mrr / n));
     }
+    eprintln!(
+        "plain questions: as asked hit@5 {:.3} MRR {:.3}; auto ({split} decomposed) hit@5 {:.3} MRR {:.3}",
+        scores[0].0, scores[0].1, scores[1].0, scores[1].1
+    );
+    assert!(split > 0, "no plain question was decomposed: the comparison says nothing");
+    assert!(scores[1].0 >= scores[0].0 - 0.02, "auto costs hit@5: {scores:?}");
+    assert!(scores[1].1 >= scores[0].1 - 0.02, "auto costs MRR: {scores:?}");
 }

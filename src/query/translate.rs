@@ -557,11 +557,11 @@ pub fn quota_merge(lists: &[Vec<Scored>], quota: usize, fused: &[Scored], k: usi
 
 /// What `auto` runs for `question`, and why.
 ///
-/// Chosen from measurements (2026-12-02, Cargo Book, MiniLM, hybrid RRF, k = 10; the
+/// Chosen from measurements (2026-12-02, Cargo Book, MiniLM, hybrid RRF, `sotto eval`; the
 /// table is in docs/retrieval.md): on the 8 two-part questions of the hard set,
 /// decomposition put both relevant pages in the top 5 for 7 of 8 (0.875, against 0.50
-/// searched as asked; all-docs@10 is 0.875 either way), and it changed nothing on the
-/// 30 plain questions, none of which a rule splits. The feedback techniques did not help
+/// searched as asked; all-docs@10 is 0.875 either way), and on the 30 plain questions,
+/// 12 of which a rule splits, R@5 and MRR stayed 1.000 and 0.872. The feedback techniques did not help
 /// anywhere: multi-query and fusion lowered paraphrase hit@5 from 0.70 to 0.60,
 /// step-back and HyDE lowered all-docs@10 to 0.75 and plain MRR from 0.872 to 0.81, and
 /// cost an extra embedding each. So a question a decomposition rule splits is
