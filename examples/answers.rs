@@ -25,30 +25,8 @@ use sotto::eval::{evaluate, parse_jsonl, EvalOptions};
 use sotto::rag::ask::AskOptions;
 use sotto::Engine;
 
-fn data_dir() -> PathBuf {
-    std::env::var_os("SOTTO_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("shared").join("data"))
-}
-
-fn cargo_book_docs() -> Vec<sotto::Document> {
-    let root = data_dir().join("cargo-book");
-    let mut out = Vec::new();
-    let mut stack = vec![root.clone()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).expect("cargo-book directory") {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "html") {
-                let id = path.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
-                out.push(sotto::Document::from_bytes(id, &std::fs::read(&path).unwrap()).unwrap());
-            }
-        }
-    }
-    out.sort_by(|a, b| a.id.cmp(&b.id));
-    out
-}
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -94,7 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     if args.iter().any(|a| a == "--rebuild") || !index_path.exists() {
-        let docs = cargo_book_docs();
+        let docs = common::cargo_book_docs();
         let mut engine = Engine::new(Default::default(), Box::new(sotto::native::load_default_embedder()?));
         let t = Instant::now();
         let report = engine.add_documents(docs)?;
@@ -141,7 +119,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     for file in files.iter().copied() {
         // The hard file's unanswerable questions (empty `relevant_docs`) are skipped.
-        let ds = parse_jsonl(&std::fs::read_to_string(data_dir().join(file))?, true)?;
+        let ds = parse_jsonl(&std::fs::read_to_string(common::data_dir().join(file))?, true)?;
         for q in ds.questions.iter().filter(|q| !q.relevant_docs.is_empty()) {
             let a = engine.ask(&q.question, &ask, &clock, &mut |_| true)?;
             answered += 1;
@@ -185,7 +163,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         percentile(&select, 0.95)
     );
     for file in files.iter().copied().filter(|_| !args.iter().any(|a| a == "--no-eval")) {
-        let ds = parse_jsonl(&std::fs::read_to_string(data_dir().join(file))?, true)?;
+        let ds = parse_jsonl(&std::fs::read_to_string(common::data_dir().join(file))?, true)?;
         let options = EvalOptions { search: ask.search.clone(), ..EvalOptions::default() };
         let r = evaluate(&engine, &ds.questions, &options, &clock)?;
         println!("retrieval {file}: doc R@5 {:.3} MRR {:.3} (n = {})", r.doc.recall[&5], r.doc.mrr, r.questions);

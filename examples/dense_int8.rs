@@ -13,13 +13,15 @@
 //! (`search`, which takes the int8 path from `INT8_MIN_ROWS` rows) back to back,
 //! alternating which goes first; the median per query is printed with the ratio.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use sotto::embed::Embedder;
 use sotto::index::dense::{rescore_candidates, DenseConfig, DenseIndex, INT8_MIN_ROWS};
 use sotto::index::ChunkId;
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 const DIM: usize = 384;
 
@@ -62,15 +64,9 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn data_dir() -> PathBuf {
-    std::env::var_os("SOTTO_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("shared").join("data"))
-}
-
 /// Distinct sentences of at least six words from the Cargo Book's cleaned pages.
 fn cargo_book_sentences(limit: usize) -> Vec<String> {
-    let root = data_dir().join("cargo-book");
+    let root = common::data_dir().join("cargo-book");
     let mut paths = Vec::new();
     let mut stack = vec![root];
     while let Some(dir) = stack.pop() {

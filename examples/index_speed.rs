@@ -20,7 +20,6 @@
 //! chunks/s, embedder calls and texts per call; then the ratio across/per-document from
 //! the same run. The model is loaded once and shared by every engine.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,6 +29,9 @@ use sotto::embed::bert::BertEmbedder;
 use sotto::embed::{Embedder, EmbedderInfo};
 use sotto::ingest::chunk::TokenCounter;
 use sotto::{Document, Engine, EngineConfig};
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 /// The shared model, counting calls and texts.
 struct Shared {
@@ -74,31 +76,6 @@ fn sentence_docs(n: usize, words: usize) -> Vec<Document> {
             Document::new(format!("s{i:03}.md"), format!("{}.", body.join(" ")))
         })
         .collect()
-}
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("SOTTO_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("shared").join("data"))
-}
-
-fn cargo_book_docs() -> Vec<Document> {
-    let root = data_dir().join("cargo-book");
-    let mut out = Vec::new();
-    let mut stack = vec![root.clone()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).expect("cargo-book directory") {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "html") {
-                let id = path.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
-                out.push(Document::from_bytes(id, &std::fs::read(&path).unwrap()).unwrap());
-            }
-        }
-    }
-    out.sort_by(|a, b| a.id.cmp(&b.id));
-    out
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -171,7 +148,7 @@ fn main() {
         ("100 sentences, sentence vectors off", &without_sentences, sentences, reps),
     ];
     if !skip_book {
-        corpora.push(("cargo-book, sentence vectors off", &without_sentences, cargo_book_docs(), book_reps));
+        corpora.push(("cargo-book, sentence vectors off", &without_sentences, common::cargo_book_docs(), book_reps));
     }
     println!("| corpus | mode | chunks | embed calls | texts/call | median s | chunks/s |");
     println!("|---|---|---|---|---|---|---|");

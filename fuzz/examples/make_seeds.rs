@@ -8,11 +8,10 @@
 //! input layout, plus tiny models built here (GGUF with candle's writer, a BERT of hidden
 //! size 16 in safetensors). Deterministic: re-running rewrites the same bytes.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use candle_core::{Device, Tensor};
 use sotto::embed::hashing::HashEmbedder;
+use sotto::embed::testing::TinyBert;
 use sotto::ingest::chunk::ChunkConfig;
 use sotto::{Document, Engine, EngineConfig};
 use sotto_fuzz::harness::{
@@ -182,91 +181,20 @@ const WORDS: &[&str] = &[
     "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "dog", "a", "##s", ".", ",", "le",
     "chat", "est", "ici", "é", "cargo", "lock", "file", "paris",
 ];
-const HIDDEN: usize = 16;
-const INTER: usize = 32;
-const MAX_POS: usize = 32;
+/// The tiny BERT of the embedder seeds: one layer, 16 wide.
+const TINY: TinyBert<'static> =
+    TinyBert { words: WORDS, hidden: 16, layers: 1, heads: 2, intermediate: 32, max_positions: 32 };
 
 fn bert_tokenizer_json() -> Vec<u8> {
-    let vocab: serde_json::Map<String, serde_json::Value> =
-        WORDS.iter().enumerate().map(|(i, w)| (w.to_string(), serde_json::json!(i))).collect();
-    let added: Vec<serde_json::Value> = WORDS[..5]
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            serde_json::json!({"id": i, "content": w, "single_word": false, "lstrip": false, "rstrip": false,
-                "normalized": false, "special": true})
-        })
-        .collect();
-    let special = |name: &str, id: usize| serde_json::json!({"id": name, "ids": [id], "tokens": [name]});
-    serde_json::to_vec(&serde_json::json!({
-        "version": "1.0",
-        "truncation": null,
-        "padding": null,
-        "added_tokens": added,
-        "normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true,
-                       "strip_accents": null, "lowercase": true},
-        "pre_tokenizer": {"type": "BertPreTokenizer"},
-        "post_processor": {"type": "TemplateProcessing",
-            "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
-                       {"SpecialToken": {"id": "[SEP]", "type_id": 0}}],
-            "pair": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
-                     {"SpecialToken": {"id": "[SEP]", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}},
-                     {"SpecialToken": {"id": "[SEP]", "type_id": 1}}],
-            "special_tokens": {"[CLS]": special("[CLS]", 2), "[SEP]": special("[SEP]", 3)}},
-        "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": true},
-        "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
-                  "max_input_chars_per_word": 100, "vocab": vocab}
-    }))
-    .expect("json")
+    TINY.tokenizer_json(false)
 }
 
 fn bert_config_json(model_type: Option<&str>) -> Vec<u8> {
-    let mut c = serde_json::json!({
-        "vocab_size": WORDS.len(), "hidden_size": HIDDEN, "num_hidden_layers": 1, "num_attention_heads": 2,
-        "intermediate_size": INTER, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
-        "attention_probs_dropout_prob": 0.1, "max_position_embeddings": MAX_POS, "type_vocab_size": 2,
-        "initializer_range": 0.02, "layer_norm_eps": 1e-12, "pad_token_id": 0
-    });
-    if let Some(t) = model_type {
-        c["model_type"] = serde_json::json!(t);
-    }
-    serde_json::to_vec(&c).expect("json")
+    TINY.config_json(model_type)
 }
 
 fn bert_weights(prefix: &str) -> Vec<u8> {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let mut tensors: HashMap<String, Tensor> = HashMap::new();
-    let mut add = |name: String, shape: &[usize], ones: bool| {
-        let n: usize = shape.iter().product();
-        let data: Vec<f32> = (0..n).map(|_| if ones { 1.0 } else { rng.gen_range(-0.2f32..0.2) }).collect();
-        tensors.insert(format!("{prefix}{name}"), Tensor::from_vec(data, shape, &Device::Cpu).expect("tensor"));
-    };
-    add("embeddings.word_embeddings.weight".into(), &[WORDS.len(), HIDDEN], false);
-    add("embeddings.position_embeddings.weight".into(), &[MAX_POS, HIDDEN], false);
-    add("embeddings.token_type_embeddings.weight".into(), &[2, HIDDEN], false);
-    add("embeddings.LayerNorm.weight".into(), &[HIDDEN], true);
-    add("embeddings.LayerNorm.bias".into(), &[HIDDEN], false);
-    let at = "encoder.layer.0";
-    for m in ["query", "key", "value"] {
-        add(format!("{at}.attention.self.{m}.weight"), &[HIDDEN, HIDDEN], false);
-        add(format!("{at}.attention.self.{m}.bias"), &[HIDDEN], false);
-    }
-    add(format!("{at}.attention.output.dense.weight"), &[HIDDEN, HIDDEN], false);
-    add(format!("{at}.attention.output.dense.bias"), &[HIDDEN], false);
-    add(format!("{at}.attention.output.LayerNorm.weight"), &[HIDDEN], true);
-    add(format!("{at}.attention.output.LayerNorm.bias"), &[HIDDEN], false);
-    add(format!("{at}.intermediate.dense.weight"), &[INTER, HIDDEN], false);
-    add(format!("{at}.intermediate.dense.bias"), &[INTER], false);
-    add(format!("{at}.output.dense.weight"), &[HIDDEN, INTER], false);
-    add(format!("{at}.output.dense.bias"), &[HIDDEN], false);
-    add(format!("{at}.output.LayerNorm.weight"), &[HIDDEN], true);
-    add(format!("{at}.output.LayerNorm.bias"), &[HIDDEN], false);
-    let path = std::env::temp_dir().join(format!("sotto-fuzz-seed-{}.safetensors", std::process::id()));
-    candle_core::safetensors::save(&tensors, &path).expect("save safetensors");
-    let bytes = std::fs::read(&path).expect("read safetensors");
-    let _ = std::fs::remove_file(&path);
-    bytes
+    TINY.weights(prefix, 7)
 }
 
 /// `[flags][weights_len u24][weights][tokenizer_len u24][tokenizer][config]`.

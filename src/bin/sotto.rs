@@ -127,6 +127,9 @@ enum Command {
         /// Keep unsupported generated sentences (flagged) instead of dropping them.
         #[arg(long)]
         lenient: bool,
+        /// Decoding constraint of a generative answer: none, or copy (every word from the sources or a closed list of function words).
+        #[arg(long, default_value = "none")]
+        constrain: String,
         /// Maximum new tokens.
         #[arg(long, default_value_t = 100)]
         max_new_tokens: usize,
@@ -304,8 +307,21 @@ fn run() -> Result<()> {
             eprintln!("calibration written to {}", out.display());
             Ok(())
         }
-        Command::Ask { index, question, mode, generator, k, rerank, translate, lenient, max_new_tokens, json } => {
-            let mut options = AskOptions { max_new_tokens, strict: !lenient, ..AskOptions::default() };
+        Command::Ask {
+            index,
+            question,
+            mode,
+            generator,
+            k,
+            rerank,
+            translate,
+            lenient,
+            constrain,
+            max_new_tokens,
+            json,
+        } => {
+            let mut options =
+                AskOptions { max_new_tokens, strict: !lenient, constrain: constrain.parse()?, ..AskOptions::default() };
             options.search.k = k;
             options.search.rerank = rerank.parse()?;
             options.search.translate = translate.parse()?;

@@ -475,8 +475,6 @@ fn load_weights(weights: &[u8], config: &Config) -> Result<BertModel> {
 mod tests {
     //! Shape and error tests on a tiny random BERT built here; parity with
     //! sentence-transformers on the real model is in `tests/embed_parity.rs`.
-    use std::collections::HashMap;
-
     use super::*;
 
     const WORDS: &[&str] = &[
@@ -484,42 +482,18 @@ mod tests {
         "le", "chat", "est", "ici", "é", "##é", "rust", "code", "fn",
     ];
 
-    /// A minimal WordPiece tokenizer.json: lower-casing BERT normaliser, BERT
-    /// pre-tokenizer, `[CLS] … [SEP]` template, and a shipped fixed-128 padding and
-    /// 128 truncation like all-MiniLM-L6-v2's (which the loader must override).
+    const TINY: crate::embed::testing::TinyBert<'static> = crate::embed::testing::TinyBert {
+        words: WORDS,
+        hidden: HIDDEN,
+        layers: LAYERS,
+        heads: 4,
+        intermediate: INTERMEDIATE,
+        max_positions: MAX_POS,
+    };
+
+    /// The tiny tokenizer, shipping MiniLM's fixed padding and truncation (which the loader must override).
     fn tiny_tokenizer_json() -> Vec<u8> {
-        let vocab: serde_json::Map<String, serde_json::Value> =
-            WORDS.iter().enumerate().map(|(i, w)| (w.to_string(), serde_json::json!(i))).collect();
-        let added: Vec<_> = WORDS[..5]
-            .iter()
-            .enumerate()
-            .map(|(i, w)| {
-                serde_json::json!({"id": i, "content": w, "single_word": false, "lstrip": false,
-                    "rstrip": false, "normalized": false, "special": true})
-            })
-            .collect();
-        serde_json::to_vec(&serde_json::json!({
-            "version": "1.0",
-            "truncation": {"direction": "Right", "max_length": 128, "strategy": "LongestFirst", "stride": 0},
-            "padding": {"strategy": {"Fixed": 128}, "direction": "Right", "pad_to_multiple_of": null,
-                        "pad_id": 0, "pad_type_id": 0, "pad_token": "[PAD]"},
-            "added_tokens": added,
-            "normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true,
-                           "strip_accents": null, "lowercase": true},
-            "pre_tokenizer": {"type": "BertPreTokenizer"},
-            "post_processor": {"type": "TemplateProcessing",
-                "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
-                           {"SpecialToken": {"id": "[SEP]", "type_id": 0}}],
-                "pair": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
-                         {"SpecialToken": {"id": "[SEP]", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}},
-                         {"SpecialToken": {"id": "[SEP]", "type_id": 1}}],
-                "special_tokens": {"[CLS]": {"id": "[CLS]", "ids": [2], "tokens": ["[CLS]"]},
-                                   "[SEP]": {"id": "[SEP]", "ids": [3], "tokens": ["[SEP]"]}}},
-            "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": true},
-            "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
-                      "max_input_chars_per_word": 100, "vocab": vocab}
-        }))
-        .unwrap()
+        TINY.tokenizer_json(true)
     }
 
     /// `tokenizers` panics on these (an abort in wasm); the loader must answer with a typed
@@ -556,65 +530,12 @@ mod tests {
     const MAX_POS: usize = 64;
 
     fn tiny_config_json(model_type: Option<&str>) -> Vec<u8> {
-        let mut c = serde_json::json!({
-            "vocab_size": WORDS.len(), "hidden_size": HIDDEN, "num_hidden_layers": LAYERS,
-            "num_attention_heads": 4, "intermediate_size": INTERMEDIATE, "hidden_act": "gelu",
-            "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
-            "max_position_embeddings": MAX_POS, "type_vocab_size": 2, "initializer_range": 0.02,
-            "layer_norm_eps": 1e-12, "pad_token_id": 0, "architectures": ["BertModel"]
-        });
-        if let Some(t) = model_type {
-            c["model_type"] = serde_json::json!(t);
-        }
-        serde_json::to_vec(&c).unwrap()
+        TINY.config_json(model_type)
     }
 
     /// Random BERT weights in safetensors format, names prefixed by `prefix`.
     fn tiny_weights(prefix: &str, seed: u64) -> Vec<u8> {
-        use rand::{Rng, SeedableRng};
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let mut tensors: HashMap<String, Tensor> = HashMap::new();
-        let mut add = |name: String, shape: &[usize], ones: bool| {
-            let n: usize = shape.iter().product();
-            let data: Vec<f32> = (0..n).map(|_| if ones { 1.0 } else { rng.gen_range(-0.2f32..0.2) }).collect();
-            tensors.insert(format!("{prefix}{name}"), Tensor::from_vec(data, shape, &Device::Cpu).unwrap());
-        };
-        let ln = |add: &mut dyn FnMut(String, &[usize], bool), at: &str| {
-            add(format!("{at}.LayerNorm.weight"), &[HIDDEN], true);
-            add(format!("{at}.LayerNorm.bias"), &[HIDDEN], false);
-        };
-        add("embeddings.word_embeddings.weight".into(), &[WORDS.len(), HIDDEN], false);
-        add("embeddings.position_embeddings.weight".into(), &[MAX_POS, HIDDEN], false);
-        add("embeddings.token_type_embeddings.weight".into(), &[2, HIDDEN], false);
-        ln(&mut add, "embeddings");
-        for l in 0..LAYERS {
-            let at = format!("encoder.layer.{l}");
-            for m in ["query", "key", "value"] {
-                add(format!("{at}.attention.self.{m}.weight"), &[HIDDEN, HIDDEN], false);
-                add(format!("{at}.attention.self.{m}.bias"), &[HIDDEN], false);
-            }
-            add(format!("{at}.attention.output.dense.weight"), &[HIDDEN, HIDDEN], false);
-            add(format!("{at}.attention.output.dense.bias"), &[HIDDEN], false);
-            ln(&mut add, &format!("{at}.attention.output"));
-            add(format!("{at}.intermediate.dense.weight"), &[INTERMEDIATE, HIDDEN], false);
-            add(format!("{at}.intermediate.dense.bias"), &[INTERMEDIATE], false);
-            add(format!("{at}.output.dense.weight"), &[HIDDEN, INTERMEDIATE], false);
-            add(format!("{at}.output.dense.bias"), &[HIDDEN], false);
-            ln(&mut add, &format!("{at}.output"));
-        }
-        safetensors_bytes(&tensors)
-    }
-
-    /// Serializes through a temporary file (candle only writes safetensors to a path). The name is unique per
-    /// call: tests run in parallel threads of one process and several build the same weights.
-    fn safetensors_bytes(tensors: &HashMap<String, Tensor>) -> Vec<u8> {
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("sotto-test-{}-{n}.safetensors", std::process::id()));
-        candle_core::safetensors::save(tensors, &path).unwrap();
-        let bytes = std::fs::read(&path).unwrap();
-        let _ = std::fs::remove_file(&path);
-        bytes
+        TINY.weights(prefix, seed)
     }
 
     fn tiny(prefix: &str, options: BertOptions) -> Result<BertEmbedder> {
@@ -773,9 +694,7 @@ mod tests {
         expect_model_format(load(&tok), "safetensors");
         expect_model_format(load(&cfg), "safetensors");
         // Valid safetensors with no BERT inside.
-        let mut other = HashMap::new();
-        other.insert("lm_head.weight".to_string(), Tensor::zeros((2, 2), DType::F32, &Device::Cpu).unwrap());
-        let not_bert = safetensors_bytes(&other);
+        let not_bert = crate::embed::testing::safetensors_f32(&[("lm_head.weight".into(), vec![2, 2], vec![0.0; 4])]);
         expect_model_format(load(&not_bert), "safetensors");
         // Weights of another shape than config.json says.
         let mut bigger: serde_json::Value = serde_json::from_slice(&cfg).unwrap();

@@ -9,6 +9,8 @@
 pub mod bert;
 pub mod hashing;
 pub mod pooling;
+#[doc(hidden)]
+pub mod testing;
 
 use serde::{Deserialize, Serialize};
 

@@ -308,6 +308,21 @@ impl Report {
                     |r| answers(r).and_then(|a| a.answer_containment),
                 ));
             }
+            let generated = |r: &ConfigRun| answers(r).and_then(|a| a.generated.clone());
+            if runs.iter().any(|r| generated(r).is_some()) {
+                cols.push(Column::metric(
+                    "generated kept",
+                    "share of generated answers shown: at least one sentence supported (the others fell back to extractive)",
+                    runs,
+                    move |r| generated(r).map(|g| g.kept as f64 / g.answers.max(1) as f64),
+                ));
+                cols.push(Column::metric(
+                    "sentences supported",
+                    "share of generated sentences that the engine's attribution found supported by the sources",
+                    runs,
+                    move |r| generated(r).and_then(|g| g.support_rate),
+                ));
+            }
             let abst = |r: &ConfigRun| answers(r).and_then(|a| a.abstention);
             if runs.iter().any(|r| abst(r).is_some_and(|a| a.unanswerable > 0)) {
                 cols.push(Column::metric(
@@ -969,6 +984,7 @@ mod tests {
                 }],
                 total_ms: 9.0,
                 contains_answer: Some(false),
+                generation: None,
             }),
             failure,
             kind: None,

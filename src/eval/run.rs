@@ -243,6 +243,22 @@ pub struct AnswerResult {
     /// `Some(false)` when the engine abstained).
     #[serde(default)]
     pub contains_answer: Option<bool>,
+    /// What the generator wrote, when it ran (`None` for extractive answers).
+    #[serde(default)]
+    pub generation: Option<GenerationResult>,
+}
+
+/// The generator's part of an evaluated generative answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct GenerationResult {
+    /// Generated sentences, kept or dropped by attribution.
+    pub sentences: usize,
+    /// Of which attribution found supported.
+    pub supported: usize,
+    /// No generated sentence was supported: the extractive answer was shown instead.
+    pub fell_back: bool,
+    /// The generated text, as written.
+    pub text: String,
 }
 
 /// One question's outcome.
@@ -319,6 +335,24 @@ pub struct AnswerMetrics {
     /// Abstention against out-of-scope questions (when answers were computed).
     #[serde(default)]
     pub abstention: Option<Abstention>,
+    /// What the generator's sentences were worth (when it ran).
+    #[serde(default)]
+    pub generated: Option<GeneratedMetrics>,
+}
+
+/// Generative answers judged by the engine's own attribution.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct GeneratedMetrics {
+    /// Answers the generator wrote.
+    pub answers: usize,
+    /// Of which shown (at least one supported sentence; the rest fell back to extractive).
+    pub kept: usize,
+    /// Generated sentences in all.
+    pub sentences: usize,
+    /// Of which supported.
+    pub supported: usize,
+    /// `supported / sentences` (`None` without sentences).
+    pub support_rate: Option<f64>,
 }
 
 /// Abstention judged against the dataset: the positives are the out-of-scope questions
@@ -556,8 +590,20 @@ pub fn evaluate_with(
                     .collect();
                 let grounded: Vec<bool> = citations.iter().map(|c| c.grounded).collect();
                 let contains = (!q.answers.is_empty()).then(|| contains_answer(&prediction, &q.answers));
+                let generation = a.generated_text.as_ref().map(|text| {
+                    // A fallback moves every generated sentence to `dropped`.
+                    let kept: &[_] = if a.fell_back { &[] } else { &a.sentences };
+                    let generated: Vec<_> = kept.iter().chain(&a.dropped).collect();
+                    GenerationResult {
+                        sentences: generated.len(),
+                        supported: generated.iter().filter(|s| s.supported).count(),
+                        fell_back: a.fell_back,
+                        text: text.clone(),
+                    }
+                });
                 Some(AnswerResult {
                     contains_answer: contains,
+                    generation,
                     text: a.answer.clone(),
                     mode: a.mode,
                     abstained: a.abstained,
@@ -665,6 +711,18 @@ fn answer_metrics(questions: &[Question], results: &[QuestionResult], ks: &[usiz
         m.abstention = Some(Abstention::from_pairs(
             results.iter().filter_map(|r| r.answer.as_ref().map(|a| (r.answerable, a.abstained))),
         ));
+        let generations: Vec<&GenerationResult> = answered.iter().filter_map(|a| a.generation.as_ref()).collect();
+        if !generations.is_empty() {
+            let sentences: usize = generations.iter().map(|g| g.sentences).sum();
+            let supported: usize = generations.iter().map(|g| g.supported).sum();
+            m.generated = Some(GeneratedMetrics {
+                answers: generations.len(),
+                kept: generations.iter().filter(|g| !g.fell_back).count(),
+                sentences,
+                supported,
+                support_rate: (sentences > 0).then(|| supported as f64 / sentences as f64),
+            });
+        }
     }
     Some(m)
 }
@@ -839,6 +897,7 @@ mod tests {
                 citations: vec![],
                 total_ms: 0.0,
                 contains_answer: None,
+                generation: None,
             }),
             failure: None,
             kind: None,

@@ -35,6 +35,7 @@
 //! ```
 
 mod arch;
+pub mod constrain;
 pub mod gguf;
 pub mod sampler;
 mod session;
@@ -49,7 +50,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 pub use gguf::requantize;
-pub use stream::{stream, tokens_per_second, StreamedGeneration};
+pub use stream::{stream, stream_constrained, tokens_per_second, StreamedGeneration};
 pub use template::{ChatMessage, TemplateSource};
 pub use tokenizer::{GgufTokenizer, TokenizerModel, Utf8Stream};
 
@@ -215,6 +216,9 @@ pub enum FinishReason {
     StopString,
     /// The loop guard found a repeated n-gram.
     LoopGuard,
+    /// The decoding constraint allowed no further token, or reported the output complete
+    /// ([`constrain::Constraint`]).
+    Constraint,
 }
 
 /// Token counts of the current or last generation.
@@ -279,6 +283,15 @@ pub trait Generator: Send {
     /// Encode the prompt, check it fits ([`Error::ContextOverflow`] when prompt +
     /// `max_new_tokens` exceeds the context), and run prefill.
     fn start(&mut self, prompt: Prompt<'_>, opts: &GenerationOptions) -> Result<()>;
+    /// [`start`](Self::start) with a decoding constraint: before each token is sampled,
+    /// `constraint` masks the logits ([`constrain::Constraint`]); the generation ends with
+    /// [`FinishReason::Constraint`] when it allows nothing more.
+    fn start_constrained(
+        &mut self,
+        prompt: Prompt<'_>,
+        opts: &GenerationOptions,
+        constraint: Box<dyn constrain::Constraint>,
+    ) -> Result<()>;
     /// Generate one token; `None` once the generation has ended (see [`finish_reason`](Self::finish_reason)).
     fn next_token(&mut self) -> Result<Option<TokenOut>>;
     /// Why the current generation ended, once it has.

@@ -5,6 +5,7 @@
 //! tokenizing and rendering, context checks, sampling, stop strings, the loop guard, UTF-8
 //! reassembly — and implements [`Generator`].
 
+use super::constrain::Constraint;
 use super::sampler::{loop_period, Sampler, StopMatcher};
 use super::template::ChatTemplate;
 use super::tokenizer::{GgufTokenizer, Utf8Stream};
@@ -40,6 +41,8 @@ struct Run {
     stops: StopMatcher,
     /// Control tokens that were given as stop strings.
     stop_token_ids: Vec<u32>,
+    /// The decoding constraint, if any.
+    constraint: Option<Box<dyn Constraint>>,
 }
 
 enum State {
@@ -93,7 +96,30 @@ impl<B: Backend> Session<B> {
         let State::Running(run) = &mut self.state else {
             return Err(Error::WrongState("internal: not running".into()));
         };
+        let blocked = match run.constraint.as_mut() {
+            Some(c) => c.is_exhausted() || c.mask(&mut run.logits) == 0,
+            None => false,
+        };
+        if blocked {
+            // End as at EOS: deliver text held back for a possible stop string.
+            let (mut flush, hit) = run.stops.push(&run.utf8.finish());
+            if !hit {
+                flush.push_str(&run.stops.take_pending());
+            }
+            let index = run.generated.len();
+            self.end(if hit { FinishReason::StopString } else { FinishReason::Constraint });
+            if flush.is_empty() {
+                self.state = State::Finished;
+                return Ok(None);
+            }
+            self.text.push_str(&flush);
+            let id = self.tokenizer.eos_id().unwrap_or(0);
+            return Ok(Some(TokenOut { id, text: flush, index, special: true }));
+        }
         let id = run.sampler.sample(&mut run.logits, &run.history)?;
+        if let Some(c) = run.constraint.as_mut() {
+            c.advance(id);
+        }
         let index = run.generated.len();
 
         let is_eos = self.tokenizer.stop_ids().contains(&id);
@@ -156,28 +182,13 @@ impl<B: Backend> Session<B> {
     }
 }
 
-impl<B: Backend> Generator for Session<B> {
-    fn info(&self) -> &GeneratorInfo {
-        &self.info
-    }
-
-    fn tokenizer(&self) -> &GgufTokenizer {
-        &self.tokenizer
-    }
-
-    fn context_len(&self) -> usize {
-        self.context_len
-    }
-
-    fn count_tokens(&self, text: &str) -> Result<usize> {
-        Ok(self.tokenizer.encode(text, false)?.len())
-    }
-
-    fn render_chat(&self, messages: &[ChatMessage]) -> Result<String> {
-        self.template.render(messages, true)
-    }
-
-    fn start(&mut self, prompt: Prompt<'_>, opts: &GenerationOptions) -> Result<()> {
+impl<B: Backend> Session<B> {
+    fn start_with(
+        &mut self,
+        prompt: Prompt<'_>,
+        opts: &GenerationOptions,
+        constraint: Option<Box<dyn Constraint>>,
+    ) -> Result<()> {
         opts.validate()?;
         let ids = match prompt {
             Prompt::Text(t) => self.tokenizer.encode(t, true)?,
@@ -240,8 +251,44 @@ impl<B: Backend> Generator for Session<B> {
             utf8: Utf8Stream::new(),
             stops: StopMatcher::new(&opts.stop_strings),
             stop_token_ids,
+            constraint,
         }));
         Ok(())
+    }
+}
+
+impl<B: Backend> Generator for Session<B> {
+    fn info(&self) -> &GeneratorInfo {
+        &self.info
+    }
+
+    fn tokenizer(&self) -> &GgufTokenizer {
+        &self.tokenizer
+    }
+
+    fn context_len(&self) -> usize {
+        self.context_len
+    }
+
+    fn count_tokens(&self, text: &str) -> Result<usize> {
+        Ok(self.tokenizer.encode(text, false)?.len())
+    }
+
+    fn render_chat(&self, messages: &[ChatMessage]) -> Result<String> {
+        self.template.render(messages, true)
+    }
+
+    fn start(&mut self, prompt: Prompt<'_>, opts: &GenerationOptions) -> Result<()> {
+        self.start_with(prompt, opts, None)
+    }
+
+    fn start_constrained(
+        &mut self,
+        prompt: Prompt<'_>,
+        opts: &GenerationOptions,
+        constraint: Box<dyn Constraint>,
+    ) -> Result<()> {
+        self.start_with(prompt, opts, Some(constraint))
     }
 
     fn next_token(&mut self) -> Result<Option<TokenOut>> {
@@ -325,13 +372,13 @@ pub(crate) mod tests {
         fn clear(&mut self) {}
     }
 
-    fn tokenizer() -> GgufTokenizer {
+    pub(crate) fn tokenizer() -> GgufTokenizer {
         // Byte-level vocabulary: control tokens 0..3, then the 256 byte characters.
         let m: HashMap<String, Value> = crate::generate::tokenizer::tests_support::tiny_gpt2_metadata();
         GgufTokenizer::from_metadata(&Meta(&m), "llama").unwrap()
     }
 
-    fn session(script: &str, context: usize) -> Session<Scripted> {
+    pub(crate) fn session(script: &str, context: usize) -> Session<Scripted> {
         let tk = tokenizer();
         let mut ids: Vec<u32> = tk.encode(script, false).unwrap();
         // Replace "|" by EOS (id 2) so scripts can end early.
@@ -359,7 +406,7 @@ pub(crate) mod tests {
         Session::new(info, tk, template, backend)
     }
 
-    fn drain(s: &mut Session<Scripted>) -> Vec<TokenOut> {
+    pub(crate) fn drain(s: &mut Session<Scripted>) -> Vec<TokenOut> {
         let mut v = Vec::new();
         while let Some(t) = s.next_token().unwrap() {
             v.push(t);

@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use super::constrain::Constraint;
 use super::{GenerationOptions, GenerationStats, Generator, Prompt};
 use crate::error::Result;
 
@@ -46,8 +47,23 @@ pub fn stream(
     clock: &dyn Fn() -> f64,
     on_text: &mut dyn FnMut(&str) -> bool,
 ) -> Result<StreamedGeneration> {
+    stream_constrained(g, prompt, opts, None, clock, on_text)
+}
+
+/// [`stream`] under a decoding constraint (none with `None`).
+pub fn stream_constrained(
+    g: &mut dyn Generator,
+    prompt: Prompt<'_>,
+    opts: &GenerationOptions,
+    constraint: Option<Box<dyn Constraint>>,
+    clock: &dyn Fn() -> f64,
+    on_text: &mut dyn FnMut(&str) -> bool,
+) -> Result<StreamedGeneration> {
     let t0 = clock();
-    g.start(prompt, opts)?;
+    match constraint {
+        Some(c) => g.start_constrained(prompt, opts, c)?,
+        None => g.start(prompt, opts)?,
+    }
     let t1 = clock();
     let mut cancelled = false;
     while let Some(tok) = g.next_token()? {

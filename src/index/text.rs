@@ -37,7 +37,8 @@ impl Language {
         }
     }
 
-    fn stop_words(self) -> &'static [&'static str] {
+    /// This language's stop words, lower-case and sorted.
+    pub fn stop_words(self) -> &'static [&'static str] {
         match self {
             Language::English => STOP_EN,
             Language::French => STOP_FR,

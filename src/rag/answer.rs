@@ -246,6 +246,74 @@ impl std::str::FromStr for AnswerMode {
     }
 }
 
+/// How the generator is held to its sources while it writes a generative answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Constrain {
+    /// Free decoding; attribution afterwards drops what the sources do not support.
+    #[default]
+    None,
+    /// Copy-constrained decoding ([`crate::generate::constrain::CopyConstraint`]): every
+    /// word written is a word of the packed sources, a function word of the question's
+    /// language ([`COPY_FREE_WORDS`] and the stop words) or a citation number.
+    Copy,
+}
+
+impl std::str::FromStr for Constrain {
+    type Err = crate::error::Error;
+    fn from_str(s: &str) -> crate::error::Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "none" => Ok(Constrain::None),
+            "copy" => Ok(Constrain::Copy),
+            other => Err(crate::error::Error::InvalidOption {
+                name: "constrain",
+                detail: format!("unknown decoding constraint {other:?} (none, copy)"),
+            }),
+        }
+    }
+}
+
+/// Words a copy-constrained answer may use beyond the sources and the stop words of the
+/// question's language: negation, quantifiers and connectives (so the answer can say
+/// what the sources say, including "not"), and the words of an abstention.
+pub const COPY_FREE_WORDS: &[&str] = &[
+    "not",
+    "no",
+    "yes",
+    "also",
+    "only",
+    "both",
+    "either",
+    "neither",
+    "nor",
+    "each",
+    "every",
+    "any",
+    "all",
+    "some",
+    "more",
+    "most",
+    "less",
+    "other",
+    "because",
+    "instead",
+    "however",
+    "unless",
+    "don't",
+    "doesn't",
+    "isn't",
+    "aren't",
+    "cannot",
+    "know",
+    "sources",
+    "source",
+    "ne",
+    "pas",
+    "aussi",
+    "seulement",
+    "sais",
+];
+
 /// Time spent per stage, in milliseconds (measured with the caller's clock).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timings {

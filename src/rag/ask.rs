@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::answer::{Answer, AnswerMode, AnswerSentence, CitationTable};
+use super::answer::{Answer, AnswerMode, AnswerSentence, CitationTable, Constrain, COPY_FREE_WORDS};
 use super::attribute::attribute;
 use super::grade::{Calibration, CalibrationSource, Grade, GradeTrace, FEATURE_NAMES};
 use super::prompt::build_prompt;
@@ -13,6 +13,7 @@ use super::records::SearchHit;
 use super::select::Scored;
 use super::Engine;
 use crate::error::{Error, Result};
+use crate::generate::constrain::CopyConstraint;
 use crate::generate::template::ChatMessage;
 use crate::generate::{FinishReason, GenerationOptions, Prompt};
 use crate::query::{Mode, SearchOptions, Translate};
@@ -50,6 +51,9 @@ pub struct AskOptions {
     pub strict: bool,
     /// Maximum new tokens of a generated answer (default 100).
     pub max_new_tokens: usize,
+    /// Decoding constraint of a generated answer (default none; `copy` keeps every word
+    /// the generator writes to the packed sources and a closed list of function words).
+    pub constrain: Constrain,
     /// Sampling options of the generator (default greedy with the loop guard);
     /// `max_new_tokens` above takes precedence.
     pub generation: GenerationOptions,
@@ -69,6 +73,7 @@ impl Default for AskOptions {
             support_threshold: 0.6,
             strict: true,
             max_new_tokens: 100,
+            constrain: Constrain::None,
             generation: GenerationOptions::default(),
         }
     }
@@ -335,7 +340,24 @@ impl Engine {
         let gen_options = GenerationOptions { max_new_tokens: options.max_new_tokens, ..options.generation.clone() };
 
         // 2. Generate, streaming; the caller may cancel between tokens.
-        let run = crate::generate::stream(generator.as_mut(), Prompt::Chat(&messages), &gen_options, clock, on_text);
+        let lang = self.docs.get(&candidates[0].source.doc_id).map(|d| d.language).unwrap_or(Language::English);
+        let constraint: Option<Box<dyn crate::generate::constrain::Constraint>> = match options.constrain {
+            Constrain::None => None,
+            Constrain::Copy => Some(Box::new(CopyConstraint::new(
+                generator.tokenizer(),
+                packed.iter().map(|c| c.source.text.as_str()),
+                lang.stop_words().iter().chain(COPY_FREE_WORDS).copied(),
+                packed.len(),
+            ))),
+        };
+        let run = crate::generate::stream_constrained(
+            generator.as_mut(),
+            Prompt::Chat(&messages),
+            &gen_options,
+            constraint,
+            clock,
+            on_text,
+        );
         generator.reset();
         drop(guard);
         let run = run?;
@@ -355,9 +377,8 @@ impl Engine {
         let t2 = clock();
 
         // 3. Attribute each generated sentence to the packed sources.
-        let lang = self.docs.get(&candidates[0].source.doc_id).map(|d| d.language).unwrap_or(Language::English);
         // A generation cut off by the token limit ends in an unfinished sentence.
-        let truncated = stats.finish_reason != Some(FinishReason::Eos);
+        let truncated = !matches!(stats.finish_reason, Some(FinishReason::Eos | FinishReason::Constraint));
         let attributed =
             attribute(self, question, lang, &packed, &generated, truncated, options.support_threshold, options.strict);
         let (kept, dropped, table) = (attributed.kept, attributed.dropped, attributed.table);

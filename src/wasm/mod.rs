@@ -95,6 +95,9 @@ export interface AskOpts {
   supportThreshold?: number;
   strict?: boolean;
   maxNewTokens?: number;
+  /** Generative answers: "copy" lets the model write only words of the packed sources,
+   *  function words and citation numbers; "none" (default) decodes freely. */
+  constrain?: "none" | "copy";
 }
 /** Progress of `addDocuments`. */
 export interface IngestProgress { stage: "chunking" | "embedding"; done: number; total: number }
@@ -285,6 +288,7 @@ const ASK_KEYS: &[&str] = &[
     "supportThreshold",
     "strict",
     "maxNewTokens",
+    "constrain",
 ];
 
 /// `GenerationOptions` fields, in the core's snake_case and in camelCase.
@@ -374,6 +378,7 @@ struct JsAskOptions {
     support_threshold: Option<f32>,
     strict: Option<bool>,
     max_new_tokens: Option<usize>,
+    constrain: Option<crate::rag::answer::Constrain>,
 }
 
 impl JsAskOptions {
@@ -394,7 +399,8 @@ impl JsAskOptions {
             context_budget_tokens,
             support_threshold,
             strict,
-            max_new_tokens
+            max_new_tokens,
+            constrain
         );
         o.validate()?;
         Ok(o)

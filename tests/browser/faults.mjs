@@ -10,6 +10,8 @@
 //            while indexing) → the worker restarts with
 //            the last saved index, the page says so, in-flight calls reject with a kind,
 //            later calls work; a fourth crash within a minute stops the restarts (typed)
+//  hostile   the 0.57 MB Markdown of issue 14 (a 64 KiB heading, 100,000 paragraphs) that
+//            used to kill the engine: indexed, memory bounded, no restart, nothing lost
 //  queue     a second file pick while the first waits (another tab holds the save lock)
 //            is queued, shown, and indexed; a Latin-1 .txt is read as Windows-1252, said
 //  tabs      two tabs adding at once → both documents survive; a tab whose save failed
@@ -471,7 +473,47 @@ async function checksum({ origin, open, context, requests }) {
   await context.unroute('**/' + weights);
 }
 
-const SCENARIOS = { crash, queue, tabs, save, corrupt, checksum };
+// ---- hostile: issue 14's engine-killing Markdown, through the worker ----
+
+/** A 64 KiB heading, then 100,000 short paragraphs (0.57 MB): before the heading-path fix,
+ * cleaning cloned the heading into every block, wasm memory grew to 4 GiB and the worker
+ * died with "unreachable", losing the unsaved work. Now it must index with bounded memory,
+ * no restart, the earlier document kept, and the engine usable. */
+async function hostile({ open }) {
+  const page = await open();
+  const kept = await add(page, [doc('keep.txt', 'Zebras live in Africa and eat grass.')]);
+  assert.equal(kept.saved.ok, true);
+  const out = await page.evaluate(async () => {
+    const s = window.sotto;
+    const heading = '# ' + 'heading '.repeat(8192);
+    const body = heading + '\n\n' + Array.from({ length: 100000 }, (_, i) => `p${i}`).join('\n\n') + '\n';
+    const before = (await s.memory()).wasm_bytes;
+    const t0 = performance.now();
+    let added;
+    try {
+      const r = await s.addDocuments([{ id: 'hostile.md', body }]);
+      added = { ok: true, documents: r.stats.documents, chunks: r.stats.chunks, saved: r.saved.ok };
+    } catch (e) {
+      added = { ok: false, kind: e.kind, message: e.message };
+    }
+    const ms = performance.now() - t0;
+    const after = (await s.memory()).wasm_bytes;
+    const found = await s.search('zebras eat grass', { k: 1 });
+    return { bytes: body.length, ms, added, before, after, restarts: s.restarts, top: found.hits[0]?.doc_id, ids: await s.documentIds() };
+  });
+  console.log(`[faults] hostile Markdown: ${JSON.stringify({ ...out, ids: out.ids.length })}`);
+  assert.ok(out.bytes > 500_000 && out.bytes < 1_000_000, `the issue's input is about 0.57 MB, got ${out.bytes}`);
+  assert.equal(out.restarts, 0, 'the worker crashed');
+  assert.deepEqual(out.added.ok && { documents: out.added.documents, saved: out.added.saved }, { documents: 2, saved: true }, JSON.stringify(out.added));
+  assert.ok(out.after < 1024 * 1024 * 1024, `wasm memory grew to ${out.after} bytes (the crash reached 4 GiB)`);
+  assert.equal(out.top, 'keep.txt', 'the engine is usable and the earlier document is still found');
+  assert.deepEqual([...out.ids].sort(), ['hostile.md', 'keep.txt']);
+  // The saved index holds both after a reload.
+  await reload(page);
+  assert.deepEqual((await ids(page)).sort(), ['hostile.md', 'keep.txt']);
+}
+
+const SCENARIOS = { crash, hostile, queue, tabs, save, corrupt, checksum };
 
 export async function runFaults(names = Object.keys(SCENARIOS)) {
   const t0 = Date.now();

@@ -64,6 +64,9 @@ pub struct EvalArgs {
     /// Answer without the retrieval grader (abstain on the fixed cosine floor, as before it existed).
     #[arg(long)]
     no_grade: bool,
+    /// Decoding constraint of generative answers: none or copy.
+    #[arg(long, default_value = "none")]
+    constrain: String,
     /// GGUF generator file for `--answers generative` (default: SmolLM2-135M-Instruct under the models directory).
     #[arg(long)]
     generator: Option<PathBuf>,
@@ -303,11 +306,12 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
         AnswersArg::Extractive => Some(AnswerMode::Extractive),
         AnswersArg::Generative => Some(AnswerMode::Generative),
     };
+    let constrain: sotto::rag::answer::Constrain = a.constrain.parse()?;
     if grid.answers && answer_mode.is_none() {
-        base.answers = Some(AskOptions { grade: !a.no_grade, ..AskOptions::default() });
+        base.answers = Some(AskOptions { grade: !a.no_grade, constrain, ..AskOptions::default() });
     }
     if let Some(mode) = answer_mode {
-        base.answers = Some(AskOptions { mode, grade: !a.no_grade, ..AskOptions::default() });
+        base.answers = Some(AskOptions { mode, grade: !a.no_grade, constrain, ..AskOptions::default() });
         grid.answers = true;
     }
     // The generator is read once, before any work, and loaded into every engine evaluated.
@@ -444,6 +448,17 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
                     ab.false_abstentions,
                     ab.answerable,
                     f(ab.precision)
+                );
+            }
+            if let Some(g) = &m.generated {
+                println!(
+                    "{:<34} generated: {}/{} answers kept (the rest fell back to extractive) | {}/{} sentences supported ({})",
+                    r.config,
+                    g.kept,
+                    g.answers,
+                    g.supported,
+                    g.sentences,
+                    f(g.support_rate)
                 );
             }
             let stage = |s: &str| r.stages.get(s).map_or("–".to_owned(), |l| format!("{:.1}/{:.1}", l.p50, l.p95));
