@@ -127,15 +127,44 @@ pub fn lexical_evidence(sentence: &HashSet<String>, question: &HashSet<String>) 
     covered * (0.3 + 0.7 * novelty)
 }
 
+/// Fewest content terms a generated sentence must add beyond the question's to be judged
+/// at all: a sentence that restates the question with one new word (measured: a heading
+/// word of the source) says nothing the question did not.
+pub const MIN_NOVEL_TERMS: usize = 2;
+
 /// Support of a generated sentence by a source: the share of the generated sentence's
 /// content terms that are not in the question and that the source contains. `None`
-/// when the generated sentence has no such term (it restates the question or is empty).
+/// when the generated sentence has fewer than [`MIN_NOVEL_TERMS`] such terms (it restates
+/// the question, adds one word, or is empty).
 pub fn support(generated: &HashSet<String>, source: &HashSet<String>, question: &HashSet<String>) -> Option<f32> {
     let novel: Vec<&String> = generated.iter().filter(|t| !question.contains(*t)).collect();
-    if novel.is_empty() {
+    if novel.len() < MIN_NOVEL_TERMS {
         return None;
     }
     Some(novel.iter().filter(|t| source.contains(**t)).count() as f32 / novel.len() as f32)
+}
+
+/// Negation words (English and French; `n't` endings count too).
+const NEGATIONS: &[&str] =
+    &["not", "no", "never", "cannot", "none", "nor", "neither", "without", "ne", "pas", "jamais", "aucun", "aucune", "sans"];
+
+/// Whether `text` negates: a negation word or an `n't` contraction. A generated sentence
+/// whose polarity differs from its source says the opposite with the same words, so
+/// attribution refuses it whatever its word overlap.
+pub fn negates(text: &str) -> bool {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’')).any(|w| {
+        let w = w.to_lowercase();
+        NEGATIONS.contains(&w.as_str()) || w.ends_with("n't") || w.ends_with("n’t")
+    })
+}
+
+/// Whether generated text echoes the prompt's scaffolding (`Question:`, `Answer:`, the
+/// `<sources>` fence, a `[n]` source line): the model is copying its prompt, not answering.
+pub fn echoes_scaffolding(text: &str) -> bool {
+    let lower = text.trim_start().to_lowercase();
+    ["question:", "answer:", "sources:", "source:", "<sources", "</sources", "réponse :", "réponse:"]
+        .iter()
+        .any(|m| lower.contains(m))
 }
 
 /// Whether generated text has degenerated into repetition (the same word three times

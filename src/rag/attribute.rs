@@ -4,7 +4,9 @@
 //! citation to its best source, only when that support reaches the threshold. The
 //! engine, not the model, decides what is cited.
 
-use super::answer::{content_terms, is_degenerate, split_sentences, support, AnswerSentence, CitationTable};
+use super::answer::{
+    content_terms, echoes_scaffolding, is_degenerate, negates, split_sentences, support, AnswerSentence, CitationTable,
+};
 use super::prompt::strip_markers;
 use super::select::Scored;
 use super::Engine;
@@ -25,7 +27,11 @@ pub(crate) struct Attribution {
 /// - Model-written citation markers are removed (citations are the engine's).
 /// - Empty sentences and repeats of a sentence already judged are skipped.
 /// - A fragment (fewer than four words, or the unfinished last sentence of a generation
-///   cut off by the token limit) and a degenerate sentence score 0.
+///   cut off by the token limit), a degenerate sentence and one that echoes the prompt's
+///   scaffolding (`Question:`, `Answer:`, the sources fence) score 0.
+/// - A sentence must add [`super::answer::MIN_NOVEL_TERMS`] content terms beyond the
+///   question, and keep its source's polarity: a negation the source lacks (or the other
+///   way round) scores 0 against that source.
 /// - `strict` drops unsupported sentences; otherwise they are kept, marked unsupported.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn attribute(
@@ -40,6 +46,7 @@ pub(crate) fn attribute(
 ) -> Attribution {
     let q_terms = content_terms(question, lang);
     let source_terms: Vec<_> = packed.iter().map(|c| content_terms(&c.source.text, lang)).collect();
+    let source_negates: Vec<bool> = packed.iter().map(|c| negates(&c.source.text)).collect();
     let mut table = CitationTable::default();
     let (mut kept, mut dropped): (Vec<AnswerSentence>, Vec<AnswerSentence>) = (Vec::new(), Vec::new());
     let spans = split_sentences(generated, 0);
@@ -50,9 +57,11 @@ pub(crate) fn attribute(
             continue;
         }
         let terms = content_terms(&text, lang);
+        let negated = negates(&text);
         let mut best: Option<(usize, f32)> = None;
         for (i, st) in source_terms.iter().enumerate() {
             if let Some(s) = support(&terms, st, &q_terms) {
+                let s = if negated == source_negates[i] { s } else { 0.0 };
                 if best.is_none_or(|(_, b)| s > b) {
                     best = Some((i, s));
                 }
@@ -61,7 +70,11 @@ pub(crate) fn attribute(
         let unfinished =
             n == last && truncated && !text.trim_end().ends_with(['.', '!', '?', '…', ':', ')', '"', '`', '»']);
         let fragment = unfinished || text.split_whitespace().count() < 4;
-        let score = if fragment || is_degenerate(&text) { 0.0 } else { best.map_or(0.0, |(_, s)| s) };
+        let score = if fragment || is_degenerate(&text) || echoes_scaffolding(&text) {
+            0.0
+        } else {
+            best.map_or(0.0, |(_, s)| s)
+        };
         let supported = score >= support_threshold;
         let citations = match best {
             Some((i, _)) if supported => {
@@ -155,5 +168,35 @@ mod tests {
         assert!(a.kept.is_empty(), "the unfinished last sentence of a truncated generation is dropped");
         let a = attribute(&e, q, Language::English, &refs, cut, false, 0.6, true);
         assert_eq!(a.kept.len(), 1, "the same words, finished by EOS, are supported");
+    }
+
+    /// Issue 10's cases, measured on generative answers: each passed before.
+    #[test]
+    fn restatements_scaffolding_and_flipped_negations_are_not_supported() {
+        let e = engine();
+        let sources = packed(&[
+            "Cargo.lock records the exact versions of every dependency after resolution.",
+            "A library should not commit its lock file.",
+        ]);
+        let refs: Vec<&Scored> = sources.iter().collect();
+        let judge = |q: &str, g: &str| {
+            let a = attribute(&e, q, Language::English, &refs, g, false, 0.6, true);
+            assert_eq!(a.kept.len() + a.dropped.len(), 1, "{g:?}");
+            a.kept.first().or(a.dropped.first()).map(|s| (s.supported, s.support)).unwrap()
+        };
+        // The question restated with one new word (a heading word of the source).
+        let q = "What does Cargo.lock record for every dependency?";
+        assert!(!judge(q, "Cargo.lock records every dependency exact.").0, "one novel word is not an answer");
+        assert!(judge(q, "Cargo.lock records the exact versions after resolution.").0, "two novel supported words are");
+        // The prompt's scaffolding echoed back.
+        let echoed = "Question: What does Cargo.lock record after resolution of versions?";
+        assert_eq!(judge("Which file?", echoed), (false, 0.0));
+        // A negation the source does not have, with every other word supported (0.75 before).
+        let q = "Which versions are recorded?";
+        let (ok, s) = judge(q, "Cargo.lock does not record the exact versions of every dependency.");
+        assert!(!ok && s < 0.6, "a flipped negation scored {s}");
+        // The same polarity as the source is fine, with or without the negation.
+        assert!(judge("Should a library commit?", "A library should not commit its lock file.").0);
+        assert!(!judge("Should a library commit?", "A library should commit its lock file.").0);
     }
 }
