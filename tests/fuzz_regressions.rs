@@ -200,6 +200,26 @@ fn fixed_html_deep_nesting_quadratic() {
     replay_named("clean_chunk", "html-deep-nesting-quadratic");
 }
 
+/// An HTML page whose unclosed `<h2>` puts 1 KiB of heading text over thousands of 16-token
+/// chunks (546 bytes amplified to 256 KiB): the title and heading path were analysed
+/// (segmented, stemmed) again for every chunk's BM25 text — 5.4 s in the fuzz build
+/// (campaign of 2026-12-06), 0.39 s once the prefix is analysed per section
+/// (`SparseIndex::add_with_prefix`) and the title bounded like a heading.
+#[test]
+fn fixed_heading_prefix_analysed_per_tiny_chunk_timeout() {
+    replay_named("clean_chunk", "heading-prefix-analysed-per-tiny-chunk-timeout");
+}
+
+/// The harness asserted that every read question has relevant documents, but
+/// `relevant_docs: []` is a legal out-of-scope question (9 "crashes" of the 2026-12-06
+/// campaign were this). The product side: `relevant_docs: [" "]` used to be dropped to
+/// `[]`, silently turning a question out of scope; it is now a line error.
+#[test]
+fn fixed_dataset_out_of_scope_questions_and_blank_ids() {
+    replay_named("dataset", "empty-relevant-docs-is-an-out-of-scope-question");
+    replay_named("dataset", "blank-relevant-id-is-an-error");
+}
+
 /// A GGUF whose byte-level BPE vocabulary is `a`, `b` with the merge `a b` (result not in
 /// the vocabulary, and longer than every token) panics inside `tokenizers`
 /// (`BpeBuilder::build`, bpe/model.rs:267, slice index out of range).

@@ -40,6 +40,9 @@ fn the_core_refuses_each_invalid_value() {
         invalid_option(Engine::with_config(config, Box::new(HashEmbedder::new(64))).map(|_| ())),
         "chunk.max_tokens"
     );
+    assert_eq!(invalid_option("poetic".parse::<sotto::rag::answer::Constrain>()), "constrain");
+    let bad: Result<sotto::rag::ask::AskOptions, _> = serde_json::from_str(r#"{"constrain": "poetic"}"#);
+    assert!(bad.is_err(), "an unknown constraint in JSON options is refused");
     // An answer's options carry the same search rules.
     let ask = sotto::rag::ask::AskOptions { search: k0, ..Default::default() };
     assert_eq!(invalid_option(e.ask("cargo?", &ask, &|| 0.0, &mut |_| true)), "k");
@@ -70,6 +73,7 @@ fn the_cli_refuses_each_invalid_value_before_reading_anything() {
         vec!["search", missing, "cargo", "--filter", "no operator"],
         vec!["ask", missing, "cargo?", "--mode", "poetic"],
         vec!["ask", missing, "cargo?", "-k", "0"],
+        vec!["ask", missing, "cargo?", "--mode", "generative", "--constrain", "poetic"],
         vec!["index", "no-such-dir", "-o", "x.sotto", "--max-tokens", "1"],
     ];
     for args in cases {

@@ -243,6 +243,7 @@ fn bad_options_are_errors() {
     assert_eq!(kind(e.search("x", JsValue::from_str("k=3"))), "InvalidOption");
     assert_eq!(kind(SottoEngine::new(js(json!({"embed_batch": "many"})))), "InvalidOption");
     assert_eq!(kind(e.ask("x", js(json!({"search": {"k": 0}})), None)), "InvalidOption");
+    assert_eq!(kind(e.ask("x", js(json!({"constrain": "poetic"})), None)), "InvalidOption");
     // Sparse search of an unknown word is an empty list, not an error.
     assert_eq!(rs(&e.search("zzzzqqq", js(json!({"mode": "sparse"}))).unwrap()), json!([]));
 }

@@ -982,7 +982,9 @@ fn check_dataset(ds: &sotto::eval::dataset::Dataset, skip_bad: bool) {
     let mut ids = std::collections::HashSet::new();
     for q in &ds.questions {
         assert!(ids.insert(q.id.as_str()), "duplicate question id {:?}", q.id);
-        assert!(!q.id.trim().is_empty() && !q.question.trim().is_empty() && !q.relevant_docs.is_empty());
+        // An empty `relevant_docs` is an out-of-scope question (legal); a blank id in it is not.
+        assert!(!q.id.trim().is_empty() && !q.question.trim().is_empty());
+        assert!(q.relevant_docs.iter().all(|d| !d.trim().is_empty()), "blank relevant id in {:?}", q.id);
     }
 }
 

@@ -282,7 +282,11 @@ fn parse_line(line: &str, n: usize) -> Result<Question> {
         all_docs,
     };
     q.answers.retain(|a| !a.trim().is_empty());
-    q.relevant_docs.retain(|d| !d.trim().is_empty());
+    // A blank id is a broken line, not an out-of-scope question: dropping it would turn an
+    // answerable question into one that must be abstained on, silently (found by fuzzing).
+    if q.relevant_docs.iter().any(|d| d.trim().is_empty()) {
+        return Err(Error::Dataset { line: n, detail: "`relevant_docs` holds a blank document id".into() });
+    }
     Ok(q)
 }
 
@@ -349,6 +353,11 @@ mod tests {
         assert_eq!(u.kind.as_deref(), Some("unanswerable"));
         assert!(!u.all_docs && !u.answerable());
         // A dataset of only out-of-scope questions is a dataset (it evaluates abstention).
+        let blank = parse_jsonl("{\"id\":\"b\",\"question\":\"q?\",\"relevant_docs\":[\" \"]}", false);
+        assert!(
+            matches!(&blank, Err(Error::Dataset { line: 1, detail }) if detail.contains("blank")),
+            "a blank relevant id is an error, not an out-of-scope question: {blank:?}"
+        );
         let only = parse_jsonl("{\"id\":\"u\",\"question\":\"Weather?\",\"relevant_docs\":[]}", false).unwrap();
         assert!(!only.questions[0].answerable() && only.questions[0].kind.is_none());
     }

@@ -259,6 +259,12 @@ pub struct GenerationResult {
     pub fell_back: bool,
     /// The generated text, as written.
     pub text: String,
+    /// Tokens generated.
+    #[serde(default)]
+    pub tokens: usize,
+    /// Time of the decode steps (ms), the decoding constraint's masks included.
+    #[serde(default)]
+    pub decode_ms: f64,
 }
 
 /// One question's outcome.
@@ -599,6 +605,8 @@ pub fn evaluate_with(
                         supported: generated.iter().filter(|s| s.supported).count(),
                         fell_back: a.fell_back,
                         text: text.clone(),
+                        tokens: a.timings.generated_tokens,
+                        decode_ms: a.timings.decode_ms,
                     }
                 });
                 Some(AnswerResult {

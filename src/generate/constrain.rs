@@ -14,18 +14,20 @@
 //! (function words, given by the caller), or a citation number, and punctuation is
 //! limited to ordinary sentence punctuation. A content word can therefore only come from
 //! a source — the output is attributable by construction — while the model still chooses
-//! the order and the function words. Matching is ASCII-case-insensitive (a sentence may
-//! start with a capitalised source word). Words are runs of non-space bytes with leading
-//! and trailing punctuation stripped, so `Cargo.lock`, `--locked` and `CARGO_HOME` are
-//! single words, as in the sources.
+//! the order and the function words. A word matches as written, or with its first
+//! letter's case switched (a sentence may start with a source word). Words are runs of
+//! non-space bytes with leading and trailing punctuation stripped, so `Cargo.lock`,
+//! `--locked` and `CARGO_HOME` are single words, as in the sources; a `-` may open a word
+//! but not end one.
 //!
-//! Cost: one pass over the vocabulary's token bytes per step (each token walks a byte trie
-//! from the current state), cached for the most common state (between words), so most
-//! steps reuse the cached allowed list.
+//! Cost: per step, a walk of the vocabulary's byte trie ([`PieceTrie`], built once per
+//! tokenizer) together with the automaton, leaving every subtree whose prefix is refused;
+//! the allowed list of a state is cached (the between-words state always), so most steps
+//! reuse one. Measured by `examples/constrain_cost.rs`.
 
 use std::collections::HashMap;
 
-use super::tokenizer::GgufTokenizer;
+use super::tokenizer::{GgufTokenizer, PieceTrie};
 
 /// A per-step restriction of the next token.
 pub trait Constraint: Send {
@@ -40,10 +42,13 @@ pub trait Constraint: Send {
     }
 }
 
-/// Punctuation a copy-constrained answer may use around words.
+/// Punctuation a copy-constrained answer may use before a word.
 const PUNCT: &[u8] = b".,;:!?()\"'`[]-";
+/// Punctuation it may use after a word: not `-`, which would let the model glue words
+/// into new ones (`file-and-file-`, measured).
+const TRAIL_PUNCT: &[u8] = b".,;:!?()\"'`[]";
 
-/// A byte trie of allowed words (lower-cased ASCII).
+/// A byte trie of allowed words (case-sensitive: see [`Trie::insert_word`]).
 #[derive(Debug, Default)]
 struct Trie {
     /// Children per node, sorted by byte.
@@ -61,10 +66,25 @@ impl Trie {
         c.binary_search_by_key(&b, |&(k, _)| k).ok().map(|i| c[i].1)
     }
 
+    /// A word as written, and with its first letter's case switched (a sentence may start
+    /// with a source word, or quote a capitalised one mid-sentence) — but no other case
+    /// change, so `shouLd` is not `should` (measured: case-insensitive matching let the
+    /// model write it).
+    fn insert_word(&mut self, word: &[u8]) {
+        self.insert(word);
+        if let Some(&first) = word.first() {
+            if first.is_ascii_alphabetic() {
+                let mut other = word.to_vec();
+                other[0] =
+                    if first.is_ascii_uppercase() { first.to_ascii_lowercase() } else { first.to_ascii_uppercase() };
+                self.insert(&other);
+            }
+        }
+    }
+
     fn insert(&mut self, word: &[u8]) {
         let mut node = 0u32;
         for &b in word {
-            let b = b.to_ascii_lowercase();
             node = match self.child(node, b) {
                 Some(n) => n,
                 None => {
@@ -96,19 +116,47 @@ enum At {
 }
 
 /// The automaton's state: every reading of the bytes so far that is still possible
-/// (a `-` may open `--locked` or be a dash, so there can be several). Sorted, deduplicated.
-type States = Vec<At>;
+/// (a `-` may open `--locked` or be a dash, so there can be several; at most one of each
+/// kind, since the word trie is deterministic). Kept inline and sorted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct States {
+    at: [At; 4],
+    len: u8,
+}
+
+impl States {
+    const BOUNDARY: States = States { at: [At::Boundary; 4], len: 1 };
+    const EMPTY: States = States { at: [At::Boundary; 4], len: 0 };
+
+    fn as_slice(&self) -> &[At] {
+        &self.at[..self.len as usize]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn push(&mut self, a: At) {
+        let n = self.len as usize;
+        if self.at[..n].contains(&a) || n == self.at.len() {
+            return;
+        }
+        self.at[n] = a;
+        self.len += 1;
+        self.at[..=n].sort_unstable();
+    }
+}
 
 /// The copy constraint: see the module documentation.
 pub struct CopyConstraint {
     trie: Trie,
-    /// Each token's bytes (empty for control tokens, which are never allowed).
-    pieces: Vec<Vec<u8>>,
+    /// The vocabulary as a byte trie (shared with the tokenizer), walked with the automaton.
+    pieces: std::sync::Arc<PieceTrie>,
     /// End of sequence / end of turn: allowed between words and after a whole word.
     stops: Vec<u32>,
     states: States,
     /// Allowed tokens per automaton state, for states seen before.
-    cache: HashMap<States, Vec<u32>>,
+    cache: HashMap<States, std::sync::Arc<Vec<u32>>>,
     /// Most states cached (the between-words state is always among them).
     cache_limit: usize,
 }
@@ -131,9 +179,11 @@ impl CopyConstraint {
         let mut trie = Trie::new();
         let add_text = |trie: &mut Trie, text: &str| {
             for run in text.split_whitespace() {
-                let core = run.trim_matches(|c: char| c.is_ascii() && PUNCT.contains(&(c as u8)));
+                let core = run
+                    .trim_start_matches(|c: char| c.is_ascii() && PUNCT.contains(&(c as u8)))
+                    .trim_end_matches(|c: char| c.is_ascii() && TRAIL_PUNCT.contains(&(c as u8)));
                 if !core.is_empty() {
-                    trie.insert(core.as_bytes());
+                    trie.insert_word(core.as_bytes());
                 }
             }
         };
@@ -144,34 +194,30 @@ impl CopyConstraint {
             add_text(&mut trie, w);
         }
         for n in 1..=citations {
-            trie.insert(n.to_string().as_bytes());
+            trie.insert_word(n.to_string().as_bytes());
         }
-        let vocab = tokenizer.vocab_size();
-        let pieces = (0..vocab as u32)
-            .map(|id| if tokenizer.is_control(id) { Vec::new() } else { tokenizer.piece_bytes(id).to_vec() })
-            .collect();
         CopyConstraint {
             trie,
-            pieces,
+            pieces: tokenizer.piece_trie(),
             stops: tokenizer.stop_ids().to_vec(),
-            states: vec![At::Boundary],
+            states: States::BOUNDARY,
             cache: HashMap::new(),
             cache_limit: 64,
         }
     }
 
-    /// One byte from one reading; pushes the readings it leads to.
+    /// One byte from one reading; adds the readings it leads to.
     fn step(&self, at: At, b: u8, out: &mut States) {
         let space = b.is_ascii_whitespace();
         let punct = PUNCT.contains(&b);
-        let lower = b.to_ascii_lowercase();
+        let trail = TRAIL_PUNCT.contains(&b);
         match at {
             At::Boundary | At::Lead => {
                 if space {
                     out.push(At::Boundary);
                     return;
                 }
-                if let Some(n) = self.trie.child(0, lower) {
+                if let Some(n) = self.trie.child(0, b) {
                     out.push(At::Word(n));
                 }
                 if punct {
@@ -186,61 +232,70 @@ impl CopyConstraint {
                     }
                     return;
                 }
-                if let Some(c) = self.trie.child(n, lower) {
+                if let Some(c) = self.trie.child(n, b) {
                     out.push(At::Word(c));
                 }
-                if punct && terminal {
+                if trail && terminal {
                     out.push(At::Trail);
                 }
             }
             At::Trail => {
                 if space {
                     out.push(At::Boundary);
-                } else if punct {
+                } else if trail {
                     out.push(At::Trail);
                 }
             }
         }
     }
 
+    /// The readings after one byte from every reading in `from`.
+    fn step_all(&self, from: States, b: u8) -> States {
+        let mut next = States::EMPTY;
+        for &at in from.as_slice() {
+            self.step(at, b, &mut next);
+        }
+        next
+    }
+
     /// The readings after `bytes`, from `from`; empty when `bytes` are not allowed.
-    fn run(&self, from: &[At], bytes: &[u8]) -> States {
-        let mut cur: States = from.to_vec();
-        let mut next = States::new();
+    fn run(&self, from: States, bytes: &[u8]) -> States {
+        let mut cur = from;
         for &b in bytes {
-            next.clear();
-            for &at in &cur {
-                self.step(at, b, &mut next);
+            cur = self.step_all(cur, b);
+            if cur.is_empty() {
+                break;
             }
-            if next.is_empty() {
-                return next;
-            }
-            next.sort_unstable();
-            next.dedup();
-            std::mem::swap(&mut cur, &mut next);
         }
         cur
     }
 
-    fn allowed_now(&mut self) -> Vec<u32> {
+    /// Every token whose bytes the automaton accepts from the current state: a walk of the
+    /// vocabulary trie that leaves a subtree as soon as its prefix is refused.
+    fn allowed_now(&mut self) -> std::sync::Arc<Vec<u32>> {
         if let Some(a) = self.cache.get(&self.states) {
             return a.clone();
         }
-        let mut allowed: Vec<u32> = self
-            .pieces
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| !p.is_empty() && !self.run(&self.states, p).is_empty())
-            .map(|(i, _)| i as u32)
-            .collect();
+        let mut allowed = Vec::new();
+        let mut stack: Vec<(u32, States)> = vec![(0, self.states)];
+        while let Some((node, states)) = stack.pop() {
+            allowed.extend_from_slice(&self.pieces.tokens[node as usize]);
+            for &(b, child) in &self.pieces.children[node as usize] {
+                let next = self.step_all(states, b);
+                if !next.is_empty() {
+                    stack.push((child, next));
+                }
+            }
+        }
         // The output may end only between words or after a whole one.
-        if self.states.iter().any(|&at| self.finished(at)) {
+        if self.states.as_slice().iter().any(|&at| self.finished(at)) {
             allowed.extend(self.stops.iter().copied());
         }
         allowed.sort_unstable();
         allowed.dedup();
-        if self.cache.len() < self.cache_limit || self.states == [At::Boundary] {
-            self.cache.insert(self.states.clone(), allowed.clone());
+        let allowed = std::sync::Arc::new(allowed);
+        if self.cache.len() < self.cache_limit || self.states == States::BOUNDARY {
+            self.cache.insert(self.states, allowed.clone());
         }
         allowed
     }
@@ -256,7 +311,7 @@ impl CopyConstraint {
     /// Whether `text` could be written under this constraint from the start (for tests
     /// and for checking an output afterwards).
     pub fn accepts(&self, text: &str) -> bool {
-        !self.run(&[At::Boundary], text.as_bytes()).is_empty()
+        !self.run(States::BOUNDARY, text.as_bytes()).is_empty()
     }
 }
 
@@ -265,7 +320,7 @@ impl Constraint for CopyConstraint {
         let allowed = self.allowed_now();
         let mut keep = vec![false; logits.len()];
         let mut n = 0;
-        for &id in &allowed {
+        for &id in allowed.iter() {
             if let Some(k) = keep.get_mut(id as usize) {
                 *k = true;
                 n += 1;
@@ -283,10 +338,11 @@ impl Constraint for CopyConstraint {
         if self.stops.contains(&token) {
             return;
         }
-        let bytes = self.pieces.get(token as usize).cloned().unwrap_or_default();
-        let next = self.run(&self.states, &bytes);
+        let pieces = self.pieces.clone();
+        let bytes = pieces.bytes.get(token as usize).map(Vec::as_slice).unwrap_or_default();
+        let next = self.run(self.states, bytes);
         // A token `mask` did not allow (a caller bypassing the mask) resets to a word boundary.
-        self.states = if next.is_empty() { vec![At::Boundary] } else { next };
+        self.states = if next.is_empty() { States::BOUNDARY } else { next };
     }
 }
 
@@ -311,7 +367,8 @@ mod tests {
             "cargo.lock is the exact version [1].",
             "Use --locked [2]. ",
             "(Cargo.lock) records: version, dependency!",
-            "RECORDS the dependency of Cargo.lock",
+            "Records the dependency of cargo.lock",
+            "Every Use --locked.",
             "",
         ] {
             assert!(c.accepts(ok), "{ok:?} should be accepted");
@@ -325,6 +382,27 @@ mod tests {
         // A prefix of an allowed word is a viable partial output, but not a finished word.
         assert!(c.accepts("depend"));
         assert!(!c.accepts("depend "));
+    }
+
+    /// The trie walk allows exactly the tokens a token-by-token check allows, in every
+    /// state met while writing a text.
+    #[test]
+    fn the_trie_walk_equals_checking_every_token() {
+        let tk = tokenizer();
+        let mut c = copy(&["Use --locked: Cargo.lock records (exact) versions.", "Zebras' stripes, 2 kinds"], 3);
+        let text = "Use --locked [1]. Cargo.lock records (exact) versions, zebras' stripes 2 [3]";
+        for id in tk.encode(text, false).unwrap() {
+            let walked: Vec<u32> = c.allowed_now().iter().copied().filter(|t| !c.stops.contains(t)).collect();
+            let checked: Vec<u32> = (0..tk.vocab_size() as u32)
+                .filter(|&t| {
+                    let b = tk.piece_bytes(t);
+                    !b.is_empty() && !tk.is_control(t) && !c.run(c.states, b).is_empty()
+                })
+                .collect();
+            assert_eq!(walked, checked, "state {:?}", c.states);
+            assert!(walked.contains(&id), "the text's own token {id} is refused in {:?}", c.states);
+            c.advance(id);
+        }
     }
 
     fn constrained(script: &str, sources: &[&str], max_new_tokens: usize) -> (String, Option<FinishReason>) {

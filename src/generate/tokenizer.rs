@@ -84,6 +84,50 @@ pub struct GgufTokenizer {
     eos_id: Option<u32>,
     stop_ids: Vec<u32>,
     add_bos: bool,
+    /// The pieces as a byte trie, built on first use by constrained decoding.
+    piece_trie: std::sync::OnceLock<std::sync::Arc<PieceTrie>>,
+}
+
+/// The vocabulary's text pieces as a byte trie: constrained decoding walks it together
+/// with its own automaton and skips every subtree the automaton refuses, instead of
+/// trying each of the vocabulary's tokens ([`super::constrain`]).
+#[derive(Debug, Default)]
+pub struct PieceTrie {
+    /// Children per node, sorted by byte. Node 0 is the root (the empty prefix).
+    pub children: Vec<Vec<(u8, u32)>>,
+    /// Tokens whose piece ends at each node.
+    pub tokens: Vec<Vec<u32>>,
+    /// Each token's piece (empty for control tokens), by id.
+    pub bytes: Vec<Vec<u8>>,
+}
+
+impl PieceTrie {
+    fn build(pieces: &[Vec<u8>], control: &[bool]) -> Self {
+        let mut t = PieceTrie { children: vec![Vec::new()], tokens: vec![Vec::new()], bytes: Vec::new() };
+        for (id, piece) in pieces.iter().enumerate() {
+            let usable = !piece.is_empty() && !control.get(id).copied().unwrap_or(false);
+            t.bytes.push(if usable { piece.clone() } else { Vec::new() });
+            if !usable {
+                continue;
+            }
+            let mut node = 0usize;
+            for &b in piece {
+                let c = &t.children[node];
+                node = match c.binary_search_by_key(&b, |&(k, _)| k) {
+                    Ok(i) => c[i].1 as usize,
+                    Err(at) => {
+                        let n = t.children.len();
+                        t.children.push(Vec::new());
+                        t.tokens.push(Vec::new());
+                        t.children[node].insert(at, (b, n as u32));
+                        n
+                    }
+                };
+            }
+            t.tokens[node].push(id as u32);
+        }
+        t
+    }
 }
 
 impl std::fmt::Debug for GgufTokenizer {
@@ -439,7 +483,18 @@ impl GgufTokenizer {
         stop_ids.sort_unstable();
         stop_ids.dedup();
         let add_bos = meta.opt_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(kind == "llama");
-        Ok(Self { inner, model, pieces, control, tokens, bos_id, eos_id, stop_ids, add_bos })
+        Ok(Self {
+            inner,
+            model,
+            pieces,
+            control,
+            tokens,
+            bos_id,
+            eos_id,
+            stop_ids,
+            add_bos,
+            piece_trie: std::sync::OnceLock::new(),
+        })
     }
 
     /// The tokenization algorithm.
@@ -450,6 +505,11 @@ impl GgufTokenizer {
     /// The underlying Hugging Face tokenizer.
     pub fn inner(&self) -> &Tokenizer {
         &self.inner
+    }
+
+    /// The text pieces of every non-control token as a byte trie (built once, shared).
+    pub fn piece_trie(&self) -> std::sync::Arc<PieceTrie> {
+        self.piece_trie.get_or_init(|| std::sync::Arc::new(PieceTrie::build(&self.pieces, &self.control))).clone()
     }
 
     /// Number of tokens in the vocabulary.

@@ -38,7 +38,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use super::fusion::sort_scored;
-use super::text::{analyze, analyze_words, Language};
+use super::text::{analyze, analyze_both, analyze_words, Language};
 use super::{ChunkId, Scored};
 
 /// Dead slots tolerated before [`SparseIndex::remove`] compacts (and more than live ones).
@@ -189,6 +189,17 @@ pub struct SparseIndex {
     langs: BTreeMap<Language, usize>,
     /// Surface words for typo tolerance.
     lexicon: Lexicon,
+    /// The last prefix [`SparseIndex::add_with_prefix`] analysed, with its terms and words:
+    /// the chunks of one section share their title and heading path.
+    prefix_memo: Option<PrefixMemo>,
+}
+
+#[derive(Debug, Clone)]
+struct PrefixMemo {
+    lang: Language,
+    prefix: String,
+    terms: Vec<String>,
+    words: Vec<(String, String)>,
 }
 
 /// A query word that matched nothing, and the indexed words that stood in for it.
@@ -213,10 +224,33 @@ impl SparseIndex {
 
     /// Index a chunk's text in `lang`. An id already present is replaced.
     pub fn add(&mut self, id: ChunkId, text: &str, lang: Language) {
+        let (tokens, surfaces) = analyze_both(text, lang);
+        self.add_analyzed(id, tokens, surfaces, lang);
+    }
+
+    /// Index `prefix` followed by `text` (the same terms as [`add`](Self::add) of the two
+    /// concatenated, when `prefix` is empty or ends a line). The prefix — a chunk's title
+    /// and heading path — is analysed once for a run of chunks that share it, so its cost
+    /// is paid per section, not per chunk (a 1 KiB heading over thousands of tiny chunks
+    /// was a fuzzer's 5-second input).
+    pub fn add_with_prefix(&mut self, id: ChunkId, prefix: &str, text: &str, lang: Language) {
+        let memo = match self.prefix_memo.take() {
+            Some(m) if m.lang == lang && m.prefix == prefix => m,
+            _ => {
+                let (terms, words) = analyze_both(prefix, lang);
+                PrefixMemo { lang, prefix: prefix.to_owned(), terms, words }
+            }
+        };
+        let (mut tokens, mut surfaces) = (memo.terms.clone(), memo.words.clone());
+        let (t, w) = analyze_both(text, lang);
+        tokens.extend(t);
+        surfaces.extend(w);
+        self.prefix_memo = Some(memo);
+        self.add_analyzed(id, tokens, surfaces, lang);
+    }
+
+    fn add_analyzed(&mut self, id: ChunkId, tokens: Vec<String>, surfaces: Vec<(String, String)>, lang: Language) {
         self.remove(id);
-        let tokens = analyze(text, lang);
-        // Surface words first, so a new word's term id can be looked up after the terms are in.
-        let surfaces = analyze_words(text, lang);
         let mut tf: HashMap<String, u32> = HashMap::new();
         for t in &tokens {
             // Avoid allocating a key for repeats.
@@ -871,5 +905,33 @@ mod tests {
                 prop_assert_eq!(gs, ws);
             }
         }
+    }
+
+    /// A prefix added once per run of chunks gives the same index as the concatenated text.
+    #[test]
+    fn add_with_prefix_equals_adding_the_concatenation() {
+        let prefix = "Cargo Guide\nDependencies > Specifying dependencies\n";
+        let texts = ["Use a git repository.", "Path dependencies point at a folder.", "Cargo.lock pins versions."];
+        let mut a = SparseIndex::new(Bm25Config::default());
+        let mut b = SparseIndex::new(Bm25Config::default());
+        for (i, t) in texts.iter().enumerate() {
+            a.add(i as u32, &format!("{prefix}{t}"), Language::English);
+            b.add_with_prefix(i as u32, prefix, t, Language::English);
+        }
+        // And a chunk under another heading, then the first again (the memo is replaced).
+        a.add(9, "Other\nProfiles tune builds.", Language::English);
+        b.add_with_prefix(9, "Other\n", "Profiles tune builds.", Language::English);
+        a.add(10, &format!("{prefix}git again"), Language::English);
+        b.add_with_prefix(10, prefix, "git again", Language::English);
+        for q in ["git", "dependencies", "specifying folder", "profiles", "cargo guide", "pins"] {
+            assert_eq!(a.search(q, 10, None), b.search(q, 10, None), "{q}");
+        }
+        let sorted = |i: &SparseIndex| {
+            let mut t = i.terms.clone();
+            t.sort();
+            t
+        };
+        assert_eq!(sorted(&a), sorted(&b));
+        assert_eq!(a.total_len, b.total_len);
     }
 }

@@ -101,6 +101,18 @@ pub fn analyze_words(text: &str, lang: Language) -> Vec<(String, String)> {
     out
 }
 
+/// [`analyze`] and [`analyze_words`] in one pass (indexing needs both).
+pub fn analyze_both(text: &str, lang: Language) -> (Vec<String>, Vec<(String, String)>) {
+    let (mut terms, mut words) = (Vec::new(), Vec::new());
+    walk(text, lang, |surface, term| {
+        if let Some(w) = surface {
+            words.push((w.to_owned(), term.clone()));
+        }
+        terms.push(term);
+    });
+    (terms, words)
+}
+
 /// Segment, lower-case, strip elisions, split identifiers, drop stop words and stem; `f`
 /// gets each term with the word it came from (`None` for an identifier's whole form).
 fn walk(text: &str, lang: Language, mut f: impl FnMut(Option<&str>, String)) {

@@ -762,6 +762,10 @@ impl<'a> Builder<'a> {
             };
             first(Some(1)).or_else(|| first(None)).map(|b| b.text.clone())
         });
+        // The title is prepended to every chunk's embedded text: bounded like a heading,
+        // or a 64 KiB first heading costs 64 KiB per chunk.
+        let max_heading_bytes = self.max_heading_bytes;
+        let title = title.map(|t| truncate_heading(&t, max_heading_bytes).to_owned()).filter(|t| !t.is_empty());
 
         let total: usize = self.blocks.iter().map(|b| b.text.len() + 2).sum();
         let mut text = String::with_capacity(total);

@@ -145,8 +145,10 @@ pub fn support(generated: &HashSet<String>, source: &HashSet<String>, question: 
 }
 
 /// Negation words (English and French; `n't` endings count too).
-const NEGATIONS: &[&str] =
-    &["not", "no", "never", "cannot", "none", "nor", "neither", "without", "ne", "pas", "jamais", "aucun", "aucune", "sans"];
+const NEGATIONS: &[&str] = &[
+    "not", "no", "never", "cannot", "none", "nor", "neither", "without", "ne", "pas", "jamais", "aucun", "aucune",
+    "sans",
+];
 
 /// Whether `text` negates: a negation word or an `n't` contraction. A generated sentence
 /// whose polarity differs from its source says the opposite with the same words, so

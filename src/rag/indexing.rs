@@ -343,7 +343,8 @@ impl Engine {
                     let _ = self.sentences.get_mut().unwrap_or_else(|p| p.into_inner()).insert(id, sentences);
                 }
                 let text = record.text.get(chunk.start..chunk.end).unwrap_or_default();
-                self.sparse.add(id, &sparse_text(record.title.as_deref(), &chunk.heading_path, text), record.language);
+                let prefix = sparse_text(record.title.as_deref(), &chunk.heading_path, "");
+                self.sparse.add_with_prefix(id, &prefix, text, record.language);
                 self.chunks.insert(id, chunk);
                 report.chunks += 1;
             }

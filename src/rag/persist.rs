@@ -206,7 +206,7 @@ impl Engine {
                 let text = d.text.get(c.start..c.end).ok_or_else(|| {
                     Error::corrupt("chunks", format!("chunk {id} span {}..{} is outside its text", c.start, c.end))
                 })?;
-                sparse.add(*id, &sparse_text(d.title.as_deref(), &c.heading_path, text), d.language);
+                sparse.add_with_prefix(*id, &sparse_text(d.title.as_deref(), &c.heading_path, ""), text, d.language);
                 dedup.insert(*id, &dedup_key(&c.heading_path, text));
             }
         }
