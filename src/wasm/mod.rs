@@ -364,6 +364,12 @@ impl JsSearchOptions {
     }
 }
 
+/// Search options from JS: unknown keys refused, then parsed and validated by the core model.
+fn search_options(opts: JsValue) -> JsResult<SearchOptions> {
+    reject_unknown_keys(&opts, SEARCH_KEYS, "search options")?;
+    options_from_js::<JsSearchOptions>(opts, "search options")?.into_core().js()
+}
+
 /// `AskOpts` as JS passes it (camelCase), turned into [`AskOptions`].
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -722,8 +728,7 @@ impl SottoEngine {
         query: &str,
         #[wasm_bindgen(unchecked_param_type = "SearchOpts | undefined")] opts: JsValue,
     ) -> JsResult<JsValue> {
-        reject_unknown_keys(&opts, SEARCH_KEYS, "search options")?;
-        let opts = options_from_js::<JsSearchOptions>(opts, "search options")?.into_core().js()?;
+        let opts = search_options(opts)?;
         let hits = self.engine()?.search(query, &opts).js()?;
         to_js(&hits)
     }
@@ -737,8 +742,7 @@ impl SottoEngine {
         query: &str,
         #[wasm_bindgen(unchecked_param_type = "SearchOpts | undefined")] opts: JsValue,
     ) -> JsResult<JsValue> {
-        reject_unknown_keys(&opts, SEARCH_KEYS, "search options")?;
-        let opts = options_from_js::<JsSearchOptions>(opts, "search options")?.into_core().js()?;
+        let opts = search_options(opts)?;
         let (hits, trace) = self.engine()?.search_traced(query, &opts, &performance_now).js()?;
         #[derive(serde::Serialize)]
         struct Traced<'a> {
