@@ -16,6 +16,8 @@
 # Environment: SOTTO_FUZZ_SANITIZER (default none: Sotto has no unsafe code, and without
 # ASan the speed is ~2x and memory use is what production sees; "address" also works),
 # SOTTO_FUZZ_LONG_SECONDS (default 1800), SOTTO_FUZZ_LONG_RUNS (default 1000000).
+# SOTTO_FUZZ_REPORT (default target/fuzz-report.md) names the report, so runs of different
+# targets side by side keep theirs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-fuzz.sh
@@ -57,7 +59,7 @@ build_s=$(( $(date +%s) - build_start ))
 bin_dir=fuzz/target/x86_64-unknown-linux-gnu/release
 
 mkdir -p target
-report=target/fuzz-report.md
+report="${SOTTO_FUZZ_REPORT:-target/fuzz-report.md}"
 rows=()
 failed=0
 for t in "${targets[@]}"; do
