@@ -79,7 +79,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             g.reset();
             let ms = run.decode_ms / run.stats.generated_tokens.max(1) as f64;
             if rep == 0 {
-                println!("{}: {:?}", if is_free { "free" } else { "copy" }, run.text);
+                println!(
+                    "{}: {:?} ({} tokens generated, {} decode passes, {:.0} ms decoding, {:?})",
+                    if is_free { "free" } else { "copy" },
+                    run.text,
+                    run.stats.generated_tokens,
+                    run.stats.decode_tokens,
+                    run.decode_ms,
+                    run.stats.finish_reason
+                );
             }
             if is_free {
                 free.push(ms)
