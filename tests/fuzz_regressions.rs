@@ -220,6 +220,14 @@ fn fixed_dataset_out_of_scope_questions_and_blank_ids() {
     replay_named("dataset", "blank-relevant-id-is-an-error");
 }
 
+/// A long "sentence" is cut into 64-word pieces; 64 words of U+FFFD and punctuation made a
+/// piece without a letter or digit — a sentence the rest of the engine assumes never
+/// exists (campaign of 2026-12-06).
+#[test]
+fn fixed_symbol_only_piece_of_a_long_sentence() {
+    replay_named("sentences", "symbol-only-piece-of-a-long-sentence");
+}
+
 /// A GGUF whose byte-level BPE vocabulary is `a`, `b` with the merge `a b` (result not in
 /// the vocabulary, and longer than every token) panics inside `tokenizers`
 /// (`BpeBuilder::build`, bpe/model.rs:267, slice index out of range).

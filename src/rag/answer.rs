@@ -72,9 +72,13 @@ pub fn split_sentences(text: &str, base: usize) -> Vec<(usize, usize)> {
 }
 
 /// Push `t` (at byte `start`) as one span, or as pieces of at most [`MAX_SENTENCE_WORDS`] words.
+///
+/// A piece without a letter or digit (64 words of symbols inside a long sentence) is left
+/// out, as a whole sentence without one is (found by fuzzing).
 fn push_bounded(out: &mut Vec<(usize, usize)>, t: &str, start: usize) {
     let mut piece_start: Option<usize> = None;
     let mut piece_end = 0;
+    let mut piece_alnum = false;
     let mut words = 0;
     let mut in_word = false;
     for (i, c) in t.char_indices() {
@@ -86,16 +90,20 @@ fn push_bounded(out: &mut Vec<(usize, usize)>, t: &str, start: usize) {
             in_word = true;
             if words == MAX_SENTENCE_WORDS {
                 if let Some(ps) = piece_start.take() {
-                    out.push((start + ps, start + piece_end));
+                    if piece_alnum {
+                        out.push((start + ps, start + piece_end));
+                    }
                 }
+                piece_alnum = false;
                 words = 0;
             }
             words += 1;
             piece_start.get_or_insert(i);
         }
+        piece_alnum |= c.is_alphanumeric();
         piece_end = i + c.len_utf8();
     }
-    if let Some(ps) = piece_start {
+    if let (Some(ps), true) = (piece_start, piece_alnum) {
         out.push((start + ps, start + piece_end));
     }
 }
@@ -460,6 +468,19 @@ mod tests {
 
     fn terms(s: &str) -> HashSet<String> {
         content_terms(s, Language::English)
+    }
+
+    /// A long sentence is cut into 64-word pieces; a piece of symbols only is no sentence.
+    #[test]
+    fn pieces_of_a_long_sentence_without_a_letter_are_dropped() {
+        let text = format!("Start {} end", "\u{fffd}\u{fffd} ".repeat(200));
+        let spans = split_sentences(&text, 0);
+        assert!(!spans.is_empty());
+        for (s, e) in &spans {
+            assert!(text[*s..*e].chars().any(char::is_alphanumeric), "{:?}", &text[*s..*e]);
+        }
+        assert!(text[spans[0].0..spans[0].1].starts_with("Start"));
+        assert!(text[..spans.last().unwrap().1].ends_with("end"));
     }
 
     #[test]
