@@ -1080,6 +1080,27 @@ mod tests {
         r.to_html().replace(CHART_JS, "")
     }
 
+    /// The generated-answer columns appear only when the generator ran.
+    #[test]
+    fn generated_answer_columns_follow_the_metrics() {
+        let mut r = report();
+        assert!(!own_html(&r).contains("sentences supported"));
+        for run in &mut r.grid.runs {
+            if let Some(a) = run.report.answers.as_mut() {
+                a.generated = Some(crate::eval::run::GeneratedMetrics {
+                    answers: 4,
+                    kept: 3,
+                    sentences: 10,
+                    supported: 7,
+                    support_rate: Some(0.7),
+                });
+            }
+        }
+        let html = own_html(&r);
+        assert!(html.contains("generated kept") && html.contains("sentences supported"));
+        assert!(html.contains("0.750") && html.contains("0.700"), "kept 3/4 and 7/10 shown");
+    }
+
     #[test]
     fn untrusted_text_is_escaped_everywhere() {
         let html = own_html(&report());
