@@ -574,7 +574,7 @@ fn split_word(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::ingest::clean::{clean, Block, CleanConfig};
     use crate::ingest::{Document, Format};

@@ -222,6 +222,11 @@ pub fn clean_with(doc: &Document, config: &CleanConfig, cancelled: &dyn Fn() -> 
         Format::Html => title = clean_html(&doc.body, &mut builder),
         Format::Markdown => clean_markdown(&doc.body, &mut builder),
         Format::Text => clean_text(&doc.body, &mut builder),
+        Format::Pages => {
+            clean_pages(&doc.body, &mut builder);
+            // "p. 1" is no title: the caller's metadata title (a PDF's Info title) or none.
+            return builder.finish_with(None, false);
+        }
     }
     builder.finish(title)
 }
@@ -732,7 +737,13 @@ impl<'a> Builder<'a> {
     }
 
     /// Close whatever is still open (unbalanced input) and assemble the document.
-    fn finish(mut self, title: Option<String>) -> Result<CleanedDoc> {
+    fn finish(self, title: Option<String>) -> Result<CleanedDoc> {
+        self.finish_with(title, true)
+    }
+
+    /// [`Builder::finish`]; without `title`, the first heading is the title only if
+    /// `title_from_headings`.
+    fn finish_with(mut self, title: Option<String>, title_from_headings: bool) -> Result<CleanedDoc> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
@@ -753,6 +764,9 @@ impl<'a> Builder<'a> {
         }
 
         let title = title.map(|t| normalize_prose(&t, self.max_word_chars)).filter(|t| !t.is_empty()).or_else(|| {
+            if !title_from_headings {
+                return None;
+            }
             let first = |lvl: Option<u8>| {
                 self.blocks.iter().find(|b| match (b.kind, lvl) {
                     (BlockKind::Heading(l), Some(want)) => l == want,
@@ -1294,6 +1308,23 @@ fn clean_text(body: &str, b: &mut Builder) {
     b.flush();
 }
 
+/// Pages separated by form feeds: each non-blank page opens a level-1 section "p. N"
+/// (so no chunk spans two pages), then its paragraphs as plain text.
+fn clean_pages(body: &str, b: &mut Builder) {
+    for (i, page) in body.split('\u{c}').enumerate() {
+        if b.error.is_some() || b.check_cancelled() {
+            return;
+        }
+        if page.chars().all(|c| c.is_whitespace() || c.is_control() || is_invisible_format(c)) {
+            continue;
+        }
+        b.open_heading(1);
+        b.text(&format!("p. {}", i + 1));
+        b.close_heading();
+        clean_text(page, b);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1756,6 +1787,45 @@ mod tests {
         }
         let code = d.blocks.iter().filter(|b| b.kind == BlockKind::Code).count();
         assert!(code >= 5, "code blocks kept: {code}");
+    }
+
+    #[test]
+    fn pages_are_sections_named_by_their_number() {
+        let body = "First page intro.\n\nSecond paragraph.\u{c}\u{c} \n\u{c}Third page fact: the port is 8080.";
+        let d = clean(&Document::new("book.pdf", body).with_format(Format::Pages), &CleanConfig::default()).unwrap();
+        check_offsets(&d);
+        let sections: Vec<(BlockKind, &str, Vec<String>)> =
+            d.blocks.iter().map(|b| (b.kind, &d.text[b.start..b.end], b.heading_path.to_vec())).collect();
+        let p1 = vec!["p. 1".to_string()];
+        let p4 = vec!["p. 4".to_string()];
+        assert_eq!(
+            sections,
+            vec![
+                (BlockKind::Heading(1), "p. 1", p1.clone()),
+                (BlockKind::Paragraph, "First page intro.", p1.clone()),
+                (BlockKind::Paragraph, "Second paragraph.", p1),
+                // pages 2 and 3 are blank: skipped, still counted
+                (BlockKind::Heading(1), "p. 4", p4.clone()),
+                (BlockKind::Paragraph, "Third page fact: the port is 8080.", p4),
+            ]
+        );
+        assert_eq!(d.title, None, "a page number is no title");
+        // A `.txt` with form feeds (pdftotext output) is read as pages; without, as text.
+        assert_eq!(Format::detect(body, Some("book.txt")), Format::Pages);
+        assert_eq!(Format::detect("a\n\nb", Some("notes.txt")), Format::Text);
+    }
+
+    #[test]
+    fn pages_never_share_a_chunk() {
+        use crate::ingest::chunk::{chunk, tests::WordCounter, ChunkConfig};
+        let body = (1..=5).map(|p| format!("Page {p} says one short thing.")).collect::<Vec<_>>().join("\u{c}");
+        let d = clean(&Document::new("b.pdf", body).with_format(Format::Pages), &CleanConfig::default()).unwrap();
+        let chunks = chunk(&d, &ChunkConfig::default(), &WordCounter);
+        assert_eq!(chunks.len(), 5);
+        for (i, c) in chunks.iter().enumerate() {
+            assert_eq!(c.heading_path, vec![format!("p. {}", i + 1)]);
+            assert!(c.text.contains(&format!("Page {} says", i + 1)), "{c:?}");
+        }
     }
 
     #[test]

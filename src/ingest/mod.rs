@@ -27,6 +27,11 @@ pub enum Format {
     Markdown,
     /// HTML (parsed with `html5ever` through `scraper`).
     Html,
+    /// Pages of extracted text (a PDF's, as `pdftotext` or the browser's PDF reader
+    /// writes them) separated by form feeds (U+000C). Each page is a section headed
+    /// "p. N" (1-based; blank pages are skipped but counted), so citations name the page;
+    /// within a page, paragraphs as in [`Format::Text`].
+    Pages,
 }
 
 impl Format {
@@ -41,7 +46,7 @@ impl Format {
                 return Format::Markdown;
             }
             if lower.ends_with(".txt") {
-                return Format::Text;
+                return if body.contains('\u{c}') { Format::Pages } else { Format::Text };
             }
         }
         let head: String = body.chars().take(2048).collect::<String>().to_ascii_lowercase();

@@ -55,7 +55,7 @@ const TS_TYPES: &'static str = r#"
 export interface SottoDocument {
   id: string;
   body: string;
-  format?: "text" | "markdown" | "html";
+  format?: "text" | "markdown" | "html" | "pages";
   metadata?: Record<string, string>;
 }
 /** A metadata filter; the key `id` matches the document id. */
@@ -211,7 +211,7 @@ export interface EvaluateResult {
 export interface ChunkSpan { chunk_id: number; start: number; end: number; heading_path: string[] }
 /** A stored document: cleaned text (what spans point into), metadata and chunks. */
 export interface StoredDocument {
-  id: string; title: string | null; format: "text" | "markdown" | "html"; language: string;
+  id: string; title: string | null; format: "text" | "markdown" | "html" | "pages"; language: string;
   metadata: Record<string, string>; text: string; body_sha256: string;
   chunks: ChunkSpan[]; exact_duplicates: number; near_duplicates: number;
 }
