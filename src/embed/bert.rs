@@ -170,8 +170,9 @@ impl BertEmbedder {
         Ok(enc.get_ids().to_vec())
     }
 
-    /// One forward pass over texts already tokenized; rows in the order given.
-    fn forward(&self, seqs: &[&Tokenized]) -> Result<Vec<Vec<f32>>> {
+    /// One forward pass over texts already tokenized; rows in the order given,
+    /// L2-normalised if `normalize`.
+    fn forward(&self, seqs: &[&Tokenized], normalize: bool) -> Result<Vec<Vec<f32>>> {
         let batch = seqs.len();
         // At least one position so a tokenizer without special tokens cannot produce an
         // empty tensor from an empty text; that row is all padding and pools to zero.
@@ -195,7 +196,7 @@ impl BertEmbedder {
             if row.len() != self.info.dim {
                 return Err(Error::DimensionMismatch { expected: self.info.dim, got: row.len() });
             }
-            if self.options.normalize {
+            if normalize {
                 l2_normalize(row);
             }
         }
@@ -240,6 +241,16 @@ impl Embedder for BertEmbedder {
     }
 
     fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        self.embed_batch_with(texts, self.options.normalize)
+    }
+
+    fn embed_batch_pooled(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        self.embed_batch_with(texts, false)
+    }
+}
+
+impl BertEmbedder {
+    fn embed_batch_with(&self, texts: &[&str], normalize: bool) -> Result<Vec<Vec<f32>>> {
         let mut seqs: Vec<Tokenized> = Vec::with_capacity(texts.len());
         for part in texts.chunks(TOKENIZE_SLICE) {
             let encodings =
@@ -256,7 +267,7 @@ impl Embedder for BertEmbedder {
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); seqs.len()];
         for group in order.chunks(self.options.batch_size) {
             let batch: Vec<&Tokenized> = group.iter().map(|&i| &seqs[i]).collect();
-            let rows = self.forward(&batch)?;
+            let rows = self.forward(&batch, normalize)?;
             for (&i, row) in group.iter().zip(rows) {
                 out[i] = row;
             }

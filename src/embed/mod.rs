@@ -43,6 +43,12 @@ pub trait Embedder: TokenCounter + Send + Sync {
     fn embed(&self, text: &str) -> Result<Vec<f32>> {
         Ok(self.embed_batch(&[text])?.pop().unwrap_or_default())
     }
+    /// The pooled vectors before L2 normalisation (what `normalize: false` asks for in
+    /// the building-block API). The default is [`Embedder::embed_batch`], for embedders
+    /// whose vectors have no other form (feature hashing normalises by construction).
+    fn embed_batch_pooled(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        self.embed_batch(texts)
+    }
 }
 
 /// Hex-encoded SHA-256.

@@ -188,6 +188,17 @@ impl Engine {
         Ok(())
     }
 
+    /// The chunking configuration for a document titled `title`: the title is embedded in
+    /// front of every chunk, so its tokens are reserved in the budget.
+    pub(crate) fn chunk_config_for(&self, title: Option<&str>) -> crate::ingest::chunk::ChunkConfig {
+        let mut chunk_config = self.config.chunk.clone();
+        if let Some(t) = title {
+            let reserve = self.embedder.count_tokens(t) + 1;
+            chunk_config.max_tokens = chunk_config.max_tokens.saturating_sub(reserve).max(chunk_config.max_tokens / 2);
+        }
+        chunk_config
+    }
+
     /// Clean, chunk and de-duplicate one document against `dedup`, assigning chunk ids.
     fn prepare_one(
         &self,
@@ -209,12 +220,7 @@ impl Engine {
         let title =
             doc.metadata.get("title").cloned().filter(|t| !t.trim().is_empty()).or_else(|| cleaned.title.clone());
         let language = language::resolve(&doc.metadata, &cleaned.text);
-        // The title is embedded in front of every chunk: reserve its tokens in the budget.
-        let mut chunk_config = self.config.chunk.clone();
-        if let Some(t) = &title {
-            let reserve = self.embedder.count_tokens(t) + 1;
-            chunk_config.max_tokens = chunk_config.max_tokens.saturating_sub(reserve).max(chunk_config.max_tokens / 2);
-        }
+        let chunk_config = self.chunk_config_for(title.as_deref());
         let pieces = chunk_checked(&cleaned, &chunk_config, self.embedder.as_ref(), &self.config.limits)?;
         let mut record = DocRecord {
             id: doc.id.clone(),
@@ -265,7 +271,7 @@ impl Engine {
 
     /// The text a chunk is embedded as: the model's passage prefix, then
     /// `title > heading path` as a header line, then the chunk text.
-    fn embed_text(&self, title: Option<&str>, heading_path: &[String], text: &str) -> String {
+    pub(crate) fn embed_text(&self, title: Option<&str>, heading_path: &[String], text: &str) -> String {
         let mut header: Vec<&str> = Vec::new();
         if let Some(t) = title {
             if heading_path.first().map(String::as_str) != Some(t) {

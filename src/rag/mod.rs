@@ -30,6 +30,7 @@
 pub mod answer;
 pub mod ask;
 pub mod attribute;
+pub mod blocks;
 pub mod config;
 pub mod grade;
 pub mod indexing;

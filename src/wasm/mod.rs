@@ -935,6 +935,9 @@ impl Embedder for SharedEmbedder {
     fn embed(&self, text: &str) -> crate::Result<Vec<f32>> {
         self.0.embed(text)
     }
+    fn embed_batch_pooled(&self, texts: &[&str]) -> crate::Result<Vec<Vec<f32>>> {
+        self.0.embed_batch_pooled(texts)
+    }
 }
 
 fn run_generation(
