@@ -215,6 +215,28 @@ export interface StoredDocument {
   metadata: Record<string, string>; text: string; body_sha256: string;
   chunks: ChunkSpan[]; exact_duplicates: number; near_duplicates: number;
 }
+/** Options of `embed`. */
+export interface EmbedOpts {
+  /** L2-normalise each vector (default true: a dot product is the cosine, as in the index);
+   *  false gives the model's pooled vectors. */
+  normalize?: boolean;
+}
+/** One passage of `rerank`, best first: `index` into the input, `score` its MaxSim (best
+ *  sentence cosine with the query), `start`/`end` the UTF-8 byte span of that sentence in the passage. */
+export interface RerankedPassage { index: number; score: number; start: number; end: number }
+/** A chunk of `chunk(document)`: UTF-8 byte span in the cleaned `text`, embedded tokens, and
+ *  `duplicate` set when indexing would drop it ("exact" / "near"). */
+export interface ChunkPreview {
+  start: number; end: number; text: string; heading_path: string[]; tokens: number;
+  duplicate: "exact" | "near" | null;
+}
+/** What indexing would make of a document (nothing is indexed). */
+export interface ChunkedDocument {
+  id: string; format: "text" | "markdown" | "html" | "pages"; title: string | null; language: string;
+  text: string; chunks: ChunkPreview[];
+}
+/** Progress of `embed`: texts embedded so far. */
+export interface EmbedProgress { done: number; total: number }
 "#;
 
 static PANIC_HOOK: Once = Once::new();
@@ -274,6 +296,15 @@ fn reject_unknown_keys(value: &JsValue, allowed: &[&str], name: &'static str) ->
         }
     }
     Ok(())
+}
+
+/// A JS array of strings (`name` in the error otherwise).
+fn string_array(value: JsValue, name: &'static str) -> JsResult<Vec<String>> {
+    if !js_sys::Array::is_array(&value) {
+        return Err(js_error(&Error::InvalidOption { name, detail: "expected an array of strings".into() }));
+    }
+    serde_wasm_bindgen::from_value(value)
+        .map_err(|e| js_error(&Error::InvalidOption { name, detail: format!("expected an array of strings: {e}") }))
 }
 
 const SEARCH_KEYS: &[&str] = &["k", "mode", "fusion", "alpha", "rrfK", "filters", "rerank", "translate"];
@@ -696,6 +727,65 @@ impl SottoEngine {
             || is_cancelled.as_ref().is_some_and(|f| f.call0(&JsValue::NULL).map_or(true, |v| v.is_truthy()));
         let report = engine.add_documents_with(docs, &mut progress, &cancelled).js()?;
         to_js(&report)
+    }
+
+    /// Embed `texts` with the loaded embedder, `embed_batch` at a time (one vector per
+    /// text, in order; `[]` for `[]`). `onProgress({done, total})` after each batch;
+    /// `isCancelled()` is checked between batches ("Cancelled"). Nothing is indexed.
+    #[wasm_bindgen(unchecked_return_type = "Float32Array[]")]
+    pub fn embed(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string[]")] texts: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "EmbedOpts | undefined")] opts: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "((p: EmbedProgress) => void) | undefined")] on_progress: Option<
+            js_sys::Function,
+        >,
+        #[wasm_bindgen(unchecked_param_type = "(() => boolean) | undefined")] is_cancelled: Option<js_sys::Function>,
+    ) -> JsResult<js_sys::Array> {
+        let texts = string_array(texts, "texts")?;
+        reject_unknown_keys(&opts, &["normalize"], "embed options")?;
+        let opts: crate::rag::blocks::EmbedOptions = options_from_js(opts, "embed options")?;
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let mut progress = |done: usize, total: usize| {
+            if let Some(f) = &on_progress {
+                let p = js_sys::Object::new();
+                let _ = js_sys::Reflect::set(&p, &"done".into(), &JsValue::from(done as f64));
+                let _ = js_sys::Reflect::set(&p, &"total".into(), &JsValue::from(total as f64));
+                // A throwing progress callback must not abort the work.
+                let _ = f.call1(&JsValue::NULL, &p);
+            }
+        };
+        let cancelled =
+            || is_cancelled.as_ref().is_some_and(|f| f.call0(&JsValue::NULL).map_or(true, |v| v.is_truthy()));
+        let vectors = self.engine()?.embed_texts(&refs, &opts, &mut progress, &cancelled).js()?;
+        Ok(vectors.iter().map(|v| js_sys::Float32Array::from(v.as_slice())).collect())
+    }
+
+    /// Rerank `passages` (any texts, indexed or not) against `query` by sentence-level
+    /// MaxSim: best first, each with its input `index`, `score` and the span of the
+    /// sentence that scored.
+    #[wasm_bindgen(unchecked_return_type = "RerankedPassage[]")]
+    pub fn rerank(
+        &self,
+        query: &str,
+        #[wasm_bindgen(unchecked_param_type = "string[]")] passages: JsValue,
+    ) -> JsResult<JsValue> {
+        let passages = string_array(passages, "passages")?;
+        let refs: Vec<&str> = passages.iter().map(String::as_str).collect();
+        to_js(&self.engine()?.rerank_passages(query, &refs, &|| false).js()?)
+    }
+
+    /// Clean and chunk one document exactly as `addDocuments` would (same limits, title,
+    /// token budget and duplicate detection), without indexing it.
+    #[wasm_bindgen(unchecked_return_type = "ChunkedDocument")]
+    pub fn chunk(&self, #[wasm_bindgen(unchecked_param_type = "SottoDocument")] document: JsValue) -> JsResult<JsValue> {
+        let doc: Document = serde_wasm_bindgen::from_value(document).map_err(|e| {
+            js_error(&Error::InvalidDocument {
+                id: String::new(),
+                reason: format!("expected {{id, body, format?, metadata?}}: {e}"),
+            })
+        })?;
+        to_js(&self.engine()?.chunk_document(&doc, &|| false).js()?)
     }
 
     /// Remove documents by id (all-or-nothing: an unknown id removes nothing). Returns
