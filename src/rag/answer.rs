@@ -245,6 +245,9 @@ pub struct Citation {
     pub end: usize,
     /// The cited text (exactly `text[start..end]` of the cleaned document).
     pub text: String,
+    /// Headings enclosing the cited chunk, outermost first (for a PDF, its page: "p. 12").
+    #[serde(default)]
+    pub heading_path: Vec<String>,
 }
 
 /// One sentence of an answer.
@@ -442,7 +445,7 @@ pub struct CitationTable {
 
 impl CitationTable {
     /// The number of `s` (adding it if new).
-    pub fn cite(&mut self, s: &SourceSentence, title: Option<&str>) -> usize {
+    pub fn cite(&mut self, s: &SourceSentence, title: Option<&str>, heading_path: &[String]) -> usize {
         let key = (s.doc_id.clone(), s.start, s.end);
         if let Some(&n) = self.by_span.get(&key) {
             return n;
@@ -457,6 +460,7 @@ impl CitationTable {
             start: s.start,
             end: s.end,
             text: s.text.clone(),
+            heading_path: heading_path.to_vec(),
         });
         n
     }
@@ -555,9 +559,10 @@ mod tests {
             text: "abc".into(),
             index_in_chunk: 0,
         };
-        assert_eq!(t.cite(&s(0), None), 1);
-        assert_eq!(t.cite(&s(10), Some("T")), 2);
-        assert_eq!(t.cite(&s(0), None), 1);
+        assert_eq!(t.cite(&s(0), None, &[]), 1);
+        assert_eq!(t.cite(&s(10), Some("T"), &["p. 2".to_owned()]), 2);
+        assert_eq!(t.cite(&s(0), None, &[]), 1);
+        assert_eq!(t.citations[1].heading_path, ["p. 2"]);
         assert_eq!(t.citations.len(), 2);
     }
 

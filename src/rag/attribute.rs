@@ -80,7 +80,8 @@ pub(crate) fn attribute(
             Some((i, _)) if supported => {
                 let src = &packed[i].source;
                 let title = engine.docs.get(&src.doc_id).and_then(|d| d.title.as_deref());
-                vec![table.cite(src, title)]
+                let path = engine.chunks.get(&src.chunk_id).map(|c| c.heading_path.as_slice()).unwrap_or_default();
+                vec![table.cite(src, title, path)]
             }
             _ => Vec::new(),
         };

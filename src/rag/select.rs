@@ -311,7 +311,8 @@ impl Engine {
                 text: text.to_owned(),
                 index_in_chunk: 0,
             };
-            let n = table.cite(&span, doc.title.as_deref());
+            let path = self.chunks.get(&chunk_id).map(|c| c.heading_path.as_slice()).unwrap_or_default();
+            let n = table.cite(&span, doc.title.as_deref(), path);
             sentences.push(AnswerSentence {
                 text: text.split_whitespace().collect::<Vec<_>>().join(" "),
                 supported: true,

@@ -128,6 +128,8 @@ export interface SearchHit {
 export interface Citation {
   n: number; chunk_id: number; doc_id: string; title: string | null;
   start: number; end: number; text: string;
+  /** Headings enclosing the cited chunk, outermost first (a PDF page: "p. 12"). */
+  heading_path: string[];
 }
 export interface AnswerSentence { text: string; supported: boolean; support: number; citations: number[] }
 /** Milliseconds per stage, measured with `performance.now()`. */
