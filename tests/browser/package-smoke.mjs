@@ -13,6 +13,10 @@ assert.equal(meta.type, 'module');
 for (const [, target] of Object.entries(meta.exports)) {
   for (const file of typeof target === 'string' ? [target] : Object.values(target)) readFileSync(join(PKG, file));
 }
+// The worker imports PDF.js from vendor/pdfjs/ when a PDF arrives: the package must ship it.
+assert.ok(meta.files.includes('vendor/pdfjs/'), 'package.json "files" lacks vendor/pdfjs/');
+for (const f of ['pdf.min.mjs', 'pdf.worker.min.mjs', 'LICENSE']) readFileSync(join(PKG, 'vendor', 'pdfjs', f));
+assert.match(readFileSync(join(PKG, 'worker.js'), 'utf8'), /import\('\.\/vendor\/pdfjs\/pdf\.min\.mjs'\)/);
 const dts = readFileSync(join(PKG, 'sotto.d.ts'), 'utf8');
 for (const name of ['addDocuments', 'removeDocuments', 'search', 'ask', 'exportIndex', 'importIndex', 'stats', 'loadEmbedder', 'loadGenerator', 'chat', 'interface SearchHit', 'interface Answer']) {
   assert.ok(dts.includes(name), `sotto.d.ts lacks ${name}`);
