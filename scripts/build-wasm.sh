@@ -5,7 +5,11 @@
 #   cargo build --target wasm32-unknown-unknown --lib --release   (+simd128, .cargo/config.toml)
 #   wasm-bindgen --target web      → pkg/sotto.js, pkg/sotto_bg.wasm, pkg/sotto.d.ts
 #   wasm-bindgen --target bundler  → pkg/bundler/ (webpack/vite consumers)
-#   www/worker.js, www/client.js   → pkg/ (the Worker wrapper and its promise client)
+#   www/worker.js, www/client.js   → pkg/ (the Worker wrapper and its promise client;
+#   www/monitor.js                   the worker's local query log and feedback)
+#   www/langchain.js               → pkg/ (sotto/langchain; @langchain/core is an optional peer)
+#   PDF.js (scripts/vendor-pdfjs.sh, cache-first) → www/vendor/pdfjs/ and pkg/vendor/pdfjs/
+#                                    (the worker imports it when a PDF arrives)
 #
 # wasm-opt is not run: Debian's binaryen 108 produces a module that fails to instantiate
 # (see Cargo.toml [package.metadata.wasm-pack...]). Set SOTTO_WASM_PROFILE=dev for a
@@ -14,6 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 SOTTO_SKIP_CHROMIUM=1 SOTTO_SKIP_NPM=1 ./scripts/install-wasm-tools.sh
+./scripts/vendor-pdfjs.sh
 
 PROFILE="${SOTTO_WASM_PROFILE:-release}"
 if [ "$PROFILE" = release ]; then
@@ -36,7 +41,9 @@ mkdir -p pkg/bundler
 wasm-bindgen --target web --out-dir pkg --out-name sotto "${BINDGEN_FLAGS[@]}" "$WASM"
 wasm-bindgen --target bundler --out-dir pkg/bundler --out-name sotto "${BINDGEN_FLAGS[@]}" "$WASM"
 sed 's#\./pkg/sotto\.js#./sotto.js#' www/worker.js > pkg/worker.js
-cp www/client.js www/client.d.ts pkg/
+cp www/client.js www/client.d.ts www/monitor.js www/langchain.js www/langchain.d.ts pkg/
+mkdir -p pkg/vendor
+cp -r www/vendor/pdfjs pkg/vendor/
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 cat > pkg/package.json <<JSON
 {
@@ -52,11 +59,14 @@ cat > pkg/package.json <<JSON
     ".": { "types": "./sotto.d.ts", "default": "./sotto.js" },
     "./client": { "types": "./client.d.ts", "default": "./client.js" },
     "./worker": "./worker.js",
+    "./langchain": { "types": "./langchain.d.ts", "default": "./langchain.js" },
     "./bundler": { "types": "./bundler/sotto.d.ts", "default": "./bundler/sotto.js" },
     "./sotto_bg.wasm": "./sotto_bg.wasm"
   },
-  "files": ["sotto.js", "sotto.d.ts", "sotto_bg.wasm", "sotto_bg.wasm.d.ts", "client.js", "client.d.ts", "worker.js", "bundler/"],
-  "sideEffects": ["./bundler/sotto.js", "./worker.js"]
+  "files": ["sotto.js", "sotto.d.ts", "sotto_bg.wasm", "sotto_bg.wasm.d.ts", "client.js", "client.d.ts", "worker.js", "monitor.js", "langchain.js", "langchain.d.ts", "vendor/pdfjs/", "bundler/"],
+  "sideEffects": ["./bundler/sotto.js", "./worker.js"],
+  "peerDependencies": { "@langchain/core": ">=0.3 <2" },
+  "peerDependenciesMeta": { "@langchain/core": { "optional": true } }
 }
 JSON
 cp README.md pkg/ 2>/dev/null || true

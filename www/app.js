@@ -37,7 +37,7 @@ function el(tag, attrs = {}, ...children) {
 }
 
 const fmtMs = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
-const fmtBytes = (b) => (b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(1)} MB` : `${(b / 1024).toFixed(0)} kB`);
+const fmtBytes = (b) => (b >= 1 << 30 ? `${(b / (1 << 30)).toFixed(1)} GB` : b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(1)} MB` : `${(b / 1024).toFixed(0)} kB`);
 
 function setStatus(text, kind = '') {
   const s = $('status');
@@ -61,7 +61,7 @@ function timing(label, ms, extra = '') {
 
 function setBusy(busy, cancellable = false) {
   state.busy = busy;
-  for (const id of ['load-sample', 'export', 'clear', 'load-generator', 'eval-sample']) $(id).disabled = busy || !state.engine;
+  for (const id of ['load-sample', 'export', 'clear', 'load-generator', 'eval-sample', 'monitor-refresh', 'fb-export', 'fb-evaluate', 'monitor-clear', 'clear-models', 'forget-index']) $(id).disabled = busy || !state.engine;
   syncQueryControls();
   $('eval-run').disabled = busy || !state.engine || !state.evalInput || state.documents === 0;
   // Picking files stays possible while busy: picks are queued, never dropped.
@@ -162,11 +162,20 @@ async function ingest(docs, label, notes = []) {
   bar.hidden = false;
   bar.value = 0;
   status.textContent = `Reading ${docs.length} ${label}…`;
+  const failedList = $('ingest-failed');
+  failedList.replaceChildren();
+  failedList.hidden = true;
   try {
     const r = await state.engine.addDocuments(docs, {
       onProgress: (p) => {
         if (p.stage === 'waiting') {
           status.textContent = 'Waiting for another tab to finish changing the saved index…';
+          return;
+        }
+        if (p.stage === 'pdf') {
+          bar.max = Math.max(1, p.pages);
+          bar.value = p.page;
+          status.textContent = `Reading the text of ${p.file}: page ${p.page} of ${p.pages}…`;
           return;
         }
         bar.max = Math.max(1, p.total);
@@ -176,9 +185,16 @@ async function ingest(docs, label, notes = []) {
     });
     state.embedded += r.report.chunks;
     const dups = r.report.exact_duplicates + r.report.near_duplicates;
+    // A file that could not be read (a PDF: encrypted, damaged, no text) is listed with its
+    // error; the rest of the pick was indexed.
+    const failed = r.failed || [];
+    if (failed.length) notes.push(`${failed.length} file${failed.length === 1 ? '' : 's'} not indexed (below)`);
+    failedList.replaceChildren(...failed.map((f) => el('li', { 'data-kind': 'error', 'data-doc': f.id, text: `${f.kind}: ${f.message}` })));
+    failedList.hidden = !failed.length;
     const noteText = notes.length ? ` · ${notes.join(' · ')}` : '';
     status.textContent = `Indexed ${r.report.documents} documents (${r.report.replaced} replaced): ${r.report.chunks} chunks, ${dups} duplicates dropped${savedNote(r.saved, r.merged)}${noteText}`;
     status.dataset.kind = (r.saved.ok || r.saved.skipped) && !notes.length ? 'done' : 'warning';
+    if (r.timings.pdf_ms) timing('PDF text', r.timings.pdf_ms);
     timing('clean + chunk', r.timings.clean_chunk_ms);
     timing('embed', r.timings.embed_ms, `${r.report.chunks} chunks, ${(r.report.chunks / Math.max(r.timings.embed_ms, 1e-3) * 1000).toFixed(1)} chunks/s`);
     timing('save (IndexedDB)', r.timings.save_ms);
@@ -207,14 +223,15 @@ function decodeText(bytes) {
   }
 }
 
-const SUPPORTED = /\.(txt|md|markdown|html?|xhtml)$/i;
+const SUPPORTED = /\.(txt|md|markdown|html?|xhtml|pdf)$/i;
+const PDF = /\.pdf$/i;
 
 function readFiles(picked) {
   const seen = new Set();
   // Unsupported files are named and left out; the rest of the pick is indexed.
   const fileList = picked.filter((f) => SUPPORTED.test(f.name));
   const skipped = picked.filter((f) => !SUPPORTED.test(f.name)).map((f) => f.name);
-  const skipNote = skipped.length ? [`skipped ${skipped.join(', ')}: only .txt, .md and .html files are supported`] : [];
+  const skipNote = skipped.length ? [`skipped ${skipped.join(', ')}: only .txt, .md, .html and .pdf files are supported`] : [];
   if (!fileList.length) {
     showError($('ingest-status'), { kind: 'InvalidDocument', message: skipNote[0] });
     return;
@@ -228,6 +245,12 @@ function readFiles(picked) {
       let id = f.name;
       for (let n = 2; seen.has(id); n++) id = `${f.name} (${n})`;
       seen.add(id);
+      if (PDF.test(f.name)) {
+        // The File itself goes to the worker, which extracts the text of each page
+        // (PDF.js, loaded there only now); one that cannot be read is reported alone.
+        docs.push({ id, format: 'pdf', bytes: f, name: f.name, metadata: { filename: f.name } });
+        continue;
+      }
       const { text, encoding, fallback } = decodeText(new Uint8Array(await f.arrayBuffer()));
       if (fallback) notes.push(`${f.name} is not valid UTF-8: read as ${encoding} (Latin-1)`);
       // No title here: the engine takes it from the document (HTML <title> or first <h1>,
@@ -307,6 +330,7 @@ async function search(ev) {
   try {
     const { hits, corrections, trace, timings } = await state.engine.search(query, opts);
     timing('search', timings.search_ms, `${mode}, ${hits.length} hits`);
+    refreshMonitoring();
     $('search-trace').replaceChildren(...(trace && opts.translate !== 'none' ? [renderTrace(trace)] : []));
     if (!hits.length) {
       list.replaceChildren(el('li', { class: 'empty', text: 'No matching chunks.' }));
@@ -422,6 +446,22 @@ function renderTrace(t) {
   );
 }
 
+/**
+ * Where a citation is in its document: its chunk's heading path (a PDF's page, "p. 12").
+ * Taken from the citation when the engine gives it, else from the document's chunk list
+ * (read once per answer and document, in `docs`).
+ */
+async function citationPath(c, docs) {
+  if (Array.isArray(c.heading_path)) return c.heading_path;
+  try {
+    if (!docs.has(c.doc_id)) docs.set(c.doc_id, state.engine.document(c.doc_id));
+    const d = await docs.get(c.doc_id);
+    return d.chunks.find((k) => k.chunk_id === c.chunk_id)?.heading_path ?? [];
+  } catch {
+    return [];
+  }
+}
+
 function renderAnswer(a) {
   window.sottoLastAnswer = a; // for the console and the end-to-end test
   const box = $('answer');
@@ -441,13 +481,24 @@ function renderAnswer(a) {
   box.replaceChildren(p, meta);
   box.dataset.state = a.abstained ? 'abstained' : 'answered';
   $('answer-trace').replaceChildren(...(a.query ? [renderTrace(a.query)] : []));
+  const docs = new Map();
   $('citations').replaceChildren(
     ...a.citations.map((c) => {
       const open = el('button', { class: 'link', text: `[${c.n}] ${c.title || c.doc_id}`, 'data-n': String(c.n) });
       open.addEventListener('click', () => openDocument(c.doc_id, c.start, c.end, open));
-      return el('li', {}, open, el('blockquote', { text: c.text }));
+      const where = el('span', { class: 'path' });
+      citationPath(c, docs).then((path) => {
+        if (path.length) where.textContent = ` · ${path.join(' › ')}`;
+      });
+      const tick = el('input', { type: 'checkbox' });
+      tick.value = c.doc_id; // a property, never markup
+      const right = el('label', { class: 'fb-source' }, tick, ' right source');
+      return el('li', {}, open, where, ' ', right, el('blockquote', { text: c.text }));
     }),
   );
+  state.lastQuestion = a.question;
+  $('feedback').hidden = false;
+  $('fb-status').textContent = '';
   const t = a.timings;
   timing('ask: retrieve', t.retrieve_ms);
   timing('ask: select sentences', t.select_ms);
@@ -457,6 +508,7 @@ function renderAnswer(a) {
     timing('ask: attribute', t.attribute_ms);
   }
   timing('ask: total', t.total_ms);
+  refreshMonitoring();
 }
 
 async function loadGenerator() {
@@ -544,6 +596,87 @@ async function useSampleQuestions() {
 }
 
 const fmt3 = (x) => (typeof x === 'number' ? x.toFixed(3) : '–');
+
+// ---- feedback and monitoring (kept on this machine: see monitor.js) ----
+
+async function sendFeedback({ helpful, noAnswer = false }) {
+  const status = $('fb-status');
+  status.dataset.kind = '';
+  const sources = noAnswer ? [] : [...document.querySelectorAll('#citations .fb-source input:checked')].map((c) => c.value);
+  try {
+    await state.engine.feedback({ question: state.lastQuestion, helpful, sources: [...new Set(sources)], noAnswer });
+    status.textContent = noAnswer ? 'Thanks: noted as not answered by your documents.' : sources.length ? `Thanks: ${sources.length} source(s) confirmed.` : 'Thanks.';
+    await refreshMonitoring();
+  } catch (e) {
+    showError(status, e);
+  }
+}
+
+const pct = (x) => (typeof x === 'number' ? `${(100 * x).toFixed(0)} %` : '–');
+const ms = (x) => (typeof x === 'number' ? `${x.toFixed(1)} ms` : '–');
+
+async function refreshMonitoring() {
+  if (!state.engine) return;
+  try {
+    const m = await state.engine.monitoring();
+    window.sottoLastMonitoring = m; // for the console and the end-to-end test
+    const rows = [];
+    const row = (k, v) => rows.push(el('tr', {}, el('th', { text: k }), el('td', { text: v })));
+    if (!m.enabled) {
+      row('monitoring', 'off');
+    } else {
+      row('queries logged', `${m.queries} (${m.answers} answers)${m.persisted ? '' : ' · not stored: this log ends with the tab'}`);
+      row('abstentions', pct(m.abstention_rate));
+      row('queries matching no word of the documents', pct(m.zero_hit_rate));
+      row('feedback', `${m.feedback} · rate ${pct(m.feedback_rate)} · helpful ${pct(m.helpful_rate)}`);
+      row('drift (query–top hit similarity)', m.drift ? `first ${m.drift.window}: ${m.drift.baseline.toFixed(3)} → last ${m.drift.window}: ${m.drift.recent.toFixed(3)} (${m.drift.delta >= 0 ? '+' : ''}${m.drift.delta.toFixed(3)})` : 'not enough queries since the index last changed');
+      for (const [stage, l] of Object.entries(m.latency).sort()) row(`latency ${stage.replace(/_ms$/, '')}`, `p50 ${ms(l.p50)} · p95 ${ms(l.p95)} (${l.n})`);
+    }
+    $('monitor-table').tBodies[0].replaceChildren(...rows);
+  } catch (e) {
+    showError($('monitor-status'), e);
+  }
+}
+
+async function feedbackDataset() {
+  const d = await state.engine.exportFeedback();
+  const skipped = d.skipped.length ? ` · ${d.skipped.length} skipped (${d.skipped.map((s) => s.reason).join('; ')})` : '';
+  $('monitor-status').textContent = `${d.questions} question(s) with ground truth${skipped}`;
+  return d;
+}
+
+async function exportFeedback() {
+  try {
+    const d = await feedbackDataset();
+    if (d.questions) download(d.jsonl, 'feedback.jsonl', 'application/x-ndjson');
+  } catch (e) {
+    showError($('monitor-status'), e);
+  }
+}
+
+/** Put the exported feedback into the Evaluate panel as its dataset. */
+async function evaluateFeedback() {
+  try {
+    const d = await feedbackDataset();
+    if (!d.questions) return;
+    state.evalInput = { dataset: new Blob([d.jsonl], { type: 'application/x-ndjson' }), qrels: null, name: 'my feedback' };
+    $('eval-dataset').textContent = `my feedback (${d.questions} questions)`;
+    setBusy(state.busy);
+    $('eval-section').scrollIntoView({ block: 'start' });
+  } catch (e) {
+    showError($('monitor-status'), e);
+  }
+}
+
+async function clearMonitoring() {
+  try {
+    await state.engine.clearMonitoring();
+    $('monitor-status').textContent = 'The log and the feedback were cleared.';
+    await refreshMonitoring();
+  } catch (e) {
+    showError($('monitor-status'), e);
+  }
+}
 
 async function evaluate() {
   const input = state.evalInput;
@@ -682,6 +815,19 @@ async function requestPersistence() {
   timing('storage persisted', null, persisted === 'yes' ? 'yes: the browser will not evict the models and index' : persisted === 'no' ? 'no: the browser may evict the cached models under storage pressure' : persisted);
 }
 
+/** How much this origin stores (models, saved index, logs) and whether the browser may evict it. */
+async function showStorage() {
+  const out = $('storage-used');
+  try {
+    const { usage = 0, quota = 0 } = (await navigator.storage?.estimate?.()) || {};
+    const persisted = document.body.dataset.persisted;
+    out.textContent = `Storage: ${fmtBytes(usage)} used of ${fmtBytes(quota)} · ${persisted === 'yes' ? 'kept by the browser (persistent)' : 'may be evicted under storage pressure'}`;
+    out.dataset.usage = String(usage);
+  } catch (e) {
+    out.textContent = `Storage: unknown (${e.message})`;
+  }
+}
+
 /** What the page says when the engine's worker crashed and was restarted (client.js restarts it). */
 function watchEngine(engine) {
   engine.on('restarting', ({ reason, cause }) => {
@@ -786,6 +932,8 @@ async function start() {
     }
     document.body.dataset.ready = '1';
     window.sotto = engine; // for the console and the end-to-end test
+    refreshMonitoring();
+    showStorage();
   } catch (e) {
     setStatus(`${e.kind || 'Error'}: ${e.message}`, 'error');
     document.body.dataset.ready = 'error';
@@ -831,11 +979,36 @@ $('clear').addEventListener('click', async () => {
   }
 });
 $('viewer-close').addEventListener('click', () => ($('viewer').hidden = true));
+$('clear-models').addEventListener('click', async () => {
+  try {
+    const r = await state.engine.clearModelCache();
+    $('ingest-status').textContent = r.deleted ? 'Cached models deleted: the next visit downloads them again (the loaded ones stay in use).' : 'No cached models to delete.';
+  } catch (e) {
+    showError($('ingest-status'), e);
+  }
+  await showStorage();
+});
+$('forget-index').addEventListener('click', async () => {
+  try {
+    await state.engine.forget();
+    $('ingest-status').textContent = 'The saved index was deleted from this browser; the documents stay in this tab until it closes (the next change saves them again).';
+  } catch (e) {
+    showError($('ingest-status'), e);
+  }
+  await showStorage();
+});
 $('eval-file').addEventListener('change', (e) => {
   chooseDataset([...e.target.files]);
   e.target.value = '';
 });
 $('eval-sample').addEventListener('click', useSampleQuestions);
+$('fb-up').addEventListener('click', () => sendFeedback({ helpful: true }));
+$('fb-down').addEventListener('click', () => sendFeedback({ helpful: false }));
+$('fb-noanswer').addEventListener('click', () => sendFeedback({ helpful: false, noAnswer: true }));
+$('monitor-refresh').addEventListener('click', refreshMonitoring);
+$('fb-export').addEventListener('click', exportFeedback);
+$('fb-evaluate').addEventListener('click', evaluateFeedback);
+$('monitor-clear').addEventListener('click', clearMonitoring);
 $('eval-run').addEventListener('click', evaluate);
 $('eval-cancel').addEventListener('click', () => state.engine.cancel());
 $('eval-download-html').addEventListener('click', () => state.evalResult && download(state.evalResult.html, 'sotto-report.html', 'text/html'));

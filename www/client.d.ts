@@ -1,10 +1,11 @@
 // Types of the worker-backed client (client.js). The data types come from the wasm
 // bindings (sotto.d.ts); every promise rejects with a SottoError.
 import type {
-  Answer, AskOpts, ChatMessage, ChatResult, EmbedderInfo, EvaluateOpts, EvaluateProgress, EvaluateResult, GeneratorInfo, IndexManifest, IndexStats, IngestProgress, IngestReport,
+  Answer, AskOpts, ChatMessage, ChatResult, ChunkedDocument, EmbedOpts, EmbedProgress, EmbedderInfo, RerankedPassage, EvaluateOpts, EvaluateProgress, EvaluateResult, GeneratorInfo, IndexManifest, IndexStats, IngestProgress, IngestReport,
   QueryTrace, SearchHit, SearchOpts, SottoDocument, StoredDocument, TypoCorrection,
 } from './sotto.js';
 
+/** The error every promise of the client rejects with: `kind` names the failure, `message` says what to do. */
 export class SottoError extends Error {
   /** The engine's error kind ("BadMagic", "EmbedderMismatch", "ModelFormat", "Corrupt", …) or one of:
    *  - "Fetch": a model or manifest URL could not be fetched;
@@ -15,10 +16,12 @@ export class SottoError extends Error {
    *  - "Panic": the engine crashed in this request (the worker is restarted);
    *  - "WorkerCrashed": the worker crashed or died while this request was in flight (it did not run, or its result was lost),
    *    or crashed too often to be restarted; "WorkerError": the worker failed to start;
-   *  - "Terminated": terminate() was called; "NotInitialized". */
+   *  - "Terminated": terminate() was called; "NotInitialized";
+   *  - per PDF, in addDocuments' `failed` (never a rejection): "PdfPassword", "PdfFormat", "PdfNoText", "LimitExceeded". */
   kind: string;
 }
 
+/** Progress of a model file download (`cached: true`: read from the cache, no network). */
 export interface DownloadProgress { stage: 'download'; file: 'weights' | 'tokenizer' | 'config' | 'generator'; received: number; total: number; cached: boolean }
 /** A cached model file failed the manifest check: it was deleted and is downloaded again. */
 export interface VerifyProgress { stage: 'verify'; file: 'weights' | 'tokenizer' | 'config' | 'generator'; ok: false; detail: string; refetch: true }
@@ -29,6 +32,42 @@ export type MergeInfo = { replayed: number; from: { gen: number; savedAt: number
 /** Per file: `hit` from the Cache API; `repaired` says why a damaged cached copy was replaced. */
 export type CacheResult = { ok: boolean; hit?: boolean; repaired?: string; error?: { kind: string; message: string } };
 
+/**
+ * A PDF to index: its text is extracted in the worker (PDF.js, loaded there the first time
+ * a PDF arrives), one section per page headed "p. N" (empty pages are skipped but keep
+ * their numbers), so citations' heading paths say "p. 12". An ArrayBuffer, or a Uint8Array
+ * spanning its whole buffer, is transferred to the worker: it is detached (empty) here
+ * afterwards. A Blob (a File from an <input type=file>) is read in the worker.
+ * Metadata: `title` (the PDF's Title, else `name`), `source` (`name`), `pages` (the page
+ * count), `format: "pdf"`; `metadata` given here is merged over title and source.
+ */
+export interface PdfDocument {
+  id: string;
+  format: 'pdf';
+  bytes: Uint8Array | ArrayBuffer | Blob;
+  /** The file name (default: the id). */
+  name?: string;
+  metadata?: Record<string, string>;
+}
+/** Limits of PDF extraction, per addDocuments call; a PDF over one fails alone with "LimitExceeded". */
+export interface PdfLimits {
+  /** Pages (default 2000), checked before any page is read. */
+  maxPages?: number;
+  /** Size of the file (default 256 MiB), checked before it is read. */
+  maxFileBytes?: number;
+  /** UTF-8 bytes of the extracted text (default: the engine's limits.max_document_bytes, 16 MiB), checked after each page. */
+  maxTextBytes?: number;
+}
+/** A PDF's text extraction: `page` of `pages` done (0 when the file has just been opened). */
+export interface PdfProgress { stage: 'pdf'; file: string; page: number; pages: number }
+/**
+ * A document of the batch that was not indexed, and why: "PdfPassword" (encrypted), "PdfFormat"
+ * (not a PDF, or damaged), "PdfNoText" (no text layer, e.g. a scan: no OCR), "LimitExceeded"
+ * (PdfLimits), "InvalidDocument" (no bytes), "Fetch" (PDF.js could not be loaded).
+ */
+export interface FailedDocument { id: string; kind: string; message: string }
+
+/** The 'restart' event: the worker was restarted after a crash, a death or a fallback cancel, or could not be. */
 export interface RestartEvent {
   /** 'panic' (kind "Panic"), 'exit' (the worker died), 'error' (an uncaught error in it) or 'cancel' (cancel() without shared memory). */
   reason: 'panic' | 'exit' | 'error' | 'cancel';
@@ -39,8 +78,10 @@ export interface RestartEvent {
   /** Why no (more) restart: every request now rejects with it. */
   error?: SottoError;
 }
+/** The 'indexChanged' event: another tab saved the index and this tab loaded it (or it was forgotten). */
 export interface IndexChangedEvent { by: 'another tab'; stats: IndexStats | null; savedAt?: number; forgotten?: boolean; error?: { kind: string; message: string } }
 
+/** Options of createEngine; every field is optional. */
 export interface EngineOptions {
   /** URL of worker.js (default: next to client.js). */
   workerUrl?: URL;
@@ -48,6 +89,9 @@ export interface EngineOptions {
   persist?: false | { db?: string; key?: string };
   /** A (partial) engine configuration in the core's serde names. */
   config?: object;
+  /** Keep a local log of queries and the user's feedback (default true). It never leaves the
+   *  machine; with `persist` it is stored in IndexedDB next to the index; clearMonitoring() forgets it. */
+  monitoring?: boolean;
   /** Enable the worker's test hooks (injectFault). Off by default. */
   faults?: boolean;
 }
@@ -61,6 +105,28 @@ export interface EngineOptions {
  */
 export type UnverifiedTextCallback = (text: string) => void;
 
+/** Feedback on one answer (see SottoClient.feedback). */
+export interface FeedbackInput { question: string; helpful?: boolean | null; sources?: string[]; noAnswer?: boolean }
+/** Latency percentiles (ms) of one stage over the logged queries. */
+export interface StageLatency { p50: number | null; p95: number | null; n: number }
+/** What SottoClient.monitoring() reports from the local query log and feedback. */
+export interface MonitoringSummary {
+  /** False when the engine was created with {monitoring: false} (nothing else is set). */
+  enabled: boolean;
+  /** Whether the log is stored in IndexedDB (else it lives as long as the worker). */
+  persisted?: boolean;
+  queries?: number; answers?: number;
+  /** Per stage: retrieve_ms, select_ms, prefill_ms, decode_ms, attribute_ms, total_ms, and the search trace's stages. */
+  latency?: Record<string, StageLatency>;
+  /** Share of answers that abstained; of queries with no hit matching a query word. */
+  abstention_rate?: number | null; zero_hit_rate?: number | null;
+  feedback?: number; feedback_rate?: number | null; helpful_rate?: number | null;
+  /** Mean query–top-hit cosine of the first `window` queries since the index last changed (baseline)
+   *  and of the last `window` (recent); a negative delta: questions match the documents less. */
+  drift?: { window: number; baseline: number; recent: number; delta: number } | null;
+}
+
+/** The engine behind a Web Worker: every call is a promise, the page never blocks; see createEngine. */
 export interface SottoClient {
   version: string;
   crossOriginIsolated: boolean;
@@ -70,28 +136,33 @@ export interface SottoClient {
   webCrypto: boolean;
   /** Workers started after a crash, a death or a fallback cancel. */
   restarts: number;
-  /**
-   * 'restarting' (a crash was detected), 'restart' (the new worker is ready, or `ok: false`:
-   * it could not be restarted), 'indexChanged' (another tab saved and this tab loaded it).
-   */
+  /** 'restarting': a crash was detected and the worker is being restarted. Returns a function that stops listening. */
   on(type: 'restarting', fn: (e: { reason: RestartEvent['reason']; cause: SottoError }) => void): () => void;
+  /** 'restart': the new worker is ready (or `ok: false`: it could not be restarted). Returns a function that stops listening. */
   on(type: 'restart', fn: (e: RestartEvent) => void): () => void;
+  /** 'indexChanged': another tab saved the index and this tab loaded it. Returns a function that stops listening. */
   on(type: 'indexChanged', fn: (e: IndexChangedEvent) => void): () => void;
+  /** 'fault': a test hook fired (createEngine({faults: true}) only). Returns a function that stops listening. */
   on(type: 'fault', fn: (e: { at: string }) => void): () => void;
   /**
    * `manifest`: URL of a model manifest (`{files: {"<path relative to it>": {sha256, size}}}`,
    * as scripts/fetch-models.sh writes): every file is checked against it, cached or not; a
    * damaged cached copy is downloaded again once; a bad download rejects with "Checksum".
+   * `sha256`: the SHA-256 (hex) the page expects of a file, checked the same way (it wins over
+   * the manifest's); it needs Web Crypto (a secure context), else "Checksum".
    */
   loadEmbedder(
-    source: { urls: { weights: string; tokenizer: string; config: string }; name?: string; manifest?: string } | { bytes: { weights: Uint8Array; tokenizer: Uint8Array; config: Uint8Array }; name?: string },
+    source: { urls: { weights: string; tokenizer: string; config: string }; name?: string; manifest?: string; sha256?: { weights?: string; tokenizer?: string; config?: string } } | { bytes: { weights: Uint8Array; tokenizer: Uint8Array; config: Uint8Array }; name?: string },
     opts?: { onProgress?: (p: DownloadProgress | VerifyProgress | { stage: 'load' }) => void },
   ): Promise<{ info: EmbedderInfo; cached: Record<string, CacheResult> | null; verified: boolean; timings: { fetch_ms: number; verify_ms: number; load_ms: number; total_ms: number } }>;
+  /** Load the model-free feature-hashing embedder of dimension `dim` (lexical only: tests, pages without weights). */
   loadHashingEmbedder(dim: number): Promise<{ info: EmbedderInfo }>;
+  /** Load a GGUF generator (SmolLM2 and other llama-family models) from a URL (cached and checked like the embedder) or bytes. */
   loadGenerator(
-    source: { url: string; opts?: object; manifest?: string } | { bytes: Uint8Array; opts?: object },
+    source: { url: string; opts?: object; manifest?: string; sha256?: string } | { bytes: Uint8Array; opts?: object },
     opts?: { onProgress?: (p: DownloadProgress | VerifyProgress | { stage: 'load' }) => void },
   ): Promise<{ info: GeneratorInfo; cached: CacheResult | null; verified: boolean; timings: { fetch_ms: number; verify_ms: number; load_ms: number; total_ms: number } }>;
+  /** Drop the generator and free its memory; `unloaded` is false when none was loaded. */
   unloadGenerator(): Promise<{ unloaded: boolean }>;
   /** Raw generation. `onText` receives UNVERIFIED text (no attribution at all in chat): see UnverifiedTextCallback. */
   chat(prompt: string | ChatMessage[], opts?: object, cb?: { onText?: UnverifiedTextCallback }): Promise<{ result: ChatResult; timings: { first_text_ms: number | null } }>;
@@ -99,20 +170,56 @@ export interface SottoClient {
    * Index documents. With persistence on, the change is applied on top of the latest saved
    * index under a Web Lock (another tab's save is loaded first: `merged`), then saved;
    * `onProgress` may report `{stage: 'waiting'}` while another tab holds the lock.
+   * PDFs (PdfDocument) are turned into text first, with `{stage: 'pdf'}` progress and
+   * cancel() checked between pages; one that cannot be read is left out and listed in
+   * `failed`, and the rest of the batch is indexed (the other documents are all-or-nothing
+   * as before). `pdf`: the extraction limits.
    */
-  addDocuments(docs: SottoDocument[], opts?: { onProgress?: (p: IngestProgress | { stage: 'waiting'; done: 0; total: 0; reason: string }) => void }): Promise<{
-    report: IngestReport; stats: IndexStats; saved: SaveResult; merged: MergeInfo;
-    timings: { clean_chunk_ms: number; embed_ms: number; index_total_ms: number; wait_ms: number; save_ms: number };
+  addDocuments(
+    docs: (SottoDocument | PdfDocument)[],
+    opts?: { onProgress?: (p: IngestProgress | PdfProgress | { stage: 'waiting'; done: 0; total: 0; reason: string }) => void; pdf?: PdfLimits },
+  ): Promise<{
+    report: IngestReport; failed: FailedDocument[]; stats: IndexStats; saved: SaveResult; merged: MergeInfo;
+    timings: { pdf_ms: number; clean_chunk_ms: number; embed_ms: number; index_total_ms: number; wait_ms: number; save_ms: number };
   }>;
+  /** Remove documents by id (all or nothing: an unknown id removes none), then save. */
   removeDocuments(ids: string[]): Promise<{ removed: number; stats: IndexStats; saved: SaveResult; merged: MergeInfo }>;
+  /** Remove every document (the embedder stays loaded), then save the empty index. */
   clear(): Promise<{ stats: IndexStats; saved: SaveResult; merged: MergeInfo }>;
   /** `corrections`: query words found in no document, with the indexed words (and edit distances) searched instead.
    *  `trace`: what ran (the query translation of `opts.translate`, its queries, notes and stage times). */
   search(query: string, opts?: SearchOpts): Promise<{ hits: SearchHit[]; corrections: TypoCorrection[]; trace: QueryTrace; timings: { search_ms: number } }>;
+  /**
+   * Building blocks; none of them indexes anything. `embed`: one Float32Array per text from the
+   * loaded embedder (L2-normalised unless `{normalize: false}`), batched with progress and
+   * cancellable with cancel() ("Cancelled"); `[]` for `[]`.
+   */
+  embed(texts: string[], opts?: EmbedOpts, cb?: { onProgress?: (p: EmbedProgress) => void }): Promise<Float32Array[]>;
+  /** Rerank passages (indexed or not) against `query` by sentence-level MaxSim, best first. */
+  rerank(query: string, passages: string[]): Promise<RerankedPassage[]>;
+  /** Clean and chunk a document exactly as addDocuments would, without indexing it. */
+  chunk(document: SottoDocument): Promise<ChunkedDocument>;
+  /** Delete the cached model files (the loaded models stay in memory; the next visit downloads them again). */
+  clearModelCache(): Promise<{ deleted: boolean }>;
+  /**
+   * Feedback on an answer, stored locally: `helpful` (thumbs up/down), `sources` the document
+   * ids the user confirmed as the right ones, or `noAnswer: true` (the documents do not answer
+   * it). Rejects with "InvalidOption" for a malformed entry or when monitoring is off.
+   */
+  feedback(entry: FeedbackInput): Promise<{ stored: number }>;
+  /** From the local query log: latency p50/p95 per stage, abstention and zero-hit shares, feedback rate, drift. */
+  monitoring(opts?: { window?: number }): Promise<MonitoringSummary>;
+  /** The feedback as an evaluation dataset (JSONL: id, question, relevant_docs, kind "feedback"),
+   *  readable by evaluate() and `sotto eval`. Questions whose confirmed documents were all deleted
+   *  since, or without ground truth, are listed in `skipped`. */
+  exportFeedback(): Promise<{ jsonl: string; questions: number; skipped: { question: string; reason: string }[] }>;
+  /** Forget the query log and/or the feedback (default both). */
+  clearMonitoring(which?: { log?: boolean; feedback?: boolean }): Promise<{ ok: boolean }>;
   /** Answer a question. `onText` receives UNVERIFIED text; the resolved `answer` is the attributed one. */
   ask(question: string, opts?: AskOpts, cb?: { onText?: UnverifiedTextCallback }): Promise<{ answer: Answer }>;
   /** The answer's UNVERIFIED text pieces as they are produced (see UnverifiedTextCallback); `.answer` resolves to the attributed answer. */
   askStream(question: string, opts?: AskOpts): AsyncIterableIterator<string> & { answer: Promise<{ answer: Answer }> };
+  /** Cancel the running request and those queued before this call: they reject with "Cancelled". */
   cancel(): Promise<void>;
   /** Evaluate the current index against ground truth (JSONL questions, or BEIR queries.jsonl with `qrels`) and build the HTML report. */
   evaluate(
@@ -120,8 +227,11 @@ export interface SottoClient {
     opts?: EvaluateOpts & { qrels?: Blob | Uint8Array },
     cb?: { onProgress?: (p: EvaluateProgress) => void },
   ): Promise<EvaluateResult & { timings: { evaluate_ms: number } }>;
+  /** The index as one file (the versioned format of docs/index-format.md), for download or importIndex. */
   exportIndex(): Promise<Uint8Array>;
+  /** Replace the index by an exported one (from the page or `sotto index`); a bad file is refused and the index kept. */
   importIndex(bytes: Uint8Array): Promise<{ stats: IndexStats; saved: SaveResult; merged: MergeInfo }>;
+  /** Read an index file's manifest (version, embedder, counts) without loading it. */
   readManifest(bytes: Uint8Array): Promise<IndexManifest>;
   /**
    * Load the saved index (its size and SHA-256 are checked first). A damaged or unusable
@@ -134,11 +244,15 @@ export interface SottoClient {
   }>;
   /** Set an unusable saved index aside (kept in IndexedDB as `<key>.damaged`) and save the in-memory index in its place. */
   rebuild(): Promise<{ stats: IndexStats; saved: SaveResult; kept: string | null }>;
+  /** Delete the saved index from IndexedDB (the index in memory stays until the tab closes). */
   forget(): Promise<{ ok: boolean }>;
   /** `unsaved`: changes in memory that no save has stored yet (merged into the next save). */
   stats(): Promise<{ stats: IndexStats; embedder: EmbedderInfo | null; unsaved: number }>;
+  /** A stored document: cleaned text, metadata and chunk spans ("UnknownDocument" if absent). */
   document(id: string): Promise<StoredDocument>;
+  /** The ids of every indexed document. */
   documentIds(): Promise<string[]>;
+  /** Memory of the worker: the wasm heap and, where the browser tells, the JS heap. */
   memory(): Promise<{ wasm_bytes: number | null; js_heap_used?: number; js_heap_total?: number }>;
   /** Stop the worker for good; later requests reject with "Terminated". */
   terminate(): void;
@@ -146,6 +260,7 @@ export interface SottoClient {
   injectFault(what: string): Promise<{ armed: string }>;
 }
 
+/** Start the engine in a module Web Worker and initialise it (restoring the saved index when persistence is on). */
 export function createEngine(options?: EngineOptions): Promise<SottoClient>;
 /** Split `text` at UTF-8 byte offsets (as spans are reported) into [before, span, after]. */
 export function splitSpan(text: string, start: number, end: number): [string, string, string];

@@ -103,7 +103,7 @@ class SottoClient {
   async initWorker() {
     const serial = this.serial;
     const lifeLock = globalThis.navigator?.locks ? `sotto-worker:${randomName()}` : null;
-    const info = await this.request('init', { cancelBuffer: this.cancelBuffer, persist: this.persist, config: this.options.config, faults: this.options.faults === true, lifeLock }, null, true);
+    const info = await this.request('init', { cancelBuffer: this.cancelBuffer, persist: this.persist, config: this.options.config, faults: this.options.faults === true, lifeLock, monitoring: this.options.monitoring !== false }, null, true);
     if (serial !== this.serial) return info;
     this.started = true;
     if (lifeLock) {
@@ -208,7 +208,7 @@ class SottoClient {
     return run;
   }
 
-  request(op, args = {}, onEvent = null, internal = false) {
+  request(op, args = {}, onEvent = null, internal = false, transfer = []) {
     if (!internal) {
       if (this.broken) return Promise.reject(this.broken);
       // During a restart, wait for it: the new worker must have its models and index first.
@@ -228,7 +228,7 @@ class SottoClient {
         resolve(result);
       };
       this.pending.set(id, { resolve: record, reject, onEvent, op });
-      this.worker.postMessage({ id, op, args });
+      this.worker.postMessage({ id, op, args }, transfer);
     });
   }
 
@@ -269,12 +269,26 @@ class SottoClient {
   loadHashingEmbedder(dim) {
     return this.request('loadHashingEmbedder', { dim });
   }
-  /** Index documents; one batch at a time (a second concurrent call rejects with "Busy"). */
-  async addDocuments(docs, { onProgress } = {}) {
+  /**
+   * Index documents; one batch at a time (a second concurrent call rejects with "Busy").
+   * A PDF is `{id, format: 'pdf', bytes}` (Uint8Array, ArrayBuffer or Blob): its text is
+   * extracted in the worker, one section per page; an ArrayBuffer, or the buffer of a
+   * Uint8Array that spans all of it, is transferred (detached here), anything else copied.
+   * A PDF that cannot be read is left out and listed in `failed`; the rest of the batch is
+   * indexed. `pdf`: limits (see worker.js).
+   */
+  async addDocuments(docs, { onProgress, pdf } = {}) {
     if (this.ingesting) throw new SottoError('Busy', 'another addDocuments is still running; wait for it or cancel it');
     this.ingesting = true;
     try {
-      return await this.request('addDocuments', { docs }, onProgress);
+      const transfer = new Set();
+      for (const d of Array.isArray(docs) ? docs : []) {
+        const b = d && d.format === 'pdf' ? d.bytes : null;
+        const whole = ArrayBuffer.isView(b) && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength;
+        const buf = b instanceof ArrayBuffer ? b : whole ? b.buffer : null;
+        if (buf instanceof ArrayBuffer && buf.byteLength) transfer.add(buf);
+      }
+      return await this.request('addDocuments', { docs, pdf }, onProgress, false, [...transfer]);
     } finally {
       this.ingesting = false;
     }
@@ -287,6 +301,43 @@ class SottoClient {
   }
   search(query, opts = {}) {
     return this.request('search', { query, opts });
+  }
+  /**
+   * Building blocks (nothing is indexed). `embed`: one Float32Array per text from the loaded
+   * embedder (normalised unless `{normalize: false}`), `embed_batch` at a time with
+   * `onProgress({done, total})`, cancellable with cancel().
+   */
+  async embed(texts, opts = {}, { onProgress } = {}) {
+    const r = await this.request('embed', { texts, opts }, (d) => d && d.stage === 'embedding' && onProgress?.({ done: d.done, total: d.total }));
+    return r.vectors;
+  }
+  /** Rerank any passages against `query` by sentence-level MaxSim: best first, `{index, score, start, end}`. */
+  async rerank(query, passages) {
+    return (await this.request('rerank', { query, passages })).ranked;
+  }
+  /** What addDocuments would make of `document` (cleaned text, chunks with spans, duplicates marked). */
+  async chunk(document) {
+    return (await this.request('chunk', { document })).document;
+  }
+  /** Delete the cached model files (Cache API); the loaded models stay in memory. */
+  clearModelCache() {
+    return this.request('clearModelCache', {});
+  }
+  /** Feedback on an answer, kept on this machine: {question, helpful?, sources? (doc ids the user confirmed), noAnswer?}. */
+  feedback(entry) {
+    return this.request('feedback', entry);
+  }
+  /** What the local query log says: latency p50/p95 per stage, abstention and zero-hit shares, feedback rate, drift. */
+  monitoring(opts = {}) {
+    return this.request('monitoring', opts);
+  }
+  /** The feedback as an evaluation dataset (JSONL for evaluate() and `sotto eval`). */
+  exportFeedback() {
+    return this.request('exportFeedback', {});
+  }
+  /** Forget the query log and/or the feedback (default both). */
+  clearMonitoring(which = {}) {
+    return this.request('clearMonitoring', which);
   }
   /** Answer a question; onText receives the answer text as it is produced, UNVERIFIED (see the top of this file); the result is the attributed answer. */
   ask(question, opts = {}, { onText } = {}) {

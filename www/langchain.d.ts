@@ -5,6 +5,7 @@ import type { SearchHit, SearchOpts } from './sotto.js';
 
 /** Anything that searches like Sotto: the worker client (createEngine) or a SottoEngine. */
 export interface SottoSearcher {
+  /** Search the index: the wasm engine returns the hits, the client resolves to {hits, …}. */
   search(query: string, opts?: SearchOpts): SearchHit[] | Promise<SearchHit[] | { hits: SearchHit[] }>;
 }
 
@@ -16,6 +17,7 @@ export interface SottoDocumentMetadata {
   rank: number; score: number; dense_score: number | null; sparse_score: number | null;
 }
 
+/** Options of SottoRetriever, besides LangChain's own (callbacks, tags, metadata). */
 export interface SottoRetrieverInput extends BaseRetrieverInput {
   engine: SottoSearcher;
   /** Chunks returned (default 4). */
@@ -24,12 +26,14 @@ export interface SottoRetrieverInput extends BaseRetrieverInput {
   searchOptions?: Omit<SearchOpts, 'k'>;
 }
 
+/** A LangChain retriever over Sotto: `invoke(query)` resolves to Documents whose pageContent is a chunk's text. */
 export declare class SottoRetriever extends BaseRetriever {
   static lc_name(): string;
   lc_namespace: string[];
   engine: SottoSearcher;
   k: number;
   searchOptions: Omit<SearchOpts, 'k'>;
+  /** Throws a TypeError without an `engine` that can search. */
   constructor(fields: SottoRetrieverInput);
   _getRelevantDocuments(query: string): Promise<Document<SottoDocumentMetadata>[]>;
 }

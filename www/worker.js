@@ -41,6 +41,7 @@
 // {bytes, stats, savedAt}) is still read and is migrated by the next save.
 
 import init, { SottoEngine } from './pkg/sotto.js';
+import { MonitorStore, askEntry, feedbackEntry, searchEntry, summarize, toDataset } from './monitor.js';
 
 const MODEL_CACHE = 'sotto-models-v1';
 const DB_VERSION = 2;
@@ -58,6 +59,7 @@ let generatorInfo = null;
 let synced = null; // id of the saved head the in-memory index matches (null: none)
 let journal = []; // changes applied in memory since the last successful save, replayed onto another tab's save
 let faultsEnabled = false; // test hooks (init {faults: true})
+let monitor = null; // MonitorStore: the local query log and feedback (monitor.js), null when off
 const armed = new Set(); // armed fault points: 'saveInBlob', 'saveBeforeSwap', 'saveFails'
 
 class SottoError extends Error {
@@ -87,6 +89,16 @@ const now = () => performance.now();
 const cancelled = () => cancelFlag !== null && currentId <= Atomics.load(cancelFlag, 0);
 const announce = (event, data) => self.postMessage({ global: true, event, data });
 const randomId = () => (self.crypto?.randomUUID ? crypto.randomUUID() : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`);
+
+/** Identifies the index content (its statistics), so the drift signal compares queries against the same index. */
+function indexSignature() {
+  try {
+    const st = engine.stats();
+    return `${st.documents}/${st.chunks}/${st.text_bytes}`;
+  } catch {
+    return null;
+  }
+}
 
 function need() {
   if (!engine) throw new SottoError('NotInitialized', 'the engine is not initialized (call init first)');
@@ -131,8 +143,17 @@ async function loadManifest(url) {
   return { url: new URL(url, self.location.href), files: json.files };
 }
 
-/** What the manifest says `url` must be ({sha256, size}), or null without a manifest. */
-function expectation(manifest, url, file) {
+/**
+ * What `url` must be: the SHA-256 the page passed for it (`sha256`, hex), else what the
+ * manifest says ({sha256, size}), else null (nothing to check).
+ */
+function expectation(manifest, url, file, sha256 = null) {
+  if (sha256 !== null && sha256 !== undefined) {
+    if (typeof sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(sha256)) throw new SottoError('InvalidOption', `${file}: sha256 must be 64 hexadecimal digits, not ${JSON.stringify(sha256)}`);
+    if (!self.crypto?.subtle) throw new SottoError('Checksum', `${file}: a SHA-256 was given but this context has no Web Crypto (not a secure context): the file cannot be checked`);
+    const fromManifest = manifest ? expectation(manifest, url, file) : null;
+    return { sha256: sha256.toLowerCase(), size: fromManifest?.size ?? null, rel: fromManifest?.rel ?? null, source: 'page' };
+  }
   if (!manifest) return null;
   const dir = new URL('./', manifest.url).href;
   const abs = new URL(url, self.location.href);
@@ -149,9 +170,10 @@ function expectation(manifest, url, file) {
 /** Why `bytes` are not what the manifest expects, or null when they are (or nothing is expected). */
 async function mismatch(bytes, want) {
   if (!want) return null;
-  if (bytes.length !== want.size) return `is ${bytes.length} bytes, the manifest says ${want.size}`;
+  const says = want.source === 'page' ? 'the page expects' : 'the manifest says';
+  if (want.size !== null && bytes.length !== want.size) return `is ${bytes.length} bytes, ${says} ${want.size}`;
   const h = await sha256hex(bytes);
-  if (h !== null && h !== want.sha256) return `has SHA-256 ${h}, the manifest says ${want.sha256}`;
+  if (h !== null && h !== want.sha256) return `has SHA-256 ${h}, ${says} ${want.sha256}`;
   return null;
 }
 
@@ -499,13 +521,200 @@ async function followOtherTab(msg) {
   if (info) announce('indexChanged', { ...info, by: 'another tab', stats: engine ? engine.stats() : null });
 }
 
+// ---- PDF: the text of each page, through PDF.js, in this thread ----
+//
+// A document {id, format: 'pdf', bytes} (bytes: Uint8Array, ArrayBuffer or Blob) becomes
+// a "pages" document: the text of each page, the pages separated by a form feed (U+000C,
+// as pdftotext writes them), from which the engine makes one section per page headed
+// "p. N", so a citation says "p. 12". PDF.js (pdfjs-dist, www/vendor/pdfjs/, put there by
+// scripts/vendor-pdfjs.sh) is imported the first time a PDF arrives: pages without PDFs
+// download nothing more. Its parser runs in this worker through PDF.js's in-thread "fake
+// worker" (globalThis.pdfjsWorker): no nested worker, no other script origin. Pages are
+// read one at a time: a progress event after each, cancel() checked between them, each
+// page's parsed resources released, the document destroyed at the end. Limits (the
+// defaults, lowered or raised per call by addDocuments' `pdf` option): PDF_LIMITS below;
+// the text limit defaults to the engine's limits.max_document_bytes, so an extracted PDF
+// is never refused by the engine (which would fail the whole batch). A PDF that cannot be
+// read fails alone, with a kind: "PdfPassword" (encrypted, a password is needed),
+// "PdfFormat" (not a PDF, damaged), "PdfNoText" (no text layer: a scan), "LimitExceeded".
+
+const PDF_LIMITS = { maxPages: 2000, maxFileBytes: 256 * 1024 * 1024, maxTextBytes: 16 * 1024 * 1024 };
+const PAGE_FORMAT = 'pages'; // the engine's multi-page text format (pages separated by "\f")
+let pdfjsLoading = null;
+let engineConfig = null; // init's config, for limits.max_document_bytes
+
+function loadPdfjs() {
+  if (!pdfjsLoading) {
+    pdfjsLoading = (async () => {
+      try {
+        // The parser first: with globalThis.pdfjsWorker set, the API never starts a Worker.
+        globalThis.pdfjsWorker = await import('./vendor/pdfjs/pdf.worker.min.mjs');
+        return await import('./vendor/pdfjs/pdf.min.mjs');
+      } catch (e) {
+        pdfjsLoading = null; // try again with the next PDF
+        throw new SottoError('Fetch', `PDF.js could not be loaded (vendor/pdfjs/ next to worker.js; scripts/vendor-pdfjs.sh puts it there): ${e.message}`);
+      }
+    })();
+  }
+  return pdfjsLoading;
+}
+
+const fmtLimit = (n) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MiB` : `${n} bytes`);
+const utf8Length = (s) => {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c < 0xdc00) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+};
+
+/**
+ * One page's text from PDF.js text items: items in content order, a line break where
+ * PDF.js marks the end of a line (hasEOL) or the baseline moves, a blank line where the
+ * gap to the previous line is well over a line's height (a new paragraph, which the
+ * chunker respects). Form feeds inside a page would split it: they become spaces.
+ */
+function pageText(items) {
+  let out = '';
+  let lastY = null;
+  let lastH = 0;
+  for (const it of items) {
+    if (typeof it.str !== 'string') continue; // marked-content markers
+    const y = it.transform ? it.transform[5] : lastY;
+    const h = Math.abs(it.height) || lastH;
+    if (it.str && lastY !== null && y !== null) {
+      const dy = Math.abs(y - lastY);
+      // A new line: the baseline moved by half a line of the larger text (not a superscript).
+      if (!out.endsWith('\n') && dy > Math.max(lastH, h, 1) * 0.5) out += '\n';
+      // A new paragraph: a gap of well over a line of the smaller text (a heading's own
+      // line is tall, the body text's gap after it is what tells).
+      if (out.endsWith('\n') && !out.endsWith('\n\n') && dy > Math.max(Math.min(lastH, h), 1) * 1.7) out += '\n';
+    }
+    out += it.str;
+    if (it.hasEOL) out += '\n';
+    if (it.str) {
+      lastY = y;
+      lastH = h;
+    }
+  }
+  return out
+    .replace(/\f/g, ' ')
+    .replace(/[ \t]+\n/g, '\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
+}
+
+/** A PDF.js failure as a typed error of the file `id`. */
+function pdfError(id, e, page = null) {
+  if (e instanceof SottoError || e instanceof WebAssembly.RuntimeError) return e;
+  const where = page ? `${id}, page ${page}` : id;
+  if (e?.name === 'PasswordException') return new SottoError('PdfPassword', `${where}: the PDF is encrypted and needs a password (not supported: remove the protection first)`);
+  return new SottoError('PdfFormat', `${where}: not a readable PDF (${e?.name || 'Error'}: ${e?.message || e})`);
+}
+
+/** Extract one PDF document ({id, bytes, name?, metadata?}) into a "pages" document. */
+async function extractPdf(doc, limits, progress) {
+  const id = doc.id;
+  const name = typeof doc.name === 'string' && doc.name ? doc.name : String(id);
+  let data = doc.bytes;
+  const size = data instanceof Blob ? data.size : data?.byteLength;
+  if (!Number.isFinite(size)) throw new SottoError('InvalidDocument', `${id}: a PDF document needs {bytes: Uint8Array | ArrayBuffer | Blob}`);
+  if (size > limits.maxFileBytes) throw new SottoError('LimitExceeded', `${id}: the PDF is ${fmtLimit(size)}, over the ${fmtLimit(limits.maxFileBytes)} limit (pdf.maxFileBytes)`);
+  if (data instanceof Blob) data = new Uint8Array(await data.arrayBuffer());
+  else if (data instanceof ArrayBuffer) data = new Uint8Array(data);
+  else if (!(data instanceof Uint8Array)) data = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const lib = await loadPdfjs();
+  // No password callback: an encrypted PDF rejects with PasswordException. No eval, no
+  // font loading, no fetches (fonts, CMaps, image decoders): text only.
+  const task = lib.getDocument({ data, isEvalSupported: false, disableFontFace: true, useSystemFonts: false, useWorkerFetch: false, stopAtErrors: false, verbosity: 0 });
+  try {
+    let pdf;
+    try {
+      pdf = await task.promise;
+    } catch (e) {
+      throw pdfError(id, e);
+    }
+    const pages = pdf.numPages;
+    if (pages > limits.maxPages) throw new SottoError('LimitExceeded', `${id}: the PDF has ${pages} pages, over the ${limits.maxPages}-page limit (pdf.maxPages)`);
+    let title = null;
+    try {
+      const meta = await pdf.getMetadata();
+      title = [meta?.info?.Title, meta?.metadata?.get?.('dc:title')].find((t) => typeof t === 'string' && t.trim()) ?? null;
+    } catch {
+      // no readable Info dictionary: the file name is the title
+    }
+    const texts = [];
+    let bytes = 0;
+    let withText = 0;
+    progress({ stage: 'pdf', file: id, page: 0, pages });
+    for (let n = 1; n <= pages; n++) {
+      if (cancelled()) throw new SottoError('Cancelled', 'cancelled');
+      let text;
+      try {
+        const page = await pdf.getPage(n);
+        text = pageText((await page.getTextContent()).items);
+        page.cleanup();
+      } catch (e) {
+        throw pdfError(id, e, n);
+      }
+      bytes += utf8Length(text) + 1;
+      if (bytes > limits.maxTextBytes) throw new SottoError('LimitExceeded', `${id}: the text of its first ${n} pages is over the ${fmtLimit(limits.maxTextBytes)} limit (pdf.maxTextBytes)`);
+      if (text) withText++;
+      texts.push(text);
+      progress({ stage: 'pdf', file: id, page: n, pages });
+    }
+    if (!withText) throw new SottoError('PdfNoText', `${id}: none of its ${pages} pages has text (a scanned PDF? text recognition is not supported)`);
+    const metadata = { title: title ? title.trim() : name, source: name, ...(doc.metadata || {}), pages: String(pages), format: 'pdf' };
+    return { id, body: texts.join('\f'), format: PAGE_FORMAT, metadata };
+  } finally {
+    await task.destroy().catch(() => {});
+  }
+}
+
+/**
+ * Replace the PDF documents of a batch by their text. A PDF that fails is left out and
+ * reported in `failed` ({id, kind, message}); the other documents go on. Cancel and a
+ * crash stop the whole batch.
+ */
+async function preparePdfs(docs, opts, progress) {
+  if (!Array.isArray(docs) || !docs.some((d) => d && d.format === 'pdf')) return { docs, failed: [] };
+  const limits = { ...PDF_LIMITS, maxTextBytes: engineConfig?.limits?.max_document_bytes ?? PDF_LIMITS.maxTextBytes };
+  for (const [k, v] of Object.entries(opts || {})) {
+    if (!(k in PDF_LIMITS)) throw new SottoError('InvalidOption', `unknown pdf option ${JSON.stringify(k)} (have ${Object.keys(PDF_LIMITS).join(', ')})`);
+    if (!Number.isSafeInteger(v) || v < 1) throw new SottoError('InvalidOption', `pdf.${k} must be a positive integer, not ${JSON.stringify(v)}`);
+    limits[k] = v;
+  }
+  const out = [];
+  const failed = [];
+  for (const d of docs) {
+    if (!d || d.format !== 'pdf') {
+      out.push(d);
+      continue;
+    }
+    try {
+      out.push(await extractPdf(d, limits, progress));
+    } catch (e) {
+      if (e instanceof WebAssembly.RuntimeError || e?.kind === 'Cancelled') throw e;
+      failed.push({ id: d.id, ...errorObject(e) });
+    }
+  }
+  return { docs: out, failed };
+}
+
 // ---- operations ----
 
 const ops = {
-  async init({ cancelBuffer, persist: p, config, faults, lifeLock } = {}) {
+  async init({ cancelBuffer, persist: p, config, faults, lifeLock, monitoring = true } = {}) {
     if (!engine) {
       wasmExports = await init();
       engine = new SottoEngine(config);
+      engineConfig = config && typeof config === 'object' ? config : null;
     }
     cancelFlag = cancelBuffer ? new Int32Array(cancelBuffer) : null;
     faultsEnabled = faults === true;
@@ -518,6 +727,10 @@ const ops = {
       persist = { db, key, lock: `sotto-index:${db}/${key}`, channel };
       if (channel) channel.onmessage = (ev) => enqueue(() => followOtherTab(ev.data));
     }
+    // The local query log and feedback: in memory, and in IndexedDB next to the index when
+    // it is persisted (a restarted worker reads them back).
+    if (!monitoring) monitor = null;
+    else if (!monitor) monitor = await new MonitorStore(p ? `sotto-monitor:${p.db || 'sotto'}/${p.key || 'index'}` : null, !!p).open();
     // Held until this worker dies: the client waits for it to learn that.
     if (lifeLock && self.navigator?.locks) {
       await new Promise((granted) =>
@@ -530,7 +743,7 @@ const ops = {
     return { version: SottoEngine.version(), crossOriginIsolated: self.crossOriginIsolated === true, locks: !!self.navigator?.locks, webCrypto: !!self.crypto?.subtle };
   },
 
-  async loadEmbedder({ urls, bytes, name, manifest }, progress) {
+  async loadEmbedder({ urls, bytes, name, manifest, sha256 }, progress) {
     const e = need();
     const t0 = now();
     let files = bytes;
@@ -541,7 +754,7 @@ const ops = {
       }
       const m = manifest ? await loadManifest(manifest) : null;
       fetched = {};
-      for (const f of ['config', 'tokenizer', 'weights']) fetched[f] = await fetchBytes(urls[f], f, progress, expectation(m, urls[f], f));
+      for (const f of ['config', 'tokenizer', 'weights']) fetched[f] = await fetchBytes(urls[f], f, progress, expectation(m, urls[f], f, sha256?.[f] ?? null));
       files = { weights: fetched.weights.bytes, tokenizer: fetched.tokenizer.bytes, config: fetched.config.bytes };
     }
     const t1 = now();
@@ -559,18 +772,18 @@ const ops = {
     }
     embedderSource = urls || 'bytes';
     const verifyMs = fetched ? Object.values(fetched).reduce((a, f) => a + f.verify_ms, 0) : 0;
-    return { info, cached, verified: !!(fetched && manifest), timings: { fetch_ms: t1 - t0, verify_ms: verifyMs, load_ms: t2 - t1, total_ms: now() - t0 } };
+    return { info, cached, verified: !!(fetched && (manifest || sha256)), timings: { fetch_ms: t1 - t0, verify_ms: verifyMs, load_ms: t2 - t1, total_ms: now() - t0 } };
   },
 
   /** Load a GGUF generator from a URL (cached like the embedder) or bytes. */
-  async loadGenerator({ url, bytes, opts, manifest }, progress) {
+  async loadGenerator({ url, bytes, opts, manifest, sha256 }, progress) {
     const e = need();
     const t0 = now();
     let fetched = null;
     if (!bytes) {
       if (!url) throw new SottoError('InvalidOption', 'loadGenerator needs {url} or {bytes}');
       const m = manifest ? await loadManifest(manifest) : null;
-      fetched = await fetchBytes(url, 'generator', progress, expectation(m, url, 'generator'));
+      fetched = await fetchBytes(url, 'generator', progress, expectation(m, url, 'generator', sha256 ?? null));
       bytes = fetched.bytes;
     }
     const t1 = now();
@@ -579,7 +792,13 @@ const ops = {
     const t2 = now();
     const cached = fetched ? (fetched.cached ? { ok: true, hit: true } : await cacheBytes(url, bytes)) : null;
     if (cached && fetched.repaired) cached.repaired = fetched.repaired;
-    return { info: generatorInfo, cached, verified: !!(fetched && manifest), timings: { fetch_ms: t1 - t0, verify_ms: fetched ? fetched.verify_ms : 0, load_ms: t2 - t1, total_ms: now() - t0 } };
+    return { info: generatorInfo, cached, verified: !!(fetched && (manifest || sha256)), timings: { fetch_ms: t1 - t0, verify_ms: fetched ? fetched.verify_ms : 0, load_ms: t2 - t1, total_ms: now() - t0 } };
+  },
+
+  /** Delete every cached model file (the next load downloads them again). */
+  async clearModelCache() {
+    const deleted = 'caches' in self ? await caches.delete(MODEL_CACHE).catch(() => false) : false;
+    return { deleted };
   },
 
   async unloadGenerator() {
@@ -603,8 +822,16 @@ const ops = {
     return { info: need().loadHashingEmbedder(dim) };
   },
 
-  async addDocuments({ docs }, progress) {
+  async addDocuments({ docs: given, pdf }, progress) {
     const e = need();
+    // PDFs become text first; one that cannot be read is reported in `failed`, the rest go on.
+    const tPdf = now();
+    const { docs, failed } = await preparePdfs(given, pdf, progress);
+    const pdfMs = now() - tPdf;
+    if (failed.length && !docs.length) {
+      const report = { documents: 0, replaced: 0, chunks: 0, exact_duplicates: 0, near_duplicates: 0 };
+      return { report, failed, stats: e.stats(), saved: { ok: false, skipped: true }, merged: null, timings: { pdf_ms: pdfMs, clean_chunk_ms: 0, embed_ms: 0, index_total_ms: 0, wait_ms: 0, save_ms: 0 } };
+    }
     const t0 = now();
     const marks = {};
     let t1 = t0;
@@ -630,10 +857,11 @@ const ops = {
     const embedStart = marks.embedding ?? tApplied;
     return {
       report,
+      failed,
       stats: engine.stats(),
       saved,
       merged,
-      timings: { clean_chunk_ms: embedStart - chunkStart, embed_ms: tApplied - embedStart, index_total_ms: tApplied - t1, wait_ms: t1 - t0, save_ms: saved.ms ?? 0 },
+      timings: { pdf_ms: pdfMs, clean_chunk_ms: embedStart - chunkStart, embed_ms: tApplied - embedStart, index_total_ms: tApplied - t1, wait_ms: t1 - t0, save_ms: saved.ms ?? 0 },
     };
   },
 
@@ -654,16 +882,68 @@ const ops = {
     // The trace says what ran (query translation, typo corrections); the page shows it.
     const { hits, trace } = need().searchTraced(query, opts);
     const search_ms = now() - t0;
+    monitor?.add('log', searchEntry({ query, hits, trace, ms: search_ms, indexGen: indexSignature() }));
     // Words BM25 found nowhere and what it searched instead (typo tolerance), as before.
     return { hits, corrections: trace.corrections, trace, timings: { search_ms } };
   },
 
+  /** Building blocks: the loaded embedder over any texts (vectors transferred, not copied). */
+  async embed({ texts, opts }, progress) {
+    const t0 = now();
+    const vectors = need().embed(texts, opts, (p) => progress({ stage: 'embedding', ...p }), cancelled);
+    return { vectors, timings: { embed_ms: now() - t0 } };
+  },
+
+  async rerank({ query, passages }) {
+    const t0 = now();
+    const ranked = need().rerank(query, passages);
+    return { ranked, timings: { rerank_ms: now() - t0 } };
+  },
+
+  async chunk({ document }) {
+    return { document: need().chunk(document) };
+  },
+
   async ask({ question, opts }, progress) {
+    const t0 = now();
     const answer = need().ask(question, opts, (text) => {
       progress({ stage: 'text', text });
       return !cancelled();
     });
+    monitor?.add('log', askEntry({ question, answer, ms: now() - t0, indexGen: indexSignature() }));
     return { answer };
+  },
+
+  /** Feedback on an answer: {question, helpful?, sources? (confirmed doc ids), noAnswer?}. */
+  async feedback(input) {
+    if (!monitor) throw new SottoError('InvalidOption', 'monitoring is off (createEngine({monitoring: false}))');
+    let entry;
+    try {
+      entry = feedbackEntry(input);
+    } catch (e) {
+      throw new SottoError('InvalidOption', e.message);
+    }
+    monitor.add('feedback', entry);
+    return { stored: monitor.feedback.length };
+  },
+
+  /** Latency percentiles per stage, abstention and zero-hit shares, feedback rate, drift. */
+  async monitoring({ window } = {}) {
+    if (!monitor) return { enabled: false };
+    return { enabled: true, persisted: !!monitor.db, ...summarize(monitor.log, monitor.feedback, window ? { window } : {}) };
+  },
+
+  /** The feedback as an evaluation dataset (JSONL); sources no longer indexed are dropped. */
+  async exportFeedback() {
+    if (!monitor) return { jsonl: '', questions: 0, skipped: [] };
+    const ids = new Set(need().documentIds());
+    return toDataset(monitor.feedback, (id) => ids.has(id));
+  },
+
+  /** Forget the query log and/or the feedback (default both). */
+  async clearMonitoring({ log = true, feedback = true } = {}) {
+    await monitor?.clear([...(log ? ['log'] : []), ...(feedback ? ['feedback'] : [])]);
+    return { ok: true };
   },
 
   /**
@@ -832,7 +1112,7 @@ const ops = {
   },
 };
 
-const CANCELLABLE = new Set(['loadEmbedder', 'loadGenerator', 'addDocuments', 'ask', 'chat', 'evaluate']);
+const CANCELLABLE = new Set(['loadEmbedder', 'loadGenerator', 'addDocuments', 'embed', 'ask', 'chat', 'evaluate']);
 
 // Requests (and the worker's own tasks, such as loading another tab's save) run strictly one after another.
 let queue = Promise.resolve();
@@ -848,7 +1128,7 @@ self.onmessage = (ev) => {
       currentId = id;
       if (CANCELLABLE.has(op) && cancelled()) throw new SottoError('Cancelled', 'cancelled before it started');
       const result = await fn(args || {}, progress);
-      const transfer = result && result.bytes instanceof Uint8Array ? [result.bytes.buffer] : [];
+      const transfer = result && result.bytes instanceof Uint8Array ? [result.bytes.buffer] : Array.isArray(result?.vectors) ? result.vectors.map((v) => v.buffer) : [];
       self.postMessage({ id, ok: true, result }, transfer);
     } catch (e) {
       self.postMessage({ id, ok: false, error: errorObject(e) });

@@ -131,6 +131,7 @@ export interface Citation {
   /** Headings enclosing the cited chunk, outermost first (a PDF page: "p. 12"). */
   heading_path: string[];
 }
+/** One sentence of an answer: whether the sources support it, how much, and the citation numbers it carries. */
 export interface AnswerSentence { text: string; supported: boolean; support: number; citations: number[] }
 /** Milliseconds per stage, measured with `performance.now()`. */
 export interface Timings {
@@ -138,6 +139,7 @@ export interface Timings {
   attribute_ms: number; total_ms: number; prompt_tokens: number; generated_tokens: number;
   prefill_tokens_per_s: number; decode_tokens_per_s: number;
 }
+/** An answer: its sentences with citations, or an abstention saying the documents do not answer; timings per stage. */
 export interface Answer {
   question: string; answer: string; mode: "extractive" | "generative";
   fell_back: boolean; abstained: boolean; sentences: AnswerSentence[]; dropped: AnswerSentence[];
@@ -154,10 +156,12 @@ export interface GradeTrace {
   calibration: "index" | "shipped_default" | "uncalibrated";
   actions: string[]; topics: string[]; features: [string, number][];
 }
+/** Size of the index and the embedder it was built with. */
 export interface IndexStats {
   documents: number; chunks: number; exact_duplicates: number; near_duplicates: number;
   text_bytes: number; embedder: string; dim: number;
 }
+/** The loaded embedder: name, vector dimension, token limit and the SHA-256 of its files. */
 export interface EmbedderInfo {
   name: string; dim: number; max_tokens: number; weights_sha256: string; tokenizer_sha256: string;
 }

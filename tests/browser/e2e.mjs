@@ -401,11 +401,13 @@ async function main() {
       { name: 'hostile.html', mimeType: 'text/html', buffer: Buffer.from(hostileHtml) },
       { name: 'hostile.md', mimeType: 'text/markdown', buffer: Buffer.from(hostileMd) },
       { name: '<img src=x onerror=alert(9)>.txt', mimeType: 'text/plain', buffer: Buffer.from(hostileTxt) },
-      // Not supported: left out with a note, the three others are still indexed.
+      // A broken PDF: reported with its error (PdfFormat), the three others are still indexed.
       { name: 'scan.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4\n%%EOF\n') },
     ]);
     await page.waitForFunction((n) => document.body.dataset.documents === n, String(SAMPLE_DOCS + 3), { timeout: T.ingest });
-    assert.match(await page.textContent('#ingest-status'), /Indexed 3 documents.*skipped scan\.pdf/, 'the unsupported file of a pick is not reported, or the pick failed');
+    assert.match(await page.textContent('#ingest-status'), /Indexed 3 documents.*1 file not indexed/, 'the broken file of a pick is not reported, or the pick failed');
+    assert.equal(await page.getAttribute('#ingest-failed li', 'data-doc'), 'scan.pdf', 'the broken PDF is listed');
+    assert.match(await page.textContent('#ingest-failed li'), /^PdfFormat: /, 'the broken PDF is listed with its error');
     // Titles come from the documents themselves, not from their file names.
     const titles = await page.evaluate(async () => Object.fromEntries(await Promise.all(['hostile.md', 'hostile.html'].map(async (id) => [id, (await window.sotto.document(id)).title]))));
     assert.equal(titles['hostile.md'], 'Zebra notes');
@@ -560,6 +562,67 @@ async function main() {
     await page.waitForFunction(() => /sample questions/.test(document.getElementById('eval-dataset').textContent));
     assert.equal(await page.isEnabled('#eval-run'), true);
 
+    // 5c. Feedback and monitoring: 👍 with a confirmed source and "not answered" through the
+    // page; scripted queries; the monitoring figures; the feedback exported as a dataset and
+    // evaluated in the Evaluate panel; feedback whose document was deleted since is skipped.
+    await page.evaluate(() => window.sotto.clearMonitoring());
+    await page.fill('#question', 'What does an index file start with?');
+    await page.click('#ask-button');
+    await page.waitForSelector('#answer[data-state="answered"]', { timeout: T.ask });
+    assert.equal(await page.isVisible('#feedback'), true, 'no feedback buttons under the answer');
+    const confirmed = await page.$eval('#citations .fb-source input', (i) => i.value);
+    await page.check('#citations .fb-source input >> nth=0');
+    await page.click('#fb-up');
+    await page.waitForFunction(() => /1 source\(s\) confirmed/.test(document.getElementById('fb-status').textContent));
+    await page.fill('#question', 'What is the boiling point of mercury in kelvin?');
+    await page.click('#ask-button');
+    await page.waitForSelector('#answer[data-state="answered"], #answer[data-state="abstained"]', { timeout: T.ask });
+    await page.click('#fb-noanswer');
+    await page.waitForFunction(() => /not answered/.test(document.getElementById('fb-status').textContent));
+    const scripted = await page.evaluate(async () => {
+      const s = window.sotto;
+      for (const q of ['How are near-duplicate chunks detected?', 'reciprocal rank fusion', 'index file format version', 'xqzvbw flurble grommet']) await s.search(q);
+      await s.ask('How does hybrid search fuse the two rankings?');
+      // Feedback on a document deleted since: skipped by the export, with the reason.
+      await s.addDocuments([{ id: 'fb-temp.txt', body: 'A temporary note about the quarterly lantern inventory.' }]);
+      await s.feedback({ question: 'What does the lantern inventory say?', helpful: true, sources: ['fb-temp.txt'] });
+      await s.removeDocuments(['fb-temp.txt']);
+      const r = { bad: await s.feedback({ question: '' }).then(() => 'resolved', (e) => e.kind) };
+      r.exported = await s.exportFeedback();
+      return r;
+    });
+    await page.click('#monitor-refresh');
+    await page.waitForFunction(() => window.sottoLastMonitoring && window.sottoLastMonitoring.feedback === 3);
+    const mon = await page.evaluate(() => window.sottoLastMonitoring);
+    const monRows = await page.$$eval('#monitor-table tr', (rows) => rows.map((r) => r.textContent));
+    step(`monitoring: ${mon.queries} queries, ${mon.answers} answers, abstentions ${mon.abstention_rate}, zero-hit ${mon.zero_hit_rate}, feedback ${mon.feedback} (rate ${mon.feedback_rate}), drift ${JSON.stringify(mon.drift)}, total p50/p95 ${mon.latency.total_ms.p50?.toFixed(0)}/${mon.latency.total_ms.p95?.toFixed(0)} ms`);
+    assert.equal(mon.enabled, true);
+    assert.equal(mon.persisted, true, 'the log is stored in IndexedDB');
+    assert.equal(mon.queries, 7, '3 answers and 4 searches since the log was cleared');
+    assert.equal(mon.answers, 3);
+    assert.equal(mon.latency.total_ms.n, 7);
+    assert.ok(mon.latency.retrieve_ms.p95 >= mon.latency.retrieve_ms.p50);
+    assert.ok(mon.zero_hit_rate >= 1 / 7, 'the nonsense search matched no word');
+    assert.equal(mon.feedback, 3);
+    assert.equal(mon.feedback_rate, 1);
+    assert.ok(mon.drift && Number.isFinite(mon.drift.delta), 'a drift figure');
+    assert.ok(monRows.some((r) => /^latency total/.test(r)) && monRows.some((r) => /^abstentions/.test(r)), JSON.stringify(monRows));
+    assert.equal(scripted.bad, 'InvalidOption');
+    assert.equal(scripted.exported.questions, 2, JSON.stringify(scripted.exported));
+    assert.deepEqual(scripted.exported.skipped.map((x) => x.question), ['What does the lantern inventory say?']);
+    const exportedLines = scripted.exported.jsonl.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(exportedLines.map((l) => l.relevant_docs), [[confirmed], []]);
+    await page.click('#fb-evaluate');
+    await page.waitForFunction(() => /my feedback \(2 questions\)/.test(document.getElementById('eval-dataset').textContent));
+    await page.selectOption('#eval-answers', 'extractive');
+    await page.click('#eval-run');
+    await page.waitForSelector('#eval-status[data-state="done"]', { timeout: T.ask * 10 });
+    const fbStatus = await page.textContent('#eval-status');
+    step(`evaluate my feedback: ${fbStatus}`);
+    assert.match(fbStatus, /Evaluated 2 questions/);
+    const fbEval = await page.evaluate(() => window.sottoLastEvaluation.grid.runs.find((r) => r.config.name === 'hybrid-rrf').report);
+    assert.equal(fbEval.doc.recall['5'], 1, 'the confirmed source is retrieved for its question');
+
     // 6. Bad input: typed rejections, and the engine and index survive.
     const bad = await page.evaluate(async (generatorLoaded) => {
       const s = window.sotto;
@@ -628,6 +691,60 @@ async function main() {
     assert.deepEqual(bad.after, bad.before, 'a failed call changed the index');
     assert.equal(bad.topAfter, 'docs/ingest.md');
 
+    // 6a. The building blocks through the worker client, on the real MiniLM: embed (vectors
+    // transferred as Float32Arrays, progress, cancel), rerank, chunk; nothing is indexed.
+    const blocks = await page.evaluate(async () => {
+      const s = window.sotto;
+      const kind = (p) => p.then(() => 'resolved', (e) => e.kind);
+      const before = (await s.stats()).stats;
+      const r = {};
+      const progress = [];
+      const texts = Array.from({ length: 40 }, (_, i) => `Sentence ${i}: the index file starts with a magic number.`);
+      const vectors = await s.embed(texts, {}, { onProgress: (p) => progress.push(p) });
+      r.count = vectors.length;
+      r.typed = vectors.every((v) => v instanceof Float32Array && v.length === 384);
+      r.norm = Math.sqrt(vectors[0].reduce((a, x) => a + x * x, 0));
+      r.progress = progress.at(-1);
+      r.progressEvents = progress.length;
+      const [raw] = await s.embed(texts.slice(0, 1), { normalize: false });
+      r.rawNorm = Math.sqrt(raw.reduce((a, x) => a + x * x, 0));
+      r.empty = (await s.embed([])).length;
+      r.badOpt = await kind(s.embed(['x'], { normalise: true }));
+      const many = Array.from({ length: 3000 }, (_, i) => `text ${i} about rivers, lanterns and copper number ${i * 7}`);
+      const pending = s.embed(many);
+      await new Promise((res) => setTimeout(res, 400));
+      await s.cancel();
+      r.cancelled = await kind(pending);
+      const ranked = await s.rerank('What does an index file start with?', [
+        'Cats sleep most of the day.',
+        'Sotto is written in Rust by a small team. The index file starts with a magic number and a format version.',
+      ]);
+      r.rerankTop = ranked[0].index;
+      r.rerankSentence = 'Sotto is written in Rust by a small team. The index file starts with a magic number and a format version.'.slice(ranked[0].start, ranked[0].end);
+      const doc = await s.chunk({ id: 'preview.md', body: '# Preview\n\nOne paragraph.\n\n## Part\n\nAnother paragraph.' });
+      r.chunkPaths = doc.chunks.map((c) => c.heading_path.join(' > '));
+      // ASCII text: the UTF-8 byte spans are also string offsets.
+      r.spansOk = doc.chunks.every((c) => doc.text.slice(c.start, c.end) === c.text) && doc.chunks.at(-1).text.includes('Another paragraph');
+      r.after = (await s.stats()).stats;
+      r.before = before;
+      return r;
+    });
+    step(`building blocks: ${JSON.stringify({ ...blocks, before: undefined, after: undefined })}`);
+    assert.equal(blocks.count, 40);
+    assert.equal(blocks.typed, true, 'embed returns Float32Arrays of the model dimension');
+    assert.ok(Math.abs(blocks.norm - 1) < 1e-3, `normalised: ${blocks.norm}`);
+    assert.ok(Math.abs(blocks.rawNorm - 1) > 0.01, `normalize: false gives the pooled vector: ${blocks.rawNorm}`);
+    assert.deepEqual(blocks.progress, { done: 40, total: 40 });
+    assert.ok(blocks.progressEvents >= 2, 'progress per batch');
+    assert.equal(blocks.empty, 0);
+    assert.equal(blocks.badOpt, 'InvalidOption');
+    assert.equal(blocks.cancelled, 'Cancelled');
+    assert.equal(blocks.rerankTop, 1);
+    assert.match(blocks.rerankSentence, /magic number/);
+    assert.deepEqual(blocks.chunkPaths, ['Preview'], 'a short document is one chunk under its title');
+    assert.equal(blocks.spansOk, true, 'chunk spans point into the cleaned text');
+    assert.deepEqual(blocks.after, blocks.before, 'the building blocks changed the index');
+
     // 6b. Storage quota exceeded: the batch is indexed in memory, the save fails with a kind,
     // and the previously saved index stays intact (checked after the reload below).
     const cdp = await context.newCDPSession(page);
@@ -678,6 +795,8 @@ async function main() {
       source: await page.textContent('#sum-source'),
     };
     step(`reloaded: ${JSON.stringify(restored)}`);
+    const monAfter = await page.evaluate(() => window.sotto.monitoring());
+    assert.ok(monAfter.queries >= 7 && monAfter.feedback === 3, `the query log and feedback survive a reload: ${JSON.stringify({ q: monAfter.queries, f: monAfter.feedback })}`);
     assert.equal(restored.restored, '1');
     assert.equal(restored.docs, String(SAMPLE_DOCS + 3));
     assert.equal(restored.embedded, '0');
@@ -703,6 +822,40 @@ async function main() {
     await page.waitForFunction(() => document.querySelectorAll('#results li.hit').length > 0 && !document.querySelector('#results li.hit[data-doc^="hostile"]'));
     assert.equal(await page.getAttribute('#results li.hit >> nth=0', 'data-doc'), 'docs/ingest.md');
     step('index built by the CLI imported and searched');
+
+    // 8b. Caching people can trust: a SHA-256 the page passes is checked (a wrong one: one
+    // fresh download, then "Checksum"; the right one: verified); storage used is shown; "Clear
+    // cached models" empties the model cache.
+    const integrity = await page.evaluate(async () => {
+      const s = window.sotto;
+      const manifest = await (await fetch('models/manifest.json')).json();
+      const dir = 'models/all-MiniLM-L6-v2/';
+      const urls = { weights: dir + 'model.safetensors', tokenizer: dir + 'tokenizer.json', config: dir + 'config.json' };
+      const sha = { weights: manifest.files['all-MiniLM-L6-v2/model.safetensors'].sha256, tokenizer: manifest.files['all-MiniLM-L6-v2/tokenizer.json'].sha256, config: manifest.files['all-MiniLM-L6-v2/config.json'].sha256 };
+      const r = {};
+      const wrong = await s.loadEmbedder({ urls, name: 'all-MiniLM-L6-v2', sha256: { ...sha, config: '0'.repeat(64) } }).then(() => null, (e) => e);
+      r.wrongKind = wrong?.kind;
+      r.wrongMessage = wrong?.message;
+      r.badHex = await s.loadEmbedder({ urls, sha256: { config: 'xyz' } }).then(() => 'resolved', (e) => e.kind);
+      const right = await s.loadEmbedder({ urls, name: 'all-MiniLM-L6-v2', sha256: sha });
+      r.verified = right.verified;
+      r.afterSearch = (await s.search('index file magic')).hits.length;
+      r.storage = document.getElementById('storage-used').textContent;
+      r.cachedBefore = (await (await caches.open('sotto-models-v1')).keys()).length;
+      return r;
+    });
+    await page.click('#clear-models');
+    await page.waitForFunction(() => /Cached models deleted/.test(document.getElementById('ingest-status').textContent));
+    const cachedAfter = await page.evaluate(async () => (await caches.has('sotto-models-v1')) ? (await (await caches.open('sotto-models-v1')).keys()).length : 0);
+    step(`integrity: ${JSON.stringify({ ...integrity, cachedAfter })}`);
+    assert.equal(integrity.wrongKind, 'Checksum');
+    assert.match(integrity.wrongMessage, /config: .*has SHA-256 [0-9a-f]{64}, the page expects 0{64}/);
+    assert.equal(integrity.badHex, 'InvalidOption');
+    assert.equal(integrity.verified, true);
+    assert.ok(integrity.afterSearch > 0, 'the engine works after the refused load');
+    assert.match(integrity.storage, /^Storage: [\d.]+ (kB|MB|GB) used of [\d.]+ (kB|MB|GB)/);
+    assert.ok(integrity.cachedBefore >= 3, 'the model files were cached');
+    assert.equal(cachedAfter, 0, 'Clear cached models left files in the cache');
 
     // 9. Nothing left the origin; no dialogs or page errors along the way.
     assert.deepEqual(offOrigin, [], `requests left the origin: ${offOrigin}`);
