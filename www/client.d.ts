@@ -17,6 +17,7 @@ export class SottoError extends Error {
    *    or crashed too often to be restarted; "WorkerError": the worker failed to start;
    *  - "Terminated": terminate() was called; "NotInitialized". */
   kind: string;
+  constructor(kind: string, message: string);
 }
 
 export interface DownloadProgress { stage: 'download'; file: 'weights' | 'tokenizer' | 'config' | 'generator'; received: number; total: number; cached: boolean }
@@ -42,8 +43,8 @@ export interface RestartEvent {
 export interface IndexChangedEvent { by: 'another tab'; stats: IndexStats | null; savedAt?: number; forgotten?: boolean; error?: { kind: string; message: string } }
 
 export interface EngineOptions {
-  /** URL of worker.js (default: next to client.js). */
-  workerUrl?: URL;
+  /** URL of worker.js (default: next to client.js, which bundlers see and bundle). */
+  workerUrl?: string | URL;
   /** IndexedDB persistence of the index (default {db: "sotto", key: "index"}); false turns it off. */
   persist?: false | { db?: string; key?: string };
   /** A (partial) engine configuration in the core's serde names. */
