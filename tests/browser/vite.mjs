@@ -1,13 +1,16 @@
 // The Vite example (examples/vite) in headless Chromium: its production build (dist/,
 // made by scripts/test-browser.sh with `vite build`) is served by scripts/serve.py with the
-// real all-MiniLM-L6-v2 next to it. Asserted:
+// real all-MiniLM-L6-v2 next to it. `node vite.mjs webpack` runs the same app built by
+// webpack (examples/webpack/dist). Asserted:
 //
 //  1. the page indexes its three bundled files in the worker;
 //  2. the answer to a question about tides names the Moon and cites tides.md (and only the
 //     files that say so: never the sourdough one);
-//  3. the worker script and the .wasm came from dist/assets/ (Vite bundled them: the
-//     client's `new Worker(new URL('./worker.js', import.meta.url))` was detected), and
-//     nothing was fetched from outside the build (no pkg/, no node_modules/, no other origin);
+//  3. the worker was started from a script of the build that the bundler made from
+//     worker.js and the wasm glue (it names the emitted .wasm and imports nothing), so the
+//     client's `new Worker(new URL('./worker.js', import.meta.url))` was detected; the .wasm
+//     came from the build; every request was a file of the build or a model file (no pkg/,
+//     no node_modules/, no other origin);
 //  4. `sotto` itself (the wasm bindings, on the page) read the exported index: 3 documents,
 //     the same version as the worker's.
 //
@@ -15,26 +18,30 @@
 
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync, symlinkSync, rmSync, lstatSync, mkdtempSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, symlinkSync, rmSync, lstatSync, mkdtempSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { join, dirname, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const DIST = join(ROOT, 'examples', 'vite', 'dist');
+const EXAMPLE = process.argv[2] || 'vite';
+if (!['vite', 'webpack'].includes(EXAMPLE)) throw new Error(`usage: node vite.mjs [vite|webpack], not ${EXAMPLE}`);
+const DIST = join(ROOT, 'examples', EXAMPLE, 'dist');
 const MODELS = process.env.SOTTO_MODELS || join(homedir(), '.cache', 'sotto', 'models');
 const T = { ready: 240_000, ask: 120_000 };
 
 for (const need of [join(DIST, 'index.html'), join(MODELS, 'all-MiniLM-L6-v2', 'model.safetensors'), join(MODELS, 'manifest.json')]) {
-  if (!existsSync(need)) throw new Error(`${need} is missing: run scripts/test-browser.sh (it fetches the models and builds examples/vite)`);
+  if (!existsSync(need)) throw new Error(`${need} is missing: run scripts/test-browser.sh (it fetches the models and builds examples/${EXAMPLE})`);
 }
-const assets = readdirSync(join(DIST, 'assets'));
-const workerFiles = assets.filter((f) => /^worker-[\w-]+\.js$/.test(f));
-const wasmFiles = assets.filter((f) => f.endsWith('.wasm'));
-assert.equal(workerFiles.length, 1, `dist/assets should hold one bundled worker, has ${JSON.stringify(assets)}`);
-assert.equal(wasmFiles.length, 1, `dist/assets should hold one .wasm (shared by the page and the worker), has ${JSON.stringify(assets)}`);
-assert.equal(statSync(join(DIST, 'assets', wasmFiles[0])).size, statSync(join(ROOT, 'pkg', 'sotto_bg.wasm')).size, 'the bundled .wasm is not pkg/sotto_bg.wasm');
+// The build's files, as URL paths ("/assets/x.js"); a models link left by a killed run is not one.
+const FILES = readdirSync(DIST, { recursive: true })
+  .filter((f) => f !== 'models' && !f.startsWith('models/') && statSync(join(DIST, f)).isFile())
+  .map((f) => '/' + f.split('\\').join('/'));
+const wasmFiles = FILES.filter((f) => f.endsWith('.wasm'));
+assert.equal(wasmFiles.length, 1, `the build should hold one .wasm (shared by the page and the worker), has ${JSON.stringify(FILES)}`);
+const WASM = wasmFiles[0];
+assert.equal(statSync(join(DIST, WASM)).size, statSync(join(ROOT, 'pkg', 'sotto_bg.wasm')).size, `the bundled ${WASM} is not pkg/sotto_bg.wasm`);
 
 /** scripts/serve.py on DIST (its headers: COOP/COEP, a strict CSP) on a free port. */
 function serve() {
@@ -80,7 +87,7 @@ async function main() {
   const step = (msg) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${msg}`);
   // The models sit next to the build, as a deployment would put them; the link is removed after.
   const link = join(DIST, 'models');
-  if (existsSync(link) || lstatSync(link, { throwIfNoEntry: false })) rmSync(link, { recursive: false, force: true });
+  if (lstatSync(link, { throwIfNoEntry: false })) rmSync(link, { force: true });
   symlinkSync(MODELS, link);
   const { origin, stop } = await serve();
   const { context, offOrigin, requests, close } = await launch(origin);
@@ -124,16 +131,20 @@ async function main() {
     // 3. Where everything came from.
     const path = (u) => new URL(u).pathname;
     assert.deepEqual(offOrigin, [], 'requests left the origin');
-    assert.deepEqual(workers.map(path), [`/assets/${workerFiles[0]}`], 'the worker was not started from the bundled script');
-    assert.ok(requests.some((u) => path(u) === `/assets/${workerFiles[0]}`), 'the bundled worker script was not requested');
+    assert.equal(workers.length, 1, `one worker should have started: ${JSON.stringify(workers)}`);
+    const worker = path(workers[0]);
+    assert.ok(FILES.includes(worker), `the worker ${worker} is not a file of the build`);
+    const workerCode = readFileSync(join(DIST, worker), 'utf8');
+    assert.ok(workerCode.includes(basename(WASM)), `the worker ${worker} does not load the bundled ${WASM}: not built from worker.js and the wasm glue`);
+    assert.doesNotMatch(workerCode, /\bfrom\s*["']\.\/sotto\.js["']|import\s*["']\.\//, `the worker ${worker} still imports a file: worker.js copied, not bundled`);
     const wasmRequests = requests.filter((u) => path(u).endsWith('.wasm'));
     assert.ok(wasmRequests.length >= 1, 'no .wasm was requested');
-    for (const u of wasmRequests) assert.equal(path(u), `/assets/${wasmFiles[0]}`, `a .wasm came from outside the build: ${u}`);
-    for (const u of [origin + `/assets/${workerFiles[0]}`, origin + `/assets/${wasmFiles[0]}`]) assert.equal(statuses.get(u), 200, `${u} answered ${statuses.get(u)}`);
-    const stray = requests.filter((u) => /\/(pkg|node_modules|src)\//.test(path(u)) || path(u) === '/worker.js');
+    for (const u of wasmRequests) assert.equal(path(u), WASM, `a .wasm came from outside the build: ${u}`);
+    for (const p of [worker, WASM]) assert.equal(statuses.get(origin + p), 200, `${p} answered ${statuses.get(origin + p)}`);
+    const stray = requests.map(path).filter((p) => p !== '/' && !FILES.includes(p) && !p.startsWith('/models/'));
     assert.deepEqual(stray, [], 'files outside the build were requested');
     assert.deepEqual(errors, [], 'the page logged errors');
-    step(`worker ${workerFiles[0]} and ${wasmFiles[0]} served from dist/assets; all requests on ${origin}: ${requests.map(path).join(" ")}`);
+    step(`worker ${worker} and ${WASM} served from examples/${EXAMPLE}/dist; all requests on ${origin}: ${requests.map(path).join(' ')}`);
   } finally {
     await close();
     stop();
@@ -142,7 +153,7 @@ async function main() {
 }
 
 main()
-  .then(() => console.log('vite example test passed'))
+  .then(() => console.log(`${EXAMPLE} example test passed`))
   .catch((e) => {
     console.error(e);
     process.exit(1);
