@@ -11,7 +11,8 @@
 #     runs `cargo metadata`, which needs them all, where `cargo build` needs only this host's
 #   - Debian's chromium (/usr/bin/chromium), used by playwright-core; no browser download
 #   - npm packages from their package-lock.json files, through the npm cache (~/.npm):
-#     tests/browser (playwright-core), examples/vite (vite), examples/types (typescript)
+#     tests/browser (playwright-core), examples/vite (vite), examples/webpack (webpack),
+#     examples/types (typescript)
 # Set SOTTO_SKIP_CHROMIUM=1 / SOTTO_SKIP_NPM=1 to skip the browser parts, SOTTO_SKIP_WASM_PACK=1
 # to skip wasm-pack (scripts/build-wasm.sh does not use it).
 set -euo pipefail
@@ -61,7 +62,7 @@ if [ "${SOTTO_SKIP_NPM:-0}" != 1 ]; then
   fi
   # The examples depend on the package with `file:../../pkg` (a link; pkg/ may not be
   # built yet). Reinstalled when the installed tool is not the version package.json pins.
-  for ex in vite:vite types:typescript; do
+  for ex in vite:vite webpack:webpack types:typescript; do
     dir="examples/${ex%%:*}" tool="${ex#*:}"
     want=$(node -p "require('./$dir/package.json').devDependencies['$tool']")
     have=$(node -p "require('./$dir/node_modules/$tool/package.json').version" 2>/dev/null || true)

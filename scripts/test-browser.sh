@@ -4,7 +4,8 @@
 #   2. a smoke test of the npm package in pkg/ under Node; the packages `wasm-pack build
 #      --target web` and `--target bundler` make (offline, reusing the release build) work
 #      under Node and equal pkg/; tsc --noEmit over examples/types (every export typed);
-#      examples/vite built with Vite and driven in headless Chromium (tests/browser/vite.mjs)
+#      examples/vite built with Vite, and with webpack (examples/webpack), and driven in
+#      headless Chromium (tests/browser/vite.mjs)
 #   3. the demo page end to end in headless Chromium with the real models (tests/browser/e2e.mjs),
 #      including an index written by the native CLI; screenshots in target/e2e-answer*.png
 #   4. fault injection in headless Chromium (tests/browser/faults.mjs): worker crashes and
@@ -47,6 +48,10 @@ echo "== TypeScript: tsc --noEmit over examples/types/usage.ts (client.d.ts, sot
 echo "== the Vite example (examples/vite): vite build, then in headless Chromium"
 (cd examples/vite && ./node_modules/.bin/vite build --logLevel warn)
 SOTTO_MODELS="$MODELS" node tests/browser/vite.mjs
+
+echo "== the same app built with webpack (examples/webpack), in headless Chromium"
+(cd examples/webpack && node build.mjs >/dev/null)
+SOTTO_MODELS="$MODELS" node tests/browser/vite.mjs webpack
 
 echo "== an index of the sample corpus built natively by the CLI (the browser must load it)"
 cargo build --features cli --bin sotto
