@@ -23,9 +23,13 @@ import init, {
   type AnswerSentence,
   type AskOpts,
   type ChatMessage,
+  type ChunkedDocument,
+  type ChunkPreview,
   type ChunkSpan,
   type Citation,
   type EmbedderInfo,
+  type EmbedOpts,
+  type EmbedProgress,
   type EvaluateOpts,
   type EvaluateProgress,
   type EvaluateResult,
@@ -38,6 +42,7 @@ import init, {
   type InitInput,
   type InitOutput,
   type QueryTrace,
+  type RerankedPassage,
   type SearchHit,
   type SearchOpts,
   type SottoDocument,
@@ -188,6 +193,13 @@ export async function bindings(wasm: SyncInitInput, url: InitInput): Promise<voi
   const opts: EvaluateOpts = { modes: ['bm25'], answers: 'extractive', skipBad: true };
   const result = engine.evaluate(new TextEncoder().encode('{"id":"1","question":"q","relevant_docs":["a.md"]}\n'), null, opts, undefined);
   console.log(added.documents, hits[0]?.score, trace.technique, answer.answer, stats.dim, manifest.chunks, result.json.length);
+  // The building blocks: vectors, a reranking, what indexing would make of a document.
+  const embedOpts: EmbedOpts = { normalize: false };
+  const vectors: Float32Array[] = engine.embed(['a', 'b'], embedOpts, (p: EmbedProgress) => console.log(p.done, p.total), () => false);
+  const ranked: RerankedPassage[] = engine.rerank('capital', ['Paris is the capital.', 'Cargo builds crates.']);
+  const chunked: ChunkedDocument = engine.chunk(docs[0]);
+  const piece: ChunkPreview | undefined = chunked.chunks[0];
+  console.log(vectors[0]?.length, ranked[0]?.index, chunked.format, piece?.duplicate);
   console.log(engine.typoCorrections('capitl'), engine.documentIds(), engine.document('a.md').title, engine.embedderInfo()?.name, engine.generatorInfo());
   engine.removeDocuments(['a.md']);
   engine.importIndex(bytes);
