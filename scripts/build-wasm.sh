@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
-SOTTO_SKIP_CHROMIUM=1 SOTTO_SKIP_NPM=1 ./scripts/install-wasm-tools.sh
+SOTTO_SKIP_CHROMIUM=1 SOTTO_SKIP_NPM=1 SOTTO_SKIP_WASM_PACK=1 ./scripts/install-wasm-tools.sh
 ./scripts/vendor-pdfjs.sh
 
 PROFILE="${SOTTO_WASM_PROFILE:-release}"

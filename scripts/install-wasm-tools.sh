@@ -5,10 +5,16 @@
 #   - wasm-bindgen-cli at exactly the version pinned in Cargo.lock (also provides
 #     wasm-bindgen-test-runner); installed into ~/.cargo/bin. No `--locked`: the
 #     crate's own lock file names a webpki-roots version the registry may not serve.
+#   - wasm-pack at WP_VERSION (cargo install --locked), for `wasm-pack build`; it is run with
+#     `--mode no-install` and uses the wasm-bindgen above, so it never downloads a tool
+#   - the sources of every crate in Cargo.lock, for every platform (`cargo fetch`): wasm-pack
+#     runs `cargo metadata`, which needs them all, where `cargo build` needs only this host's
 #   - Debian's chromium (/usr/bin/chromium), used by playwright-core; no browser download
-#   - npm packages of tests/browser (playwright-core) from its package-lock.json,
-#     through the npm cache (~/.npm)
-# Set SOTTO_SKIP_CHROMIUM=1 / SOTTO_SKIP_NPM=1 to skip the browser parts.
+#   - npm packages from their package-lock.json files, through the npm cache (~/.npm):
+#     tests/browser (playwright-core), examples/vite (vite), examples/webpack (webpack),
+#     examples/types (typescript)
+# Set SOTTO_SKIP_CHROMIUM=1 / SOTTO_SKIP_NPM=1 to skip the browser parts, SOTTO_SKIP_WASM_PACK=1
+# to skip wasm-pack (scripts/build-wasm.sh does not use it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -28,6 +34,15 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $WB_VERSION\$" \
   cargo install wasm-bindgen-cli --version "$WB_VERSION"
 fi
 
+WP_VERSION=0.15.1
+if [ "${SOTTO_SKIP_WASM_PACK:-0}" != 1 ]; then
+  if ! wasm-pack --version 2>/dev/null | grep -q " $WP_VERSION\$"; then
+    echo "== cargo install wasm-pack $WP_VERSION (about 5 minutes on 2 cores)" >&2
+    cargo install wasm-pack --version "$WP_VERSION" --locked
+  fi
+  cargo fetch --quiet
+fi
+
 if [ "${SOTTO_SKIP_CHROMIUM:-0}" != 1 ] && [ ! -x /usr/bin/chromium ]; then
   echo "== apt-get install chromium" >&2
   SUDO=""
@@ -45,4 +60,15 @@ if [ "${SOTTO_SKIP_NPM:-0}" != 1 ]; then
       (cd tests/browser && npm install --no-audit --no-fund --prefer-offline)
     fi
   fi
+  # The examples depend on the package with `file:../../pkg` (a link; pkg/ may not be
+  # built yet). Reinstalled when the installed tool is not the version package.json pins.
+  for ex in vite:vite webpack:webpack types:typescript; do
+    dir="examples/${ex%%:*}" tool="${ex#*:}"
+    want=$(node -p "require('./$dir/package.json').devDependencies['$tool']")
+    have=$(node -p "require('./$dir/node_modules/$tool/package.json').version" 2>/dev/null || true)
+    if [ "$have" != "$want" ]; then
+      echo "== npm ci ($dir: $tool $want)" >&2
+      (cd "$dir" && npm ci --no-audit --no-fund --prefer-offline)
+    fi
+  done
 fi

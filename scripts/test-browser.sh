@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Browser-side tests (installs what they need first; cached, so re-runs are quick):
 #   1. wasm-bindgen-test of the exported JS API under Node (tests/wasm.rs)
-#   2. a smoke test of the npm package in pkg/ under Node; sotto/langchain installed from
-#      the packed package next to @langchain/core (tests/browser/langchain.mjs)
-#      the monitoring/feedback logic (tests/browser/monitor.mjs); the API reference and the
-#      cookbook's samples checked against the package's types (scripts/api-docs.sh --check)
+#   2. the npm package: a smoke test of pkg/ under Node; sotto/langchain installed from the
+#      packed package next to @langchain/core (tests/browser/langchain.mjs); the
+#      monitoring/feedback logic (tests/browser/monitor.mjs); the API reference and the
+#      cookbook's samples checked against the package's types (scripts/api-docs.sh --check);
+#      the packages `wasm-pack build --target web` and `--target bundler` make (offline,
+#      reusing the release build) work under Node and equal pkg/; tsc --noEmit over
+#      examples/types (every export typed); examples/vite built with Vite, and with webpack
+#      (examples/webpack), and driven in headless Chromium (tests/browser/vite.mjs)
 #   3. the demo page end to end in headless Chromium with the real models (tests/browser/e2e.mjs),
 #      including an index written by the native CLI; screenshots in target/e2e-answer*.png
 #   4. fault injection in headless Chromium (tests/browser/faults.mjs): worker crashes and
@@ -37,6 +41,30 @@ node tests/browser/monitor.mjs
 
 echo "== API reference (docs/api/) up to date and the cookbook's samples type-check (TypeDoc, tsc)"
 ./scripts/api-docs.sh --check
+# wasm-pack reuses the wasm build-wasm.sh made (same profile, target and flags: no
+# recompilation). --mode no-install: it uses the wasm-bindgen in PATH and downloads no tool
+# (wasm-opt is off in Cargo.toml). Where a network namespace can be made (root), the build
+# runs without a network, so a download attempt would fail the test.
+echo "== wasm-pack build --target web / --target bundler (offline), the packages under Node"
+NO_NET=()
+if unshare -n true 2>/dev/null; then NO_NET=(unshare -n); fi
+WP_PROFILE=--release
+if [ "${SOTTO_WASM_PROFILE:-release}" = dev ]; then WP_PROFILE=--dev; fi
+for t in web bundler; do
+  "${NO_NET[@]}" wasm-pack --quiet build --target "$t" --out-dir target/wasm-pack-"$t" --out-name sotto --mode no-install "$WP_PROFILE"
+done
+node --experimental-wasm-modules --no-warnings tests/browser/wasm-pack.mjs target/wasm-pack-web target/wasm-pack-bundler
+
+echo "== TypeScript: tsc --noEmit over examples/types/usage.ts (client.d.ts, sotto.d.ts)"
+(cd examples/types && ./node_modules/.bin/tsc --noEmit -p .)
+
+echo "== the Vite example (examples/vite): vite build, then in headless Chromium"
+(cd examples/vite && ./node_modules/.bin/vite build --logLevel warn)
+SOTTO_MODELS="$MODELS" node tests/browser/vite.mjs
+
+echo "== the same app built with webpack (examples/webpack), in headless Chromium"
+(cd examples/webpack && node build.mjs >/dev/null)
+SOTTO_MODELS="$MODELS" node tests/browser/vite.mjs webpack
 
 echo "== an index of the sample corpus built natively by the CLI (the browser must load it)"
 cargo build --features cli --bin sotto

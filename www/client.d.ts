@@ -19,6 +19,7 @@ export class SottoError extends Error {
    *  - "Terminated": terminate() was called; "NotInitialized";
    *  - per PDF, in addDocuments' `failed` (never a rejection): "PdfPassword", "PdfFormat", "PdfNoText", "LimitExceeded". */
   kind: string;
+  constructor(kind: string, message: string);
 }
 
 /** Progress of a model file download (`cached: true`: read from the cache, no network). */
@@ -83,8 +84,8 @@ export interface IndexChangedEvent { by: 'another tab'; stats: IndexStats | null
 
 /** Options of createEngine; every field is optional. */
 export interface EngineOptions {
-  /** URL of worker.js (default: next to client.js). */
-  workerUrl?: URL;
+  /** URL of worker.js (default: next to client.js, which bundlers see and bundle). */
+  workerUrl?: string | URL;
   /** IndexedDB persistence of the index (default {db: "sotto", key: "index"}); false turns it off. */
   persist?: false | { db?: string; key?: string };
   /** A (partial) engine configuration in the core's serde names. */

@@ -85,8 +85,11 @@ class SottoClient {
 
   spawn() {
     const serial = ++this.serial;
-    const url = this.options.workerUrl || new URL('./worker.js', import.meta.url);
-    const worker = new Worker(url, { type: 'module', name: 'sotto' });
+    // The literal `new Worker(new URL('./worker.js', import.meta.url), …)` is the form Vite and
+    // webpack recognise: they bundle worker.js (and the wasm it loads) as a worker entry.
+    const worker = this.options.workerUrl
+      ? new Worker(this.options.workerUrl, { type: 'module', name: 'sotto' })
+      : new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'sotto' });
     this.worker = worker;
     this.started = false; // init has succeeded in this worker
     worker.onmessage = (ev) => serial === this.serial && this.receive(ev.data);
