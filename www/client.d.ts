@@ -19,6 +19,7 @@ export class SottoError extends Error {
    *  - "Terminated": terminate() was called; "NotInitialized";
    *  - per PDF, in addDocuments' `failed` (never a rejection): "PdfPassword", "PdfFormat", "PdfNoText", "LimitExceeded". */
   kind: string;
+  /** An error of `kind` (client code rarely builds one: the client rejects with them). */
   constructor(kind: string, message: string);
 }
 
@@ -30,8 +31,10 @@ export interface VerifyProgress { stage: 'verify'; file: 'weights' | 'tokenizer'
 export interface SaveResult { ok: boolean; skipped?: boolean; bytes?: number; sha256?: string | null; ms?: number; error?: { kind: string; message: string } }
 /** Set when another tab had saved first: its index was loaded and this tab's `replayed` unsaved changes applied on top. */
 export type MergeInfo = { replayed: number; from: { gen: number; savedAt: number } | null } | null;
-/** Per file: `hit` from the Cache API; `repaired` says why a damaged cached copy was replaced. */
-export type CacheResult = { ok: boolean; hit?: boolean; repaired?: string; error?: { kind: string; message: string } };
+/** Per file: `hit` from the cache (OPFS or the Cache API); `repaired` says why a damaged cached copy was replaced. */
+export type CacheResult = { ok: boolean; hit?: boolean; repaired?: string; error?: { kind: string; message: string };
+  /** Where the file is kept: 'opfs' (the origin private file system: files of 8 MiB and more, where the browser has it) or 'cache' (the Cache API). */
+  where?: 'opfs' | 'cache' };
 
 /**
  * A PDF to index: its text is extracted in the worker (PDF.js, loaded there the first time

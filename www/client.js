@@ -47,6 +47,21 @@ const MAX_RESTARTS = 3; // automatic restarts allowed within RESTART_WINDOW_MS
 const RESTART_WINDOW_MS = 60_000;
 const randomName = () => (globalThis.crypto?.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`);
 
+/**
+ * Model URLs resolved against the page, not the worker: a bundler emits worker.js under
+ * its own folder (assets/), where a relative "models/…" would point elsewhere.
+ */
+function pageRelative(source) {
+  const base = globalThis.document?.baseURI;
+  if (!base || !source || typeof source !== 'object') return source;
+  const abs = (u) => (typeof u === 'string' || u instanceof URL ? new URL(u, base).href : u);
+  const out = { ...source };
+  if (source.urls && typeof source.urls === 'object') out.urls = Object.fromEntries(Object.entries(source.urls).map(([k, v]) => [k, abs(v)]));
+  if ('url' in source) out.url = abs(source.url);
+  if ('manifest' in source) out.manifest = abs(source.manifest);
+  return out;
+}
+
 class SottoClient {
   constructor(options) {
     this.options = options;
@@ -256,11 +271,11 @@ class SottoClient {
   }
 
   loadEmbedder(source, { onProgress } = {}) {
-    return this.request('loadEmbedder', source, onProgress);
+    return this.request('loadEmbedder', pageRelative(source), onProgress);
   }
   /** Load a GGUF generator: {url} (fetched with progress, cached) or {bytes}; opts: LoadOptions. */
   loadGenerator(source, { onProgress } = {}) {
-    return this.request('loadGenerator', source, onProgress);
+    return this.request('loadGenerator', pageRelative(source), onProgress);
   }
   unloadGenerator() {
     return this.request('unloadGenerator');

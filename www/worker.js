@@ -124,6 +124,62 @@ async function openCache() {
   }
 }
 
+// Large model files (the weights, the generator) live in the origin private file system
+// (OPFS) where the browser has it: written through a swap file that replaces the old one
+// only when complete (an interrupted write leaves nothing half-written), read back as one
+// File, no Response wrapper. Small files, and every file where OPFS is missing, stay in
+// the Cache API. A file is named by the SHA-256 of its absolute URL.
+const OPFS_DIR = 'sotto-models-v1';
+const OPFS_MIN_BYTES = 8 * 1024 * 1024;
+
+async function opfsDir(create) {
+  try {
+    if (!self.navigator?.storage?.getDirectory) return null;
+    return await (await navigator.storage.getDirectory()).getDirectoryHandle(OPFS_DIR, { create });
+  } catch {
+    return null; // no OPFS (or not created yet)
+  }
+}
+
+async function opfsName(url) {
+  const abs = new URL(url, self.location.href).href;
+  return (await sha256hex(new TextEncoder().encode(abs))) ?? encodeURIComponent(abs).replace(/[^A-Za-z0-9_.-]/g, '_').slice(-200);
+}
+
+/** The bytes stored in OPFS for `url`, or null. */
+async function opfsRead(url) {
+  const dir = await opfsDir(false);
+  if (!dir) return null;
+  try {
+    const file = await (await dir.getFileHandle(await opfsName(url))).getFile();
+    return new Uint8Array(await file.arrayBuffer());
+  } catch {
+    return null;
+  }
+}
+
+/** Store `bytes` for `url` in OPFS; false where OPFS or its writable streams are missing. */
+async function opfsWrite(url, bytes) {
+  const dir = await opfsDir(true);
+  if (!dir) return false;
+  const handle = await dir.getFileHandle(await opfsName(url), { create: true });
+  if (typeof handle.createWritable !== 'function') return false;
+  const w = await handle.createWritable();
+  try {
+    await w.write(bytes);
+    await w.close();
+  } catch (e) {
+    await w.abort?.().catch(() => {});
+    throw e;
+  }
+  return true;
+}
+
+async function opfsDelete(url) {
+  const dir = await opfsDir(false);
+  if (dir) await dir.removeEntry(await opfsName(url)).catch(() => {});
+}
+
 /** Fetch and check a model manifest: {files: {"dir/file": {sha256, size}}}, paths relative to the manifest. */
 async function loadManifest(url) {
   let resp;
@@ -229,14 +285,25 @@ async function fetchBytes(url, file, progress, want = null) {
     verifyMs += now() - t0;
     return bad;
   };
-  if (cache) {
+  const stored = await opfsRead(url);
+  if (stored) {
+    const bad = await check(stored);
+    if (!bad) {
+      progress({ stage: 'download', file, received: stored.length, total: stored.length, cached: true });
+      return { bytes: stored, cached: true, repaired: null, verify_ms: verifyMs, where: 'opfs' };
+    }
+    repaired = `the cached copy ${bad}`;
+    progress({ stage: 'verify', file, ok: false, detail: repaired, refetch: true });
+    await opfsDelete(url);
+  }
+  if (cache && repaired === null) {
     const hit = await cache.match(url);
     if (hit) {
       const bytes = new Uint8Array(await hit.arrayBuffer());
       const bad = await check(bytes);
       if (!bad) {
         progress({ stage: 'download', file, received: bytes.length, total: bytes.length, cached: true });
-        return { bytes, cached: true, repaired: null, verify_ms: verifyMs };
+        return { bytes, cached: true, repaired: null, verify_ms: verifyMs, where: 'cache' };
       }
       repaired = `the cached copy ${bad}`;
       progress({ stage: 'verify', file, ok: false, detail: repaired, refetch: true });
@@ -251,12 +318,26 @@ async function fetchBytes(url, file, progress, want = null) {
   return { bytes, cached: false, repaired, verify_ms: verifyMs };
 }
 
+/** Keep a downloaded model file: OPFS for large files where it exists, else the Cache API. */
 async function cacheBytes(url, bytes) {
+  if (bytes.length >= OPFS_MIN_BYTES) {
+    try {
+      if (await opfsWrite(url, bytes)) {
+        // An older copy in the Cache API would only take space.
+        const old = await openCache();
+        await old?.delete(url).catch(() => {});
+        return { ok: true, where: 'opfs' };
+      }
+    } catch (e) {
+      await opfsDelete(url);
+      // Full disk or no permission: try the Cache API below, which reports its own error.
+    }
+  }
   const cache = await openCache();
   if (!cache) return { ok: false, error: { kind: 'Storage', message: 'Cache API unavailable' } };
   try {
     await cache.put(url, new Response(bytes, { headers: { 'content-length': String(bytes.length) } }));
-    return { ok: true };
+    return { ok: true, where: 'cache' };
   } catch (e) {
     return { ok: false, error: errorObject(e) };
   }
@@ -765,7 +846,7 @@ const ops = {
     if (fetched) {
       cached = {};
       for (const f of ['config', 'tokenizer', 'weights']) {
-        const r = fetched[f].cached ? { ok: true, hit: true } : await cacheBytes(urls[f], fetched[f].bytes);
+        const r = fetched[f].cached ? { ok: true, hit: true, where: fetched[f].where } : await cacheBytes(urls[f], fetched[f].bytes);
         if (fetched[f].repaired) r.repaired = fetched[f].repaired;
         cached[f] = r;
       }
@@ -790,14 +871,18 @@ const ops = {
     progress({ stage: 'load' });
     generatorInfo = e.loadGenerator(bytes, opts);
     const t2 = now();
-    const cached = fetched ? (fetched.cached ? { ok: true, hit: true } : await cacheBytes(url, bytes)) : null;
+    const cached = fetched ? (fetched.cached ? { ok: true, hit: true, where: fetched.where } : await cacheBytes(url, bytes)) : null;
     if (cached && fetched.repaired) cached.repaired = fetched.repaired;
     return { info: generatorInfo, cached, verified: !!(fetched && (manifest || sha256)), timings: { fetch_ms: t1 - t0, verify_ms: fetched ? fetched.verify_ms : 0, load_ms: t2 - t1, total_ms: now() - t0 } };
   },
 
   /** Delete every cached model file (the next load downloads them again). */
   async clearModelCache() {
-    const deleted = 'caches' in self ? await caches.delete(MODEL_CACHE).catch(() => false) : false;
+    let deleted = 'caches' in self ? await caches.delete(MODEL_CACHE).catch(() => false) : false;
+    if (self.navigator?.storage?.getDirectory) {
+      const removed = await (await navigator.storage.getDirectory()).removeEntry(OPFS_DIR, { recursive: true }).then(() => true, () => false);
+      deleted = deleted || removed;
+    }
     return { deleted };
   },
 

@@ -8,7 +8,14 @@ import {
   type CacheResult,
   type DownloadProgress,
   type EngineOptions,
+  type FailedDocument,
+  type FeedbackInput,
   type IndexChangedEvent,
+  type MonitoringSummary,
+  type PdfDocument,
+  type PdfLimits,
+  type PdfProgress,
+  type StageLatency,
   type MergeInfo,
   type RestartEvent,
   type SaveResult,
@@ -106,7 +113,12 @@ export async function client(file: Blob, generatorBytes: Uint8Array): Promise<vo
   console.log(genInfo.context_len, chat.result.text, chat.result.stats.finish_reason, chat.timings.first_text_ms);
   await engine.unloadGenerator();
 
-  const added = await engine.addDocuments(docs, { onProgress: (p) => console.log(p.stage, p.done, p.total) });
+  const added = await engine.addDocuments(docs, {
+    onProgress: (p) => (p.stage === 'pdf' ? console.log(p.file, p.page, p.pages) : console.log(p.stage, p.done, p.total)),
+  });
+  for (const f of added.failed) console.log(f.id, f.kind, f.message);
+  const pdf = await engine.addDocuments([{ id: 'scan.pdf', format: 'pdf', bytes: new Uint8Array([37, 80, 68, 70]) }], { pdf: { maxPages: 10 } });
+  console.log(pdf.timings.pdf_ms, pdf.failed.length);
   const report: IngestReport = added.report;
   const saved: SaveResult = added.saved;
   const merged: MergeInfo = added.merged;
@@ -146,9 +158,32 @@ export async function client(file: Blob, generatorBytes: Uint8Array): Promise<vo
   const ids: string[] = await engine.documentIds();
   const memory = await engine.memory();
   console.log(stats.unsaved, stats.embedder?.name, chunk?.heading_path, ids, memory.wasm_bytes);
+  // Client building blocks, local feedback and monitoring, the model cache.
+  const vecs: Float32Array[] = await engine.embed(['a'], { normalize: false }, { onProgress: (p) => console.log(p.done, p.total) });
+  const top = (await engine.rerank('q', ['a', 'b']))[0];
+  const preview = await engine.chunk({ id: 'x.md', body: '# T\n\ntext' });
+  console.log(vecs[0].length, top.index, top.score, preview.chunks.map((c) => [c.start, c.end, c.duplicate]));
+  const fb: FeedbackInput = { question: 'q', helpful: true, sources: ['a.md'] };
+  console.log((await engine.feedback(fb)).stored, (await engine.feedback({ question: 'q2', noAnswer: true })).stored);
+  const mon: MonitoringSummary = await engine.monitoring({ window: 20 });
+  const total: StageLatency | undefined = mon.latency?.total_ms;
+  console.log(mon.enabled, mon.abstention_rate, mon.zero_hit_rate, mon.feedback_rate, mon.drift?.delta, total?.p95);
+  const exported = await engine.exportFeedback();
+  console.log(exported.jsonl, exported.questions, exported.skipped.map((x) => x.reason));
+  await engine.clearMonitoring({ log: true, feedback: false });
+  console.log((await engine.clearModelCache()).deleted);
+  const pdfDoc: PdfDocument = { id: 'b.pdf', format: 'pdf', bytes: new Uint8Array(4) };
+  const limits: PdfLimits = { maxPages: 100 };
+  const pdfAdded = await engine.addDocuments([pdfDoc], { pdf: limits, onProgress: (p) => p.stage === 'pdf' && logPdf(p) });
+  const failed: FailedDocument[] = pdfAdded.failed;
+  console.log(failed.map((f) => f.kind));
   await engine.clear();
   await engine.injectFault('panic');
   engine.terminate();
+}
+
+function logPdf(p: PdfProgress): void {
+  console.log(`${p.file}: page ${p.page} of ${p.pages}`);
 }
 
 function showAnswer(answer: Answer): void {

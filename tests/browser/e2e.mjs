@@ -826,6 +826,20 @@ async function main() {
     // 8b. Caching people can trust: a SHA-256 the page passes is checked (a wrong one: one
     // fresh download, then "Checksum"; the right one: verified); storage used is shown; "Clear
     // cached models" empties the model cache.
+    // Model files kept: Cache API entries and OPFS files (large files go to OPFS).
+    await page.evaluate(() => {
+      window.__cachedModelFiles = async () => {
+        const inCache = (await caches.has('sotto-models-v1')) ? (await (await caches.open('sotto-models-v1')).keys()).length : 0;
+        let inOpfs = 0;
+        try {
+          const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('sotto-models-v1');
+          for await (const _ of dir.keys()) inOpfs += 1;
+        } catch {
+          // no OPFS directory
+        }
+        return { inCache, inOpfs };
+      };
+    });
     const integrity = await page.evaluate(async () => {
       const s = window.sotto;
       const manifest = await (await fetch('models/manifest.json')).json();
@@ -841,12 +855,14 @@ async function main() {
       r.verified = right.verified;
       r.afterSearch = (await s.search('index file magic')).hits.length;
       r.storage = document.getElementById('storage-used').textContent;
-      r.cachedBefore = (await (await caches.open('sotto-models-v1')).keys()).length;
+      r.cachedBefore = await window.__cachedModelFiles();
+      r.weightsWhere = right.cached.weights.where;
+      r.configWhere = right.cached.config.where;
       return r;
     });
     await page.click('#clear-models');
     await page.waitForFunction(() => /Cached models deleted/.test(document.getElementById('ingest-status').textContent));
-    const cachedAfter = await page.evaluate(async () => (await caches.has('sotto-models-v1')) ? (await (await caches.open('sotto-models-v1')).keys()).length : 0);
+    const cachedAfter = await page.evaluate(() => window.__cachedModelFiles());
     step(`integrity: ${JSON.stringify({ ...integrity, cachedAfter })}`);
     assert.equal(integrity.wrongKind, 'Checksum');
     assert.match(integrity.wrongMessage, /config: .*has SHA-256 [0-9a-f]{64}, the page expects 0{64}/);
@@ -854,8 +870,10 @@ async function main() {
     assert.equal(integrity.verified, true);
     assert.ok(integrity.afterSearch > 0, 'the engine works after the refused load');
     assert.match(integrity.storage, /^Storage: [\d.]+ (kB|MB|GB) used of [\d.]+ (kB|MB|GB)/);
-    assert.ok(integrity.cachedBefore >= 3, 'the model files were cached');
-    assert.equal(cachedAfter, 0, 'Clear cached models left files in the cache');
+    assert.equal(integrity.weightsWhere, 'opfs', 'the 90 MB weights are kept in OPFS');
+    assert.equal(integrity.configWhere, 'cache', 'config.json stays in the Cache API');
+    assert.ok(integrity.cachedBefore.inCache >= 2 && integrity.cachedBefore.inOpfs >= 1, 'the model files were cached');
+    assert.deepEqual(cachedAfter, { inCache: 0, inOpfs: 0 }, 'Clear cached models left files behind');
 
     // 9. Nothing left the origin; no dialogs or page errors along the way.
     assert.deepEqual(offOrigin, [], `requests left the origin: ${offOrigin}`);

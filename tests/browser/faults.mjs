@@ -427,24 +427,51 @@ async function checksum({ origin, open, context, requests }) {
   });
   const weights = 'models/all-MiniLM-L6-v2/model.safetensors';
   const tokenizer = 'models/all-MiniLM-L6-v2/tokenizer.json';
-  /** Damage a cached file: 'truncate' drops its last 4 kB; 'flip' changes one byte (same size: only the SHA-256 tells). */
+  // Where the worker keeps a model file: OPFS (large files; named by the SHA-256 of the
+  // absolute URL) or the Cache API. Installed in the page once, used by the helpers below.
+  const installStored = () => page.evaluate(() => {
+    window.__stored = async (u) => {
+      const abs = new URL(u, location.href).href;
+      const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(abs)));
+      const name = [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
+      try {
+        const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('sotto-models-v1');
+        const handle = await dir.getFileHandle(name);
+        return { where: 'opfs', handle, bytes: new Uint8Array(await (await handle.getFile()).arrayBuffer()) };
+      } catch {
+        const hit = await (await caches.open('sotto-models-v1')).match(u);
+        return hit ? { where: 'cache', bytes: new Uint8Array(await hit.arrayBuffer()) } : null;
+      }
+    };
+  });
+  await installStored();
+  /** Damage a cached file where it is kept: 'truncate' drops its last 4 kB; 'flip' changes one byte (same size: only the SHA-256 tells). */
   const damage = (url, how) =>
     page.evaluate(
       async ({ url, how }) => {
-        const cache = await caches.open('sotto-models-v1');
-        const bytes = new Uint8Array(await (await cache.match(url)).arrayBuffer());
+        const got = await window.__stored(url);
+        const bytes = got.bytes;
         const size = bytes.length;
         if (how === 'flip') bytes[Math.floor(size / 3)] ^= 1;
-        await cache.put(url, new Response(how === 'truncate' ? bytes.slice(0, size - 4096) : bytes));
-        return size;
+        const damaged = how === 'truncate' ? bytes.slice(0, size - 4096) : bytes;
+        if (got.where === 'opfs') {
+          const w = await got.handle.createWritable();
+          await w.write(damaged);
+          await w.close();
+        } else {
+          await (await caches.open('sotto-models-v1')).put(url, new Response(damaged));
+        }
+        return { size, where: got.where };
       },
       { url, how },
     );
-  const cachedSize = (url) => page.evaluate(async (u) => {
-    const hit = await (await caches.open('sotto-models-v1')).match(u);
-    return hit ? (await hit.arrayBuffer()).byteLength : null;
+  const cachedFile = (url) => page.evaluate(async (u) => {
+    const got = await window.__stored(u);
+    return got ? { size: got.bytes.length, where: got.where } : null;
   }, url);
-  const size = await damage(weights, 'truncate');
+  const cachedSize = async (url) => (await cachedFile(url))?.size ?? null;
+  const { size, where: prefilled } = await damage(weights, 'truncate');
+  assert.equal(prefilled, 'cache', 'the test filled the Cache API');
   await damage(tokenizer, 'flip');
   const seen = requests.length;
   await page.goto(origin + '/');
@@ -455,7 +482,9 @@ async function checksum({ origin, open, context, requests }) {
   assert.deepEqual(fetched.map((u) => u.slice(u.lastIndexOf('/') + 1)).sort(), ['model.safetensors', 'tokenizer.json'], 'each damaged file is downloaded again, once; the intact one is not');
   assert.equal(await page.getAttribute('body', 'data-model-repaired'), 'tokenizer,weights');
   assert.match(status, /Repaired: tokenizer: the cached copy has SHA-256 [0-9a-f]{64}, the manifest says [0-9a-f]{64}, downloaded again; weights: the cached copy is \d+ bytes, the manifest says \d+, downloaded again\./);
-  assert.equal(await cachedSize(weights), size, 'the cache holds the repaired file');
+  await installStored();
+  assert.deepEqual(await cachedFile(weights), { size, where: 'opfs' }, 'the repaired weights are kept in OPFS (a large file)');
+  assert.equal((await cachedFile(tokenizer))?.where, 'cache', 'a small file stays in the Cache API');
   // The server's copy is bad too: one download again, then a clear error, and the bad file is not kept.
   await damage(weights, 'truncate');
   let served = 0;
@@ -468,7 +497,8 @@ async function checksum({ origin, open, context, requests }) {
   const error = await page.textContent('#status');
   console.log(`[faults] checksum, bad download: "${error}"`);
   assert.equal(served, 1);
-  assert.match(error, /^Checksum: weights: models\/all-MiniLM-L6-v2\/model\.safetensors is 1000 bytes, the manifest says \d+ \(downloaded again because the cached copy is \d+ bytes, the manifest says \d+\); it was not used or cached$/);
+  assert.match(error, /^Checksum: weights: \S*\/models\/all-MiniLM-L6-v2\/model\.safetensors is 1000 bytes, the manifest says \d+ \(downloaded again because the cached copy is \d+ bytes, the manifest says \d+\); it was not used or cached$/);
+  await installStored();
   assert.equal(await cachedSize(weights), null, 'a bad file stayed in the cache');
   await context.unroute('**/' + weights);
 }
