@@ -19,10 +19,10 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[test]
 fn embed_texts_matches_the_embedder_batched_and_unnormalised() {
     let e = engine();
-    let texts = ["Cargo downloads your dependencies.", "The capital of France is Paris.", "Profiles set optimisation levels."];
+    let texts =
+        ["Cargo downloads your dependencies.", "The capital of France is Paris.", "Profiles set optimisation levels."];
     let mut calls = Vec::new();
-    let mut config = EngineConfig::default();
-    config.embed_batch = 2;
+    let config = EngineConfig { embed_batch: 2, ..EngineConfig::default() };
     let small_batches = Engine::new(config, Box::new(common::minilm()));
     let v = small_batches
         .embed_texts(&texts, &EmbedOptions::default(), &mut |done, total| calls.push((done, total)), &|| false)
@@ -37,7 +37,9 @@ fn embed_texts_matches_the_embedder_batched_and_unnormalised() {
         assert!(dot(got, &alone[0]) > 0.9999, "batching must not change a vector");
     }
     // Semantics: the query is nearest to the sentence about dependencies.
-    let q = &e.embed_texts(&["which tool fetches crates?"], &EmbedOptions::default(), &mut |_, _| {}, &|| false).unwrap()[0];
+    let q = &e
+        .embed_texts(&["which tool fetches crates?"], &EmbedOptions::default(), &mut |_, _| {}, &|| false)
+        .unwrap()[0];
     assert!(dot(q, &v[0]) > dot(q, &v[1]) && dot(q, &v[0]) > dot(q, &v[2]));
 
     // normalize: false is the pooled vector: same direction, not unit length.
@@ -81,7 +83,9 @@ fn rerank_puts_the_answering_passage_first_and_points_at_its_sentence() {
         "Workspaces share one lock file and one target directory between several packages.",
         "   ",
     ];
-    let ranked = e.rerank_passages("Which environment variable changes where Cargo keeps its cache?", &passages, &|| false).unwrap();
+    let ranked = e
+        .rerank_passages("Which environment variable changes where Cargo keeps its cache?", &passages, &|| false)
+        .unwrap();
     assert_eq!(ranked.len(), 4);
     assert_eq!(ranked[0].index, 1, "{ranked:?}");
     let best = &passages[1][ranked[0].start..ranked[0].end];
@@ -93,9 +97,19 @@ fn rerank_puts_the_answering_passage_first_and_points_at_its_sentence() {
     // the score is the sentence's cosine, at least the passage's.
     let whole = e.embed_texts(&[passages[1]], &EmbedOptions::default(), &mut |_, _| {}, &|| false).unwrap();
     let q = e
-        .embed_texts(&["Which environment variable changes where Cargo keeps its cache?"], &EmbedOptions::default(), &mut |_, _| {}, &|| false)
+        .embed_texts(
+            &["Which environment variable changes where Cargo keeps its cache?"],
+            &EmbedOptions::default(),
+            &mut |_, _| {},
+            &|| false,
+        )
         .unwrap();
-    assert!(ranked[0].score > dot(&q[0], &whole[0]), "MaxSim {} vs passage cosine {}", ranked[0].score, dot(&q[0], &whole[0]));
+    assert!(
+        ranked[0].score > dot(&q[0], &whole[0]),
+        "MaxSim {} vs passage cosine {}",
+        ranked[0].score,
+        dot(&q[0], &whole[0])
+    );
 
     assert!(matches!(e.rerank_passages("  ", &passages, &|| false), Err(Error::InvalidQuery(_))));
     let many = vec!["x"; MAX_RERANK_PASSAGES + 1];
@@ -129,16 +143,21 @@ fn chunk_document_reports_what_indexing_makes() {
     assert_eq!(report.exact_duplicates + report.near_duplicates, preview.chunks.len() - kept.len());
     let stored = e.document("guide.md").unwrap();
     assert_eq!(stored.text, preview.text);
-    let spans: Vec<(usize, usize)> = stored.chunks.iter().map(|&c| e.chunk(c).map(|(r, _)| (r.start, r.end)).unwrap()).collect();
+    let spans: Vec<(usize, usize)> =
+        stored.chunks.iter().map(|&c| e.chunk(c).map(|(r, _)| (r.start, r.end)).unwrap()).collect();
     assert_eq!(spans, kept.iter().map(|c| (c.start, c.end)).collect::<Vec<_>>());
     // Previewing it again once indexed: its own chunks are not duplicates of themselves.
     let again = e.chunk_document(&doc, &|| false).unwrap();
     assert_eq!(again, preview);
 
     // Pages: one section per page.
-    let pdf_text = Document::new("book.pdf", "Page one text here.\u{c}Page two mentions the port 8080.").with_format(Format::Pages);
+    let pdf_text = Document::new("book.pdf", "Page one text here.\u{c}Page two mentions the port 8080.")
+        .with_format(Format::Pages);
     let pages = e.chunk_document(&pdf_text, &|| false).unwrap();
-    assert_eq!(pages.chunks.iter().map(|c| c.heading_path.clone()).collect::<Vec<_>>(), vec![vec!["p. 1"], vec!["p. 2"]]);
+    assert_eq!(
+        pages.chunks.iter().map(|c| c.heading_path.clone()).collect::<Vec<_>>(),
+        vec![vec!["p. 1"], vec!["p. 2"]]
+    );
 
     // Bad input: the same typed errors as add_documents.
     assert!(matches!(e.chunk_document(&Document::new("", "x"), &|| false), Err(Error::InvalidDocument { .. })));

@@ -417,7 +417,14 @@ fn building_blocks_embed_rerank_chunk() {
     let sink = progress.clone();
     let on_progress = Closure::<dyn FnMut(JsValue)>::new(move |p: JsValue| sink.borrow_mut().push(rs(&p)));
     let texts: Vec<String> = (0..20).map(|i| format!("text number {i} about cargo")).collect();
-    let out = e.embed(js(json!(texts)), JsValue::UNDEFINED, Some(on_progress.as_ref().unchecked_ref::<js_sys::Function>().clone()), None).unwrap();
+    let out = e
+        .embed(
+            js(json!(texts)),
+            JsValue::UNDEFINED,
+            Some(on_progress.as_ref().unchecked_ref::<js_sys::Function>().clone()),
+            None,
+        )
+        .unwrap();
     assert_eq!(out.length(), 20);
     for v in out.iter() {
         let v: js_sys::Float32Array = v.dyn_into().expect("a Float32Array");
@@ -430,13 +437,25 @@ fn building_blocks_embed_rerank_chunk() {
     assert_eq!(p.len(), 2, "embed_batch 16: two batches, {p:?}");
     assert_eq!(e.embed(js(json!([])), JsValue::UNDEFINED, None, None).unwrap().length(), 0);
     let cancel = Closure::<dyn FnMut() -> bool>::new(|| true);
-    assert_eq!(kind(e.embed(js(json!(["a"])), JsValue::UNDEFINED, None, Some(cancel.as_ref().unchecked_ref::<js_sys::Function>().clone()))), "Cancelled");
+    assert_eq!(
+        kind(e.embed(
+            js(json!(["a"])),
+            JsValue::UNDEFINED,
+            None,
+            Some(cancel.as_ref().unchecked_ref::<js_sys::Function>().clone())
+        )),
+        "Cancelled"
+    );
     assert_eq!(kind(e.embed(js(json!("not an array")), JsValue::UNDEFINED, None, None)), "InvalidOption");
     assert_eq!(kind(e.embed(js(json!([1, 2])), JsValue::UNDEFINED, None, None)), "InvalidOption");
     assert_eq!(kind(e.embed(js(json!(["a"])), js(json!({"normalise": true})), None, None)), "InvalidOption");
 
     // rerank: the passage that shares the question's words wins, with its sentence's span.
-    let passages = json!(["Bananas are yellow fruit from the tropics.", "The Seine flows through Paris. The Loire is the longest river in France.", ""]);
+    let passages = json!([
+        "Bananas are yellow fruit from the tropics.",
+        "The Seine flows through Paris. The Loire is the longest river in France.",
+        ""
+    ]);
     let ranked = rs(&e.rerank("longest river in France", js(passages.clone())).unwrap());
     assert_eq!(ranked[0]["index"], 1, "{ranked}");
     let (s, t) = (ranked[0]["start"].as_u64().unwrap() as usize, ranked[0]["end"].as_u64().unwrap() as usize);
@@ -445,11 +464,15 @@ fn building_blocks_embed_rerank_chunk() {
     assert_eq!(kind(e.rerank("", js(passages))), "InvalidQuery");
 
     // chunk: the chunks addDocuments would make, nothing indexed.
-    let c = rs(&e.chunk(js(json!({"id": "book.pdf", "format": "pages", "body": "Page one.\u{c}Page two is about rivers."}))).unwrap());
+    let c = rs(&e
+        .chunk(js(json!({"id": "book.pdf", "format": "pages", "body": "Page one.\u{c}Page two is about rivers."})))
+        .unwrap());
     assert_eq!(c["format"], "pages");
     let paths: Vec<&serde_json::Value> = c["chunks"].as_array().unwrap().iter().map(|x| &x["heading_path"]).collect();
     assert_eq!(paths, [&json!(["p. 1"]), &json!(["p. 2"])]);
-    let dup = rs(&e.chunk(js(json!({"id": "copy.txt", "body": "Paris is the capital of France. The Seine flows through Paris."}))).unwrap());
+    let dup = rs(&e
+        .chunk(js(json!({"id": "copy.txt", "body": "Paris is the capital of France. The Seine flows through Paris."})))
+        .unwrap());
     assert_eq!(dup["chunks"][0]["duplicate"], "exact", "{dup}");
     assert_eq!(kind(e.chunk(js(json!({"id": "", "body": "x"})))), "InvalidDocument");
     assert_eq!(kind(e.chunk(js(json!("no")))), "InvalidDocument");

@@ -431,7 +431,10 @@ pub const MAX_CHUNK_BYTES_PER_TEXT_BYTE: usize = 4;
 // Target: index_load
 
 /// Sections of an index file read leniently (lengths clamped, checksums ignored).
-fn lenient_sections(file: &[u8]) -> Option<(&[u8], Vec<(&[u8], &[u8])>)> {
+/// A section of an index file: (name, payload).
+type Section<'a> = (&'a [u8], &'a [u8]);
+
+fn lenient_sections(file: &[u8]) -> Option<(&[u8], Vec<Section<'_>>)> {
     if file.len() < 16 {
         return None;
     }
@@ -1347,9 +1350,9 @@ pub fn sentences(data: &[u8]) {
             text: sentence.to_owned(),
             index_in_chunk: i,
         };
-        let n = table.cite(&source, None);
+        let n = table.cite(&source, None, &[]);
         assert_eq!(n, i + 1, "a new span gets the next number");
-        assert_eq!(table.cite(&source, Some("t")), n, "citation numbers are stable per span");
+        assert_eq!(table.cite(&source, Some("t"), &[]), n, "citation numbers are stable per span");
         sources.push(sentence);
         prev_end = e;
     }

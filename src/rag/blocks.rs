@@ -125,7 +125,11 @@ impl Engine {
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Vec<Vec<f32>>> {
         if texts.len() > MAX_EMBED_TEXTS {
-            return Err(Error::LimitExceeded { what: "texts per embed call", limit: MAX_EMBED_TEXTS, got: texts.len() });
+            return Err(Error::LimitExceeded {
+                what: "texts per embed call",
+                limit: MAX_EMBED_TEXTS,
+                got: texts.len(),
+            });
         }
         let max_bytes = self.config.limits.max_document_bytes;
         if let Some(t) = texts.iter().find(|t| t.len() > max_bytes) {
@@ -137,8 +141,11 @@ impl Engine {
             if cancelled() {
                 return Err(Error::Cancelled);
             }
-            let vectors =
-                if options.normalize { self.embedder.embed_batch(group)? } else { self.embedder.embed_batch_pooled(group)? };
+            let vectors = if options.normalize {
+                self.embedder.embed_batch(group)?
+            } else {
+                self.embedder.embed_batch_pooled(group)?
+            };
             if vectors.len() != group.len() {
                 return Err(Error::Candle(format!(
                     "embedder returned {} vectors for {} texts",
@@ -161,7 +168,12 @@ impl Engine {
     /// Errors: [`Error::InvalidQuery`] for an empty or over-long query;
     /// [`Error::LimitExceeded`] for more than [`MAX_RERANK_PASSAGES`] passages or one
     /// over [`MAX_RERANK_PASSAGE_BYTES`].
-    pub fn rerank_passages(&self, query: &str, passages: &[&str], cancelled: &dyn Fn() -> bool) -> Result<Vec<Reranked>> {
+    pub fn rerank_passages(
+        &self,
+        query: &str,
+        passages: &[&str],
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Vec<Reranked>> {
         if query.trim().is_empty() {
             return Err(Error::InvalidQuery("query is empty".into()));
         }

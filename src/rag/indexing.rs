@@ -461,7 +461,10 @@ mod tests {
         Document::new(id, format!("# {id}\n\n{}", body.join(" ")))
     }
 
-    fn engine() -> (Engine, Arc<AtomicUsize>, Arc<std::sync::Mutex<Option<(usize, Fault)>>>) {
+    /// Where the faulty embedder fails: (batch number, fault), armed by a test.
+    type FaultAt = Arc<std::sync::Mutex<Option<(usize, Fault)>>>;
+
+    fn engine() -> (Engine, Arc<AtomicUsize>, FaultAt) {
         let batches = Arc::new(AtomicUsize::new(0));
         let at = Arc::new(std::sync::Mutex::new(None));
         let faulty = Faulty { inner: HashEmbedder::new(32), batches: batches.clone(), at: at.clone() };

@@ -784,7 +784,10 @@ impl SottoEngine {
     /// Clean and chunk one document exactly as `addDocuments` would (same limits, title,
     /// token budget and duplicate detection), without indexing it.
     #[wasm_bindgen(unchecked_return_type = "ChunkedDocument")]
-    pub fn chunk(&self, #[wasm_bindgen(unchecked_param_type = "SottoDocument")] document: JsValue) -> JsResult<JsValue> {
+    pub fn chunk(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "SottoDocument")] document: JsValue,
+    ) -> JsResult<JsValue> {
         let doc: Document = serde_wasm_bindgen::from_value(document).map_err(|e| {
             js_error(&Error::InvalidDocument {
                 id: String::new(),
