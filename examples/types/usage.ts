@@ -210,12 +210,9 @@ export async function bindings(wasm: SyncInitInput, url: InitInput): Promise<voi
   initSync({ module: wasm });
   console.log(output.memory.buffer.byteLength, SottoEngine.version());
 
-  // The optional arguments of the bindings are typed `T | undefined`, not `arg?: T`
-  // (src/wasm: JsValue parameters with unchecked_param_type), so they must be passed.
-  // @ts-expect-error -- remove when sotto.d.ts makes `config` optional
+  // Trailing options and callbacks of the bindings may be left out (`arg?: T`).
   new SottoEngine().free();
-  const engine = new SottoEngine(undefined);
-  // @ts-expect-error -- remove when sotto.d.ts makes `opts` optional
+  const engine = new SottoEngine({ embed_batch: 8 });
   engine.search('capital');
   engine.loadHashingEmbedder(128);
   const added: IngestReport = engine.addDocuments(docs, (p: IngestProgress) => console.log(p.done), () => false);

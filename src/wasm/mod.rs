@@ -570,7 +570,7 @@ impl SottoEngine {
     /// An engine without a model. `config` is an optional (partial) engine configuration
     /// in the core's serde names (`{chunk: {...}, dedup: {...}, embed_batch: 16, ...}`).
     #[wasm_bindgen(constructor)]
-    pub fn new(#[wasm_bindgen(unchecked_param_type = "object | undefined")] config: JsValue) -> JsResult<SottoEngine> {
+    pub fn new(#[wasm_bindgen(unchecked_optional_param_type = "object")] config: JsValue) -> JsResult<SottoEngine> {
         init();
         let config: EngineConfig = options_from_js(config, "config")?;
         config.validate().js()?;
@@ -619,7 +619,7 @@ impl SottoEngine {
     pub fn load_generator(
         &mut self,
         bytes: &[u8],
-        #[wasm_bindgen(unchecked_param_type = "object | undefined")] opts: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "object")] opts: JsValue,
     ) -> JsResult<JsValue> {
         let opts: LoadOptions = options_from_js(opts, "generator options")?;
         let generator = load_gguf(bytes, &opts).js()?;
@@ -658,8 +658,8 @@ impl SottoEngine {
     pub fn chat(
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "string | ChatMessage[]")] prompt: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "object | undefined")] opts: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "((text: string) => boolean | void) | undefined")] on_token: Option<
+        #[wasm_bindgen(unchecked_optional_param_type = "object")] opts: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "((text: string) => boolean | void)")] on_token: Option<
             js_sys::Function,
         >,
     ) -> JsResult<JsValue> {
@@ -704,10 +704,10 @@ impl SottoEngine {
     pub fn add_documents(
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "SottoDocument[]")] docs: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "((p: IngestProgress) => void) | undefined")] on_progress: Option<
+        #[wasm_bindgen(unchecked_optional_param_type = "((p: IngestProgress) => void)")] on_progress: Option<
             js_sys::Function,
         >,
-        #[wasm_bindgen(unchecked_param_type = "(() => boolean) | undefined")] is_cancelled: Option<js_sys::Function>,
+        #[wasm_bindgen(unchecked_optional_param_type = "(() => boolean)")] is_cancelled: Option<js_sys::Function>,
     ) -> JsResult<JsValue> {
         if !js_sys::Array::is_array(&docs) {
             return Err(js_error(&Error::InvalidDocument {
@@ -742,11 +742,11 @@ impl SottoEngine {
     pub fn embed(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string[]")] texts: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "EmbedOpts | undefined")] opts: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "((p: EmbedProgress) => void) | undefined")] on_progress: Option<
+        #[wasm_bindgen(unchecked_optional_param_type = "EmbedOpts")] opts: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "((p: EmbedProgress) => void)")] on_progress: Option<
             js_sys::Function,
         >,
-        #[wasm_bindgen(unchecked_param_type = "(() => boolean) | undefined")] is_cancelled: Option<js_sys::Function>,
+        #[wasm_bindgen(unchecked_optional_param_type = "(() => boolean)")] is_cancelled: Option<js_sys::Function>,
     ) -> JsResult<js_sys::Array> {
         let texts = string_array(texts, "texts")?;
         reject_unknown_keys(&opts, &["normalize"], "embed options")?;
@@ -825,7 +825,7 @@ impl SottoEngine {
     pub fn search(
         &self,
         query: &str,
-        #[wasm_bindgen(unchecked_param_type = "SearchOpts | undefined")] opts: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "SearchOpts")] opts: JsValue,
     ) -> JsResult<JsValue> {
         let opts = search_options(opts)?;
         let hits = self.engine()?.search(query, &opts).js()?;
@@ -839,7 +839,7 @@ impl SottoEngine {
     pub fn search_traced(
         &self,
         query: &str,
-        #[wasm_bindgen(unchecked_param_type = "SearchOpts | undefined")] opts: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "SearchOpts")] opts: JsValue,
     ) -> JsResult<JsValue> {
         let opts = search_options(opts)?;
         let (hits, trace) = self.engine()?.search_traced(query, &opts, &performance_now).js()?;
@@ -867,8 +867,8 @@ impl SottoEngine {
     pub fn ask(
         &mut self,
         question: &str,
-        #[wasm_bindgen(unchecked_param_type = "AskOpts | undefined")] opts: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "((text: string) => boolean | void) | undefined")] on_text: Option<
+        #[wasm_bindgen(unchecked_optional_param_type = "AskOpts")] opts: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "((text: string) => boolean | void)")] on_text: Option<
             js_sys::Function,
         >,
     ) -> JsResult<JsValue> {
@@ -903,8 +903,8 @@ impl SottoEngine {
         &self,
         dataset: &[u8],
         qrels: Option<Vec<u8>>,
-        #[wasm_bindgen(unchecked_param_type = "EvaluateOpts | undefined")] opts: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "((p: EvaluateProgress) => boolean | void) | undefined")]
+        #[wasm_bindgen(unchecked_optional_param_type = "EvaluateOpts")] opts: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "((p: EvaluateProgress) => boolean | void)")]
         on_progress: Option<js_sys::Function>,
     ) -> JsResult<JsValue> {
         reject_unknown_keys(&opts, EVAL_KEYS, "evaluate options")?;
