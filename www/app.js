@@ -627,7 +627,7 @@ async function refreshMonitoring() {
     } else {
       row('queries logged', `${m.queries} (${m.answers} answers)${m.persisted ? '' : ' · not stored: this log ends with the tab'}`);
       row('abstentions', pct(m.abstention_rate));
-      row('queries matching no word of the documents', pct(m.zero_hit_rate));
+      row('searches matching no word of the documents', pct(m.zero_hit_rate));
       row('feedback', `${m.feedback} · rate ${pct(m.feedback_rate)} · helpful ${pct(m.helpful_rate)}`);
       row('drift (query–top hit similarity)', m.drift ? `first ${m.drift.window}: ${m.drift.baseline.toFixed(3)} → last ${m.drift.window}: ${m.drift.recent.toFixed(3)} (${m.drift.delta >= 0 ? '+' : ''}${m.drift.delta.toFixed(3)})` : 'not enough queries since the index last changed');
       for (const [stage, l] of Object.entries(m.latency).sort()) row(`latency ${stage.replace(/_ms$/, '')}`, `p50 ${ms(l.p50)} · p95 ${ms(l.p95)} (${l.n})`);

@@ -122,7 +122,7 @@ export interface MonitoringSummary {
   queries?: number; answers?: number;
   /** Per stage: retrieve_ms, select_ms, prefill_ms, decode_ms, attribute_ms, total_ms, and the search trace's stages. */
   latency?: Record<string, StageLatency>;
-  /** Share of answers that abstained; of queries with no hit matching a query word. */
+  /** Share of answers that abstained; of searches with no hit matching a query word (dense-only searches: no hit at all). */
   abstention_rate?: number | null; zero_hit_rate?: number | null;
   feedback?: number; feedback_rate?: number | null; helpful_rate?: number | null;
   /** Mean query–top-hit cosine of the first `window` queries since the index last changed (baseline)

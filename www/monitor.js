@@ -26,11 +26,12 @@ const mean = (xs) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : nu
 /**
  * A log entry of one search or answer. `similarity` is the query–top-hit cosine (the best
  * dense score of the hits; an answer's retrieval score, which is the same cosine), null in
- * sparse-only mode. A query is a zero-hit one when nothing was returned or no returned chunk
- * matched a query word (every hit came from the dense side alone: for a nonsense query the
- * dense index still returns its nearest, unrelated chunks).
+ * sparse-only mode. A search is a zero-hit one when nothing was returned or, in a mode with
+ * a BM25 side (every mode but "dense"), no returned chunk matched a query word: the hits
+ * came from the dense side alone, which for a nonsense query still returns its nearest,
+ * unrelated chunks. Answers are not counted (their failure is the abstention share).
  */
-export function searchEntry({ query, hits, trace, ms, indexGen }) {
+export function searchEntry({ query, hits, trace, ms, indexGen, mode = 'hybrid' }) {
   const dense = hits.map((h) => h.dense_score).filter((x) => typeof x === 'number');
   return {
     t: Date.now(),
@@ -40,7 +41,7 @@ export function searchEntry({ query, hits, trace, ms, indexGen }) {
     hits: hits.length,
     top_doc: hits[0]?.doc_id ?? null,
     similarity: dense.length ? Math.max(...dense) : null,
-    zero_hit: hits.length === 0 || hits.every((h) => h.sparse_score === null || h.sparse_score === undefined),
+    zero_hit: hits.length === 0 || (mode !== 'dense' && hits.every((h) => h.sparse_score === null || h.sparse_score === undefined)),
     abstained: null,
     stages: { ...Object.fromEntries((trace?.stages || []).map((s) => [`${s.stage}_ms`, s.ms])), total_ms: ms },
   };
@@ -57,7 +58,7 @@ export function askEntry({ question, answer, ms, indexGen }) {
     hits: answer.citations.length,
     top_doc: answer.citations[0]?.doc_id ?? null,
     similarity: Number.isFinite(answer.retrieval_score) ? answer.retrieval_score : null,
-    zero_hit: answer.citations.length === 0 && !answer.sentences.length,
+    zero_hit: null,
     abstained: answer.abstained === true,
     mode: answer.mode,
     stages: { retrieve_ms: t.retrieve_ms, select_ms: t.select_ms, prefill_ms: t.prefill_ms, decode_ms: t.decode_ms, attribute_ms: t.attribute_ms, total_ms: ms },
@@ -67,7 +68,7 @@ export function askEntry({ question, answer, ms, indexGen }) {
 /**
  * What the monitoring panel shows, from the log and the feedback:
  * latency p50/p95 per stage (ms), the share of abstentions (among answers) and of zero-hit
- * queries, the feedback rate (answers with feedback / answers) and the drift signal: the
+ * searches (among searches), the feedback rate (answers with feedback / answers) and the drift signal: the
  * mean query–top-hit similarity of the last `window` queries against the first `window`
  * after the index last changed (`delta` < 0: recent questions match the documents less).
  */
@@ -95,7 +96,7 @@ export function summarize(log, feedback, { window = DRIFT_WINDOW } = {}) {
     answers: answers.length,
     latency,
     abstention_rate: share(answers, (e) => e.abstained === true),
-    zero_hit_rate: share(log, (e) => e.zero_hit === true),
+    zero_hit_rate: share(log.filter((e) => typeof e.zero_hit === 'boolean'), (e) => e.zero_hit),
     feedback: feedback.length,
     feedback_rate: answers.length ? Math.min(1, feedback.length / answers.length) : null,
     helpful_rate: share(feedback.filter((f) => typeof f.helpful === 'boolean'), (f) => f.helpful),

@@ -967,7 +967,7 @@ const ops = {
     // The trace says what ran (query translation, typo corrections); the page shows it.
     const { hits, trace } = need().searchTraced(query, opts);
     const search_ms = now() - t0;
-    monitor?.add('log', searchEntry({ query, hits, trace, ms: search_ms, indexGen: indexSignature() }));
+    monitor?.add('log', searchEntry({ query, hits, trace, ms: search_ms, indexGen: indexSignature(), mode: typeof opts?.mode === 'string' ? opts.mode : 'hybrid' }));
     // Words BM25 found nowhere and what it searched instead (typo tolerance), as before.
     return { hits, corrections: trace.corrections, trace, timings: { search_ms } };
   },

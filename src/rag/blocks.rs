@@ -210,7 +210,9 @@ impl Engine {
                 spans.extend(sentences.into_iter().take(MAX_RERANK_SENTENCES).map(|(s, e)| (i, s, e)));
             }
         }
-        let query_vec = self.embedder.embed(query)?;
+        // As `rerank: maxsim` scores indexed chunks: the query with the configured query
+        // prefix, the sentences as they are.
+        let query_vec = self.embedder.embed(&format!("{}{}", self.config.query_prefix, query.trim()))?;
         self.dense.check_vector(&query_vec)?;
         let texts: Vec<&str> = spans.iter().map(|&(i, s, e)| &passages[i][s..e]).collect();
         let vectors = self.embed_texts(&texts, &EmbedOptions::default(), &mut |_, _| {}, cancelled)?;

@@ -602,7 +602,7 @@ async function main() {
     assert.equal(mon.answers, 3);
     assert.equal(mon.latency.total_ms.n, 7);
     assert.ok(mon.latency.retrieve_ms.p95 >= mon.latency.retrieve_ms.p50);
-    assert.ok(mon.zero_hit_rate >= 1 / 7, 'the nonsense search matched no word');
+    assert.ok(mon.zero_hit_rate >= 1 / 4 && mon.zero_hit_rate < 1, `the nonsense search (one of 4) matched no word: ${mon.zero_hit_rate}`);
     assert.equal(mon.feedback, 3);
     assert.equal(mon.feedback_rate, 1);
     assert.ok(mon.drift && Number.isFinite(mon.drift.delta), 'a drift figure');

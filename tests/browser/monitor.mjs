@@ -21,6 +21,7 @@ assert.deepEqual(s1.stages, { retrieve_ms: 4, fuse_ms: 1, total_ms: 6 });
 const nonsense = searchEntry({ query: 'xqzv', hits: [hit('a', 0.17, null), hit('b', 0.15, null)], trace, ms: 5, indexGen: 'g1' });
 assert.equal(nonsense.zero_hit, true, 'dense-only hits match no query word');
 assert.equal(searchEntry({ query: 'q', hits: [], trace: null, ms: 1, indexGen: 'g1' }).zero_hit, true);
+assert.equal(searchEntry({ query: 'q', hits: [hit('a', 0.3, null)], trace, ms: 1, indexGen: 'g1', mode: 'dense' }).zero_hit, false, 'dense mode has no BM25 side to miss');
 assert.equal(searchEntry({ query: 'q', hits: [hit('a', null, 2)], trace, ms: 1, indexGen: 'g1' }).similarity, null, 'sparse mode has no cosine');
 
 const answer = (abstained, score, ms) => ({
@@ -35,7 +36,7 @@ const sum = summarize(log, fb, { window: 5 });
 assert.equal(sum.queries, 22);
 assert.equal(sum.answers, 20);
 assert.equal(sum.abstention_rate, 5 / 20);
-assert.equal(sum.zero_hit_rate, 6 / 22, 'the nonsense search and the five abstentions');
+assert.equal(sum.zero_hit_rate, 1 / 2, 'among the two searches, the nonsense one; answers are not counted');
 assert.equal(sum.feedback_rate, 2 / 20);
 assert.equal(sum.helpful_rate, 0.5);
 // retrieve_ms: the answers' 1..20 and the two searches' traced 'retrieve' stage (4, 4).
