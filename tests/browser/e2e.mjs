@@ -874,6 +874,12 @@ async function main() {
     assert.equal(integrity.configWhere, 'cache', 'config.json stays in the Cache API');
     assert.ok(integrity.cachedBefore.inCache >= 2 && integrity.cachedBefore.inOpfs >= 1, 'the model files were cached');
     assert.deepEqual(cachedAfter, { inCache: 0, inOpfs: 0 }, 'Clear cached models left files behind');
+    await page.click('#forget-index');
+    await page.waitForFunction(() => /saved index was deleted/.test(document.getElementById('ingest-status').textContent));
+    const afterForget = await page.evaluate(async () => ({ restore: await window.sotto.restore(), docs: (await window.sotto.stats()).stats.documents }));
+    step(`delete the saved index: ${JSON.stringify({ restored: afterForget.restore.restored, reason: afterForget.restore.reason, docs: afterForget.docs })}`);
+    assert.equal(afterForget.restore.restored, false, 'the saved index is gone');
+    assert.equal(afterForget.docs, SAMPLE_DOCS, 'the documents stay in this tab');
 
     // 9. Nothing left the origin; no dialogs or page errors along the way.
     assert.deepEqual(offOrigin, [], `requests left the origin: ${offOrigin}`);
