@@ -146,17 +146,7 @@ impl Engine {
             } else {
                 self.embedder.embed_batch_pooled(group)?
             };
-            if vectors.len() != group.len() {
-                return Err(Error::Candle(format!(
-                    "embedder returned {} vectors for {} texts",
-                    vectors.len(),
-                    group.len()
-                )));
-            }
-            for v in &vectors {
-                self.dense.check_vector(v)?;
-            }
-            out.extend(vectors);
+            out.extend(self.checked_vectors(group.len(), vectors)?);
             progress(out.len(), texts.len());
         }
         Ok(out)
@@ -174,16 +164,7 @@ impl Engine {
         passages: &[&str],
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Vec<Reranked>> {
-        if query.trim().is_empty() {
-            return Err(Error::InvalidQuery("query is empty".into()));
-        }
-        if query.len() > self.config.max_query_bytes {
-            return Err(Error::InvalidQuery(format!(
-                "query is {} bytes, more than the limit of {}",
-                query.len(),
-                self.config.max_query_bytes
-            )));
-        }
+        self.check_query_text(query)?;
         if passages.len() > MAX_RERANK_PASSAGES {
             return Err(Error::LimitExceeded {
                 what: "passages per rerank call",

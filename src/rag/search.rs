@@ -101,13 +101,14 @@ impl Engine {
     /// One batch through the embedder, refusing a reply that does not match it: one vector
     /// per text, each one a vector the dense index accepts (its dimension, finite values).
     pub(crate) fn embed_batch_checked(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let vectors = self.embedder.embed_batch(texts)?;
-        if vectors.len() != texts.len() {
-            return Err(Error::Candle(format!(
-                "embedder returned {} vectors for {} texts",
-                vectors.len(),
-                texts.len()
-            )));
+        self.checked_vectors(texts.len(), self.embedder.embed_batch(texts)?)
+    }
+
+    /// `vectors`, the embedder's reply for `n` texts, if it is one vector the dense index
+    /// accepts (its dimension, finite values) per text.
+    pub(crate) fn checked_vectors(&self, n: usize, vectors: Vec<Vec<f32>>) -> Result<Vec<Vec<f32>>> {
+        if vectors.len() != n {
+            return Err(Error::Candle(format!("embedder returned {} vectors for {n} texts", vectors.len())));
         }
         for v in &vectors {
             self.dense.check_vector(v)?;
@@ -133,6 +134,12 @@ impl Engine {
     }
 
     fn check_query(&self, query: &str, options: &SearchOptions) -> Result<()> {
+        self.check_query_text(query)?;
+        options.validate()
+    }
+
+    /// [`Error::InvalidQuery`] for an empty query or one over `max_query_bytes`.
+    pub(crate) fn check_query_text(&self, query: &str) -> Result<()> {
         if query.trim().is_empty() {
             return Err(Error::InvalidQuery("query is empty".into()));
         }
@@ -143,7 +150,7 @@ impl Engine {
                 self.config.max_query_bytes
             )));
         }
-        options.validate()
+        Ok(())
     }
 
     /// The chunk ids the filters allow (`None`: no filters).
