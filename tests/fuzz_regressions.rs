@@ -218,6 +218,9 @@ fn fixed_heading_prefix_analysed_per_tiny_chunk_timeout() {
 fn fixed_dataset_out_of_scope_questions_and_blank_ids() {
     replay_named("dataset", "empty-relevant-docs-is-an-out-of-scope-question");
     replay_named("dataset", "blank-relevant-id-is-an-error");
+    // The same legal question through the line-by-line reader (`QuestionReader`, the
+    // harness's kind 1): a harness assertion, not an engine bug (2026-12-07 campaign).
+    replay_named("dataset", "question-reader-out-of-scope-question");
 }
 
 /// A long "sentence" is cut into 64-word pieces; 64 words of U+FFFD and punctuation made a

@@ -927,7 +927,9 @@ pub fn dataset(data: &[u8]) {
             let mut n = 0usize;
             while let Some(item) = it.next() {
                 if let Ok(q) = item {
-                    assert!(!q.id.trim().is_empty() && !q.relevant_docs.is_empty());
+                    // An empty `relevant_docs` is an out-of-scope question (legal); a blank id is not.
+                    assert!(!q.id.trim().is_empty(), "blank question id");
+                    assert!(q.relevant_docs.iter().all(|d| !d.trim().is_empty()), "blank relevant id in {:?}", q.id);
                 }
                 n += 1;
                 assert!(n <= rest.len() + 1, "more items than lines");
