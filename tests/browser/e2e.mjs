@@ -89,6 +89,23 @@ export async function launch(origin) {
   return { context, offOrigin, requests, close: async () => { await context.close(); rmSync(userDataDir, { recursive: true, force: true }); } };
 }
 
+/**
+ * Open the demo page at `path` in `context` and wait until it is ready (`readyMs`); page
+ * errors and dialogs (dismissed) are collected in `page.errors`. Shared by faults.mjs and pdf.mjs.
+ */
+export async function openDemo(context, origin, path, readyMs) {
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(String(e)));
+  page.on('dialog', (d) => {
+    page.errors.push(`dialog: ${d.message()}`);
+    d.dismiss().catch(() => {});
+  });
+  await page.goto(origin + path);
+  await page.waitForSelector('body[data-ready="1"]', { timeout: readyMs });
+  return page;
+}
+
 const T = { model: 240_000, ingest: 600_000, ask: 120_000 };
 
 /** Measure the main thread's responsiveness: the longest gap between 20 ms timer ticks. */

@@ -29,23 +29,14 @@
 
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { serve, launch } from './e2e.mjs';
+import { serve, launch, openDemo } from './e2e.mjs';
 
 const HASHING = '/?model=hashing&faults=1';
 const T = { ready: 120_000, step: 60_000 };
 
 /** Open the demo page in `context`; resolves once it is ready. Collects page errors. */
-async function open(context, origin, query = HASHING) {
-  const page = await context.newPage();
-  page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(String(e)));
-  page.on('dialog', (d) => {
-    page.errors.push(`dialog: ${d.message()}`);
-    d.dismiss().catch(() => {});
-  });
-  await page.goto(origin + query);
-  await page.waitForSelector('body[data-ready="1"]', { timeout: T.ready });
-  return page;
+function open(context, origin, query = HASHING) {
+  return openDemo(context, origin, query, T.ready);
 }
 
 async function reload(page) {

@@ -24,7 +24,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { mkdirSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
-import { serve, launch } from './e2e.mjs';
+import { serve, launch, openDemo } from './e2e.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TARGET = join(ROOT, 'target');
@@ -62,17 +62,8 @@ function encrypt(pdf) {
   return Buffer.concat([pdf.subarray(0, open), Buffer.from(dict, 'latin1'), pdf.subarray(open)]);
 }
 
-async function open(context, origin) {
-  const page = await context.newPage();
-  page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(String(e)));
-  page.on('dialog', (d) => {
-    page.errors.push(`dialog: ${d.message()}`);
-    d.dismiss().catch(() => {});
-  });
-  await page.goto(origin + '/?model=hashing');
-  await page.waitForSelector('body[data-ready="1"]', { timeout: T.ready });
-  return page;
+function open(context, origin) {
+  return openDemo(context, origin, '/?model=hashing', T.ready);
 }
 
 const b64 = (buf) => buf.toString('base64');
