@@ -102,8 +102,8 @@ impl<'a> Input<'a> {
     }
 }
 
-/// Largest body an amplified input expands to (256 KiB, well within the engine's 16 MiB
-/// document limit). Cleaning, chunking, de-duplicating and indexing that much linear text
+/// Largest body an amplified input expands to (256 KiB of text after lossy UTF-8
+/// decoding, well within the engine's 16 MiB document limit). Cleaning, chunking, de-duplicating and indexing that much linear text
 /// takes about 0.3 s in the instrumented build, so an input that takes more than the
 /// fuzzer's 1 s or 2 GB is super-linear somewhere: the cost must be bounded by a small
 /// multiple of the input size. (At 1 MiB, linear inputs alone reached 2 s.)
@@ -131,6 +131,17 @@ pub fn amplify(segments: &[u8], cap: usize) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Cut `text` to at most `max` bytes, on a char boundary.
+pub fn truncate_at_char_boundary(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
 }
 
 /// The inverse of [`amplify`] for building seeds: `(reps, piece)` pairs (pieces of at
@@ -297,7 +308,15 @@ pub fn clean_chunk(data: &[u8]) {
         max_tokens: MAX_TOKENS[usize::from(flags >> 3 & 3)],
         overlap_tokens: OVERLAPS[usize::from(flags >> 5 & 3)],
     };
-    let mut doc = Document::new("fuzz", String::from_utf8_lossy(&raw).into_owned());
+    let mut text = String::from_utf8_lossy(&raw).into_owned();
+    if flags & 4 != 0 {
+        // The cap is on the document's text, not on the amplified bytes: lossy decoding
+        // turns each invalid byte into a 3-byte U+FFFD, so 256 KiB of bytes could become
+        // 768 KiB of text (the three `amplified-256k-through-the-engine-*` timeouts: same
+        // cost per text byte as any other input, three times the text).
+        truncate_at_char_boundary(&mut text, AMPLIFIED_MAX_BYTES);
+    }
+    let mut doc = Document::new("fuzz", text);
     doc.format = format;
     if doc.validate(&Limits::default()).is_err() {
         return;
