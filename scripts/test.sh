@@ -6,7 +6,7 @@
 #   2. the core library builds for wasm32-unknown-unknown; benchmarks compile
 #   3. browser: wasm-bindgen-test under Node, the npm package, the demo in headless Chromium
 #   4. the evaluation report in headless Chromium
-#   (fuzz inputs are replayed in step 1; libFuzzer runs only with SOTTO_FUZZ_SECONDS=N)
+#   5. libFuzzer: every fuzz target for 30 s (SOTTO_FUZZ_SECONDS=N; 0 skips it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -31,12 +31,15 @@ echo "== evaluation report"
 ./scripts/test-report.sh
 
 # Fuzzing: every `cargo test` above already replays the seed corpora and every minimised
-# finding through the fuzz harness on stable (tests/fuzz_regressions.rs). Running libFuzzer
-# itself needs nightly and a 15-18 min instrumented build on a 2-core machine, so it is a
-# script (scripts/fuzz.sh, campaign: --long), not a CI step; SOTTO_FUZZ_SECONDS=N opts in.
-if [ -n "${SOTTO_FUZZ_SECONDS:-}" ]; then
-  echo "== libFuzzer smoke run (every target ${SOTTO_FUZZ_SECONDS} s; installs nightly and cargo-fuzz if missing)"
-  ./scripts/fuzz.sh "${SOTTO_FUZZ_SECONDS}"
+# finding through the fuzz harness on stable (tests/fuzz_regressions.rs). Then libFuzzer
+# itself runs every target for a short smoke run (installs nightly and cargo-fuzz if
+# missing; the instrumented build is its own workspace in fuzz/target, without debug info
+# here). SOTTO_FUZZ_SECONDS=N sets the seconds per target (default 30); 0 skips it. The
+# long campaign is `scripts/fuzz.sh --long`, not a CI step.
+fuzz_seconds="${SOTTO_FUZZ_SECONDS:-30}"
+if [ "$fuzz_seconds" != 0 ]; then
+  echo "== libFuzzer smoke run (every target ${fuzz_seconds} s)"
+  CARGO_PROFILE_RELEASE_DEBUG=0 ./scripts/fuzz.sh "${fuzz_seconds}"
 fi
 
 echo "== disk: $(du -sh target 2>/dev/null | cut -f1) in target/ ($(df -h . | awk 'NR==2 {print $4}') free)"
