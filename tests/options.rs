@@ -41,6 +41,12 @@ fn the_core_refuses_each_invalid_value() {
         "chunk.max_tokens"
     );
     assert_eq!(invalid_option("poetic".parse::<sotto::rag::answer::Constrain>()), "constrain");
+    assert_eq!(invalid_option("sometimes".parse::<sotto::query::Route>()), "route");
+    assert_eq!(invalid_option("maybe".parse::<sotto::query::Construct>()), "construct");
+    let bad: Result<SearchOptions, _> = serde_json::from_str(r#"{"route": "sometimes"}"#);
+    assert!(bad.is_err(), "an unknown route in JSON options is refused");
+    let mut named = Engine::new(EngineConfig::default(), Box::new(HashEmbedder::new(64)));
+    assert_eq!(invalid_option(named.set_collection_description("bad\nname", "x")), "collection");
     let bad: Result<sotto::rag::ask::AskOptions, _> = serde_json::from_str(r#"{"constrain": "poetic"}"#);
     assert!(bad.is_err(), "an unknown constraint in JSON options is refused");
     // An answer's options carry the same search rules.
@@ -71,6 +77,9 @@ fn the_cli_refuses_each_invalid_value_before_reading_anything() {
         vec!["search", missing, "cargo", "--mode", "fuzzy"],
         vec!["search", missing, "cargo", "-k", "0"],
         vec!["search", missing, "cargo", "--filter", "no operator"],
+        vec!["search", missing, "cargo", "--route", "sometimes"],
+        vec!["search", missing, "cargo", "--construct", "maybe"],
+        vec!["ask", missing, "cargo?", "--route", "sometimes"],
         vec!["ask", missing, "cargo?", "--mode", "poetic"],
         vec!["ask", missing, "cargo?", "-k", "0"],
         vec!["ask", missing, "cargo?", "--mode", "generative", "--constrain", "poetic"],

@@ -244,6 +244,8 @@ fn bad_options_are_errors() {
     assert_eq!(kind(SottoEngine::new(js(json!({"embed_batch": "many"})))), "InvalidOption");
     assert_eq!(kind(e.ask("x", js(json!({"search": {"k": 0}})), None)), "InvalidOption");
     assert_eq!(kind(e.ask("x", js(json!({"constrain": "poetic"})), None)), "InvalidOption");
+    assert_eq!(kind(e.search("x", js(json!({"route": "sometimes"})))), "InvalidOption");
+    assert_eq!(kind(e.search("x", js(json!({"construct": "maybe"})))), "InvalidOption");
     // Sparse search of an unknown word is an empty list, not an error.
     assert_eq!(rs(&e.search("zzzzqqq", js(json!({"mode": "sparse"}))).unwrap()), json!([]));
 }
@@ -478,4 +480,45 @@ fn building_blocks_embed_rerank_chunk() {
     assert_eq!(kind(e.chunk(js(json!("no")))), "InvalidDocument");
 
     assert_eq!(rs(&e.stats().unwrap()), before, "the building blocks index nothing");
+}
+
+#[wasm_bindgen_test]
+fn routing_and_query_construction() {
+    let mut e = SottoEngine::new(JsValue::UNDEFINED).expect("engine");
+    e.load_hashing_embedder(256).expect("hashing embedder");
+    let docs = js(json!([
+        {"id": "cooking/bread.md", "body": "Knead the dough, let the bread rise, bake the loaf in a hot oven.", "metadata": {"collection": "cooking"}},
+        {"id": "cooking/soup.md", "body": "Simmer the onions and the leeks; season the soup with salt.", "metadata": {"collection": "cooking"}},
+        {"id": "cars/engine.md", "body": "The engine burns fuel; change the oil and the spark plugs.", "metadata": {"collection": "cars"}},
+        {"id": "cars/tyres.md", "body": "Check the tyre pressure and the brakes of the car.", "metadata": {"collection": "cars"}}
+    ]));
+    e.add_documents(docs, None, None).expect("add");
+    e.set_collection_description("cars", "Vehicle maintenance: fuel, oil, tyres, brakes").expect("describe");
+    assert_eq!(kind(e.set_collection_description("", "x")), "InvalidOption");
+    assert_eq!(kind(e.set_collection_description("cars", &"x".repeat(5000))), "InvalidOption");
+    let c = rs(&e.collections().unwrap());
+    assert_eq!(c[0]["name"], "cars");
+    assert_eq!(c[0]["documents"], 2);
+    assert_eq!(c[1]["description"], serde_json::Value::Null);
+    // Routed: only the cars collection is searched, and the trace says so.
+    let r = rs(&e.search_traced("change the oil and the spark plugs", js(json!({"route": "auto", "k": 4}))).unwrap());
+    assert_eq!(r["trace"]["route"]["chosen"], json!(["cars"]));
+    assert!(r["hits"].as_array().unwrap().iter().all(|h| h["doc_id"].as_str().unwrap().starts_with("cars/")));
+    // Constructed: suggested (nothing filtered) or applied.
+    let q = "in the cooking documents, what goes in the oven?";
+    let s = rs(&e.search_traced(q, js(json!({"construct": "suggest", "k": 4}))).unwrap());
+    assert_eq!(
+        s["trace"]["construction"]["filters"],
+        json!([{"op": "equals", "key": "collection", "value": "cooking"}])
+    );
+    assert_eq!(s["trace"]["construction"]["applied"], false);
+    let a = rs(&e.search_traced(q, js(json!({"construct": "apply", "k": 4}))).unwrap());
+    assert_eq!(a["trace"]["construction"]["applied"], true);
+    assert!(a["hits"].as_array().unwrap().iter().all(|h| h["doc_id"].as_str().unwrap().starts_with("cooking/")));
+    // The description is saved with the index.
+    let bytes = e.export_index().expect("export");
+    let mut f = SottoEngine::new(JsValue::UNDEFINED).expect("engine");
+    f.load_hashing_embedder(256).expect("hashing embedder");
+    f.import_index(&bytes).expect("import");
+    assert_eq!(rs(&f.collections().unwrap()), c);
 }

@@ -1,7 +1,7 @@
 // Types of the worker-backed client (client.js). The data types come from the wasm
 // bindings (sotto.d.ts); every promise rejects with a SottoError.
 import type {
-  Answer, AskOpts, ChatMessage, ChatResult, ChunkedDocument, EmbedOpts, EmbedProgress, EmbedderInfo, RerankedPassage, EvaluateOpts, EvaluateProgress, EvaluateResult, GeneratorInfo, IndexManifest, IndexStats, IngestProgress, IngestReport,
+  Answer, AskOpts, ChatMessage, ChatResult, ChunkedDocument, CollectionInfo, EmbedOpts, EmbedProgress, EmbedderInfo, RerankedPassage, EvaluateOpts, EvaluateProgress, EvaluateResult, GeneratorInfo, IndexManifest, IndexStats, IngestProgress, IngestReport,
   QueryTrace, SearchHit, SearchOpts, SottoDocument, StoredDocument, TypoCorrection,
 } from './sotto.js';
 
@@ -256,6 +256,10 @@ export interface SottoClient {
   document(id: string): Promise<StoredDocument>;
   /** The ids of every indexed document. */
   documentIds(): Promise<string[]>;
+  /** The collections `route: "auto"` chooses between: a document's `collection` metadata, else "default". */
+  collections(): Promise<CollectionInfo[]>;
+  /** Describe a collection for routing (an empty description removes it); saved with the index like any change. */
+  setCollectionDescription(name: string, description: string): Promise<{ collections: CollectionInfo[]; saved: SaveResult; merged: MergeInfo }>;
   /** Memory of the worker: the wasm heap and, where the browser tells, the JS heap. */
   memory(): Promise<{ wasm_bytes: number | null; js_heap_used?: number; js_heap_total?: number }>;
   /** Stop the worker for good; later requests reject with "Terminated". */

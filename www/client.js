@@ -419,6 +419,14 @@ class SottoClient {
   documentIds() {
     return this.request('documentIds').then((r) => r.ids);
   }
+  /** The collections routing chooses between (a document's `collection` metadata, else "default"). */
+  collections() {
+    return this.request('collections').then((r) => r.collections);
+  }
+  /** Describe a collection for `route: "auto"` (empty: remove); saved with the index. */
+  setCollectionDescription(name, description) {
+    return this.request('setCollectionDescription', { name, description });
+  }
   memory() {
     return this.request('memory');
   }

@@ -461,7 +461,8 @@ function replay(j) {
     const have = new Set(engine.documentIds());
     const ids = j.ids.filter((id) => have.has(id));
     if (ids.length) engine.removeDocuments(ids);
-  } else if (j.op === 'clear') engine.clear();
+  } else if (j.op === 'describe') engine.setCollectionDescription(j.name, j.description);
+  else if (j.op === 'clear') engine.clear();
   else if (j.op === 'import') engine.importIndex(j.bytes);
 }
 
@@ -954,6 +955,17 @@ const ops = {
     const e = need();
     const { result: removed, saved, merged } = await mutate({ op: 'remove', ids }, () => e.removeDocuments(ids));
     return { removed, stats: engine.stats(), saved, merged };
+  },
+
+  /** Routing: the collections, and a collection's description (saved like any change). */
+  async collections() {
+    return { collections: need().collections() };
+  },
+
+  async setCollectionDescription({ name, description }) {
+    const e = need();
+    const { saved, merged } = await mutate({ op: 'describe', name, description }, () => e.setCollectionDescription(name, description));
+    return { collections: engine.collections(), saved, merged };
   },
 
   async clear() {

@@ -13,7 +13,7 @@ use sotto::eval::EvalReport;
 use sotto::generate::{load_gguf, LoadOptions};
 use sotto::native::{embedder_dir, load_bert_dir, models_dir, DEFAULT_EMBEDDER, DEFAULT_GENERATOR};
 use sotto::query::options::fusion_from_parts;
-use sotto::query::Translate;
+use sotto::query::{Construct, Route, Translate};
 use sotto::rag::answer::AnswerMode;
 use sotto::rag::ask::AskOptions;
 use sotto::rag::persist::read_manifest;
@@ -65,6 +65,14 @@ enum Command {
         /// they are embedded the first time a chunk is retrieved for an answer.
         #[arg(long)]
         no_sentence_vectors: bool,
+        /// Describe a collection for routing, name=text (repeatable). A document's
+        /// collection is its `collection` metadata (`--meta collection=NAME`), else `default`.
+        #[arg(long = "describe")]
+        describe: Vec<String>,
+        /// A document's collection is the first directory of its id (`guide/x.html` →
+        /// `guide`), unless `--meta collection=…` names one.
+        #[arg(long)]
+        collection_by_dir: bool,
     },
     /// Search an index.
     Search {
@@ -96,6 +104,12 @@ enum Command {
         /// Query translation: none, multi-query[:n], fusion, decompose, step-back, hyde or auto.
         #[arg(long, default_value = "none")]
         translate: String,
+        /// Routing to collections: none, or auto (the collections the question matches best).
+        #[arg(long, default_value = "none")]
+        route: String,
+        /// Query construction (a constraint the question names as a filter): off, suggest or apply.
+        #[arg(long, default_value = "off")]
+        construct: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -124,6 +138,12 @@ enum Command {
         /// Query translation: none, multi-query[:n], fusion, decompose, step-back, hyde or auto.
         #[arg(long, default_value = "none")]
         translate: String,
+        /// Routing to collections: none, or auto (the collections the question matches best).
+        #[arg(long, default_value = "none")]
+        route: String,
+        /// Query construction (a constraint the question names as a filter): off, suggest or apply.
+        #[arg(long, default_value = "off")]
+        construct: String,
         /// Keep unsupported generated sentences (flagged) instead of dropping them.
         #[arg(long)]
         lenient: bool,
@@ -202,6 +222,8 @@ fn run() -> Result<()> {
             hnsw_threshold,
             meta,
             no_sentence_vectors,
+            describe,
+            collection_by_dir,
         } => {
             let mut config = EngineConfig::default();
             config.sentences.at_index_time = !no_sentence_vectors;
@@ -217,9 +239,32 @@ fn run() -> Result<()> {
                 .iter()
                 .map(|m| m.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).context("--meta wants key=value"))
                 .collect::<Result<_>>()?;
-            index(inputs, &output, embedder, config, &extra)
+            let describe: Vec<(String, String)> = describe
+                .iter()
+                .map(|m| {
+                    m.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).context("--describe wants name=text")
+                })
+                .collect::<Result<_>>()?;
+            for (name, text) in &describe {
+                sotto::query::route::validate_collection(name, text)?;
+            }
+            index(inputs, &output, embedder, config, &extra, &describe, collection_by_dir)
         }
-        Command::Search { index, query, k, mode, fusion, alpha, rrf_k, filters, rerank, translate, json } => {
+        Command::Search {
+            index,
+            query,
+            k,
+            mode,
+            fusion,
+            alpha,
+            rrf_k,
+            filters,
+            rerank,
+            translate,
+            route,
+            construct,
+            json,
+        } => {
             // Options first: a bad flag is refused before the index and model are read.
             let options = SearchOptions {
                 k,
@@ -228,6 +273,8 @@ fn run() -> Result<()> {
                 filters: filters.iter().map(|f| Filter::parse(f)).collect::<sotto::Result<_>>()?,
                 rerank: rerank.parse()?,
                 translate: translate.parse()?,
+                route: route.parse()?,
+                construct: construct.parse()?,
             };
             options.validate()?;
             let engine = open(&models, &index)?;
@@ -237,7 +284,10 @@ fn run() -> Result<()> {
             let ms = t0.elapsed().as_secs_f64() * 1e3;
             if json {
                 let mut out = serde_json::json!({ "query": query, "took_ms": ms, "hits": hits });
-                if options.translate != Translate::None {
+                if options.translate != Translate::None
+                    || options.route != Route::None
+                    || options.construct != Construct::Off
+                {
                     out["trace"] = serde_json::to_value(&trace)?;
                 }
                 println!("{}", serde_json::to_string_pretty(&out)?);
@@ -251,6 +301,7 @@ fn run() -> Result<()> {
                         eprintln!("  note: {n}");
                     }
                 }
+                print_route(&trace);
                 for h in &hits {
                     let title = h.title.as_deref().unwrap_or("");
                     println!("{:>2}. {:.4}  {}  {}", h.rank, h.score, h.doc_id, title);
@@ -315,6 +366,8 @@ fn run() -> Result<()> {
             k,
             rerank,
             translate,
+            route,
+            construct,
             lenient,
             constrain,
             max_new_tokens,
@@ -325,6 +378,8 @@ fn run() -> Result<()> {
             options.search.k = k;
             options.search.rerank = rerank.parse()?;
             options.search.translate = translate.parse()?;
+            options.search.route = route.parse()?;
+            options.search.construct = construct.parse()?;
             options.mode = mode.parse()?;
             options.validate()?;
             let mut engine = open(&models, &index)?;
@@ -356,6 +411,9 @@ fn run() -> Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&answer)?);
             } else {
+                if let Some(q) = &answer.query {
+                    print_route(q);
+                }
                 println!("{}", answer.answer);
                 if answer.fell_back {
                     println!("(no generated sentence was supported by the sources; showing the extractive answer)");
@@ -484,12 +542,32 @@ fn collect_files(inputs: &[PathBuf]) -> Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
+/// Routing's and construction's part of a trace, on stderr.
+fn print_route(trace: &sotto::QueryTrace) {
+    if let Some(r) = &trace.route {
+        let scores: Vec<String> = r.scores.iter().map(|s| format!("{} {:.3}", s.name, s.score)).collect();
+        let chosen = if r.chosen.is_empty() { format!("all ({})", r.note) } else { r.chosen.join(", ") };
+        eprintln!("route: {chosen}  [{}]", scores.join(", "));
+    }
+    if let Some(c) = &trace.construction {
+        let verb = if c.applied { "applied" } else { "suggested" };
+        for (f, p) in c.filters.iter().zip(&c.phrases) {
+            eprintln!("constructed filter ({verb}): {} (from \"{p}\")", sotto::query::construct::describe(f));
+        }
+        for n in &c.notes {
+            eprintln!("  construct: {n}");
+        }
+    }
+}
+
 fn index(
     inputs: Vec<PathBuf>,
     output: &Path,
     embedder: Box<dyn Embedder>,
     config: EngineConfig,
     extra: &[(String, String)],
+    describe: &[(String, String)],
+    collection_by_dir: bool,
 ) -> Result<()> {
     let started = Instant::now();
     let files = collect_files(&inputs)?;
@@ -502,6 +580,9 @@ fn index(
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         let doc = Document::from_bytes(id.clone(), &bytes).and_then(|mut d| {
             d.metadata.insert("source".into(), path.display().to_string());
+            if let Some((dir, _)) = id.split_once('/').filter(|_| collection_by_dir) {
+                d.metadata.insert("collection".into(), dir.to_owned());
+            }
             for (k, v) in extra {
                 d.metadata.insert(k.clone(), v.clone());
             }
@@ -517,6 +598,9 @@ fn index(
         }
     }
     let mut engine = Engine::with_config(config, embedder)?;
+    for (name, text) in describe {
+        engine.set_collection_description(name, text)?;
+    }
     let bar = ProgressBar::new(docs.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} {elapsed_precise} eta {eta}")?

@@ -349,10 +349,11 @@ struct LoadedTokenizer {
 /// abort in wasm) on some malformed inputs instead of returning an error:
 /// - the `decoder` section is dropped: an embedder never decodes, and a decoder object
 ///   of an unexpected shape panics (`expect("Helper")`);
-/// - every `Precompiled` normalizer is parsed here first, since a bad charsmap panics;
-/// - every `TemplateProcessing` post-processor must define each special token its
-///   templates use: an undefined one panics at the first encoding.
+/// - every `Precompiled` normalizer is parsed here first, since a bad charsmap panics —
+///   recognised by its `precompiled_charsmap` field as well as by its `type`, because
+///   `tokenizers` also reads untagged (legacy) normalizers by their shape.
 ///
+/// Templates are checked after parsing ([`check_post_processor`]), on the parsed form.
 /// Found by the `embedder_load` fuzz target (`fuzz/regressions/embedder_load/`).
 fn sanitize_tokenizer_json(bytes: &[u8]) -> Result<Vec<u8>> {
     const WHAT: &str = "tokenizer.json";
@@ -367,13 +368,11 @@ fn sanitize_tokenizer_json(bytes: &[u8]) -> Result<Vec<u8>> {
     while let Some(v) = stack.pop() {
         match v {
             serde_json::Value::Object(m) => {
-                match m.get("type").and_then(|t| t.as_str()) {
-                    Some("Precompiled") => {
-                        serde_json::from_value::<tokenizers::normalizers::precompiled::Precompiled>(v.clone())
-                            .map_err(|e| Error::model(WHAT, format!("Precompiled normalizer: {e}")))?;
-                    }
-                    Some("TemplateProcessing") => check_template(m)?,
-                    _ => {}
+                if m.get("type").and_then(|t| t.as_str()) == Some("Precompiled")
+                    || m.contains_key("precompiled_charsmap")
+                {
+                    serde_json::from_value::<tokenizers::normalizers::precompiled::Precompiled>(v.clone())
+                        .map_err(|e| Error::model(WHAT, format!("Precompiled normalizer: {e}")))?;
                 }
                 stack.extend(m.values());
             }
@@ -382,6 +381,31 @@ fn sanitize_tokenizer_json(bytes: &[u8]) -> Result<Vec<u8>> {
         }
     }
     serde_json::to_vec(&root).map_err(|e| Error::model(WHAT, e))
+}
+
+/// Every `TemplateProcessing` post-processor (also inside a `Sequence`) must define each
+/// special token its templates use: an undefined one panics at the first encoding. Checked
+/// on the *parsed* post-processor, serialized back to its canonical JSON: `tokenizers`
+/// reads post-processors by shape (untagged), so a template with a mangled `type` is
+/// still a template (found by the fuzzer:
+/// `fuzz/regressions/embedder_load/template-without-type-undefined-special-token`).
+fn check_post_processor(tokenizer: &Tokenizer) -> Result<()> {
+    let Some(p) = tokenizer.get_post_processor() else { return Ok(()) };
+    let v = serde_json::to_value(p).map_err(|e| Error::model("tokenizer.json", e))?;
+    let mut stack: Vec<&serde_json::Value> = vec![&v];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Object(m) => {
+                if m.get("type").and_then(|t| t.as_str()) == Some("TemplateProcessing") {
+                    check_template(m)?;
+                }
+                stack.extend(m.values());
+            }
+            serde_json::Value::Array(a) => stack.extend(a.iter()),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Each `{"SpecialToken": {"id": ..}}` piece of a template must name a key of `special_tokens`.
@@ -408,6 +432,7 @@ fn load_tokenizer(tokenizer_json: &[u8], config: &Config, max_tokens: usize) -> 
     const WHAT: &str = "tokenizer.json";
     let json = sanitize_tokenizer_json(tokenizer_json)?;
     let mut tokenizer = Tokenizer::from_bytes(&json).map_err(|e| Error::model(WHAT, e))?;
+    check_post_processor(&tokenizer)?;
     let vocab = tokenizer.get_vocab_size(true);
     if vocab > config.vocab_size {
         return Err(Error::model(
@@ -529,10 +554,17 @@ mod tests {
         let mut t = base.clone();
         t["post_processor"]["single"][0]["SpecialToken"]["id"] = serde_json::json!("[NOPE]");
         assert!(matches!(load(&t), Err(Error::ModelFormat { .. })), "undefined template token");
+        // The same without its `type` (read by shape).
+        let mut t = base.clone();
+        t["post_processor"]["single"][0]["SpecialToken"]["id"] = serde_json::json!("[NOPE]");
+        t["post_processor"].as_object_mut().unwrap().remove("type");
+        assert!(matches!(load(&t), Err(Error::ModelFormat { .. })), "untagged template");
         // A broken Precompiled normalizer.
         let mut t = base.clone();
         t["normalizer"] = serde_json::json!({"type": "Precompiled", "precompiled_charsmap": "!!not base64"});
         assert!(matches!(load(&t), Err(Error::ModelFormat { .. })), "bad charsmap");
+        t["normalizer"] = serde_json::json!({"precompiled_charsmap": "!!not base64"});
+        assert!(matches!(load(&t), Err(Error::ModelFormat { .. })), "bad charsmap, untagged");
     }
 
     const HIDDEN: usize = 32;

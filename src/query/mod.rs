@@ -7,10 +7,14 @@
 //! question into the searches the engine runs (multi-query, RAG-Fusion, decomposition,
 //! step-back, HyDE — model-free). Routing and query construction are still to come.
 
+pub mod construct;
 pub mod filter;
 pub mod options;
+pub mod route;
 pub mod translate;
 
+pub use construct::Construct;
 pub use filter::Filter;
 pub use options::{Mode, Rerank, Retrieval, SearchOptions};
+pub use route::Route;
 pub use translate::{QueryTrace, Translate};

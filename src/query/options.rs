@@ -12,7 +12,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::construct::Construct;
 use super::filter::Filter;
+use super::route::Route;
 use super::translate::Translate;
 use crate::error::{Error, Result};
 use crate::index::fusion::Fusion;
@@ -128,6 +130,13 @@ pub struct SearchOptions {
     /// Query translation (multi-query, fusion, decompose, step-back, HyDE, auto; see
     /// [`super::translate`]). Default none: the question is searched as typed.
     pub translate: Translate,
+    /// Logical routing to the collections the question matches (see [`super::route`]).
+    /// Default none: every collection is searched.
+    pub route: Route,
+    /// Query construction: a constraint the question names ("in the French documents")
+    /// as a filter, applied or only suggested in the trace (see [`super::construct`]).
+    /// Default off.
+    pub construct: Construct,
 }
 
 impl Default for SearchOptions {
@@ -139,6 +148,8 @@ impl Default for SearchOptions {
             filters: Vec::new(),
             rerank: Rerank::None,
             translate: Translate::None,
+            route: Route::None,
+            construct: Construct::Off,
         }
     }
 }

@@ -223,6 +223,12 @@ pub struct QueryTrace {
     /// instead (empty in dense mode, or when every word matched).
     #[serde(default)]
     pub corrections: Vec<crate::index::sparse::TypoCorrection>,
+    /// What routing did (`route: auto`), if asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<super::route::RouteTrace>,
+    /// The filters constructed from the question (`construct: suggest | apply`), if asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub construction: Option<super::construct::Construction>,
 }
 
 impl QueryTrace {
@@ -236,6 +242,8 @@ impl QueryTrace {
             notes: Vec::new(),
             stages: Vec::new(),
             corrections: Vec::new(),
+            route: None,
+            construction: None,
         }
     }
 }

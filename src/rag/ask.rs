@@ -166,7 +166,10 @@ impl Engine {
             probe.mode = Mode::Dense;
             self.embed_query(question, &probe)?
         };
-        let hits = if options.search.translate == Translate::None {
+        let plain = options.search.translate == Translate::None
+            && options.search.route == crate::query::Route::None
+            && options.search.construct == crate::query::Construct::Off;
+        let hits = if plain {
             self.search_with_vector(question, Some(&qvec), &options.search)?
         } else {
             let (hits, trace) = self.search_traced_with_vector(question, Some(&qvec), &options.search, clock)?;

@@ -37,6 +37,7 @@ pub mod indexing;
 pub mod persist;
 pub mod prompt;
 pub mod records;
+pub mod route;
 pub mod search;
 pub mod select;
 
@@ -73,6 +74,11 @@ pub struct Engine {
     pub(crate) select_tuning: select::SelectTuning,
     /// The grader's calibration fitted for this index (`sotto calibrate`), if any.
     pub(crate) calibration: Option<grade::Calibration>,
+    /// Collection descriptions (`set_collection_description`), used by routing.
+    pub(crate) collections: std::collections::BTreeMap<String, String>,
+    /// Routing's per-collection centroids and description vectors, rebuilt when the
+    /// corpus or the descriptions change (see [`route`]).
+    pub(crate) route_cache: std::sync::Mutex<Option<route::RouteCache>>,
 }
 
 impl Engine {
@@ -93,6 +99,8 @@ impl Engine {
             sentences: std::sync::Mutex::new(crate::index::sentences::SentenceStore::new(dim)),
             select_tuning: select::SelectTuning::default(),
             calibration: None,
+            collections: std::collections::BTreeMap::new(),
+            route_cache: std::sync::Mutex::new(None),
         }
     }
 

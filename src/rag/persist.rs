@@ -57,6 +57,9 @@ pub struct Manifest {
     /// with; absent in indexes written before it existed or never calibrated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<super::grade::Calibration>,
+    /// Collection descriptions (routing), by name; absent when none was set.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub collections: BTreeMap<String, String>,
 }
 
 /// Parse the manifest section and check its format version.
@@ -112,6 +115,7 @@ impl Engine {
             chunks: self.chunks.len(),
             next_chunk_id: self.next_chunk_id,
             calibration: self.calibration.clone(),
+            collections: self.collections.clone(),
         };
         let manifest = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::corrupt("manifest", e))?;
         let docs: Vec<&DocRecord> = self.docs.values().collect();
@@ -153,6 +157,12 @@ impl Engine {
         }
         if let Some(c) = &manifest.calibration {
             c.check(loaded)?;
+        }
+        if manifest.collections.len() > crate::query::route::MAX_DESCRIBED_COLLECTIONS {
+            return Err(Error::corrupt("manifest", format!("{} described collections", manifest.collections.len())));
+        }
+        for (name, desc) in &manifest.collections {
+            crate::query::route::validate_collection(name, desc).map_err(|e| Error::corrupt("manifest", e))?;
         }
         let docs_bytes = section(&sections, "docs")?;
         let docs: Vec<DocRecord> = bincode_opts(docs_bytes.len() as u64 * 4 + 1024)
@@ -251,6 +261,7 @@ impl Engine {
         engine.dedup = dedup;
         engine.next_chunk_id = manifest.next_chunk_id;
         engine.calibration = manifest.calibration;
+        engine.collections = manifest.collections;
         engine.sentences = std::sync::Mutex::new(sentences);
         Ok(engine)
     }

@@ -29,7 +29,7 @@ use crate::query::translate::{
     QueryTrace, StageTime, TracedQuery, Translate, DEFAULT_VARIANTS, FEEDBACK_DEPTH, FEEDBACK_TERMS, MAX_PARTS,
     ROCCHIO_BETA, VARIANT_WEIGHT,
 };
-use crate::query::{Mode, Rerank, SearchOptions};
+use crate::query::{Construct, Mode, Rerank, Route, SearchOptions};
 use crate::text::Language;
 
 /// One query's rankings before the cut to `k`.
@@ -161,7 +161,7 @@ impl Engine {
         Some(
             self.docs
                 .values()
-                .filter(|d| options.filters.iter().all(|f| f.matches(&d.id, &d.metadata)))
+                .filter(|d| options.filters.iter().all(|f| super::route::doc_matches(f, d)))
                 .flat_map(|d| d.chunks.iter().copied())
                 .collect(),
         )
@@ -258,7 +258,7 @@ impl Engine {
         query_vec: Option<&[f32]>,
         options: &SearchOptions,
     ) -> Result<Vec<SearchHit>> {
-        if options.translate != Translate::None {
+        if options.translate != Translate::None || options.route != Route::None || options.construct != Construct::Off {
             return Ok(self.run_traced(query, query_vec, options, &|| 0.0, false)?.0);
         }
         self.check_query(query, options)?;
@@ -319,6 +319,15 @@ impl Engine {
             t => (t, String::new()),
         };
         let mut trace = QueryTrace::new(options.translate, technique, reason);
+        let planned;
+        let (options, t0) = if options.route != Route::None || options.construct != Construct::Off {
+            planned = self.plan_filters(query, query_vec, options, &mut trace)?;
+            let t = clock();
+            trace.stages.push(StageTime { stage: "route".into(), ms: t - t0 });
+            (&planned, t)
+        } else {
+            (options, t0)
+        };
         let allowed = self.allowed(options);
         if allowed.as_ref().is_some_and(|s| s.is_empty()) {
             trace.notes.push("the filters match no document".into());

@@ -82,6 +82,12 @@ export interface SearchOpts {
   rerank?: "none" | "maxsim";
   /** Query translation, model-free (default "none"; the trace: `searchTraced`, or an answer's `query`). */
   translate?: "none" | "multi-query" | `multi-query:${number}` | "fusion" | "decompose" | "step-back" | "hyde" | "auto";
+  /** Logical routing: "auto" searches only the collections (a document's `collection`
+   *  metadata, else "default") the question matches best (default "none"). */
+  route?: "none" | "auto";
+  /** Query construction: a constraint the question names ("in the French documents") as a
+   *  filter — "suggest" reports it in the trace, "apply" also applies it (default "off"). */
+  construct?: "off" | "suggest" | "apply";
 }
 /** Options of `ask`; every field is optional. */
 export interface AskOpts {
@@ -117,7 +123,14 @@ export interface TracedQuery {
 export interface QueryTrace {
   requested: string; technique: string; reason: string; queries: TracedQuery[];
   notes: string[]; stages: { stage: string; ms: number }[]; corrections: TypoCorrection[];
+  /** What routing did (`route: "auto"`): every collection's score, the ones searched (empty: all). */
+  route?: { scores: { name: string; centroid: number; description: number | null; score: number }[];
+            chosen: string[]; note: string };
+  /** Filters constructed from the question (`construct`), the words that named them, whether applied. */
+  construction?: { filters: SottoFilter[]; phrases: string[]; applied: boolean; notes: string[] };
 }
+/** One collection of the index. */
+export interface CollectionInfo { name: string; documents: number; chunks: number; description: string | null }
 /** One retrieved chunk. Offsets are UTF-8 byte offsets into the document's cleaned text. */
 export interface SearchHit {
   rank: number; chunk_id: number; doc_id: string; title: string | null;
@@ -313,7 +326,8 @@ fn string_array(value: JsValue, name: &'static str) -> JsResult<Vec<String>> {
         .map_err(|e| js_error(&Error::InvalidOption { name, detail: format!("expected an array of strings: {e}") }))
 }
 
-const SEARCH_KEYS: &[&str] = &["k", "mode", "fusion", "alpha", "rrfK", "filters", "rerank", "translate"];
+const SEARCH_KEYS: &[&str] =
+    &["k", "mode", "fusion", "alpha", "rrfK", "filters", "rerank", "translate", "route", "construct"];
 const ASK_KEYS: &[&str] = &[
     "search",
     "mode",
@@ -362,6 +376,8 @@ struct JsSearchOptions {
     filters: Vec<Filter>,
     rerank: Option<String>,
     translate: Option<String>,
+    route: Option<String>,
+    construct: Option<String>,
 }
 
 impl JsSearchOptions {
@@ -395,6 +411,12 @@ impl JsSearchOptions {
         }
         if let Some(t) = self.translate.as_deref() {
             o.translate = t.parse()?;
+        }
+        if let Some(r) = self.route.as_deref() {
+            o.route = r.parse()?;
+        }
+        if let Some(c) = self.construct.as_deref() {
+            o.construct = c.parse()?;
         }
         o.validate()?;
         Ok(o)
@@ -965,6 +987,20 @@ impl SottoEngine {
     #[wasm_bindgen(unchecked_return_type = "IndexStats")]
     pub fn stats(&self) -> JsResult<JsValue> {
         to_js(&self.engine()?.stats())
+    }
+
+    /// The collections (a document's `collection` metadata, else "default"), with their
+    /// descriptions: what `route: "auto"` chooses between.
+    #[wasm_bindgen(unchecked_return_type = "CollectionInfo[]")]
+    pub fn collections(&self) -> JsResult<JsValue> {
+        to_js(&self.engine()?.collections())
+    }
+
+    /// Describe a collection for routing (an empty description removes it). Saved with
+    /// the index. A bad name or a description over 4 KiB is an `InvalidOption` error.
+    #[wasm_bindgen(js_name = setCollectionDescription)]
+    pub fn set_collection_description(&mut self, name: &str, description: &str) -> JsResult<()> {
+        self.engine_mut()?.set_collection_description(name, description).js()
     }
 
     /// Ids of the indexed documents, sorted.
