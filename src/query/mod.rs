@@ -12,5 +12,5 @@ pub mod options;
 pub mod translate;
 
 pub use filter::Filter;
-pub use options::{Mode, Rerank, Retrieval, SearchOptions};
+pub use options::{Mode, Rerank, Retrieval, SearchOptions, Tree, TreeHit};
 pub use translate::{QueryTrace, Translate};

@@ -223,6 +223,9 @@ pub struct QueryTrace {
     /// instead (empty in dense mode, or when every word matched).
     #[serde(default)]
     pub corrections: Vec<crate::index::sparse::TypoCorrection>,
+    /// The summary nodes a collapsed-tree search ranked (empty without `tree: collapsed`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tree: Vec<super::options::TreeHit>,
 }
 
 impl QueryTrace {
@@ -236,6 +239,7 @@ impl QueryTrace {
             notes: Vec::new(),
             stages: Vec::new(),
             corrections: Vec::new(),
+            tree: Vec::new(),
         }
     }
 }

@@ -324,7 +324,13 @@ impl Engine {
         search: &SearchOptions,
         n: usize,
     ) -> Result<(String, Vec<String>)> {
-        let probe = SearchOptions { mode: Mode::Sparse, k: 3, translate: Translate::None, ..search.clone() };
+        let probe = SearchOptions {
+            mode: Mode::Sparse,
+            k: 3,
+            translate: Translate::None,
+            tree: crate::query::Tree::None,
+            ..search.clone()
+        };
         let sparse = self.search_with_vector(question, None, &probe)?;
         let feedback: Vec<(&str, Language)> = sparse
             .iter()

@@ -7,6 +7,7 @@
 //! - [`indexing`] — adding, replacing and removing documents (prepare, then an atomic commit);
 //! - [`search`] — filtered dense / sparse / hybrid retrieval;
 //! - [`persist`] — the engine saved to and loaded from an index file;
+//! - [`tree`] — the RAPTOR summary tree built over the chunk vectors, and its retrieval;
 //! - [`answer`], [`select`], [`prompt`], [`attribute`], [`ask`] — grounded answers:
 //!   sentence spans and evidence, sentence selection, the fenced prompt, attribution of
 //!   generated sentences, and the `ask` pipeline that ties them together.
@@ -39,6 +40,7 @@ pub mod prompt;
 pub mod records;
 pub mod search;
 pub mod select;
+pub mod tree;
 
 use std::collections::BTreeMap;
 
@@ -73,6 +75,8 @@ pub struct Engine {
     pub(crate) select_tuning: select::SelectTuning,
     /// The grader's calibration fitted for this index (`sotto calibrate`), if any.
     pub(crate) calibration: Option<grade::Calibration>,
+    /// The RAPTOR summary tree ([`tree`]), if one was built; dropped when documents change.
+    pub(crate) tree: Option<crate::index::tree::SummaryTree>,
 }
 
 impl Engine {
@@ -93,6 +97,7 @@ impl Engine {
             sentences: std::sync::Mutex::new(crate::index::sentences::SentenceStore::new(dim)),
             select_tuning: select::SelectTuning::default(),
             calibration: None,
+            tree: None,
         }
     }
 
