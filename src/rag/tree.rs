@@ -465,3 +465,308 @@ pub(crate) fn no_tree() -> Error {
         detail: "this index has no summary tree (build one with `sotto raptor` or `build_tree`)".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::embed::hashing::HashEmbedder;
+    use crate::embed::Embedder;
+    use crate::query::{Mode, SearchOptions, Tree};
+    use crate::rag::records::{ChunkRecord, DocRecord};
+    use crate::{Document, EngineConfig};
+
+    const TOPICS: [&str; 6] = [
+        "harbour ships sail",
+        "orchard apples grow",
+        "violin music plays",
+        "glacier ice melts",
+        "bakery bread rises",
+        "comet tail glows",
+    ];
+
+    /// Thirty one-chunk pages on six topics, each page's sentences sharing its topic's words.
+    fn corpus() -> Engine {
+        corpus_with(true)
+    }
+
+    fn corpus_with(sentence_vectors: bool) -> Engine {
+        let mut config = EngineConfig { embed_batch: 4, ..EngineConfig::default() };
+        config.sentences.at_index_time = sentence_vectors;
+        let mut e = Engine::new(config, Box::new(HashEmbedder::new(64)));
+        let mut docs = Vec::new();
+        for (t, topic) in TOPICS.iter().enumerate() {
+            for p in 0..5 {
+                let body = format!(
+                    "# Page {t}.{p}\n\nThe {topic} every single day here. Visitors say the {topic} quite often. \
+                     Page {p} notes how the {topic} in spring. Short."
+                );
+                docs.push(Document::new(format!("t{t}/p{p}.md"), body));
+            }
+        }
+        e.add_documents(docs).unwrap();
+        e
+    }
+
+    fn small() -> TreeParams {
+        TreeParams { cluster_size: 3, max_cluster_size: 5, top_nodes: 2, ..TreeParams::default() }
+    }
+
+    #[test]
+    fn a_tree_cites_real_spans_is_deterministic_and_the_collapsed_search_returns_chunks() {
+        let mut e = corpus();
+        let events = std::cell::RefCell::new(Vec::new());
+        let report = e.build_tree(&small(), &mut |p| events.borrow_mut().push(p), &|| false).unwrap();
+        assert!(report.nodes_per_level.len() >= 2, "{report:?}");
+        assert!(report.nodes_per_level.windows(2).all(|w| w[1] < w[0]), "levels shrink: {report:?}");
+        assert_eq!(report.nodes, report.nodes_per_level.iter().sum::<usize>());
+        assert_eq!(report.sentences_embedded, 0, "the stored sentence vectors are used: {report:?}");
+        let tree = e.tree().unwrap().clone();
+        assert_eq!(tree.len(), report.nodes);
+        // Every summary sentence is an exact span inside its chunk; level-1 children are chunks.
+        for n in tree.nodes() {
+            assert!(!n.spans.is_empty() && n.spans.len() <= small().summary_length);
+            let chunks: HashSet<ChunkId> = n.spans.iter().map(|s| s.chunk).collect();
+            assert_eq!(chunks.len(), n.spans.len(), "one sentence per chunk");
+            for s in &n.spans {
+                let (c, _) = e.chunk(s.chunk).unwrap();
+                assert!(c.start <= s.start as usize && s.end as usize <= c.end);
+                assert!(e.document(&c.doc_id).unwrap().text.get(s.start as usize..s.end as usize).is_some());
+            }
+            if n.level == 1 {
+                assert!(n.children.iter().all(|c| e.chunk(*c).is_some()));
+                assert!(n.children.len() <= small().max_cluster_size);
+            }
+        }
+        // Every chunk is in exactly one level-1 node.
+        let mut members: Vec<ChunkId> =
+            tree.nodes().iter().filter(|n| n.level == 1).flat_map(|n| n.children.clone()).collect();
+        members.sort_unstable();
+        assert_eq!(members, e.chunks.keys().copied().collect::<Vec<_>>());
+        // Progress: per level, done never above total, and the last event of a level is complete.
+        let events = events.into_inner();
+        assert!(events.iter().all(|p| matches!(p, Progress::Tree { done, total, .. } if done <= total)), "{events:?}");
+        assert!(events.iter().any(|p| matches!(p, Progress::Tree { level: 2, .. })));
+        // Seeded: the same corpus gives the same bytes.
+        let mut again = corpus();
+        again.build_tree(&small(), &mut |_| {}, &|| false).unwrap();
+        assert_eq!(again.to_bytes().unwrap(), e.to_bytes().unwrap());
+        // Without stored sentence vectors, the central chunks' sentences are embedded for the
+        // build only (the store is not filled) and the tree is the same.
+        let mut lazy = corpus_with(false);
+        let missing = lazy.chunks_without_sentence_vectors();
+        let r = lazy.build_tree(&small(), &mut |_| {}, &|| false).unwrap();
+        assert!(r.sentences_embedded > 0, "{r:?}");
+        assert_eq!(lazy.chunks_without_sentence_vectors(), missing);
+        let spans = |t: &SummaryTree| t.nodes().iter().map(|n| n.spans.clone()).collect::<Vec<_>>();
+        assert_eq!(spans(lazy.tree().unwrap()), spans(&tree));
+        // The collapsed search: real chunks, at most k, unique, nodes traced.
+        for mode in [Mode::Dense, Mode::Hybrid] {
+            let o = SearchOptions { k: 6, mode, tree: Tree::Collapsed, ..SearchOptions::default() };
+            let (hits, trace) = e.search_traced("orchard apples grow", &o, &|| 0.0).unwrap();
+            assert!(!hits.is_empty() && hits.len() <= 6);
+            let ids: HashSet<ChunkId> = hits.iter().map(|h| h.chunk_id).collect();
+            assert_eq!(ids.len(), hits.len());
+            assert!(hits.iter().all(|h| e.chunk(h.chunk_id).map(|(_, t)| t) == Some(h.text.as_str())));
+            assert!(hits[0].doc_id.starts_with("t1/"), "{mode:?}: {hits:?}");
+            assert!(!trace.tree.is_empty(), "{mode:?}: a summary node should rank: {trace:?}");
+            assert!(trace.notes.iter().any(|n| n.starts_with("collapsed tree")));
+            assert_eq!(e.search("orchard apples grow", &o).unwrap(), hits);
+        }
+        // Loaded back, the tree is the same (vectors within one int8 step).
+        let back = Engine::from_bytes(&e.to_bytes().unwrap(), Box::new(HashEmbedder::new(64))).unwrap();
+        let bt = back.tree().unwrap();
+        assert_eq!(bt.len(), tree.len());
+        for (a, b) in tree.nodes().iter().zip(bt.nodes()) {
+            assert_eq!((&a.children, &a.spans, a.level), (&b.children, &b.spans, b.level));
+            assert!(a.vector.iter().zip(&b.vector).all(|(x, y)| (x - y).abs() < 0.01));
+        }
+    }
+
+    #[test]
+    fn collapsed_needs_a_tree_and_a_dense_retriever() {
+        let mut e = corpus();
+        let o = SearchOptions { tree: Tree::Collapsed, ..SearchOptions::default() };
+        let err = e.search("violin music", &o).unwrap_err();
+        assert_eq!(err.kind(), "InvalidOption", "{err}");
+        assert!(err.to_string().contains("no summary tree"), "{err}");
+        e.build_tree(&small(), &mut |_| {}, &|| false).unwrap();
+        assert!(e.search("violin music", &o).is_ok());
+        let sparse = SearchOptions { mode: Mode::Sparse, ..o };
+        assert_eq!(e.search("violin music", &sparse).unwrap_err().kind(), "InvalidOption");
+        // Changing the documents drops the tree (it cites the old chunks).
+        e.remove_documents(&["t0/p0.md"]).unwrap();
+        assert!(e.tree().is_none());
+        e.build_tree(&small(), &mut |_| {}, &|| false).unwrap();
+        e.add_documents(vec![Document::new("new.md", "A new page about nothing in particular at all.")]).unwrap();
+        assert!(e.tree().is_none());
+    }
+
+    #[test]
+    fn one_chunk_or_no_chunk_gives_an_empty_tree_and_no_error() {
+        let mut e = Engine::new(EngineConfig::default(), Box::new(HashEmbedder::new(32)));
+        let r = e.build_tree(&TreeParams::default(), &mut |_| {}, &|| false).unwrap();
+        assert_eq!((r.chunks, r.nodes), (0, 0));
+        assert!(e.tree().is_some_and(|t| t.is_empty()));
+        let back = Engine::from_bytes(&e.to_bytes().unwrap(), Box::new(HashEmbedder::new(32))).unwrap();
+        assert!(back.tree().is_some_and(|t| t.is_empty()));
+        e.add_documents(vec![Document::new("one.md", "Only one short page with a single sentence in it.")]).unwrap();
+        let r = e.build_tree(&TreeParams::default(), &mut |_| {}, &|| false).unwrap();
+        assert_eq!((r.chunks, r.nodes), (1, 0));
+        // A collapsed search over an empty tree is the plain search.
+        let plain = e.search("single sentence", &SearchOptions::default()).unwrap();
+        let o = SearchOptions { tree: Tree::Collapsed, ..SearchOptions::default() };
+        assert_eq!(e.search("single sentence", &o).unwrap(), plain);
+    }
+
+    #[test]
+    fn cancellation_or_an_error_at_any_point_leaves_the_index_and_its_tree_unchanged() {
+        let mut e = corpus();
+        e.build_tree(&TreeParams { seed: 1, ..small() }, &mut |_| {}, &|| false).unwrap();
+        let before = e.to_bytes().unwrap();
+        let mut cancelled = 0;
+        for after in 0.. {
+            let calls = Cell::new(0usize);
+            let r = e.build_tree(&small(), &mut |_| {}, &|| {
+                calls.set(calls.get() + 1);
+                calls.get() > after
+            });
+            if r.is_ok() {
+                break;
+            }
+            assert!(matches!(r, Err(Error::Cancelled)), "{after}: {r:?}");
+            assert_eq!(e.to_bytes().unwrap(), before, "cancelled after {after} checks");
+            cancelled += 1;
+        }
+        assert!(cancelled >= 5, "the build should pass several cancellation points, passed {cancelled}");
+        assert_ne!(e.to_bytes().unwrap(), before, "the completed build replaced the tree");
+        // Bad parameters and the node limit: typed errors, nothing changed.
+        let before = e.to_bytes().unwrap();
+        let r = e.build_tree(&TreeParams { cluster_size: 0, ..small() }, &mut |_| {}, &|| false);
+        assert_eq!(r.unwrap_err().kind(), "InvalidOption");
+        let r = e.build_tree(&TreeParams { max_nodes: 2, ..small() }, &mut |_| {}, &|| false);
+        assert!(matches!(r, Err(Error::LimitExceeded { what: "summary tree nodes", limit: 2, .. })), "{r:?}");
+        assert_eq!(e.to_bytes().unwrap(), before);
+    }
+
+    #[test]
+    fn a_corrupt_tree_section_is_a_typed_error_and_nothing_else_is_lost() {
+        use crate::index::format::{read_sections, write_section, FORMAT_VERSION, MAGIC};
+        let mut e = corpus();
+        let without = e.to_bytes().unwrap();
+        e.build_tree(&small(), &mut |_| {}, &|| false).unwrap();
+        let with = e.to_bytes().unwrap();
+        let sections = read_sections(&with).unwrap();
+        // Rewrite the file with a damaged `tree` payload (valid checksum: the codec and the
+        // cross-checks must catch it) — truncated, garbage, and a span outside its chunk.
+        let mut bad_span = SummaryTree::from_bytes(sections["tree"]).unwrap().nodes().to_vec();
+        bad_span[0].spans[0].end = u32::MAX;
+        let damaged: Vec<Vec<u8>> = vec![
+            sections["tree"][..sections["tree"].len() / 2].to_vec(),
+            vec![0xFF; 40],
+            SummaryTree::new(64, small(), bad_span).unwrap().to_bytes(),
+        ];
+        for payload in damaged {
+            let mut out = Vec::new();
+            out.extend_from_slice(MAGIC);
+            out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+            out.extend_from_slice(&(sections.len() as u32).to_le_bytes());
+            for (name, bytes) in &sections {
+                write_section(&mut out, name, if name == "tree" { &payload } else { bytes });
+            }
+            let err = Engine::from_bytes(&out, Box::new(HashEmbedder::new(64))).err().unwrap();
+            assert!(matches!(&err, Error::Corrupt { section, .. } if section == "tree"), "{err}");
+            // Everything else loads: the same index as before the tree was built.
+            let rest = Engine::from_bytes_without_tree(&out, Box::new(HashEmbedder::new(64))).unwrap();
+            assert!(rest.tree().is_none());
+            assert_eq!(rest.to_bytes().unwrap(), without);
+        }
+        // A flipped byte fails the section checksum: the same typed error.
+        let mut flipped = with.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 0x55;
+        let err = Engine::from_bytes(&flipped, Box::new(HashEmbedder::new(64))).err().unwrap();
+        assert!(matches!(&err, Error::Corrupt { section, .. } if section == "tree"), "{err}");
+    }
+
+    /// 50 000 chunks of hashing-embedder vectors, built directly (indexing 50k documents
+    /// would dominate the test): the build stays within its node bound, reports progress,
+    /// and a cancellation midway leaves the exported bytes unchanged.
+    #[test]
+    fn fifty_thousand_chunks_build_bounded_with_progress_and_cancel_cleanly() {
+        const N: usize = 50_000;
+        const PER_DOC: usize = 100;
+        let emb = HashEmbedder::new(32);
+        let mut e = Engine::new(EngineConfig::default(), Box::new(HashEmbedder::new(32)));
+        let mut texts = Vec::with_capacity(N);
+        for d in 0..N / PER_DOC {
+            let mut text = String::new();
+            let mut ids = Vec::new();
+            for j in 0..PER_DOC {
+                let i = d * PER_DOC + j;
+                let s = format!("alpha{} beta{} gamma{} delta{} end.", i % 97, i % 89, (i / 7) % 83, i % 13);
+                if !text.is_empty() {
+                    text.push(' ');
+                }
+                let start = text.len();
+                text.push_str(&s);
+                let id = i as ChunkId;
+                e.chunks.insert(
+                    id,
+                    ChunkRecord { doc_id: format!("d{d}"), start, end: text.len(), heading_path: Vec::new() },
+                );
+                texts.push(s);
+                ids.push(id);
+            }
+            let record = DocRecord {
+                id: format!("d{d}"),
+                metadata: BTreeMap::new(),
+                format: crate::Format::Text,
+                title: None,
+                language: crate::text::Language::English,
+                text,
+                body_sha256: String::new(),
+                chunks: ids,
+                exact_duplicates: 0,
+                near_duplicates: 0,
+            };
+            e.docs.insert(record.id.clone(), record);
+        }
+        for (i, t) in texts.iter().enumerate() {
+            e.dense.add(i as ChunkId, &emb.embed(t).unwrap()).unwrap();
+        }
+        e.next_chunk_id = N as ChunkId;
+        let before = e.to_bytes().unwrap();
+        // Cancel once level 2 starts: level 1 was complete, nothing may stick.
+        let level = Cell::new(0usize);
+        let mut events = 0usize;
+        let t = std::time::Instant::now();
+        let r = e.build_tree(
+            &TreeParams::default(),
+            &mut |p| {
+                events += 1;
+                if let Progress::Tree { level: l, .. } = p {
+                    level.set(l);
+                }
+            },
+            &|| level.get() >= 2,
+        );
+        assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
+        assert!(events > 10, "{events} progress events");
+        assert_eq!(e.to_bytes().unwrap(), before, "a cancelled build changed the index");
+        let cancel_s = t.elapsed().as_secs_f64();
+        let t = std::time::Instant::now();
+        let p = TreeParams::default();
+        let r = e.build_tree(&p, &mut |_| {}, &|| false).unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        eprintln!("50k chunks: {r:?} in {secs:.1} s (cancelled run {cancel_s:.1} s)");
+        // Bounded: every level at least halves, the total stays under N / (cluster_size / 2).
+        assert!(r.nodes_per_level[0] >= N / p.max_cluster_size && r.nodes_per_level[0] <= N / 2, "{r:?}");
+        assert!(r.nodes <= 2 * N / p.cluster_size, "{r:?}");
+        assert!(*r.nodes_per_level.last().unwrap() <= p.max_cluster_size.max(p.top_nodes) * p.branching, "{r:?}");
+        assert!(r.nodes_per_level.len() <= p.max_levels);
+        assert!(secs < 120.0, "50k-chunk tree took {secs:.1} s");
+    }
+}
