@@ -232,6 +232,43 @@ fn committed_v2_fixture_loads_with_its_sentence_vectors() {
     assert_eq!(engine.search("How are near-duplicate chunks detected?", &o).unwrap()[0].doc_id, "ingest.md");
 }
 
+#[test]
+fn committed_tree_fixture_loads_rebuilds_identically_and_serves_the_collapsed_tree() {
+    // tests/fixtures/index_v2_tree.sotto is `sotto raptor tests/fixtures/index_v2.sotto
+    // --params '{"cluster_size": 2, "max_cluster_size": 3, "top_nodes": 1}'` (MiniLM).
+    let params =
+        sotto::index::tree::TreeParams { cluster_size: 2, max_cluster_size: 3, top_nodes: 1, ..Default::default() };
+    let bytes = std::fs::read(common::fixture("index_v2_tree.sotto")).expect("index_v2_tree.sotto is committed");
+    let engine = Engine::from_bytes(&bytes, Box::new(common::minilm())).expect("the tree fixture loads");
+    let tree = engine.tree().expect("the fixture has a tree");
+    assert_eq!(engine.tree_levels().into_values().collect::<Vec<_>>(), [5, 3, 1]);
+    assert_eq!(tree.params(), &params);
+    let again = engine.to_bytes().unwrap();
+    let reloaded = Engine::from_bytes(&again, Box::new(common::minilm())).unwrap();
+    assert_eq!(reloaded.to_bytes().unwrap(), again, "re-serialization is stable");
+    // Rebuilt here from the tree-less v2 fixture: the same tree (seeded; vectors within int8 steps).
+    let v2 = std::fs::read(common::fixture("index_v2.sotto")).unwrap();
+    let mut rebuilt = Engine::from_bytes(&v2, Box::new(common::minilm())).unwrap();
+    assert!(rebuilt.tree().is_none(), "an index without a tree loads as before");
+    let flat = SearchOptions { k: 3, ..SearchOptions::default() };
+    let collapsed = SearchOptions { tree: sotto::query::Tree::Collapsed, ..flat.clone() };
+    let q = "How are near-duplicate chunks detected?";
+    assert_eq!(rebuilt.search(q, &collapsed).unwrap_err().kind(), "InvalidOption");
+    let report = rebuilt.build_tree(&params, &mut |_| {}, &|| false).unwrap();
+    assert_eq!((report.nodes, report.sentences_embedded), (9, 0), "{report:?}");
+    for (a, b) in tree.nodes().iter().zip(rebuilt.tree().unwrap().nodes()) {
+        assert_eq!((a.level, &a.children, &a.spans), (b.level, &b.children, &b.spans));
+        let cos: f32 = a.vector.iter().zip(&b.vector).map(|(x, y)| x * y).sum();
+        assert!(cos > 0.99, "summary vector cosine {cos}");
+    }
+    // The collapsed tree: real chunks, the nodes traced; the plain search is untouched.
+    let (hits, trace) = engine.search_traced(q, &collapsed, &|| 0.0).unwrap();
+    assert_eq!(hits[0].doc_id, "ingest.md", "{hits:?}");
+    assert!(hits.iter().all(|h| engine.chunk(h.chunk_id).map(|(_, t)| t) == Some(h.text.as_str())));
+    assert!(!trace.tree.is_empty() && trace.tree.iter().any(|t| !t.chunks.is_empty()), "{trace:?}");
+    assert_eq!(engine.search(q, &flat).unwrap(), rebuilt.search(q, &flat).unwrap());
+}
+
 fn smollm2() -> Box<dyn sotto::generate::Generator> {
     let path = sotto::native::models_dir().join(sotto::native::DEFAULT_GENERATOR);
     let bytes = std::fs::read(&path)

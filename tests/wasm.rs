@@ -522,3 +522,48 @@ fn routing_and_query_construction() {
     f.import_index(&bytes).expect("import");
     assert_eq!(rs(&f.collections().unwrap()), c);
 }
+
+#[wasm_bindgen_test]
+fn summary_tree_builds_with_progress_cancels_cleanly_and_serves_the_collapsed_tree() {
+    let mut e = SottoEngine::new(JsValue::UNDEFINED).unwrap();
+    e.load_hashing_embedder(64).unwrap();
+    let docs: Vec<serde_json::Value> = (0..24)
+        .map(|i| {
+            let topic = ["ships sail the harbour", "apples grow in orchards", "violins play music"][i % 3];
+            json!({"id": format!("d{i}.txt"), "body": format!("Page {i} says the {topic} every day. Many people know the {topic} well.")})
+        })
+        .collect();
+    e.add_documents(js(json!(docs)), None, None).unwrap();
+    let q = "apples grow in orchards";
+    // No tree yet, an unknown tree retrieval, the tree in sparse mode: typed errors.
+    assert_eq!(kind(e.search(q, js(json!({"tree": "collapsed"})))), "InvalidOption");
+    assert_eq!(kind(e.search(q, js(json!({"tree": "upside-down"})))), "InvalidOption");
+    assert_eq!(kind(e.build_tree(js(json!({"cluster_size": 0})), None, None)), "InvalidOption");
+    // Cancelled: an error, and the exported index is byte-identical.
+    let before = e.export_index().unwrap();
+    let params = js(json!({"cluster_size": 3, "max_cluster_size": 4, "top_nodes": 2}));
+    let yes = js_sys::Function::new_no_args("return true");
+    assert_eq!(kind(e.build_tree(params.clone(), None, Some(yes))), "Cancelled");
+    assert_eq!(e.export_index().unwrap(), before);
+    // Built with progress events of stage "tree".
+    let events = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let sink = events.clone();
+    let progress = Closure::<dyn FnMut(JsValue)>::new(move |p: JsValue| sink.borrow_mut().push(rs(&p)));
+    let report =
+        rs(&e.build_tree(params, Some(progress.as_ref().unchecked_ref::<js_sys::Function>().clone()), None).unwrap());
+    assert!(report["nodes"].as_u64().unwrap() >= 2, "{report}");
+    assert!(!events.borrow().is_empty() && events.borrow().iter().all(|p| p["stage"] == "tree"));
+    let levels = rs(&e.tree_levels().unwrap());
+    assert!(levels.as_array().is_some_and(|l| l.len() >= 2), "{levels}");
+    // The collapsed tree: real chunks, the nodes in the trace; sparse refused.
+    let r = rs(&e.search_traced(q, js(json!({"tree": "collapsed", "k": 3}))).unwrap());
+    let body = rs(&e.document(r["hits"][0]["doc_id"].as_str().unwrap()).unwrap());
+    assert!(body["text"].as_str().unwrap().contains("apples"), "{r}");
+    assert!(r["trace"]["tree"].as_array().is_some_and(|t| !t.is_empty()), "{r}");
+    assert_eq!(kind(e.search(q, js(json!({"tree": "collapsed", "mode": "sparse"})))), "InvalidOption");
+    // The tree travels with the exported index; clearTree removes it.
+    let with_tree = e.export_index().unwrap();
+    assert!(with_tree.len() > before.len());
+    assert!(e.clear_tree().unwrap());
+    assert_eq!(kind(e.search(q, js(json!({"tree": "collapsed"})))), "InvalidOption");
+}

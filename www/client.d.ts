@@ -2,7 +2,7 @@
 // bindings (sotto.d.ts); every promise rejects with a SottoError.
 import type {
   Answer, AskOpts, ChatMessage, ChatResult, ChunkedDocument, CollectionInfo, EmbedOpts, EmbedProgress, EmbedderInfo, RerankedPassage, EvaluateOpts, EvaluateProgress, EvaluateResult, GeneratorInfo, IndexManifest, IndexStats, IngestProgress, IngestReport,
-  QueryTrace, SearchHit, SearchOpts, SottoDocument, StoredDocument, TypoCorrection,
+  QueryTrace, SearchHit, SearchOpts, SottoDocument, StoredDocument, TreeParams, TreeProgress, TreeReport, TypoCorrection,
 } from './sotto.js';
 
 /** The error every promise of the client rejects with: `kind` names the failure, `message` says what to do. */
@@ -186,6 +186,16 @@ export interface SottoClient {
     report: IngestReport; failed: FailedDocument[]; stats: IndexStats; saved: SaveResult; merged: MergeInfo;
     timings: { pdf_ms: number; clean_chunk_ms: number; embed_ms: number; index_total_ms: number; wait_ms: number; save_ms: number };
   }>;
+  /**
+   * Build (or rebuild) the RAPTOR summary tree (Sarthi et al. 2024) from the stored chunk
+   * vectors, then save; adding or removing documents drops it. Cancellable with cancel()
+   * ("Cancelled": the index, its previous tree included, is unchanged). Search with
+   * `{tree: "collapsed"}`. `levels`: summary nodes per level.
+   */
+  buildTree(
+    params?: TreeParams,
+    opts?: { onProgress?: (p: TreeProgress | { stage: 'waiting'; done: 0; total: 0; reason: string }) => void },
+  ): Promise<{ report: TreeReport; levels: number[]; stats: IndexStats; saved: SaveResult; merged: MergeInfo; timings: { tree_ms: number } }>;
   /** Remove documents by id (all or nothing: an unknown id removes none), then save. */
   removeDocuments(ids: string[]): Promise<{ removed: number; stats: IndexStats; saved: SaveResult; merged: MergeInfo }>;
   /** Remove every document (the embedder stays loaded), then save the empty index. */

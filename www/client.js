@@ -311,6 +311,14 @@ class SottoClient {
       this.ingesting = false;
     }
   }
+  /**
+   * Build (or rebuild) the RAPTOR summary tree of the index from its stored chunk vectors,
+   * then save. `onProgress({stage: 'tree', level, done, total})`; cancel() stops it and
+   * leaves the index (its previous tree included) unchanged. Search with `{tree: 'collapsed'}`.
+   */
+  buildTree(params = {}, { onProgress } = {}) {
+    return this.request('buildTree', { params }, onProgress);
+  }
   removeDocuments(ids) {
     return this.request('removeDocuments', { ids });
   }

@@ -464,6 +464,7 @@ function replay(j) {
   } else if (j.op === 'describe') engine.setCollectionDescription(j.name, j.description);
   else if (j.op === 'clear') engine.clear();
   else if (j.op === 'import') engine.importIndex(j.bytes);
+  else if (j.op === 'tree') engine.buildTree(j.params ?? undefined);
 }
 
 /**
@@ -951,6 +952,18 @@ const ops = {
     };
   },
 
+  /** RAPTOR summary tree over the indexed chunks: cancellable between steps, progress per level; then saved. */
+  async buildTree({ params }, progress) {
+    const e = need();
+    const t0 = now();
+    const { result: report, saved, merged } = await mutate(
+      { op: 'tree', params },
+      () => e.buildTree(params ?? undefined, (p) => progress(p), cancelled),
+      progress,
+    );
+    return { report, levels: e.treeLevels(), stats: engine.stats(), saved, merged, timings: { tree_ms: now() - t0 } };
+  },
+
   async removeDocuments({ ids }) {
     const e = need();
     const { result: removed, saved, merged } = await mutate({ op: 'remove', ids }, () => e.removeDocuments(ids));
@@ -1209,7 +1222,7 @@ const ops = {
   },
 };
 
-const CANCELLABLE = new Set(['loadEmbedder', 'loadGenerator', 'addDocuments', 'embed', 'ask', 'chat', 'evaluate']);
+const CANCELLABLE = new Set(['loadEmbedder', 'loadGenerator', 'addDocuments', 'buildTree', 'embed', 'ask', 'chat', 'evaluate']);
 
 // Requests (and the worker's own tasks, such as loading another tab's save) run strictly one after another.
 let queue = Promise.resolve();

@@ -11,9 +11,10 @@ use sotto::embed::Embedder;
 use sotto::eval::run::snippet;
 use sotto::eval::EvalReport;
 use sotto::generate::{load_gguf, LoadOptions};
+use sotto::index::tree::{SummaryTree, TreeParams};
 use sotto::native::{embedder_dir, load_bert_dir, models_dir, DEFAULT_EMBEDDER, DEFAULT_GENERATOR};
 use sotto::query::options::fusion_from_parts;
-use sotto::query::{Construct, Route, Translate};
+use sotto::query::{Construct, Route, Translate, Tree};
 use sotto::rag::answer::AnswerMode;
 use sotto::rag::ask::AskOptions;
 use sotto::rag::persist::read_manifest;
@@ -73,6 +74,27 @@ enum Command {
         /// `guide`), unless `--meta collection=…` names one.
         #[arg(long)]
         collection_by_dir: bool,
+        /// Also build the RAPTOR summary tree (as `sotto raptor` does) and store it in the index.
+        #[arg(long)]
+        raptor: bool,
+    },
+    /// Add (or rebuild) the RAPTOR summary tree of an existing index, from the chunk vectors
+    /// it stores (no chunk is re-embedded; sentences of central chunks are, if the index
+    /// has no sentence vectors). A damaged tree section is replaced.
+    Raptor {
+        /// Index file (rewritten unless --output is given).
+        index: PathBuf,
+        /// Write the index with its tree here instead of over the input.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Tree parameters as JSON (cluster_size, max_cluster_size, branching,
+        /// kmeans_iterations, summary_length, top_nodes, max_levels, max_nodes, seed);
+        /// absent keys keep the defaults.
+        #[arg(long)]
+        params: Option<String>,
+        /// Remove the tree instead of building one.
+        #[arg(long)]
+        remove: bool,
     },
     /// Search an index.
     Search {
@@ -110,6 +132,9 @@ enum Command {
         /// Query construction (a constraint the question names as a filter): off, suggest or apply.
         #[arg(long, default_value = "off")]
         construct: String,
+        /// Summary tree retrieval: none, or collapsed (chunks and RAPTOR summary nodes in one pool).
+        #[arg(long, default_value = "none")]
+        tree: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -144,6 +169,9 @@ enum Command {
         /// Query construction (a constraint the question names as a filter): off, suggest or apply.
         #[arg(long, default_value = "off")]
         construct: String,
+        /// Summary tree retrieval: none, or collapsed (chunks and RAPTOR summary nodes in one pool).
+        #[arg(long, default_value = "none")]
+        tree: String,
         /// Keep unsupported generated sentences (flagged) instead of dropping them.
         #[arg(long)]
         lenient: bool,
@@ -224,6 +252,7 @@ fn run() -> Result<()> {
             no_sentence_vectors,
             describe,
             collection_by_dir,
+            raptor,
         } => {
             let mut config = EngineConfig::default();
             config.sentences.at_index_time = !no_sentence_vectors;
@@ -248,7 +277,51 @@ fn run() -> Result<()> {
             for (name, text) in &describe {
                 sotto::query::route::validate_collection(name, text)?;
             }
-            index(inputs, &output, embedder, config, &extra, &describe, collection_by_dir)
+            index(inputs, &output, embedder, config, &extra, &describe, collection_by_dir, raptor)
+        }
+        Command::Raptor { index, output, params, remove } => {
+            let params: TreeParams = match params {
+                Some(p) => serde_json::from_str(&p).context("--params")?,
+                None => TreeParams::default(),
+            };
+            params.validate()?;
+            let bytes = std::fs::read(&index).with_context(|| format!("reading {}", index.display()))?;
+            let manifest = read_manifest(&bytes).with_context(|| format!("reading {}", index.display()))?;
+            let embedder = load_embedder(&models, &manifest.embedder.name)?;
+            // Without the old tree: a damaged one is replaced, not a reason to stop.
+            let mut engine = Engine::from_bytes_without_tree(&bytes, embedder)
+                .with_context(|| format!("loading {}", index.display()))?;
+            let before = bytes.len();
+            let t = Instant::now();
+            let report = if remove {
+                None
+            } else {
+                let bar = progress_bar();
+                let r = engine.build_tree(&params, &mut |p| show_progress(&bar, p), &|| false)?;
+                bar.finish_and_clear();
+                Some(r)
+            };
+            let build_s = t.elapsed().as_secs_f64();
+            let out = engine.to_bytes()?;
+            let path = output.unwrap_or(index);
+            std::fs::write(&path, &out).with_context(|| format!("writing {}", path.display()))?;
+            match report {
+                Some(r) => println!(
+                    "summary tree over {} chunks: {} nodes {:?} per level; {} sentences and {} summaries embedded; \
+                     {build_s:.1} s; {} → {} bytes ({:+.1}%) → {}",
+                    r.chunks,
+                    r.nodes,
+                    r.nodes_per_level,
+                    r.sentences_embedded,
+                    r.summaries_embedded,
+                    before,
+                    out.len(),
+                    (out.len() as f64 / before as f64 - 1.0) * 100.0,
+                    path.display()
+                ),
+                None => println!("tree removed: {before} → {} bytes → {}", out.len(), path.display()),
+            }
+            Ok(())
         }
         Command::Search {
             index,
@@ -263,6 +336,7 @@ fn run() -> Result<()> {
             translate,
             route,
             construct,
+            tree,
             json,
         } => {
             // Options first: a bad flag is refused before the index and model are read.
@@ -275,6 +349,7 @@ fn run() -> Result<()> {
                 translate: translate.parse()?,
                 route: route.parse()?,
                 construct: construct.parse()?,
+                tree: tree.parse()?,
             };
             options.validate()?;
             let engine = open(&models, &index)?;
@@ -287,6 +362,7 @@ fn run() -> Result<()> {
                 if options.translate != Translate::None
                     || options.route != Route::None
                     || options.construct != Construct::Off
+                    || options.tree != Tree::None
                 {
                     out["trace"] = serde_json::to_value(&trace)?;
                 }
@@ -302,6 +378,17 @@ fn run() -> Result<()> {
                     }
                 }
                 print_route(&trace);
+                if options.tree != Tree::None {
+                    for n in trace.notes.iter().filter(|n| n.starts_with("collapsed tree")) {
+                        eprintln!("{n}");
+                    }
+                    for t in &trace.tree {
+                        eprintln!(
+                            "  summary node {} (level {}, {:.4}) → chunks {:?}",
+                            t.node, t.level, t.score, t.chunks
+                        );
+                    }
+                }
                 for h in &hits {
                     let title = h.title.as_deref().unwrap_or("");
                     println!("{:>2}. {:.4}  {}  {}", h.rank, h.score, h.doc_id, title);
@@ -368,6 +455,7 @@ fn run() -> Result<()> {
             translate,
             route,
             construct,
+            tree,
             lenient,
             constrain,
             max_new_tokens,
@@ -380,6 +468,7 @@ fn run() -> Result<()> {
             options.search.translate = translate.parse()?;
             options.search.route = route.parse()?;
             options.search.construct = construct.parse()?;
+            options.search.tree = tree.parse()?;
             options.mode = mode.parse()?;
             options.validate()?;
             let mut engine = open(&models, &index)?;
@@ -490,6 +579,18 @@ fn run() -> Result<()> {
             };
             let mut value = serde_json::to_value(&manifest)?;
             value["grader"] = grader;
+            let sections = sotto::index::format::read_sections(&bytes)?;
+            value["tree"] = match sections.get("tree") {
+                Some(t) => {
+                    let tree = SummaryTree::from_bytes(t)?;
+                    let mut per_level = vec![0usize; tree.levels()];
+                    for n in tree.nodes() {
+                        per_level[n.level as usize - 1] += 1;
+                    }
+                    serde_json::json!({ "nodes": tree.len(), "nodes_per_level": per_level, "bytes": t.len(), "params": tree.params() })
+                }
+                None => serde_json::Value::Null,
+            };
             println!("{}", serde_json::to_string_pretty(&value)?);
             if manifest.calibration.is_none() {
                 eprintln!("grader: {}", value["grader"]["note"].as_str().unwrap_or_default());
@@ -497,6 +598,25 @@ fn run() -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    if let Ok(style) = ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} {elapsed_precise} eta {eta}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+fn show_progress(bar: &ProgressBar, p: Progress) {
+    let (msg, done, total) = match p {
+        Progress::Chunking { done, total } => ("chunking".to_owned(), done, total),
+        Progress::Embedding { done, total } => ("embedding".to_owned(), done, total),
+        Progress::Tree { level, done, total } => (format!("tree L{level}"), done, total),
+    };
+    bar.set_message(msg);
+    bar.set_length(total as u64);
+    bar.set_position(done as u64);
 }
 
 fn load_embedder(models: &Path, name: &str) -> Result<Box<dyn Embedder>> {
@@ -568,6 +688,7 @@ fn index(
     extra: &[(String, String)],
     describe: &[(String, String)],
     collection_by_dir: bool,
+    raptor: bool,
 ) -> Result<()> {
     let started = Instant::now();
     let files = collect_files(&inputs)?;
@@ -606,25 +727,25 @@ fn index(
         ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} {elapsed_precise} eta {eta}")?
             .progress_chars("=> "),
     );
-    let mut on_progress = |p: Progress| match p {
-        Progress::Chunking { done, total } => {
-            bar.set_message("chunking");
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        }
-        Progress::Embedding { done, total } => {
-            bar.set_message("embedding");
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        }
-    };
+    let mut on_progress = |p: Progress| show_progress(&bar, p);
     let report = engine.add_documents_with(docs, &mut on_progress, &|| false)?;
+    let tree_s = if raptor {
+        let t = Instant::now();
+        let r = engine.build_tree(&TreeParams::default(), &mut on_progress, &|| false)?;
+        eprintln!("summary tree: {} nodes {:?} per level", r.nodes, r.nodes_per_level);
+        Some(t.elapsed().as_secs_f64())
+    } else {
+        None
+    };
     bar.finish_and_clear();
     let t_hnsw = Instant::now();
     engine.build_hnsw();
     let hnsw_s = t_hnsw.elapsed().as_secs_f64();
     let bytes = engine.to_bytes()?;
     std::fs::write(output, &bytes).with_context(|| format!("writing {}", output.display()))?;
+    if let Some(t) = tree_s {
+        eprintln!("summary tree built in {t:.1} s");
+    }
     println!(
         "indexed {} documents ({} skipped) → {} chunks; dropped {} exact and {} near duplicates; {:.1} s (HNSW {:.1} s); {} → {:.1} MB",
         report.documents,

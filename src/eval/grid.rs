@@ -13,14 +13,17 @@
 //!   "embedders": ["all-MiniLM-L6-v2"],
 //!   "chunk_depth": 30,
 //!   "answers": false,
-//!   "translate": ["none", "fusion", "decompose"]
+//!   "translate": ["none", "fusion", "decompose"],
+//!   "tree": ["none", "collapsed"]
 //! }
 //! ```
 //!
 //! Every key is optional; `alphas` expands each `"hybrid-weighted"` given without an
 //! alpha (default 0.5), `rrf_k` defaults to 60 (Cormack et al. 2009). `chunking` and
 //! `embedders` default to the caller's index; `translate` (query translation, see
-//! [`crate::query::translate`]) is crossed with every mode (default `none` only). An unknown mode or key is an
+//! [`crate::query::translate`]) is crossed with every mode (default `none` only), and so
+//! is `tree` (the RAPTOR collapsed tree, [`crate::rag::tree`]; default `none` only; not
+//! crossed with `sparse`, which the tree cannot serve). An unknown mode or key is an
 //! [`Error::InvalidOption`] naming it.
 //!
 //! The grid is expanded embedder-major, then chunking, then mode, and [`run_grid`]
@@ -35,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use super::dataset::Question;
 use super::run::{evaluate_with, EvalOptions, EvalReport};
 use crate::error::{Error, Result};
-use crate::query::{Retrieval, SearchOptions, Translate};
+use crate::query::{Retrieval, SearchOptions, Translate, Tree};
 use crate::rag::{Engine, Stats};
 
 /// A retrieval mode of the grid: the one [`Retrieval`] model of the query stage.
@@ -104,6 +107,9 @@ pub struct Configuration {
     /// Query translation (default none).
     #[serde(default)]
     pub translate: Translate,
+    /// Summary tree retrieval (default none).
+    #[serde(default)]
+    pub tree: Tree,
 }
 
 /// A parsed grid.
@@ -124,6 +130,13 @@ pub struct GridConfig {
     /// Query translations, each crossed with every mode (default: none only).
     #[serde(default = "no_translation")]
     pub translate: Vec<Translate>,
+    /// Summary tree retrievals, each crossed with every mode but sparse (default: none only).
+    #[serde(default = "no_tree")]
+    pub tree: Vec<Tree>,
+}
+
+fn no_tree() -> Vec<Tree> {
+    vec![Tree::None]
 }
 
 fn no_translation() -> Vec<Translate> {
@@ -131,7 +144,7 @@ fn no_translation() -> Vec<Translate> {
 }
 
 const KEYS: &[&str] =
-    &["modes", "alphas", "rrf_k", "k", "ks", "chunking", "embedders", "chunk_depth", "answers", "translate"];
+    &["modes", "alphas", "rrf_k", "k", "ks", "chunking", "embedders", "chunk_depth", "answers", "translate", "tree"];
 
 fn dedup<T: PartialEq>(v: Vec<T>) -> Vec<T> {
     let mut out: Vec<T> = Vec::with_capacity(v.len());
@@ -158,6 +171,7 @@ impl GridConfig {
             embedders: vec![index.embedder.clone()],
             chunk_depth: 30,
             translate: no_translation(),
+            tree: no_tree(),
             answers: false,
         }
     }
@@ -284,6 +298,13 @@ impl GridConfig {
                 .collect::<Result<_>>()?;
             grid.translate = dedup(ts);
         }
+        if let Some(ts) = list("tree")? {
+            let ts: Vec<Tree> = ts
+                .iter()
+                .map(|v| v.as_str().ok_or_else(|| bad("tree", format!("{v} is not a tree retrieval")))?.parse())
+                .collect::<Result<_>>()?;
+            grid.tree = dedup(ts);
+        }
         if let Some(a) = obj.get("answers") {
             grid.answers = a.as_bool().ok_or_else(|| bad("answers", format!("{a} is not true or false")))?;
         }
@@ -309,17 +330,25 @@ impl GridConfig {
         for key in self.index_keys() {
             for &mode in &self.modes {
                 for &translate in &self.translate {
-                    let mut name = mode.name();
-                    if translate != Translate::None || self.translate.len() > 1 {
-                        name.push_str(&format!(" · {}", translate.name()));
+                    for &tree in &self.tree {
+                        if tree == Tree::Collapsed && mode == ModeSpec::Sparse {
+                            continue; // the tree is dense-only
+                        }
+                        let mut name = mode.name();
+                        if translate != Translate::None || self.translate.len() > 1 {
+                            name.push_str(&format!(" · {}", translate.name()));
+                        }
+                        if tree != Tree::None || self.tree.len() > 1 {
+                            name.push_str(&format!(" · tree {}", tree.name()));
+                        }
+                        if self.embedders.len() > 1 {
+                            name.push_str(&format!(" · {}", key.embedder));
+                        }
+                        if self.chunking.len() > 1 {
+                            name.push_str(&format!(" · {}/{}", key.chunk.max_tokens, key.chunk.overlap));
+                        }
+                        out.push(Configuration { name, index: key.clone(), mode, translate, tree });
                     }
-                    if self.embedders.len() > 1 {
-                        name.push_str(&format!(" · {}", key.embedder));
-                    }
-                    if self.chunking.len() > 1 {
-                        name.push_str(&format!(" · {}/{}", key.chunk.max_tokens, key.chunk.overlap));
-                    }
-                    out.push(Configuration { name, index: key.clone(), mode, translate });
                 }
             }
         }
@@ -493,7 +522,7 @@ impl<'g> GridRunner<'g> {
             let run = self.run_no;
             let options = EvalOptions {
                 ks: self.grid.ks.clone(),
-                search: SearchOptions { translate: c.translate, ..c.mode.search_options() },
+                search: SearchOptions { translate: c.translate, tree: c.tree, ..c.mode.search_options() },
                 chunk_depth: self.grid.chunk_depth,
                 answers: self.answers.clone(),
                 ..self.base.clone()

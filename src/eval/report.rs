@@ -1017,6 +1017,7 @@ mod tests {
                 index: key(),
                 mode: ModeSpec::Dense,
                 translate: Default::default(),
+                tree: Default::default(),
             },
             report: EvalReport {
                 config: name.into(),

@@ -591,6 +591,22 @@ impl DenseIndex {
         self.loc.contains_key(&id)
     }
 
+    /// The stored vectors of `ids` (`None` for an id that is not live), each HNSW segment
+    /// walked once: [`DenseIndex::vector`] walks a segment per call, which is quadratic
+    /// over a whole index (the summary tree reads every vector).
+    pub fn vectors_of(&self, ids: &[ChunkId]) -> Vec<Option<&[f32]>> {
+        let mut by_segment: Vec<Vec<&[f32]>> = Vec::new();
+        if ids.iter().any(|id| matches!(self.loc.get(id), Some(Loc::Hnsw(..)))) {
+            by_segment = self.hnsw.iter().map(|s| s.map.iter().map(|(_, p)| &p.0[..]).collect()).collect();
+        }
+        ids.iter()
+            .map(|id| match *self.loc.get(id)? {
+                Loc::Flat(slot) => Some(self.flat.row(slot as usize, self.dim)),
+                Loc::Hnsw(seg, slot) => by_segment.get(seg as usize)?.get(slot as usize).copied(),
+            })
+            .collect()
+    }
+
     /// The stored vector of a live id.
     pub fn vector(&self, id: ChunkId) -> Option<&[f32]> {
         match *self.loc.get(&id)? {

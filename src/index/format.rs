@@ -40,6 +40,11 @@
 //!   files have no such section and still load: every chunk is embedded when first needed
 //!   (or all at once by `sotto upgrade`).
 //!
+//! Optional within version 2, after `sentences`:
+//! - `tree` — the RAPTOR summary tree ([`super::tree::SummaryTree::to_bytes`]): nodes by
+//!   level, each with its children, its extractive summary as sentence spans of chunks and
+//!   its int8 vector. Absent: the index has no tree and loads as before.
+//!
 //! The BM25 index and the duplicate detector are *not* stored: both are rebuilt from
 //! the chunk texts on load in milliseconds, which keeps the format small and leaves
 //! one source of truth. Unknown sections are skipped (forward-compatible additions

@@ -7,6 +7,7 @@ pub mod fusion;
 pub mod sentences;
 pub mod sparse;
 pub mod text;
+pub mod tree;
 
 /// Internal chunk id (assigned by the engine, never reused within an index).
 pub type ChunkId = u32;

@@ -15,6 +15,6 @@ pub mod translate;
 
 pub use construct::Construct;
 pub use filter::Filter;
-pub use options::{Mode, Rerank, Retrieval, SearchOptions};
+pub use options::{Mode, Rerank, Retrieval, SearchOptions, Tree, TreeHit};
 pub use route::Route;
 pub use translate::{QueryTrace, Translate};

@@ -7,6 +7,9 @@
 //! [`Error::InvalidOption`]. The engine validates again before searching (cheap), so an
 //! options struct built by hand cannot bypass the rules.
 //!
+//! `tree: collapsed` (the RAPTOR collapsed tree, Sarthi et al. 2024) is refused in sparse
+//! mode: the summary nodes have only dense vectors.
+//!
 //! Defaults follow the papers: reciprocal rank fusion with `rrf_k` = 60 (Cormack, Clarke
 //! & Büttcher 2009), weighted fusion with `alpha` = 0.5, `k` = 5.
 
@@ -113,6 +116,53 @@ impl std::str::FromStr for Rerank {
     }
 }
 
+/// Whether the RAPTOR summary tree takes part in retrieval (Sarthi et al. 2024).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tree {
+    /// Chunks only (the default).
+    #[default]
+    None,
+    /// The paper's collapsed tree: chunks and the summary nodes of every level ranked in
+    /// one dense pool; a summary node is expanded into the chunks its sentences come from
+    /// (`rag::tree`). Needs an index with a tree and a dense retriever (dense or hybrid mode).
+    Collapsed,
+}
+
+impl std::str::FromStr for Tree {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "none" | "off" => Ok(Tree::None),
+            "collapsed" | "collapsed-tree" => Ok(Tree::Collapsed),
+            other => Err(bad("tree", format!("unknown tree retrieval {other:?} (none, collapsed)"))),
+        }
+    }
+}
+
+impl Tree {
+    /// Display name: `none` or `collapsed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tree::None => "none",
+            Tree::Collapsed => "collapsed",
+        }
+    }
+}
+
+/// A summary node a collapsed-tree search used, for the trace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TreeHit {
+    /// Node index in the tree.
+    pub node: u32,
+    /// Its level (1 = a cluster of chunks).
+    pub level: u8,
+    /// Its cosine with the question (the score its chunks took).
+    pub score: f32,
+    /// The chunks it was expanded into (those not already ranked above it).
+    pub chunks: Vec<crate::index::ChunkId>,
+}
+
 /// Options of one search.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -137,6 +187,8 @@ pub struct SearchOptions {
     /// as a filter, applied or only suggested in the trace (see [`super::construct`]).
     /// Default off.
     pub construct: Construct,
+    /// RAPTOR summary tree retrieval: none (default) or collapsed.
+    pub tree: Tree,
 }
 
 impl Default for SearchOptions {
@@ -150,6 +202,7 @@ impl Default for SearchOptions {
             translate: Translate::None,
             route: Route::None,
             construct: Construct::Off,
+            tree: Tree::None,
         }
     }
 }
@@ -171,6 +224,9 @@ impl SearchOptions {
             ));
         }
         self.filters.iter().try_for_each(Filter::validate)?;
+        if self.tree == Tree::Collapsed && self.mode == Mode::Sparse {
+            return Err(bad("tree", "the collapsed tree is dense-only: use dense or hybrid mode"));
+        }
         self.translate.validate()
     }
 
@@ -324,6 +380,7 @@ mod tests {
                 ..SearchOptions::default()
             },
             SearchOptions { translate: Translate::MultiQuery { n: 0 }, ..SearchOptions::default() },
+            SearchOptions { tree: Tree::Collapsed, mode: Mode::Sparse, ..SearchOptions::default() },
         ];
         for o in cases {
             assert_eq!(o.validate().unwrap_err().kind(), "InvalidOption", "{o:?}");
@@ -338,6 +395,11 @@ mod tests {
         let t: SearchOptions = serde_json::from_str(r#"{"translate": "multi-query:3"}"#).unwrap();
         assert_eq!(t.translate, Translate::MultiQuery { n: 3 });
         assert!(serde_json::from_str::<SearchOptions>(r#"{"translate": "rewrite"}"#).is_err());
+        let t: SearchOptions = serde_json::from_str(r#"{"tree": "collapsed"}"#).unwrap();
+        assert_eq!(t.tree, Tree::Collapsed);
+        assert!(serde_json::from_str::<SearchOptions>(r#"{"tree": "traversal"}"#).is_err());
+        assert_eq!("Collapsed".parse::<Tree>().unwrap(), Tree::Collapsed);
+        assert_eq!("traversal".parse::<Tree>().unwrap_err().kind(), "InvalidOption");
     }
 
     #[test]

@@ -229,6 +229,9 @@ pub struct QueryTrace {
     /// The filters constructed from the question (`construct: suggest | apply`), if asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub construction: Option<super::construct::Construction>,
+    /// The summary nodes a collapsed-tree search ranked (empty without `tree: collapsed`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tree: Vec<super::options::TreeHit>,
 }
 
 impl QueryTrace {
@@ -244,6 +247,7 @@ impl QueryTrace {
             corrections: Vec::new(),
             route: None,
             construction: None,
+            tree: Vec::new(),
         }
     }
 }

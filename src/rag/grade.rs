@@ -262,7 +262,14 @@ impl Engine {
         sentence_top: f32,
         search: &SearchOptions,
     ) -> Result<Features> {
-        let depth = SearchOptions { k: FEATURE_DEPTH, translate: Translate::None, ..search.clone() };
+        // Chunk-level probes, as calibrated: no translation, and no summary tree (a node's
+        // cosine is not a chunk's, and the sparse probe cannot use it).
+        let depth = SearchOptions {
+            k: FEATURE_DEPTH,
+            translate: Translate::None,
+            tree: crate::query::Tree::None,
+            ..search.clone()
+        };
         let dense =
             self.search_with_vector(question, Some(qvec), &SearchOptions { mode: Mode::Dense, ..depth.clone() })?;
         let sparse = self.search_with_vector(question, None, &SearchOptions { mode: Mode::Sparse, ..depth })?;
@@ -324,7 +331,13 @@ impl Engine {
         search: &SearchOptions,
         n: usize,
     ) -> Result<(String, Vec<String>)> {
-        let probe = SearchOptions { mode: Mode::Sparse, k: 3, translate: Translate::None, ..search.clone() };
+        let probe = SearchOptions {
+            mode: Mode::Sparse,
+            k: 3,
+            translate: Translate::None,
+            tree: crate::query::Tree::None,
+            ..search.clone()
+        };
         let sparse = self.search_with_vector(question, None, &probe)?;
         let feedback: Vec<(&str, Language)> = sparse
             .iter()

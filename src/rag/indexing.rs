@@ -333,6 +333,8 @@ impl Engine {
                 added.push(id);
             }
         }
+        // The summary tree describes the old corpus: it goes (rebuild it with `build_tree`).
+        self.tree = None;
         let mut report = IngestReport::default();
         for (record, chunks) in batch.docs {
             if self.docs.contains_key(&record.id) {
@@ -373,6 +375,10 @@ impl Engine {
             if self.remove_committed(id) {
                 n += 1;
             }
+        }
+        if n > 0 {
+            // The summary tree describes the old corpus (and cites removed chunks).
+            self.tree = None;
         }
         Ok(n)
     }

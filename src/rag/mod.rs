@@ -7,6 +7,7 @@
 //! - [`indexing`] — adding, replacing and removing documents (prepare, then an atomic commit);
 //! - [`search`] — filtered dense / sparse / hybrid retrieval;
 //! - [`persist`] — the engine saved to and loaded from an index file;
+//! - [`tree`] — the RAPTOR summary tree built over the chunk vectors, and its retrieval;
 //! - [`answer`], [`select`], [`prompt`], [`attribute`], [`ask`] — grounded answers:
 //!   sentence spans and evidence, sentence selection, the fenced prompt, attribution of
 //!   generated sentences, and the `ask` pipeline that ties them together.
@@ -40,6 +41,7 @@ pub mod records;
 pub mod route;
 pub mod search;
 pub mod select;
+pub mod tree;
 
 use std::collections::BTreeMap;
 
@@ -79,6 +81,8 @@ pub struct Engine {
     /// Routing's per-collection centroids and description vectors, rebuilt when the
     /// corpus or the descriptions change (see [`route`]).
     pub(crate) route_cache: std::sync::Mutex<Option<route::RouteCache>>,
+    /// The RAPTOR summary tree ([`tree`]), if one was built; dropped when documents change.
+    pub(crate) tree: Option<crate::index::tree::SummaryTree>,
 }
 
 impl Engine {
@@ -101,6 +105,7 @@ impl Engine {
             calibration: None,
             collections: std::collections::BTreeMap::new(),
             route_cache: std::sync::Mutex::new(None),
+            tree: None,
         }
     }
 

@@ -3,7 +3,8 @@
 //! The container (magic, version, checksummed sections) is
 //! [`crate::index::format`]; this module decides what goes in the sections — the
 //! [`Manifest`], the document and chunk records, the dense index, the sentence vectors
-//! (format v2; a v1 file has none and its chunks are embedded when first needed) — and checks, on
+//! (format v2; a v1 file has none and its chunks are embedded when first needed), the
+//! optional RAPTOR summary tree (`tree`; absent: the index loads without one) — and checks, on
 //! load, that they describe one consistent engine before any of it is used:
 //! - the configuration passes [`EngineConfig::validate`];
 //! - the embedder loaded is the one the index was built with;
@@ -31,6 +32,7 @@ use crate::index::format::{
 };
 use crate::index::sentences::SentenceStore;
 use crate::index::sparse::SparseIndex;
+use crate::index::tree::SummaryTree;
 use crate::index::ChunkId;
 use crate::ingest::dedup::Deduplicator;
 
@@ -124,23 +126,47 @@ impl Engine {
         let chunks = bincode_opts(u64::MAX).serialize(&chunks).map_err(|e| Error::corrupt("chunks", e))?;
         let dense = self.dense.to_bytes();
         let sentences = self.sentences.lock().unwrap_or_else(|p| p.into_inner()).to_bytes();
-        let mut out =
-            Vec::with_capacity(80 + manifest.len() + docs.len() + chunks.len() + dense.len() + sentences.len());
+        let tree = self.tree.as_ref().map(|t| t.to_bytes());
+        let mut out = Vec::with_capacity(
+            96 + manifest.len()
+                + docs.len()
+                + chunks.len()
+                + dense.len()
+                + sentences.len()
+                + tree.as_ref().map_or(0, Vec::len),
+        );
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&5u32.to_le_bytes());
+        out.extend_from_slice(&(5u32 + u32::from(tree.is_some())).to_le_bytes());
         write_section(&mut out, "manifest", &manifest);
         write_section(&mut out, "docs", &docs);
         write_section(&mut out, "chunks", &chunks);
         write_section(&mut out, "dense", &dense);
         write_section(&mut out, "sentences", &sentences);
+        if let Some(tree) = &tree {
+            write_section(&mut out, "tree", tree);
+        }
         Ok(out)
     }
 
     /// Load an engine from index-file bytes, using `embedder` for queries. Refuses a
     /// wrong magic, an unknown version, a checksum failure, inconsistent records, or
     /// an index built with a different embedder — each with a typed error.
+    ///
+    /// The optional `tree` section (the RAPTOR summary tree) is checked like the rest: a
+    /// damaged one is a [`Error::Corrupt`] naming `tree`; [`Engine::from_bytes_without_tree`]
+    /// then loads everything else (to rebuild the tree with [`Engine::build_tree`]).
     pub fn from_bytes(bytes: &[u8], embedder: Box<dyn Embedder>) -> Result<Engine> {
+        Engine::load(bytes, embedder, true)
+    }
+
+    /// [`Engine::from_bytes`] ignoring the `tree` section, if any: recovers an index whose
+    /// summary tree is damaged, with nothing else lost.
+    pub fn from_bytes_without_tree(bytes: &[u8], embedder: Box<dyn Embedder>) -> Result<Engine> {
+        Engine::load(bytes, embedder, false)
+    }
+
+    fn load(bytes: &[u8], embedder: Box<dyn Embedder>, with_tree: bool) -> Result<Engine> {
         let (version, sections) = read_versioned(bytes)?;
         let manifest = parse_manifest(&sections)?;
         if manifest.format_version != version {
@@ -263,6 +289,12 @@ impl Engine {
         engine.calibration = manifest.calibration;
         engine.collections = manifest.collections;
         engine.sentences = std::sync::Mutex::new(sentences);
+        // The summary tree (optional within format v2): its shape, then its chunks and spans.
+        if let Some(bytes) = sections.get("tree").filter(|_| with_tree) {
+            let tree = SummaryTree::from_bytes(bytes)?;
+            engine.check_tree(&tree)?;
+            engine.tree = Some(tree);
+        }
         Ok(engine)
     }
 }

@@ -94,6 +94,15 @@ pub enum Progress {
         /// Total.
         total: usize,
     },
+    /// Summary tree: texts (candidate sentences, then summaries) embedded so far for `level`.
+    Tree {
+        /// The level being built (1 = clusters of chunks).
+        level: usize,
+        /// Done.
+        done: usize,
+        /// Total for this level.
+        total: usize,
+    },
 }
 
 /// Summary of an ingest batch.

@@ -29,7 +29,7 @@ use crate::query::translate::{
     QueryTrace, StageTime, TracedQuery, Translate, DEFAULT_VARIANTS, FEEDBACK_DEPTH, FEEDBACK_TERMS, MAX_PARTS,
     ROCCHIO_BETA, VARIANT_WEIGHT,
 };
-use crate::query::{Construct, Mode, Rerank, Route, SearchOptions};
+use crate::query::{Construct, Mode, Rerank, Route, SearchOptions, Tree};
 use crate::text::Language;
 
 /// One query's rankings before the cut to `k`.
@@ -37,6 +37,8 @@ struct Ranked {
     dense: Vec<Scored>,
     sparse: Vec<Scored>,
     fused: Vec<Scored>,
+    /// Summary nodes of a collapsed-tree dense ranking.
+    tree: Vec<crate::query::TreeHit>,
 }
 
 type Allowed = Option<HashSet<ChunkId>>;
@@ -135,7 +137,11 @@ impl Engine {
 
     fn check_query(&self, query: &str, options: &SearchOptions) -> Result<()> {
         self.check_query_text(query)?;
-        options.validate()
+        options.validate()?;
+        if options.tree == Tree::Collapsed && self.tree.is_none() {
+            return Err(super::tree::no_tree());
+        }
+        Ok(())
     }
 
     /// [`Error::InvalidQuery`] for an empty query or one over `max_query_bytes`.
@@ -186,20 +192,28 @@ impl Engine {
         };
         let known_fn = |w: &str| self.known_word(w);
         let known: Option<&dyn Fn(&str) -> bool> = Some(&known_fn);
+        let mut tree = Vec::new();
+        let mut dense_rank = |depth: usize| -> Result<Vec<Scored>> {
+            match options.tree {
+                Tree::None => self.dense.search(need_vec()?, depth, allow),
+                Tree::Collapsed => {
+                    let (list, used) = self.collapsed_dense(need_vec()?, depth, allow)?;
+                    tree = used;
+                    Ok(list)
+                }
+            }
+        };
         let (dense, sparse) = match options.mode {
-            Mode::Dense => (self.dense.search(need_vec()?, depth, allow)?, Vec::new()),
+            Mode::Dense => (dense_rank(depth)?, Vec::new()),
             Mode::Sparse => (Vec::new(), self.sparse.search_with(query, depth, allow, known)),
-            Mode::Hybrid => (
-                self.dense.search(need_vec()?, candidates, allow)?,
-                self.sparse.search_with(query, candidates, allow, known),
-            ),
+            Mode::Hybrid => (dense_rank(candidates)?, self.sparse.search_with(query, candidates, allow, known)),
         };
         let fused = match options.mode {
             Mode::Dense => dense.clone(),
             Mode::Sparse => sparse.clone(),
             Mode::Hybrid => fuse(options.fusion, &dense, &sparse, depth),
         };
-        Ok(Ranked { dense, sparse, fused })
+        Ok(Ranked { dense, sparse, fused, tree })
     }
 
     /// A dense-only ranking of a vector, `depth` deep, with the filters.
@@ -346,6 +360,15 @@ impl Engine {
             weight: 1.0,
             hits: base.fused.len(),
         });
+        if options.tree == Tree::Collapsed {
+            trace.tree = base.tree.clone();
+            let pool = self.tree.as_ref().map_or(0, |t| t.len());
+            trace.notes.push(format!(
+                "collapsed tree: {} of {pool} summary nodes ranked among the chunks, expanded into {} chunks",
+                base.tree.len(),
+                base.tree.iter().map(|h| h.chunks.len()).sum::<usize>()
+            ));
+        }
         let t1 = clock();
         trace.stages.push(StageTime { stage: "retrieve".into(), ms: t1 - t0 });
         // The question's lists in a weighted RRF: its two retrievers at weight 1 when

@@ -88,6 +88,10 @@ export interface SearchOpts {
   /** Query construction: a constraint the question names ("in the French documents") as a
    *  filter — "suggest" reports it in the trace, "apply" also applies it (default "off"). */
   construct?: "off" | "suggest" | "apply";
+  /** RAPTOR summary tree retrieval (default "none"): "collapsed" ranks chunks and summary nodes in
+   *  one dense pool, a node expanded into the chunks its sentences cite. Needs an index with a
+   *  tree (`buildTree`) and mode dense or hybrid; otherwise an InvalidOption error. */
+  tree?: "none" | "collapsed";
 }
 /** Options of `ask`; every field is optional. */
 export interface AskOpts {
@@ -107,6 +111,19 @@ export interface AskOpts {
 }
 /** Progress of `addDocuments`. */
 export interface IngestProgress { stage: "chunking" | "embedding"; done: number; total: number }
+/** Progress of `buildTree`: texts embedded so far for the level being built. */
+export interface TreeProgress { stage: "tree"; level: number; done: number; total: number }
+/** Parameters of `buildTree` (RAPTOR, Sarthi et al. 2024); every field is optional. */
+export interface TreeParams {
+  cluster_size?: number; max_cluster_size?: number; branching?: number; kmeans_iterations?: number;
+  summary_length?: number; top_nodes?: number; max_levels?: number; max_nodes?: number; seed?: number;
+}
+/** What `buildTree` made. */
+export interface TreeReport {
+  chunks: number; nodes_per_level: number[]; nodes: number; sentences_embedded: number; summaries_embedded: number;
+}
+/** A summary node a collapsed-tree search used. */
+export interface TreeHit { node: number; level: number; score: number; chunks: number[] }
 /** Summary of one `addDocuments` batch. */
 export interface IngestReport {
   documents: number; replaced: number; chunks: number;
@@ -128,6 +145,8 @@ export interface QueryTrace {
             chosen: string[]; note: string };
   /** Filters constructed from the question (`construct`), the words that named them, whether applied. */
   construction?: { filters: SottoFilter[]; phrases: string[]; applied: boolean; notes: string[] };
+  /** The summary nodes of a `tree: "collapsed"` search (absent otherwise). */
+  tree?: TreeHit[];
 }
 /** One collection of the index. */
 export interface CollectionInfo { name: string; documents: number; chunks: number; description: string | null }
@@ -327,7 +346,7 @@ fn string_array(value: JsValue, name: &'static str) -> JsResult<Vec<String>> {
 }
 
 const SEARCH_KEYS: &[&str] =
-    &["k", "mode", "fusion", "alpha", "rrfK", "filters", "rerank", "translate", "route", "construct"];
+    &["k", "mode", "fusion", "alpha", "rrfK", "filters", "rerank", "translate", "route", "construct", "tree"];
 const ASK_KEYS: &[&str] = &[
     "search",
     "mode",
@@ -378,6 +397,7 @@ struct JsSearchOptions {
     translate: Option<String>,
     route: Option<String>,
     construct: Option<String>,
+    tree: Option<String>,
 }
 
 impl JsSearchOptions {
@@ -417,6 +437,9 @@ impl JsSearchOptions {
         }
         if let Some(c) = self.construct.as_deref() {
             o.construct = c.parse()?;
+        }
+        if let Some(t) = self.tree.as_deref() {
+            o.tree = t.parse()?;
         }
         o.validate()?;
         Ok(o)
@@ -755,6 +778,52 @@ impl SottoEngine {
             || is_cancelled.as_ref().is_some_and(|f| f.call0(&JsValue::NULL).map_or(true, |v| v.is_truthy()));
         let report = engine.add_documents_with(docs, &mut progress, &cancelled).js()?;
         to_js(&report)
+    }
+
+    /// Build (or rebuild) the RAPTOR summary tree from the stored chunk vectors (see
+    /// `rag::tree`). All-or-nothing: on any error, or when `isCancelled()` returns true
+    /// between steps, the index (its previous tree included) is unchanged. `onProgress`
+    /// receives `{stage: "tree", level, done, total}`.
+    #[wasm_bindgen(js_name = buildTree, unchecked_return_type = "TreeReport")]
+    pub fn build_tree(
+        &mut self,
+        #[wasm_bindgen(unchecked_optional_param_type = "TreeParams")] params: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "((p: TreeProgress) => void)")] on_progress: Option<
+            js_sys::Function,
+        >,
+        #[wasm_bindgen(unchecked_optional_param_type = "(() => boolean)")] is_cancelled: Option<js_sys::Function>,
+    ) -> JsResult<JsValue> {
+        let params: crate::index::tree::TreeParams = if params.is_undefined() || params.is_null() {
+            Default::default()
+        } else {
+            serde_wasm_bindgen::from_value(params)
+                .map_err(|e| js_error(&Error::InvalidOption { name: "tree params", detail: e.to_string() }))?
+        };
+        let engine = self.engine_mut()?;
+        let mut progress = |p: Progress| {
+            if let (Some(f), Ok(v)) = (&on_progress, to_js(&p)) {
+                // A throwing progress callback must not abort the build.
+                let _ = f.call1(&JsValue::NULL, &v);
+            }
+        };
+        // A throwing cancel check counts as a cancellation.
+        let cancelled =
+            || is_cancelled.as_ref().is_some_and(|f| f.call0(&JsValue::NULL).map_or(true, |v| v.is_truthy()));
+        let report = engine.build_tree(&params, &mut progress, &cancelled).js()?;
+        to_js(&report)
+    }
+
+    /// Remove the summary tree; returns whether there was one.
+    #[wasm_bindgen(js_name = clearTree)]
+    pub fn clear_tree(&mut self) -> JsResult<bool> {
+        Ok(self.engine_mut()?.clear_tree())
+    }
+
+    /// Summary nodes per level (`[]` without a tree).
+    #[wasm_bindgen(js_name = treeLevels, unchecked_return_type = "number[]")]
+    pub fn tree_levels(&self) -> JsResult<JsValue> {
+        let levels: Vec<usize> = self.engine()?.tree_levels().into_values().collect();
+        to_js(&levels)
     }
 
     /// Embed `texts` with the loaded embedder, `embed_batch` at a time (one vector per

@@ -41,6 +41,11 @@ pub struct EvalArgs {
     /// fusion, decompose, step-back, hyde, auto. Overrides the grid's `translate`.
     #[arg(long)]
     translate: Option<String>,
+    /// Summary tree retrievals crossed with the modes (comma-separated): none, collapsed
+    /// (the RAPTOR collapsed tree; needs an index with a tree, skipped for sparse).
+    /// Overrides the grid's `tree`.
+    #[arg(long)]
+    tree: Option<String>,
     /// Configuration grid (JSON: modes, alphas, rrf_k, k, chunking, embedders, chunk_depth, answers).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -299,6 +304,17 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
             .collect::<sotto::Result<Vec<sotto::query::Translate>>>()?;
         if grid.translate.is_empty() {
             bail!("--translate lists no technique");
+        }
+    }
+    if let Some(t) = &a.tree {
+        grid.tree = t
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::parse)
+            .collect::<sotto::Result<Vec<sotto::query::Tree>>>()?;
+        if grid.tree.is_empty() {
+            bail!("--tree lists no tree retrieval");
         }
     }
     let answer_mode = match a.answers {
