@@ -9,7 +9,10 @@
 //! - [`persist`] — the engine saved to and loaded from an index file;
 //! - [`answer`], [`select`], [`prompt`], [`attribute`], [`ask`] — grounded answers:
 //!   sentence spans and evidence, sentence selection, the fenced prompt, attribution of
-//!   generated sentences, and the `ask` pipeline that ties them together.
+//!   generated sentences, and the `ask` pipeline that ties them together;
+//! - [`adaptive`] — Adaptive RAG: the question's class picks no retrieval, the single-step
+//!   `ask`, or a multi-step one (decompose, answer each part, compose);
+//! - [`self_check`] — after generation, unsupported claims are retrieved once more.
 //!
 //! Design decisions:
 //! - **Atomic batches.** [`Engine::add_documents`] validates, cleans, chunks,
@@ -27,6 +30,7 @@
 //!   that both retrievers respect while ranking, so `k` results come back whenever
 //!   `k` matching chunks exist.
 
+pub mod adaptive;
 pub mod answer;
 pub mod ask;
 pub mod attribute;
@@ -39,6 +43,7 @@ pub mod prompt;
 pub mod records;
 pub mod search;
 pub mod select;
+pub mod self_check;
 
 use std::collections::BTreeMap;
 
@@ -73,6 +78,9 @@ pub struct Engine {
     pub(crate) select_tuning: select::SelectTuning,
     /// The grader's calibration fitted for this index (`sotto calibrate`), if any.
     pub(crate) calibration: Option<grade::Calibration>,
+    /// The question-class prototypes embedded with this engine's embedder, computed on
+    /// first use (`None` inside: the embedder has no prototype floor, rules only).
+    pub(crate) prototypes: std::sync::OnceLock<Option<crate::query::classify::Prototypes>>,
 }
 
 impl Engine {
@@ -93,6 +101,7 @@ impl Engine {
             sentences: std::sync::Mutex::new(crate::index::sentences::SentenceStore::new(dim)),
             select_tuning: select::SelectTuning::default(),
             calibration: None,
+            prototypes: std::sync::OnceLock::new(),
         }
     }
 
