@@ -223,6 +223,10 @@ pub struct QueryTrace {
     /// instead (empty in dense mode, or when every word matched).
     #[serde(default)]
     pub corrections: Vec<crate::index::sparse::TypoCorrection>,
+    /// The question's class (semantic routing, [`super::classify`]), when the engine
+    /// classified it (traced searches do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<super::classify::Classification>,
 }
 
 impl QueryTrace {
@@ -236,6 +240,7 @@ impl QueryTrace {
             notes: Vec::new(),
             stages: Vec::new(),
             corrections: Vec::new(),
+            class: None,
         }
     }
 }
