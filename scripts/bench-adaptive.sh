@@ -23,6 +23,9 @@ for set in qa hard; do
     hard) file="$DATA/cargo-book-hard.jsonl" ;;
   esac
   "$SOTTO" eval "$INDEX" "$file" --modes hybrid --answers extractive --adaptive off,on --json > "$OUT/$set-extractive.json"
+  # Latency: the second pair of configurations (the same rankings) runs with every sentence
+  # vector already computed by the first pair, so off and on compare warm, in one process.
+  "$SOTTO" eval "$INDEX" "$file" --modes hybrid-rrf:60,hybrid-rrf:60.0001 --answers extractive --adaptive off,on --json > "$OUT/$set-latency.json"
   if [ "${GENERATIVE:-0}" = 1 ]; then
     "$SOTTO" eval "$INDEX" "$file" --modes hybrid --answers generative --no-self-check --json > "$OUT/$set-generative-plain.json"
     "$SOTTO" eval "$INDEX" "$file" --modes hybrid --answers generative --json > "$OUT/$set-generative-self-check.json"
