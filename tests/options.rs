@@ -52,6 +52,12 @@ fn the_core_refuses_each_invalid_value() {
     // An answer's options carry the same search rules.
     let ask = sotto::rag::ask::AskOptions { search: k0, ..Default::default() };
     assert_eq!(invalid_option(e.ask("cargo?", &ask, &|| 0.0, &mut |_| true)), "k");
+    // Adaptive RAG picks its own pipeline: a translation beside it is refused.
+    let mut adaptive = sotto::rag::ask::AskOptions { adaptive: true, ..Default::default() };
+    adaptive.search.translate = sotto::query::Translate::Hyde;
+    assert_eq!(invalid_option(e.ask("cargo?", &adaptive, &|| 0.0, &mut |_| true)), "adaptive");
+    let bad: Result<sotto::rag::ask::AskOptions, _> = serde_json::from_str(r#"{"adaptive": "yes"}"#);
+    assert!(bad.is_err(), "a non-boolean adaptive in JSON options is refused");
 }
 
 #[test]
@@ -64,6 +70,9 @@ fn the_grid_refuses_each_invalid_value() {
     let chunking = r#"{"chunking": [{"max_tokens": 1, "overlap": 0}]}"#;
     assert_eq!(invalid_option(GridConfig::from_json(chunking, &key)), "chunk.max_tokens");
     assert_eq!(invalid_option(Retrieval::parse("hybrid", 0.0, 0.5)), "rrf_k");
+    let adaptive = r#"{"adaptive": true, "translate": ["none", "hyde"]}"#;
+    assert_eq!(invalid_option(GridConfig::from_json(adaptive, &key)), "adaptive");
+    assert_eq!(invalid_option(GridConfig::from_json(r#"{"adaptive": "yes"}"#, &key)), "adaptive");
 }
 
 #[cfg(feature = "cli")]
@@ -83,6 +92,7 @@ fn the_cli_refuses_each_invalid_value_before_reading_anything() {
         vec!["ask", missing, "cargo?", "--mode", "poetic"],
         vec!["ask", missing, "cargo?", "-k", "0"],
         vec!["ask", missing, "cargo?", "--mode", "generative", "--constrain", "poetic"],
+        vec!["ask", missing, "cargo?", "--adaptive", "--translate", "hyde"],
         vec!["index", "no-such-dir", "-o", "x.sotto", "--max-tokens", "1"],
     ];
     for args in cases {

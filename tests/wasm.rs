@@ -246,6 +246,14 @@ fn bad_options_are_errors() {
     assert_eq!(kind(e.ask("x", js(json!({"constrain": "poetic"})), None)), "InvalidOption");
     assert_eq!(kind(e.search("x", js(json!({"route": "sometimes"})))), "InvalidOption");
     assert_eq!(kind(e.search("x", js(json!({"construct": "maybe"})))), "InvalidOption");
+    assert_eq!(kind(e.ask("x", js(json!({"adaptive": "yes"})), None)), "InvalidOption");
+    assert_eq!(kind(e.ask("x", js(json!({"selfCheck": 1})), None)), "InvalidOption");
+    assert_eq!(kind(e.ask("x", js(json!({"adaptive": true, "search": {"translate": "hyde"}})), None)), "InvalidOption");
+    // Adaptive on: a meta question is described, not retrieved, and the route says so.
+    let a = rs(&e.ask("Hello! What can you do?", js(json!({"adaptive": true})), None).unwrap());
+    assert_eq!(a["route"]["classification"]["class"], "meta", "{a}");
+    assert_eq!(a["route"]["pipeline"], "no-retrieval");
+    assert_eq!(a["citations"], json!([]));
     // Sparse search of an unknown word is an empty list, not an error.
     assert_eq!(rs(&e.search("zzzzqqq", js(json!({"mode": "sparse"}))).unwrap()), json!([]));
 }

@@ -446,6 +446,20 @@ function renderTrace(t) {
   );
 }
 
+/** Adaptive RAG's route under an answer: class, pipeline, the parts not answered (all as text). */
+function renderRoute(r) {
+  const c = r.classification;
+  const stages = r.stages.map((s) => `${s.stage} ${s.ms.toFixed(1)} ms`).join(' · ');
+  return el(
+    'details',
+    { class: 'trace', 'data-pipeline': r.pipeline },
+    el('summary', { text: `route: ${c.class} (${c.source}: ${c.rule}) → ${r.pipeline}` }),
+    ...r.parts.map((p) => el('p', { class: 'note', text: `${p.answered ? 'answered' : 'not answered'}: ${p.question}` })),
+    ...r.notes.map((n) => el('p', { class: 'note', text: n })),
+    el('p', { class: 'muted', text: stages }),
+  );
+}
+
 /**
  * Where a citation is in its document: its chunk's heading path (a PDF's page, "p. 12").
  * Taken from the citation when the engine gives it, else from the document's chunk list
@@ -466,7 +480,9 @@ function renderAnswer(a) {
   window.sottoLastAnswer = a; // for the console and the end-to-end test
   const box = $('answer');
   const p = el('p', { class: a.abstained ? 'abstained' : 'answer-text' });
-  if (a.abstained) p.textContent = a.answer;
+  // An abstention, and an adaptive answer without sentences (a meta question's description of
+  // the collection, which quotes document titles): the engine's text, as text, never markup.
+  if (a.abstained || a.sentences.length === 0) p.textContent = a.answer;
   for (const s of a.sentences) {
     p.append(s.supported ? document.createTextNode(s.text + ' ') : el('span', { class: 'unsupported', title: `support ${s.support.toFixed(2)}`, text: s.text + ' ' }));
     for (const n of s.citations) {
@@ -480,7 +496,7 @@ function renderAnswer(a) {
   const meta = el('p', { class: 'answer-meta', text: `${a.mode}${a.fell_back ? ' (fell back to extractive)' : ''} · support ${a.support.toFixed(2)} · retrieval ${a.retrieval_score.toFixed(2)}${dropped}` });
   box.replaceChildren(p, meta);
   box.dataset.state = a.abstained ? 'abstained' : 'answered';
-  $('answer-trace').replaceChildren(...(a.query ? [renderTrace(a.query)] : []));
+  $('answer-trace').replaceChildren(...(a.route ? [renderRoute(a.route)] : []), ...(a.query ? [renderTrace(a.query)] : []));
   const docs = new Map();
   $('citations').replaceChildren(
     ...a.citations.map((c) => {

@@ -229,7 +229,11 @@ export interface SottoClient {
   exportFeedback(): Promise<{ jsonl: string; questions: number; skipped: { question: string; reason: string }[] }>;
   /** Forget the query log and/or the feedback (default both). */
   clearMonitoring(which?: { log?: boolean; feedback?: boolean }): Promise<{ ok: boolean }>;
-  /** Answer a question. `onText` receives UNVERIFIED text; the resolved `answer` is the attributed one. */
+  /** Answer a question. `onText` receives UNVERIFIED text; the resolved `answer` is the attributed one.
+   *  With `opts.adaptive`, `answer.route` (a `RouteTrace`) says which pipeline the question's class
+   *  picked; a meta question's answer has no sentences and no citations, only `answer.answer`, which
+   *  names document titles and must be shown as text. A generative answer's `self_check`
+   *  (a `SelfCheckTrace`) says whether unsupported claims were retrieved again. */
   ask(question: string, opts?: AskOpts, cb?: { onText?: UnverifiedTextCallback }): Promise<{ answer: Answer }>;
   /** The answer's UNVERIFIED text pieces as they are produced (see UnverifiedTextCallback); `.answer` resolves to the attributed answer. */
   askStream(question: string, opts?: AskOpts): AsyncIterableIterator<string> & { answer: Promise<{ answer: Answer }> };

@@ -181,6 +181,13 @@ enum Command {
         /// Maximum new tokens.
         #[arg(long, default_value_t = 100)]
         max_new_tokens: usize,
+        /// Adaptive RAG: the question's class picks no retrieval (meta questions), one step,
+        /// or one step per part (comparisons). Not with --translate.
+        #[arg(long)]
+        adaptive: bool,
+        /// Generative answers without the self-check (no second retrieval for unsupported claims).
+        #[arg(long)]
+        no_self_check: bool,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -459,10 +466,18 @@ fn run() -> Result<()> {
             lenient,
             constrain,
             max_new_tokens,
+            adaptive,
+            no_self_check,
             json,
         } => {
-            let mut options =
-                AskOptions { max_new_tokens, strict: !lenient, constrain: constrain.parse()?, ..AskOptions::default() };
+            let mut options = AskOptions {
+                max_new_tokens,
+                strict: !lenient,
+                constrain: constrain.parse()?,
+                adaptive,
+                self_check: !no_self_check,
+                ..AskOptions::default()
+            };
             options.search.k = k;
             options.search.rerank = rerank.parse()?;
             options.search.translate = translate.parse()?;
@@ -513,6 +528,26 @@ fn run() -> Result<()> {
                 println!();
                 for c in &answer.citations {
                     println!("[{}] {} — {} [{}..{}]", c.n, c.doc_id, c.title.as_deref().unwrap_or(""), c.start, c.end);
+                }
+                if let Some(r) = &answer.route {
+                    eprintln!(
+                        "route: {} ({:?}: {}) → {:?}{}",
+                        r.classification.class.name(),
+                        r.classification.source,
+                        r.classification.rule,
+                        r.pipeline,
+                        if r.parts.is_empty() { String::new() } else { format!(" over {} parts", r.parts.len()) }
+                    );
+                }
+                if let Some(c) = &answer.self_check {
+                    eprintln!(
+                        "self-check: {} unsupported claim(s) retrieved again, {} source(s) added, supported {} → {}{}",
+                        c.claims.len(),
+                        c.added_sources,
+                        c.supported_before,
+                        c.supported_after,
+                        if c.rescued { " (kept)" } else { "" }
+                    );
                 }
                 if let Some(g) = &answer.grade {
                     eprintln!(

@@ -14,7 +14,8 @@
 //!   "chunk_depth": 30,
 //!   "answers": false,
 //!   "translate": ["none", "fusion", "decompose"],
-//!   "tree": ["none", "collapsed"]
+//!   "tree": ["none", "collapsed"],
+//!   "adaptive": [false, true]
 //! }
 //! ```
 //!
@@ -23,7 +24,10 @@
 //! `embedders` default to the caller's index; `translate` (query translation, see
 //! [`crate::query::translate`]) is crossed with every mode (default `none` only), and so
 //! is `tree` (the RAPTOR collapsed tree, [`crate::rag::tree`]; default `none` only; not
-//! crossed with `sparse`, which the tree cannot serve). An unknown mode or key is an
+//! crossed with `sparse`, which the tree cannot serve), and so is `adaptive` (Adaptive RAG
+//! for the answers, see [`crate::rag::adaptive`]; `true`, `false` or a list of both;
+//! default `false`; with `true` every translation must be `none`, as in
+//! `AskOptions::validate`). An unknown mode or key is an
 //! [`Error::InvalidOption`] naming it.
 //!
 //! The grid is expanded embedder-major, then chunking, then mode, and [`run_grid`]
@@ -110,6 +114,9 @@ pub struct Configuration {
     /// Summary tree retrieval (default none).
     #[serde(default)]
     pub tree: Tree,
+    /// Adaptive RAG for the answers (default false).
+    #[serde(default)]
+    pub adaptive: bool,
 }
 
 /// A parsed grid.
@@ -133,18 +140,37 @@ pub struct GridConfig {
     /// Summary tree retrievals, each crossed with every mode but sparse (default: none only).
     #[serde(default = "no_tree")]
     pub tree: Vec<Tree>,
+    /// Adaptive RAG off and/or on, crossed with every mode (default: off only).
+    #[serde(default = "not_adaptive")]
+    pub adaptive: Vec<bool>,
 }
 
 fn no_tree() -> Vec<Tree> {
     vec![Tree::None]
 }
 
+fn not_adaptive() -> Vec<bool> {
+    vec![false]
+}
+
 fn no_translation() -> Vec<Translate> {
     vec![Translate::None]
 }
 
-const KEYS: &[&str] =
-    &["modes", "alphas", "rrf_k", "k", "ks", "chunking", "embedders", "chunk_depth", "answers", "translate", "tree"];
+const KEYS: &[&str] = &[
+    "modes",
+    "alphas",
+    "rrf_k",
+    "k",
+    "ks",
+    "chunking",
+    "embedders",
+    "chunk_depth",
+    "answers",
+    "translate",
+    "tree",
+    "adaptive",
+];
 
 fn dedup<T: PartialEq>(v: Vec<T>) -> Vec<T> {
     let mut out: Vec<T> = Vec::with_capacity(v.len());
@@ -172,6 +198,7 @@ impl GridConfig {
             chunk_depth: 30,
             translate: no_translation(),
             tree: no_tree(),
+            adaptive: not_adaptive(),
             answers: false,
         }
     }
@@ -308,7 +335,31 @@ impl GridConfig {
         if let Some(a) = obj.get("answers") {
             grid.answers = a.as_bool().ok_or_else(|| bad("answers", format!("{a} is not true or false")))?;
         }
+        if let Some(a) = obj.get("adaptive") {
+            let one =
+                |v: &serde_json::Value| v.as_bool().ok_or_else(|| bad("adaptive", format!("{v} is not true or false")));
+            grid.adaptive = match a.as_array() {
+                Some(list) if list.is_empty() => return Err(bad("adaptive", "an empty list")),
+                Some(list) => dedup(list.iter().map(one).collect::<Result<_>>()?),
+                None => vec![one(a)?],
+            };
+        }
+        grid.validate_adaptive()?;
         Ok(grid)
+    }
+
+    /// Adaptive RAG picks its own pipeline: with `adaptive` on, every translation must be
+    /// `none` (the rule of `AskOptions::validate`, checked before any work).
+    pub fn validate_adaptive(&self) -> Result<()> {
+        if self.adaptive.contains(&true) {
+            if let Some(t) = self.translate.iter().find(|t| **t != Translate::None) {
+                return Err(bad(
+                    "adaptive",
+                    format!("adaptive picks the pipeline; translate must be none, not {}", t.name()),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The distinct indexes, in build order.
@@ -334,20 +385,25 @@ impl GridConfig {
                         if tree == Tree::Collapsed && mode == ModeSpec::Sparse {
                             continue; // the tree is dense-only
                         }
-                        let mut name = mode.name();
-                        if translate != Translate::None || self.translate.len() > 1 {
-                            name.push_str(&format!(" · {}", translate.name()));
+                        for &adaptive in &self.adaptive {
+                            let mut name = mode.name();
+                            if translate != Translate::None || self.translate.len() > 1 {
+                                name.push_str(&format!(" · {}", translate.name()));
+                            }
+                            if tree != Tree::None || self.tree.len() > 1 {
+                                name.push_str(&format!(" · tree {}", tree.name()));
+                            }
+                            if adaptive {
+                                name.push_str(" · adaptive");
+                            }
+                            if self.embedders.len() > 1 {
+                                name.push_str(&format!(" · {}", key.embedder));
+                            }
+                            if self.chunking.len() > 1 {
+                                name.push_str(&format!(" · {}/{}", key.chunk.max_tokens, key.chunk.overlap));
+                            }
+                            out.push(Configuration { name, index: key.clone(), mode, translate, tree, adaptive });
                         }
-                        if tree != Tree::None || self.tree.len() > 1 {
-                            name.push_str(&format!(" · tree {}", tree.name()));
-                        }
-                        if self.embedders.len() > 1 {
-                            name.push_str(&format!(" · {}", key.embedder));
-                        }
-                        if self.chunking.len() > 1 {
-                            name.push_str(&format!(" · {}/{}", key.chunk.max_tokens, key.chunk.overlap));
-                        }
-                        out.push(Configuration { name, index: key.clone(), mode, translate, tree });
                     }
                 }
             }
@@ -524,7 +580,7 @@ impl<'g> GridRunner<'g> {
                 ks: self.grid.ks.clone(),
                 search: SearchOptions { translate: c.translate, tree: c.tree, ..c.mode.search_options() },
                 chunk_depth: self.grid.chunk_depth,
-                answers: self.answers.clone(),
+                answers: self.answers.clone().map(|a| crate::rag::ask::AskOptions { adaptive: c.adaptive, ..a }),
                 ..self.base.clone()
             };
             let mut report = evaluate_with(engine, self.questions, &options, clock, &mut |done, total| {
@@ -591,6 +647,21 @@ mod tests {
     }
 
     #[test]
+    fn adaptive_is_crossed_with_the_modes_and_named() {
+        let g = GridConfig::from_json(r#"{"modes": ["dense", "sparse"], "adaptive": [false, true, true]}"#, &key())
+            .unwrap();
+        assert_eq!(g.adaptive, [false, true]);
+        let c = g.expand();
+        let names: Vec<(&str, bool)> = c.iter().map(|x| (x.name.as_str(), x.adaptive)).collect();
+        assert_eq!(
+            names,
+            [("dense", false), ("dense · adaptive", true), ("sparse", false), ("sparse · adaptive", true)]
+        );
+        assert_eq!(GridConfig::from_json(r#"{"adaptive": true}"#, &key()).unwrap().adaptive, [true]);
+        assert_eq!(GridConfig::from_json("{}", &key()).unwrap().adaptive, [false]);
+    }
+
+    #[test]
     fn defaults_and_errors() {
         let g = GridConfig::from_json("{}", &key()).unwrap();
         assert_eq!(g, GridConfig::single(&key()));
@@ -608,6 +679,9 @@ mod tests {
             (r#"{"modes": ["fuzzy"]}"#, "mode"),
             (r#"{"alphas": [2.0]}"#, "alpha"),
             (r#"{"embedders": []}"#, "embedders"),
+            (r#"{"adaptive": "yes"}"#, "adaptive"),
+            (r#"{"adaptive": []}"#, "adaptive"),
+            (r#"{"adaptive": true, "translate": ["none", "hyde"]}"#, "adaptive"),
             ("[1]", "grid"),
             ("{", "grid"),
         ] {

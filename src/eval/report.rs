@@ -985,6 +985,8 @@ mod tests {
                 total_ms: 9.0,
                 contains_answer: Some(false),
                 generation: None,
+                route: None,
+                self_check: None,
             }),
             failure,
             kind: None,
@@ -1018,6 +1020,7 @@ mod tests {
                 mode: ModeSpec::Dense,
                 translate: Default::default(),
                 tree: Default::default(),
+                adaptive: false,
             },
             report: EvalReport {
                 config: name.into(),

@@ -246,6 +246,12 @@ pub struct AnswerResult {
     /// What the generator wrote, when it ran (`None` for extractive answers).
     #[serde(default)]
     pub generation: Option<GenerationResult>,
+    /// Adaptive RAG's route (class, pipeline, parts), when `adaptive` was on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<crate::rag::adaptive::RouteTrace>,
+    /// The self-check after generation, when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_check: Option<crate::rag::self_check::SelfCheckTrace>,
 }
 
 /// The generator's part of an evaluated generative answer.
@@ -447,7 +453,8 @@ pub struct EvalReport {
     /// Search latency.
     pub latency_ms: Latency,
     /// Latency per stage: `search`, and with answers `answer.retrieve`,
-    /// `answer.select`, `answer.generate` (generative only), `answer.total`.
+    /// `answer.select`, `answer.generate` (generative only), `answer.total`, and when
+    /// they ran `answer.classify` (adaptive) and `answer.self_check` (generative).
     pub stages: BTreeMap<String, Latency>,
     /// Answer metrics, when questions have gold answers or answers were computed.
     pub answers: Option<AnswerMetrics>,
@@ -575,6 +582,13 @@ pub fn evaluate_with(
                     stage_samples.entry("answer.generate").or_default().push(t.prefill_ms + t.decode_ms);
                 }
                 stage_samples.entry("answer.total").or_default().push(t.total_ms);
+                if let Some(r) = &a.route {
+                    let classify: f64 = r.stages.iter().filter(|s| s.stage == "classify").map(|s| s.ms).sum();
+                    stage_samples.entry("answer.classify").or_default().push(classify);
+                }
+                if let Some(c) = &a.self_check {
+                    stage_samples.entry("answer.self_check").or_default().push(c.ms);
+                }
                 let prediction = if a.abstained {
                     String::new()
                 } else {
@@ -620,6 +634,8 @@ pub fn evaluate_with(
                     citation_precision: citation_precision(&grounded),
                     citations,
                     total_ms: a.timings.total_ms,
+                    route: a.route.clone(),
+                    self_check: a.self_check.clone(),
                 })
             }
         };
@@ -906,6 +922,8 @@ mod tests {
                 total_ms: 0.0,
                 contains_answer: None,
                 generation: None,
+                route: None,
+                self_check: None,
             }),
             failure: None,
             kind: None,

@@ -47,3 +47,116 @@ pub fn write_gguf(metadata: &[(&str, Value)], tensors: &[TestTensor<'_>]) -> Res
     gguf_file::write(&mut out, &md, &ts).map_err(err)?;
     Ok(out.into_inner())
 }
+
+/// A generator that writes a fixed text, one word per token, whatever the prompt: the
+/// engine's answer pipeline (packing, streaming, attribution, self-check, fallback)
+/// tested without weights. `start` records the prompt it was given.
+#[cfg(test)]
+pub(crate) struct ScriptedGenerator {
+    info: super::GeneratorInfo,
+    tokenizer: super::GgufTokenizer,
+    pieces: Vec<String>,
+    pos: usize,
+    text: String,
+    stats: super::GenerationStats,
+    /// Every prompt `start` was given, rendered.
+    pub prompts: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+#[cfg(test)]
+impl ScriptedGenerator {
+    /// A generator that writes `script`.
+    pub(crate) fn new(script: &str) -> Self {
+        let m = super::tokenizer::tests_support::tiny_gpt2_metadata();
+        let tokenizer = super::GgufTokenizer::from_metadata(&super::gguf::Meta(&m), "llama")
+            .unwrap_or_else(|e| panic!("test tokenizer: {e}"));
+        let info = super::GeneratorInfo {
+            architecture: "scripted".into(),
+            name: Some("scripted".into()),
+            context_len: 4096,
+            vocab_size: tokenizer.vocab_size(),
+            embedding_length: 0,
+            block_count: 0,
+            tokenizer_model: super::TokenizerModel::ByteLevelBpe,
+            chat_template: super::TemplateSource::BuiltinChatml,
+            tensor_types: vec![],
+            requantized_tensors: 0,
+            warnings: vec![],
+        };
+        ScriptedGenerator {
+            info,
+            tokenizer,
+            pieces: script.split_inclusive(' ').map(str::to_owned).collect(),
+            pos: 0,
+            text: String::new(),
+            stats: super::GenerationStats::default(),
+            prompts: Default::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+impl super::Generator for ScriptedGenerator {
+    fn info(&self) -> &super::GeneratorInfo {
+        &self.info
+    }
+    fn tokenizer(&self) -> &super::GgufTokenizer {
+        &self.tokenizer
+    }
+    fn context_len(&self) -> usize {
+        self.info.context_len
+    }
+    fn count_tokens(&self, text: &str) -> Result<usize> {
+        Ok(text.split_whitespace().count())
+    }
+    fn render_chat(&self, messages: &[super::ChatMessage]) -> Result<String> {
+        Ok(messages.iter().map(|m| format!("{}: {}", m.role, m.content)).collect::<Vec<_>>().join("\n"))
+    }
+    fn start(&mut self, prompt: super::Prompt<'_>, _opts: &super::GenerationOptions) -> Result<()> {
+        let rendered = match prompt {
+            super::Prompt::Text(t) => t.to_owned(),
+            super::Prompt::Chat(m) => self.render_chat(m)?,
+            super::Prompt::Tokens(t) => format!("{} tokens", t.len()),
+        };
+        self.stats = super::GenerationStats {
+            prefill_tokens: rendered.split_whitespace().count(),
+            ..super::GenerationStats::default()
+        };
+        self.prompts.lock().map_err(|_| Error::WrongState("poisoned".into()))?.push(rendered);
+        self.pos = 0;
+        self.text.clear();
+        Ok(())
+    }
+    fn start_constrained(
+        &mut self,
+        prompt: super::Prompt<'_>,
+        opts: &super::GenerationOptions,
+        _constraint: Box<dyn super::constrain::Constraint>,
+    ) -> Result<()> {
+        self.start(prompt, opts)
+    }
+    fn next_token(&mut self) -> Result<Option<super::TokenOut>> {
+        let Some(piece) = self.pieces.get(self.pos) else {
+            self.stats.finish_reason = Some(super::FinishReason::Eos);
+            return Ok(None);
+        };
+        let out = super::TokenOut { id: 3, text: piece.clone(), index: self.pos, special: false };
+        self.text.push_str(piece);
+        self.pos += 1;
+        self.stats.generated_tokens += 1;
+        self.stats.decode_tokens += 1;
+        Ok(Some(out))
+    }
+    fn finish_reason(&self) -> Option<super::FinishReason> {
+        self.stats.finish_reason
+    }
+    fn stats(&self) -> super::GenerationStats {
+        self.stats
+    }
+    fn text(&self) -> &str {
+        &self.text
+    }
+    fn reset(&mut self) {
+        self.pos = 0;
+    }
+}

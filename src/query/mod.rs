@@ -5,14 +5,19 @@
 //!
 //! The query layer of the advanced-RAG repertoire grows here: [`translate`] turns one
 //! question into the searches the engine runs (multi-query, RAG-Fusion, decomposition,
-//! step-back, HyDE — model-free). Routing and query construction are still to come.
+//! step-back, HyDE — model-free). [`classify`] is semantic routing: the question's class
+//! (meta, definition, how-to, comparison, yes/no, list, overview, factoid) from rules and
+//! prototype embeddings, which the adaptive answer pipeline (`rag::adaptive`) acts on.
+//! Logical routing and query construction are still to come.
 
+pub mod classify;
 pub mod construct;
 pub mod filter;
 pub mod options;
 pub mod route;
 pub mod translate;
 
+pub use classify::{Classification, QuestionClass};
 pub use construct::Construct;
 pub use filter::Filter;
 pub use options::{Mode, Rerank, Retrieval, SearchOptions, Tree, TreeHit};

@@ -232,6 +232,10 @@ pub struct QueryTrace {
     /// The summary nodes a collapsed-tree search ranked (empty without `tree: collapsed`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tree: Vec<super::options::TreeHit>,
+    /// The question's class (semantic routing, [`super::classify`]), when the engine
+    /// classified it (traced searches do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<super::classify::Classification>,
 }
 
 impl QueryTrace {
@@ -248,6 +252,7 @@ impl QueryTrace {
             route: None,
             construction: None,
             tree: Vec::new(),
+            class: None,
         }
     }
 }

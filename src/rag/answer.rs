@@ -415,6 +415,14 @@ pub struct Answer {
     /// The query translation's trace, when [`crate::query::SearchOptions::translate`] is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<crate::query::QueryTrace>,
+    /// Adaptive RAG's route: the question's class, the pipeline it picked, the parts of
+    /// a multi-step answer and per-stage time (`None` unless `adaptive` is on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<super::adaptive::RouteTrace>,
+    /// The self-check after generation: the unsupported claims retrieved again and what
+    /// the second attribution made of them (`None` when it did not run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_check: Option<super::self_check::SelfCheckTrace>,
 }
 
 impl Answer {

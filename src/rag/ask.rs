@@ -1,4 +1,5 @@
-//! `Engine::ask`: retrieve → select sentences → (pack → generate → attribute) → answer.
+//! `Engine::ask`: retrieve → select sentences → (pack → generate → attribute → self-check)
+//! → answer; with `adaptive`, [`super::adaptive`] routes the question first.
 //! See [`super::answer`] for why the engine, not the model, decides what is cited; the
 //! stages are [`super::search`], [`super::select`], [`super::prompt`],
 //! [`crate::generate::stream`] and [`super::attribute`].
@@ -11,6 +12,7 @@ use super::grade::{Calibration, CalibrationSource, Grade, GradeTrace, FEATURE_NA
 use super::prompt::build_prompt;
 use super::records::SearchHit;
 use super::select::Scored;
+use super::self_check::{self, SelfCheckTrace};
 use super::Engine;
 use crate::error::{Error, Result};
 use crate::generate::constrain::CopyConstraint;
@@ -57,6 +59,15 @@ pub struct AskOptions {
     /// Sampling options of the generator (default greedy with the loop guard);
     /// `max_new_tokens` above takes precedence.
     pub generation: GenerationOptions,
+    /// Adaptive RAG (see [`super::adaptive`]): the question's class picks the pipeline —
+    /// no retrieval for meta questions, multi-step for multi-part ones, single-step
+    /// otherwise. Default false (see the measurements in `docs/answers.md`). The pipeline
+    /// decides the query translation, so `search.translate` must be `none`.
+    pub adaptive: bool,
+    /// After a generative answer, retrieve once more with the claims attribution found
+    /// unsupported and attribute again against the enlarged sources (see
+    /// [`super::self_check`]). Default true; no effect on extractive answers.
+    pub self_check: bool,
 }
 
 impl Default for AskOptions {
@@ -75,6 +86,8 @@ impl Default for AskOptions {
             max_new_tokens: 100,
             constrain: Constrain::None,
             generation: GenerationOptions::default(),
+            adaptive: false,
+            self_check: true,
         }
     }
 }
@@ -126,6 +139,15 @@ impl AskOptions {
                 format!("{} is not in [1, {}]", self.max_new_tokens, crate::generate::MAX_NEW_TOKENS),
             ));
         }
+        if self.adaptive && self.search.translate != Translate::None {
+            return Err(bad(
+                "adaptive",
+                format!(
+                    "adaptive picks the pipeline (multi-step decomposes by itself); translate must be none, not {}",
+                    self.search.translate.name()
+                ),
+            ));
+        }
         Ok(())
     }
 }
@@ -159,27 +181,46 @@ impl Engine {
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Answer> {
         options.validate()?;
+        if options.adaptive {
+            return self.ask_adaptive(question, options, clock, on_text);
+        }
         let t0 = clock();
+        let qvec = self.question_vector(question, options)?;
+        self.ask_with_vector(question, &qvec, t0, options, clock, on_text)
+    }
+
+    /// The question's vector for answering (dense, with the query prefix).
+    pub(crate) fn question_vector(&self, question: &str, options: &AskOptions) -> Result<Vec<f32>> {
+        let probe = SearchOptions { mode: Mode::Dense, ..options.search.clone() };
+        self.embed_query(question, &probe)
+    }
+
+    /// The single-step pipeline for a question whose vector is `qvec`, started at `t0`
+    /// (options already validated).
+    pub(crate) fn ask_with_vector(
+        &self,
+        question: &str,
+        qvec: &[f32],
+        t0: f64,
+        options: &AskOptions,
+        clock: &dyn Fn() -> f64,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Answer> {
         let mut answer = Answer { question: question.to_owned(), ..Answer::default() };
-        let qvec = {
-            let mut probe = options.search.clone();
-            probe.mode = Mode::Dense;
-            self.embed_query(question, &probe)?
-        };
         let plain = options.search.translate == Translate::None
             && options.search.route == crate::query::Route::None
             && options.search.construct == crate::query::Construct::Off;
         let hits = if plain {
-            self.search_with_vector(question, Some(&qvec), &options.search)?
+            self.search_with_vector(question, Some(qvec), &options.search)?
         } else {
-            let (hits, trace) = self.search_traced_with_vector(question, Some(&qvec), &options.search, clock)?;
+            let (hits, trace) = self.search_traced_with_vector(question, Some(qvec), &options.search, clock)?;
             answer.query = Some(trace);
             hits
         };
         let t1 = clock();
         answer.timings.retrieve_ms = t1 - t0;
 
-        let mut candidates = self.score_sentences(question, &qvec, &hits, options)?;
+        let mut candidates = self.score_sentences(question, qvec, &hits, options)?;
         let t2 = clock();
         answer.timings.select_ms = t2 - t1;
         answer.retrieval_score = candidates.iter().map(|c| c.cosine).fold(0.0, f32::max);
@@ -188,7 +229,7 @@ impl Engine {
         let abstain = match calibration {
             None => candidates.is_empty() || answer.retrieval_score < options.abstain_below,
             Some(c) => {
-                let (grade, refined) = self.corrective(question, &qvec, hits, candidates, &c, source, options)?;
+                let (grade, refined) = self.corrective(question, qvec, hits, candidates, &c, source, options)?;
                 candidates = refined;
                 let abstain = grade.grade == Grade::Incorrect || candidates.is_empty();
                 answer.grade = Some(grade);
@@ -302,7 +343,8 @@ impl Engine {
         answer.citations = table.citations;
     }
 
-    /// Pack the best sentences under the token budget, generate, attribute, and keep
+    /// Pack the best sentences under the token budget, generate, attribute, retrieve the
+    /// unsupported claims once more and attribute again ([`super::self_check`]), and keep
     /// only supported sentences (strict) — or fall back to the extractive answer.
     #[allow(clippy::too_many_arguments)]
     fn generative(
@@ -382,10 +424,49 @@ impl Engine {
         // 3. Attribute each generated sentence to the packed sources.
         // A generation cut off by the token limit ends in an unfinished sentence.
         let truncated = !matches!(stats.finish_reason, Some(FinishReason::Eos | FinishReason::Constraint));
-        let attributed =
+        let mut attributed =
             attribute(self, question, lang, &packed, &generated, truncated, options.support_threshold, options.strict);
-        let (kept, dropped, table) = (attributed.kept, attributed.dropped, attributed.table);
         answer.timings.attribute_ms = clock() - t2;
+
+        // 4. Self-check: retrieve the unsupported claims once, attribute again.
+        if options.self_check {
+            let unsupported: Vec<AnswerSentence> =
+                attributed.dropped.iter().chain(&attributed.kept).filter(|s| !s.supported).cloned().collect();
+            let claims = self_check::claims(&unsupported);
+            if !claims.is_empty() {
+                let t3 = clock();
+                let added = self.recheck_sources(&claims, &packed, options)?;
+                let before = attributed.kept.iter().filter(|s| s.supported).count();
+                let mut trace = SelfCheckTrace {
+                    claims,
+                    added_sources: added.len(),
+                    supported_before: before,
+                    supported_after: before,
+                    ..SelfCheckTrace::default()
+                };
+                if !added.is_empty() {
+                    let enlarged: Vec<&Scored> = packed.iter().copied().chain(added.iter()).collect();
+                    let second = attribute(
+                        self,
+                        question,
+                        lang,
+                        &enlarged,
+                        &generated,
+                        truncated,
+                        options.support_threshold,
+                        options.strict,
+                    );
+                    trace.supported_after = second.kept.iter().filter(|s| s.supported).count();
+                    if trace.supported_after > before {
+                        trace.rescued = true;
+                        attributed = second;
+                    }
+                }
+                trace.ms = clock() - t3;
+                answer.self_check = Some(trace);
+            }
+        }
+        let (kept, dropped, table) = (attributed.kept, attributed.dropped, attributed.table);
         answer.dropped = dropped;
         if kept.iter().any(|s| s.supported) {
             answer.mode = AnswerMode::Generative;
@@ -433,6 +514,88 @@ mod tests {
         assert_eq!(e.chunks_without_sentence_vectors(), 0);
         assert_eq!(again.answer, first.answer);
         assert_eq!(again.citations, first.citations);
+    }
+
+    fn scripted_engine(script: &str) -> Engine {
+        use crate::embed::hashing::HashEmbedder;
+        use crate::{Document, EngineConfig};
+        let mut e = Engine::new(EngineConfig::default(), Box::new(HashEmbedder::new(64)));
+        e.add_documents(vec![
+            Document::new(
+                "lock.md",
+                "# Lock file\n\nCargo.lock records the exact versions of every dependency. It is written by cargo \
+                 when the dependencies are resolved.",
+            ),
+            Document::new(
+                "profiles.md",
+                "# Profiles\n\nRelease profiles enable optimisation level three for faster programs. The dev \
+                 profile keeps debug assertions and compiles quickly.",
+            ),
+        ])
+        .unwrap();
+        e.set_generator(Box::new(crate::generate::testing::ScriptedGenerator::new(script)));
+        e
+    }
+
+    /// Generative, one chunk retrieved (the lock file's), so the profiles page is packed
+    /// only if the self-check finds it.
+    fn generative() -> AskOptions {
+        let mut o = AskOptions { mode: AnswerMode::Generative, abstain_below: 0.0, ..AskOptions::default() };
+        o.search.k = 1;
+        o
+    }
+
+    const Q: &str = "Which file records the exact versions?";
+    const SUPPORTED: &str = "Cargo.lock records the exact versions of every dependency.";
+
+    #[test]
+    fn the_self_check_rescues_a_claim_a_second_retrieval_supports() {
+        let e = scripted_engine(&format!(
+            "{SUPPORTED} Release profiles enable optimisation level three for faster programs."
+        ));
+        let a = e.ask(Q, &generative(), &|| 0.0, &mut |_| true).unwrap();
+        let sc = a.self_check.as_ref().expect("the self-check ran");
+        assert_eq!(sc.claims, ["Release profiles enable optimisation level three for faster programs."]);
+        assert!(sc.added_sources > 0 && sc.rescued, "{sc:?}");
+        assert_eq!((sc.supported_before, sc.supported_after), (1, 2));
+        assert_eq!(a.mode, AnswerMode::Generative);
+        assert!(!a.fell_back && a.dropped.is_empty(), "{a:?}");
+        assert_eq!(a.sentences.len(), 2);
+        assert!(a.sentences.iter().all(|s| s.supported && !s.citations.is_empty()));
+        let docs: Vec<&str> = a.citations.iter().map(|c| c.doc_id.as_str()).collect();
+        assert_eq!(docs, ["lock.md", "profiles.md"]);
+
+        // Without the self-check the same generation loses its second sentence.
+        let off = AskOptions { self_check: false, ..generative() };
+        let a = e.ask(Q, &off, &|| 0.0, &mut |_| true).unwrap();
+        assert!(a.self_check.is_none());
+        assert_eq!((a.sentences.len(), a.dropped.len()), (1, 1));
+    }
+
+    #[test]
+    fn a_claim_no_retrieval_supports_stays_dropped_and_alone_falls_back_to_extractive() {
+        let invented = "The moon is made of green cheese and tastes of apples.";
+        let e = scripted_engine(&format!("{SUPPORTED} {invented}"));
+        let a = e.ask(Q, &generative(), &|| 0.0, &mut |_| true).unwrap();
+        let sc = a.self_check.as_ref().unwrap();
+        assert_eq!(sc.claims, [invented]);
+        assert!(!sc.rescued && sc.supported_after == sc.supported_before, "{sc:?}");
+        assert_eq!(a.mode, AnswerMode::Generative);
+        assert_eq!(a.sentences.len(), 1);
+        assert_eq!(a.dropped.iter().map(|s| s.text.as_str()).collect::<Vec<_>>(), [invented]);
+
+        let e = scripted_engine(invented);
+        let a = e.ask(Q, &generative(), &|| 0.0, &mut |_| true).unwrap();
+        assert!(a.self_check.as_ref().is_some_and(|s| !s.rescued && s.supported_after == 0));
+        assert!(a.fell_back && a.mode == AnswerMode::Extractive, "{a:?}");
+        assert!(a.answer.contains("Cargo.lock records the exact versions"), "{}", a.answer);
+    }
+
+    #[test]
+    fn a_fully_supported_generation_skips_the_self_check() {
+        let e = scripted_engine(SUPPORTED);
+        let a = e.ask(Q, &generative(), &|| 0.0, &mut |_| true).unwrap();
+        assert!(a.self_check.is_none() && a.mode == AnswerMode::Generative && !a.fell_back, "{a:?}");
     }
 
     /// An embedder whose batches go wrong on demand (a vector missing, or a wrong dimension).

@@ -10,7 +10,10 @@
 //! - [`tree`] — the RAPTOR summary tree built over the chunk vectors, and its retrieval;
 //! - [`answer`], [`select`], [`prompt`], [`attribute`], [`ask`] — grounded answers:
 //!   sentence spans and evidence, sentence selection, the fenced prompt, attribution of
-//!   generated sentences, and the `ask` pipeline that ties them together.
+//!   generated sentences, and the `ask` pipeline that ties them together;
+//! - [`adaptive`] — Adaptive RAG: the question's class picks no retrieval, the single-step
+//!   `ask`, or a multi-step one (decompose, answer each part, compose);
+//! - [`self_check`] — after generation, unsupported claims are retrieved once more.
 //!
 //! Design decisions:
 //! - **Atomic batches.** [`Engine::add_documents`] validates, cleans, chunks,
@@ -28,6 +31,7 @@
 //!   that both retrievers respect while ranking, so `k` results come back whenever
 //!   `k` matching chunks exist.
 
+pub mod adaptive;
 pub mod answer;
 pub mod ask;
 pub mod attribute;
@@ -41,6 +45,7 @@ pub mod records;
 pub mod route;
 pub mod search;
 pub mod select;
+pub mod self_check;
 pub mod tree;
 
 use std::collections::BTreeMap;
@@ -83,6 +88,9 @@ pub struct Engine {
     pub(crate) route_cache: std::sync::Mutex<Option<route::RouteCache>>,
     /// The RAPTOR summary tree ([`tree`]), if one was built; dropped when documents change.
     pub(crate) tree: Option<crate::index::tree::SummaryTree>,
+    /// The question-class prototypes embedded with this engine's embedder, computed on
+    /// first use (`None` inside: the embedder has no prototype floor, rules only).
+    pub(crate) prototypes: std::sync::OnceLock<Option<crate::query::classify::Prototypes>>,
 }
 
 impl Engine {
@@ -106,6 +114,7 @@ impl Engine {
             collections: std::collections::BTreeMap::new(),
             route_cache: std::sync::Mutex::new(None),
             tree: None,
+            prototypes: std::sync::OnceLock::new(),
         }
     }
 

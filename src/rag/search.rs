@@ -310,7 +310,13 @@ impl Engine {
         options: &SearchOptions,
         clock: &dyn Fn() -> f64,
     ) -> Result<(Vec<SearchHit>, QueryTrace)> {
-        self.run_traced(query, query_vec, options, clock, true)
+        let (hits, mut trace) = self.run_traced(query, query_vec, options, clock, true)?;
+        // The question's class (semantic routing), for the reader of the trace; the search
+        // itself does not depend on it.
+        let t = clock();
+        trace.class = Some(self.classify_question(query, query_vec)?);
+        trace.stages.push(StageTime { stage: "classify".into(), ms: clock() - t });
+        Ok((hits, trace))
     }
 
     /// The translated search; `corrections` fills the trace's typo corrections (skipped
@@ -770,6 +776,19 @@ mod tests {
         assert!(trace.corrections.is_empty(), "dense mode corrects nothing");
         let (_, trace) = e.search_traced("flux capacitors", &o, &|| 0.0).unwrap();
         assert!(trace.corrections.is_empty());
+    }
+
+    #[test]
+    fn a_traced_search_carries_the_question_class() {
+        use crate::query::classify::{ClassSource, QuestionClass};
+        let e = two_topic_engine();
+        let (_, t) =
+            e.search_traced("How do I calibrate the flux capacitors?", &SearchOptions::default(), &|| 0.0).unwrap();
+        let c = t.class.expect("classified");
+        assert_eq!((c.class, c.source), (QuestionClass::HowTo, ClassSource::Rule));
+        assert!(t.stages.iter().any(|s| s.stage == "classify"));
+        let (_, t) = e.search_traced("flux capacitors", &SearchOptions::default(), &|| 0.0).unwrap();
+        assert_eq!(t.class.unwrap().class, QuestionClass::Factoid);
     }
 
     #[test]

@@ -108,6 +108,12 @@ export interface AskOpts {
   /** Generative answers: "copy" lets the model write only words of the packed sources,
    *  function words and citation numbers; "none" (default) decodes freely. */
   constrain?: "none" | "copy";
+  /** Adaptive RAG (default false): the question's class picks no retrieval (meta questions get a
+   *  description of the collection), one step, or one step per part (comparisons); the route is in
+   *  `Answer.route`. Not with `search.translate` other than "none" (InvalidOption). */
+  adaptive?: boolean;
+  /** Generative answers: retrieve unsupported claims once more and attribute again (default true). */
+  selfCheck?: boolean;
 }
 /** Progress of `addDocuments`. */
 export interface IngestProgress { stage: "chunking" | "embedding"; done: number; total: number }
@@ -147,6 +153,8 @@ export interface QueryTrace {
   construction?: { filters: SottoFilter[]; phrases: string[]; applied: boolean; notes: string[] };
   /** The summary nodes of a `tree: "collapsed"` search (absent otherwise). */
   tree?: TreeHit[];
+  /** The question's class (semantic routing); the search does not depend on it. */
+  class?: Classification;
 }
 /** One collection of the index. */
 export interface CollectionInfo { name: string; documents: number; chunks: number; description: string | null }
@@ -181,6 +189,26 @@ export interface Answer {
   grade?: GradeTrace;
   /** The query translation's trace (present when `search.translate` is set and not "none"). */
   query?: QueryTrace;
+  /** Adaptive RAG's route (present when `adaptive` is on). */
+  route?: RouteTrace;
+  /** The self-check after generation (present when it ran). */
+  self_check?: SelfCheckTrace;
+}
+/** A question's class: rules first, then the nearest prototype question (MiniLM only), else "factoid". */
+export interface Classification {
+  class: "meta" | "definition" | "how-to" | "comparison" | "yes-no" | "list" | "overview" | "factoid";
+  source: "rule" | "prototype" | "default"; rule: string; similarity?: number;
+}
+/** What Adaptive RAG did: the class, the pipeline, the parts of a multi-step answer, stage times (ms). */
+export interface RouteTrace {
+  classification: Classification; pipeline: "no-retrieval" | "single-step" | "multi-step";
+  parts: { question: string; answered: boolean; sentences: number; citations: number[]; grade?: "correct" | "ambiguous" | "incorrect" }[];
+  notes: string[]; stages: { stage: string; ms: number }[];
+}
+/** The self-check: unsupported claims retrieved again, sources added, supported sentences before/after. */
+export interface SelfCheckTrace {
+  claims: string[]; added_sources: number; supported_before: number; supported_after: number;
+  rescued: boolean; ms: number;
 }
 /** The retrieval grader's verdict and corrective actions, in an `Answer`. */
 export interface GradeTrace {
@@ -359,6 +387,8 @@ const ASK_KEYS: &[&str] = &[
     "strict",
     "maxNewTokens",
     "constrain",
+    "adaptive",
+    "selfCheck",
 ];
 
 /// `GenerationOptions` fields, in the core's snake_case and in camelCase.
@@ -467,6 +497,8 @@ struct JsAskOptions {
     strict: Option<bool>,
     max_new_tokens: Option<usize>,
     constrain: Option<crate::rag::answer::Constrain>,
+    adaptive: Option<bool>,
+    self_check: Option<bool>,
 }
 
 impl JsAskOptions {
@@ -488,7 +520,9 @@ impl JsAskOptions {
             support_threshold,
             strict,
             max_new_tokens,
-            constrain
+            constrain,
+            adaptive,
+            self_check
         );
         o.validate()?;
         Ok(o)

@@ -69,6 +69,13 @@ pub struct EvalArgs {
     /// Answer without the retrieval grader (abstain on the fixed cosine floor, as before it existed).
     #[arg(long)]
     no_grade: bool,
+    /// Adaptive RAG for the answers, crossed with the modes (comma-separated): off, on, or
+    /// off,on to compare in one run. Overrides the grid's `adaptive`.
+    #[arg(long)]
+    adaptive: Option<String>,
+    /// Generative answers without the self-check (no second retrieval for unsupported claims).
+    #[arg(long)]
+    no_self_check: bool,
     /// Decoding constraint of generative answers: none or copy.
     #[arg(long, default_value = "none")]
     constrain: String,
@@ -317,6 +324,25 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
             bail!("--tree lists no tree retrieval");
         }
     }
+    if let Some(list) = &a.adaptive {
+        grid.adaptive = list
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| match t.to_ascii_lowercase().as_str() {
+                "on" | "true" | "yes" => Ok(true),
+                "off" | "false" | "no" => Ok(false),
+                other => {
+                    Err(sotto::Error::InvalidOption { name: "adaptive", detail: format!("{other:?} is not on or off") })
+                }
+            })
+            .collect::<sotto::Result<Vec<bool>>>()?;
+        grid.adaptive.dedup();
+        if grid.adaptive.is_empty() {
+            bail!("--adaptive lists neither on nor off");
+        }
+    }
+    grid.validate_adaptive()?;
     let answer_mode = match a.answers {
         AnswersArg::None => None,
         AnswersArg::Extractive => Some(AnswerMode::Extractive),
@@ -324,10 +350,17 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
     };
     let constrain: sotto::rag::answer::Constrain = a.constrain.parse()?;
     if grid.answers && answer_mode.is_none() {
-        base.answers = Some(AskOptions { grade: !a.no_grade, constrain, ..AskOptions::default() });
+        base.answers =
+            Some(AskOptions { grade: !a.no_grade, constrain, self_check: !a.no_self_check, ..AskOptions::default() });
     }
     if let Some(mode) = answer_mode {
-        base.answers = Some(AskOptions { mode, grade: !a.no_grade, constrain, ..AskOptions::default() });
+        base.answers = Some(AskOptions {
+            mode,
+            grade: !a.no_grade,
+            constrain,
+            self_check: !a.no_self_check,
+            ..AskOptions::default()
+        });
         grid.answers = true;
     }
     // The generator is read once, before any work, and loaded into every engine evaluated.
