@@ -9,7 +9,9 @@
 //!   `key^=prefix`.
 //!
 //! The key `id` matches the document id; any other key matches `metadata[key]`, and a
-//! document without that key never matches.
+//! document without that key never matches — except for two *virtual* keys the engine
+//! fills in when the metadata lacks them (in its filter matching): `collection`
+//! (`default`) and `lang` (the document's detected language code, `en` or `fr`).
 
 use std::collections::BTreeMap;
 
