@@ -284,7 +284,7 @@ fn run() -> Result<()> {
             for (name, text) in &describe {
                 sotto::query::route::validate_collection(name, text)?;
             }
-            index(inputs, &output, embedder, config, &extra, &describe, collection_by_dir, raptor)
+            index(inputs, &output, embedder, config, &IndexExtras { meta: extra, describe, collection_by_dir, raptor })
         }
         Command::Raptor { index, output, params, remove } => {
             let params: TreeParams = match params {
@@ -715,16 +715,27 @@ fn print_route(trace: &sotto::QueryTrace) {
     }
 }
 
+/// What `sotto index` adds beyond the engine configuration.
+struct IndexExtras {
+    /// Metadata for every document (`--meta`).
+    meta: Vec<(String, String)>,
+    /// Collection descriptions (`--describe`).
+    describe: Vec<(String, String)>,
+    /// A document's collection is its id's first directory (`--collection-by-dir`).
+    collection_by_dir: bool,
+    /// Build the summary tree too (`--raptor`).
+    raptor: bool,
+}
+
 fn index(
     inputs: Vec<PathBuf>,
     output: &Path,
     embedder: Box<dyn Embedder>,
     config: EngineConfig,
-    extra: &[(String, String)],
-    describe: &[(String, String)],
-    collection_by_dir: bool,
-    raptor: bool,
+    extras: &IndexExtras,
 ) -> Result<()> {
+    let IndexExtras { meta: extra, describe, collection_by_dir, raptor } = extras;
+    let (collection_by_dir, raptor) = (*collection_by_dir, *raptor);
     let started = Instant::now();
     let files = collect_files(&inputs)?;
     if files.is_empty() {

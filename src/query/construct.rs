@@ -109,6 +109,9 @@ pub struct Label {
     pub fingerprint: u64,
 }
 
+/// A label's identity while a schema is built: key, value, whether a prefix, its words.
+type LabelKey = (String, String, bool, Vec<String>);
+
 /// What one document contributes to a [`Schema`].
 pub struct DocFacts<'a> {
     /// Document id.
@@ -191,7 +194,8 @@ impl Schema {
     /// The labels of these documents.
     pub fn from_docs<'a>(docs: impl IntoIterator<Item = DocFacts<'a>>) -> Schema {
         // (filter, label words) → documents selected.
-        let mut counts: BTreeMap<(String, String, bool, Vec<String>), (usize, u64)> = BTreeMap::new();
+        // (key, value, prefix?, label words) → (documents, fingerprint).
+        let mut counts: BTreeMap<LabelKey, (usize, u64)> = BTreeMap::new();
         let mut values_per_key: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         let mut n_docs = 0usize;
         let mut bump = |h: u64, key: &str, value: &str, prefix: bool, label: &str| {

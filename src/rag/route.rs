@@ -41,9 +41,12 @@ pub(crate) struct RouteCache {
     /// `(next chunk id, live chunks, descriptions)` when built: any add, removal or
     /// description change makes it stale.
     key: (ChunkId, usize, BTreeMap<String, String>),
-    /// Per collection with chunks: name, normalised centroid, description vector.
-    entries: Vec<(String, Vec<f32>, Option<Vec<f32>>)>,
+    /// Per collection with chunks.
+    entries: Vec<RouteEntry>,
 }
+
+/// A collection's name, its normalised centroid and its description's vector.
+type RouteEntry = (String, Vec<f32>, Option<Vec<f32>>);
 
 /// A document's collection.
 pub fn doc_collection(d: &DocRecord) -> &str {
@@ -132,7 +135,7 @@ impl Engine {
     }
 
     /// Routing's vectors for the corpus as it is (rebuilt when stale).
-    fn route_entries(&self) -> Result<Vec<(String, Vec<f32>, Option<Vec<f32>>)>> {
+    fn route_entries(&self) -> Result<Vec<RouteEntry>> {
         let key = (self.next_chunk_id, self.chunks.len(), self.collections.clone());
         let mut cache = self.route_cache.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = cache.as_ref().filter(|c| c.key == key) {
@@ -155,7 +158,7 @@ impl Engine {
         let vectors = if refs.is_empty() { Vec::new() } else { self.embed_batch_checked(&refs)? };
         let by_name: BTreeMap<&str, Vec<f32>> =
             described.iter().map(|(n, _)| n.as_str()).zip(vectors.into_iter().map(normalized)).collect();
-        let entries: Vec<(String, Vec<f32>, Option<Vec<f32>>)> = sums
+        let entries: Vec<RouteEntry> = sums
             .into_iter()
             .map(|(name, sum)| (name.to_owned(), normalized(sum), by_name.get(name).cloned()))
             .collect();
