@@ -64,6 +64,13 @@ rows=()
 failed=0
 for t in "${targets[@]}"; do
   corpus="fuzz/corpus/$t"
+  if [ "$mode" = smoke ]; then
+    # A smoke run starts from the committed seeds only, in a fresh corpus: libFuzzer's fork
+    # mode replays its whole corpus before fuzzing, and a campaign's local corpus (thousands
+    # of inputs, each up to 256 KiB through the engine) would take the whole smoke budget.
+    corpus="target/fuzz-smoke-corpus/$t"
+    rm -rf "$corpus"
+  fi
   seeds="fuzz/seeds/$t"
   artifacts="fuzz/artifacts/$t"
   log="target/fuzz-$t.log"
