@@ -476,6 +476,19 @@ impl JsSearchOptions {
     }
 }
 
+/// Send `p` to a JS progress callback, if any. A throwing callback must not abort the
+/// work it watches (indexing, a tree build): its error is dropped.
+fn report_progress(on_progress: Option<&js_sys::Function>, p: &Progress) {
+    if let (Some(f), Ok(v)) = (on_progress, to_js(p)) {
+        let _ = f.call1(&JsValue::NULL, &v);
+    }
+}
+
+/// Ask a JS cancel check; one that throws counts as a cancellation.
+fn js_cancelled(is_cancelled: Option<&js_sys::Function>) -> bool {
+    is_cancelled.is_some_and(|f| f.call0(&JsValue::NULL).map_or(true, |v| v.is_truthy()))
+}
+
 /// Search options from JS: unknown keys refused, then parsed and validated by the core model.
 fn search_options(opts: JsValue) -> JsResult<SearchOptions> {
     reject_unknown_keys(&opts, SEARCH_KEYS, "search options")?;
@@ -801,15 +814,8 @@ impl SottoEngine {
             })
         })?;
         let engine = self.engine_mut()?;
-        let mut progress = |p: Progress| {
-            if let (Some(f), Ok(v)) = (&on_progress, to_js(&p)) {
-                // A throwing progress callback must not abort indexing.
-                let _ = f.call1(&JsValue::NULL, &v);
-            }
-        };
-        // A throwing cancel check counts as a cancellation.
-        let cancelled =
-            || is_cancelled.as_ref().is_some_and(|f| f.call0(&JsValue::NULL).map_or(true, |v| v.is_truthy()));
+        let mut progress = |p: Progress| report_progress(on_progress.as_ref(), &p);
+        let cancelled = || js_cancelled(is_cancelled.as_ref());
         let report = engine.add_documents_with(docs, &mut progress, &cancelled).js()?;
         to_js(&report)
     }
@@ -834,15 +840,8 @@ impl SottoEngine {
                 .map_err(|e| js_error(&Error::InvalidOption { name: "tree params", detail: e.to_string() }))?
         };
         let engine = self.engine_mut()?;
-        let mut progress = |p: Progress| {
-            if let (Some(f), Ok(v)) = (&on_progress, to_js(&p)) {
-                // A throwing progress callback must not abort the build.
-                let _ = f.call1(&JsValue::NULL, &v);
-            }
-        };
-        // A throwing cancel check counts as a cancellation.
-        let cancelled =
-            || is_cancelled.as_ref().is_some_and(|f| f.call0(&JsValue::NULL).map_or(true, |v| v.is_truthy()));
+        let mut progress = |p: Progress| report_progress(on_progress.as_ref(), &p);
+        let cancelled = || js_cancelled(is_cancelled.as_ref());
         let report = engine.build_tree(&params, &mut progress, &cancelled).js()?;
         to_js(&report)
     }
