@@ -98,6 +98,17 @@ pub(crate) fn vector_spans(text: &str, base: usize) -> Vec<(usize, usize)> {
 }
 
 impl Engine {
+    /// `(document text, start, end)` of each chunk in `ids` that exists (with its
+    /// document), in order: what sentence embedding reads.
+    pub(crate) fn chunk_spans(&self, ids: &[ChunkId]) -> Vec<(&str, usize, usize)> {
+        ids.iter()
+            .filter_map(|id| {
+                let c = self.chunks.get(id)?;
+                Some((self.docs.get(&c.doc_id)?.text.as_str(), c.start, c.end))
+            })
+            .collect()
+    }
+
     /// Embed the sentences of chunks given as (document text, chunk span), in batches of
     /// `embed_batch` across chunks, shortest sentences together (less padding); one
     /// quantized vector list per chunk. `on_batch(done)` is called after each batch.
@@ -140,13 +151,7 @@ impl Engine {
             ids.iter().copied().filter(|&id| !store.contains(id) && self.chunks.contains_key(&id)).collect()
         };
         if !missing.is_empty() {
-            let spans: Vec<(&str, usize, usize)> = missing
-                .iter()
-                .filter_map(|id| {
-                    let c = self.chunks.get(id)?;
-                    Some((self.docs.get(&c.doc_id)?.text.as_str(), c.start, c.end))
-                })
-                .collect();
+            let spans = self.chunk_spans(&missing);
             let embedded = self.embed_sentences(&spans, &mut |_| Ok(()))?;
             let mut store = self.sentences.lock().unwrap_or_else(|p| p.into_inner());
             for (id, v) in missing.into_iter().zip(embedded) {

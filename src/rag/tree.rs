@@ -215,13 +215,7 @@ impl Engine {
                 }
             }
         }
-        let spans: Vec<(&str, usize, usize)> = missing
-            .iter()
-            .filter_map(|id| {
-                let c = self.chunks.get(id)?;
-                Some((self.docs.get(&c.doc_id)?.text.as_str(), c.start, c.end))
-            })
-            .collect();
+        let spans = self.chunk_spans(&missing);
         if spans.len() != missing.len() {
             return Err(Error::WrongState("a chunk of the tree has no document".into()));
         }
