@@ -127,6 +127,15 @@ pub enum Error {
         /// Embedder currently loaded.
         loaded: String,
     },
+    /// A shard of a sharded index could not be fetched (a missing file, an HTTP 404, an
+    /// I/O error). The query that needed it fails; the index stays usable for others.
+    #[error("shard {name} unavailable: {detail}")]
+    ShardUnavailable {
+        /// The shard's file name.
+        name: String,
+        /// What the source reported.
+        detail: String,
+    },
     /// A grader calibration (in an index manifest, or handed to
     /// `Engine::set_calibration`) was fitted with another embedder than the one loaded:
     /// its coefficients do not apply to this model's scores.
@@ -187,6 +196,7 @@ impl Error {
             Error::IndexFormat { .. } => "IndexFormat",
             Error::Corrupt { .. } => "Corrupt",
             Error::EmbedderMismatch { .. } => "EmbedderMismatch",
+            Error::ShardUnavailable { .. } => "ShardUnavailable",
             Error::CalibrationMismatch { .. } => "CalibrationMismatch",
             Error::ContextOverflow { .. } => "ContextOverflow",
             Error::WrongState(_) => "WrongState",

@@ -74,3 +74,98 @@ pub fn read_model_file(relative: &str) -> Result<Vec<u8>> {
 pub fn load_default_embedder() -> Result<BertEmbedder> {
     load_bert_dir(&models_dir().join(DEFAULT_EMBEDDER))
 }
+
+/// Shards read from a directory (`sotto shard`'s output): the native [`ShardSource`] of a
+/// sharded index. A file larger than `max_bytes` is refused before it is read.
+///
+/// [`ShardSource`]: crate::index::shards::ShardSource
+pub struct DirSource {
+    dir: PathBuf,
+    max_bytes: u64,
+}
+
+impl DirSource {
+    /// Shards in `dir`, each at most `max_bytes` (see `ShardLimits::max_shard_bytes`).
+    pub fn new(dir: impl Into<PathBuf>, max_bytes: usize) -> Self {
+        DirSource { dir: dir.into(), max_bytes: max_bytes as u64 }
+    }
+}
+
+impl crate::index::shards::ShardSource for DirSource {
+    fn fetch(&self, name: &str) -> Result<Vec<u8>> {
+        let unavailable = |detail: String| Error::ShardUnavailable { name: name.to_owned(), detail };
+        // Names come from the manifest: only plain file names are looked up.
+        if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) {
+            return Err(unavailable("not a shard file name".into()));
+        }
+        let path = self.dir.join(name);
+        let meta = std::fs::metadata(&path).map_err(|e| unavailable(format!("{}: {e}", path.display())))?;
+        if meta.len() > self.max_bytes {
+            return Err(Error::LimitExceeded {
+                what: "shard bytes",
+                limit: usize::try_from(self.max_bytes).unwrap_or(usize::MAX),
+                got: usize::try_from(meta.len()).unwrap_or(usize::MAX),
+            });
+        }
+        std::fs::read(&path).map_err(|e| unavailable(format!("{}: {e}", path.display())))
+    }
+}
+
+/// Open the sharded index whose manifest is `manifest` (a `manifest.json`, or the
+/// directory holding it) with `embedder`; shards are read from the manifest's directory.
+pub fn open_sharded(
+    manifest: &Path,
+    embedder: Box<dyn crate::embed::Embedder>,
+    limits: crate::rag::shards::ShardLimits,
+) -> Result<crate::rag::shards::ShardedIndex> {
+    let path =
+        if manifest.is_dir() { manifest.join(crate::rag::shards::MANIFEST_NAME) } else { manifest.to_path_buf() };
+    let bytes = read_manifest_file(&path, limits.max_manifest_bytes)?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    crate::rag::shards::ShardedIndex::open(
+        &bytes,
+        embedder,
+        Box::new(DirSource::new(dir, limits.max_shard_bytes)),
+        limits,
+    )
+}
+
+/// The bytes of a sharded manifest, refused past `max_bytes` before reading.
+pub fn read_manifest_file(path: &Path, max_bytes: usize) -> Result<Vec<u8>> {
+    let unavailable = |e: std::io::Error| Error::ShardUnavailable {
+        name: crate::rag::shards::MANIFEST_NAME.into(),
+        detail: format!("{}: {e}", path.display()),
+    };
+    let len = std::fs::metadata(path).map_err(unavailable)?.len();
+    if len > max_bytes as u64 {
+        return Err(Error::LimitExceeded {
+            what: "manifest bytes",
+            limit: max_bytes,
+            got: usize::try_from(len).unwrap_or(usize::MAX),
+        });
+    }
+    std::fs::read(path).map_err(unavailable)
+}
+
+/// Write a shard set into `dir` (created if needed): every shard not already there (names
+/// are content hashes, so an existing file of the same name and size is the same shard),
+/// then `manifest.json` last, through a temporary file and a rename, so a reader never sees
+/// a manifest whose shards are not all written. Returns the shards written.
+pub fn write_shards(dir: &Path, set: &crate::rag::shards::ShardSet) -> std::io::Result<usize> {
+    std::fs::create_dir_all(dir)?;
+    let mut written = 0;
+    for (name, bytes) in &set.shards {
+        let path = dir.join(name);
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64) {
+            continue;
+        }
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, &path)?;
+        written += 1;
+    }
+    let tmp = dir.join(format!(".{}.tmp", crate::rag::shards::MANIFEST_NAME));
+    std::fs::write(&tmp, &set.manifest_bytes)?;
+    std::fs::rename(&tmp, dir.join(crate::rag::shards::MANIFEST_NAME))?;
+    Ok(written)
+}

@@ -13,11 +13,13 @@ use sotto::eval::EvalReport;
 use sotto::generate::{load_gguf, LoadOptions};
 use sotto::index::tree::{SummaryTree, TreeParams};
 use sotto::native::{embedder_dir, load_bert_dir, models_dir, DEFAULT_EMBEDDER, DEFAULT_GENERATOR};
+use sotto::native::{open_sharded, read_manifest_file, write_shards};
 use sotto::query::options::fusion_from_parts;
 use sotto::query::{Construct, Route, Translate, Tree};
 use sotto::rag::answer::AnswerMode;
 use sotto::rag::ask::AskOptions;
 use sotto::rag::persist::read_manifest;
+use sotto::rag::shards::{ShardLimits, ShardManifest, ShardParams, ShardSet, ShardedIndex};
 use sotto::rag::Progress;
 use sotto::{Document, Engine, EngineConfig, Filter, SearchOptions};
 
@@ -42,8 +44,11 @@ enum Command {
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
         /// Output index file.
-        #[arg(short, long)]
-        output: PathBuf,
+        #[arg(short, long, required_unless_present = "shards")]
+        output: Option<PathBuf>,
+        /// Also (or only) write a sharded static index into this directory (see `sotto shard`).
+        #[arg(long)]
+        shards: Option<PathBuf>,
         /// Embedder directory name under the models directory, or a path.
         #[arg(long, default_value = DEFAULT_EMBEDDER)]
         embedder: String,
@@ -96,9 +101,23 @@ enum Command {
         #[arg(long)]
         remove: bool,
     },
+    /// Convert an index file into a sharded static index (manifest.json and
+    /// content-addressed shards) that a static host serves piece by piece.
+    Shard {
+        /// Index file.
+        index: PathBuf,
+        /// Output directory (created; shards already there are kept).
+        out: PathBuf,
+        /// IVF clusters (default ⌈√chunks⌉).
+        #[arg(long)]
+        clusters: Option<usize>,
+        /// Recall@10 the default nprobe is calibrated for.
+        #[arg(long, default_value_t = 0.99)]
+        recall_target: f64,
+    },
     /// Search an index.
     Search {
-        /// Index file.
+        /// Index file, or a sharded index's manifest.json (or its directory).
         index: PathBuf,
         /// The query.
         query: String,
@@ -135,6 +154,9 @@ enum Command {
         /// Summary tree retrieval: none, or collapsed (chunks and RAPTOR summary nodes in one pool).
         #[arg(long, default_value = "none")]
         tree: String,
+        /// IVF clusters probed on a sharded index (default: the manifest's calibrated nprobe).
+        #[arg(long)]
+        nprobe: Option<usize>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -250,6 +272,7 @@ fn run() -> Result<()> {
         Command::Index {
             inputs,
             output,
+            shards,
             embedder,
             max_tokens,
             overlap,
@@ -284,7 +307,18 @@ fn run() -> Result<()> {
             for (name, text) in &describe {
                 sotto::query::route::validate_collection(name, text)?;
             }
-            index(inputs, &output, embedder, config, &IndexExtras { meta: extra, describe, collection_by_dir, raptor })
+            let extras = IndexExtras { meta: extra, describe, collection_by_dir, raptor, shards };
+            index(inputs, output.as_deref(), embedder, config, &extras)
+        }
+        Command::Shard { index, out, clusters, recall_target } => {
+            let params = ShardParams { clusters, recall_target, ..ShardParams::default() };
+            params.validate()?;
+            let engine = open(&models, &index)?;
+            let t = Instant::now();
+            let set = engine.to_shards(&params)?;
+            let written = write_shards(&out, &set).with_context(|| format!("writing {}", out.display()))?;
+            print_shard_set(&set, written, &out, t.elapsed().as_secs_f64());
+            Ok(())
         }
         Command::Raptor { index, output, params, remove } => {
             let params: TreeParams = match params {
@@ -344,6 +378,7 @@ fn run() -> Result<()> {
             route,
             construct,
             tree,
+            nprobe,
             json,
         } => {
             // Options first: a bad flag is refused before the index and model are read.
@@ -359,6 +394,9 @@ fn run() -> Result<()> {
                 tree: tree.parse()?,
             };
             options.validate()?;
+            if is_sharded(&index) {
+                return search_sharded(&models, &index, &query, &options, nprobe, json);
+            }
             let engine = open(&models, &index)?;
             let t0 = Instant::now();
             let clock = move || t0.elapsed().as_secs_f64() * 1e3;
@@ -725,16 +763,18 @@ struct IndexExtras {
     collection_by_dir: bool,
     /// Build the summary tree too (`--raptor`).
     raptor: bool,
+    /// Write a sharded index here too (`--shards`).
+    shards: Option<PathBuf>,
 }
 
 fn index(
     inputs: Vec<PathBuf>,
-    output: &Path,
+    output: Option<&Path>,
     embedder: Box<dyn Embedder>,
     config: EngineConfig,
     extras: &IndexExtras,
 ) -> Result<()> {
-    let IndexExtras { meta: extra, describe, collection_by_dir, raptor } = extras;
+    let IndexExtras { meta: extra, describe, collection_by_dir, raptor, shards } = extras;
     let (collection_by_dir, raptor) = (*collection_by_dir, *raptor);
     let started = Instant::now();
     let files = collect_files(&inputs)?;
@@ -788,7 +828,9 @@ fn index(
     engine.build_hnsw();
     let hnsw_s = t_hnsw.elapsed().as_secs_f64();
     let bytes = engine.to_bytes()?;
-    std::fs::write(output, &bytes).with_context(|| format!("writing {}", output.display()))?;
+    if let Some(output) = output {
+        std::fs::write(output, &bytes).with_context(|| format!("writing {}", output.display()))?;
+    }
     if let Some(t) = tree_s {
         eprintln!("summary tree built in {t:.1} s");
     }
@@ -801,9 +843,15 @@ fn index(
         report.near_duplicates,
         started.elapsed().as_secs_f64(),
         hnsw_s,
-        output.display(),
+        output.map_or_else(|| "(no index file)".to_owned(), |o| o.display().to_string()),
         bytes.len() as f64 / 1e6
     );
+    if let Some(dir) = shards {
+        let t = Instant::now();
+        let set = engine.to_shards(&ShardParams::default())?;
+        let written = write_shards(dir, &set).with_context(|| format!("writing {}", dir.display()))?;
+        print_shard_set(&set, written, dir, t.elapsed().as_secs_f64());
+    }
     Ok(())
 }
 
@@ -848,4 +896,87 @@ fn print_eval(reports: &[EvalReport]) {
         );
     }
     println!("(document level: R = recall@k where any relevant document counts, fR = share of relevant documents found; c = chunk level)");
+}
+
+/// Whether `path` names a sharded index: a directory, or a `.json` manifest.
+pub(crate) fn is_sharded(path: &Path) -> bool {
+    path.is_dir() || path.extension().is_some_and(|e| e == "json")
+}
+
+/// Open a sharded index with the embedder its manifest names.
+pub(crate) fn open_sharded_index(models: &Path, path: &Path) -> Result<ShardedIndex> {
+    let limits = ShardLimits::default();
+    let file = if path.is_dir() { path.join(sotto::rag::shards::MANIFEST_NAME) } else { path.to_path_buf() };
+    let bytes = read_manifest_file(&file, limits.max_manifest_bytes)?;
+    let manifest = ShardManifest::parse(&bytes, &limits).with_context(|| format!("reading {}", file.display()))?;
+    let embedder = load_embedder(models, &manifest.embedder.name)?;
+    open_sharded(&file, embedder, limits).with_context(|| format!("opening {}", file.display()))
+}
+
+fn print_shard_set(set: &ShardSet, written: usize, dir: &Path, secs: f64) {
+    let m = &set.manifest;
+    let mut by_kind: std::collections::BTreeMap<String, (usize, usize)> = std::collections::BTreeMap::new();
+    for (e, (_, b)) in m.shards.iter().zip(&set.shards) {
+        let s = by_kind.entry(format!("{:?}", e.kind).to_lowercase()).or_default();
+        s.0 += 1;
+        s.1 += b.len();
+    }
+    let kinds: Vec<String> = by_kind.iter().map(|(k, (n, b))| format!("{k} {n} ({:.1} kB)", *b as f64 / 1e3)).collect();
+    println!(
+        "{} chunks → {} shards ({written} new) + manifest {:.1} kB = {:.2} MB in {}; {} clusters, default nprobe {} \
+         (calibrated recall@10 {:.3}); {:.1} s",
+        m.chunks,
+        m.shards.len(),
+        set.manifest_bytes.len() as f64 / 1e3,
+        set.total_bytes() as f64 / 1e6,
+        dir.display(),
+        m.ivf.clusters.len(),
+        m.ivf.default_nprobe,
+        m.ivf.calibrated_recall,
+        secs
+    );
+    println!("  {}", kinds.join(", "));
+}
+
+fn search_sharded(
+    models: &Path,
+    path: &Path,
+    query: &str,
+    options: &SearchOptions,
+    nprobe: Option<usize>,
+    json: bool,
+) -> Result<()> {
+    let ix = open_sharded_index(models, path)?;
+    let t0 = Instant::now();
+    let (hits, trace) = ix.search(query, options, nprobe)?;
+    let ms = t0.elapsed().as_secs_f64() * 1e3;
+    if json {
+        let out = serde_json::json!({ "query": query, "took_ms": ms, "hits": hits, "shards": trace });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    for h in &hits {
+        println!("{:>2}. {:.4}  {}  {}", h.rank, h.score, h.doc_id, h.title.as_deref().unwrap_or(""));
+        if !h.heading_path.is_empty() {
+            println!("    § {}", h.heading_path.join(" › "));
+        }
+        println!("    [{}..{}] {}", h.start, h.end, snippet(&h.text, 240));
+    }
+    if hits.is_empty() {
+        println!("no results");
+    }
+    if !trace.unmatched_terms.is_empty() {
+        eprintln!("terms found nowhere (no typo tolerance on a sharded index): {}", trace.unmatched_terms.join(", "));
+    }
+    eprintln!(
+        "{} results in {ms:.1} ms; {} requests, {:.1} kB in {} rounds, {} cached; nprobe {}/{}",
+        hits.len(),
+        trace.requests,
+        trace.bytes as f64 / 1e3,
+        trace.rounds,
+        trace.cache_hits,
+        trace.nprobe,
+        trace.clusters
+    );
+    Ok(())
 }

@@ -5,6 +5,7 @@ pub mod dense;
 pub mod format;
 pub mod fusion;
 pub mod sentences;
+pub mod shards;
 pub mod sparse;
 pub mod text;
 pub mod tree;

@@ -41,6 +41,11 @@ use super::fusion::sort_scored;
 use super::text::{analyze, analyze_both, analyze_words, Language};
 use super::{ChunkId, Scored};
 
+/// One posting as exported: `(chunk, tf, chunk length in analyzed terms)`.
+pub type Posting = (ChunkId, u32, u32);
+/// A term with its postings.
+pub type TermList = (String, Vec<Posting>);
+
 /// Dead slots tolerated before [`SparseIndex::remove`] compacts (and more than live ones).
 const COMPACT_MIN_DEAD: usize = 1024;
 
@@ -395,16 +400,30 @@ impl SparseIndex {
 
     /// The distinct query terms: `query` analyzed in every language present.
     pub fn query_terms(&self, query: &str) -> Vec<String> {
-        let mut seen = HashSet::new();
-        let mut out = Vec::new();
-        for &lang in self.langs.keys() {
-            for t in analyze(query, lang) {
-                if seen.insert(t.clone()) {
-                    out.push(t);
-                }
-            }
-        }
-        out
+        query_terms_in(query, self.langs.keys().copied())
+    }
+
+    /// Every live term with its postings `(chunk, tf, chunk length)`, terms sorted, and the
+    /// sum of the live chunks' lengths: what a sharded index stores (`rag::shards`).
+    pub fn export(&self) -> (Vec<TermList>, u64) {
+        let mut out: Vec<TermList> = self
+            .terms
+            .iter()
+            .zip(&self.postings)
+            .filter(|(_, p)| p.df > 0)
+            .map(|(t, p)| {
+                let list = p
+                    .list
+                    .iter()
+                    .filter_map(|&(slot, tf)| {
+                        self.slots.get(slot as usize).filter(|s| s.alive).map(|s| (s.chunk, tf, s.len))
+                    })
+                    .collect();
+                (t.clone(), list)
+            })
+            .collect();
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        (out, self.total_len)
     }
 
     /// `idf(t)` for an analyzed term (0 when no live chunk contains it).
@@ -555,9 +574,7 @@ impl SparseIndex {
                 if !s.alive {
                     continue;
                 }
-                let tf = tf as f32;
-                let norm = if avgdl > 0.0 { k1 * (1.0 - b + b * s.len as f32 / avgdl) } else { k1 };
-                acc.add(slot, idf * tf * (k1 + 1.0) / (tf + norm));
+                acc.add(slot, term_score(k1, b, avgdl, idf, tf, s.len));
             }
         }
         let mut hits: Vec<Scored> = acc
@@ -616,8 +633,32 @@ impl Accumulator {
     }
 }
 
+/// The distinct terms of `query` analyzed in each of `langs`, in that order (a query is
+/// analyzed in every language present among the indexed chunks).
+pub fn query_terms_in(query: &str, langs: impl IntoIterator<Item = Language>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for lang in langs {
+        for t in analyze(query, lang) {
+            if seen.insert(t.clone()) {
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
+/// One term's BM25 contribution to one chunk: `idf · tf · (k1 + 1) / (tf + k1 · (1 − b + b · len / avgdl))`
+/// (shared with the sharded reader, so both compute the same floats).
+#[inline]
+pub fn term_score(k1: f32, b: f32, avgdl: f32, idf: f32, tf: u32, len: u32) -> f32 {
+    let tf = tf as f32;
+    let norm = if avgdl > 0.0 { k1 * (1.0 - b + b * len as f32 / avgdl) } else { k1 };
+    idf * tf * (k1 + 1.0) / (tf + norm)
+}
+
 /// `ln(1 + (N − n + 0.5) / (n + 0.5))`.
-fn idf(n_docs: usize, df: u32) -> f32 {
+pub fn idf(n_docs: usize, df: u32) -> f32 {
     let (n, df) = (n_docs as f32, df as f32);
     (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
 }

@@ -361,10 +361,10 @@ fn normalize(v: &mut [f32]) {
 
 /// SplitMix64 (Steele, Lea & Flood 2014): a tiny seeded generator, the same sequence on
 /// every target, so a tree is reproducible natively and in the browser.
-struct SplitMix(u64);
+pub(crate) struct SplitMix(pub(crate) u64);
 
 impl SplitMix {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -372,7 +372,7 @@ impl SplitMix {
         z ^ (z >> 31)
     }
     /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
+    pub(crate) fn unit(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
@@ -423,7 +423,7 @@ pub fn partition(
 
 /// One spherical k-means run on `members`: k-means++ seeding (Arthur & Vassilvitskii
 /// 2007) on cosine distance, then Lloyd steps; returns each member's cluster.
-fn kmeans(
+pub(crate) fn kmeans(
     vectors: &[&[f32]],
     members: &[usize],
     dim: usize,

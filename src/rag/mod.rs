@@ -46,6 +46,7 @@ pub mod route;
 pub mod search;
 pub mod select;
 pub mod self_check;
+pub mod shards;
 pub mod tree;
 
 use std::collections::BTreeMap;

@@ -93,7 +93,7 @@ pub fn corpus_sha256<'a>(docs: impl Iterator<Item = &'a DocRecord>) -> String {
     crate::embed::sha256_hex(&buf)
 }
 
-fn same_embedder(a: &EmbedderInfo, b: &EmbedderInfo) -> bool {
+pub(crate) fn same_embedder(a: &EmbedderInfo, b: &EmbedderInfo) -> bool {
     a.name == b.name
         && a.dim == b.dim
         && a.weights_sha256 == b.weights_sha256

@@ -64,21 +64,32 @@ pub fn language_code(l: Language) -> &'static str {
 
 /// Whether `d` passes `f`, with the virtual keys of the module docs.
 pub fn doc_matches(f: &Filter, d: &DocRecord) -> bool {
+    meta_matches(f, &d.id, &d.metadata, d.language)
+}
+
+/// [`doc_matches`] from a document's id, metadata and language (what a sharded index's
+/// chunk shards carry).
+pub fn meta_matches(
+    f: &Filter,
+    id: &str,
+    metadata: &std::collections::BTreeMap<String, String>,
+    language: crate::text::Language,
+) -> bool {
     let key = construct::filter_key(f);
     let fill = match key {
-        "collection" if !d.metadata.contains_key(key) => Some(DEFAULT_COLLECTION),
-        "lang" if !d.metadata.contains_key(key) => Some(language_code(d.language)).filter(|c| !c.is_empty()),
+        "collection" if !metadata.contains_key(key) => Some(DEFAULT_COLLECTION),
+        "lang" if !metadata.contains_key(key) => Some(language_code(language)).filter(|c| !c.is_empty()),
         _ => None,
     };
     let metadata = match fill {
         Some(v) => {
-            let mut m = d.metadata.clone();
+            let mut m = metadata.clone();
             m.insert(key.to_owned(), v.to_owned());
             Cow::Owned(m)
         }
-        None => Cow::Borrowed(&d.metadata),
+        None => Cow::Borrowed(metadata),
     };
-    f.matches(&d.id, &metadata)
+    f.matches(id, &metadata)
 }
 
 impl Engine {

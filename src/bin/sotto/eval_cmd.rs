@@ -91,6 +91,9 @@ pub struct EvalArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// IVF clusters probed on a sharded index (default: the manifest's calibrated nprobe).
+    #[arg(long)]
+    nprobe: Option<usize>,
 }
 
 /// How `sotto eval` answers questions.
@@ -265,6 +268,9 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
     };
     for bad in &dataset.skipped {
         eprintln!("skipped line {}: {}", bad.line, bad.detail);
+    }
+    if let Some(p) = index_path.as_deref().filter(|p| super::is_sharded(p)) {
+        return run_sharded(models, p, &dataset, &a);
     }
 
     // The prebuilt index, if any, defines the default grid entry.
@@ -547,5 +553,69 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
             ix.build_ms / 1e3
         );
     }
+    Ok(())
+}
+
+/// `sotto eval MANIFEST.json QUESTIONS`: retrieval only, document level, with the same
+/// definitions as the single-file evaluation (`k` = 30 chunks, documents in first-hit
+/// order, R@k = a relevant document in the first k, MRR over answerable questions), plus
+/// what each query fetched.
+fn run_sharded(models: &Path, path: &Path, dataset: &Dataset, a: &EvalArgs) -> Result<()> {
+    use sotto::eval::metrics::{hit_at_k, percentile, reciprocal_rank};
+    if a.config.is_some() || a.beir.is_some() || !a.docs.is_empty() || a.answers != AnswersArg::None {
+        bail!("a sharded index is evaluated on retrieval only: no --config, --beir, --docs or --answers");
+    }
+    let ix = super::open_sharded_index(models, path)?;
+    let defaults = EvalOptions::default();
+    println!(
+        "{:<28} {:>6} {:>6} {:>6} {:>6} | {:>9} {:>9} {:>8} {:>8} {:>8}",
+        "config (sharded)", "R@1", "R@5", "R@10", "MRR", "kB p50", "kB p95", "req p50", "req p95", "ms p50"
+    );
+    for mode in a.modes.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+        let (m, fusion) = sotto::Retrieval::parse(mode, 60.0, 0.5)?.mode_and_fusion();
+        let options = sotto::SearchOptions {
+            k: defaults.chunk_depth.max(10),
+            mode: m,
+            fusion,
+            ..sotto::SearchOptions::default()
+        };
+        ix.clear_cache();
+        let (mut rows, mut kb, mut req, mut ms) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for q in dataset.questions.iter().filter(|q| q.answerable()) {
+            let t = Instant::now();
+            let (hits, trace) = ix.search(&q.question, &options, a.nprobe)?;
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+            kb.push(trace.bytes as f64 / 1e3);
+            req.push(trace.requests as f64);
+            let mut seen = std::collections::HashSet::new();
+            let rels: Vec<bool> = hits
+                .iter()
+                .filter(|h| seen.insert(h.doc_id.clone()))
+                .map(|h| q.relevant_docs.contains(&h.doc_id))
+                .collect();
+            rows.push(rels);
+        }
+        let n = rows.len().max(1) as f64;
+        let r = |k| rows.iter().map(|x| hit_at_k(x, k)).sum::<f64>() / n;
+        let mrr = rows.iter().map(|x| reciprocal_rank(x, x.len())).sum::<f64>() / n;
+        let p = |v: &[f64], q| percentile(v, q).unwrap_or(f64::NAN);
+        println!(
+            "{:<28} {:>6.3} {:>6.3} {:>6.3} {:>6.3} | {:>9.1} {:>9.1} {:>8.0} {:>8.0} {:>8.1}",
+            mode,
+            r(1),
+            r(5),
+            r(10),
+            mrr,
+            p(&kb, 50.0),
+            p(&kb, 95.0),
+            p(&req, 50.0),
+            p(&req, 95.0),
+            p(&ms, 50.0)
+        );
+    }
+    println!(
+        "(document level, as `sotto eval` on an index file; bytes and requests per query with the cache cleared \
+         before each mode, so later queries reuse shards of earlier ones)"
+    );
     Ok(())
 }

@@ -1,0 +1,1281 @@
+//! A sharded static index: written from an engine, read query by query through a
+//! [`ShardSource`], fetching only the pieces a query needs.
+//!
+//! Why: a page that imports the single-file index downloads all of it before the first
+//! query (the Rust Book: 6.8 MB). Pagefind showed that a static host can serve a lexical
+//! index as fragments, fetched per query; this module does the same for Sotto's hybrid
+//! index. The codec (shard blobs, payload shapes) is [`crate::index::shards`]; here are the
+//! [`ShardManifest`], the writer ([`Engine::to_shards`]) and the reader ([`ShardedIndex`]).
+//!
+//! **What is where.** `manifest.json` holds the format version, the embedder's identity
+//! (as the single-file manifest has it), the engine configuration (chunking, BM25 `k1`,
+//! `b`, fusion depth, query prefix), the corpus statistics BM25 needs (`N`, the total
+//! length, so `avgdl`, and the languages a query is analyzed in), the IVF centroids (int8
+//! with one scale, hex) and the shard table (name, kind, SHA-256, size). Shards:
+//! - *postings*: the BM25 postings of a run of terms in sorted order (about
+//!   [`ShardParams::postings_shard_bytes`] each), `(chunk, tf, chunk length)` per posting,
+//!   so a query scores without any per-chunk table;
+//! - *dict*: the term dictionary split into buckets by a hash of the term (FNV-1a), each
+//!   mapping a term to its document frequency and postings shard — the dictionary itself
+//!   is fetched by the piece, so it stays small however large the vocabulary;
+//! - *vectors*: one per IVF cluster (Sivic & Zisserman 2003; Jégou et al. 2011), the chunk
+//!   vectors int8 with one scale per vector. Clusters come from seeded spherical k-means
+//!   (the summary tree's, [`crate::index::tree`]) over the stored chunk vectors,
+//!   `⌈√N⌉` clusters by default;
+//! - *chunks* (and *sentences*): texts, spans, heading paths and document metadata (and
+//!   sentence vectors) of a range of chunk ids.
+//!
+//! **A query in three rounds.** Each round computes the names it needs, then asks the
+//! source for all of them at once ([`ShardSource::fetch_many`], so a browser can fetch
+//! them in parallel), then scores: (1) the dictionary buckets of the query's terms and the
+//! vector shards of the `nprobe` clusters nearest the query vector; (2) the postings shards
+//! of the terms found; (3) the chunk shards of the hits. Fetched shards are kept in an
+//! in-memory LRU cache bounded in bytes ([`ShardLimits::cache_bytes`]). The trace
+//! ([`ShardTrace`]) counts requests and bytes per query.
+//!
+//! **Exactness.** BM25 scores are the single-file index's to the bit (same terms, same
+//! statistics, same float operations: [`crate::index::sparse::term_score`]). Dense scores
+//! are int8 dot products (within `scale / 2 · ‖q‖₁` of the exact cosine); with `nprobe` =
+//! all clusters the ranking is the exact scan's up to that rounding. The default `nprobe`
+//! is calibrated when the shards are written: the smallest that finds
+//! [`ShardParams::recall_target`] of the exact top 10 of synthetic queries (midpoints of
+//! two random chunk vectors, harder than a chunk's own vector), recorded in the manifest.
+//!
+//! **Not (yet) on a sharded index:** typo tolerance (it needs the whole lexicon; a word
+//! that matches no term simply scores nothing), query translation, routing, query
+//! construction, the summary tree and MaxSim reranking — each is refused with
+//! [`Error::InvalidOption`]. Filters are *post-filters*: both retrievers rank
+//! [`FILTER_OVERFETCH`] times `max(k, fusion_candidates)` deep, the chunk shards of every
+//! candidate are fetched (document id and metadata live there), the candidates whose
+//! document fails a filter are dropped from each list, and the lists, cut to the depth the
+//! single-file index uses, are fused. The result is the single-file index's (which filters
+//! before ranking) whenever the over-fetched lists hold enough matching chunks; a very
+//! selective filter may return fewer than `k` hits, and costs the chunk shards of all
+//! candidates.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+use super::persist::{corpus_sha256, same_embedder};
+use super::records::SearchHit;
+use super::route::meta_matches;
+use super::{Engine, EngineConfig};
+use crate::embed::{sha256_hex, Embedder, EmbedderInfo};
+use crate::error::{Error, Result};
+use crate::index::dense::{dot, quantize_i8};
+use crate::index::fusion::{fuse, sort_scored};
+use crate::index::shards::{
+    decode_shard, encode_shard, from_hex, from_payload, shard_name, term_bucket, to_hex, to_payload, ChunkShard,
+    DictShard, PostingsShard, SentenceShard, ShardChunk, ShardDoc, ShardKind, ShardSource, TermPostings, VectorShard,
+    SHARD_FORMAT_VERSION,
+};
+use crate::index::sparse::{idf, query_terms_in, term_score};
+use crate::index::tree::{centroid, kmeans, SplitMix};
+use crate::index::{ChunkId, Scored};
+use crate::query::{Construct, Mode, Rerank, Route, SearchOptions, Translate, Tree};
+use crate::text::Language;
+
+/// The `format` field of a sharded manifest.
+pub const SHARDED_FORMAT: &str = "sotto-shards";
+/// The manifest's file name in a shard directory.
+pub const MANIFEST_NAME: &str = "manifest.json";
+/// With filters, each retriever ranks this many times `max(k, fusion_candidates)` before
+/// the post-filter.
+pub const FILTER_OVERFETCH: usize = 4;
+/// Most IVF clusters a manifest may declare.
+pub const MAX_CLUSTERS: usize = 1 << 16;
+
+/// How [`Engine::to_shards`] cuts the index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ShardParams {
+    /// IVF clusters (default `⌈√N⌉`), 1 ..= [`MAX_CLUSTERS`], at most one per chunk.
+    pub clusters: Option<usize>,
+    /// k-means iterations (default 20), 1 ..= 1000.
+    pub kmeans_iterations: usize,
+    /// Seed of k-means and of the calibration queries.
+    pub seed: u64,
+    /// Share of the exact top 10 the default `nprobe` must find on the calibration queries
+    /// (default 0.99), in (0, 1].
+    pub recall_target: f64,
+    /// Calibration queries (default 256, at most one per chunk).
+    pub calibration_queries: usize,
+    /// Target size of a postings shard (default 16 KiB; a term with longer postings gets a
+    /// shard of its own), at least 256.
+    pub postings_shard_bytes: usize,
+    /// Terms per dictionary bucket, on average (default 2048), at least 1.
+    pub dict_terms_per_shard: usize,
+    /// Target size of a chunk shard's texts (default 32 KiB), at least 256.
+    pub chunk_shard_bytes: usize,
+}
+
+impl Default for ShardParams {
+    fn default() -> Self {
+        ShardParams {
+            clusters: None,
+            kmeans_iterations: 20,
+            seed: 0x5077_5EED,
+            recall_target: 0.99,
+            calibration_queries: 256,
+            postings_shard_bytes: 16 << 10,
+            dict_terms_per_shard: 2048,
+            chunk_shard_bytes: 32 << 10,
+        }
+    }
+}
+
+impl ShardParams {
+    /// Refuse out-of-range values with [`Error::InvalidOption`].
+    pub fn validate(&self) -> Result<()> {
+        let bad = |name: &'static str, detail: String| Err(Error::InvalidOption { name, detail });
+        if self.clusters.is_some_and(|c| c == 0 || c > MAX_CLUSTERS) {
+            return bad("clusters", format!("must be 1 to {MAX_CLUSTERS}"));
+        }
+        if !(1..=1000).contains(&self.kmeans_iterations) {
+            return bad("kmeans_iterations", "must be 1 to 1000".into());
+        }
+        if !(self.recall_target > 0.0 && self.recall_target <= 1.0) {
+            return bad("recall_target", format!("{} is not in (0, 1]", self.recall_target));
+        }
+        if self.postings_shard_bytes < 256 || self.chunk_shard_bytes < 256 || self.dict_terms_per_shard == 0 {
+            return bad("shard size", "postings and chunk shards of at least 256 bytes, ≥ 1 term per bucket".into());
+        }
+        Ok(())
+    }
+}
+
+/// Resource limits of a [`ShardedIndex`] (see `docs/limits.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardLimits {
+    /// Largest manifest accepted (default 16 MiB).
+    pub max_manifest_bytes: usize,
+    /// Largest shard accepted (default 64 MiB).
+    pub max_shard_bytes: usize,
+    /// Bytes of fetched shards kept in memory (default 32 MiB; 0 disables the cache).
+    pub cache_bytes: usize,
+}
+
+impl Default for ShardLimits {
+    fn default() -> Self {
+        ShardLimits { max_manifest_bytes: 16 << 20, max_shard_bytes: 64 << 20, cache_bytes: 32 << 20 }
+    }
+}
+
+/// One row of the shard table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardEntry {
+    /// File name: `<kind>-<32 hex digits of the SHA-256>.bin`.
+    pub name: String,
+    /// What it holds.
+    pub kind: ShardKind,
+    /// Hex SHA-256 of the whole shard.
+    pub sha256: String,
+    /// Its size.
+    pub bytes: u64,
+}
+
+/// What BM25 needs besides postings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bm25Stats {
+    /// Chunks (`N`).
+    pub n: u32,
+    /// Sum of the chunks' lengths in analyzed terms (`avgdl = total_len / N`).
+    pub total_len: u64,
+    /// Languages a query is analyzed in (those of the indexed chunks), in order.
+    pub languages: Vec<Language>,
+    /// Distinct terms.
+    pub terms: u64,
+    /// Shard-table index of each dictionary bucket (a term's bucket is `FNV-1a(term) mod len`).
+    pub dict: Vec<u32>,
+}
+
+/// One IVF cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IvfCluster {
+    /// Shard-table index of its vector shard.
+    pub shard: u32,
+    /// Vectors in it.
+    pub size: u32,
+    /// Scale of the centroid's int8 codes.
+    pub scale: f32,
+    /// The centroid's int8 codes, hex (two digits per dimension, two's complement).
+    pub centroid: String,
+}
+
+/// The inverted file over the chunk vectors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IvfHeader {
+    /// Vector dimension.
+    pub dim: u32,
+    /// k-means seed.
+    pub seed: u64,
+    /// k-means iterations.
+    pub kmeans_iterations: u32,
+    /// Clusters probed per query unless the caller says otherwise.
+    pub default_nprobe: u32,
+    /// The recall target the default was calibrated for.
+    pub recall_target: f64,
+    /// Recall@10 of the default on the calibration queries (cluster coverage of the exact top 10).
+    pub calibrated_recall: f64,
+    /// The clusters.
+    pub clusters: Vec<IvfCluster>,
+}
+
+/// A range of chunk ids and the shards holding them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChunkRange {
+    /// First chunk id.
+    pub first: ChunkId,
+    /// Last chunk id (inclusive).
+    pub last: ChunkId,
+    /// Shard-table index of the chunk shard.
+    pub chunks: u32,
+    /// Shard-table index of the sentence-vector shard, if the chunks have sentence vectors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentences: Option<u32>,
+}
+
+/// `manifest.json` of a sharded index.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShardManifest {
+    /// Always [`SHARDED_FORMAT`].
+    pub format: String,
+    /// [`SHARD_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Producer, e.g. `sotto 0.1.0`.
+    pub created_by: String,
+    /// The embedder the vectors come from.
+    pub embedder: EmbedderInfo,
+    /// Engine configuration (chunking, cleaning, dedup, dense, BM25 parameters, query prefix).
+    pub config: EngineConfig,
+    /// SHA-256 over sorted `(document id, body SHA-256)` pairs, as in the single-file manifest.
+    pub corpus_sha256: String,
+    /// Documents.
+    pub documents: usize,
+    /// Chunks.
+    pub chunks: usize,
+    /// BM25 statistics and the dictionary buckets.
+    pub bm25: Bm25Stats,
+    /// IVF centroids and vector shards.
+    pub ivf: IvfHeader,
+    /// Chunk id ranges, ascending and disjoint.
+    pub chunk_ranges: Vec<ChunkRange>,
+    /// The shard table.
+    pub shards: Vec<ShardEntry>,
+}
+
+/// A written sharded index: the manifest and the shards, ready to be stored.
+#[derive(Debug, Clone)]
+pub struct ShardSet {
+    /// The manifest.
+    pub manifest: ShardManifest,
+    /// Its JSON (`manifest.json`).
+    pub manifest_bytes: Vec<u8>,
+    /// `(file name, bytes)` of every shard, as in the table.
+    pub shards: Vec<(String, Vec<u8>)>,
+}
+
+impl ShardSet {
+    /// Total bytes: manifest plus shards.
+    pub fn total_bytes(&self) -> usize {
+        self.manifest_bytes.len() + self.shards.iter().map(|s| s.1.len()).sum::<usize>()
+    }
+}
+
+/// The shard table under construction (identical shards are stored once).
+#[derive(Default)]
+struct Table {
+    entries: Vec<ShardEntry>,
+    blobs: Vec<Vec<u8>>,
+    by_name: HashMap<String, u32>,
+}
+
+impl Table {
+    fn push<T: Serialize>(&mut self, kind: ShardKind, value: &T) -> Result<u32> {
+        let bytes = encode_shard(kind, &to_payload(value, kind.prefix())?);
+        let sha256 = sha256_hex(&bytes);
+        let name = shard_name(kind, &sha256);
+        if let Some(&i) = self.by_name.get(&name) {
+            return Ok(i);
+        }
+        let i = self.entries.len() as u32;
+        self.by_name.insert(name.clone(), i);
+        self.entries.push(ShardEntry { name, kind, sha256, bytes: bytes.len() as u64 });
+        self.blobs.push(bytes);
+        Ok(i)
+    }
+}
+
+fn quantize(v: &[f32]) -> (f32, Vec<i8>) {
+    let mut codes = Vec::with_capacity(v.len());
+    let scale = quantize_i8(v, &mut codes);
+    (scale, codes)
+}
+
+fn normalize(v: &mut [f32]) {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 0.0 && n.is_finite() {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+}
+
+/// The clusters in the order a query should probe them: centroid score descending, then index.
+fn probe_order(query: &[f32], centroids: &[Vec<f32>]) -> Vec<usize> {
+    let mut s: Vec<(usize, f32)> = centroids.iter().enumerate().map(|(i, c)| (i, dot(query, c))).collect();
+    s.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    s.into_iter().map(|(i, _)| i).collect()
+}
+
+/// The dequantized centroid of a cluster (`None`: bad hex or dimension).
+fn centroid_of(c: &IvfCluster, dim: usize) -> Option<Vec<f32>> {
+    let codes = from_hex(&c.centroid)?;
+    (codes.len() == dim).then(|| codes.into_iter().map(|b| b as i8 as f32 * c.scale).collect())
+}
+
+/// The smallest `nprobe` whose clusters hold `target` of the exact top 10 of the
+/// calibration queries, and that share.
+fn calibrate_nprobe(
+    vecs: &[&[f32]],
+    cluster_of: &[usize],
+    centroids: &[Vec<f32>],
+    params: &ShardParams,
+) -> (usize, f64) {
+    let (n, k) = (vecs.len(), centroids.len());
+    if k <= 1 || n == 0 {
+        return (k.max(1), 1.0);
+    }
+    let dim = vecs[0].len();
+    let mut rng = SplitMix(params.seed ^ 0xCA1B_4A7E);
+    let queries = params.calibration_queries.clamp(1, n);
+    // found[p] = exact top-10 items whose cluster is among the first p + 1 probed.
+    let mut found = vec![0usize; k];
+    let mut total = 0usize;
+    for _ in 0..queries {
+        let (a, b) = ((rng.next() % n as u64) as usize, (rng.next() % n as u64) as usize);
+        let mut q: Vec<f32> = (0..dim).map(|i| vecs[a][i] + vecs[b][i]).collect();
+        normalize(&mut q);
+        let mut exact: Vec<Scored> = vecs.iter().enumerate().map(|(i, v)| (i as ChunkId, dot(&q, v))).collect();
+        sort_scored(&mut exact);
+        let mut rank_of = vec![0usize; k];
+        for (r, c) in probe_order(&q, centroids).into_iter().enumerate() {
+            rank_of[c] = r;
+        }
+        for &(i, _) in exact.iter().take(10) {
+            found[rank_of[cluster_of[i as usize]]] += 1;
+            total += 1;
+        }
+    }
+    let mut covered = 0;
+    for (p, f) in found.iter().enumerate() {
+        covered += f;
+        let recall = covered as f64 / total as f64;
+        if recall >= params.recall_target {
+            return (p + 1, recall);
+        }
+    }
+    (k, 1.0)
+}
+
+impl Engine {
+    /// Cut the index into a sharded static index (see the module docs). The engine's
+    /// collections, calibration and summary tree are not carried over (yet).
+    pub fn to_shards(&self, params: &ShardParams) -> Result<ShardSet> {
+        params.validate()?;
+        self.config.validate()?;
+        let mut table = Table::default();
+
+        // BM25: postings in runs of sorted terms, then the dictionary buckets.
+        let (terms, total_len) = self.sparse.export();
+        let n_terms = terms.len();
+        let mut dict_entries = Vec::with_capacity(n_terms);
+        let mut run: Vec<TermPostings> = Vec::new();
+        let mut run_terms: Vec<(String, u32)> = Vec::new();
+        let mut run_bytes = 0usize;
+        let flush = |run: &mut Vec<TermPostings>,
+                     run_terms: &mut Vec<(String, u32)>,
+                     table: &mut Table,
+                     out: &mut Vec<crate::index::shards::DictEntry>|
+         -> Result<()> {
+            if run.is_empty() {
+                return Ok(());
+            }
+            let i = table.push(ShardKind::Postings, &PostingsShard { terms: std::mem::take(run) })?;
+            out.extend(run_terms.drain(..).map(|(term, df)| crate::index::shards::DictEntry { term, df, postings: i }));
+            Ok(())
+        };
+        for (term, list) in terms {
+            run_bytes += term.len() + 1 + 4 * list.len();
+            run_terms.push((term.clone(), list.len() as u32));
+            run.push(TermPostings::new(term, list));
+            if run_bytes >= params.postings_shard_bytes {
+                flush(&mut run, &mut run_terms, &mut table, &mut dict_entries)?;
+                run_bytes = 0;
+            }
+        }
+        flush(&mut run, &mut run_terms, &mut table, &mut dict_entries)?;
+        let buckets = n_terms.div_ceil(params.dict_terms_per_shard).max(1);
+        let mut by_bucket: Vec<Vec<crate::index::shards::DictEntry>> = vec![Vec::new(); buckets];
+        for e in dict_entries {
+            by_bucket[term_bucket(&e.term, buckets)].push(e);
+        }
+        let mut dict = Vec::with_capacity(buckets);
+        for (b, entries) in by_bucket.into_iter().enumerate() {
+            dict.push(table.push(ShardKind::Dict, &DictShard { bucket: b as u32, entries })?);
+        }
+
+        // Dense: seeded spherical k-means over the stored vectors, one shard per cluster.
+        let ids: Vec<ChunkId> = self.chunks.keys().copied().collect();
+        let vecs: Vec<&[f32]> = self
+            .dense
+            .vectors_of(&ids)
+            .into_iter()
+            .zip(&ids)
+            .map(|(v, id)| v.ok_or_else(|| Error::corrupt("dense", format!("chunk {id} has no vector"))))
+            .collect::<Result<_>>()?;
+        let dim = self.dense.dim();
+        let n = ids.len();
+        let k = params.clusters.unwrap_or_else(|| (n as f64).sqrt().ceil() as usize).clamp(1, n.max(1));
+        let assign = if n == 0 || k == 1 {
+            vec![0; n]
+        } else {
+            let members: Vec<usize> = (0..n).collect();
+            kmeans(&vecs, &members, dim, k, params.kmeans_iterations, &mut SplitMix(params.seed))
+        };
+        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); k];
+        for (i, &a) in assign.iter().enumerate() {
+            groups[a].push(i);
+        }
+        groups.retain(|g| !g.is_empty());
+        let mut cluster_of = vec![0usize; n];
+        let mut clusters = Vec::with_capacity(groups.len());
+        let mut centroids = Vec::with_capacity(groups.len());
+        for (c, members) in groups.iter().enumerate() {
+            let (scale, codes) = quantize(&centroid(&vecs, members, dim));
+            centroids.push(codes.iter().map(|&q| q as f32 * scale).collect::<Vec<f32>>());
+            let mut shard = VectorShard {
+                cluster: c as u32,
+                dim: dim as u32,
+                ids: Vec::with_capacity(members.len()),
+                scales: Vec::with_capacity(members.len()),
+                codes: Vec::with_capacity(members.len() * dim),
+            };
+            for &m in members {
+                cluster_of[m] = c;
+                shard.ids.push(ids[m]);
+                shard.scales.push(quantize_i8(vecs[m], &mut shard.codes));
+            }
+            let bytes: Vec<u8> = codes.iter().map(|&q| q as u8).collect();
+            clusters.push(IvfCluster {
+                shard: table.push(ShardKind::Vectors, &shard)?,
+                size: members.len() as u32,
+                scale,
+                centroid: to_hex(&bytes),
+            });
+        }
+        let (default_nprobe, calibrated_recall) = calibrate_nprobe(&vecs, &cluster_of, &centroids, params);
+
+        // Chunks (and sentence vectors) by id range.
+        let sentences = self.sentences.lock().unwrap_or_else(|p| p.into_inner());
+        let mut chunk_ranges = Vec::new();
+        let mut shard = ChunkShard { docs: Vec::new(), chunks: Vec::new() };
+        let mut sent: Vec<(ChunkId, Vec<crate::index::sentences::SentenceVector>)> = Vec::new();
+        let mut doc_at: HashMap<&str, u32> = HashMap::new();
+        let mut bytes = 0usize;
+        let mut flush_chunks = |shard: &mut ChunkShard,
+                                sent: &mut Vec<(ChunkId, Vec<crate::index::sentences::SentenceVector>)>,
+                                doc_at: &mut HashMap<&str, u32>,
+                                table: &mut Table|
+         -> Result<()> {
+            let (Some(first), Some(last)) = (shard.chunks.first().map(|c| c.id), shard.chunks.last().map(|c| c.id))
+            else {
+                return Ok(());
+            };
+            let chunks = table.push(
+                ShardKind::Chunks,
+                &std::mem::replace(shard, ChunkShard { docs: Vec::new(), chunks: Vec::new() }),
+            )?;
+            let sentences = if sent.is_empty() {
+                None
+            } else {
+                Some(
+                    table
+                        .push(ShardKind::Sentences, &SentenceShard { dim: dim as u32, chunks: std::mem::take(sent) })?,
+                )
+            };
+            doc_at.clear();
+            chunk_ranges.push(ChunkRange { first, last, chunks, sentences });
+            Ok(())
+        };
+        for (&id, c) in &self.chunks {
+            let d =
+                self.docs.get(&c.doc_id).ok_or_else(|| Error::corrupt("chunks", format!("chunk {id}: no document")))?;
+            let text =
+                d.text.get(c.start..c.end).ok_or_else(|| Error::corrupt("chunks", format!("chunk {id}: bad span")))?;
+            let doc = match doc_at.get(d.id.as_str()) {
+                Some(&i) => i,
+                None => {
+                    let i = shard.docs.len() as u32;
+                    shard.docs.push(ShardDoc {
+                        id: d.id.clone(),
+                        title: d.title.clone(),
+                        language: d.language,
+                        metadata: d.metadata.clone(),
+                    });
+                    doc_at.insert(d.id.as_str(), i);
+                    bytes += d.id.len() + d.metadata.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+                    i
+                }
+            };
+            bytes += text.len() + c.heading_path.iter().map(String::len).sum::<usize>() + 16;
+            shard.chunks.push(ShardChunk {
+                id,
+                doc,
+                start: c.start as u64,
+                end: c.end as u64,
+                heading_path: c.heading_path.clone(),
+                text: text.to_owned(),
+            });
+            if let Some(v) = sentences.get(id) {
+                sent.push((id, v.as_ref().clone()));
+            }
+            if bytes >= params.chunk_shard_bytes {
+                flush_chunks(&mut shard, &mut sent, &mut doc_at, &mut table)?;
+                bytes = 0;
+            }
+        }
+        flush_chunks(&mut shard, &mut sent, &mut doc_at, &mut table)?;
+        drop(sentences);
+
+        let manifest = ShardManifest {
+            format: SHARDED_FORMAT.into(),
+            format_version: SHARD_FORMAT_VERSION,
+            created_by: format!("sotto {}", env!("CARGO_PKG_VERSION")),
+            embedder: self.embedder.info().clone(),
+            config: self.config.clone(),
+            corpus_sha256: corpus_sha256(self.docs.values()),
+            documents: self.docs.len(),
+            chunks: self.chunks.len(),
+            bm25: Bm25Stats {
+                n: self.sparse.len() as u32,
+                total_len,
+                languages: self.sparse.languages(),
+                terms: n_terms as u64,
+                dict,
+            },
+            ivf: IvfHeader {
+                dim: dim as u32,
+                seed: params.seed,
+                kmeans_iterations: params.kmeans_iterations as u32,
+                default_nprobe: default_nprobe as u32,
+                recall_target: params.recall_target,
+                calibrated_recall,
+                clusters,
+            },
+            chunk_ranges,
+            shards: table.entries,
+        };
+        let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| Error::corrupt("manifest", e))?;
+        let shards = manifest.shards.iter().map(|e| e.name.clone()).zip(table.blobs).collect();
+        Ok(ShardSet { manifest, manifest_bytes, shards })
+    }
+}
+
+impl ShardManifest {
+    /// Parse and check a manifest: its size, format and version, configuration, and that
+    /// its shard table is consistent (names carry their hashes, every reference points at
+    /// a shard of the right kind, ranges ascend, clusters cover the chunks).
+    pub fn parse(bytes: &[u8], limits: &ShardLimits) -> Result<ShardManifest> {
+        if bytes.len() > limits.max_manifest_bytes {
+            return Err(Error::LimitExceeded {
+                what: "manifest bytes",
+                limit: limits.max_manifest_bytes,
+                got: bytes.len(),
+            });
+        }
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Error::corrupt("manifest", e))?;
+        if value.get("format").and_then(|f| f.as_str()) != Some(SHARDED_FORMAT) {
+            return Err(Error::BadMagic);
+        }
+        // The version first: a future manifest may not parse as this one.
+        let version = value.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
+        if version != u64::from(SHARD_FORMAT_VERSION) {
+            return Err(Error::IndexFormat {
+                found: u32::try_from(version).unwrap_or(u32::MAX),
+                supported: SHARD_FORMAT_VERSION,
+            });
+        }
+        let m: ShardManifest = serde_json::from_value(value).map_err(|e| Error::corrupt("manifest", e))?;
+        m.check(limits)?;
+        Ok(m)
+    }
+
+    fn check(&self, limits: &ShardLimits) -> Result<()> {
+        let bad = |d: String| Err(Error::corrupt("manifest", d));
+        self.config.validate().map_err(|e| Error::corrupt("manifest", format!("configuration: {e}")))?;
+        let mut names = HashSet::new();
+        for e in &self.shards {
+            let hex_ok =
+                e.sha256.len() == 64 && e.sha256.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
+            if !hex_ok || e.name != shard_name(e.kind, &e.sha256) {
+                return bad(format!("shard {:?} does not carry its hash {:?}", e.name, e.sha256));
+            }
+            if !names.insert(e.name.as_str()) {
+                return bad(format!("shard {} is listed twice", e.name));
+            }
+            if e.bytes > limits.max_shard_bytes as u64 {
+                return Err(Error::LimitExceeded {
+                    what: "shard bytes",
+                    limit: limits.max_shard_bytes,
+                    got: usize::try_from(e.bytes).unwrap_or(usize::MAX),
+                });
+            }
+        }
+        let of_kind = |i: u32, kind: ShardKind, what: &str| -> Result<()> {
+            match self.shards.get(i as usize) {
+                Some(e) if e.kind == kind => Ok(()),
+                Some(e) => bad(format!("{what} points at shard {} of kind {:?}, not {kind:?}", e.name, e.kind)),
+                None => bad(format!("{what} points at shard {i} of {}", self.shards.len())),
+            }
+        };
+        if self.bm25.dict.is_empty() {
+            return bad("no dictionary bucket".into());
+        }
+        for &i in &self.bm25.dict {
+            of_kind(i, ShardKind::Dict, "a dictionary bucket")?;
+        }
+        if self.bm25.n as usize != self.chunks || (self.chunks > 0 && self.bm25.languages.is_empty()) {
+            return bad(format!("BM25 statistics for {} chunks in an index of {}", self.bm25.n, self.chunks));
+        }
+        let dim = self.ivf.dim as usize;
+        if dim != self.embedder.dim {
+            return bad(format!("vectors of dimension {dim} for an embedder of {}", self.embedder.dim));
+        }
+        if self.ivf.clusters.len() > MAX_CLUSTERS {
+            return bad(format!("{} clusters", self.ivf.clusters.len()));
+        }
+        for (c, cl) in self.ivf.clusters.iter().enumerate() {
+            of_kind(cl.shard, ShardKind::Vectors, &format!("cluster {c}"))?;
+            if !(cl.scale.is_finite() && cl.scale >= 0.0) || centroid_of(cl, dim).is_none() {
+                return bad(format!("cluster {c}: centroid is not {dim} int8 codes with a finite scale"));
+            }
+        }
+        if self.ivf.clusters.iter().map(|c| c.size as usize).sum::<usize>() != self.chunks {
+            return bad(format!("clusters hold other than the {} chunks", self.chunks));
+        }
+        let clusters = self.ivf.clusters.len() as u32;
+        if clusters > 0 && !(1..=clusters).contains(&self.ivf.default_nprobe) {
+            return bad(format!("default nprobe {} with {clusters} clusters", self.ivf.default_nprobe));
+        }
+        let mut prev: Option<ChunkId> = None;
+        for r in &self.chunk_ranges {
+            if r.first > r.last || prev.is_some_and(|p| r.first <= p) {
+                return bad(format!("chunk range {}..={} overlaps or is out of order", r.first, r.last));
+            }
+            prev = Some(r.last);
+            of_kind(r.chunks, ShardKind::Chunks, "a chunk range")?;
+            if let Some(s) = r.sentences {
+                of_kind(s, ShardKind::Sentences, "a chunk range")?;
+            }
+        }
+        if self.chunks > 0 && self.chunk_ranges.is_empty() {
+            return bad("no chunk shard".into());
+        }
+        Ok(())
+    }
+}
+
+/// What fetching did for one query.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ShardTrace {
+    /// Requests to the source (a refetch after a hash mismatch counts).
+    pub requests: usize,
+    /// Bytes received from the source.
+    pub bytes: u64,
+    /// Shards served from the in-memory cache.
+    pub cache_hits: usize,
+    /// Rounds that asked the source for something (at most 3).
+    pub rounds: usize,
+    /// The shards the query used, in the order first needed.
+    pub shards: Vec<String>,
+    /// Clusters probed, of how many.
+    pub nprobe: usize,
+    /// Clusters in the index.
+    pub clusters: usize,
+    /// Query terms found nowhere (no typo tolerance on a sharded index).
+    pub unmatched_terms: Vec<String>,
+}
+
+/// A decoded shard.
+enum Loaded {
+    Dict(DictShard),
+    /// Terms (sorted) with their decoded postings.
+    Postings(Vec<crate::index::sparse::TermList>),
+    Vectors(VectorShard),
+    Chunks(ChunkShard),
+}
+
+/// The LRU cache of decoded shards, bounded by their byte size.
+struct Cache {
+    limit: usize,
+    used: usize,
+    tick: u64,
+    map: HashMap<u32, (Arc<Loaded>, usize, u64)>,
+}
+
+impl Cache {
+    fn get(&mut self, i: u32) -> Option<Arc<Loaded>> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.map.get_mut(&i).map(|e| {
+            e.2 = tick;
+            e.0.clone()
+        })
+    }
+
+    fn put(&mut self, i: u32, loaded: Arc<Loaded>, bytes: usize) {
+        if bytes > self.limit {
+            return;
+        }
+        while self.used + bytes > self.limit {
+            let Some((&old, _)) = self.map.iter().min_by_key(|(_, e)| e.2) else { break };
+            if let Some(e) = self.map.remove(&old) {
+                self.used -= e.1;
+            }
+        }
+        self.tick += 1;
+        if let Some(e) = self.map.insert(i, (loaded, bytes, self.tick)) {
+            self.used -= e.1;
+        }
+        self.used += bytes;
+    }
+}
+
+/// A sharded index opened for queries: the manifest in memory, shards fetched on demand.
+pub struct ShardedIndex {
+    manifest: ShardManifest,
+    centroids: Vec<Vec<f32>>,
+    embedder: Box<dyn Embedder>,
+    source: Box<dyn ShardSource>,
+    limits: ShardLimits,
+    cache: Mutex<Cache>,
+}
+
+impl ShardedIndex {
+    /// Open a sharded index from its manifest's bytes, with the embedder that built it and
+    /// a source of shards. Refuses a foreign or future manifest, an inconsistent shard
+    /// table and another embedder, each with a typed error; fetches nothing yet.
+    pub fn open(
+        manifest: &[u8],
+        embedder: Box<dyn Embedder>,
+        source: Box<dyn ShardSource>,
+        limits: ShardLimits,
+    ) -> Result<ShardedIndex> {
+        let manifest = ShardManifest::parse(manifest, &limits)?;
+        let loaded = embedder.info();
+        if !same_embedder(&manifest.embedder, loaded) {
+            let describe =
+                |e: &EmbedderInfo| format!("{} (dim {}, weights sha256 {:.12})", e.name, e.dim, e.weights_sha256);
+            return Err(Error::EmbedderMismatch { index: describe(&manifest.embedder), loaded: describe(loaded) });
+        }
+        let dim = manifest.ivf.dim as usize;
+        let centroids = manifest.ivf.clusters.iter().filter_map(|c| centroid_of(c, dim)).collect();
+        let cache = Mutex::new(Cache { limit: limits.cache_bytes, used: 0, tick: 0, map: HashMap::new() });
+        Ok(ShardedIndex { manifest, centroids, embedder, source, limits, cache })
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &ShardManifest {
+        &self.manifest
+    }
+
+    /// The embedder.
+    pub fn embedder(&self) -> &dyn Embedder {
+        self.embedder.as_ref()
+    }
+
+    /// Bytes of shards in the cache now.
+    pub fn cached_bytes(&self) -> usize {
+        self.cache.lock().map(|c| c.used).unwrap_or(0)
+    }
+
+    /// Forget every cached shard.
+    pub fn clear_cache(&self) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.map.clear();
+            c.used = 0;
+        }
+    }
+
+    fn entry(&self, i: u32) -> &ShardEntry {
+        &self.manifest.shards[i as usize]
+    }
+
+    /// Bytes that are the shard the table lists (size and SHA-256), within the size limit.
+    fn verify(&self, i: u32, bytes: &[u8]) -> Result<()> {
+        let e = self.entry(i);
+        if bytes.len() > self.limits.max_shard_bytes {
+            return Err(Error::LimitExceeded {
+                what: "shard bytes",
+                limit: self.limits.max_shard_bytes,
+                got: bytes.len(),
+            });
+        }
+        let got = sha256_hex(bytes);
+        if bytes.len() as u64 != e.bytes || got != e.sha256 {
+            return Err(Error::corrupt(
+                format!("shard {}", e.name),
+                format!(
+                    "content hash mismatch: {} bytes hashing to {got:.16}…, the table lists {} bytes, {:.16}…",
+                    bytes.len(),
+                    e.bytes,
+                    e.sha256
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn decode(&self, i: u32, bytes: &[u8]) -> Result<Loaded> {
+        let e = self.entry(i);
+        let name = e.name.as_str();
+        let payload = decode_shard(bytes, e.kind, name)?;
+        let bad = |d: String| Error::corrupt(format!("shard {name}"), d);
+        Ok(match e.kind {
+            ShardKind::Dict => {
+                let d: DictShard = from_payload(payload, name)?;
+                if let Some(x) = d.entries.iter().find(|x| {
+                    self.manifest.shards.get(x.postings as usize).is_none_or(|s| s.kind != ShardKind::Postings)
+                }) {
+                    return Err(bad(format!("term {:?} points at no postings shard", x.term)));
+                }
+                if d.entries.windows(2).any(|w| w[0].term >= w[1].term) {
+                    return Err(bad("terms are not sorted".into()));
+                }
+                Loaded::Dict(d)
+            }
+            ShardKind::Postings => {
+                let p: PostingsShard = from_payload(payload, name)?;
+                let mut out = Vec::with_capacity(p.terms.len());
+                for t in p.terms {
+                    let list = t.decode().ok_or_else(|| bad(format!("postings of {:?} do not decode", t.term)))?;
+                    out.push((t.term, list));
+                }
+                if out.windows(2).any(|w| w[0].0 >= w[1].0) {
+                    return Err(bad("terms are not sorted".into()));
+                }
+                Loaded::Postings(out)
+            }
+            ShardKind::Vectors => {
+                let v: VectorShard = from_payload(payload, name)?;
+                v.check(self.manifest.ivf.dim as usize, name)?;
+                Loaded::Vectors(v)
+            }
+            ShardKind::Chunks => {
+                let c: ChunkShard = from_payload(payload, name)?;
+                let r = self
+                    .manifest
+                    .chunk_ranges
+                    .iter()
+                    .find(|r| r.chunks == i)
+                    .ok_or_else(|| bad("no chunk range names this shard".into()))?;
+                c.check(r.first, r.last, name)?;
+                Loaded::Chunks(c)
+            }
+            ShardKind::Sentences => return Err(bad("sentence shards are not read by search".into())),
+        })
+    }
+
+    /// One round: every shard of `wanted` from the cache or, all at once, from the source
+    /// (a shard whose hash does not match is fetched once more, then refused).
+    fn fetch_round(&self, wanted: &[u32], trace: &mut ShardTrace) -> Result<HashMap<u32, Arc<Loaded>>> {
+        let mut out = HashMap::new();
+        let mut missing = Vec::new();
+        {
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            for &i in wanted {
+                if out.contains_key(&i) || missing.contains(&i) {
+                    continue;
+                }
+                trace.shards.push(self.entry(i).name.clone());
+                match cache.get(i) {
+                    Some(l) => {
+                        trace.cache_hits += 1;
+                        out.insert(i, l);
+                    }
+                    None => missing.push(i),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        trace.rounds += 1;
+        let names: Vec<&str> = missing.iter().map(|&i| self.entry(i).name.as_str()).collect();
+        let replies = self.source.fetch_many(&names);
+        if replies.len() != missing.len() {
+            return Err(Error::ShardUnavailable {
+                name: names.join(", "),
+                detail: format!("the source answered {} of {} requests", replies.len(), names.len()),
+            });
+        }
+        for (&i, reply) in missing.iter().zip(replies) {
+            let mut bytes = reply?;
+            trace.requests += 1;
+            trace.bytes += bytes.len() as u64;
+            if self.verify(i, &bytes).is_err() {
+                bytes = self.source.fetch(&self.entry(i).name)?;
+                trace.requests += 1;
+                trace.bytes += bytes.len() as u64;
+                self.verify(i, &bytes)?;
+            }
+            let loaded = Arc::new(self.decode(i, &bytes)?);
+            self.cache.lock().unwrap_or_else(|p| p.into_inner()).put(i, loaded.clone(), bytes.len());
+            out.insert(i, loaded);
+        }
+        Ok(out)
+    }
+
+    fn refuse_unsupported(options: &SearchOptions) -> Result<()> {
+        let no = |name: &'static str| {
+            Err(Error::InvalidOption { name, detail: "not supported on a sharded index (yet)".into() })
+        };
+        if options.translate != Translate::None {
+            return no("translate");
+        }
+        if options.route != Route::None {
+            return no("route");
+        }
+        if options.construct != Construct::Off {
+            return no("construct");
+        }
+        if options.tree != Tree::None {
+            return no("tree");
+        }
+        if options.rerank != Rerank::None {
+            return no("rerank");
+        }
+        Ok(())
+    }
+
+    /// Search with the options' mode, fusion and filters (post-filtered, see the module
+    /// docs), probing `nprobe` clusters (default: the manifest's). Returns the hits and
+    /// what was fetched.
+    pub fn search(
+        &self,
+        query: &str,
+        options: &SearchOptions,
+        nprobe: Option<usize>,
+    ) -> Result<(Vec<SearchHit>, ShardTrace)> {
+        options.validate()?;
+        Self::refuse_unsupported(options)?;
+        if query.trim().is_empty() {
+            return Err(Error::InvalidQuery("query is empty".into()));
+        }
+        let config = &self.manifest.config;
+        if query.len() > config.max_query_bytes {
+            return Err(Error::InvalidQuery(format!(
+                "query is {} bytes, more than the limit of {}",
+                query.len(),
+                config.max_query_bytes
+            )));
+        }
+        if nprobe == Some(0) {
+            return Err(Error::InvalidOption { name: "nprobe", detail: "must be at least 1".into() });
+        }
+        let clusters = self.centroids.len();
+        let nprobe = nprobe.unwrap_or(self.manifest.ivf.default_nprobe as usize).min(clusters);
+        let mut trace = ShardTrace { nprobe, clusters, ..ShardTrace::default() };
+        let query_vec = if options.mode == Mode::Sparse {
+            None
+        } else {
+            let v = self.embedder.embed(&format!("{}{}", config.query_prefix, query.trim()))?;
+            if v.len() != self.manifest.ivf.dim as usize {
+                return Err(Error::DimensionMismatch { expected: self.manifest.ivf.dim as usize, got: v.len() });
+            }
+            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                return Err(Error::NonFiniteVector { index: i });
+            }
+            Some(v)
+        };
+        let terms = if options.mode == Mode::Dense {
+            Vec::new()
+        } else {
+            query_terms_in(query, self.manifest.bm25.languages.iter().copied())
+        };
+
+        let k = options.k;
+        let candidates = k.max(config.fusion_candidates);
+        let filtered = !options.filters.is_empty();
+        // Each retriever's depth, as the single-file index ranks (`k`; `max(k, fusion_candidates)`
+        // before a hybrid fusion); with filters, FILTER_OVERFETCH times the latter, filtered after.
+        let keep = if options.mode == Mode::Hybrid { candidates } else { k };
+        let retrieve = if filtered { candidates.saturating_mul(FILTER_OVERFETCH) } else { keep };
+
+        // Round 1: the dictionary buckets of the terms, the vector shards of the nearest clusters.
+        let dict = &self.manifest.bm25.dict;
+        let buckets: Vec<u32> = terms.iter().map(|t| dict[term_bucket(t, dict.len())]).collect();
+        let probed: Vec<u32> = match &query_vec {
+            Some(q) => probe_order(q, &self.centroids)
+                .into_iter()
+                .take(nprobe)
+                .map(|c| self.manifest.ivf.clusters[c].shard)
+                .collect(),
+            None => Vec::new(),
+        };
+        let round1: Vec<u32> = buckets.iter().chain(&probed).copied().collect();
+        let got1 = self.fetch_round(&round1, &mut trace)?;
+
+        // Round 2: the postings shards of the terms the dictionary knows.
+        let mut found: Vec<(String, u32, u32)> = Vec::new(); // (term, df, postings shard)
+        for (t, b) in terms.iter().zip(&buckets) {
+            let Some(Loaded::Dict(d)) = got1.get(b).map(Arc::as_ref) else { continue };
+            match d.entries.binary_search_by(|e| e.term.as_str().cmp(t)) {
+                Ok(at) => found.push((t.clone(), d.entries[at].df, d.entries[at].postings)),
+                Err(_) => trace.unmatched_terms.push(t.clone()),
+            }
+        }
+        let want2: Vec<u32> = found.iter().map(|f| f.2).collect();
+        let got2 = self.fetch_round(&want2, &mut trace)?;
+
+        // Score: BM25 exactly as the single-file index does, int8 dot products over the probed clusters.
+        let sparse = if options.mode == Mode::Dense { Vec::new() } else { self.score_sparse(&found, &got2, retrieve)? };
+        let dense = match &query_vec {
+            Some(q) => {
+                let mut all: Vec<Scored> = probed
+                    .iter()
+                    .filter_map(|i| match got1.get(i).map(Arc::as_ref) {
+                        Some(Loaded::Vectors(v)) => Some(v),
+                        _ => None,
+                    })
+                    .flat_map(|v| v.scores(q))
+                    .collect();
+                sort_scored(&mut all);
+                all.truncate(retrieve);
+                all
+            }
+            None => Vec::new(),
+        };
+        let shard_of = |id: ChunkId| -> Option<u32> {
+            let r = &self.manifest.chunk_ranges;
+            let at = r.partition_point(|x| x.last < id);
+            r.get(at).filter(|x| x.first <= id).map(|x| x.chunks)
+        };
+        let lookup = |got: &HashMap<u32, Arc<Loaded>>, id: ChunkId| -> Result<(ShardChunk, ShardDoc)> {
+            let i =
+                shard_of(id).ok_or_else(|| Error::corrupt("manifest", format!("chunk {id} is in no chunk range")))?;
+            let Some(Loaded::Chunks(s)) = got.get(&i).map(Arc::as_ref) else {
+                return Err(Error::corrupt("manifest", format!("chunk range of {id} is not a chunk shard")));
+            };
+            let c = s.chunks.binary_search_by_key(&id, |c| c.id).map(|at| &s.chunks[at]).map_err(|_| {
+                Error::corrupt(format!("shard {}", self.entry(i).name), format!("chunk {id} is missing"))
+            })?;
+            Ok((c.clone(), s.docs[c.doc as usize].clone()))
+        };
+
+        // Round 3: the chunk shards of the hits — with filters, of every candidate, whose
+        // lists are then filtered and cut to the depth the single-file index ranks at.
+        let (dense, sparse, got3) = if filtered {
+            let want: Vec<u32> = dense.iter().chain(&sparse).filter_map(|(id, _)| shard_of(*id)).collect();
+            let got = self.fetch_round(&want, &mut trace)?;
+            let mut allowed: HashMap<ChunkId, bool> = HashMap::new();
+            for (id, _) in dense.iter().chain(&sparse) {
+                if !allowed.contains_key(id) {
+                    let (_, d) = lookup(&got, *id)?;
+                    let ok = options.filters.iter().all(|f| meta_matches(f, &d.id, &d.metadata, d.language));
+                    allowed.insert(*id, ok);
+                }
+            }
+            let keep_allowed = |list: Vec<Scored>| -> Vec<Scored> {
+                list.into_iter().filter(|(id, _)| allowed.get(id) == Some(&true)).take(keep).collect()
+            };
+            (keep_allowed(dense), keep_allowed(sparse), Some(got))
+        } else {
+            (dense, sparse, None)
+        };
+        let fused = match options.mode {
+            Mode::Dense => dense.clone(),
+            Mode::Sparse => sparse.clone(),
+            Mode::Hybrid => fuse(options.fusion, &dense, &sparse, k),
+        };
+        let top = &fused[..k.min(fused.len())];
+        let got3 = match got3 {
+            Some(g) => g,
+            None => {
+                let want: Vec<u32> = top.iter().filter_map(|(id, _)| shard_of(*id)).collect();
+                self.fetch_round(&want, &mut trace)?
+            }
+        };
+
+        let dense_map: HashMap<ChunkId, f32> = dense.into_iter().collect();
+        let sparse_map: HashMap<ChunkId, f32> = sparse.into_iter().collect();
+        let mut hits = Vec::with_capacity(top.len());
+        for &(id, score) in top {
+            let (c, d) = lookup(&got3, id)?;
+            hits.push(SearchHit {
+                rank: hits.len() + 1,
+                chunk_id: id,
+                doc_id: d.id,
+                title: d.title,
+                score,
+                dense_score: dense_map.get(&id).copied(),
+                sparse_score: sparse_map.get(&id).copied(),
+                text: c.text,
+                heading_path: c.heading_path,
+                start: c.start as usize,
+                end: c.end as usize,
+            });
+        }
+        Ok((hits, trace))
+    }
+
+    /// BM25 over the fetched postings, terms in query order (the single-file index's order,
+    /// so every float is the same), the best `depth`.
+    fn score_sparse(
+        &self,
+        found: &[(String, u32, u32)],
+        got: &HashMap<u32, Arc<Loaded>>,
+        depth: usize,
+    ) -> Result<Vec<Scored>> {
+        let n = self.manifest.bm25.n as usize;
+        if n == 0 || depth == 0 {
+            return Ok(Vec::new());
+        }
+        let bm = &self.manifest.config.bm25;
+        let avgdl = self.manifest.bm25.total_len as f32 / n as f32;
+        let mut acc: BTreeMap<ChunkId, f32> = BTreeMap::new();
+        for (term, df, shard) in found {
+            if *df == 0 {
+                continue;
+            }
+            let name = &self.entry(*shard).name;
+            let Some(Loaded::Postings(p)) = got.get(shard).map(Arc::as_ref) else {
+                return Err(Error::corrupt(format!("shard {name}"), "not a postings shard"));
+            };
+            let list = p
+                .binary_search_by(|x| x.0.as_str().cmp(term))
+                .map(|at| &p[at].1)
+                .map_err(|_| Error::corrupt(format!("shard {name}"), format!("term {term:?} is missing")))?;
+            if list.len() != *df as usize {
+                return Err(Error::corrupt(
+                    format!("shard {name}"),
+                    format!("term {term:?}: {} postings, the dictionary says {df}", list.len()),
+                ));
+            }
+            let w = 1.0 * idf(n, *df);
+            for &(id, tf, len) in list {
+                *acc.entry(id).or_insert(0.0) += term_score(bm.k1, bm.b, avgdl, w, tf, len);
+            }
+        }
+        let mut hits: Vec<Scored> = acc.into_iter().filter(|(_, s)| *s > 0.0).collect();
+        sort_scored(&mut hits);
+        hits.truncate(depth);
+        Ok(hits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::hashing::HashEmbedder;
+    use crate::Document;
+
+    /// Shards held in memory; counts requests; can be made to lie.
+    #[derive(Default)]
+    pub(crate) struct MemSource {
+        pub shards: Mutex<HashMap<String, Vec<u8>>>,
+        pub requests: Mutex<usize>,
+    }
+
+    impl ShardSource for MemSource {
+        fn fetch(&self, name: &str) -> Result<Vec<u8>> {
+            *self.requests.lock().unwrap() += 1;
+            self.shards
+                .lock()
+                .unwrap()
+                .get(name)
+                .cloned()
+                .ok_or_else(|| Error::ShardUnavailable { name: name.into(), detail: "not found".into() })
+        }
+    }
+
+    fn engine() -> Engine {
+        let mut e = Engine::new(EngineConfig::default(), Box::new(HashEmbedder::new(32)));
+        let docs = (0..12)
+            .map(|i| {
+                Document::new(
+                    format!("d{i}.md"),
+                    format!(
+                        "# Page {i}\n\nCargo builds crate number {i}. Profiles tune word{} and word{}.",
+                        i % 3,
+                        i % 5
+                    ),
+                )
+            })
+            .collect();
+        e.add_documents(docs).unwrap();
+        e
+    }
+
+    #[test]
+    fn the_cache_is_bounded_and_evicts_the_least_recently_used() {
+        let mut c = Cache { limit: 10, used: 0, tick: 0, map: HashMap::new() };
+        let l = || Arc::new(Loaded::Postings(Vec::new()));
+        c.put(1, l(), 4);
+        c.put(2, l(), 4);
+        assert!(c.get(1).is_some());
+        c.put(3, l(), 4); // evicts 2, the least recently used
+        assert!(c.get(2).is_none() && c.get(1).is_some() && c.get(3).is_some());
+        assert_eq!(c.used, 8);
+        c.put(4, l(), 11); // larger than the whole cache: not kept
+        assert!(c.get(4).is_none());
+        assert!(c.used <= c.limit);
+    }
+
+    #[test]
+    fn params_are_validated() {
+        assert!(ShardParams::default().validate().is_ok());
+        for p in [
+            ShardParams { clusters: Some(0), ..ShardParams::default() },
+            ShardParams { recall_target: 0.0, ..ShardParams::default() },
+            ShardParams { kmeans_iterations: 0, ..ShardParams::default() },
+            ShardParams { chunk_shard_bytes: 10, ..ShardParams::default() },
+        ] {
+            assert_eq!(engine().to_shards(&p).unwrap_err().kind(), "InvalidOption");
+        }
+    }
+
+    #[test]
+    fn a_second_query_on_the_same_terms_is_served_from_the_cache() {
+        let e = engine();
+        let set = e.to_shards(&ShardParams { clusters: Some(3), ..ShardParams::default() }).unwrap();
+        let src = MemSource::default();
+        src.shards.lock().unwrap().extend(set.shards.iter().cloned());
+        let ix = ShardedIndex::open(
+            &set.manifest_bytes,
+            Box::new(HashEmbedder::new(32)),
+            Box::new(src),
+            ShardLimits::default(),
+        )
+        .unwrap();
+        let o = SearchOptions::default();
+        let (a, t1) = ix.search("cargo profiles word1", &o, None).unwrap();
+        assert!(t1.requests > 0 && t1.bytes > 0 && t1.cache_hits == 0, "{t1:?}");
+        assert!(t1.rounds <= 3);
+        let (b, t2) = ix.search("cargo profiles word1", &o, None).unwrap();
+        assert_eq!(a.iter().map(|h| h.chunk_id).collect::<Vec<_>>(), b.iter().map(|h| h.chunk_id).collect::<Vec<_>>());
+        assert_eq!((t2.requests, t2.bytes, t2.rounds), (0, 0, 0), "{t2:?}");
+        assert_eq!(t2.cache_hits, t1.requests);
+        // A cache of 0 bytes keeps nothing.
+        let src = MemSource::default();
+        src.shards.lock().unwrap().extend(set.shards.iter().cloned());
+        let limits = ShardLimits { cache_bytes: 0, ..ShardLimits::default() };
+        let ix =
+            ShardedIndex::open(&set.manifest_bytes, Box::new(HashEmbedder::new(32)), Box::new(src), limits).unwrap();
+        let (_, t1) = ix.search("cargo", &o, None).unwrap();
+        let (_, t2) = ix.search("cargo", &o, None).unwrap();
+        assert_eq!(t1.requests, t2.requests);
+        assert_eq!(ix.cached_bytes(), 0);
+    }
+}

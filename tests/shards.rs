@@ -1,0 +1,617 @@
+//! The sharded static index (issue 13): parity with the single-file index, the committed
+//! format fixture, and bad input (hashes, missing shards, foreign and inconsistent
+//! manifests, damaged shards, limits).
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use sotto::embed::hashing::HashEmbedder;
+use sotto::index::shards::{ShardKind, ShardSource};
+use sotto::native::DirSource;
+use sotto::rag::shards::{ShardLimits, ShardManifest, ShardParams, ShardSet, ShardedIndex};
+use sotto::{Document, Engine, EngineConfig, Error, Filter, Mode, SearchOptions};
+
+const DIM: usize = 128;
+
+/// Shards in memory, with a request counter and per-name tampering.
+#[derive(Default, Clone)]
+struct MemSource {
+    shards: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    requests: Arc<Mutex<usize>>,
+    /// Names served with their last byte flipped, as many times as the count says.
+    lie: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl MemSource {
+    fn of(set: &ShardSet) -> MemSource {
+        let s = MemSource::default();
+        s.shards.lock().unwrap().extend(set.shards.iter().cloned());
+        s
+    }
+}
+
+impl ShardSource for MemSource {
+    fn fetch(&self, name: &str) -> sotto::Result<Vec<u8>> {
+        *self.requests.lock().unwrap() += 1;
+        let mut bytes = self
+            .shards
+            .lock()
+            .unwrap()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::ShardUnavailable { name: name.into(), detail: "404 not found".into() })?;
+        if let Some(n) = self.lie.lock().unwrap().get_mut(name).filter(|n| **n > 0) {
+            *n -= 1;
+            if let Some(b) = bytes.last_mut() {
+                *b ^= 0x55;
+            }
+        }
+        Ok(bytes)
+    }
+}
+
+/// The hashing embedder with every vector rounded to int8 codes × one scale, as the
+/// sharded index stores them: the single-file index then holds exactly the sharded
+/// index's vectors, so rankings can be compared without int8 rounding in between. A small
+/// dense component (a hash of the text per dimension) spreads the scores: feature hashing
+/// alone makes many chunks exactly orthogonal to a query, ties that float summation order
+/// would break either way.
+struct Int8Exact(HashEmbedder, sotto::embed::EmbedderInfo);
+
+impl Int8Exact {
+    fn new() -> Self {
+        let h = HashEmbedder::new(DIM);
+        let mut info = sotto::embed::Embedder::info(&h).clone();
+        info.name = format!("{}-int8", info.name);
+        Int8Exact(h, info)
+    }
+}
+
+impl sotto::text::TokenCounter for Int8Exact {
+    fn count_tokens(&self, text: &str) -> usize {
+        self.0.count_tokens(text)
+    }
+}
+
+impl sotto::embed::Embedder for Int8Exact {
+    fn info(&self) -> &sotto::embed::EmbedderInfo {
+        &self.1
+    }
+    fn embed_batch(&self, texts: &[&str]) -> sotto::Result<Vec<Vec<f32>>> {
+        Ok(self
+            .0
+            .embed_batch(texts)?
+            .into_iter()
+            .zip(texts)
+            .map(|(mut v, t)| {
+                for (i, x) in v.iter_mut().enumerate() {
+                    let h = sotto::index::shards::fnv1a(format!("{i}\u{0}{t}").as_bytes());
+                    *x += 0.05 * ((h % 2001) as f32 / 1000.0 - 1.0);
+                }
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                v.iter_mut().for_each(|x| *x /= norm);
+                let mut codes = Vec::new();
+                let scale = sotto::index::dense::quantize_i8(&v, &mut codes);
+                codes.into_iter().map(|c| c as f32 * scale).collect()
+            })
+            .collect())
+    }
+}
+
+/// The repository's documentation pages: a real, varied corpus of about a hundred chunks.
+fn docs_engine() -> Engine {
+    docs_engine_with(|| Box::new(HashEmbedder::new(DIM)))
+}
+
+fn docs_engine_with(embedder: impl Fn() -> Box<dyn sotto::embed::Embedder>) -> Engine {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let mut docs = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            let id = path.file_name().unwrap().to_string_lossy().into_owned();
+            let mut d = Document::new(id.clone(), std::fs::read_to_string(&path).unwrap());
+            d.metadata.insert("section".into(), if id < "f".to_owned() { "early" } else { "late" }.into());
+            docs.push(d);
+        }
+    }
+    docs.sort_by(|a, b| a.id.cmp(&b.id));
+    assert!(docs.len() >= 5, "docs/*.md");
+    let mut config = EngineConfig::default();
+    config.sentences.at_index_time = false;
+    let mut e = Engine::new(config, embedder());
+    e.add_documents(docs).unwrap();
+    // As the CLI does: through the index file.
+    Engine::from_bytes(&e.to_bytes().unwrap(), embedder()).unwrap()
+}
+
+fn open(set: &ShardSet, src: MemSource) -> ShardedIndex {
+    open_with(set, src, Box::new(HashEmbedder::new(DIM)))
+}
+
+fn open_with(set: &ShardSet, src: MemSource, embedder: Box<dyn sotto::embed::Embedder>) -> ShardedIndex {
+    ShardedIndex::open(&set.manifest_bytes, embedder, Box::new(src), ShardLimits::default()).unwrap()
+}
+
+const QUERIES: &[&str] = &[
+    "magic number and checksums of the index file",
+    "How are near-duplicate chunks detected?",
+    "reciprocal rank fusion of dense and sparse results",
+    "limits on document bytes",
+    "BM25 parameters k1 and b",
+    "evaluation metrics recall and MRR",
+    "sentence vectors quantized to int8",
+    "what happens when a model file is missing",
+    "chunk overlap tokens",
+    "HTML report of an evaluation",
+    "typo tolerance",
+    "summary tree RAPTOR",
+];
+
+fn ids(hits: &[sotto::SearchHit]) -> Vec<u32> {
+    hits.iter().map(|h| h.chunk_id).collect()
+}
+
+#[test]
+fn sparse_search_is_the_single_file_index_to_the_bit() {
+    let e = docs_engine();
+    let set = e.to_shards(&ShardParams::default()).unwrap();
+    let ix = open(&set, MemSource::of(&set));
+    for q in QUERIES {
+        let o = SearchOptions { k: 10, mode: Mode::Sparse, ..SearchOptions::default() };
+        let want = e.search(q, &o).unwrap();
+        let (got, trace) = ix.search(q, &o, None).unwrap();
+        assert!(!want.is_empty(), "{q}");
+        assert_eq!(ids(&got), ids(&want), "{q}");
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g.score.to_bits(), w.score.to_bits(), "{q}: {g:?} vs {w:?}");
+            assert_eq!(
+                (&g.doc_id, &g.text, g.start, g.end, &g.heading_path),
+                (&w.doc_id, &w.text, w.start, w.end, &w.heading_path)
+            );
+        }
+        // Dictionary, postings, chunks: at most three rounds, no vector shard.
+        assert!(trace.rounds <= 3 && trace.requests + trace.cache_hits > 0, "{trace:?}");
+        assert!(trace.shards.iter().all(|s| !s.starts_with("vec-")), "{trace:?}");
+        assert!(trace.bytes < set.total_bytes() as u64, "{q}: fetched {} of {}", trace.bytes, set.total_bytes());
+    }
+}
+
+/// The exact (f32) dense score of every chunk for `q`, from the single-file index.
+fn exact_scores(e: &Engine, q: &str) -> HashMap<u32, f32> {
+    let o = SearchOptions { k: 10_000, mode: Mode::Dense, ..SearchOptions::default() };
+    e.search(q, &o).unwrap().into_iter().map(|h| (h.chunk_id, h.score)).collect()
+}
+
+/// `got` ranks like `want` up to int8 rounding: wherever the ids differ, the exact scores
+/// of the two chunks at that rank are within `tol` of each other.
+fn same_up_to_rounding(want: &[u32], got: &[u32], exact: &HashMap<u32, f32>, tol: f32) -> Result<(), String> {
+    if want.len() != got.len() {
+        return Err(format!("{} vs {} hits", got.len(), want.len()));
+    }
+    for (r, (w, g)) in want.iter().zip(got).enumerate() {
+        if w != g && (exact[w] - exact[g]).abs() > tol {
+            return Err(format!("rank {r}: {g} (exact {}) where {w} (exact {})", exact[g], exact[w]));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn dense_with_every_cluster_probed_ranks_as_the_exact_scan_up_to_int8_rounding() {
+    let e = docs_engine();
+    let set = e.to_shards(&ShardParams::default()).unwrap();
+    let clusters = set.manifest.ivf.clusters.len();
+    assert!(clusters > 3, "{clusters} clusters");
+    let ix = open(&set, MemSource::of(&set));
+    let mut identical = 0;
+    for q in QUERIES {
+        let exact = exact_scores(&e, q);
+        let o = SearchOptions { k: 10, mode: Mode::Dense, ..SearchOptions::default() };
+        let want = e.search(q, &o).unwrap();
+        let (got, trace) = ix.search(q, &o, Some(clusters)).unwrap();
+        assert_eq!(trace.nprobe, clusters);
+        // Int8 codes: each component off by at most scale/2 (scale = max|x|/127 ≤ 1/127),
+        // so a score by at most ‖q‖₁/254; two such errors may swap a pair.
+        let q_l1: f32 =
+            sotto::embed::Embedder::embed(&HashEmbedder::new(DIM), q).unwrap().iter().map(|x| x.abs()).sum();
+        let tol = 2.0 * q_l1 / 254.0;
+        same_up_to_rounding(&ids(&want), &ids(&got), &exact, tol).unwrap_or_else(|m| panic!("{q}: {m}"));
+        for h in &got {
+            assert!((h.score - exact[&h.chunk_id]).abs() <= tol / 2.0, "{q}: {h:?}");
+        }
+        identical += usize::from(ids(&want) == ids(&got));
+    }
+    assert!(identical >= QUERIES.len() / 2, "dense rankings identical for {identical} of {} queries", QUERIES.len());
+}
+
+#[test]
+fn with_the_same_int8_vectors_dense_and_hybrid_rankings_are_identical() {
+    let e = docs_engine_with(|| Box::new(Int8Exact::new()));
+    let set = e.to_shards(&ShardParams::default()).unwrap();
+    let clusters = set.manifest.ivf.clusters.len();
+    let ix = open_with(&set, MemSource::of(&set), Box::new(Int8Exact::new()));
+    for q in QUERIES {
+        for mode in [Mode::Dense, Mode::Hybrid] {
+            for fusion in
+                [sotto::index::fusion::Fusion::default(), sotto::index::fusion::Fusion::Weighted { alpha: 0.5 }]
+            {
+                let o = SearchOptions { k: 10, mode, fusion, ..SearchOptions::default() };
+                let want = e.search(q, &o).unwrap();
+                let (got, _) = ix.search(q, &o, Some(clusters)).unwrap();
+                assert_eq!(ids(&got), ids(&want), "{mode:?} {fusion:?} {q}");
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g.score - w.score).abs() < 1e-5, "{mode:?} {q}: {g:?} vs {w:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_small_nprobe_keeps_recall_at_10_and_fetches_less() {
+    let e = docs_engine();
+    let set = e.to_shards(&ShardParams::default()).unwrap();
+    let clusters = set.manifest.ivf.clusters.len();
+    let default = set.manifest.ivf.default_nprobe as usize;
+    let ix = open(&set, MemSource::of(&set));
+    let o = SearchOptions { k: 10, mode: Mode::Dense, ..SearchOptions::default() };
+    for p in 1..=clusters {
+        let (mut f, mut t) = (0, 0);
+        for q in QUERIES {
+            let want: HashSet<u32> = ids(&e.search(q, &o).unwrap()).into_iter().collect();
+            f += ix.search(q, &o, Some(p)).unwrap().0.iter().filter(|h| want.contains(&h.chunk_id)).count();
+            t += want.len();
+        }
+        eprintln!("nprobe {p}: recall@10 {:.3}", f as f64 / t as f64);
+    }
+    let small = default;
+    let (mut found, mut total, mut bytes_small, mut bytes_all) = (0, 0, 0, 0);
+    for q in QUERIES {
+        let want: HashSet<u32> = ids(&e.search(q, &o).unwrap()).into_iter().collect();
+        ix.clear_cache();
+        let (got, t) = ix.search(q, &o, Some(small)).unwrap();
+        bytes_small += t.bytes;
+        found += got.iter().filter(|h| want.contains(&h.chunk_id)).count();
+        total += want.len();
+        ix.clear_cache();
+        bytes_all += ix.search(q, &o, Some(clusters)).unwrap().1.bytes;
+    }
+    let recall = found as f64 / total as f64;
+    eprintln!("{clusters} clusters, nprobe {small} (default {default}): recall@10 {recall:.3}, {bytes_small} vs {bytes_all} bytes");
+    assert!(recall >= 0.9, "recall@10 {recall:.3} with nprobe {small} of {clusters}");
+    assert!(bytes_small < bytes_all);
+    assert!(default <= clusters && set.manifest.ivf.calibrated_recall >= 0.99);
+}
+
+#[test]
+fn filters_post_filter_on_id_prefix_and_metadata() {
+    let e = docs_engine_with(|| Box::new(Int8Exact::new()));
+    let set = e.to_shards(&ShardParams::default()).unwrap();
+    let ix = open_with(&set, MemSource::of(&set), Box::new(Int8Exact::new()));
+    let clusters = set.manifest.ivf.clusters.len();
+    for f in ["id^=index", "section=late", "lang=en"] {
+        for mode in [Mode::Sparse, Mode::Dense, Mode::Hybrid] {
+            let o = SearchOptions { k: 5, mode, filters: vec![Filter::parse(f).unwrap()], ..SearchOptions::default() };
+            let want = e.search("index file format and limits", &o).unwrap();
+            let (got, _) = ix.search("index file format and limits", &o, Some(clusters)).unwrap();
+            assert!(!got.is_empty(), "{f} {mode:?}");
+            // The over-fetched lists cover the corpus: post-filtering loses nothing, and the
+            // filtered lists fuse as the single-file index's pre-filtered ones.
+            assert_eq!(ids(&got), ids(&want), "{f} {mode:?}");
+        }
+    }
+    let o = SearchOptions { filters: vec![Filter::parse("section=none").unwrap()], ..SearchOptions::default() };
+    assert!(ix.search("index", &o, None).unwrap().0.is_empty());
+}
+
+#[test]
+fn unsupported_options_and_bad_queries_are_refused() {
+    let e = docs_engine();
+    let set = e.to_shards(&ShardParams::default()).unwrap();
+    let ix = open(&set, MemSource::of(&set));
+    let kind = |o: SearchOptions, q: &str, n: Option<usize>| ix.search(q, &o, n).unwrap_err().kind();
+    assert_eq!(
+        kind(SearchOptions { translate: sotto::Translate::Hyde, ..Default::default() }, "x", None),
+        "InvalidOption"
+    );
+    assert_eq!(
+        kind(SearchOptions { rerank: sotto::query::Rerank::MaxSim, ..Default::default() }, "x", None),
+        "InvalidOption"
+    );
+    assert_eq!(kind(SearchOptions { k: 0, ..Default::default() }, "x", None), "InvalidOption");
+    assert_eq!(kind(SearchOptions::default(), "x", Some(0)), "InvalidOption");
+    assert_eq!(kind(SearchOptions::default(), "  ", None), "InvalidQuery");
+    assert_eq!(kind(SearchOptions::default(), &"x".repeat(9000), None), "InvalidQuery");
+}
+
+// ---- bad input ----
+
+#[test]
+fn a_shard_whose_hash_does_not_match_is_fetched_again_then_refused() {
+    let e = docs_engine();
+    let set = e.to_shards(&ShardParams::default()).unwrap();
+    let src = MemSource::of(&set);
+    let ix = open(&set, src.clone());
+    let o = SearchOptions { k: 3, mode: Mode::Sparse, ..SearchOptions::default() };
+    let q = "magic number and checksums";
+    let (want, clean) = ix.search(q, &o, None).unwrap();
+    // Once wrong, then right: the refetch succeeds and counts as a request.
+    ix.clear_cache();
+    for name in &clean.shards {
+        src.lie.lock().unwrap().insert(name.clone(), 1);
+    }
+    let (got, t) = ix.search(q, &o, None).unwrap();
+    assert_eq!(ids(&got), ids(&want));
+    assert_eq!(t.requests, 2 * clean.requests, "{t:?}");
+    // Always wrong: a Corrupt error naming the shard, after exactly two requests for it.
+    ix.clear_cache();
+    let victim = clean.shards.last().unwrap().clone();
+    src.lie.lock().unwrap().insert(victim.clone(), usize::MAX);
+    let before = *src.requests.lock().unwrap();
+    match ix.search(q, &o, None) {
+        Err(Error::Corrupt { section, detail }) => {
+            assert!(section.contains(&victim) && detail.contains("hash"), "{section}: {detail}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(*src.requests.lock().unwrap() - before, clean.requests + 1);
+    // The source heals: the same reader answers again.
+    src.lie.lock().unwrap().clear();
+    assert_eq!(ids(&ix.search(q, &o, None).unwrap().0), ids(&want));
+}
+
+#[test]
+fn a_missing_shard_fails_its_query_and_the_reader_stays_usable() {
+    let e = docs_engine();
+    let set = e.to_shards(&ShardParams { postings_shard_bytes: 256, ..ShardParams::default() }).unwrap();
+    let src = MemSource::of(&set);
+    let ix = open(&set, src.clone());
+    let o = SearchOptions { k: 3, mode: Mode::Sparse, ..SearchOptions::default() };
+    let (_, t) = ix.search("checksums", &o, None).unwrap();
+    let postings: Vec<&String> = t.shards.iter().filter(|s| s.starts_with("post-")).collect();
+    assert_eq!(postings.len(), 1, "{t:?}");
+    ix.clear_cache();
+    src.shards.lock().unwrap().remove(postings[0]);
+    match ix.search("checksums", &o, None) {
+        Err(Error::ShardUnavailable { name, detail }) => assert!(&name == postings[0] && detail.contains("404")),
+        other => panic!("{other:?}"),
+    }
+    // Another query, whose shards are all there, still works on the same reader.
+    let (hits, t2) = ix.search("reciprocal rank fusion", &o, None).unwrap();
+    assert!(!hits.is_empty() && !t2.shards.contains(postings[0]), "{t2:?}");
+}
+
+/// Re-serialize a manifest after `edit` changed its JSON.
+fn edited(set: &ShardSet, edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(&set.manifest_bytes).unwrap();
+    edit(&mut v);
+    serde_json::to_vec(&v).unwrap()
+}
+
+fn open_err(manifest: &[u8], set: &ShardSet, dim: usize, limits: ShardLimits) -> Error {
+    match ShardedIndex::open(manifest, Box::new(HashEmbedder::new(dim)), Box::new(MemSource::of(set)), limits) {
+        Ok(_) => panic!("opened"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn foreign_future_and_inconsistent_manifests_are_refused() {
+    let e = docs_engine();
+    let set = e.to_shards(&ShardParams::default()).unwrap();
+    let l = ShardLimits::default();
+    assert_eq!(open_err(&set.manifest_bytes, &set, 64, l).kind(), "EmbedderMismatch");
+    let future = edited(&set, |v| v["format_version"] = 2.into());
+    assert!(matches!(open_err(&future, &set, DIM, l), Error::IndexFormat { found: 2, supported: 1 }));
+    assert_eq!(open_err(&edited(&set, |v| v["format"] = "pagefind".into()), &set, DIM, l).kind(), "BadMagic");
+    assert_eq!(open_err(b"{\"format\": \"sotto-shards\", \"format_version\": 1", &set, DIM, l).kind(), "Corrupt");
+    assert_eq!(open_err(b"\x00\x01garbage", &set, DIM, l).kind(), "Corrupt");
+    let small = ShardLimits { max_manifest_bytes: 100, ..l };
+    assert!(matches!(
+        open_err(&set.manifest_bytes, &set, DIM, small),
+        Error::LimitExceeded { what: "manifest bytes", .. }
+    ));
+    let tiny_shards = ShardLimits { max_shard_bytes: 100, ..l };
+    assert!(matches!(
+        open_err(&set.manifest_bytes, &set, DIM, tiny_shards),
+        Error::LimitExceeded { what: "shard bytes", .. }
+    ));
+    let kind_of = |k: ShardKind| set.manifest.shards.iter().position(|s| s.kind == k).unwrap();
+    let vec_shard = kind_of(ShardKind::Vectors);
+    let bad: Vec<(&str, Vec<u8>)> = vec![
+        ("dict bucket → vectors", edited(&set, |v| v["bm25"]["dict"][0] = vec_shard.into())),
+        ("index out of range", edited(&set, |v| v["ivf"]["clusters"][0]["shard"] = 99_999.into())),
+        ("name without its hash", edited(&set, |v| v["shards"][0]["name"] = "dict-0000.bin".into())),
+        ("sha not hex", edited(&set, |v| v["shards"][0]["sha256"] = "z".repeat(64).into())),
+        (
+            "shard listed twice",
+            edited(&set, |v| {
+                let first = v["shards"][0].clone();
+                v["shards"].as_array_mut().unwrap().push(first);
+            }),
+        ),
+        (
+            "ranges out of order",
+            edited(&set, |v| {
+                let r = v["chunk_ranges"].as_array_mut().unwrap();
+                assert!(r.len() >= 2, "several chunk shards");
+                r.swap(0, 1);
+            }),
+        ),
+        ("cluster sizes", edited(&set, |v| v["ivf"]["clusters"][0]["size"] = 100_000.into())),
+        ("centroid", edited(&set, |v| v["ivf"]["clusters"][0]["centroid"] = "00ff".into())),
+        ("nprobe", edited(&set, |v| v["ivf"]["default_nprobe"] = 0.into())),
+        ("dimension", edited(&set, |v| v["ivf"]["dim"] = 3.into())),
+        ("bm25 n", edited(&set, |v| v["bm25"]["n"] = 1.into())),
+        ("configuration", edited(&set, |v| v["config"]["bm25"]["k1"] = (-1.0).into())),
+    ];
+    for (what, bytes) in bad {
+        let err = open_err(&bytes, &set, DIM, l);
+        assert!(matches!(&err, Error::Corrupt { section, .. } if section == "manifest"), "{what}: {err:?}");
+    }
+}
+
+#[test]
+fn truncated_or_garbage_shards_are_corrupt_even_when_the_table_lists_their_hash() {
+    let e = docs_engine();
+    let set = e.to_shards(&ShardParams::default()).unwrap();
+    let o = SearchOptions { k: 3, mode: Mode::Sparse, ..SearchOptions::default() };
+    let probe = open(&set, MemSource::of(&set));
+    let (_, t) = probe.search("checksums", &o, None).unwrap();
+    let dict_name = t.shards.iter().find(|s| s.starts_with("dict-")).unwrap().clone();
+    let original = set.shards.iter().find(|s| s.0 == dict_name).unwrap().1.clone();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated", original[..original.len() / 2].to_vec()),
+        ("empty", Vec::new()),
+        ("html", b"<html><body>404 Not Found</body></html>".to_vec()),
+        ("other kind", set.shards.iter().find(|s| s.0.starts_with("vec-")).unwrap().1.clone()),
+        ("payload garbage", sotto::index::shards::encode_shard(ShardKind::Dict, &[0xff; 40])),
+    ];
+    for (what, bytes) in cases {
+        // Served under the right name: the hash check refuses it (after one refetch).
+        let src = MemSource::of(&set);
+        src.shards.lock().unwrap().insert(dict_name.clone(), bytes.clone());
+        let ix = open(&set, src);
+        let err = ix.search("checksums", &o, None).unwrap_err();
+        assert!(matches!(&err, Error::Corrupt { section, .. } if section.contains(&dict_name)), "{what}: {err:?}");
+        // A manifest rewritten to vouch for these bytes: decoding refuses them.
+        let sha = sotto::embed::sha256_hex(&bytes);
+        let name = sotto::index::shards::shard_name(ShardKind::Dict, &sha);
+        let manifest = edited(&set, |v| {
+            for s in v["shards"].as_array_mut().unwrap() {
+                if s["name"] == dict_name.as_str() {
+                    s["name"] = name.clone().into();
+                    s["sha256"] = sha.clone().into();
+                    s["bytes"] = bytes.len().into();
+                }
+            }
+        });
+        let src = MemSource::of(&set);
+        src.shards.lock().unwrap().insert(name.clone(), bytes.clone());
+        let ix = ShardedIndex::open(&manifest, Box::new(HashEmbedder::new(DIM)), Box::new(src), ShardLimits::default())
+            .unwrap();
+        let err = ix.search("checksums", &o, None).unwrap_err();
+        assert!(matches!(&err, Error::Corrupt { section, .. } if section.contains(&name)), "{what}: {err:?}");
+    }
+}
+
+// ---- the committed fixture ----
+
+fn fixture_dir() -> std::path::PathBuf {
+    common::fixture("shards_v1")
+}
+
+/// The fixture's corpus: `tests/fixtures/corpus`, hashing embedder of dimension 128.
+fn fixture_engine() -> Engine {
+    let dir = common::fixture("corpus");
+    let mut docs: Vec<Document> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| Document::new(p.file_name().unwrap().to_string_lossy(), std::fs::read_to_string(&p).unwrap()))
+        .collect();
+    docs.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut config = EngineConfig::default();
+    config.sentences.at_index_time = false;
+    let mut e = Engine::new(config, Box::new(common::hashing()));
+    e.add_documents(docs).unwrap();
+    e
+}
+
+/// `SOTTO_WRITE_FIXTURES=1 cargo test --test shards` rewrites `tests/fixtures/shards_v1`.
+#[test]
+fn committed_sharded_fixture_opens_and_answers() {
+    let params = ShardParams {
+        clusters: Some(3),
+        postings_shard_bytes: 1024,
+        chunk_shard_bytes: 2048,
+        ..ShardParams::default()
+    };
+    if std::env::var_os("SOTTO_WRITE_FIXTURES").is_some() {
+        let _ = std::fs::remove_dir_all(fixture_dir());
+        sotto::native::write_shards(&fixture_dir(), &fixture_engine().to_shards(&params).unwrap()).unwrap();
+    }
+    let limits = ShardLimits::default();
+    let manifest = std::fs::read(fixture_dir().join("manifest.json")).expect("tests/fixtures/shards_v1 is committed");
+    let m = ShardManifest::parse(&manifest, &limits).expect("format v1 fixture parses");
+    assert_eq!((m.format_version, m.documents, m.embedder.name.as_str()), (1, 3, "hashing-128"));
+    let ix = sotto::native::open_sharded(&fixture_dir(), Box::new(common::hashing()), limits).expect("fixture opens");
+    let sparse = SearchOptions { k: 3, mode: Mode::Sparse, ..SearchOptions::default() };
+    let (hits, t) = ix.search("magic number and checksums", &sparse, None).unwrap();
+    assert_eq!(hits[0].doc_id, "index-format.md", "{hits:?}");
+    assert!(t.requests >= 3 && t.bytes > 0);
+    // Every shard on disk is one the table lists, under the name its bytes hash to.
+    let listed: HashSet<&str> = m.shards.iter().map(|s| s.name.as_str()).collect();
+    for entry in std::fs::read_dir(fixture_dir()).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name != "manifest.json" {
+            assert!(listed.contains(name.as_str()), "{name} is not in the table");
+            let bytes = std::fs::read(fixture_dir().join(&name)).unwrap();
+            let kind = m.shards.iter().find(|s| s.name == name).unwrap().kind;
+            assert_eq!(name, sotto::index::shards::shard_name(kind, &sotto::embed::sha256_hex(&bytes)));
+        }
+    }
+    assert_eq!(listed.len(), m.shards.len());
+    // Today's writer still reads it the same way the single-file engine searches the corpus.
+    let e = fixture_engine();
+    for q in ["How are near-duplicate chunks detected?", "reciprocal rank fusion", "checksums"] {
+        let want = e.search(q, &sparse).unwrap();
+        let (got, _) = ix.search(q, &sparse, None).unwrap();
+        assert_eq!(
+            got.iter().map(|h| (&h.doc_id, h.start)).collect::<Vec<_>>(),
+            want.iter().map(|h| (&h.doc_id, h.start)).collect::<Vec<_>>(),
+            "{q}"
+        );
+    }
+    let dense = SearchOptions { k: 3, mode: Mode::Dense, ..SearchOptions::default() };
+    assert_eq!(ix.search("near-duplicate chunks", &dense, Some(3)).unwrap().0.len(), 3);
+    // Another embedder, a future version: typed errors.
+    let other = sotto::native::open_sharded(&fixture_dir(), Box::new(HashEmbedder::new(64)), limits);
+    assert_eq!(other.err().map(|e| e.kind()), Some("EmbedderMismatch"));
+    let mut v: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    v["format_version"] = 2.into();
+    let future = ShardManifest::parse(&serde_json::to_vec(&v).unwrap(), &limits).unwrap_err();
+    assert!(matches!(future, Error::IndexFormat { found: 2, supported: 1 }), "{future:?}");
+}
+
+#[test]
+fn the_directory_source_refuses_odd_names_large_files_and_reports_missing_ones() {
+    let src = DirSource::new(fixture_dir(), 1 << 20);
+    for name in ["../Cargo.toml", "a/b", ".hidden", ""] {
+        assert_eq!(src.fetch(name).unwrap_err().kind(), "ShardUnavailable", "{name}");
+    }
+    assert_eq!(src.fetch("post-0000.bin").unwrap_err().kind(), "ShardUnavailable");
+    let tiny = DirSource::new(fixture_dir(), 10);
+    assert!(matches!(tiny.fetch("manifest.json"), Err(Error::LimitExceeded { what: "shard bytes", .. })));
+}
+
+#[test]
+fn writing_is_deterministic_and_content_addressed() {
+    let e = fixture_engine();
+    let p = ShardParams { chunk_shard_bytes: 1024, ..ShardParams::default() };
+    let (a, b) = (e.to_shards(&p).unwrap(), e.to_shards(&p).unwrap());
+    assert_eq!(a.manifest_bytes, b.manifest_bytes);
+    assert_eq!(a.shards, b.shards);
+    let dir = std::env::temp_dir().join(format!("sotto-shards-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(sotto::native::write_shards(&dir, &a).unwrap(), a.shards.len());
+    assert_eq!(sotto::native::write_shards(&dir, &b).unwrap(), 0, "unchanged shards are not rewritten");
+    // One more document: the shards of untouched content keep their names.
+    let mut e2 = fixture_engine();
+    e2.add_documents(vec![Document::new("zzz.md", "# Appendix\n\nA new page about flux capacitors.")]).unwrap();
+    let c = e2.to_shards(&p).unwrap();
+    let old: HashSet<&String> = a.shards.iter().map(|s| &s.0).collect();
+    let kept = c.shards.iter().filter(|s| old.contains(&s.0)).count();
+    eprintln!("{kept} of {} shards unchanged after adding a document", c.shards.len());
+    // The new chunks get new ids: every chunk shard but the last keeps its name (postings,
+    // dictionary and clusters are recomputed).
+    let chunk_shards = |s: &ShardSet| -> Vec<String> {
+        s.manifest.chunk_ranges.iter().map(|r| s.manifest.shards[r.chunks as usize].name.clone()).collect()
+    };
+    let (before, after) = (chunk_shards(&a), chunk_shards(&c));
+    assert!(before.len() >= 3, "{} chunk shards", before.len());
+    assert_eq!(before[..before.len() - 1], after[..before.len() - 1]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
