@@ -111,8 +111,9 @@ enum Command {
         /// IVF clusters (default ⌈√chunks⌉).
         #[arg(long)]
         clusters: Option<usize>,
-        /// Recall@10 the default nprobe is calibrated for.
-        #[arg(long, default_value_t = 0.99)]
+        /// Recall (of the exact top max(10, fusion_candidates) of synthetic queries) the
+        /// default nprobe is calibrated for.
+        #[arg(long, default_value_t = 0.995)]
         recall_target: f64,
     },
     /// Search an index.
@@ -924,7 +925,7 @@ fn print_shard_set(set: &ShardSet, written: usize, dir: &Path, secs: f64) {
     let kinds: Vec<String> = by_kind.iter().map(|(k, (n, b))| format!("{k} {n} ({:.1} kB)", *b as f64 / 1e3)).collect();
     println!(
         "{} chunks → {} shards ({written} new) + manifest {:.1} kB = {:.2} MB in {}; {} clusters, default nprobe {} \
-         (calibrated recall@10 {:.3}); {:.1} s",
+         (calibrated recall@{} {:.3}); {:.1} s",
         m.chunks,
         m.shards.len(),
         set.manifest_bytes.len() as f64 / 1e3,
@@ -932,6 +933,7 @@ fn print_shard_set(set: &ShardSet, written: usize, dir: &Path, secs: f64) {
         dir.display(),
         m.ivf.clusters.len(),
         m.ivf.default_nprobe,
+        m.ivf.calibration_depth,
         m.ivf.calibrated_recall,
         secs
     );
