@@ -42,7 +42,12 @@ fn main() {
     let load = || Box::new(load_bert_dir(&embedder_dir(&models_dir(), &name)).expect("embedder"));
     let engine = Engine::from_bytes(&bytes, load()).expect("index loads");
     let t = Instant::now();
-    let set = engine.to_shards(&ShardParams::default()).expect("shards");
+    // `SOTTO_SHARD_PARAMS='{"clusters": 82}'`: other cuts (absent keys keep the defaults).
+    let params: ShardParams = std::env::var("SOTTO_SHARD_PARAMS")
+        .map(|j| serde_json::from_str(&j).expect("SOTTO_SHARD_PARAMS"))
+        .unwrap_or_default();
+    println!("params: {}", serde_json::to_string(&params).expect("params"));
+    let set = engine.to_shards(&params).expect("shards");
     let shard_s = t.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&out);
     write_shards(&out, &set).expect("write shards");
@@ -158,7 +163,11 @@ fn main() {
         qs.iter().map(|q| doc_rels(&engine.search(&q.question, &o).expect("single"), &q.relevant_docs)).collect();
     let n = qs.len() as f64;
     print!("hybrid R@5 / MRR by nprobe:");
-    for np in [8, 12, 16, 19, 20, 24, 28, 32, clusters] {
+    let mut sweep = vec![8, 12, 16, 20, 24, 28, 32, m.ivf.default_nprobe as usize, clusters];
+    sweep.retain(|&n| n <= clusters);
+    sweep.sort_unstable();
+    sweep.dedup();
+    for np in sweep {
         let rows: Vec<(Vec<bool>, &str)> = qs
             .iter()
             .map(|q| {
@@ -201,11 +210,13 @@ fn main() {
         .collect();
     println!("\nnprobe  recall@10  kB p50  kB p95  (dense, {} questions; exact = single-file flat f32 scan)", qs.len());
     let mut probes: Vec<usize> = (1..=clusters.min(12)).collect();
-    for extra in [16, 24, 32, clusters] {
+    for extra in [16, 24, 32, m.ivf.default_nprobe as usize, clusters] {
         if extra <= clusters && !probes.contains(&extra) {
             probes.push(extra);
         }
     }
+    probes.sort_unstable();
+    probes.dedup();
     for np in probes {
         let (mut found, mut total, mut kb) = (0, 0, Vec::new());
         for (q, want) in qs.iter().zip(&exact) {

@@ -1243,6 +1243,56 @@ mod tests {
     }
 
     #[test]
+    fn sentence_vectors_and_chunk_records_go_to_their_range_shards_intact() {
+        let mut config = EngineConfig::default();
+        config.sentences.at_index_time = true;
+        let mut e = Engine::new(config, Box::new(HashEmbedder::new(32)));
+        let docs = (0..6)
+            .map(|i| {
+                let mut d = Document::new(
+                    format!("d{i}.md"),
+                    format!("# Page {i}\n\nCargo builds every crate of the workspace here. Profiles tune the optimisation level {i}."),
+                );
+                d.metadata.insert("n".into(), i.to_string());
+                d
+            })
+            .collect();
+        e.add_documents(docs).unwrap();
+        let set = e.to_shards(&ShardParams { chunk_shard_bytes: 256, ..ShardParams::default() }).unwrap();
+        let m = &set.manifest;
+        assert!(m.chunk_ranges.len() >= 2, "{:?}", m.chunk_ranges);
+        let blob = |i: u32| &set.shards[i as usize].1;
+        let store = e.sentences.lock().unwrap();
+        let mut chunks_seen = 0;
+        for r in &m.chunk_ranges {
+            let name = &m.shards[r.chunks as usize].name;
+            let c: ChunkShard =
+                from_payload(decode_shard(blob(r.chunks), ShardKind::Chunks, name).unwrap(), name).unwrap();
+            c.check(r.first, r.last, name).unwrap();
+            for ch in &c.chunks {
+                let (rec, text) = e.chunk(ch.id).unwrap();
+                let d = &c.docs[ch.doc as usize];
+                assert_eq!(
+                    (d.id.as_str(), ch.text.as_str(), ch.start as usize),
+                    (rec.doc_id.as_str(), text, rec.start)
+                );
+                assert_eq!(d.metadata, e.document(&d.id).unwrap().metadata);
+                chunks_seen += 1;
+            }
+            let si = r.sentences.expect("sentence vectors were embedded at index time");
+            let sname = &m.shards[si as usize].name;
+            let sv: SentenceShard =
+                from_payload(decode_shard(blob(si), ShardKind::Sentences, sname).unwrap(), sname).unwrap();
+            assert_eq!(sv.dim, 32);
+            for (id, vs) in &sv.chunks {
+                assert!(c.chunks.iter().any(|ch| ch.id == *id), "sentence vectors of chunk {id} outside its range");
+                assert_eq!(store.get(*id).unwrap().as_ref(), vs);
+            }
+        }
+        assert_eq!(chunks_seen, m.chunks);
+    }
+
+    #[test]
     fn the_cache_is_bounded_and_evicts_the_least_recently_used() {
         let mut c = Cache { limit: 10, used: 0, tick: 0, map: HashMap::new() };
         let l = || Arc::new(Loaded::Postings(Vec::new()));
