@@ -47,6 +47,12 @@
 //! nprobe 21 and the single file's hybrid R@5 and MRR. Those 30 questions are the only
 //! real-question check of this default so far.
 //!
+//! **Measured** (`examples/shards_measure.rs`, Cargo Book, MiniLM, 1655 chunks): 4.87 MB
+//! as one file, 2.36 MB sharded (79 kB manifest, 241 shards); default `nprobe` 21 of 41,
+//! dense recall@10 0.997 against the exact scan, hybrid R@5 and MRR equal to the single
+//! file's on its 30 questions; a cold hybrid query (`k` = 5) fetches 474 kB in 37 requests
+//! at p50, two thirds of it cluster vectors — the part a 1-bit prefilter would shrink.
+//!
 //! **Not (yet) on a sharded index:** typo tolerance (it needs the whole lexicon; a word
 //! that matches no term simply scores nothing), query translation, routing, query
 //! construction, the summary tree and MaxSim reranking — each is refused with
