@@ -655,3 +655,50 @@ fn writing_is_deterministic_and_content_addressed() {
     assert_eq!(before[..before.len() - 1], after[..before.len() - 1]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The asynchronous path: the caller fetches what each step needs, all at once.
+#[test]
+fn a_stepwise_search_asks_for_each_round_and_ends_where_search_does() {
+    use sotto::rag::shards::Step;
+    let e = docs_engine();
+    let set = e.to_shards(&ShardParams::default()).unwrap();
+    let src = MemSource::of(&set);
+    // The reader's own source is empty: every shard must come through `provide`.
+    let ix = open(&set, MemSource::default());
+    let reference = open(&set, MemSource::of(&set));
+    for mode in [Mode::Sparse, Mode::Dense, Mode::Hybrid] {
+        for (q, filters) in [(QUERIES[0], vec![]), (QUERIES[3], vec![Filter::parse("section=late").unwrap()])] {
+            let o = SearchOptions { k: 5, mode, filters, ..SearchOptions::default() };
+            ix.clear_cache();
+            let v = ix.query_vector(q, &o).unwrap();
+            assert_eq!(v.is_some(), mode != Mode::Sparse);
+            let mut needs = Vec::new();
+            let (hits, trace) = loop {
+                match ix.search_step(q, &o, None, v.as_deref()).unwrap() {
+                    Step::Need(names) => {
+                        assert!(!names.is_empty() && needs.len() < 3, "{mode:?} {q}: {needs:?} then {names:?}");
+                        for n in &names {
+                            ix.provide(n, &src.fetch(n).unwrap()).unwrap();
+                        }
+                        needs.push(names);
+                    }
+                    Step::Done(h, t) => break (h, t),
+                }
+            };
+            reference.clear_cache();
+            let (want, wt) = reference.search(q, &o, None).unwrap();
+            assert_eq!(ids(&hits), ids(&want), "{mode:?} {q}");
+            assert_eq!(needs.iter().map(Vec::len).sum::<usize>(), wt.requests, "{mode:?} {q}");
+            assert_eq!((trace.requests, trace.bytes), (0, 0));
+        }
+    }
+    // Bytes that do not hash to the table's, a name the index does not have.
+    let name = &set.shards[0].0;
+    let mut bad = set.shards[0].1.clone();
+    bad[20] ^= 1;
+    assert!(matches!(ix.provide(name, &bad), Err(Error::Corrupt { section, .. }) if section.contains(name.as_str())));
+    assert_eq!(ix.provide("post-0000.bin", &bad).unwrap_err().kind(), "ShardUnavailable");
+    // Dense without a vector.
+    let o = SearchOptions { mode: Mode::Dense, ..SearchOptions::default() };
+    assert_eq!(ix.search_step("x", &o, None, None).unwrap_err().kind(), "InvalidOption");
+}

@@ -31,7 +31,11 @@
 //! vector shards of the `nprobe` clusters nearest the query vector; (2) the postings shards
 //! of the terms found; (3) the chunk shards of the hits. Fetched shards are kept in an
 //! in-memory LRU cache bounded in bytes ([`ShardLimits::cache_bytes`]). The trace
-//! ([`ShardTrace`]) counts requests and bytes per query.
+//! ([`ShardTrace`]) counts requests and bytes per query. [`ShardedIndex::search`] asks its
+//! (synchronous) source; [`ShardedIndex::search_step`] instead returns the names a round
+//! still needs ([`Step::Need`]) for the caller to fetch — in a browser, with parallel
+//! `fetch`es — and hand back through [`ShardedIndex::provide`], so an asynchronous adapter
+//! needs no blocking source.
 //!
 //! **Exactness.** BM25 scores are the single-file index's to the bit (same terms, same
 //! statistics, same float operations: [`crate::index::sparse::term_score`]). Dense scores
@@ -737,6 +741,18 @@ pub struct ShardTrace {
     pub unmatched_terms: Vec<String>,
 }
 
+/// One round's shards, or the names of those not cached (step mode).
+type Round = std::result::Result<HashMap<u32, Arc<Loaded>>, Vec<String>>;
+
+/// Where a [`ShardedIndex::search_step`] is.
+#[derive(Debug)]
+pub enum Step {
+    /// Fetch these shards (all at once), [`ShardedIndex::provide`] them, step again.
+    Need(Vec<String>),
+    /// The hits, and what the search used.
+    Done(Vec<SearchHit>, ShardTrace),
+}
+
 /// A decoded shard.
 enum Loaded {
     Dict(DictShard),
@@ -790,6 +806,7 @@ pub struct ShardedIndex {
     source: Box<dyn ShardSource>,
     limits: ShardLimits,
     cache: Mutex<Cache>,
+    by_name: HashMap<String, u32>,
 }
 
 impl ShardedIndex {
@@ -812,7 +829,8 @@ impl ShardedIndex {
         let dim = manifest.ivf.dim as usize;
         let centroids = manifest.ivf.clusters.iter().filter_map(|c| centroid_of(c, dim)).collect();
         let cache = Mutex::new(Cache { limit: limits.cache_bytes, used: 0, tick: 0, map: HashMap::new() });
-        Ok(ShardedIndex { manifest, centroids, embedder, source, limits, cache })
+        let by_name = manifest.shards.iter().enumerate().map(|(i, e)| (e.name.clone(), i as u32)).collect();
+        Ok(ShardedIndex { manifest, centroids, embedder, source, limits, cache, by_name })
     }
 
     /// The manifest.
@@ -919,7 +937,8 @@ impl ShardedIndex {
 
     /// One round: every shard of `wanted` from the cache or, all at once, from the source
     /// (a shard whose hash does not match is fetched once more, then refused).
-    fn fetch_round(&self, wanted: &[u32], trace: &mut ShardTrace) -> Result<HashMap<u32, Arc<Loaded>>> {
+    /// `Ok(Err(names))`: not `from_source`, and these shards are not in the cache.
+    fn fetch_round(&self, wanted: &[u32], trace: &mut ShardTrace, from_source: bool) -> Result<Round> {
         let mut out = HashMap::new();
         let mut missing = Vec::new();
         {
@@ -939,7 +958,10 @@ impl ShardedIndex {
             }
         }
         if missing.is_empty() {
-            return Ok(out);
+            return Ok(Ok(out));
+        }
+        if !from_source {
+            return Ok(Err(missing.iter().map(|&i| self.entry(i).name.clone()).collect()));
         }
         trace.rounds += 1;
         let names: Vec<&str> = missing.iter().map(|&i| self.entry(i).name.as_str()).collect();
@@ -964,7 +986,29 @@ impl ShardedIndex {
             self.cache.lock().unwrap_or_else(|p| p.into_inner()).put(i, loaded.clone(), bytes.len());
             out.insert(i, loaded);
         }
-        Ok(out)
+        Ok(Ok(out))
+    }
+
+    /// Check, decode and cache a shard fetched by the caller (the asynchronous path: see
+    /// [`ShardedIndex::search_step`]). A shard whose bytes do not hash to the table's is
+    /// [`Error::Corrupt`] (the caller fetches it once more); a shard larger than the cache
+    /// is [`Error::LimitExceeded`] (`cached shards`), since the next step could not find it.
+    pub fn provide(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let i = *self.by_name.get(name).ok_or_else(|| Error::ShardUnavailable {
+            name: name.to_owned(),
+            detail: "not a shard of this index".into(),
+        })?;
+        self.verify(i, bytes)?;
+        if bytes.len() > self.limits.cache_bytes {
+            return Err(Error::LimitExceeded {
+                what: "cached shards",
+                limit: self.limits.cache_bytes,
+                got: bytes.len(),
+            });
+        }
+        let loaded = Arc::new(self.decode(i, bytes)?);
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).put(i, loaded, bytes.len());
+        Ok(())
     }
 
     fn refuse_unsupported(options: &SearchOptions) -> Result<()> {
@@ -998,36 +1042,86 @@ impl ShardedIndex {
         options: &SearchOptions,
         nprobe: Option<usize>,
     ) -> Result<(Vec<SearchHit>, ShardTrace)> {
+        let v = self.query_vector(query, options)?;
+        match self.run(query, options, nprobe, v.as_deref(), true)? {
+            Step::Done(hits, trace) => Ok((hits, trace)),
+            Step::Need(_) => Err(Error::WrongState("a search from the source needed more shards".into())),
+        }
+    }
+
+    /// The query's vector for `options`' mode (`None` in sparse mode), after checking the
+    /// options and the query: embed once, then call [`ShardedIndex::search_step`] per round.
+    pub fn query_vector(&self, query: &str, options: &SearchOptions) -> Result<Option<Vec<f32>>> {
+        self.check(query, options)?;
+        if options.mode == Mode::Sparse {
+            return Ok(None);
+        }
+        let v = self.embedder.embed(&format!("{}{}", self.manifest.config.query_prefix, query.trim()))?;
+        Ok(Some(v))
+    }
+
+    /// One step of a search whose shards the caller fetches (asynchronously, in parallel):
+    /// [`Step::Need`] lists the shards of the next round that are not cached — fetch them
+    /// all, hand each to [`ShardedIndex::provide`], and call again — until [`Step::Done`]
+    /// (at most three `Need`s). Nothing is asked of the index's own source. The trace
+    /// counts no requests or bytes: the caller made them. The cache must hold one query's
+    /// shards (it does by far: ≈ 0.5 MB of 32 MiB).
+    pub fn search_step(
+        &self,
+        query: &str,
+        options: &SearchOptions,
+        nprobe: Option<usize>,
+        query_vec: Option<&[f32]>,
+    ) -> Result<Step> {
+        self.run(query, options, nprobe, query_vec, false)
+    }
+
+    fn check(&self, query: &str, options: &SearchOptions) -> Result<()> {
         options.validate()?;
         Self::refuse_unsupported(options)?;
         if query.trim().is_empty() {
             return Err(Error::InvalidQuery("query is empty".into()));
         }
-        let config = &self.manifest.config;
-        if query.len() > config.max_query_bytes {
-            return Err(Error::InvalidQuery(format!(
-                "query is {} bytes, more than the limit of {}",
-                query.len(),
-                config.max_query_bytes
-            )));
+        let max = self.manifest.config.max_query_bytes;
+        if query.len() > max {
+            return Err(Error::InvalidQuery(format!("query is {} bytes, more than the limit of {max}", query.len())));
         }
+        Ok(())
+    }
+
+    fn run(
+        &self,
+        query: &str,
+        options: &SearchOptions,
+        nprobe: Option<usize>,
+        query_vec: Option<&[f32]>,
+        from_source: bool,
+    ) -> Result<Step> {
+        self.check(query, options)?;
+        let config = &self.manifest.config;
         if nprobe == Some(0) {
             return Err(Error::InvalidOption { name: "nprobe", detail: "must be at least 1".into() });
         }
         let clusters = self.centroids.len();
         let nprobe = nprobe.unwrap_or(self.manifest.ivf.default_nprobe as usize).min(clusters);
         let mut trace = ShardTrace { nprobe, clusters, ..ShardTrace::default() };
-        let query_vec = if options.mode == Mode::Sparse {
-            None
-        } else {
-            let v = self.embedder.embed(&format!("{}{}", config.query_prefix, query.trim()))?;
-            if v.len() != self.manifest.ivf.dim as usize {
-                return Err(Error::DimensionMismatch { expected: self.manifest.ivf.dim as usize, got: v.len() });
+        let query_vec = match (options.mode, query_vec) {
+            (Mode::Sparse, _) => None,
+            (_, None) => {
+                return Err(Error::InvalidOption {
+                    name: "query_vec",
+                    detail: "dense search needs a query vector".into(),
+                })
             }
-            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-                return Err(Error::NonFiniteVector { index: i });
+            (_, Some(v)) => {
+                if v.len() != self.manifest.ivf.dim as usize {
+                    return Err(Error::DimensionMismatch { expected: self.manifest.ivf.dim as usize, got: v.len() });
+                }
+                if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                    return Err(Error::NonFiniteVector { index: i });
+                }
+                Some(v)
             }
-            Some(v)
         };
         let terms = if options.mode == Mode::Dense {
             Vec::new()
@@ -1055,7 +1149,10 @@ impl ShardedIndex {
             None => Vec::new(),
         };
         let round1: Vec<u32> = buckets.iter().chain(&probed).copied().collect();
-        let got1 = self.fetch_round(&round1, &mut trace)?;
+        let got1 = match self.fetch_round(&round1, &mut trace, from_source)? {
+            Ok(g) => g,
+            Err(names) => return Ok(Step::Need(names)),
+        };
 
         // Round 2: the postings shards of the terms the dictionary knows.
         let mut found: Vec<(String, u32, u32)> = Vec::new(); // (term, df, postings shard)
@@ -1067,7 +1164,10 @@ impl ShardedIndex {
             }
         }
         let want2: Vec<u32> = found.iter().map(|f| f.2).collect();
-        let got2 = self.fetch_round(&want2, &mut trace)?;
+        let got2 = match self.fetch_round(&want2, &mut trace, from_source)? {
+            Ok(g) => g,
+            Err(names) => return Ok(Step::Need(names)),
+        };
 
         // Score: BM25 exactly as the single-file index does, int8 dot products over the probed clusters.
         let sparse = if options.mode == Mode::Dense { Vec::new() } else { self.score_sparse(&found, &got2, retrieve)? };
@@ -1108,7 +1208,10 @@ impl ShardedIndex {
         // lists are then filtered and cut to the depth the single-file index ranks at.
         let (dense, sparse, got3) = if filtered {
             let want: Vec<u32> = dense.iter().chain(&sparse).filter_map(|(id, _)| shard_of(*id)).collect();
-            let got = self.fetch_round(&want, &mut trace)?;
+            let got = match self.fetch_round(&want, &mut trace, from_source)? {
+                Ok(g) => g,
+                Err(names) => return Ok(Step::Need(names)),
+            };
             let mut allowed: HashMap<ChunkId, bool> = HashMap::new();
             for (id, _) in dense.iter().chain(&sparse) {
                 if !allowed.contains_key(id) {
@@ -1134,7 +1237,10 @@ impl ShardedIndex {
             Some(g) => g,
             None => {
                 let want: Vec<u32> = top.iter().filter_map(|(id, _)| shard_of(*id)).collect();
-                self.fetch_round(&want, &mut trace)?
+                match self.fetch_round(&want, &mut trace, from_source)? {
+                    Ok(g) => g,
+                    Err(names) => return Ok(Step::Need(names)),
+                }
             }
         };
 
@@ -1157,7 +1263,7 @@ impl ShardedIndex {
                 end: c.end as usize,
             });
         }
-        Ok((hits, trace))
+        Ok(Step::Done(hits, trace))
     }
 
     /// BM25 over the fetched postings, terms in query order (the single-file index's order,
