@@ -461,6 +461,132 @@ fn core_rows(rows: &mut Vec<Row>) {
     });
 }
 
+/// Shards in memory for the sharded-index rows; `tamper` rewrites a shard's bytes as served.
+#[derive(Clone, Default)]
+struct MemShards {
+    shards: Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>,
+}
+
+impl sotto::index::shards::ShardSource for MemShards {
+    fn fetch(&self, name: &str) -> sotto::Result<Vec<u8>> {
+        self.shards
+            .lock()
+            .unwrap()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::ShardUnavailable { name: name.into(), detail: "404".into() })
+    }
+}
+
+/// Sharded-index cases: the seeded engine cut into shards, opened or searched with one
+/// thing broken. A failed search must leave the reader answering the next question.
+fn shard_rows(rows: &mut Vec<Row>) {
+    use sotto::rag::shards::{ShardLimits, ShardParams, ShardedIndex};
+    const S: &str = "core: ShardedIndex";
+    let set = seeded().to_shards(&ShardParams { postings_shard_bytes: 256, ..ShardParams::default() }).unwrap();
+    let manifest = set.manifest_bytes.clone();
+    let edited = |f: fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+        f(&mut v);
+        serde_json::to_vec(&v).unwrap()
+    };
+    let source = |set: &sotto::rag::shards::ShardSet| {
+        let s = MemShards::default();
+        s.shards.lock().unwrap().extend(set.shards.iter().cloned());
+        s
+    };
+    let open = |m: Vec<u8>, dim: usize, src: MemShards, limits: ShardLimits| {
+        move || ShardedIndex::open(&m, Box::new(HashEmbedder::new(dim)), Box::new(src), limits).map(|_| ())
+    };
+    let l = ShardLimits::default();
+    beside_engine(rows, S, "manifest of another embedder", open(manifest.clone(), 32, source(&set), l));
+    beside_engine(
+        rows,
+        S,
+        "manifest of a future format version",
+        open(edited(|v| v["format_version"] = 2.into()), 64, source(&set), l),
+    );
+    beside_engine(
+        rows,
+        S,
+        "manifest that is not a sharded index",
+        open(edited(|v| v["format"] = "other".into()), 64, source(&set), l),
+    );
+    beside_engine(
+        rows,
+        S,
+        "shard table: a dictionary bucket that points at a vector shard",
+        open(
+            edited(|v| {
+                let vec = v["ivf"]["clusters"][0]["shard"].clone();
+                v["bm25"]["dict"][0] = vec;
+            }),
+            64,
+            source(&set),
+            l,
+        ),
+    );
+    beside_engine(
+        rows,
+        S,
+        "shard table: a name that does not carry its hash",
+        open(edited(|v| v["shards"][0]["name"] = "dict-0.bin".into()), 64, source(&set), l),
+    );
+    beside_engine(
+        rows,
+        S,
+        "manifest over `max_manifest_bytes`",
+        open(manifest.clone(), 64, source(&set), ShardLimits { max_manifest_bytes: 64, ..l }),
+    );
+    // Search cases: break the shards the question needs, then check the next question works.
+    let broken = |case: &str, f: &dyn Fn(&mut Vec<u8>) -> bool| -> (String, Box<dyn FnOnce() -> sotto::Result<()>>) {
+        let src = source(&set);
+        let ix = ShardedIndex::open(&manifest, Box::new(HashEmbedder::new(64)), Box::new(src.clone()), l).unwrap();
+        let o = SearchOptions { k: 3, mode: sotto::Mode::Sparse, ..SearchOptions::default() };
+        let (_, trace) = ix.search(QUESTION, &o, None).unwrap();
+        ix.clear_cache();
+        let victim = trace.shards.iter().find(|n| n.starts_with("post-")).unwrap().clone();
+        let mut shards = src.shards.lock().unwrap();
+        let mut bytes = shards.get(&victim).cloned().unwrap();
+        if f(&mut bytes) {
+            shards.insert(victim, bytes);
+        } else {
+            shards.remove(&victim);
+        }
+        drop(shards);
+        let name = case.to_owned();
+        (
+            case.to_owned(),
+            Box::new(move || {
+                let r = ix.search(QUESTION, &o, None).map(|_| ());
+                // The reader still answers a question whose shards are all there.
+                let other = SearchOptions { k: 3, mode: sotto::Mode::Dense, ..SearchOptions::default() };
+                assert!(!ix.search(QUESTION, &other, None).unwrap().0.is_empty(), "{name}: reader unusable");
+                r
+            }),
+        )
+    };
+    let cases: Vec<(String, Box<dyn FnOnce() -> sotto::Result<()>>)> = vec![
+        broken("search: a postings shard that is missing (404)", &|_| false),
+        broken("search: a shard whose bytes do not match its hash (refetched once)", &|b| {
+            let n = b.len() - 1;
+            b[n] ^= 1;
+            true
+        }),
+        broken("search: a truncated shard", &|b| {
+            b.truncate(b.len() / 2);
+            true
+        }),
+        broken("search: an HTML error page served as a shard", &|b| {
+            *b = b"<html>502 Bad Gateway</html>".to_vec();
+            true
+        }),
+    ];
+    for (case, op) in cases {
+        beside_engine(rows, S, &case, op);
+    }
+}
+
 fn sotto() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_sotto"));
     c.stdin(Stdio::null());
@@ -615,6 +741,7 @@ fn render(rows: &[Row]) -> String {
 fn bad_input_table() {
     let mut rows = Vec::new();
     core_rows(&mut rows);
+    shard_rows(&mut rows);
     cli_rows(&mut rows);
     for r in &rows {
         assert!(r.usable, "{}: {} left the engine unusable", r.surface, r.case);
@@ -639,6 +766,11 @@ fn bad_input_table() {
         ("a future format version", "IndexFormat"),
         ("truncated by 100 bytes", "Corrupt"),
         ("index of another embedder", "EmbedderMismatch"),
+        ("manifest of another embedder", "EmbedderMismatch"),
+        ("manifest of a future format version", "IndexFormat"),
+        ("shard table: a dictionary bucket that points at a vector shard", "Corrupt"),
+        ("search: a postings shard that is missing (404)", "ShardUnavailable"),
+        ("search: a shard whose bytes do not match its hash (refetched once)", "Corrupt"),
         ("chunk.max_tokens = 1", "InvalidOption"),
         ("export of an engine built unchecked with bm25.k1 = +inf", "InvalidOption"),
         ("GGUF: an unsupported architecture", "UnsupportedArchitecture"),
