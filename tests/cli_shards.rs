@@ -78,6 +78,11 @@ fn search_and_eval_on_a_manifest_match_the_index_file() {
             assert!(v["shards"]["requests"].as_u64().unwrap() > 0, "{v}");
         }
     }
+    // `info` summarises the manifest.
+    let info = ok(sotto().arg("info").arg(&manifest).output().unwrap());
+    let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!((v["format"].as_str(), v["documents"].as_u64()), (Some("sotto-shards"), Some(3)), "{v}");
+    assert!(v["shards"]["vectors"]["count"].as_u64().unwrap() >= 1, "{v}");
     // A directory works as the manifest's path; a bad option is refused before reading.
     ok(sotto().args(["search", "--mode", "sparse"]).arg(&out).arg("checksums").output().unwrap());
     let o = sotto().args(["search", "--translate", "hyde"]).arg(&manifest).arg("checksums").output().unwrap();

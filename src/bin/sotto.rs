@@ -250,7 +250,7 @@ enum Command {
     },
     /// Show an index's manifest and statistics.
     Info {
-        /// Index file.
+        /// Index file, or a sharded index's manifest.json (or its directory).
         index: PathBuf,
     },
 }
@@ -637,6 +637,36 @@ fn run() -> Result<()> {
             );
             Ok(())
         }
+        Command::Info { index } if is_sharded(&index) => {
+            let limits = ShardLimits::default();
+            let file = if index.is_dir() { index.join(sotto::rag::shards::MANIFEST_NAME) } else { index.clone() };
+            let bytes = read_manifest_file(&file, limits.max_manifest_bytes)?;
+            let m = ShardManifest::parse(&bytes, &limits).with_context(|| format!("reading {}", file.display()))?;
+            let mut by_kind: std::collections::BTreeMap<String, (usize, u64)> = std::collections::BTreeMap::new();
+            for e in &m.shards {
+                let k = by_kind.entry(format!("{:?}", e.kind).to_lowercase()).or_default();
+                k.0 += 1;
+                k.1 += e.bytes;
+            }
+            let value = serde_json::json!({
+                "format": m.format,
+                "format_version": m.format_version,
+                "created_by": m.created_by,
+                "embedder": m.embedder,
+                "corpus_sha256": m.corpus_sha256,
+                "documents": m.documents,
+                "chunks": m.chunks,
+                "bm25": { "n": m.bm25.n, "avgdl": m.bm25.total_len as f64 / f64::from(m.bm25.n.max(1)),
+                          "terms": m.bm25.terms, "languages": m.bm25.languages, "dictionary_buckets": m.bm25.dict.len() },
+                "ivf": { "clusters": m.ivf.clusters.len(), "default_nprobe": m.ivf.default_nprobe,
+                         "calibration_depth": m.ivf.calibration_depth, "calibrated_recall": m.ivf.calibrated_recall },
+                "manifest_bytes": bytes.len(),
+                "shards": by_kind.iter().map(|(k, (n, b))| (k.clone(), serde_json::json!({ "count": n, "bytes": b }))).collect::<serde_json::Map<_, _>>(),
+                "config": m.config,
+            });
+            println!("{}", serde_json::to_string_pretty(&value)?);
+            Ok(())
+        }
         Command::Info { index } => {
             let bytes = std::fs::read(&index).with_context(|| format!("reading {}", index.display()))?;
             let manifest = read_manifest(&bytes)?;
@@ -844,7 +874,7 @@ fn index(
         report.near_duplicates,
         started.elapsed().as_secs_f64(),
         hnsw_s,
-        output.map_or_else(|| "(no index file)".to_owned(), |o| o.display().to_string()),
+        output.map_or_else(|| "(no index file written)".to_owned(), |o| o.display().to_string()),
         bytes.len() as f64 / 1e6
     );
     if let Some(dir) = shards {
