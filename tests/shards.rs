@@ -594,7 +594,7 @@ fn committed_sharded_fixture_opens_and_answers() {
         }
     }
     assert_eq!(listed.len(), m.shards.len());
-    // Today's writer still reads it the same way the single-file engine searches the corpus.
+    // Today's reader answers from it as the single-file engine answers from the same corpus.
     let e = fixture_engine();
     for q in ["How are near-duplicate chunks detected?", "reciprocal rank fusion", "checksums"] {
         let want = e.search(q, &sparse).unwrap();
