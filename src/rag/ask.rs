@@ -66,7 +66,7 @@ pub struct AskOptions {
     pub adaptive: bool,
     /// After a generative answer, retrieve once more with the claims attribution found
     /// unsupported and attribute again against the enlarged sources (see
-    /// [`super::self_check`]). Default true; no effect on extractive answers.
+    /// [`super::self_check`]). Default true; no effect on extractive and composed answers.
     pub self_check: bool,
 }
 
@@ -447,8 +447,9 @@ impl Engine {
             attribute(self, question, lang, &packed, &generated, truncated, options.support_threshold, options.strict);
         answer.timings.attribute_ms = clock() - t2;
 
-        // 4. Self-check: retrieve the unsupported claims once, attribute again.
-        if options.self_check {
+        // 4. Self-check: retrieve the unsupported claims once, attribute again. Not for a
+        // composition, which must rest on the extractive answer's sentences alone.
+        if options.self_check && compose.is_none() {
             let unsupported: Vec<AnswerSentence> =
                 attributed.dropped.iter().chain(&attributed.kept).filter(|s| !s.supported).cloned().collect();
             let claims = self_check::claims(&unsupported);
