@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Browser benchmarks (a script, not a test): model load, embedding throughput, search
-# latency at 10k chunks, generation speed and memory in headless Chromium, with the
+# latency at 10k chunks, the answer's select stage at 10k chunks (stored sentence vectors
+# against query-time embedding, same run), generation speed and memory in headless Chromium, with the
 # native numbers of the same machine beside them. Writes target/bench-browser.json.
 #
 # The 10k-chunk index is built natively by `sotto index` (debug CLI, optimised
@@ -35,10 +36,14 @@ content = ("river stone cloud lantern copper meadow signal harbor violet engine 
            "forest island desert valley ocean summit castle village station factory").split()
 os.makedirs(out, exist_ok=True)
 for i in range(n):
-    # One short paragraph per file: one chunk each, distinct enough to survive de-duplication.
-    words = [rng.choice(function) if j % 3 == 1 else rng.choice(content) for j in range(36)]
+    # One short paragraph per file: one chunk each, distinct enough to survive de-duplication,
+    # of eight 8-word sentences (each gets a sentence vector, as a real chunk's sentences do).
+    sentences = []
+    for _ in range(8):
+        words = [rng.choice(function) if j % 3 == 1 else rng.choice(content) for j in range(8)]
+        sentences.append(" ".join(words).capitalize() + ".")
     with open(os.path.join(out, f"doc{i:05d}.txt"), "w") as f:
-        f.write(f"Document {i}. " + " ".join(words) + ".\n")
+        f.write(f"Document {i}. " + " ".join(sentences) + "\n")
 PY
   echo "== native: sotto index of $N one-chunk documents (debug CLI, optimised dependencies)"
   start=$(date +%s.%N)
@@ -47,5 +52,12 @@ PY
   python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); print(f'native indexing: {s:.1f} s, {int(sys.argv[3])/s:.1f} docs/s (all cores)')" "$start" "$end" "$N" | tee "$BENCH/native-index.txt"
 fi
 cat "$BENCH/native-index.txt" 2>/dev/null || true
+# The same corpus without stored sentence vectors: answers embed their candidate sentences
+# at query time, as every index did before format v2 (the select-stage baseline).
+INDEX_QT="$BENCH/index-$N-no-sentence-vectors.sotto"
+if [ ! -s "$INDEX_QT" ]; then
+  cargo build --features cli --bin sotto
+  ./target/debug/sotto index "$CORPUS" -o "$INDEX_QT" --no-sentence-vectors
+fi
 
-SOTTO_BENCH_INDEX="$INDEX" node tests/browser/bench.mjs
+SOTTO_BENCH_INDEX="$INDEX" SOTTO_BENCH_INDEX_QT="$INDEX_QT" node tests/browser/bench.mjs

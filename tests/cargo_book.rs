@@ -330,7 +330,7 @@ fn grounded_answers_on_ten_questions_in_both_modes() {
                     assert_eq!(a.mode, AnswerMode::Extractive);
                     assert!(a.sentences.iter().all(|s| s.supported && s.citations.len() == 1));
                 }
-                AnswerMode::Generative => {
+                AnswerMode::Generative | AnswerMode::Compose => {
                     let gen_text = a.generated_text.clone().expect("generated text recorded");
                     assert_eq!(streamed, gen_text, "the stream is the generated text");
                     generated += a.sentences.len() + a.dropped.len();

@@ -421,3 +421,70 @@ fn copy_constrained_answers_use_only_source_words() {
     }
     assert!(invented > 0, "unconstrained, the model wrote only document words: the test would prove nothing");
 }
+
+/// Compose mode with the real model: the generator sees only the extractive answer's
+/// sentences, writes only their words (plus function words), and the engine returns
+/// either the composition — cited to those sentences, keeping every key term of the
+/// extractive answer — or, saying so, the extractive answer itself.
+#[test]
+fn composed_answers_fuse_only_the_extractive_sentences() {
+    use sotto::rag::answer::{key_terms, AnswerMode, COPY_FREE_WORDS};
+    use sotto::rag::ask::AskOptions;
+    use std::collections::HashSet;
+
+    let docs = [
+        ("zebra.md", "# Zebras\n\nZebras live in Africa. Zebras have black and white stripes. A group of zebras is called a herd."),
+        ("lock.md", "# Cargo.lock\n\nCargo.lock records the exact version of every dependency. Applications commit Cargo.lock to version control."),
+    ];
+    let mut engine = sotto::Engine::new(Default::default(), Box::new(sotto::embed::hashing::HashEmbedder::new(256)));
+    engine.add_documents(docs.iter().map(|(id, body)| sotto::Document::new(*id, *body)).collect()).unwrap();
+    engine.set_generator(load_gguf(gguf_bytes(), &LoadOptions::default()).expect("load"));
+    let punct: &[char] = &['.', ',', ';', ':', '!', '?', '(', ')', '"', '\'', '`', '[', ']', '-'];
+    let base = AskOptions { max_new_tokens: 48, grade: false, abstain_below: -1.0, ..Default::default() };
+    let (mut composed, mut fell_back) = (0, 0);
+    for q in ["Where do zebras live and what do they look like?", "Why should an application commit Cargo.lock?"] {
+        let x = engine
+            .ask(q, &AskOptions { mode: AnswerMode::Extractive, ..base.clone() }, &|| 0.0, &mut |_| true)
+            .unwrap();
+        let a =
+            engine.ask(q, &AskOptions { mode: AnswerMode::Compose, ..base.clone() }, &|| 0.0, &mut |_| true).unwrap();
+        let generated = a.generated_text.clone().expect("the generator ran");
+        println!("{q:?}: extractive {:?}; composed {generated:?} -> {:?} {:?}", x.answer, a.mode, a.lost_terms);
+        // Only the extractive sentences' words (and function words, citation numbers) were allowed.
+        let mut allowed: HashSet<String> = x
+            .citations
+            .iter()
+            .flat_map(|c| c.text.split_whitespace())
+            .chain(COPY_FREE_WORDS.iter().copied())
+            .chain(sotto::text::Language::English.stop_words().iter().copied())
+            .map(|w| w.trim_matches(punct).to_lowercase())
+            .collect();
+        allowed.extend((1..=9).map(|n| n.to_string()));
+        let outside: Vec<String> = generated
+            .split_whitespace()
+            .map(|w| w.trim_matches(punct).to_lowercase())
+            .filter(|w| !w.is_empty() && !allowed.contains(w))
+            .collect();
+        let finished = if a.timings.generated_tokens >= 48 { outside.len().saturating_sub(1) } else { outside.len() };
+        assert!(outside.iter().take(finished).next().is_none(), "composition left its sentences: {outside:?}");
+        match a.mode {
+            AnswerMode::Compose => {
+                composed += 1;
+                assert!(!a.fell_back && a.lost_terms.is_empty());
+                let text = a.answer.to_lowercase();
+                let extractive: Vec<&str> = x.sentences.iter().map(|s| s.text.as_str()).collect();
+                for t in key_terms(&extractive.join(" "), q) {
+                    assert!(text.contains(&t.to_lowercase()), "composition kept without {t:?}: {}", a.answer);
+                }
+                assert!(a.citations.iter().all(|c| x.citations.iter().any(|o| o.start == c.start && o.end == c.end)));
+            }
+            AnswerMode::Extractive => {
+                fell_back += 1;
+                assert!(a.fell_back);
+                assert_eq!(a.answer, x.answer, "a fallback is the extractive answer");
+            }
+            AnswerMode::Generative => panic!("compose reported as generative"),
+        }
+    }
+    println!("composed {composed}, fell back {fell_back}");
+}

@@ -399,7 +399,7 @@ async function ask(ev) {
   let firstText = null;
   const tick = () => {
     const s = ((performance.now() - t0) / 1000).toFixed(1);
-    status.textContent = mode === 'generative'
+    status.textContent = mode === 'generative' || mode === 'compose'
       ? (firstText === null ? `Finding the passages and reading them to the model… ${s} s` : `Writing the answer… ${s} s (first words after ${firstText.toFixed(1)} s)`)
       : `Finding the passages and the sentences that answer… ${s} s`;
   };
@@ -493,7 +493,9 @@ function renderAnswer(a) {
     }
   }
   const dropped = a.dropped.length ? ` · ${a.dropped.length} unsupported generated sentence(s) removed` : '';
-  const meta = el('p', { class: 'answer-meta', text: `${a.mode}${a.fell_back ? ' (fell back to extractive)' : ''} · support ${a.support.toFixed(2)} · retrieval ${a.retrieval_score.toFixed(2)}${dropped}` });
+  const produced = { extractive: 'extractive: sentences of the documents', generative: 'generative: written by the model, checked against the documents', compose: 'composed: the extractive sentences fused by the model, checked against them' }[a.mode] || a.mode;
+  const why = a.fell_back ? (a.lost_terms && a.lost_terms.length ? ` (the model's version lost ${a.lost_terms.join(', ')}; fell back to extractive)` : ' (fell back to extractive)') : '';
+  const meta = el('p', { class: 'answer-meta', text: `${produced}${why} · support ${a.support.toFixed(2)} · retrieval ${a.retrieval_score.toFixed(2)}${dropped}` });
   box.replaceChildren(p, meta);
   box.dataset.state = a.abstained ? 'abstained' : 'answered';
   $('answer-trace').replaceChildren(...(a.route ? [renderRoute(a.route)] : []), ...(a.query ? [renderTrace(a.query)] : []));
@@ -518,7 +520,7 @@ function renderAnswer(a) {
   const t = a.timings;
   timing('ask: retrieve', t.retrieve_ms);
   timing('ask: select sentences', t.select_ms);
-  if (a.mode === 'generative') {
+  if (a.generated_text != null) {
     timing('ask: prefill', t.prefill_ms, `${t.prompt_tokens} tokens, ${t.prefill_tokens_per_s.toFixed(1)} tok/s`);
     timing('ask: decode', t.decode_ms, `${t.generated_tokens} tokens, ${t.decode_tokens_per_s.toFixed(1)} tok/s`);
     timing('ask: attribute', t.attribute_ms);
@@ -550,13 +552,15 @@ async function loadGenerator() {
     status.textContent = `${GENERATOR_NAME} loaded (${r.info.architecture}, ${r.info.block_count} layers, context ${r.info.context_len})${r.cached && r.cached.repaired ? ` · ${r.cached.repaired}: downloaded again` : ''}`;
     status.dataset.kind = 'done';
     timing('generator load', r.timings.load_ms, r.cached && r.cached.hit ? 'Cache API' : `fetch ${fmtMs(r.timings.fetch_ms)}`);
-    const opt = $('answer-mode').querySelector('option[value=generative]');
-    opt.disabled = false;
-    opt.textContent = 'generative';
+    for (const [value, label, evalLabel] of [['generative', 'generative', '+ generative answers'], ['compose', 'compose (the model fuses the extractive sentences)', '+ composed answers']]) {
+      const opt = $('answer-mode').querySelector(`option[value=${value}]`);
+      opt.disabled = false;
+      opt.textContent = label;
+      const evalOpt = $('eval-answers').querySelector(`option[value=${value}]`);
+      evalOpt.disabled = false;
+      evalOpt.textContent = evalLabel;
+    }
     $('answer-mode').value = 'generative';
-    const evalOpt = $('eval-answers').querySelector('option[value=generative]');
-    evalOpt.disabled = false;
-    evalOpt.textContent = '+ generative answers';
     $('load-generator').hidden = true;
     document.body.dataset.generator = '1';
   } catch (e) {

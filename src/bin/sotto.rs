@@ -16,7 +16,6 @@ use sotto::native::{embedder_dir, load_bert_dir, models_dir, DEFAULT_EMBEDDER, D
 use sotto::native::{open_sharded, read_manifest_file, write_shards};
 use sotto::query::options::fusion_from_parts;
 use sotto::query::{Construct, Route, Translate, Tree};
-use sotto::rag::answer::AnswerMode;
 use sotto::rag::ask::AskOptions;
 use sotto::rag::persist::read_manifest;
 use sotto::rag::shards::{ShardLimits, ShardManifest, ShardParams, ShardSet, ShardedIndex};
@@ -171,7 +170,8 @@ enum Command {
         index: PathBuf,
         /// The question.
         question: String,
-        /// extractive (selected source sentences) or generative (a local GGUF model phrases, the engine attributes).
+        /// extractive (selected source sentences), generative (a local GGUF model phrases, the engine
+        /// attributes) or compose (the model fuses the extractive sentences, copy-constrained).
         #[arg(long, default_value = "extractive")]
         mode: String,
         /// GGUF generator file (default: SmolLM2-135M-Instruct under the models directory).
@@ -526,7 +526,7 @@ fn run() -> Result<()> {
             options.mode = mode.parse()?;
             options.validate()?;
             let mut engine = open(&models, &index)?;
-            if options.mode == AnswerMode::Generative {
+            if options.mode.uses_generator() {
                 let path = generator.unwrap_or_else(|| models.join(DEFAULT_GENERATOR));
                 let t = Instant::now();
                 let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -537,7 +537,7 @@ fn run() -> Result<()> {
             }
             let started = Instant::now();
             let clock = move || started.elapsed().as_secs_f64() * 1e3;
-            let streaming = !json && options.mode == AnswerMode::Generative;
+            let streaming = !json && options.mode.uses_generator();
             if streaming {
                 eprint!("generating: ");
             }

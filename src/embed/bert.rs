@@ -250,6 +250,33 @@ impl Embedder for BertEmbedder {
 }
 
 impl BertEmbedder {
+    /// The last hidden state of every real token of `text` (special tokens included,
+    /// padding excluded), each L2-normalised: the per-token vectors of ColBERT-style
+    /// late interaction (Khattab & Zaharia 2020). MiniLM was not trained for it; the
+    /// `token_maxsim` example measures whether they help (docs/answers.md).
+    pub fn token_states(&self, text: &str) -> Result<Vec<Vec<f32>>> {
+        let mut rows = self.hidden_states(text)?;
+        for row in rows.iter_mut() {
+            l2_normalize(row);
+        }
+        Ok(rows)
+    }
+
+    /// The last hidden state of every real token of `text`, as the model computes it.
+    fn hidden_states(&self, text: &str) -> Result<Vec<Vec<f32>>> {
+        let enc = self.tokenizer.encode_fast(text, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let n = enc.get_ids().len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let device = &self.model.device;
+        let ids = Tensor::from_vec(enc.get_ids().to_vec(), (1, n), device)?;
+        let type_ids = Tensor::from_vec(enc.get_type_ids().to_vec(), (1, n), device)?;
+        let mask = Tensor::from_vec(vec![1u32; n], (1, n), device)?;
+        let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
+        Ok(hidden.squeeze(0)?.to_vec2::<f32>()?)
+    }
+
     fn embed_batch_with(&self, texts: &[&str], normalize: bool) -> Result<Vec<Vec<f32>>> {
         let mut seqs: Vec<Tokenized> = Vec::with_capacity(texts.len());
         for part in texts.chunks(TOKENIZE_SLICE) {
@@ -662,6 +689,28 @@ mod tests {
         for i in 0..TEXTS.len() {
             assert!(cosine(&a[i], &b[i]) > 0.9999 && cosine(&a[i], &c[i]) > 0.9999, "text {i}");
         }
+    }
+
+    #[test]
+    fn token_states_are_one_unit_vector_per_token_and_pool_to_the_embedding() {
+        let plain = BertOptions { normalize: false, ..BertOptions::default() };
+        let e = tiny("", plain).unwrap();
+        let text = "the cat sat on the mat";
+        let states = e.token_states(text).unwrap();
+        assert_eq!(states.len(), e.token_ids(text).unwrap().len());
+        for s in &states {
+            assert_eq!(s.len(), HIDDEN);
+            assert!((s.iter().map(|x| x * x).sum::<f32>().sqrt() - 1.0).abs() < 1e-4);
+        }
+        // Mean pooling of the (unnormalised) states is the sentence vector: the normalised
+        // states point the same way as the rows pooled by `embed`.
+        let pooled = e.embed(text).unwrap();
+        let hidden = e.hidden_states(text).unwrap();
+        assert!(hidden.iter().zip(&states).all(|(h, s)| cosine(h, s) > 0.9999));
+        let mean: Vec<f32> =
+            (0..HIDDEN).map(|d| hidden.iter().map(|r| r[d]).sum::<f32>() / hidden.len() as f32).collect();
+        assert!(cosine(&mean, &pooled) > 0.9999);
+        assert!(e.token_states("").unwrap().len() >= 2, "special tokens only");
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //!   "answers": false,
 //!   "translate": ["none", "fusion", "decompose"],
 //!   "tree": ["none", "collapsed"],
+//!   "rerank": ["none", "maxsim"],
 //!   "adaptive": [false, true]
 //! }
 //! ```
@@ -27,7 +28,8 @@
 //! crossed with `sparse`, which the tree cannot serve), and so is `adaptive` (Adaptive RAG
 //! for the answers, see [`crate::rag::adaptive`]; `true`, `false` or a list of both;
 //! default `false`; with `true` every translation must be `none`, as in
-//! `AskOptions::validate`). An unknown mode or key is an
+//! `AskOptions::validate`), and so is `rerank` (sentence-level MaxSim over the fused
+//! candidates, [`crate::query::Rerank`]; default `none` only). An unknown mode or key is an
 //! [`Error::InvalidOption`] naming it.
 //!
 //! The grid is expanded embedder-major, then chunking, then mode, and [`run_grid`]
@@ -42,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use super::dataset::Question;
 use super::run::{evaluate_with, EvalOptions, EvalReport};
 use crate::error::{Error, Result};
-use crate::query::{Retrieval, SearchOptions, Translate, Tree};
+use crate::query::{Rerank, Retrieval, SearchOptions, Translate, Tree};
 use crate::rag::{Engine, Stats};
 
 /// A retrieval mode of the grid: the one [`Retrieval`] model of the query stage.
@@ -117,6 +119,9 @@ pub struct Configuration {
     /// Adaptive RAG for the answers (default false).
     #[serde(default)]
     pub adaptive: bool,
+    /// Reranking of the fused candidates (default none).
+    #[serde(default)]
+    pub rerank: Rerank,
 }
 
 /// A parsed grid.
@@ -143,6 +148,13 @@ pub struct GridConfig {
     /// Adaptive RAG off and/or on, crossed with every mode (default: off only).
     #[serde(default = "not_adaptive")]
     pub adaptive: Vec<bool>,
+    /// Rerankings, each crossed with every mode (default: none only).
+    #[serde(default = "no_rerank")]
+    pub rerank: Vec<Rerank>,
+}
+
+fn no_rerank() -> Vec<Rerank> {
+    vec![Rerank::None]
 }
 
 fn no_tree() -> Vec<Tree> {
@@ -170,6 +182,7 @@ const KEYS: &[&str] = &[
     "translate",
     "tree",
     "adaptive",
+    "rerank",
 ];
 
 fn dedup<T: PartialEq>(v: Vec<T>) -> Vec<T> {
@@ -199,6 +212,7 @@ impl GridConfig {
             translate: no_translation(),
             tree: no_tree(),
             adaptive: not_adaptive(),
+            rerank: no_rerank(),
             answers: false,
         }
     }
@@ -332,6 +346,13 @@ impl GridConfig {
                 .collect::<Result<_>>()?;
             grid.tree = dedup(ts);
         }
+        if let Some(rs) = list("rerank")? {
+            let rs: Vec<Rerank> = rs
+                .iter()
+                .map(|v| v.as_str().ok_or_else(|| bad("rerank", format!("{v} is not a rerank name")))?.parse())
+                .collect::<Result<_>>()?;
+            grid.rerank = dedup(rs);
+        }
         if let Some(a) = obj.get("answers") {
             grid.answers = a.as_bool().ok_or_else(|| bad("answers", format!("{a} is not true or false")))?;
         }
@@ -385,7 +406,9 @@ impl GridConfig {
                         if tree == Tree::Collapsed && mode == ModeSpec::Sparse {
                             continue; // the tree is dense-only
                         }
-                        for &adaptive in &self.adaptive {
+                        for (&adaptive, &rerank) in
+                            self.adaptive.iter().flat_map(|a| self.rerank.iter().map(move |r| (a, r)))
+                        {
                             let mut name = mode.name();
                             if translate != Translate::None || self.translate.len() > 1 {
                                 name.push_str(&format!(" · {}", translate.name()));
@@ -396,13 +419,24 @@ impl GridConfig {
                             if adaptive {
                                 name.push_str(" · adaptive");
                             }
+                            if rerank != Rerank::None || self.rerank.len() > 1 {
+                                name.push_str(&format!(" · rerank {}", rerank.name()));
+                            }
                             if self.embedders.len() > 1 {
                                 name.push_str(&format!(" · {}", key.embedder));
                             }
                             if self.chunking.len() > 1 {
                                 name.push_str(&format!(" · {}/{}", key.chunk.max_tokens, key.chunk.overlap));
                             }
-                            out.push(Configuration { name, index: key.clone(), mode, translate, tree, adaptive });
+                            out.push(Configuration {
+                                name,
+                                index: key.clone(),
+                                mode,
+                                translate,
+                                tree,
+                                adaptive,
+                                rerank,
+                            });
                         }
                     }
                 }
@@ -578,7 +612,12 @@ impl<'g> GridRunner<'g> {
             let run = self.run_no;
             let options = EvalOptions {
                 ks: self.grid.ks.clone(),
-                search: SearchOptions { translate: c.translate, tree: c.tree, ..c.mode.search_options() },
+                search: SearchOptions {
+                    translate: c.translate,
+                    tree: c.tree,
+                    rerank: c.rerank,
+                    ..c.mode.search_options()
+                },
                 chunk_depth: self.grid.chunk_depth,
                 answers: self.answers.clone().map(|a| crate::rag::ask::AskOptions { adaptive: c.adaptive, ..a }),
                 ..self.base.clone()
@@ -647,6 +686,56 @@ mod tests {
     }
 
     #[test]
+    fn rerank_is_crossed_with_the_modes_and_reaches_the_search() {
+        let g =
+            GridConfig::from_json(r#"{"modes": ["hybrid"], "rerank": ["none", "maxsim", "max-sim"]}"#, &key()).unwrap();
+        assert_eq!(g.rerank, [Rerank::None, Rerank::MaxSim]);
+        let c = g.expand();
+        let names: Vec<(&str, Rerank)> = c.iter().map(|x| (x.name.as_str(), x.rerank)).collect();
+        assert_eq!(names, [("hybrid-rrf · rerank none", Rerank::None), ("hybrid-rrf · rerank maxsim", Rerank::MaxSim)]);
+        assert_eq!(GridConfig::from_json("{}", &key()).unwrap().rerank, [Rerank::None]);
+        // On a live engine, each configuration searches with its own reranking: its
+        // rankings are those of a direct evaluation with that reranking.
+        let mut e = Engine::new(EngineConfig::default(), Box::new(HashEmbedder::new(64)));
+        let filler =
+            "Unrelated words about gardens, rivers, castles, lanterns and the weather fill this long paragraph.";
+        e.add_documents(vec![
+            Document::new("a.md", format!("# Notes\n\n{filler} {filler} The exact versions of every dependency are recorded. {filler}")),
+            Document::new(
+                "b.md",
+                "# Exact versions of every dependency\n\nExact builds matter a lot here. Versions change over time here. \
+                 Every crate has a dependency list. Things get recorded in the logs. Exact versions, every dependency.",
+            ),
+            Document::new(
+                "c.md",
+                "# Recorded dependency versions\n\nA dependency is a crate you use. Every dependency has versions too. \
+                 Exact inputs are recorded somewhere.",
+            ),
+        ])
+        .unwrap();
+        let q = crate::eval::parse_jsonl(
+            r#"{"id":"1","question":"the exact versions of every dependency are recorded","relevant_docs":["a.md"]}"#,
+            false,
+        )
+        .unwrap()
+        .questions;
+        let g =
+            GridConfig::from_json(r#"{"modes": ["hybrid"], "rerank": ["none", "maxsim"]}"#, &IndexKey::of(&e)).unwrap();
+        let run = run_grid_on(&e, &g, &q, &EvalOptions::default(), &|| 0.0, &mut |_| true).unwrap();
+        let direct = |rerank| {
+            let o = EvalOptions {
+                search: SearchOptions { rerank, ..ModeSpec::HybridRrf { rrf_k: 60.0 }.search_options() },
+                ..EvalOptions::default()
+            };
+            crate::eval::run::evaluate(&e, &q, &o, &|| 0.0).unwrap().per_question[0].retrieved_docs.clone()
+        };
+        let (none, maxsim) = (direct(Rerank::None), direct(Rerank::MaxSim));
+        assert_ne!(none, maxsim, "the reranking must change this ranking for the test to mean anything");
+        let grid: Vec<Vec<String>> = run.runs.iter().map(|r| r.report.per_question[0].retrieved_docs.clone()).collect();
+        assert_eq!(grid, [none, maxsim]);
+    }
+
+    #[test]
     fn adaptive_is_crossed_with_the_modes_and_named() {
         let g = GridConfig::from_json(r#"{"modes": ["dense", "sparse"], "adaptive": [false, true, true]}"#, &key())
             .unwrap();
@@ -680,6 +769,8 @@ mod tests {
             (r#"{"alphas": [2.0]}"#, "alpha"),
             (r#"{"embedders": []}"#, "embedders"),
             (r#"{"adaptive": "yes"}"#, "adaptive"),
+            (r#"{"rerank": ["colbert"]}"#, "rerank"),
+            (r#"{"rerank": [3]}"#, "rerank"),
             (r#"{"adaptive": []}"#, "adaptive"),
             (r#"{"adaptive": true, "translate": ["none", "hyde"]}"#, "adaptive"),
             ("[1]", "grid"),

@@ -144,7 +144,7 @@ pub fn evaluate_live(
     let key = IndexKey::of(engine);
     let grid = live_grid(options, &key)?;
     let dataset = read_dataset(input, options.skip_bad, options.max_dataset_bytes)?;
-    if options.answers == Some(AnswerMode::Generative) && !engine.has_generator() {
+    if options.answers.is_some_and(AnswerMode::uses_generator) && !engine.has_generator() {
         return Err(Error::ModelNotLoaded("generator"));
     }
     let base = EvalOptions {

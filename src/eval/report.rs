@@ -619,7 +619,7 @@ impl Report {
             let _ = write!(
                 h,
                 "<div class=\"answer\"><p><b>Answer</b> <span class=\"note\">({}{}; EM {}, F1 {}, citation precision {})</span></p><p class=\"answer-text\">{}</p><ol class=\"citations\">",
-                if a.mode == crate::rag::answer::AnswerMode::Generative { "generative" } else { "extractive" },
+                a.mode.name(),
                 if a.abstained { ", abstained" } else { "" },
                 fmt(a.exact_match),
                 fmt(a.f1),
@@ -972,6 +972,7 @@ mod tests {
                 text: format!("answer {EVIL} [1]"),
                 mode: AnswerMode::Extractive,
                 abstained: false,
+                sentences: 1,
                 exact_match: Some(0.0),
                 f1: Some(0.5),
                 citation_precision: Some(1.0),
@@ -1021,6 +1022,7 @@ mod tests {
                 translate: Default::default(),
                 tree: Default::default(),
                 adaptive: false,
+                rerank: Default::default(),
             },
             report: EvalReport {
                 config: name.into(),

@@ -225,10 +225,13 @@ pub struct CitationResult {
 pub struct AnswerResult {
     /// The answer text with its citation markers.
     pub text: String,
-    /// Extractive or generative.
+    /// Extractive, generative or compose (the mode that produced the answer).
     pub mode: AnswerMode,
     /// The answerer declined.
     pub abstained: bool,
+    /// Sentences in the answer (0 when it abstained).
+    #[serde(default)]
+    pub sentences: usize,
     /// Exact match against the best gold answer (`None` without gold answers).
     pub exact_match: Option<f64>,
     /// Token F1 against the best gold answer (`None` without gold answers).
@@ -578,7 +581,7 @@ pub fn evaluate_with(
                 let t = &a.timings;
                 stage_samples.entry("answer.retrieve").or_default().push(t.retrieve_ms);
                 stage_samples.entry("answer.select").or_default().push(t.select_ms);
-                if a.mode == AnswerMode::Generative || a.generated_text.is_some() {
+                if a.mode.uses_generator() || a.generated_text.is_some() {
                     stage_samples.entry("answer.generate").or_default().push(t.prefill_ms + t.decode_ms);
                 }
                 stage_samples.entry("answer.total").or_default().push(t.total_ms);
@@ -629,6 +632,7 @@ pub fn evaluate_with(
                     text: a.answer.clone(),
                     mode: a.mode,
                     abstained: a.abstained,
+                    sentences: if a.abstained { 0 } else { a.sentences.len() },
                     exact_match: best_over_golds(&prediction, &q.answers, exact_match),
                     f1: best_over_golds(&prediction, &q.answers, token_f1),
                     citation_precision: citation_precision(&grounded),
@@ -915,6 +919,7 @@ mod tests {
                 text: String::new(),
                 mode: AnswerMode::Extractive,
                 abstained,
+                sentences: 1,
                 exact_match: None,
                 f1: None,
                 citation_precision: cp,

@@ -105,6 +105,16 @@ pub enum Rerank {
     MaxSim,
 }
 
+impl Rerank {
+    /// The name the options use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rerank::None => "none",
+            Rerank::MaxSim => "maxsim",
+        }
+    }
+}
+
 impl std::str::FromStr for Rerank {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {

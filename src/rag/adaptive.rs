@@ -215,7 +215,7 @@ impl Engine {
         // Each part gets its share of the sentence budget (at least one).
         let per_part = options.max_sentences.div_ceil(parts.len()).max(1);
         let part_options = AskOptions { max_sentences: per_part, ..options.clone() };
-        let streaming = options.mode == AnswerMode::Generative;
+        let streaming = options.mode.uses_generator();
         let mut answers = Vec::with_capacity(parts.len());
         for (i, part) in parts.iter().enumerate() {
             let t = clock();
@@ -276,7 +276,7 @@ fn compose(question: &str, parts: &[String], answers: Vec<Answer>, route: &mut R
     let mut citations: Vec<Citation> = Vec::new();
     let mut sentences: Vec<AnswerSentence> = Vec::new();
     let mut unanswered: Vec<&str> = Vec::new();
-    let mut generative = false;
+    let mut generated: Option<AnswerMode> = None;
     for (part, a) in parts.iter().zip(answers) {
         let t = &a.timings;
         out.timings.retrieve_ms += t.retrieve_ms;
@@ -308,7 +308,10 @@ fn compose(question: &str, parts: &[String], answers: Vec<Answer>, route: &mut R
             route.parts.push(trace);
             continue;
         }
-        generative |= a.mode == AnswerMode::Generative;
+        if a.mode.uses_generator() {
+            // Every part asks in the same mode, so a generated part says which mode it was.
+            generated = Some(a.mode);
+        }
         let renumber = |n: usize, citations: &mut Vec<Citation>| -> Option<usize> {
             let c = a.citations.iter().find(|c| c.n == n)?;
             let same = citations.iter().find(|o| o.doc_id == c.doc_id && o.start == c.start && o.end == c.end);
@@ -345,7 +348,7 @@ fn compose(question: &str, parts: &[String], answers: Vec<Answer>, route: &mut R
         }
         route.parts.push(trace);
     }
-    out.mode = if generative { AnswerMode::Generative } else { AnswerMode::Extractive };
+    out.mode = generated.unwrap_or(AnswerMode::Extractive);
     if sentences.is_empty() {
         out.abstained = true;
         out.answer = ABSTAIN_TEXT.to_owned();

@@ -272,6 +272,59 @@ pub enum AnswerMode {
     Extractive,
     /// Phrased by the generator, attributed by the engine.
     Generative,
+    /// The extractive answer's sentences fused into one answer by the generator, under the
+    /// copy constraint and attributed to those sentences only (issue 10, item 6: the
+    /// generator composes, it does not look for the answer). The extractive answer is
+    /// returned instead ([`Answer::fell_back`]) when attribution keeps no sentence or the
+    /// composition loses one of the extractive answer's [`key_terms`].
+    Compose,
+}
+
+impl AnswerMode {
+    /// Whether answers in this mode need a loaded generator.
+    pub fn uses_generator(self) -> bool {
+        matches!(self, AnswerMode::Generative | AnswerMode::Compose)
+    }
+
+    /// The mode's name, as the options spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            AnswerMode::Extractive => "extractive",
+            AnswerMode::Generative => "generative",
+            AnswerMode::Compose => "compose",
+        }
+    }
+}
+
+/// The words of `text` a reader looks for verbatim and a paraphrase must not lose: file
+/// names, commands, flags, paths, versions, environment variables, type names — a word
+/// (surrounding punctuation removed) with a `.`, `_`, `-`, `/`, `:`, `=`, `@` or `$` inside
+/// it, a leading `-`, a digit, a capital letter after its first character, or two or more
+/// capitals only; words the question already contains (case-insensitive) are left out.
+/// In order of appearance, each once.
+pub fn key_terms(text: &str, question: &str) -> Vec<String> {
+    fn trim(w: &str) -> &str {
+        w.trim_start_matches(['(', '"', '\'', '`', '[', '{', '«', '“', '‘'])
+            .trim_end_matches(['.', ',', ';', ':', '!', '?', ')', '"', '\'', '`', ']', '}', '»', '”', '’'])
+    }
+    let asked: HashSet<String> = question.split_whitespace().map(|w| trim(w).to_lowercase()).collect();
+    let mut out: Vec<String> = Vec::new();
+    for w in text.split_whitespace().map(trim) {
+        let chars: Vec<char> = w.chars().collect();
+        if chars.len() < 2 || !chars.iter().any(|c| c.is_alphanumeric()) {
+            continue;
+        }
+        let inner = chars[1..chars.len() - 1].iter().any(|c| ".-_/:=@$".contains(*c));
+        let key = inner
+            || chars[0] == '-'
+            || chars.iter().any(|c| c.is_ascii_digit())
+            || chars[1..].iter().any(|c| c.is_uppercase())
+            || chars.iter().filter(|c| c.is_alphabetic()).all(|c| c.is_uppercase());
+        if key && !asked.contains(&w.to_lowercase()) && !out.iter().any(|o| o == w) {
+            out.push(w.to_owned());
+        }
+    }
+    out
 }
 
 impl std::str::FromStr for AnswerMode {
@@ -280,9 +333,10 @@ impl std::str::FromStr for AnswerMode {
         match s.trim().to_ascii_lowercase().as_str() {
             "extractive" => Ok(AnswerMode::Extractive),
             "generative" => Ok(AnswerMode::Generative),
+            "compose" => Ok(AnswerMode::Compose),
             other => Err(crate::error::Error::InvalidOption {
                 name: "answer mode",
-                detail: format!("unknown answer mode {other:?} (extractive, generative)"),
+                detail: format!("unknown answer mode {other:?} (extractive, generative, compose)"),
             }),
         }
     }
@@ -390,8 +444,13 @@ pub struct Answer {
     pub answer: String,
     /// How it was produced.
     pub mode: AnswerMode,
-    /// True when a generative answer had no supported sentence and the extractive answer was returned instead.
+    /// True when a generative answer had no supported sentence (or a composed one lost a
+    /// key term) and the extractive answer was returned instead.
     pub fell_back: bool,
+    /// Key terms of the extractive answer a composition lost ([`AnswerMode::Compose`]),
+    /// which made it fall back; empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost_terms: Vec<String>,
     /// True when retrieval was too weak to answer ("I don't know").
     pub abstained: bool,
     /// The answer's sentences (in strict mode only supported ones remain).
@@ -477,6 +536,22 @@ impl CitationTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_terms_are_what_a_reader_looks_for_verbatim() {
+        let text = "Set CARGO_HOME or pass --locked to cargo build. The Cargo.lock file, version 0.2.1, \
+                    lives in the workspace root; see HashMap and the TOML spec (in src/main.rs).";
+        assert_eq!(
+            key_terms(text, "How do I build?"),
+            ["CARGO_HOME", "--locked", "Cargo.lock", "0.2.1", "HashMap", "TOML", "src/main.rs"]
+        );
+        // Words of the question are not key terms; plain capitalised words are not either.
+        assert_eq!(
+            key_terms("Cargo.lock records versions. Cargo writes it.", "what is cargo.lock?"),
+            Vec::<String>::new()
+        );
+        assert!(key_terms("- a list item, A. and I", "").is_empty());
+    }
 
     fn terms(s: &str) -> HashSet<String> {
         content_terms(s, Language::English)

@@ -6,10 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::answer::{Answer, AnswerMode, AnswerSentence, CitationTable, Constrain, COPY_FREE_WORDS};
+use super::answer::{key_terms, Answer, AnswerMode, AnswerSentence, CitationTable, Constrain, COPY_FREE_WORDS};
 use super::attribute::attribute;
 use super::grade::{Calibration, CalibrationSource, Grade, GradeTrace, FEATURE_NAMES};
-use super::prompt::build_prompt;
+use super::prompt::{build_compose_prompt, build_prompt};
 use super::records::SearchHit;
 use super::select::Scored;
 use super::self_check::{self, SelfCheckTrace};
@@ -27,7 +27,7 @@ use crate::text::Language;
 pub struct AskOptions {
     /// Retrieval options (default: hybrid RRF, k = 5 chunks).
     pub search: SearchOptions,
-    /// Extractive (default) or generative (needs a generator).
+    /// Extractive (default), generative or compose (both need a generator).
     pub mode: AnswerMode,
     /// Most sentences in an extractive answer (default 3).
     pub max_sentences: usize,
@@ -66,7 +66,7 @@ pub struct AskOptions {
     pub adaptive: bool,
     /// After a generative answer, retrieve once more with the claims attribution found
     /// unsupported and attribute again against the enlarged sources (see
-    /// [`super::self_check`]). Default true; no effect on extractive answers.
+    /// [`super::self_check`]). Default true; no effect on extractive and composed answers.
     pub self_check: bool,
 }
 
@@ -255,7 +255,16 @@ impl Engine {
                 on_text(&answer.answer);
             }
             AnswerMode::Generative => {
-                self.generative(&mut answer, question, &candidates, extractive, options, clock, on_text)?;
+                self.generative(&mut answer, question, &candidates, extractive, None, options, clock, on_text)?;
+            }
+            AnswerMode::Compose => {
+                // The sentences to fuse are the extractive answer's own spans.
+                let spans: Vec<Scored> = self
+                    .extractive_spans(&candidates, options)
+                    .into_iter()
+                    .map(|source| Scored { source, cosine: 0.0, score: 0.0 })
+                    .collect();
+                self.generative(&mut answer, question, &candidates, extractive, Some(spans), options, clock, on_text)?;
             }
         }
         answer.timings.total_ms = clock() - t0;
@@ -343,9 +352,11 @@ impl Engine {
         answer.citations = table.citations;
     }
 
-    /// Pack the best sentences under the token budget, generate, attribute, retrieve the
-    /// unsupported claims once more and attribute again ([`super::self_check`]), and keep
-    /// only supported sentences (strict) — or fall back to the extractive answer.
+    /// Pack the best sentences under the token budget (with `compose`, the extractive
+    /// answer's spans instead, under the copy constraint and the composition prompt),
+    /// generate, attribute, retrieve the unsupported claims once more and attribute again
+    /// ([`super::self_check`]), and keep only supported sentences (strict) — or fall back
+    /// to the extractive answer, also when a composition lost one of its key terms.
     #[allow(clippy::too_many_arguments)]
     fn generative(
         &self,
@@ -353,6 +364,7 @@ impl Engine {
         question: &str,
         candidates: &[Scored],
         extractive: (Vec<AnswerSentence>, CitationTable),
+        compose: Option<Vec<Scored>>,
         options: &AskOptions,
         clock: &dyn Fn() -> f64,
         on_text: &mut dyn FnMut(&str) -> bool,
@@ -363,30 +375,37 @@ impl Engine {
             .map_err(|_| Error::WrongState("generator lock poisoned by an earlier failure".into()))?;
         let generator = guard.as_mut().ok_or(Error::ModelNotLoaded("generator"))?;
 
-        // 1. Pack sentences (best first) under the budget.
-        let mut order: Vec<usize> = (0..candidates.len()).collect();
-        order.sort_by(|&a, &b| candidates[b].score.total_cmp(&candidates[a].score).then(a.cmp(&b)));
+        // 1. Pack sentences (best first) under the budget; a composition packs the extractive spans.
         let mut packed: Vec<&Scored> = Vec::new();
-        let mut used = 0usize;
-        for &i in &order {
-            let c = &candidates[i];
-            if packed.iter().any(|p| p.source.text == c.source.text) {
-                continue;
+        if let Some(spans) = &compose {
+            packed.extend(spans.iter());
+        } else {
+            let mut order: Vec<usize> = (0..candidates.len()).collect();
+            order.sort_by(|&a, &b| candidates[b].score.total_cmp(&candidates[a].score).then(a.cmp(&b)));
+            let mut used = 0usize;
+            for &i in &order {
+                let c = &candidates[i];
+                if packed.iter().any(|p| p.source.text == c.source.text) {
+                    continue;
+                }
+                let cost = generator.count_tokens(&c.source.text)? + 4;
+                if used + cost > options.context_budget_tokens && !packed.is_empty() {
+                    continue;
+                }
+                used += cost;
+                packed.push(c);
             }
-            let cost = generator.count_tokens(&c.source.text)? + 4;
-            if used + cost > options.context_budget_tokens && !packed.is_empty() {
-                continue;
-            }
-            used += cost;
-            packed.push(c);
         }
-        let prompt = build_prompt(question, packed.iter().map(|c| c.source.text.as_str()));
+        let texts = packed.iter().map(|c| c.source.text.as_str());
+        let prompt =
+            if compose.is_some() { build_compose_prompt(question, texts) } else { build_prompt(question, texts) };
         let messages = [ChatMessage::user(prompt)];
         let gen_options = GenerationOptions { max_new_tokens: options.max_new_tokens, ..options.generation.clone() };
 
         // 2. Generate, streaming; the caller may cancel between tokens.
         let lang = self.docs.get(&candidates[0].source.doc_id).map(|d| d.language).unwrap_or(Language::English);
-        let constraint: Option<Box<dyn crate::generate::constrain::Constraint>> = match options.constrain {
+        let constrain = if compose.is_some() { Constrain::Copy } else { options.constrain };
+        let constraint: Option<Box<dyn crate::generate::constrain::Constraint>> = match constrain {
             Constrain::None => None,
             Constrain::Copy => Some(Box::new(CopyConstraint::new(
                 generator.tokenizer(),
@@ -428,8 +447,9 @@ impl Engine {
             attribute(self, question, lang, &packed, &generated, truncated, options.support_threshold, options.strict);
         answer.timings.attribute_ms = clock() - t2;
 
-        // 4. Self-check: retrieve the unsupported claims once, attribute again.
-        if options.self_check {
+        // 4. Self-check: retrieve the unsupported claims once, attribute again. Not for a
+        // composition, which must rest on the extractive answer's sentences alone.
+        if options.self_check && compose.is_none() {
             let unsupported: Vec<AnswerSentence> =
                 attributed.dropped.iter().chain(&attributed.kept).filter(|s| !s.supported).cloned().collect();
             let claims = self_check::claims(&unsupported);
@@ -468,8 +488,17 @@ impl Engine {
         }
         let (kept, dropped, table) = (attributed.kept, attributed.dropped, attributed.table);
         answer.dropped = dropped;
-        if kept.iter().any(|s| s.supported) {
-            answer.mode = AnswerMode::Generative;
+        if compose.is_some() && kept.iter().any(|s| s.supported) {
+            // A composition must keep what a reader looks for verbatim in the answer it fuses.
+            let extractive_text: Vec<&str> = extractive.0.iter().map(|s| s.text.as_str()).collect();
+            let composed = kept.iter().map(|s| s.text.to_lowercase()).collect::<Vec<_>>().join(" ");
+            answer.lost_terms = key_terms(&extractive_text.join(" "), question)
+                .into_iter()
+                .filter(|t| !composed.contains(&t.to_lowercase()))
+                .collect();
+        }
+        if kept.iter().any(|s| s.supported) && answer.lost_terms.is_empty() {
+            answer.mode = if compose.is_some() { AnswerMode::Compose } else { AnswerMode::Generative };
             self.fill(answer, (kept, table));
         } else {
             answer.mode = AnswerMode::Extractive;
@@ -589,6 +618,53 @@ mod tests {
         assert!(a.self_check.as_ref().is_some_and(|s| !s.rescued && s.supported_after == 0));
         assert!(a.fell_back && a.mode == AnswerMode::Extractive, "{a:?}");
         assert!(a.answer.contains("Cargo.lock records the exact versions"), "{}", a.answer);
+    }
+
+    /// Compose mode on the scripted engine; the prompts the generator was given.
+    fn compose(script: &str) -> (Answer, Answer, Vec<String>) {
+        let mut e = scripted_engine("");
+        let g = crate::generate::testing::ScriptedGenerator::new(script);
+        let prompts = g.prompts.clone();
+        e.set_generator(Box::new(g));
+        let options = AskOptions { mode: AnswerMode::Compose, ..generative() };
+        let a = e.ask(Q, &options, &|| 0.0, &mut |_| true).unwrap();
+        let extractive = AskOptions { mode: AnswerMode::Extractive, ..options };
+        let x = e.ask(Q, &extractive, &|| 0.0, &mut |_| true).unwrap();
+        let prompts = prompts.lock().unwrap().clone();
+        (a, x, prompts)
+    }
+
+    #[test]
+    fn compose_fuses_the_extractive_sentences_and_cites_only_them() {
+        let (a, x, prompts) =
+            compose("Cargo.lock records the exact versions of every dependency, written by cargo when resolved.");
+        // The prompt packs exactly the extractive answer's sentences, under the composition instructions.
+        assert_eq!(prompts.len(), 1);
+        assert!(prompts[0].contains("Combine them into one short answer"), "{}", prompts[0]);
+        let packed = prompts[0].matches("\n[").count();
+        assert_eq!(packed, x.citations.len(), "{}", prompts[0]);
+        for c in &x.citations {
+            assert!(prompts[0].contains(&c.text.split_whitespace().collect::<Vec<_>>().join(" ")), "{}", prompts[0]);
+        }
+        assert!(!prompts[0].contains("Release profiles"), "a candidate outside the extractive answer was packed");
+        assert_eq!(a.mode, AnswerMode::Compose, "{a:?}");
+        assert!(!a.fell_back && a.lost_terms.is_empty());
+        assert_eq!(a.sentences.len(), 1);
+        assert!(a.sentences[0].supported);
+        assert!(a.citations.iter().all(|c| x.citations.iter().any(|o| o.start == c.start && o.end == c.end)));
+        assert_ne!(a.answer, x.answer);
+    }
+
+    #[test]
+    fn a_composition_that_loses_a_key_term_falls_back_to_the_extractive_answer() {
+        // Supported (every content word is in the source) but "Cargo.lock" is gone.
+        let (a, x, _) =
+            compose("The exact versions of every dependency are written by cargo when the dependencies are resolved.");
+        assert!(x.answer.contains("Cargo.lock"), "{}", x.answer);
+        assert_eq!(a.lost_terms, ["Cargo.lock"]);
+        assert!(a.fell_back && a.mode == AnswerMode::Extractive, "{a:?}");
+        assert_eq!(a.answer, x.answer);
+        assert_eq!(a.dropped.len(), 1, "the composition is reported as dropped");
     }
 
     #[test]

@@ -262,12 +262,14 @@ impl Engine {
         sentence_top: f32,
         search: &SearchOptions,
     ) -> Result<Features> {
-        // Chunk-level probes, as calibrated: no translation, and no summary tree (a node's
-        // cosine is not a chunk's, and the sparse probe cannot use it).
+        // Chunk-level probes, as calibrated: no translation, no summary tree (a node's
+        // cosine is not a chunk's, and the sparse probe cannot use it) and no rerank (the
+        // features are the retrievers' own scores; the sparse probe has no query vector).
         let depth = SearchOptions {
             k: FEATURE_DEPTH,
             translate: Translate::None,
             tree: crate::query::Tree::None,
+            rerank: crate::query::Rerank::None,
             ..search.clone()
         };
         let dense =
@@ -336,6 +338,7 @@ impl Engine {
             k: 3,
             translate: Translate::None,
             tree: crate::query::Tree::None,
+            rerank: crate::query::Rerank::None,
             ..search.clone()
         };
         let sparse = self.search_with_vector(question, None, &probe)?;
@@ -611,6 +614,39 @@ mod tests {
         let (t, cost) = best_threshold(&scored);
         assert!(t > 0.1 && t <= 0.2, "{t}");
         assert_eq!(cost, 2.0);
+    }
+
+    /// Found by `sotto eval --rerank maxsim --answers`: the grader's sparse probe inherited
+    /// the rerank and failed for want of a query vector, so no calibrated `ask` could rerank.
+    #[test]
+    fn a_graded_ask_with_the_maxsim_rerank_answers() {
+        use crate::embed::hashing::HashEmbedder;
+        use crate::rag::ask::AskOptions;
+        use crate::{Document, EngineConfig};
+        let mut e = Engine::new(EngineConfig::default(), Box::new(HashEmbedder::new(32)));
+        e.add_documents(vec![
+            Document::new("a.md", "# Lock\n\nCargo.lock records the exact versions of every dependency."),
+            Document::new("b.md", "# Profiles\n\nRelease profiles turn on optimisations for faster programs."),
+        ])
+        .unwrap();
+        let hash = e.embedder().info().clone();
+        let always = Calibration {
+            embedder: hash.name.clone(),
+            dim: 32,
+            weights_sha256: hash.weights_sha256.clone(),
+            // Every confidence is at least 0: always *correct*, so the answer is given.
+            incorrect_below: 0.0,
+            correct_from: 0.0,
+            ..default_minilm()
+        };
+        e.set_calibration(always).unwrap();
+        for rerank in [crate::query::Rerank::None, crate::query::Rerank::MaxSim] {
+            let mut o = AskOptions::default();
+            o.search.rerank = rerank;
+            let a = e.ask("Which file records the exact versions?", &o, &|| 0.0, &mut |_| true).unwrap();
+            assert!(a.grade.is_some(), "{rerank:?}: the grader ran");
+            assert!(!a.abstained && a.citations.iter().any(|c| c.doc_id == "a.md"), "{rerank:?}: {a:?}");
+        }
     }
 
     #[test]

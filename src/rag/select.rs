@@ -251,6 +251,26 @@ impl Engine {
         candidates: &[Scored],
         options: &AskOptions,
     ) -> (Vec<AnswerSentence>, CitationTable) {
+        let mut table = CitationTable::default();
+        let mut sentences = Vec::new();
+        for span in self.extractive_spans(candidates, options) {
+            let Some(doc) = self.docs.get(&span.doc_id) else { continue };
+            let path = self.chunks.get(&span.chunk_id).map(|c| c.heading_path.as_slice()).unwrap_or_default();
+            let n = table.cite(&span, doc.title.as_deref(), path);
+            sentences.push(AnswerSentence {
+                text: span.text.split_whitespace().collect::<Vec<_>>().join(" "),
+                supported: true,
+                support: 1.0,
+                citations: vec![n],
+            });
+        }
+        (sentences, table)
+    }
+
+    /// The spans of the extractive answer, in source order: each picked sentence widened
+    /// to a neighbour it depends on, overlapping or adjacent spans of one document merged,
+    /// each cut back to its chunk.
+    pub(crate) fn extractive_spans(&self, candidates: &[Scored], options: &AskOptions) -> Vec<SourceSentence> {
         let picked = pick(candidates, options, &self.vectors_of(candidates), self.select_tuning);
         // Each picked sentence as a span, widened to a neighbour it depends on.
         let mut spans: Vec<(usize, String, ChunkId, usize, usize)> = Vec::new(); // (rank, doc, chunk, start, end)
@@ -290,8 +310,7 @@ impl Engine {
                 None => merged.push(span),
             }
         }
-        let mut table = CitationTable::default();
-        let mut sentences = Vec::new();
+        let mut out = Vec::new();
         for (rank, doc_id, chunk_id, start, end) in merged {
             let Some(doc) = self.docs.get(&doc_id) else { continue };
             let Some(text) = doc.text.get(start..end) else { continue };
@@ -307,7 +326,7 @@ impl Engine {
                 }
                 None => continue,
             };
-            let span = SourceSentence {
+            out.push(SourceSentence {
                 chunk_id,
                 doc_id: doc_id.clone(),
                 chunk_rank: rank,
@@ -315,17 +334,9 @@ impl Engine {
                 end,
                 text: text.to_owned(),
                 index_in_chunk: 0,
-            };
-            let path = self.chunks.get(&chunk_id).map(|c| c.heading_path.as_slice()).unwrap_or_default();
-            let n = table.cite(&span, doc.title.as_deref(), path);
-            sentences.push(AnswerSentence {
-                text: text.split_whitespace().collect::<Vec<_>>().join(" "),
-                supported: true,
-                support: 1.0,
-                citations: vec![n],
             });
         }
-        (sentences, table)
+        out
     }
 
     /// The stored vector of each candidate (for MMR), if it has one.

@@ -96,7 +96,7 @@ export interface SearchOpts {
 /** Options of `ask`; every field is optional. */
 export interface AskOpts {
   search?: SearchOpts;
-  mode?: "extractive" | "generative";
+  mode?: "extractive" | "generative" | "compose";
   maxSentences?: number;
   maxCandidates?: number;
   abstainBelow?: number;
@@ -181,8 +181,10 @@ export interface Timings {
 }
 /** An answer: its sentences with citations, or an abstention saying the documents do not answer; timings per stage. */
 export interface Answer {
-  question: string; answer: string; mode: "extractive" | "generative";
+  question: string; answer: string; mode: "extractive" | "generative" | "compose";
   fell_back: boolean; abstained: boolean; sentences: AnswerSentence[]; dropped: AnswerSentence[];
+  /** Key terms of the extractive answer a composition lost (mode "compose"), which made it fall back. */
+  lost_terms?: string[];
   citations: Citation[]; support: number; retrieval_score: number;
   generated_text: string | null; timings: Timings;
   /** The retrieval grader's verdict (absent when no calibration applies or grading is off). */
@@ -257,7 +259,7 @@ export interface EvaluateOpts {
   /** A grid in the JSON form of `sotto eval --config`; chunking and embedder must be this index's. */
   grid?: string;
   /** Also answer every question and score the answers (default: retrieval only). */
-  answers?: "extractive" | "generative";
+  answers?: "extractive" | "generative" | "compose";
   /** Skip malformed dataset lines instead of failing (default false). */
   skipBad?: boolean;
   /** Largest dataset accepted in bytes (default 64 MiB). */

@@ -6,11 +6,15 @@
 //   embedding         sentences/s, ~30-word sentences, batch 16 and batch 1
 //   search            latency over a 10k-chunk index built natively by `sotto index`
 //                     (imported into the browser: the CLI → browser path), per mode
+//   select            the extractive answer's select stage at 10k chunks: stored sentence
+//                     vectors (format v2) against the same corpus indexed without them, whose
+//                     answers embed their candidate sentences at query time (the old path)
 //   generation        SmolLM2-135M: load, time to first token, prefill and decode tokens/s,
 //                     and a generative ask over the sample corpus
 //   memory            wasm linear memory and JS heap after each stage (peak = max)
 //
-// Environment: SOTTO_BENCH_INDEX (path of the 10k index, set by the script), SOTTO_BENCH_QUERIES.
+// Environment: SOTTO_BENCH_INDEX (path of the 10k index, set by the script), SOTTO_BENCH_INDEX_QT (the same
+// without sentence vectors), SOTTO_BENCH_QUERIES, SOTTO_BENCH_ASKS (questions per select run, default 20).
 
 import { serve, launch } from './e2e.mjs';
 import { writeFileSync, mkdirSync, existsSync, symlinkSync, rmSync } from 'node:fs';
@@ -19,7 +23,9 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const INDEX = process.env.SOTTO_BENCH_INDEX ? resolve(process.env.SOTTO_BENCH_INDEX) : null;
+const INDEX_QT = process.env.SOTTO_BENCH_INDEX_QT ? resolve(process.env.SOTTO_BENCH_INDEX_QT) : null;
 const QUERIES = Number(process.env.SOTTO_BENCH_QUERIES || 50);
+const ASKS = Number(process.env.SOTTO_BENCH_ASKS || 20);
 
 function sentences(n, seed) {
   const vocab = ('the a of to and in is that for on with as by it this from at be are was an which or can its more has been also their into when used than other most some such these only new two may over first after about through where between many those both each under however while during within without because before since against among around').split(' ');
@@ -37,6 +43,10 @@ async function main() {
     mkdirSync(join(ROOT, 'www', 'bench'), { recursive: true });
     rmSync(join(ROOT, 'www', 'bench', 'index-10k.sotto'), { force: true });
     symlinkSync(INDEX, join(ROOT, 'www', 'bench', 'index-10k.sotto'));
+  }
+  if (INDEX_QT && existsSync(INDEX_QT)) {
+    rmSync(join(ROOT, 'www', 'bench', 'index-10k-qt.sotto'), { force: true });
+    symlinkSync(INDEX_QT, join(ROOT, 'www', 'bench', 'index-10k-qt.sotto'));
   }
   const { origin, stop } = await serve();
   const { context, close } = await launch(origin);
@@ -122,6 +132,43 @@ async function main() {
       console.log('search 10k', JSON.stringify(out.search_10k));
     }
 
+    // The select stage of extractive answers at 10k chunks: stored sentence vectors against
+    // query-time embedding (the same corpus indexed without them), alternating, same questions.
+    if (INDEX && INDEX_QT) {
+      out.select_10k = await run(
+        async ({ queries }) => {
+          const engines = {};
+          for (const [name, url] of [['stored', 'bench/index-10k.sotto'], ['query_time', 'bench/index-10k-qt.sotto']]) {
+            const e = await C.createEngine({ persist: false });
+            await e.loadEmbedder(MODEL);
+            await e.importIndex(new Uint8Array(await (await fetch(url)).arrayBuffer()));
+            engines[name] = e;
+          }
+          const times = { stored: [], query_time: [] };
+          for (let i = 0; i < queries.length; i++) {
+            // Alternate which engine answers first, so neither always runs on a warmer machine.
+            const order = i % 2 ? ['query_time', 'stored'] : ['stored', 'query_time'];
+            for (const name of order) {
+              // select_ms is timed before the grader decides, so an abstention still measures it.
+              const { answer } = await engines[name].ask(queries[i], { mode: 'extractive' });
+              times[name].push(answer.timings.select_ms);
+            }
+          }
+          const stat = (xs) => {
+            const s = [...xs].sort((a, b) => a - b);
+            return { p50_ms: s[Math.floor(s.length / 2)], p95_ms: s[Math.floor(s.length * 0.95)], mean_ms: s.reduce((a, b) => a + b, 0) / s.length };
+          };
+          const res = { questions: queries.length, stored: stat(times.stored), query_time: stat(times.query_time) };
+          res.ratio_p50 = res.query_time.p50_ms / res.stored.p50_ms;
+          res.memory = await mem(engines.stored);
+          for (const e of Object.values(engines)) e.terminate();
+          return res;
+        },
+        { queries: sentences(ASKS, 4242).map((s) => s.split(' ').slice(0, 8).join(' ') + '?') },
+      );
+      console.log('select 10k', JSON.stringify(out.select_10k));
+    }
+
     // Generation: SmolLM2-135M (Q4_1 file, requantized to Q8_0 on load).
     out.generation = await run(async () => {
       const e = await C.createEngine({ persist: false });
@@ -163,7 +210,7 @@ async function main() {
     await close();
     stop();
   }
-  const mems = [out.model_load?.cold?.memory, out.model_load?.warm?.memory, out.embedding?.batch_16?.memory, out.embedding?.batch_1?.memory, out.search_10k?.memory, out.generation?.memory].filter(Boolean);
+  const mems = [out.model_load?.cold?.memory, out.model_load?.warm?.memory, out.embedding?.batch_16?.memory, out.embedding?.batch_1?.memory, out.search_10k?.memory, out.select_10k?.memory, out.generation?.memory].filter(Boolean);
   out.peak = {
     wasm_mb: Math.max(...mems.map((m) => m.wasm_mb)),
     worker_heap_mb: Math.max(...mems.map((m) => m.worker_heap_mb ?? 0)) || null,

@@ -403,6 +403,18 @@ async function main() {
       assert.ok(generative.generated, 'the generator produced no text');
       await openCitation(page, generative.out[0].doc);
       await page.screenshot({ path: join(ROOT, 'target', 'e2e-answer-generative.png'), fullPage: true });
+
+      // Compose: the model fuses the extractive sentences; the page says which mode produced the answer.
+      await page.selectOption('#answer-mode', 'compose');
+      await page.fill('#question', 'What does an index file start with?');
+      await page.click('#ask-button');
+      await page.waitForSelector('#answer[data-state="answered"]', { timeout: T.ask * 3 });
+      const composed = await verifyAnswer(page);
+      const composedMeta = await page.textContent('#answer .answer-meta');
+      step(`composed answer (${composed.mode}${composed.fellBack ? ', fell back' : ''}): ${await page.textContent('#answer .answer-text')} — generated: ${JSON.stringify(composed.generated)} — ${composedMeta}`);
+      assert.equal(composed.mode, composed.fellBack ? 'extractive' : 'compose');
+      assert.ok(composed.generated, 'the generator produced no composition');
+      assert.match(composedMeta, composed.fellBack ? /^extractive: sentences of the documents \(.*fell back to extractive\)/ : /^composed: the extractive sentences fused by the model/);
       await page.selectOption('#answer-mode', 'extractive');
     }
 

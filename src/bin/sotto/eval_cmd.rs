@@ -46,6 +46,10 @@ pub struct EvalArgs {
     /// Overrides the grid's `tree`.
     #[arg(long)]
     tree: Option<String>,
+    /// Rerankings crossed with the modes (comma-separated): none, maxsim (sentence-level
+    /// MaxSim over the fused candidates). Overrides the grid's `rerank`.
+    #[arg(long)]
+    rerank: Option<String>,
     /// Configuration grid (JSON: modes, alphas, rrf_k, k, chunking, embedders, chunk_depth, answers).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -79,7 +83,7 @@ pub struct EvalArgs {
     /// Decoding constraint of generative answers: none or copy.
     #[arg(long, default_value = "none")]
     constrain: String,
-    /// GGUF generator file for `--answers generative` (default: SmolLM2-135M-Instruct under the models directory).
+    /// GGUF generator file for `--answers generative|compose` (default: SmolLM2-135M-Instruct under the models directory).
     #[arg(long)]
     generator: Option<PathBuf>,
     /// Write a self-contained HTML report here.
@@ -105,6 +109,9 @@ pub enum AnswersArg {
     Extractive,
     /// Generated answers (needs a generator), attributed, extractive fallback.
     Generative,
+    /// The extractive sentences fused by the generator (copy-constrained), attributed,
+    /// extractive fallback.
+    Compose,
 }
 
 /// Where in-memory indexes get their documents.
@@ -309,26 +316,13 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
     };
     let mut base = EvalOptions::default();
     if let Some(t) = &a.translate {
-        grid.translate = t
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(str::parse)
-            .collect::<sotto::Result<Vec<sotto::query::Translate>>>()?;
-        if grid.translate.is_empty() {
-            bail!("--translate lists no technique");
-        }
+        grid.translate = comma_list(t, "--translate lists no technique")?;
     }
     if let Some(t) = &a.tree {
-        grid.tree = t
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(str::parse)
-            .collect::<sotto::Result<Vec<sotto::query::Tree>>>()?;
-        if grid.tree.is_empty() {
-            bail!("--tree lists no tree retrieval");
-        }
+        grid.tree = comma_list(t, "--tree lists no tree retrieval")?;
+    }
+    if let Some(r) = &a.rerank {
+        grid.rerank = comma_list(r, "--rerank lists no reranking")?;
     }
     if let Some(list) = &a.adaptive {
         grid.adaptive = list
@@ -353,6 +347,7 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
         AnswersArg::None => None,
         AnswersArg::Extractive => Some(AnswerMode::Extractive),
         AnswersArg::Generative => Some(AnswerMode::Generative),
+        AnswersArg::Compose => Some(AnswerMode::Compose),
     };
     let constrain: sotto::rag::answer::Constrain = a.constrain.parse()?;
     if grid.answers && answer_mode.is_none() {
@@ -371,13 +366,13 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
     }
     // The generator is read once, before any work, and loaded into every engine evaluated.
     let generator_bytes = match a.answers {
-        AnswersArg::Generative => {
+        AnswersArg::Generative | AnswersArg::Compose => {
             let path = a.generator.clone().unwrap_or_else(|| models.join(sotto::native::DEFAULT_GENERATOR));
             Some(std::fs::read(&path).with_context(|| format!("reading generator {}", path.display()))?)
         }
         _ => {
             if a.generator.is_some() {
-                bail!("--generator is only used with --answers generative");
+                bail!("--generator is only used with --answers generative or compose");
             }
             None
         }
@@ -618,4 +613,15 @@ fn run_sharded(models: &Path, path: &Path, dataset: &Dataset, a: &EvalArgs) -> R
          before each mode, so later queries reuse shards of earlier ones)"
     );
     Ok(())
+}
+
+/// A comma-separated list of option values, each parsed by the options model; `empty`
+/// is the error when it names none.
+fn comma_list<T: std::str::FromStr<Err = sotto::Error>>(list: &str, empty: &str) -> Result<Vec<T>> {
+    let out =
+        list.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::parse).collect::<sotto::Result<Vec<T>>>()?;
+    if out.is_empty() {
+        bail!("{empty}");
+    }
+    Ok(out)
 }
