@@ -52,12 +52,30 @@ PY
   python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); print(f'native indexing: {s:.1f} s, {int(sys.argv[3])/s:.1f} docs/s (all cores)')" "$start" "$end" "$N" | tee "$BENCH/native-index.txt"
 fi
 cat "$BENCH/native-index.txt" 2>/dev/null || true
-# The same corpus without stored sentence vectors: answers embed their candidate sentences
-# at query time, as every index did before format v2 (the select-stage baseline).
-INDEX_QT="$BENCH/index-$N-no-sentence-vectors.sotto"
-if [ ! -s "$INDEX_QT" ]; then
-  cargo build --features cli --bin sotto
-  ./target/debug/sotto index "$CORPUS" -o "$INDEX_QT" --no-sentence-vectors
+# The same index as format v1, without its sentence vectors: answers embed their candidate
+# sentences at query time, as every index did before format v2 (the select-stage baseline).
+# Same chunks and chunk vectors; only the `sentences` (and any `tree`) section is dropped.
+INDEX_QT="$BENCH/index-$N-v1.sotto"
+if [ ! -s "$INDEX_QT" ] || [ "$INDEX" -nt "$INDEX_QT" ]; then
+  python3 - "$INDEX" "$INDEX_QT" <<'PY'
+import json, struct, sys, zlib
+src, dst = sys.argv[1], sys.argv[2]
+b = open(src, 'rb').read()
+assert b[:8] == b'SOTTOIDX'
+_version, count = struct.unpack_from('<II', b, 8)
+pos, sections = 16, []
+for _ in range(count):
+    n = b[pos]; name = b[pos + 1:pos + 1 + n].decode(); pos += 1 + n
+    length, _crc = struct.unpack_from('<QI', b, pos); pos += 12
+    sections.append((name, b[pos:pos + length])); pos += length
+sections = [(n, p) for n, p in sections if n not in ('sentences', 'tree')]
+out = bytearray(b'SOTTOIDX' + struct.pack('<II', 1, len(sections)))
+for name, payload in sections:
+    if name == 'manifest':
+        m = json.loads(payload); m['format_version'] = 1; payload = json.dumps(m).encode()
+    out += bytes([len(name)]) + name.encode() + struct.pack('<QI', len(payload), zlib.crc32(payload)) + payload
+open(dst, 'wb').write(out)
+PY
 fi
 
 SOTTO_BENCH_INDEX="$INDEX" SOTTO_BENCH_INDEX_QT="$INDEX_QT" node tests/browser/bench.mjs

@@ -128,6 +128,7 @@ fn ask_streams_and_cites() {
     assert_eq!(kind(e.ask("capital?", js(json!({"maxSentence": 2})), None)), "InvalidOption");
     assert_eq!(kind(e.ask("capital?", js(json!({"search": {"kk": 2}})), None)), "InvalidOption");
     assert_eq!(kind(e.ask("capital?", js(json!({"mode": "poetic"})), None)), "InvalidOption");
+    assert_eq!(kind(e.ask("What is the capital of France?", js(json!({"mode": "compose"})), None)), "ModelNotLoaded");
     assert_eq!(kind(e.ask("  ", JsValue::UNDEFINED, None)), "InvalidQuery");
     assert_eq!(kind(e.chat(JsValue::from_str("hi"), JsValue::UNDEFINED, None)), "ModelNotLoaded");
     assert_eq!(kind(e.chat(js(json!([{"role": "user"}])), JsValue::UNDEFINED, None)), "InvalidOption");
@@ -156,6 +157,39 @@ fn export_import_round_trip() {
         assert_eq!(rs(&f.search(q, JsValue::UNDEFINED).unwrap()), rs(&e.search(q, JsValue::UNDEFINED).unwrap()), "{q}");
     }
     assert_eq!(f.export_index().unwrap(), bytes);
+}
+
+/// A format-v1 index (no sentence vectors, as written before them) imports in the browser
+/// and answers as its v2 export does: the sentence vectors are computed on first use.
+#[wasm_bindgen_test]
+fn a_v1_index_imports_and_answers_like_its_v2_export() {
+    use sotto::index::format::{read_sections, write_section, MAGIC};
+    let mut e = engine();
+    let v2 = e.export_index().unwrap();
+    let sections = read_sections(&v2).unwrap();
+    assert!(sections.contains_key("sentences"), "the export is v2");
+    let mut v1 = MAGIC.to_vec();
+    v1.extend_from_slice(&1u32.to_le_bytes());
+    let names = ["manifest", "docs", "chunks", "dense"];
+    v1.extend_from_slice(&(names.len() as u32).to_le_bytes());
+    for name in names {
+        let mut payload = sections[name].to_vec();
+        if name == "manifest" {
+            let mut m: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+            m["format_version"] = 1.into();
+            payload = serde_json::to_vec(&m).unwrap();
+        }
+        write_section(&mut v1, name, &payload);
+    }
+    let mut f = SottoEngine::new(JsValue::UNDEFINED).unwrap();
+    f.load_hashing_embedder(256).unwrap();
+    assert_eq!(rs(&SottoEngine::read_manifest(&v1).unwrap())["format_version"], 1);
+    f.import_index(&v1).unwrap();
+    for q in ["What is the capital of France?", "Which river is the longest?"] {
+        let (a, b) =
+            (rs(&e.ask(q, JsValue::UNDEFINED, None).unwrap()), rs(&f.ask(q, JsValue::UNDEFINED, None).unwrap()));
+        assert_eq!((&a["answer"], &a["citations"]), (&b["answer"], &b["citations"]), "{q}");
+    }
 }
 
 #[wasm_bindgen_test]

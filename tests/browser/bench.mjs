@@ -7,14 +7,14 @@
 //   search            latency over a 10k-chunk index built natively by `sotto index`
 //                     (imported into the browser: the CLI → browser path), per mode
 //   select            the extractive answer's select stage at 10k chunks: stored sentence
-//                     vectors (format v2) against the same corpus indexed without them, whose
-//                     answers embed their candidate sentences at query time (the old path)
+//                     vectors (format v2) against the same index as format v1, without them,
+//                     whose answers embed their candidate sentences at query time (the old path)
 //   generation        SmolLM2-135M: load, time to first token, prefill and decode tokens/s,
 //                     and a generative ask over the sample corpus
 //   memory            wasm linear memory and JS heap after each stage (peak = max)
 //
 // Environment: SOTTO_BENCH_INDEX (path of the 10k index, set by the script), SOTTO_BENCH_INDEX_QT (the same
-// without sentence vectors), SOTTO_BENCH_QUERIES, SOTTO_BENCH_ASKS (questions per select run, default 20).
+// index as format v1, without sentence vectors), SOTTO_BENCH_QUERIES, SOTTO_BENCH_ASKS (questions per select run, default 20).
 
 import { serve, launch } from './e2e.mjs';
 import { writeFileSync, mkdirSync, existsSync, symlinkSync, rmSync } from 'node:fs';

@@ -571,6 +571,29 @@ async function main() {
     assert.match(beirStatus, new RegExp(`^Evaluated ${beirQuestions} questions × 1 configurations`));
     assert.match(beirStatus, /relevant document\(s\) not in the index/);
     assert.deepEqual(await page.$$eval('#eval-summary tbody tr th', (c) => c.map((x) => x.textContent)), ['sparse']);
+    if (generative) {
+      // Composed answers in the panel (the generator is loaded): the report gives what the
+      // generator's sentences were worth to attribution, and which mode produced each answer.
+      const two = [qa[0], JSON.stringify({ id: 'z1', question: 'Where do zebras live?', relevant_docs: ['hostile.md'], answers: ['Africa'] })].join('\n') + '\n';
+      await page.setInputFiles('#eval-file', { name: 'two.jsonl', mimeType: 'application/json', buffer: Buffer.from(two) });
+      await page.check('#eval-modes input[value="hybrid"]');
+      await page.uncheck('#eval-modes input[value="sparse"]');
+      await page.selectOption('#eval-answers', 'compose');
+      await page.click('#eval-run');
+      await page.waitForSelector('#eval-status[data-state="done"][data-kind="done"]', { timeout: T.ask * 10 });
+      const composedEval = await page.evaluate(() => window.sottoLastEvaluation.grid.runs[0].report);
+      const gen = composedEval.answers.generated;
+      const modes = composedEval.per_question.map((q) => q.answer && q.answer.mode);
+      step(`evaluate, composed answers: generated ${JSON.stringify(gen)}, modes ${JSON.stringify(modes)}`);
+      assert.ok(gen && gen.answers >= 1, 'the report does not count the composed answers');
+      assert.ok(gen.kept <= gen.answers && gen.supported <= gen.sentences);
+      for (const m of modes) assert.ok(m === 'compose' || m === 'extractive', `answer mode ${m}`);
+      const composedFrame = await (await page.$('#eval-report')).contentFrame();
+      await composedFrame.waitForFunction(() => !!document.body && document.body.textContent.includes('generated kept') && document.body.textContent.includes('sentences supported'), null, { timeout: 30_000 });
+      await page.check('#eval-modes input[value="sparse"]');
+      await page.uncheck('#eval-modes input[value="hybrid"]');
+      await page.selectOption('#eval-answers', '');
+    }
     // Cancel from the panel: a long run (the sample questions ×40) stops with a typed error
     // and the panel runs again afterwards.
     const many = Array.from({ length: 40 }, (_, r) => qa.map((l) => {
