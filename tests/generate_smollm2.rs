@@ -357,6 +357,21 @@ fn requantized_file_loads_and_answers_the_same() {
 
 /// Copy-constrained generative answers (issue 10 item 4) with the real model: every word
 /// SmolLM2 writes is a word of the indexed documents, a function word of the closed list
+/// Two small documents (zebras, Cargo.lock) on the hashing embedder, with SmolLM2 loaded.
+fn zebra_and_lock_engine() -> (sotto::Engine, [(&'static str, &'static str); 2]) {
+    let docs = [
+        ("zebra.md", "# Zebras\n\nZebras live in Africa. Zebras have black and white stripes. A group of zebras is called a herd."),
+        ("lock.md", "# Cargo.lock\n\nCargo.lock records the exact version of every dependency. Applications commit Cargo.lock to version control."),
+    ];
+    let mut engine = sotto::Engine::new(Default::default(), Box::new(sotto::embed::hashing::HashEmbedder::new(256)));
+    engine.add_documents(docs.iter().map(|(id, body)| sotto::Document::new(*id, *body)).collect()).unwrap();
+    engine.set_generator(load_gguf(gguf_bytes(), &LoadOptions::default()).expect("load"));
+    (engine, docs)
+}
+
+/// Punctuation trimmed from a word before it is compared with the allowed words.
+const PUNCT: &[char] = &['.', ',', ';', ':', '!', '?', '(', ')', '"', '\'', '`', '[', ']', '-'];
+
 /// or a citation number. The same questions unconstrained make it write words the
 /// documents do not contain (checked first, so the test cannot pass vacuously).
 #[test]
@@ -365,14 +380,8 @@ fn copy_constrained_answers_use_only_source_words() {
     use sotto::rag::ask::AskOptions;
     use std::collections::HashSet;
 
-    let docs = [
-        ("zebra.md", "# Zebras\n\nZebras live in Africa. Zebras have black and white stripes. A group of zebras is called a herd."),
-        ("lock.md", "# Cargo.lock\n\nCargo.lock records the exact version of every dependency. Applications commit Cargo.lock to version control."),
-    ];
-    let mut engine = sotto::Engine::new(Default::default(), Box::new(sotto::embed::hashing::HashEmbedder::new(256)));
-    engine.add_documents(docs.iter().map(|(id, body)| sotto::Document::new(*id, *body)).collect()).unwrap();
-    engine.set_generator(load_gguf(gguf_bytes(), &LoadOptions::default()).expect("load"));
-    let punct: &[char] = &['.', ',', ';', ':', '!', '?', '(', ')', '"', '\'', '`', '[', ']', '-'];
+    let (engine, docs) = zebra_and_lock_engine();
+    let punct = PUNCT;
     let mut allowed: HashSet<String> = docs
         .iter()
         .flat_map(|(_, b)| b.split_whitespace())
@@ -432,14 +441,8 @@ fn composed_answers_fuse_only_the_extractive_sentences() {
     use sotto::rag::ask::AskOptions;
     use std::collections::HashSet;
 
-    let docs = [
-        ("zebra.md", "# Zebras\n\nZebras live in Africa. Zebras have black and white stripes. A group of zebras is called a herd."),
-        ("lock.md", "# Cargo.lock\n\nCargo.lock records the exact version of every dependency. Applications commit Cargo.lock to version control."),
-    ];
-    let mut engine = sotto::Engine::new(Default::default(), Box::new(sotto::embed::hashing::HashEmbedder::new(256)));
-    engine.add_documents(docs.iter().map(|(id, body)| sotto::Document::new(*id, *body)).collect()).unwrap();
-    engine.set_generator(load_gguf(gguf_bytes(), &LoadOptions::default()).expect("load"));
-    let punct: &[char] = &['.', ',', ';', ':', '!', '?', '(', ')', '"', '\'', '`', '[', ']', '-'];
+    let (engine, _) = zebra_and_lock_engine();
+    let punct = PUNCT;
     let base = AskOptions { max_new_tokens: 48, grade: false, abstain_below: -1.0, ..Default::default() };
     let (mut composed, mut fell_back) = (0, 0);
     for q in ["Where do zebras live and what do they look like?", "Why should an application commit Cargo.lock?"] {

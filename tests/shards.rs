@@ -113,7 +113,7 @@ fn docs_engine_with(embedder: impl Fn() -> Box<dyn sotto::embed::Embedder>) -> E
         if path.extension().is_some_and(|e| e == "md") {
             let id = path.file_name().unwrap().to_string_lossy().into_owned();
             let mut d = Document::new(id.clone(), std::fs::read_to_string(&path).unwrap());
-            d.metadata.insert("section".into(), if id < "f".to_owned() { "early" } else { "late" }.into());
+            d.metadata.insert("section".into(), if id.as_str() < "f" { "early" } else { "late" }.into());
             docs.push(d);
         }
     }

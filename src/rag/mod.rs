@@ -57,7 +57,7 @@ pub use records::{ChunkRecord, DocRecord, IngestReport, Progress, SearchHit, Sta
 pub use crate::query::{Filter, Mode, SearchOptions};
 
 use crate::embed::Embedder;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::index::dense::DenseIndex;
 use crate::index::sparse::SparseIndex;
 use crate::index::ChunkId;
@@ -185,6 +185,20 @@ impl Engine {
     /// All document ids, sorted.
     pub fn document_ids(&self) -> impl Iterator<Item = &str> {
         self.docs.keys().map(String::as_str)
+    }
+
+    /// Every chunk id in ascending order, with its stored vector (`Corrupt` naming `dense`
+    /// if one has none): what the summary tree and the sharded index cluster.
+    pub(crate) fn chunk_vectors(&self) -> Result<(Vec<ChunkId>, Vec<&[f32]>)> {
+        let ids: Vec<ChunkId> = self.chunks.keys().copied().collect();
+        let vecs = self
+            .dense
+            .vectors_of(&ids)
+            .into_iter()
+            .zip(&ids)
+            .map(|(v, id)| v.ok_or_else(|| Error::corrupt("dense", format!("chunk {id} has no vector"))))
+            .collect::<Result<_>>()?;
+        Ok((ids, vecs))
     }
 
     /// A chunk's record and text.

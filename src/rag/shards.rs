@@ -457,14 +457,7 @@ impl Engine {
         }
 
         // Dense: seeded spherical k-means over the stored vectors, one shard per cluster.
-        let ids: Vec<ChunkId> = self.chunks.keys().copied().collect();
-        let vecs: Vec<&[f32]> = self
-            .dense
-            .vectors_of(&ids)
-            .into_iter()
-            .zip(&ids)
-            .map(|(v, id)| v.ok_or_else(|| Error::corrupt("dense", format!("chunk {id} has no vector"))))
-            .collect::<Result<_>>()?;
+        let (ids, vecs) = self.chunk_vectors()?;
         let dim = self.dense.dim();
         let n = ids.len();
         let k = params.clusters.unwrap_or_else(|| (n as f64).sqrt().ceil() as usize).clamp(1, n.max(1));

@@ -93,14 +93,7 @@ impl Engine {
     ) -> Result<(SummaryTree, TreeReport)> {
         params.validate()?;
         let dim = self.dense.dim();
-        let ids: Vec<ChunkId> = self.chunks.keys().copied().collect();
-        let chunk_vectors: Vec<&[f32]> = self
-            .dense
-            .vectors_of(&ids)
-            .into_iter()
-            .zip(&ids)
-            .map(|(v, id)| v.ok_or_else(|| Error::corrupt("dense", format!("chunk {id} has no vector"))))
-            .collect::<Result<_>>()?;
+        let (ids, chunk_vectors) = self.chunk_vectors()?;
         let mut report = TreeReport { chunks: ids.len(), ..TreeReport::default() };
         let mut nodes: Vec<TreeNode> = Vec::new();
         // The current level's items: their vectors and (above level 1) their summaries.
