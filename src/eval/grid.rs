@@ -185,6 +185,16 @@ const KEYS: &[&str] = &[
     "rerank",
 ];
 
+/// A JSON list of option names, each parsed by the options model; a value that is not a
+/// string is `InvalidOption` naming `key` ("… is not `what`").
+fn names<T: std::str::FromStr<Err = Error>>(
+    values: &[serde_json::Value],
+    key: &'static str,
+    what: &str,
+) -> Result<Vec<T>> {
+    values.iter().map(|v| v.as_str().ok_or_else(|| bad(key, format!("{v} is not {what}")))?.parse()).collect()
+}
+
 fn dedup<T: PartialEq>(v: Vec<T>) -> Vec<T> {
     let mut out: Vec<T> = Vec::with_capacity(v.len());
     for x in v {
@@ -333,25 +343,13 @@ impl GridConfig {
             grid.chunk_depth = count("chunk_depth", d)?.max(1);
         }
         if let Some(ts) = list("translate")? {
-            let ts: Vec<Translate> = ts
-                .iter()
-                .map(|v| v.as_str().ok_or_else(|| bad("translate", format!("{v} is not a technique name")))?.parse())
-                .collect::<Result<_>>()?;
-            grid.translate = dedup(ts);
+            grid.translate = dedup(names(ts, "translate", "a technique name")?);
         }
         if let Some(ts) = list("tree")? {
-            let ts: Vec<Tree> = ts
-                .iter()
-                .map(|v| v.as_str().ok_or_else(|| bad("tree", format!("{v} is not a tree retrieval")))?.parse())
-                .collect::<Result<_>>()?;
-            grid.tree = dedup(ts);
+            grid.tree = dedup(names(ts, "tree", "a tree retrieval")?);
         }
         if let Some(rs) = list("rerank")? {
-            let rs: Vec<Rerank> = rs
-                .iter()
-                .map(|v| v.as_str().ok_or_else(|| bad("rerank", format!("{v} is not a rerank name")))?.parse())
-                .collect::<Result<_>>()?;
-            grid.rerank = dedup(rs);
+            grid.rerank = dedup(names(rs, "rerank", "a rerank name")?);
         }
         if let Some(a) = obj.get("answers") {
             grid.answers = a.as_bool().ok_or_else(|| bad("answers", format!("{a} is not true or false")))?;
