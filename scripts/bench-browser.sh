@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Browser benchmarks (a script, not a test): model load, embedding throughput, search
-# latency at 10k chunks, the answer's select stage at 10k chunks (stored sentence vectors
+# latency at 10k chunks, the dense scan alone at 10k and 100k vectors (default path vs exact), the answer's select stage at 10k chunks (stored sentence vectors
 # against query-time embedding, same run), generation speed and memory in headless Chromium, with the
 # native numbers of the same machine beside them. Writes target/bench-browser.json.
 #
@@ -8,6 +8,7 @@
 # dependencies) from a synthetic corpus and cached in target/bench/; the browser imports it,
 # which also exercises "an index built by the CLI loads in the browser".
 #   SOTTO_BENCH_CHUNKS=10000 ./scripts/bench-browser.sh
+#   SOTTO_BENCH_SECTIONS=scan SOTTO_BENCH_OUT=target/bench-scan.json ./scripts/bench-browser.sh   (one section)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-wasm-tools.sh
@@ -78,4 +79,11 @@ open(dst, 'wb').write(out)
 PY
 fi
 
-SOTTO_BENCH_INDEX="$INDEX" SOTTO_BENCH_INDEX_QT="$INDEX_QT" node tests/browser/bench.mjs
+# The dense scan alone at 10k and 100k × 384: feature-hashing vectors (no model, seconds).
+for n in 10000 100000; do
+  if [ ! -s "$BENCH/hashing-$n.sotto" ]; then
+    cargo run --release --example hashing_index -- "$n" "$BENCH/hashing-$n.sotto"
+  fi
+done
+
+SOTTO_BENCH_INDEX="$INDEX" SOTTO_BENCH_INDEX_QT="$INDEX_QT" SOTTO_BENCH_SCAN="$BENCH" node tests/browser/bench.mjs

@@ -609,3 +609,40 @@ fn summary_tree_builds_with_progress_cancels_cleanly_and_serves_the_collapsed_tr
     assert!(e.clear_tree().unwrap());
     assert_eq!(kind(e.search(q, js(json!({"tree": "collapsed"})))), "InvalidOption");
 }
+
+/// An index written natively with `hnsw_threshold = usize::MAX` ("never", as `sotto` and
+/// `examples/hashing_index.rs` write it) loads in wasm, where usize is 32 bits: the
+/// manifest's JSON and the dense section's u64 both saturate to `usize::MAX`.
+#[wasm_bindgen_test]
+fn a_native_never_hnsw_threshold_loads_in_wasm() {
+    use sotto::index::dense::{DenseConfig, DenseIndex};
+    let config: DenseConfig = serde_json::from_value(json!({
+        "hnsw_threshold": u64::MAX, "ef_construction": 100, "ef_search": 100, "seed": 7
+    }))
+    .expect("a native u64::MAX threshold deserializes");
+    assert_eq!(config.hnsw_threshold, usize::MAX);
+    // The dense section: header, config as u64s, one empty flat segment.
+    let mut bytes = b"SDNS".to_vec();
+    bytes.extend(1u32.to_le_bytes());
+    bytes.extend(4u32.to_le_bytes());
+    for v in [u64::MAX, 100, 100, 7] {
+        bytes.extend(v.to_le_bytes());
+    }
+    bytes.extend(1u32.to_le_bytes());
+    bytes.push(0);
+    bytes.extend(0u64.to_le_bytes());
+    let ix = DenseIndex::from_bytes(&bytes).expect("the dense section loads");
+    assert_eq!(ix.config().hnsw_threshold, usize::MAX);
+    assert!(ix.is_empty());
+}
+
+/// `exact: true` is accepted from JS and gives the exact scan's hits (on this small index
+/// the same as the default); a non-boolean is an InvalidOption.
+#[wasm_bindgen_test]
+fn exact_search_option() {
+    let e = engine();
+    let exact = rs(&e.search("capital of France", js(json!({"mode": "dense", "exact": true}))).expect("exact"));
+    let plain = rs(&e.search("capital of France", js(json!({"mode": "dense"}))).expect("default"));
+    assert_eq!(exact, plain);
+    assert_eq!(kind(e.search("capital of France", js(json!({"exact": "yes"})))), "InvalidOption");
+}

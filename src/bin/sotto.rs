@@ -157,6 +157,9 @@ enum Command {
         /// IVF clusters probed on a sharded index (default: the manifest's calibrated nprobe).
         #[arg(long)]
         nprobe: Option<usize>,
+        /// Scan every vector exactly (no int8 scan, 1-bit prefilter or HNSW graph).
+        #[arg(long)]
+        exact: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -380,6 +383,7 @@ fn run() -> Result<()> {
             construct,
             tree,
             nprobe,
+            exact,
             json,
         } => {
             // Options first: a bad flag is refused before the index and model are read.
@@ -393,6 +397,7 @@ fn run() -> Result<()> {
                 route: route.parse()?,
                 construct: construct.parse()?,
                 tree: tree.parse()?,
+                exact,
             };
             options.validate()?;
             if is_sharded(&index) {

@@ -52,6 +52,18 @@
 //! several times faster (`examples/dense_int8.rs` measures it against the `f32` scan in
 //! the same run, with recall@10 against exact search on random and on MiniLM vectors).
 //! [`DenseIndex::search_exact`] always scans the floats.
+//!
+//! **1-bit prefilter.** Past [`BITS_MIN_ROWS`] live rows even the int8 codes are too many
+//! bytes per query (100k × 384 = 38 MB). The flat segment then also keeps one bit per
+//! component — set when the component is above the segment's mean vector — i.e.
+//! `dim / 8` bytes per row (+12.5 % of the int8 codes), built at the first search that
+//! needs them (one pass over the floats) and extended by every later add, never stored.
+//! The query is coded the same way; the [`bit_candidates`] rows nearest in Hamming
+//! distance (popcount of XORed words: `i64.popcnt` in wasm) are rescored with their int8
+//! codes, and the best [`rescore_candidates`] of those with the exact `f32` dot product. Centering matters: sentence embeddings share a large common
+//! component, so the raw signs of many coordinates are the same for every row and carry
+//! nothing. `examples/dense_int8.rs` measures all three scans in one run, with recall@10
+//! against exact search on random and on MiniLM vectors.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -88,6 +100,23 @@ const FILTER_SAMPLE: usize = 64;
 /// natively and in wasm, and an exact answer costs nothing extra.
 pub const INT8_MIN_ROWS: usize = 4096;
 
+/// Live rows from which [`DenseIndex::search`] prefilters the flat segment with its
+/// 1-bit sign codes instead of scanning the int8 codes (see the module docs).
+pub const BITS_MIN_ROWS: usize = 32_768;
+
+/// Rows of a segment used as queries to check the 1-bit path when its codes are built.
+const PREFILTER_CHECK_ROWS: usize = 16;
+
+/// Recall@10 the 1-bit path must reach on those rows to be used (at most one miss in 160).
+const PREFILTER_MIN_RECALL: f64 = 0.99;
+
+/// Rows the 1-bit prefilter keeps: `max(4k, k + 64, live / 20)`, one row in twenty (5 000
+/// at 100k rows). Those are rescored with their int8 codes, and the best
+/// [`rescore_candidates`]`(k)` of them with the exact `f32` dot product.
+pub fn bit_candidates(k: usize, live: usize) -> usize {
+    rescore_candidates(k).max(live / 20)
+}
+
 /// Candidates the int8 scan keeps for exact `f32` rescoring: `max(4k, k + 64)`.
 /// With `k` = 10 that is 74 of 10k–100k rows; recall@10 against exact search was 1.000
 /// on random and on MiniLM vectors (see `examples/dense_int8.rs`, module docs).
@@ -100,6 +129,9 @@ pub fn rescore_candidates(k: usize) -> usize {
 pub struct DenseConfig {
     /// A flat segment with at least this many live vectors is turned into an HNSW
     /// segment by [`DenseIndex::build_hnsw`] (default 20 000, see the module docs).
+    /// A value past the platform's `usize` (a natively written `usize::MAX` read in wasm)
+    /// loads as `usize::MAX`: never.
+    #[serde(deserialize_with = "saturating_usize")]
     pub hnsw_threshold: usize,
     /// HNSW construction beam width (default 100).
     pub ef_construction: usize,
@@ -108,6 +140,11 @@ pub struct DenseConfig {
     pub ef_search: usize,
     /// Seed for HNSW level assignment.
     pub seed: u64,
+}
+
+/// A `u64` as `usize`, saturating (see [`DenseConfig::hnsw_threshold`]).
+fn saturating_usize<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<usize, D::Error> {
+    Ok(usize::try_from(u64::deserialize(d)?).unwrap_or(usize::MAX))
 }
 
 impl Default for DenseConfig {
@@ -190,32 +227,71 @@ pub fn quantize_i8(v: &[f32], out: &mut Vec<i8>) -> f32 {
     max / 127.0
 }
 
-/// Integer dot product of int8 codes with i32 accumulation in sixteen independent
-/// lanes, so LLVM vectorises it (sign-extend, multiply-add: SSE2 natively, `simd128` in
-/// wasm). Cannot overflow for any dimension up to 2^16 (the largest accepted): each
-/// lane sums at most 4096 products of at most 127² = 16 129. Extra elements of the
-/// longer slice are ignored.
+/// Integer dot product of int8 codes with i32 accumulation. Written with explicit SIMD,
+/// because LLVM's vectorisation of the plain loop was measured to come and go between
+/// builds (4× apart): `simd128` in wasm (sign-extend to i16, `i32x4.dot_i16x8_s`), SSE2
+/// natively on x86_64 (part of the baseline: unpack + arithmetic shift to sign-extend,
+/// `pmaddwd`), a scalar loop elsewhere and for the tail. Cannot overflow for any dimension
+/// up to 2^16 (the largest accepted): each i32 lane sums at most 2 × 4096 pairs of
+/// products of at most 127². Extra elements of the longer slice are ignored.
 #[inline]
-#[allow(clippy::needless_range_loop)] // the indexed lane loop is the form measured to vectorise
 pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let body = n - n % 16;
-    let mut acc = [0i32; 16];
-    let mut i = 0;
-    while i < body {
-        let (x, y) = (&a[i..i + 16], &b[i..i + 16]);
-        for j in 0..16 {
-            acc[j] += x[j] as i32 * y[j] as i32;
+    let mut sum = dot_i8_body(&a[..body], &b[..body]);
+    for i in body..n {
+        sum += a[i] as i32 * b[i] as i32;
+    }
+    sum
+}
+
+/// [`dot_i8`] over a length that is a multiple of 16.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline]
+fn dot_i8_body(a: &[i8], b: &[i8]) -> i32 {
+    use core::arch::wasm32::*;
+    let mut acc = i32x4_splat(0);
+    for (x, y) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
+        // SAFETY: both chunks are exactly 16 bytes; v128_load has no alignment requirement.
+        let (x, y) = unsafe { (v128_load(x.as_ptr() as *const v128), v128_load(y.as_ptr() as *const v128)) };
+        acc = i32x4_add(acc, i32x4_dot_i16x8(i16x8_extend_low_i8x16(x), i16x8_extend_low_i8x16(y)));
+        acc = i32x4_add(acc, i32x4_dot_i16x8(i16x8_extend_high_i8x16(x), i16x8_extend_high_i8x16(y)));
+    }
+    i32x4_extract_lane::<0>(acc)
+        + i32x4_extract_lane::<1>(acc)
+        + i32x4_extract_lane::<2>(acc)
+        + i32x4_extract_lane::<3>(acc)
+}
+
+/// [`dot_i8`] over a length that is a multiple of 16.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn dot_i8_body(a: &[i8], b: &[i8]) -> i32 {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE2 is part of the x86_64 baseline; the loads are unaligned loads of exactly
+    // 16 bytes from chunks of 16.
+    unsafe {
+        let mut acc = _mm_setzero_si128();
+        for (x, y) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
+            let x = _mm_loadu_si128(x.as_ptr() as *const __m128i);
+            let y = _mm_loadu_si128(y.as_ptr() as *const __m128i);
+            // Each byte duplicated into a 16-bit lane, then shifted down arithmetically: sign extension.
+            let (xl, xh) = (_mm_srai_epi16(_mm_unpacklo_epi8(x, x), 8), _mm_srai_epi16(_mm_unpackhi_epi8(x, x), 8));
+            let (yl, yh) = (_mm_srai_epi16(_mm_unpacklo_epi8(y, y), 8), _mm_srai_epi16(_mm_unpackhi_epi8(y, y), 8));
+            acc = _mm_add_epi32(acc, _mm_add_epi32(_mm_madd_epi16(xl, yl), _mm_madd_epi16(xh, yh)));
         }
-        i += 16;
+        let mut lanes = [0i32; 4];
+        _mm_storeu_si128(lanes.as_mut_ptr() as *mut __m128i, acc);
+        lanes.iter().sum()
     }
-    let mut tail = 0i32;
-    while i < n {
-        tail += a[i] as i32 * b[i] as i32;
-        i += 1;
-    }
-    acc.iter().sum::<i32>() + tail
+}
+
+/// [`dot_i8`] over a length that is a multiple of 16 (portable).
+#[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
+#[inline]
+fn dot_i8_body(a: &[i8], b: &[i8]) -> i32 {
+    a.iter().zip(b).map(|(&x, &y)| x as i32 * y as i32).sum()
 }
 
 /// A point of an HNSW graph: one vector; distance = 1 − dot (cosine distance for
@@ -271,18 +347,217 @@ struct FlatSegment {
     codes: Vec<i8>,
     /// One scale per row: `data ≈ scale × codes`.
     scales: Vec<f32>,
+    /// 1-bit sign codes of the rows, built at the first search that needs them (derived,
+    /// see the module docs) and extended by every later push.
+    signs: std::sync::OnceLock<SignCodes>,
     dead: Bits,
+}
+
+/// One bit per component and row: set when the component is above the segment's mean
+/// (the `center`, fixed when the codes are first built). Hamming distance between a row's
+/// bits and the query's estimates the angle between them around that center (Charikar
+/// 2002's sign random projections, here on the coordinate axes, as binary quantization of
+/// embeddings does); it only chooses candidates, every returned score is exact.
+#[derive(Debug, Clone, Default)]
+struct SignCodes {
+    /// Whether the 1-bit path passed its check on this segment's own rows when the codes
+    /// were built: recall@10 ≥ [`PREFILTER_MIN_RECALL`] against the exact scan. Sparse
+    /// vectors (feature hashing) fail it (recall 0.73 measured), and the int8 scan is used.
+    usable: bool,
+    center: Vec<f32>,
+    /// `u64` words per row: `ceil(dim / 64)`.
+    words: usize,
+    bits: Vec<u64>,
+}
+
+impl SignCodes {
+    fn build(data: &[f32], dim: usize) -> Self {
+        let rows = data.len().checked_div(dim).unwrap_or(0);
+        let mut center = vec![0.0f64; dim];
+        for row in data.chunks_exact(dim.max(1)) {
+            for (c, &x) in center.iter_mut().zip(row) {
+                *c += x as f64;
+            }
+        }
+        let center: Vec<f32> = center.into_iter().map(|c| (c / rows.max(1) as f64) as f32).collect();
+        let mut codes = SignCodes {
+            usable: false,
+            words: dim.div_ceil(64),
+            bits: Vec::with_capacity(rows * dim.div_ceil(64)),
+            center,
+        };
+        for row in data.chunks_exact(dim.max(1)) {
+            codes.push(row);
+        }
+        codes
+    }
+    /// Set bit `i` of `out` for every component `i` of `v` above the center.
+    fn encode_into(&self, v: &[f32], out: &mut [u64]) {
+        for (i, (&x, &c)) in v.iter().zip(&self.center).enumerate() {
+            if x > c {
+                out[i / 64] |= 1 << (i % 64);
+            }
+        }
+    }
+    fn push(&mut self, v: &[f32]) {
+        let start = self.bits.len();
+        let mut row = std::mem::take(&mut self.bits);
+        row.resize(start + self.words, 0);
+        self.encode_into(v, &mut row[start..]);
+        self.bits = row;
+    }
+    fn encode(&self, v: &[f32]) -> Vec<u64> {
+        let mut out = vec![0; self.words];
+        self.encode_into(v, &mut out);
+        out
+    }
 }
 
 impl FlatSegment {
     fn live(&self) -> usize {
         self.ids.len() - self.dead.count
     }
-    /// Append a row and its int8 codes.
+    /// Append a row and its int8 codes (and its sign codes once those exist).
     fn push(&mut self, id: ChunkId, v: &[f32]) {
         self.ids.push(id);
         self.data.extend_from_slice(v);
         self.scales.push(quantize_i8(v, &mut self.codes));
+        if let Some(signs) = self.signs.get_mut() {
+            signs.push(v);
+        }
+    }
+    /// The sign codes, built (and checked, see [`SignCodes::usable`]) on first use.
+    fn signs(&self, dim: usize) -> &SignCodes {
+        self.signs.get_or_init(|| {
+            let mut codes = SignCodes::build(&self.data, dim);
+            codes.usable = self.prefilter_recall(&codes, dim) >= PREFILTER_MIN_RECALL;
+            codes
+        })
+    }
+
+    /// Whether [`FlatSegment::scan_bits`] may be used: the codes exist, match the rows,
+    /// and passed their check.
+    fn bits_usable(&self, dim: usize) -> bool {
+        dim > 0 && {
+            let signs = self.signs(dim);
+            signs.usable && signs.bits.len() == self.ids.len() * signs.words
+        }
+    }
+
+    /// Recall@10 of the 1-bit path against the exact scan on [`PREFILTER_CHECK_ROWS`]
+    /// live rows used as queries (each row's own hit left out of both lists), keeping the
+    /// candidates [`bit_candidates`] gives at this size. 1.0 when there are too few rows.
+    fn prefilter_recall(&self, codes: &SignCodes, dim: usize) -> f64 {
+        let live: Vec<usize> = (0..self.ids.len()).filter(|&s| !self.dead.get(s)).collect();
+        if live.len() < 2 * PREFILTER_CHECK_ROWS {
+            return 1.0;
+        }
+        let candidates = bit_candidates(11, live.len());
+        let (mut found, mut total) = (0usize, 0usize);
+        for i in 0..PREFILTER_CHECK_ROWS {
+            let slot = live[i * live.len() / PREFILTER_CHECK_ROWS];
+            let query = self.row(slot, dim);
+            let mut exact = TopK::new(11);
+            self.scan(query, dim, None, &mut exact);
+            let mut approx = TopK::new(11);
+            self.rescore(query, dim, self.select_bits(codes, query, dim, None, candidates), &mut approx);
+            let own = self.ids[slot];
+            let approx: Vec<ChunkId> = approx.into_sorted().into_iter().map(|h| h.0).collect();
+            for (id, _) in exact.into_sorted().into_iter().filter(|h| h.0 != own).take(10) {
+                total += 1;
+                found += usize::from(approx.contains(&id));
+            }
+        }
+        found as f64 / total.max(1) as f64
+    }
+
+    /// Prefilter with the sign codes, then rescore (see [`FlatSegment::select_bits`] and
+    /// [`FlatSegment::rescore`]). Callers check [`FlatSegment::bits_usable`] first.
+    fn scan_bits(
+        &self,
+        query: &[f32],
+        dim: usize,
+        allow: Option<&dyn Fn(ChunkId) -> bool>,
+        candidates: usize,
+        top: &mut TopK,
+    ) {
+        if dim == 0 {
+            return;
+        }
+        let signs = self.signs(dim);
+        if signs.bits.len() != self.ids.len() * signs.words {
+            return self.scan(query, dim, allow, top);
+        }
+        self.rescore(query, dim, self.select_bits(signs, query, dim, allow, candidates), top);
+    }
+
+    /// The `candidates` live, allowed slots nearest the query in Hamming distance of the
+    /// sign codes. Selection is a counting pass over the distances (at most `dim + 1`
+    /// values), not a heap.
+    fn select_bits(
+        &self,
+        signs: &SignCodes,
+        query: &[f32],
+        dim: usize,
+        allow: Option<&dyn Fn(ChunkId) -> bool>,
+        candidates: usize,
+    ) -> Vec<usize> {
+        let q = signs.encode(query);
+        const SKIP: u32 = u32::MAX;
+        let mut dist = Vec::with_capacity(self.ids.len());
+        let mut histogram = vec![0usize; dim + 1];
+        for (slot, (&id, row)) in self.ids.iter().zip(signs.bits.chunks_exact(signs.words)).enumerate() {
+            if self.dead.get(slot) || allow.is_some_and(|f| !f(id)) {
+                dist.push(SKIP);
+                continue;
+            }
+            let d: u32 = row.iter().zip(&q).map(|(a, b)| (a ^ b).count_ones()).sum();
+            histogram[(d as usize).min(dim)] += 1;
+            dist.push(d);
+        }
+        // The largest distance `t` such that fewer than `candidates` rows are nearer.
+        let (mut below, mut t) = (0usize, 0u32);
+        for (d, &count) in histogram.iter().enumerate() {
+            t = d as u32;
+            if below + count >= candidates {
+                break;
+            }
+            below += count;
+        }
+        let mut at_t = candidates.saturating_sub(below);
+        let mut chosen = Vec::with_capacity(candidates.min(self.ids.len()));
+        for (slot, &d) in dist.iter().enumerate() {
+            if d < t || (d == t && at_t > 0) {
+                if d == t {
+                    at_t -= 1;
+                }
+                chosen.push(slot);
+            }
+        }
+        chosen
+    }
+
+    /// Rescore chosen slots into `top`: their int8 codes first, then the exact `f32` dot
+    /// product of the best [`rescore_candidates`] of them.
+    fn rescore(&self, query: &[f32], dim: usize, chosen: Vec<usize>, top: &mut TopK) {
+        let exact = rescore_candidates(top.k);
+        if chosen.len() <= exact || self.codes.len() != self.data.len() {
+            for slot in chosen {
+                top.push(self.ids[slot], dot(query, self.row(slot, dim)));
+            }
+            return;
+        }
+        let mut q8 = Vec::with_capacity(dim);
+        quantize_i8(query, &mut q8);
+        let mut best = TopK::new(exact);
+        for slot in chosen {
+            let codes = &self.codes[slot * dim..(slot + 1) * dim];
+            best.push(slot as ChunkId, dot_i8(&q8, codes) as f32 * self.scales[slot]);
+        }
+        for Reverse(Ranked(_, slot)) in best.heap {
+            let slot = slot as usize;
+            top.push(self.ids[slot], dot(query, self.row(slot, dim)));
+        }
     }
     /// Scan the int8 codes, keep the best `candidates` slots, rescore them exactly into `top`.
     fn scan_int8(
@@ -643,7 +918,10 @@ impl DenseIndex {
         self.check_query(query)?;
         let mut top = TopK::new(k.min(self.len()));
         let candidates = rescore_candidates(k);
-        if self.flat.live() >= INT8_MIN_ROWS && candidates < self.flat.live() {
+        let live = self.flat.live();
+        if live >= BITS_MIN_ROWS && bit_candidates(k, live) < live && self.flat.bits_usable(self.dim) {
+            self.flat.scan_bits(query, self.dim, allow, bit_candidates(k, live), &mut top);
+        } else if live >= INT8_MIN_ROWS && candidates < live {
             self.flat.scan_int8(query, self.dim, allow, candidates, &mut top);
         } else {
             self.flat.scan(query, self.dim, allow, &mut top);
@@ -668,6 +946,31 @@ impl DenseIndex {
         let mut top = TopK::new(k.min(self.len()));
         self.flat.scan_int8(query, self.dim, allow, candidates.max(k), &mut top);
         Ok(top.into_sorted())
+    }
+
+    /// The flat segment alone through the 1-bit prefilter with exact rescoring of
+    /// `candidates`, whatever its size and whether or not the path passed its check (HNSW
+    /// segments are ignored): for benchmarks and recall measurements of the 1-bit path
+    /// (see the module docs).
+    pub fn search_flat_bits(
+        &self,
+        query: &[f32],
+        k: usize,
+        candidates: usize,
+        allow: Option<&dyn Fn(ChunkId) -> bool>,
+    ) -> Result<Vec<Scored>> {
+        self.check_query(query)?;
+        let mut top = TopK::new(k.min(self.len()));
+        self.flat.scan_bits(query, self.dim, allow, candidates.max(k), &mut top);
+        Ok(top.into_sorted())
+    }
+
+    /// Whether [`DenseIndex::search`] takes the 1-bit prefilter on this index now: past
+    /// [`BITS_MIN_ROWS`] live flat rows and only if the path passed its check on them
+    /// (building the codes if they do not exist yet; see the module docs).
+    pub fn uses_bit_prefilter(&self) -> bool {
+        let live = self.flat.live();
+        live >= BITS_MIN_ROWS && self.flat.bits_usable(self.dim)
     }
 
     /// Like [`DenseIndex::search`] but scanning every segment exactly (the ground
@@ -826,7 +1129,9 @@ impl DenseIndex {
             return Err(corrupt(format!("dimension {dim} out of range")));
         }
         let config = DenseConfig {
-            hnsw_threshold: r.usize()?,
+            // "Never" is usize::MAX natively, which does not fit a 32-bit usize: saturate,
+            // so an index written natively loads in wasm (it means the same there).
+            hnsw_threshold: usize::try_from(r.u64()?).unwrap_or(usize::MAX),
             ef_construction: r.usize()?,
             ef_search: r.usize()?,
             seed: r.u64()?,
@@ -1438,6 +1743,103 @@ mod tests {
         let small = filled(&vs[..300], usize::MAX);
         for q in queries.iter().take(10) {
             assert_eq!(small.search_flat_int8(q, 10, 64, None).unwrap(), small.search_exact(q, 10, None).unwrap());
+        }
+    }
+
+    #[test]
+    fn one_bit_prefilter_has_high_recall_exact_scores_and_respects_filters_and_tombstones() {
+        let seed = seed();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let dim = 385; // not a multiple of 64: the last word of each row is partial
+                       // Clustered vectors around a shared offset, like sentence embeddings: the prefilter
+                       // must center them (the raw signs of the offset's coordinates say nothing).
+        let n = 6000;
+        let vs = offset_clusters(&mut rng, n, dim);
+        let queries: Vec<Vec<f32>> = vs.iter().step_by(150).cloned().collect();
+        let mut ix = filled(&vs, usize::MAX);
+        // The default fraction of the rows as candidates.
+        let candidates = bit_candidates(10, n);
+        let mut found = 0;
+        for q in &queries {
+            let exact = ix.search_exact(q, 10, None).unwrap();
+            let got = ix.search_flat_bits(q, 10, candidates, None).unwrap();
+            for (id, score) in &got {
+                assert_eq!(*score, dot(q, ix.vector(*id).unwrap()), "scores are rescored exactly");
+            }
+            found += exact.iter().filter(|h| got.contains(h)).count();
+        }
+        let recall = found as f64 / (10 * queries.len()) as f64;
+        assert!(recall >= 0.99, "1-bit recall@10 = {recall} < 0.99 with SOTTO_SEED={seed}");
+        // Rows added after the codes exist get codes too: a new exact match is found first.
+        let extra = random_unit(&mut rng, 1, dim).remove(0);
+        ix.add(n as ChunkId, &extra).unwrap();
+        assert_eq!(ix.search_flat_bits(&extra, 1, candidates, None).unwrap()[0].0, n as ChunkId);
+        // Tombstones and filters.
+        for id in 0..200 {
+            ix.remove(id);
+        }
+        let allow = |id: ChunkId| id % 3 == 0;
+        for q in queries.iter().take(10) {
+            let got = ix.search_flat_bits(q, 10, candidates, Some(&allow)).unwrap();
+            assert_eq!(got.len(), 10);
+            assert!(got.iter().all(|&(id, _)| id >= 200 && id % 3 == 0), "{got:?}");
+        }
+        // Candidates beyond the live rows: every allowed row is rescored, i.e. exact search.
+        let small = filled(&vs[..300], usize::MAX);
+        for q in queries.iter().take(10) {
+            assert_eq!(small.search_flat_bits(q, 10, 1000, None).unwrap(), small.search_exact(q, 10, None).unwrap());
+        }
+    }
+
+    /// Unit vectors around a shared offset in 40 clusters, like sentence embeddings.
+    fn offset_clusters(rng: &mut StdRng, n: usize, dim: usize) -> Vec<Vec<f32>> {
+        let offset = random_unit(rng, 1, dim).remove(0);
+        let centres = random_unit(rng, 40, dim);
+        (0..n)
+            .map(|i| {
+                let c = &centres[i % centres.len()];
+                let noise = random_unit(rng, 1, dim).remove(0);
+                let v: Vec<f32> = (0..dim).map(|j| 2.0 * offset[j] + c[j] + 0.6 * noise[j]).collect();
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                v.into_iter().map(|x| x / norm).collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_one_bit_path_is_taken_only_where_its_check_passes() {
+        let seed = seed();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let n = BITS_MIN_ROWS + 100;
+        // Clustered dense vectors: the check passes, search() prefilters, and still finds
+        // an exact match first with its exact score.
+        let vs = offset_clusters(&mut rng, n, 64);
+        let ix = filled(&vs, usize::MAX);
+        assert!(ix.uses_bit_prefilter(), "clustered vectors should pass the check (SOTTO_SEED={seed})");
+        assert_eq!(ix.search(&vs[77], 1, None).unwrap(), vec![(77, dot(&vs[77], &vs[77]))]);
+        let small = filled(&vs[..BITS_MIN_ROWS - 1], usize::MAX);
+        assert!(!small.uses_bit_prefilter(), "below BITS_MIN_ROWS the int8 scan is used");
+        drop((vs, ix, small));
+        // Sparse vectors (six non-zero components of 384, as feature hashing makes them):
+        // Hamming distance over mostly-constant bits says little, the check fails, and
+        // search() keeps the int8 scan (recall 1 against exact on these queries).
+        let sparse: Vec<Vec<f32>> = (0..n)
+            .map(|_| {
+                let mut v = vec![0.0f32; 384];
+                for _ in 0..6 {
+                    v[rng.gen_range(0..384)] += if rng.gen_bool(0.5) { 1.0 } else { -1.0 };
+                }
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+                v.into_iter().map(|x| x / norm).collect()
+            })
+            .collect();
+        let ix = filled(&sparse, usize::MAX);
+        assert!(!ix.uses_bit_prefilter(), "sparse vectors should fail the check (SOTTO_SEED={seed})");
+        for q in sparse.iter().step_by(4000) {
+            assert_eq!(
+                ix.search(q, 10, None).unwrap(),
+                ix.search_flat_int8(q, 10, rescore_candidates(10), None).unwrap()
+            );
         }
     }
 

@@ -199,6 +199,11 @@ pub struct SearchOptions {
     pub construct: Construct,
     /// RAPTOR summary tree retrieval: none (default) or collapsed.
     pub tree: Tree,
+    /// Scan every stored vector with the exact `f32` dot product (default false): no int8
+    /// scan, no 1-bit prefilter, no HNSW graph (see [`crate::index::dense`]). Slower on large
+    /// indexes; the ground truth a page measures the approximate paths' recall against.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub exact: bool,
 }
 
 impl Default for SearchOptions {
@@ -213,6 +218,7 @@ impl Default for SearchOptions {
             route: Route::None,
             construct: Construct::Off,
             tree: Tree::None,
+            exact: false,
         }
     }
 }

@@ -195,9 +195,9 @@ impl Engine {
         let mut tree = Vec::new();
         let mut dense_rank = |depth: usize| -> Result<Vec<Scored>> {
             match options.tree {
-                Tree::None => self.dense.search(need_vec()?, depth, allow),
+                Tree::None => self.dense_search(need_vec()?, depth, allow, options.exact),
                 Tree::Collapsed => {
-                    let (list, used) = self.collapsed_dense(need_vec()?, depth, allow)?;
+                    let (list, used) = self.collapsed_dense(need_vec()?, depth, allow, options.exact)?;
                     tree = used;
                     Ok(list)
                 }
@@ -216,11 +216,26 @@ impl Engine {
         Ok(Ranked { dense, sparse, fused, tree })
     }
 
+    /// The dense index's search, or its exact scan when the options ask for it.
+    pub(crate) fn dense_search(
+        &self,
+        v: &[f32],
+        depth: usize,
+        allow: Option<&dyn Fn(ChunkId) -> bool>,
+        exact: bool,
+    ) -> Result<Vec<Scored>> {
+        if exact {
+            self.dense.search_exact(v, depth, allow)
+        } else {
+            self.dense.search(v, depth, allow)
+        }
+    }
+
     /// A dense-only ranking of a vector, `depth` deep, with the filters.
-    fn rank_dense(&self, v: &[f32], allowed: &Allowed, depth: usize) -> Result<Vec<Scored>> {
+    fn rank_dense(&self, v: &[f32], allowed: &Allowed, depth: usize, exact: bool) -> Result<Vec<Scored>> {
         let allow_fn = |id: ChunkId| allowed.as_ref().is_none_or(|s| s.contains(&id));
         let allow: Option<&dyn Fn(ChunkId) -> bool> = if allowed.is_some() { Some(&allow_fn) } else { None };
-        self.dense.search(v, depth, allow)
+        self.dense_search(v, depth, allow, exact)
     }
 
     /// A sparse-only ranking of a text, `depth` deep, with the filters (typo-tolerant).
@@ -502,7 +517,7 @@ impl Engine {
                         Some(doc) => {
                             let texts = [format!("{}{}", self.config.passage_prefix, doc)];
                             let v = self.embed_batch_checked(&[texts[0].as_str()])?.remove(0);
-                            let list = self.rank_dense(&v, &allowed, candidates)?;
+                            let list = self.rank_dense(&v, &allowed, candidates, options.exact)?;
                             trace.queries.push(TracedQuery {
                                 text: doc,
                                 source: QuerySource::Feedback,
@@ -611,7 +626,7 @@ impl Engine {
                     trace.notes.push(format!("rocchio on the {of}: no feedback vectors"));
                     continue;
                 };
-                let list = self.rank_dense(&v, allowed, depth)?;
+                let list = self.rank_dense(&v, allowed, depth, options.exact)?;
                 trace.queries.push(TracedQuery {
                     text: format!("q + {ROCCHIO_BETA}·mean({} vectors of the {of})", vecs.len()),
                     source: QuerySource::Feedback,

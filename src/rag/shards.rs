@@ -1023,6 +1023,9 @@ impl ShardedIndex {
         if options.rerank != Rerank::None {
             return no("rerank");
         }
+        if options.exact {
+            return no("exact");
+        }
         Ok(())
     }
 

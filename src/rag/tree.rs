@@ -327,9 +327,10 @@ impl Engine {
         query_vec: &[f32],
         depth: usize,
         allow: Option<&dyn Fn(ChunkId) -> bool>,
+        exact: bool,
     ) -> Result<(Vec<Scored>, Vec<TreeHit>)> {
         let tree = self.tree.as_ref().ok_or_else(no_tree)?;
-        let chunks = self.dense.search(query_vec, depth, allow)?;
+        let chunks = self.dense_search(query_vec, depth, allow, exact)?;
         let nodes = tree.search(query_vec, depth);
         // Merge the two sorted lists (a chunk wins a tie).
         let mut pool: Vec<(Option<u32>, ChunkId, f32)> = Vec::with_capacity(chunks.len() + nodes.len());

@@ -92,6 +92,10 @@ export interface SearchOpts {
    *  one dense pool, a node expanded into the chunks its sentences cite. Needs an index with a
    *  tree (`buildTree`) and mode dense or hybrid; otherwise an InvalidOption error. */
   tree?: "none" | "collapsed";
+  /** Scan every stored vector exactly (default false): no int8 scan, 1-bit prefilter or HNSW
+   *  graph. Slower on large indexes; the ground truth to measure the default's recall against.
+   *  Not supported on a sharded index (InvalidOption). */
+  exact?: boolean;
 }
 /** Options of `ask`; every field is optional. */
 export interface AskOpts {
@@ -376,7 +380,7 @@ fn string_array(value: JsValue, name: &'static str) -> JsResult<Vec<String>> {
 }
 
 const SEARCH_KEYS: &[&str] =
-    &["k", "mode", "fusion", "alpha", "rrfK", "filters", "rerank", "translate", "route", "construct", "tree"];
+    &["k", "mode", "fusion", "alpha", "rrfK", "filters", "rerank", "translate", "route", "construct", "tree", "exact"];
 const ASK_KEYS: &[&str] = &[
     "search",
     "mode",
@@ -430,6 +434,7 @@ struct JsSearchOptions {
     route: Option<String>,
     construct: Option<String>,
     tree: Option<String>,
+    exact: Option<bool>,
 }
 
 impl JsSearchOptions {
@@ -458,6 +463,7 @@ impl JsSearchOptions {
             }
         }
         o.filters = self.filters;
+        o.exact = self.exact.unwrap_or(false);
         if let Some(r) = self.rerank.as_deref() {
             o.rerank = r.parse()?;
         }

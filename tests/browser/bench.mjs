@@ -11,10 +11,17 @@
 //                     whose answers embed their candidate sentences at query time (the old path)
 //   generation        SmolLM2-135M: load, time to first token, prefill and decode tokens/s,
 //                     and a generative ask over the sample corpus
+//   scan              the dense scan alone at 10k and 100k × 384 (feature-hashing vectors, index
+//                     built natively by examples/hashing_index.rs): the default path (int8 scan at
+//                     10k, 1-bit prefilter at 100k) against `exact: true` (the f32 scan), alternating,
+//                     timed by the trace's retrieve stage; recall@10 of the default against exact
 //   memory            wasm linear memory and JS heap after each stage (peak = max)
 //
 // Environment: SOTTO_BENCH_INDEX (path of the 10k index, set by the script), SOTTO_BENCH_INDEX_QT (the same
-// index as format v1, without sentence vectors), SOTTO_BENCH_QUERIES, SOTTO_BENCH_ASKS (questions per select run, default 20).
+// index as format v1, without sentence vectors), SOTTO_BENCH_QUERIES, SOTTO_BENCH_ASKS (questions per select run, default 20),
+// SOTTO_BENCH_SCAN (directory holding hashing-10000.sotto and hashing-100000.sotto),
+// SOTTO_BENCH_SECTIONS (comma list of load,embedding,search,select,scan,generation; default all),
+// SOTTO_BENCH_OUT (the JSON written; default target/bench-browser.json).
 
 import { serve, launch } from './e2e.mjs';
 import { writeFileSync, mkdirSync, existsSync, symlinkSync, rmSync } from 'node:fs';
@@ -26,6 +33,8 @@ const INDEX = process.env.SOTTO_BENCH_INDEX ? resolve(process.env.SOTTO_BENCH_IN
 const INDEX_QT = process.env.SOTTO_BENCH_INDEX_QT ? resolve(process.env.SOTTO_BENCH_INDEX_QT) : null;
 const QUERIES = Number(process.env.SOTTO_BENCH_QUERIES || 50);
 const ASKS = Number(process.env.SOTTO_BENCH_ASKS || 20);
+const SCAN = process.env.SOTTO_BENCH_SCAN ? resolve(process.env.SOTTO_BENCH_SCAN) : null;
+const SECTIONS = new Set((process.env.SOTTO_BENCH_SECTIONS || 'load,embedding,search,select,scan,generation').split(','));
 
 function sentences(n, seed) {
   const vocab = ('the a of to and in is that for on with as by it this from at be are was an which or can its more has been also their into when used than other most some such these only new two may over first after about through where between many those both each under however while during within without because before since against among around').split(' ');
@@ -43,6 +52,14 @@ async function main() {
     mkdirSync(join(ROOT, 'www', 'bench'), { recursive: true });
     rmSync(join(ROOT, 'www', 'bench', 'index-10k.sotto'), { force: true });
     symlinkSync(INDEX, join(ROOT, 'www', 'bench', 'index-10k.sotto'));
+  }
+  for (const n of [10000, 100000]) {
+    const file = SCAN && join(SCAN, `hashing-${n}.sotto`);
+    if (file && existsSync(file)) {
+      mkdirSync(join(ROOT, 'www', 'bench'), { recursive: true });
+      rmSync(join(ROOT, 'www', 'bench', `hashing-${n}.sotto`), { force: true });
+      symlinkSync(file, join(ROOT, 'www', 'bench', `hashing-${n}.sotto`));
+    }
   }
   if (INDEX_QT && existsSync(INDEX_QT)) {
     rmSync(join(ROOT, 'www', 'bench', 'index-10k-qt.sotto'), { force: true });
@@ -72,7 +89,7 @@ async function main() {
     });
 
     // Model load: cold, then warm from the Cache API in a fresh worker.
-    out.model_load = await run(async () => {
+    if (SECTIONS.has('load')) out.model_load = await run(async () => {
       const r = {};
       for (const which of ['cold', 'warm']) {
         const e = await C.createEngine({ persist: false });
@@ -87,7 +104,7 @@ async function main() {
 
     // Embedding throughput: 100 distinct ~30-word sentences, batch 16 and batch 1.
     out.embedding = {};
-    for (const batch of [16, 1]) {
+    for (const batch of SECTIONS.has('embedding') ? [16, 1] : []) {
       out.embedding[`batch_${batch}`] = await run(
         async ({ texts, batch }) => {
           const e = await C.createEngine({ persist: false, config: { embed_batch: batch } });
@@ -104,7 +121,7 @@ async function main() {
     }
 
     // Search latency at 10k chunks, on an index built natively by the CLI.
-    if (INDEX) {
+    if (INDEX && SECTIONS.has('search')) {
       out.search_10k = await run(
         async ({ queries }) => {
           const e = await C.createEngine({ persist: false });
@@ -134,7 +151,7 @@ async function main() {
 
     // The select stage of extractive answers at 10k chunks: stored sentence vectors against
     // query-time embedding (the same corpus indexed without them), alternating, same questions.
-    if (INDEX && INDEX_QT) {
+    if (INDEX && INDEX_QT && SECTIONS.has('select')) {
       out.select_10k = await run(
         async ({ queries }) => {
           const engines = {};
@@ -169,8 +186,52 @@ async function main() {
       console.log('select 10k', JSON.stringify(out.select_10k));
     }
 
+    // The dense scan alone: default path against exact, alternating, same queries.
+    if (SCAN && SECTIONS.has('scan')) {
+      out.scan = {};
+      for (const n of [10000, 100000]) {
+        out.scan[n] = await run(
+          async ({ n, queries }) => {
+            const e = await C.createEngine({ persist: false });
+            await e.loadHashingEmbedder(384);
+            const bytes = new Uint8Array(await (await fetch(`bench/hashing-${n}.sotto`)).arrayBuffer());
+            const imp = await e.importIndex(bytes);
+            const stage = (trace, name) => trace.stages.find((s) => s.stage === name)?.ms ?? NaN;
+            const times = { default: [], exact: [] };
+            let found = 0;
+            let total = 0;
+            // The first default query builds the 1-bit codes at 100k: timed apart.
+            const first = await e.search(queries[0], { mode: 'dense', k: 10 });
+            const first_ms = stage(first.trace, 'retrieve');
+            for (let i = 0; i < queries.length; i++) {
+              const order = i % 2 ? ['exact', 'default'] : ['default', 'exact'];
+              const got = {};
+              for (const which of order) {
+                const r = await e.search(queries[i], { mode: 'dense', k: 10, exact: which === 'exact' });
+                times[which].push(stage(r.trace, 'retrieve'));
+                got[which] = r.hits.map((h) => h.chunk_id);
+              }
+              found += got.exact.filter((id) => got.default.includes(id)).length;
+              total += got.exact.length;
+            }
+            const stat = (xs) => {
+              const s = [...xs].sort((a, b) => a - b);
+              return { p50_ms: s[Math.floor(s.length / 2)], p95_ms: s[Math.floor(s.length * 0.95)] };
+            };
+            const res = { chunks: imp.stats.chunks, first_default_ms: first_ms, default: stat(times.default), exact: stat(times.exact), recall_at_10: found / total };
+            res.ratio_p50 = res.exact.p50_ms / res.default.p50_ms;
+            res.memory = await mem(e);
+            e.terminate();
+            return res;
+          },
+          { n, queries: sentences(QUERIES, 77).map((s) => s.split(' ').slice(0, 8).join(' ')) },
+        );
+        console.log(`scan ${n}`, JSON.stringify(out.scan[n]));
+      }
+    }
+
     // Generation: SmolLM2-135M (Q4_1 file, requantized to Q8_0 on load).
-    out.generation = await run(async () => {
+    if (SECTIONS.has('generation')) out.generation = await run(async () => {
       const e = await C.createEngine({ persist: false });
       await e.loadEmbedder(MODEL);
       const res = {};
@@ -210,15 +271,16 @@ async function main() {
     await close();
     stop();
   }
-  const mems = [out.model_load?.cold?.memory, out.model_load?.warm?.memory, out.embedding?.batch_16?.memory, out.embedding?.batch_1?.memory, out.search_10k?.memory, out.select_10k?.memory, out.generation?.memory].filter(Boolean);
+  const mems = [out.model_load?.cold?.memory, out.model_load?.warm?.memory, out.embedding?.batch_16?.memory, out.embedding?.batch_1?.memory, out.search_10k?.memory, out.select_10k?.memory, out.scan?.[10000]?.memory, out.scan?.[100000]?.memory, out.generation?.memory].filter(Boolean);
   out.peak = {
     wasm_mb: Math.max(...mems.map((m) => m.wasm_mb)),
     worker_heap_mb: Math.max(...mems.map((m) => m.worker_heap_mb ?? 0)) || null,
     page_heap_mb: Math.max(...mems.map((m) => m.page_heap_mb ?? 0)) || null,
   };
   mkdirSync(join(ROOT, 'target'), { recursive: true });
-  writeFileSync(join(ROOT, 'target', 'bench-browser.json'), JSON.stringify(out, null, 1));
-  console.log('\nwritten target/bench-browser.json');
+  const file = process.env.SOTTO_BENCH_OUT ? resolve(process.env.SOTTO_BENCH_OUT) : join(ROOT, 'target', 'bench-browser.json');
+  writeFileSync(file, JSON.stringify(out, null, 1));
+  console.log(`\nwritten ${file}`);
   console.log(JSON.stringify(out.peak));
 }
 
