@@ -29,7 +29,9 @@
 # Environment: SOTTO_PEERS_CACHE (default ~/.cache/sotto/peers), SOTTO_PEERS_DATA (the Cargo
 # Book HTML, default ../shared/data/cargo-book), SOTTO_PEERS_ROUNDS / SOTTO_PEERS_GEN_ROUNDS,
 # SOTTO_PEERS_NODE=0 (skip the Node part), SOTTO_PEERS_BROWSER=0 (skip the browser part),
-# SOTTO_PEERS_BUILD=1 (rebuild www/pkg first).
+# SOTTO_PEERS_BUILD=1 (rebuild www/pkg first), SOTTO_PEERS_WASM (the release sotto.wasm the Node
+# build is made from, default target/wasm32-unknown-unknown/release/sotto.wasm), SOTTO_PEERS_CLI
+# (the native CLI, default target/release/sotto; that row is skipped with a reason without it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -94,6 +96,17 @@ export SOTTO_PEERS_WWW="$WWW" SOTTO_PEERS_CACHE="$CACHE" SOTTO_PEERS_MODELS="$MO
 if [ "${SOTTO_PEERS_BROWSER:-1}" != 0 ]; then
   node tests/browser/bench-peers.mjs
 fi
-if [ "${SOTTO_PEERS_NODE:-1}" != 0 ] && [ -f tests/browser/bench-peers-node.mjs ]; then
-  node tests/browser/bench-peers-node.mjs
+if [ "${SOTTO_PEERS_NODE:-1}" != 0 ]; then
+  # Sotto's wasm for Node: wasm-bindgen --target nodejs of the same release sotto.wasm the
+  # web build is made from (cargo builds it when missing, as scripts/build-wasm.sh does).
+  WASM="${SOTTO_PEERS_WASM:-$ROOT/target/wasm32-unknown-unknown/release/sotto.wasm}"
+  if [ ! -s "$WASM" ]; then
+    cargo build --target wasm32-unknown-unknown --lib --release
+  fi
+  NODE_PKG="$ROOT/target/peers-node-pkg"
+  if [ ! -s "$NODE_PKG/sotto_bg.wasm" ] || [ "$WASM" -nt "$NODE_PKG/sotto_bg.wasm" ]; then
+    wasm-bindgen --target nodejs --out-dir "$NODE_PKG" "$WASM"
+  fi
+  # The native CLI is not built here (a long release build): SOTTO_PEERS_CLI or target/release/sotto.
+  SOTTO_PEERS_NODE_PKG="$NODE_PKG" node tests/browser/bench-peers-node.mjs
 fi

@@ -17,6 +17,8 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const WWW = resolve(process.env.SOTTO_PEERS_WWW || join(ROOT, 'target', 'peers-www'));
@@ -74,7 +76,11 @@ async function main() {
     }
     return route.continue();
   });
-  const out = { date: new Date().toISOString(), smoke: SMOKE, rounds: { embed: ROUNDS, generate: GEN_ROUNDS }, inputs: { sentences: SENTENCES.length, source: inputs.source, max_new_tokens: MAX_NEW } };
+  const git = (...a) => { try { return execFileSync('git', a, { cwd: ROOT, encoding: 'utf8' }).trim(); } catch { return null; } };
+  const sottoWasm = createHash('sha256').update(readFileSync(join(WWW, 'pkg', 'sotto_bg.wasm'))).digest('hex').slice(0, 16);
+  const out = { date: new Date().toISOString(), commit: git('rev-parse', '--short', 'HEAD'), sotto_wasm_sha256: sottoWasm, smoke: SMOKE, rounds: { embed: ROUNDS, generate: GEN_ROUNDS }, inputs: { sentences: SENTENCES.length, source: inputs.source, max_new_tokens: MAX_NEW } };
+  const version = (pkg) => { try { return JSON.parse(readFileSync(join(CACHE, 'npm', 'node_modules', pkg, 'package.json'), 'utf8')).version; } catch { return null; } };
+  out.versions = { '@huggingface/transformers': version('@huggingface/transformers'), 'onnxruntime-web': version('onnxruntime-web'), '@wllama/wllama': version('@wllama/wllama'), chromium: null };
   const unavailable = {};
   try {
     const pages = {};
@@ -88,6 +94,7 @@ async function main() {
     }
     const call = (t, fn, arg) => pages[t].evaluate(([fn, arg]) => window.peers[fn](arg), [fn, arg]);
     out.env = { page_1: await call(1, 'env'), page_2: await call(2, 'env') };
+    out.versions.chromium = context.browser()?.version() ?? out.env.page_1.userAgent;
     log('env', JSON.stringify(out.env.page_2));
 
     // ---------------------------------------------------------------- embeddings
