@@ -145,6 +145,7 @@ async function main() {
       ['sotto', 1, 'sottoGenLoad', {}],
       ['wllama_1t', 1, 'wllamaLoad', { threads: 1 }],
       ['wllama_2t', 1, 'wllamaLoad', { threads: 2 }],
+      ['sotto_gen_2t', 2, 'sottoGenLoad', { variant: '2t' }],
     ];
     const gens = [];
     for (const [name, t, loader, args] of genSpecs) {
@@ -154,7 +155,6 @@ async function main() {
       else unavailable[name] = r.reason;
       log('load', name, JSON.stringify(r).slice(0, 300));
     }
-    unavailable.sotto_gen_2t = 'no threaded Sotto build: generation runs on one thread (issue 12 item 3)';
     for (const [name, t] of gens) await call(t, 'genRun', { key: name, prompt: PROMPTS.short.text, maxNew: 4 });
     const gruns = {};
     for (let r = 0; r < GEN_ROUNDS; r++) {
@@ -226,7 +226,7 @@ function ratios(out, unavailable) {
   const p = out.generation?.sotto?.rag ? 'rag' : 'short';
   res.gen_prompt = p;
   ratio('gen_total_vs_wllama', g.sotto?.[p]?.total_tok_s, g.wllama_1t?.[p]?.total_tok_s, why(g.sotto ? 'wllama_1t' : 'sotto'));
-  ratio('gen_2t_vs_wllama_2t', null, g.wllama_2t?.[p]?.total_tok_s, unavailable.sotto_gen_2t);
+  ratio('gen_2t_vs_wllama_2t', g.sotto_gen_2t?.[p]?.total_tok_s, g.wllama_2t?.[p]?.total_tok_s, why(g.sotto_gen_2t ? 'wllama_2t' : 'sotto_gen_2t'));
   ratio('gen_prefill_vs_wllama', g.sotto?.[p]?.prefill_tok_s, g.wllama_1t?.[p]?.prefill_tok_s, why('wllama_1t'));
   ratio('gen_decode_vs_wllama', g.sotto?.[p]?.decode_tok_s, g.wllama_1t?.[p]?.decode_tok_s, why('wllama_1t'));
   ratio('gen_ttft_speedup_vs_wllama', g.wllama_1t?.[p]?.ttft_ms, g.sotto?.[p]?.ttft_ms, why('wllama_1t'));
@@ -248,7 +248,7 @@ function table(out) {
     else lines.push(`| ${label} | — | — | unavailable: ${u[k] || 'not run'} |`);
   }
   lines.push('', '| generation (SmolLM2-135M Q4_1) | prompt | prompt tok | new tok | prefill tok/s | decode tok/s | TTFT ms | total tok/s | new tok/s incl. prefill |', '|---|---|---|---|---|---|---|---|---|');
-  const gnames = { sotto: 'Sotto, 1 thread', wllama_1t: 'wllama, 1 thread', wllama_2t: 'wllama, 2 threads' };
+  const gnames = { sotto: 'Sotto, 1 thread', sotto_gen_2t: 'Sotto, 2 threads', wllama_1t: 'wllama, 1 thread', wllama_2t: 'wllama, 2 threads' };
   for (const [k, label] of Object.entries(gnames)) {
     for (const [p, r] of Object.entries(g[k] || {})) {
       lines.push(`| ${label} | ${p} | ${r.prompt_tokens} | ${r.new_tokens} | ${fmt(r.prefill_tok_s)} | ${fmt(r.decode_tok_s)} | ${fmt(r.ttft_ms, 0)} | ${fmt(r.total_tok_s)} | ${fmt(r.new_tok_s_e2e)} |`);

@@ -177,11 +177,21 @@ P.embedRun = async ({ key, texts, check }) => {
 
 // ---------------------------------------------------------------- generation
 
-/** Sotto generator: the GGUF as Sotto loads it by default (Q4_1 requantized on load). */
-P.sottoGenLoad = async ({ key }) => {
+/** Sotto generator: the GGUF as Sotto loads it by default (Q4_1 requantized on load).
+ *  variant '2t': only when the build reports more than one thread (see sottoThreadCount). */
+P.sottoGenLoad = async ({ key, variant }) => {
   const mod = await sottoModule();
   const g = await bytes(GGUF);
   const engine = new mod.SottoEngine();
+  if (variant === '2t') {
+    const why = await sottoStartThreads(mod, THREADS);
+    engine.loadHashingEmbedder(64); // stats() needs an engine
+    const n = sottoThreadCount(engine);
+    if (n < 2) {
+      engine.free();
+      return { ok: false, reason: `stats() reports ${n} thread(s)${why ? `; ${why}` : ''} (no threaded build)` };
+    }
+  }
   const t0 = performance.now();
   const info = engine.loadGenerator(g);
   const load_ms = performance.now() - t0;
