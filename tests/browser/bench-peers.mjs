@@ -10,6 +10,10 @@
 //   SOTTO_PEERS_SMOKE=1 a quick pass: 8 sentences, 1 round, the short prompt, 16 new tokens
 //   SOTTO_PEERS_ROUNDS  embedding rounds (default 5)   SOTTO_PEERS_GEN_ROUNDS  generation rounds (default 3)
 //   SOTTO_PEERS_OUT     output JSON (default target/bench-peers.json)
+//   SOTTO_PEERS_PARTS   embed,gen (default) or one of them
+//
+// Sotto's generator runs in a dedicated worker (tests/browser/peers/sotto-gen-worker.js), as
+// wllama's does; the embedders (Sotto's and transformers.js's) run on the page's thread.
 
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
@@ -27,6 +31,8 @@ const SMOKE = process.env.SOTTO_PEERS_SMOKE === '1';
 const ROUNDS = Number(process.env.SOTTO_PEERS_ROUNDS || (SMOKE ? 1 : 5));
 const GEN_ROUNDS = Number(process.env.SOTTO_PEERS_GEN_ROUNDS || (SMOKE ? 1 : 3));
 const MAX_NEW = SMOKE ? 16 : 64;
+// Which parts to run (default both): SOTTO_PEERS_PARTS=embed or =gen for a partial run.
+const PARTS = (process.env.SOTTO_PEERS_PARTS || 'embed,gen').split(',');
 const OUT = resolve(process.env.SOTTO_PEERS_OUT || join(ROOT, 'target', 'bench-peers.json'));
 const CHROMIUM = process.env.SOTTO_CHROMIUM || '/usr/bin/chromium';
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -110,7 +116,8 @@ async function main() {
     ];
     const embedders = [];
     out.load = {};
-    for (const [name, t, loader, args] of embedSpecs) {
+    out.parts = PARTS;
+    for (const [name, t, loader, args] of PARTS.includes('embed') ? embedSpecs : []) {
       const r = await call(t, loader, { key: name, ...args });
       out.load[name] = r;
       if (r.ok) embedders.push([name, t]);
@@ -148,7 +155,7 @@ async function main() {
       ['sotto_gen_2t', 2, 'sottoGenLoad', { variant: '2t' }],
     ];
     const gens = [];
-    for (const [name, t, loader, args] of genSpecs) {
+    for (const [name, t, loader, args] of PARTS.includes('gen') ? genSpecs : []) {
       const r = await call(t, loader, { key: name, ...args });
       out.load[name] = r;
       if (r.ok) gens.push([name, t]);

@@ -177,46 +177,39 @@ P.embedRun = async ({ key, texts, check }) => {
 
 // ---------------------------------------------------------------- generation
 
-/** Sotto generator: the GGUF as Sotto loads it by default (Q4_1 requantized on load).
+/** Sotto generator in a dedicated worker (sotto-gen-worker.js), like wllama's: the GGUF as Sotto
+ *  loads it by default (Q4_1 requantized to Q8_0 on load). Time to first token and total time
+ *  are taken here, on the page, from the call to the worker's messages, as for wllama.
  *  variant '2t': only when the build reports more than one thread (see sottoThreadCount). */
 P.sottoGenLoad = async ({ key, variant }) => {
-  const mod = await sottoModule();
-  const g = await bytes(GGUF);
-  const engine = new mod.SottoEngine();
   if (variant === '2t') {
+    const mod = await sottoModule();
     const why = await sottoStartThreads(mod, THREADS);
+    const engine = new mod.SottoEngine();
     engine.loadHashingEmbedder(64); // stats() needs an engine
     const n = sottoThreadCount(engine);
-    if (n < 2) {
-      engine.free();
-      return { ok: false, reason: `stats() reports ${n} thread(s)${why ? `; ${why}` : ''} (no threaded build)` };
-    }
+    engine.free();
+    if (n < 2) return { ok: false, reason: `stats() reports ${n} thread(s)${why ? `; ${why}` : ''} (no threaded build)` };
   }
-  const t0 = performance.now();
-  const info = engine.loadGenerator(g);
-  const load_ms = performance.now() - t0;
+  const worker = new Worker('/sotto-gen-worker.js', { type: 'module' });
+  const reply = () => new Promise((ok) => { worker.onmessage = ({ data }) => ok(data); });
+  const loaded = reply();
+  worker.postMessage({ op: 'load', url: '/' + GGUF });
+  const r = await loaded;
+  if (!r.ok) return r;
   P.generators[key] = {
-    run: async (prompt, maxNew) => {
+    run: (prompt, maxNew) => new Promise((ok) => {
       let first = null;
       const t1 = performance.now();
-      const r = engine.chat(prompt, { max_new_tokens: maxNew, temperature: 0, loop_guard_ngram: 0 }, () => {
-        first ??= performance.now() - t1;
-      });
-      const total = performance.now() - t1;
-      return {
-        prompt_tokens: r.stats.prefill_tokens,
-        new_tokens: r.stats.generated_tokens,
-        finish: r.stats.finish_reason,
-        prefill_ms: r.prefill_ms,
-        decode_ms: r.decode_ms,
-        decode_tokens: r.stats.decode_tokens,
-        ttft_ms: first,
-        total_ms: total,
-        text: r.text,
+      worker.onmessage = ({ data }) => {
+        if (data.first) first = performance.now() - t1;
+        else if (data.result) ok({ ...data.result, ttft_ms: first, total_ms: performance.now() - t1 });
+        else ok({ error: data.reason });
       };
-    },
+      worker.postMessage({ op: 'run', prompt, maxNew });
+    }),
   };
-  return { ok: true, load_ms, info: { requantized: info.requantized_tensors, context: info.context_len } };
+  return { ok: true, load_ms: r.load_ms, info: r.info, where: 'worker' };
 };
 
 let wllamaMod = null;
