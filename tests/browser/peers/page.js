@@ -194,7 +194,7 @@ P.sottoGenLoad = async ({ key, variant }) => {
   const worker = new Worker('/sotto-gen-worker.js', { type: 'module' });
   const reply = () => new Promise((ok) => { worker.onmessage = ({ data }) => ok(data); });
   const loaded = reply();
-  worker.postMessage({ op: 'load', url: '/' + GGUF });
+  worker.postMessage({ op: 'load', url: '/' + GGUF, threads: variant === '2t' ? THREADS : 1 });
   const r = await loaded;
   if (!r.ok) return r;
   P.generators[key] = {
