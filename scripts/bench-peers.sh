@@ -23,8 +23,9 @@
 # computes the reference vectors (scripts/peers-export.py). Sotto's web build is www/pkg
 # (scripts/build-wasm.sh runs when it is missing, or with SOTTO_PEERS_BUILD=1).
 #
-#   ./scripts/bench-peers.sh                    full run (about 15 minutes on 2 cores)
-#   SOTTO_PEERS_SMOKE=1 ./scripts/bench-peers.sh  quick pass: 8 sentences, 1 round, short prompt
+#   ./scripts/bench-peers.sh                    full run (35 minutes on a busy 2-core machine)
+#   SOTTO_PEERS_SMOKE=1 ./scripts/bench-peers.sh  quick pass: 8 sentences, 1 round, short prompt (~3 min)
+#   SOTTO_PEERS_PARTS=gen SOTTO_PEERS_NODE=0 ./scripts/bench-peers.sh   generation only (or =embed)
 #
 # Environment: SOTTO_PEERS_CACHE (default ~/.cache/sotto/peers), SOTTO_PEERS_DATA (the Cargo
 # Book HTML, default ../shared/data/cargo-book), SOTTO_PEERS_ROUNDS / SOTTO_PEERS_GEN_ROUNDS,
