@@ -96,6 +96,20 @@ fn main() {
     let rounds: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(5);
     let texts = sentences(100, 7 + 16);
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    // A second argument picks one model (for a profiler): candle, f32 or int8.
+    let only = std::env::args().nth(2);
+    if let Some(which) = only.as_deref() {
+        let (k, q) = match which {
+            "candle" => (Kernels::Candle, Quantize::None),
+            "int8" => (Kernels::Packed, Quantize::Int8),
+            _ => (Kernels::Packed, Quantize::None),
+        };
+        let m = load(k, q);
+        for _ in 0..rounds {
+            m.embed_batch(&refs).unwrap();
+        }
+        return;
+    }
     let models = [
         ("candle f32", load(Kernels::Candle, Quantize::None)),
         ("packed f32", load(Kernels::Packed, Quantize::None)),

@@ -30,9 +30,10 @@ pub enum Quantize {
     /// f32 weights and activations (the default).
     #[default]
     None,
-    /// int8 weights (per output channel, at load) and int8 activations (per row, at each
-    /// layer) with i32 sums; layer norm, softmax and GELU stay f32. Vectors stay within
-    /// ≈ 0.995 cosine of f32 on all-MiniLM-L6-v2 (`tests/embed_parity.rs`).
+    /// int8 weights (per output channel, at load) and integer activations (per row, at
+    /// each layer, on the widest grid i32 sums allow: see `kernels::activation_levels`)
+    /// with i32 sums; layer norm, softmax and GELU stay f32. Vectors stay within 0.995
+    /// cosine of PyTorch's f32 on all-MiniLM-L6-v2 (`tests/embed_parity.rs`).
     Int8,
 }
 
