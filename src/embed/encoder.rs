@@ -13,6 +13,24 @@
 //! - **Scratch reused.** Activation buffers live in a small pool behind a mutex (the
 //!   embedder is shared across threads by the CLI); a call takes one, grows it if its batch
 //!   is bigger than any before, and returns it: no allocation in the steady state.
+//!
+//! Measured 2026-12-07 on the project's 2-core AMD EPYC (2.6 GHz, AVX2+FMA), 1 thread,
+//! 100 ~30-word sentences (34.6 word pieces on average) in batches of 16, one run each
+//! (`examples/embed_speed.rs`; under Node, the release wasm of main vs this one):
+//!
+//! | | native sent/s | Node (wasm SIMD128) sent/s | min cosine vs PyTorch |
+//! |---|---|---|---|
+//! | candle `BertModel` (before) | 73.9 | 25.9 | 0.9999996 |
+//! | packed f32 | 100.3 (1.36×) | 35.4 (1.37×) | 0.9999996 |
+//! | packed int8 | 120.3 (1.63×) | 52.9 (2.04×) | 0.99929 |
+//!
+//! candle's time natively (perf): GEMM 58 %, erf GELU 12 %, exp 6 %, element-wise ops
+//! (layer norm, residual adds, mask) ≈ 10 %, copies ≈ 3 %. The GEMM alone (640 rows,
+//! MiniLM's shapes) reaches 96–113 GFLOP/s with AVX2+FMA — the 32 flop/cycle peak is 83
+//! GFLOP/s at the nominal 2.6 GHz, so the core boosts and this is near peak — and 38–40
+//! GFLOP/s with SIMD128 under Node (16 flop/cycle without FMA: 42 GFLOP/s at 2.6 GHz);
+//! int8 118–140 (native) and 50–64 GOP/s (Node). In wasm the GEMM is then about two
+//! thirds of the f32 forward pass: attention, GELU, layer norm and tokenization are the rest.
 
 use std::sync::Mutex;
 
