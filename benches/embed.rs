@@ -1,4 +1,5 @@
-//! Embedding throughput of all-MiniLM-L6-v2 through candle (chunks/s), at inputs of
+//! Embedding throughput of all-MiniLM-L6-v2 with the default (packed f32) encoder
+//! (chunks/s; `examples/embed_speed.rs` compares it with candle and int8), at inputs of
 //! ~32, ~128 and ~256 word pieces (incl. [CLS]/[SEP]), embedded one at a time and in
 //! batches of 16. Needs the real model (`scripts/fetch-models.sh` or `$SOTTO_MODELS`).
 //!

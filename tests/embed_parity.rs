@@ -1,4 +1,6 @@
-//! Parity of Sotto's candle BERT embedder with sentence-transformers (PyTorch).
+//! Parity of Sotto's BERT embedder with sentence-transformers (PyTorch): the packed
+//! encoder (the default, f32), candle's `BertModel` (the previous path, kept as a
+//! reference), and the packed encoder with int8 weights.
 //!
 //! `tests/fixtures/embedding_reference.json` holds all-MiniLM-L6-v2 vectors written by
 //! `scripts/make_embedding_reference.py` (run once by hand; CI never installs PyTorch).
@@ -9,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use serde::Deserialize;
-use sotto::embed::bert::BertEmbedder;
+use sotto::embed::bert::{BertEmbedder, BertOptions, Kernels, Quantize};
 use sotto::embed::Embedder;
 use sotto::ingest::chunk::TokenCounter;
 
@@ -39,6 +41,42 @@ fn embedder() -> &'static BertEmbedder {
     E.get_or_init(|| {
         sotto::native::load_default_embedder()
             .unwrap_or_else(|e| panic!("all-MiniLM-L6-v2 must be present (run scripts/fetch-models.sh): {e}"))
+    })
+}
+
+/// The same model with other options, each loaded once.
+fn variant(kernels: Kernels, quantize: Quantize) -> &'static BertEmbedder {
+    static CANDLE: OnceLock<BertEmbedder> = OnceLock::new();
+    static INT8: OnceLock<BertEmbedder> = OnceLock::new();
+    let cell = match (kernels, quantize) {
+        (Kernels::Candle, _) => &CANDLE,
+        (_, Quantize::Int8) => &INT8,
+        _ => return embedder(),
+    };
+    cell.get_or_init(|| {
+        let dir = sotto::native::models_dir().join(sotto::native::DEFAULT_EMBEDDER);
+        let read = |f: &str| std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{}: {e}", dir.join(f).display()));
+        let options = BertOptions { kernels, quantize, ..BertOptions::default() };
+        BertEmbedder::from_bytes_with(
+            "all-MiniLM-L6-v2",
+            &read("model.safetensors"),
+            &read("tokenizer.json"),
+            &read("config.json"),
+            options,
+        )
+        .unwrap_or_else(|e| panic!("all-MiniLM-L6-v2 must be present (run scripts/fetch-models.sh): {e}"))
+    })
+}
+
+/// Smallest cosine between `got` and `want`, row by row, and the row where it is.
+fn min_cosine(got: &[Vec<f32>], want: &[Vec<f32>]) -> (f32, usize) {
+    assert_eq!(got.len(), want.len());
+    got.iter().zip(want).enumerate().map(|(i, (g, w))| (cosine(g, w), i)).fold((f32::INFINITY, 0), |m, c| {
+        if c.0 < m.0 {
+            c
+        } else {
+            m
+        }
     })
 }
 
@@ -145,4 +183,50 @@ fn related_sentences_are_closer_than_unrelated_ones() {
         ])
         .unwrap();
     assert!(cosine(&v[0], &v[1]) > cosine(&v[0], &v[2]) + 0.1);
+}
+
+#[test]
+fn packed_encoder_matches_candle_and_pytorch() {
+    let r = reference();
+    let texts: Vec<&str> = r.sentences.iter().map(String::as_str).collect();
+    let packed = embedder().embed_batch(&texts).unwrap();
+    let candle = variant(Kernels::Candle, Quantize::None).embed_batch(&texts).unwrap();
+    let (vs_candle, i) = min_cosine(&packed, &candle);
+    let (candle_vs_torch, _) = min_cosine(&candle, &r.vectors);
+    let (vs_torch, _) = min_cosine(&packed, &r.vectors);
+    println!(
+        "packed ({}) vs candle: min cosine {vs_candle:.7} ({:?}); packed vs PyTorch {vs_torch:.7}; candle vs PyTorch {candle_vs_torch:.7}",
+        embedder().kernel_name(),
+        texts[i].chars().take(40).collect::<String>()
+    );
+    assert!(vs_candle >= 0.9999, "packed vs candle cosine {vs_candle} for {:?}", texts[i]);
+    assert!(vs_torch >= 0.999, "packed vs PyTorch cosine {vs_torch}");
+    // Token states too (one sequence, no pooling).
+    let text = texts[0];
+    let a = embedder().token_states(text).unwrap();
+    let b = variant(Kernels::Candle, Quantize::None).token_states(text).unwrap();
+    assert_eq!(a.len(), b.len());
+    assert!(min_cosine(&a, &b).0 >= 0.9999);
+}
+
+#[test]
+fn int8_vectors_stay_close_to_pytorch() {
+    let r = reference();
+    let e = variant(Kernels::Packed, Quantize::Int8);
+    assert_eq!(e.quantize(), Quantize::Int8);
+    // Same identity as the f32 model: an index built with either is queryable by the other.
+    assert_eq!(e.info(), embedder().info());
+    let texts: Vec<&str> = r.sentences.iter().map(String::as_str).collect();
+    let got = e.embed_batch(&texts).unwrap();
+    let (min, i) = min_cosine(&got, &r.vectors);
+    let mean = got.iter().zip(&r.vectors).map(|(g, w)| cosine(g, w)).sum::<f32>() / got.len() as f32;
+    println!(
+        "int8 vs PyTorch over {} sentences: min cosine {min:.5} ({:?}), mean {mean:.5}",
+        texts.len(),
+        texts[i].chars().take(40).collect::<String>()
+    );
+    assert!(min >= 0.995, "int8 vs PyTorch min cosine {min} for {:?}", texts[i]);
+    for v in &got {
+        assert!((norm(v) - 1.0).abs() < 1e-4);
+    }
 }

@@ -302,11 +302,17 @@ fn no_embedder_no_work_and_bad_models_are_errors() {
     assert!(e.embedder_info().unwrap().is_null());
     assert_eq!(kind(e.load_hashing_embedder(0)), "InvalidOption");
     // Garbage and truncated model files: typed errors, the engine stays empty and usable.
-    assert_eq!(kind(e.load_embedder(b"garbage", b"{}", b"{}", "m")), "ModelFormat");
+    assert_eq!(kind(e.load_embedder(b"garbage", b"{}", b"{}", "m", JsValue::UNDEFINED)), "ModelFormat");
     let config = br#"{"model_type":"bert","vocab_size":10,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"intermediate_size":16,"hidden_act":"gelu","max_position_embeddings":16,"type_vocab_size":2,"layer_norm_eps":1e-12,"pad_token_id":0}"#;
-    assert_eq!(kind(e.load_embedder(b"\x08\x00\x00\x00\x00\x00\x00\x00{}", b"{", config, "m")), "ModelFormat");
+    assert_eq!(
+        kind(e.load_embedder(b"\x08\x00\x00\x00\x00\x00\x00\x00{}", b"{", config, "m", JsValue::UNDEFINED)),
+        "ModelFormat"
+    );
     let gpt = br#"{"model_type":"gpt2"}"#;
-    assert!(matches!(kind(e.load_embedder(b"", b"{}", gpt, "m")).as_str(), "UnsupportedArchitecture" | "ModelFormat"));
+    assert!(matches!(
+        kind(e.load_embedder(b"", b"{}", gpt, "m", JsValue::UNDEFINED)).as_str(),
+        "UnsupportedArchitecture" | "ModelFormat"
+    ));
     e.load_hashing_embedder(32).unwrap();
     e.add_documents(corpus(), None, None).unwrap();
     // A different model cannot take over an index built with another one.
@@ -645,4 +651,45 @@ fn exact_search_option() {
     let plain = rs(&e.search("capital of France", js(json!({"mode": "dense"}))).expect("default"));
     assert_eq!(exact, plain);
     assert_eq!(kind(e.search("capital of France", js(json!({"exact": "yes"})))), "InvalidOption");
+
+#[wasm_bindgen_test]
+fn int8_embedder_loads_embeds_and_reports_its_precision() {
+    const WORDS: &[&str] =
+        &["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "dog", "a", "rust", "code"];
+    let tiny = sotto::embed::testing::TinyBert {
+        words: WORDS,
+        hidden: 32,
+        layers: 2,
+        heads: 4,
+        intermediate: 64,
+        max_positions: 64,
+    };
+    let (w, t, c) = (tiny.weights("", 7), tiny.tokenizer_json(false), tiny.config_json(Some("bert")));
+    let mut f32_engine = SottoEngine::new(JsValue::UNDEFINED).unwrap();
+    let info = rs(&f32_engine.load_embedder(&w, &t, &c, "tiny", JsValue::UNDEFINED).unwrap());
+    assert_eq!(info["quantize"], "none");
+    let mut e = SottoEngine::new(JsValue::UNDEFINED).unwrap();
+    // Bad values and unknown keys are typed errors; the engine stays empty.
+    assert_eq!(kind(e.load_embedder(&w, &t, &c, "tiny", js(json!({"quantize": "int4"})))), "InvalidOption");
+    assert_eq!(kind(e.load_embedder(&w, &t, &c, "tiny", js(json!({"quantise": "int8"})))), "InvalidOption");
+    assert!(e.embedder_info().unwrap().is_null());
+    let info = rs(&e.load_embedder(&w, &t, &c, "tiny", js(json!({"quantize": "int8"}))).unwrap());
+    assert_eq!(info["quantize"], "int8");
+    assert_eq!(info["dim"], 32);
+    // The identity is the f32 model's: an index built with one answers the other.
+    let f32_info = rs(&f32_engine.embedder_info().unwrap());
+    assert_eq!(info["weights_sha256"], f32_info["weights_sha256"]);
+    let texts = js(json!(["the cat sat on the mat", "rust code", "a dog"]));
+    let a = e.embed(texts.clone(), JsValue::UNDEFINED, None, None).unwrap();
+    let b = f32_engine.embed(texts, JsValue::UNDEFINED, None, None).unwrap();
+    assert_eq!(a.length(), 3);
+    for i in 0..3 {
+        let (x, y) = (js_sys::Float32Array::from(a.get(i)).to_vec(), js_sys::Float32Array::from(b.get(i)).to_vec());
+        assert_eq!(x.len(), 32);
+        let cos: f32 = x.iter().zip(&y).map(|(p, q)| p * q).sum();
+        assert!(cos > 0.99, "int8 vs f32 cosine {cos} for text {i}");
+        assert_ne!(x, y, "int8 must not silently run f32");
+    }
+    e.add_documents(corpus(), None, None).unwrap();
+    assert_eq!(rs(&e.stats().unwrap())["quantize"], "int8");
 }

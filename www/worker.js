@@ -826,7 +826,7 @@ const ops = {
     return { version: SottoEngine.version(), crossOriginIsolated: self.crossOriginIsolated === true, locks: !!self.navigator?.locks, webCrypto: !!self.crypto?.subtle };
   },
 
-  async loadEmbedder({ urls, bytes, name, manifest, sha256 }, progress) {
+  async loadEmbedder({ urls, bytes, name, manifest, sha256, quantize }, progress) {
     const e = need();
     const t0 = now();
     let files = bytes;
@@ -842,7 +842,7 @@ const ops = {
     }
     const t1 = now();
     progress({ stage: 'load' });
-    const info = e.loadEmbedder(files.weights, files.tokenizer, files.config, name || 'embedder');
+    const info = e.loadEmbedder(files.weights, files.tokenizer, files.config, name || 'embedder', quantize === undefined ? undefined : { quantize });
     const t2 = now();
     let cached = null;
     if (fetched) {

@@ -31,10 +31,12 @@ use std::cmp::Reverse;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
+use candle_transformers::models::bert::{BertModel, Config, HiddenAct};
 use tokenizers::utils::truncation::{TruncationDirection, TruncationParams, TruncationStrategy};
 use tokenizers::{PostProcessor, Tokenizer};
 
+use super::encoder::Encoder;
+pub use super::encoder::Quantize;
 use super::pooling::{l2_normalize, Pooling};
 use super::{sha256_hex, Embedder, EmbedderInfo};
 use crate::error::{Error, Result};
@@ -43,6 +45,18 @@ use crate::text::TokenCounter;
 /// Texts tokenized per call to the tokenizer inside `embed_batch`; bounds the memory held
 /// by full `Encoding`s (token strings, offsets) when a caller passes thousands of texts.
 const TOKENIZE_SLICE: usize = 256;
+
+/// Which implementation runs the forward pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kernels {
+    /// Sotto's packed encoder (`embed/encoder.rs`): no padding, packed weights, SIMD GEMM.
+    /// The default.
+    #[default]
+    Packed,
+    /// candle's `BertModel`: the reference the packed encoder is checked against
+    /// (`tests/embed_parity.rs`) and the "before" of `examples/embed_speed.rs`. f32 only.
+    Candle,
+}
 
 /// Loading options for [`BertEmbedder::from_bytes_with`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +81,11 @@ pub struct BertOptions {
     pub max_layers: usize,
     /// Largest `vocab_size` accepted (default 1 048 576 = 2^20).
     pub max_vocab_size: usize,
+    /// Weight precision (default [`Quantize::None`], f32). [`Quantize::Int8`] needs
+    /// [`Kernels::Packed`].
+    pub quantize: Quantize,
+    /// Forward-pass implementation (default [`Kernels::Packed`]).
+    pub kernels: Kernels,
 }
 
 impl Default for BertOptions {
@@ -79,15 +98,23 @@ impl Default for BertOptions {
             max_hidden_size: 4096,
             max_layers: 96,
             max_vocab_size: 1 << 20,
+            quantize: Quantize::None,
+            kernels: Kernels::Packed,
         }
     }
+}
+
+/// The loaded forward pass.
+enum Model {
+    Packed(Encoder),
+    Candle(BertModel),
 }
 
 /// A BERT-family sentence encoder loaded from bytes.
 pub struct BertEmbedder {
     info: EmbedderInfo,
     options: BertOptions,
-    model: BertModel,
+    model: Model,
     /// Truncates at `info.max_tokens`, no padding: what the model sees.
     tokenizer: Tokenizer,
     /// No truncation, no padding: for [`TokenCounter`], which must see the whole text.
@@ -128,12 +155,18 @@ impl BertEmbedder {
         if options.max_tokens == 0 {
             return Err(Error::InvalidOption { name: "max_tokens", detail: "must be at least 1".into() });
         }
+        if options.quantize != Quantize::None && options.kernels == Kernels::Candle {
+            return Err(Error::InvalidOption {
+                name: "quantize",
+                detail: "int8 runs on the packed kernels only (kernels: Candle is f32)".into(),
+            });
+        }
         // Cheapest checks first: the config, then the tokenizer, then 90 MB of weights.
         let config = parse_config(config_json)?;
         check_sizes(&config, &options, weights.len())?;
         let max_tokens = options.max_tokens.min(config.max_position_embeddings);
         let loaded = load_tokenizer(tokenizer_json, &config, max_tokens)?;
-        let model = load_weights(weights, &config)?;
+        let model = load_weights(weights, &config, &options)?;
         Ok(BertEmbedder {
             info: EmbedderInfo {
                 name: name.to_string(),
@@ -149,6 +182,15 @@ impl BertEmbedder {
             pad_id: loaded.pad_id,
             special_tokens: loaded.special_tokens,
         })
+    }
+
+    /// Name of the kernel running the forward pass (`"candle"`, or the packed encoder's
+    /// instruction set: `"avx2+fma"`, `"simd128"`, `"portable"`).
+    pub fn kernel_name(&self) -> &'static str {
+        match &self.model {
+            Model::Packed(e) => e.isa().name(),
+            Model::Candle(_) => "candle",
+        }
     }
 
     /// The options this embedder was loaded with.
@@ -173,6 +215,32 @@ impl BertEmbedder {
     /// One forward pass over texts already tokenized; rows in the order given,
     /// L2-normalised if `normalize`.
     fn forward(&self, seqs: &[&Tokenized], normalize: bool) -> Result<Vec<Vec<f32>>> {
+        let mut rows = match &self.model {
+            Model::Packed(encoder) => {
+                let input: Vec<(&[u32], &[u32])> = seqs.iter().map(|s| (&s.ids[..], &s.type_ids[..])).collect();
+                let dim = self.info.dim;
+                encoder.forward(&input, |states, offsets| {
+                    offsets
+                        .windows(2)
+                        .map(|w| self.options.pooling.pool_rows(&states[w[0] * dim..w[1] * dim], dim))
+                        .collect::<Vec<_>>()
+                })?
+            }
+            Model::Candle(model) => self.forward_candle(model, seqs)?,
+        };
+        for row in rows.iter_mut() {
+            if row.len() != self.info.dim {
+                return Err(Error::DimensionMismatch { expected: self.info.dim, got: row.len() });
+            }
+            if normalize {
+                l2_normalize(row);
+            }
+        }
+        Ok(rows)
+    }
+
+    /// candle's padded batch: pooled rows, not normalised.
+    fn forward_candle(&self, model: &BertModel, seqs: &[&Tokenized]) -> Result<Vec<Vec<f32>>> {
         let batch = seqs.len();
         // At least one position so a tokenizer without special tokens cannot produce an
         // empty tensor from an empty text; that row is all padding and pools to zero.
@@ -186,21 +254,12 @@ impl BertEmbedder {
             type_ids[at..at + s.type_ids.len()].copy_from_slice(&s.type_ids);
             mask[at..at + s.ids.len()].iter_mut().for_each(|m| *m = 1);
         }
-        let device = &self.model.device;
+        let device = &model.device;
         let ids = Tensor::from_vec(ids, (batch, len), device)?;
         let type_ids = Tensor::from_vec(type_ids, (batch, len), device)?;
         let mask = Tensor::from_vec(mask, (batch, len), device)?;
-        let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
-        let mut rows = self.options.pooling.pool(&hidden, &mask)?.to_vec2::<f32>()?;
-        for row in rows.iter_mut() {
-            if row.len() != self.info.dim {
-                return Err(Error::DimensionMismatch { expected: self.info.dim, got: row.len() });
-            }
-            if normalize {
-                l2_normalize(row);
-            }
-        }
-        Ok(rows)
+        let hidden = model.forward(&ids, &type_ids, Some(&mask))?;
+        Ok(self.options.pooling.pool(&hidden, &mask)?.to_vec2::<f32>()?)
     }
 }
 
@@ -247,6 +306,10 @@ impl Embedder for BertEmbedder {
     fn embed_batch_pooled(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         self.embed_batch_with(texts, false)
     }
+
+    fn quantize(&self) -> Quantize {
+        self.options.quantize
+    }
 }
 
 impl BertEmbedder {
@@ -269,11 +332,20 @@ impl BertEmbedder {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let device = &self.model.device;
+        let model = match &self.model {
+            Model::Packed(encoder) => {
+                let dim = self.info.dim;
+                return encoder.forward(&[(enc.get_ids(), enc.get_type_ids())], |states, _| {
+                    states.chunks_exact(dim).map(<[f32]>::to_vec).collect()
+                });
+            }
+            Model::Candle(model) => model,
+        };
+        let device = &model.device;
         let ids = Tensor::from_vec(enc.get_ids().to_vec(), (1, n), device)?;
         let type_ids = Tensor::from_vec(enc.get_type_ids().to_vec(), (1, n), device)?;
         let mask = Tensor::from_vec(vec![1u32; n], (1, n), device)?;
-        let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
+        let hidden = model.forward(&ids, &type_ids, Some(&mask))?;
         Ok(hidden.squeeze(0)?.to_vec2::<f32>()?)
     }
 
@@ -508,8 +580,10 @@ fn load_tokenizer(tokenizer_json: &[u8], config: &Config, max_tokens: usize) -> 
     Ok(LoadedTokenizer { truncating: tokenizer, counting, pad_id, special_tokens })
 }
 
-/// Build the candle model from safetensors bytes, finding the weight-name prefix.
-fn load_weights(weights: &[u8], config: &Config) -> Result<BertModel> {
+/// Build the model from safetensors bytes, finding the weight-name prefix: the packed
+/// encoder, or candle's when asked for (or, for f32, when the config's activation is one
+/// the packed encoder does not implement — only erf GELU, what BERT checkpoints use).
+fn load_weights(weights: &[u8], config: &Config, options: &BertOptions) -> Result<Model> {
     const WHAT: &str = "safetensors";
     const PROBE: &str = "embeddings.word_embeddings.weight";
     let vb =
@@ -531,7 +605,14 @@ fn load_weights(weights: &[u8], config: &Config) -> Result<BertModel> {
             }
         }
     };
-    BertModel::load(vb, config).map_err(|e| Error::model(WHAT, format!("{e} (do these weights match config.json?)")))
+    let candle = options.kernels == Kernels::Candle
+        || (config.hidden_act != HiddenAct::Gelu && options.quantize == Quantize::None);
+    if candle {
+        let model = BertModel::load(vb, config)
+            .map_err(|e| Error::model(WHAT, format!("{e} (do these weights match config.json?)")))?;
+        return Ok(Model::Candle(model));
+    }
+    Ok(Model::Packed(Encoder::load(&vb, config, options.quantize)?))
 }
 
 #[cfg(test)]
@@ -877,6 +958,67 @@ mod tests {
             load(&edit("model_type", serde_json::json!("roberta"))),
             Err(Error::UnsupportedArchitecture(t)) if t == "roberta"
         ));
+    }
+
+    #[test]
+    fn packed_encoder_matches_candle_on_every_option() {
+        for options in [
+            BertOptions::default(),
+            BertOptions { pooling: Pooling::Cls, ..Default::default() },
+            BertOptions { normalize: false, ..Default::default() },
+            BertOptions { batch_size: 2, max_tokens: 5, ..Default::default() },
+        ] {
+            let packed = tiny("", options.clone()).unwrap();
+            let candle = tiny("bert.", BertOptions { kernels: Kernels::Candle, ..options.clone() }).unwrap();
+            assert_ne!(packed.kernel_name(), "candle");
+            assert_eq!(candle.kernel_name(), "candle");
+            let (a, b) = (packed.embed_batch(TEXTS).unwrap(), candle.embed_batch(TEXTS).unwrap());
+            for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+                let c = cosine(x, y);
+                assert!(c >= 0.9999, "{options:?}: text {i}: cosine {c}");
+                if !options.normalize {
+                    let (nx, ny) = (x.iter().map(|v| v * v).sum::<f32>(), y.iter().map(|v| v * v).sum::<f32>());
+                    assert!((nx - ny).abs() <= 1e-3 * ny, "{options:?}: unnormalised lengths {nx} vs {ny}");
+                }
+            }
+            let (sa, sb) = (packed.token_states(TEXTS[4]).unwrap(), candle.token_states(TEXTS[4]).unwrap());
+            assert_eq!(sa.len(), sb.len());
+            assert!(sa.iter().zip(&sb).all(|(x, y)| cosine(x, y) >= 0.9999));
+        }
+    }
+
+    #[test]
+    fn int8_is_opt_in_close_to_f32_and_packed_only() {
+        let f32e = tiny("", BertOptions::default()).unwrap();
+        let int8 = tiny("", BertOptions { quantize: Quantize::Int8, ..Default::default() }).unwrap();
+        assert_eq!(f32e.quantize(), Quantize::None);
+        assert_eq!(int8.quantize(), Quantize::Int8);
+        assert_eq!(f32e.info(), int8.info(), "the identity does not depend on the precision");
+        let (a, b) = (f32e.embed_batch(TEXTS).unwrap(), int8.embed_batch(TEXTS).unwrap());
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            let c = cosine(x, y);
+            assert!(c >= 0.99 && c < 1.0 - 1e-7 || x.iter().all(|v| *v == 0.0), "text {i}: cosine {c}");
+        }
+        let err = tiny("", BertOptions { quantize: Quantize::Int8, kernels: Kernels::Candle, ..Default::default() });
+        assert!(matches!(err, Err(Error::InvalidOption { name: "quantize", .. })));
+        assert_eq!(Quantize::parse("int8").unwrap(), Quantize::Int8);
+        assert_eq!(Quantize::parse("none").unwrap(), Quantize::None);
+        assert!(matches!(Quantize::parse("int4"), Err(Error::InvalidOption { name: "quantize", .. })));
+        // An activation the packed encoder lacks: f32 falls back to candle, int8 is an error.
+        let mut relu: serde_json::Value = serde_json::from_slice(&tiny_config_json(None)).unwrap();
+        relu["hidden_act"] = serde_json::json!("relu");
+        let relu = serde_json::to_vec(&relu).unwrap();
+        let load = |q| {
+            BertEmbedder::from_bytes_with(
+                "t",
+                &tiny_weights("", 7),
+                &tiny_tokenizer_json(),
+                &relu,
+                BertOptions { quantize: q, ..Default::default() },
+            )
+        };
+        assert_eq!(load(Quantize::None).unwrap().kernel_name(), "candle");
+        expect_model_format(load(Quantize::Int8), "config.json");
     }
 
     #[test]

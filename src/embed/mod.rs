@@ -7,8 +7,11 @@
 //! for pages that want lexical-only search without downloading weights.
 
 pub mod bert;
+mod encoder;
 pub mod hashing;
+pub mod kernels;
 pub mod pooling;
+pub use encoder::Quantize;
 #[doc(hidden)]
 pub mod testing;
 
@@ -48,6 +51,11 @@ pub trait Embedder: TokenCounter + Send + Sync {
     /// whose vectors have no other form (feature hashing normalises by construction).
     fn embed_batch_pooled(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         self.embed_batch(texts)
+    }
+    /// Weight precision of the model (not part of [`EmbedderInfo`]: int8 vectors are close
+    /// enough to f32 ones that an index built with either answers queries from the other).
+    fn quantize(&self) -> Quantize {
+        Quantize::None
     }
 }
 

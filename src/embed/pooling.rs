@@ -82,6 +82,31 @@ impl Pooling {
     }
 }
 
+impl Pooling {
+    /// Pool the hidden states of one sequence without padding (`rows`: its tokens' states,
+    /// `dim` each) into one vector: their mean, or the first row. No rows pool to zeros.
+    pub fn pool_rows(self, rows: &[f32], dim: usize) -> Vec<f32> {
+        let mut out = vec![0f32; dim];
+        let n = rows.len() / dim.max(1);
+        if n == 0 {
+            return out;
+        }
+        match self {
+            Pooling::Cls => out.copy_from_slice(&rows[..dim]),
+            Pooling::Mean => {
+                for r in rows.chunks_exact(dim) {
+                    for (o, x) in out.iter_mut().zip(r) {
+                        *o += x;
+                    }
+                }
+                let inv = 1.0 / n as f32;
+                out.iter_mut().for_each(|o| *o *= inv);
+            }
+        }
+        out
+    }
+}
+
 /// Scale `v` to unit L2 norm in place (a zero vector stays zero).
 pub fn l2_normalize(v: &mut [f32]) {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();

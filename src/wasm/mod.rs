@@ -25,8 +25,9 @@ use std::sync::{Arc, Once};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
-use crate::embed::bert::BertEmbedder;
+use crate::embed::bert::{BertEmbedder, BertOptions};
 use crate::embed::hashing::HashEmbedder;
+use crate::embed::Quantize;
 use crate::embed::{Embedder, EmbedderInfo};
 use crate::error::Error;
 use crate::eval::grid::GridProgress;
@@ -226,10 +227,14 @@ export interface GradeTrace {
 export interface IndexStats {
   documents: number; chunks: number; exact_duplicates: number; near_duplicates: number;
   text_bytes: number; embedder: string; dim: number;
+  /** Weight precision of the loaded embedder. */
+  quantize: "none" | "int8";
 }
 /** The loaded embedder: name, vector dimension, token limit and the SHA-256 of its files. */
 export interface EmbedderInfo {
   name: string; dim: number; max_tokens: number; weights_sha256: string; tokenizer_sha256: string;
+  /** Weight precision (`embedderInfo()` only; not part of an index manifest's identity). */
+  quantize?: "none" | "int8";
 }
 /** The manifest of an index file (see docs/index-format.md). */
 export interface IndexManifest {
@@ -342,6 +347,21 @@ fn to_js<T: Serialize + ?Sized>(value: &T) -> JsResult<JsValue> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| js_error(&Error::InvalidOption { name: "result", detail: e.to_string() }))
+}
+
+/// The options object of `loadEmbedder`.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct EmbedderOptions {
+    quantize: Quantize,
+}
+
+/// `value` (an object) with `quantize: "none" | "int8"` added: the precision is reported
+/// beside the embedder's identity, not in it (an index does not depend on it).
+fn with_quantize(value: JsValue, quantize: Quantize) -> JsResult<JsValue> {
+    js_sys::Reflect::set(&value, &JsValue::from_str("quantize"), &JsValue::from_str(quantize.as_str()))
+        .map_err(|_| js_error(&Error::InvalidOption { name: "result", detail: "not an object".into() }))?;
+    Ok(value)
 }
 
 /// Read an optional options object (`undefined`/`null` → defaults).
@@ -684,10 +704,23 @@ impl SottoEngine {
 
     /// Load a BERT-family sentence encoder from the bytes of `model.safetensors`,
     /// `tokenizer.json` and `config.json`. `name` is recorded in exported indexes.
+    /// `options`: `{ quantize?: "none" | "int8" }` (default `"none"`, f32); int8 vectors
+    /// stay within ≈ 0.995 cosine of f32, so an index built with either is queryable
+    /// with the other (the embedder identity does not change).
     /// Replacing a loaded model keeps the documents only if it is the same model.
     #[wasm_bindgen(js_name = loadEmbedder, unchecked_return_type = "EmbedderInfo")]
-    pub fn load_embedder(&mut self, weights: &[u8], tokenizer: &[u8], config: &[u8], name: &str) -> JsResult<JsValue> {
-        let embedder = BertEmbedder::from_bytes(name, weights, tokenizer, config).js()?;
+    pub fn load_embedder(
+        &mut self,
+        weights: &[u8],
+        tokenizer: &[u8],
+        config: &[u8],
+        name: &str,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ quantize?: \"none\" | \"int8\" }")] options: JsValue,
+    ) -> JsResult<JsValue> {
+        reject_unknown_keys(&options, &["quantize"], "embedder options")?;
+        let options: EmbedderOptions = options_from_js(options, "embedder options")?;
+        let bert = BertOptions { quantize: options.quantize, ..BertOptions::default() };
+        let embedder = BertEmbedder::from_bytes_with(name, weights, tokenizer, config, bert).js()?;
         self.install(Box::new(embedder)).js()?;
         self.embedder_info()
     }
@@ -707,7 +740,7 @@ impl SottoEngine {
     #[wasm_bindgen(js_name = embedderInfo, unchecked_return_type = "EmbedderInfo | null")]
     pub fn embedder_info(&self) -> JsResult<JsValue> {
         match &self.engine {
-            Some(e) => to_js(e.embedder().info()),
+            Some(e) => with_quantize(to_js(e.embedder().info())?, e.embedder().quantize()),
             None => Ok(JsValue::NULL),
         }
     }
@@ -1096,7 +1129,8 @@ impl SottoEngine {
     /// Index statistics (documents, chunks, duplicates dropped, embedder).
     #[wasm_bindgen(unchecked_return_type = "IndexStats")]
     pub fn stats(&self) -> JsResult<JsValue> {
-        to_js(&self.engine()?.stats())
+        let engine = self.engine()?;
+        with_quantize(to_js(&engine.stats())?, engine.embedder().quantize())
     }
 
     /// The collections (a document's `collection` metadata, else "default"), with their
@@ -1182,6 +1216,9 @@ impl Embedder for SharedEmbedder {
     }
     fn embed_batch_pooled(&self, texts: &[&str]) -> crate::Result<Vec<Vec<f32>>> {
         self.0.embed_batch_pooled(texts)
+    }
+    fn quantize(&self) -> Quantize {
+        self.0.quantize()
     }
 }
 
