@@ -173,7 +173,8 @@ pub(crate) fn matmul(w: &Q8Matrix<'_>, x: &QuantizedRows, out: &mut [f32], scrat
     }
 }
 
-/// Tokens per micro-kernel tile.
+/// Tokens per micro-kernel tile (AVX2).
+#[cfg(target_arch = "x86_64")]
 const T: usize = 4;
 
 #[cfg(target_arch = "x86_64")]
@@ -198,6 +199,8 @@ mod avx2 {
         let op = out.as_mut_ptr();
         let wdp = wd.as_ptr();
         // One tile: rows r0..r0+R of the weights, tokens t0..t0+TT.
+        // The tile's arrays share the loop bounds R and TT; indexing keeps them in registers.
+        #[allow(clippy::needless_range_loop)]
         #[target_feature(enable = "avx2,fma")]
         #[inline]
         unsafe fn tile<const R: usize, const TT: usize>(

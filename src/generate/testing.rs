@@ -109,6 +109,11 @@ impl Q8Gemm {
         self.n * self.k * self.m
     }
 
+    /// The `[m, n]` result of the last product.
+    pub fn output(&self) -> &[f32] {
+        &self.out
+    }
+
     /// Quantize the activations and multiply with the fastest kernel.
     pub fn run(&mut self) -> Result<()> {
         self.xq.quantize(&self.x, self.m, self.k)?;
