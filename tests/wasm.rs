@@ -651,6 +651,7 @@ fn exact_search_option() {
     let plain = rs(&e.search("capital of France", js(json!({"mode": "dense"}))).expect("default"));
     assert_eq!(exact, plain);
     assert_eq!(kind(e.search("capital of France", js(json!({"exact": "yes"})))), "InvalidOption");
+}
 
 #[wasm_bindgen_test]
 fn int8_embedder_loads_embeds_and_reports_its_precision() {
@@ -692,4 +693,21 @@ fn int8_embedder_loads_embeds_and_reports_its_precision() {
     }
     e.add_documents(corpus(), None, None).unwrap();
     assert_eq!(rs(&e.stats().unwrap())["quantize"], "int8");
+
+/// Issue 12: the SIMD128 prefill kernel agrees with the scalar reference on random shapes,
+/// including token and row counts that are not multiples of its 2 × 2 tiles.
+#[wasm_bindgen_test]
+fn q8_0_prefill_kernel_matches_the_scalar_reference() {
+    use sotto::generate::testing::Q8Gemm;
+    for (i, (n, k, m)) in [(1, 32, 1), (3, 64, 5), (7, 96, 9), (33, 576, 17), (64, 1536, 4)].into_iter().enumerate() {
+        let mut g = Q8Gemm::new(n, k, m, 40 + i as u64).unwrap();
+        assert_eq!(g.kernel(), "simd128");
+        g.run_scalar().unwrap();
+        let want = g.output().to_vec();
+        g.run().unwrap();
+        for (j, (a, b)) in want.iter().zip(g.output()).enumerate() {
+            let tol = 1e-5 * (1.0 + a.abs()) * (k as f32 / 32.0).sqrt();
+            assert!((a - b).abs() <= tol, "[{m}x{k}]·[{n}x{k}]ᵀ at {j}: scalar {a}, simd128 {b}");
+        }
+    }
 }

@@ -37,6 +37,7 @@
 mod arch;
 pub mod constrain;
 pub mod gguf;
+mod qgemm;
 pub mod sampler;
 mod session;
 pub mod stream;

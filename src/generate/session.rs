@@ -31,6 +31,22 @@ pub(crate) trait Backend: Send {
     }
 }
 
+/// A backend chosen at run time.
+impl Backend for Box<dyn Backend> {
+    fn prefill(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        (**self).prefill(tokens)
+    }
+    fn step(&mut self, token: u32, pos: usize) -> Result<Vec<f32>> {
+        (**self).step(token, pos)
+    }
+    fn clear(&mut self) {
+        (**self).clear()
+    }
+    fn positions_needed(&self, prompt_len: usize, max_new_tokens: usize) -> usize {
+        (**self).positions_needed(prompt_len, max_new_tokens)
+    }
+}
+
 struct Run {
     opts: GenerationOptions,
     sampler: Sampler,

@@ -48,6 +48,95 @@ pub fn write_gguf(metadata: &[(&str, Value)], tensors: &[TestTensor<'_>]) -> Res
     Ok(out.into_inner())
 }
 
+/// A `llama`-architecture GGUF loaded through candle-transformers' `quantized_llama`, the
+/// implementation this crate's own Llama forward pass replaced: the reference of its parity
+/// tests and speed measurements.
+pub fn candle_llama(bytes: &[u8], opts: &super::LoadOptions) -> Result<Box<dyn super::Generator>> {
+    super::arch::load_llama_reference(bytes, opts)
+}
+
+/// The next-token logits of a `llama`-architecture GGUF after prefilling `prompt`, then
+/// after each token of `forced` fed one at a time; through this crate's forward pass, or
+/// with `reference` through candle-transformers' `quantized_llama`.
+pub fn llama_logits(
+    bytes: &[u8],
+    opts: &super::LoadOptions,
+    reference: bool,
+    prompt: &[u32],
+    forced: &[u32],
+) -> Result<Vec<Vec<f32>>> {
+    super::arch::llama_logits(bytes, opts, reference, prompt, forced)
+}
+
+/// The batched prefill kernel alone on random data (`[n, k]` Q8_0 weights times `m` tokens),
+/// for micro-benchmarks: the caller times [`Q8Gemm::run`] with its own clock (wasm has no
+/// `Instant`).
+pub struct Q8Gemm {
+    weights: Vec<u8>,
+    candle: candle_core::quantized::QMatMul,
+    x: Vec<f32>,
+    xq: super::qgemm::QuantizedRows,
+    out: Vec<f32>,
+    scratch: Vec<f32>,
+    n: usize,
+    k: usize,
+    m: usize,
+}
+
+impl Q8Gemm {
+    /// Random weights and activations of the given shape (`k` a multiple of 32).
+    pub fn new(n: usize, k: usize, m: usize, seed: u64) -> Result<Self> {
+        use rand::{Rng, SeedableRng};
+        let err = |e: candle_core::Error| Error::model("q8_0 benchmark", e);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let w: Vec<f32> = (0..n * k).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+        let qtensor = QTensor::quantize(&Tensor::from_vec(w, (n, k), &Device::Cpu).map_err(err)?, GgmlDType::Q8_0)
+            .map_err(err)?;
+        let weights = qtensor.data().map_err(err)?.into_owned();
+        let x = (0..m * k).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+        let xq = super::qgemm::QuantizedRows::default();
+        let candle = candle_core::quantized::QMatMul::from_qtensor(qtensor).map_err(err)?;
+        Ok(Self { weights, candle, x, xq, out: vec![0.0; m * n], scratch: Vec::new(), n, k, m })
+    }
+
+    /// Which kernel [`run`](Self::run) uses on this machine (`avx2`, `simd128` or `scalar`).
+    pub fn kernel(&self) -> &'static str {
+        super::qgemm::kernel_name()
+    }
+
+    /// Multiply-accumulates of one product (`n · k · m`).
+    pub fn macs(&self) -> usize {
+        self.n * self.k * self.m
+    }
+
+    /// The `[m, n]` result of the last product.
+    pub fn output(&self) -> &[f32] {
+        &self.out
+    }
+
+    /// Quantize the activations and multiply with the fastest kernel.
+    pub fn run(&mut self) -> Result<()> {
+        self.xq.quantize(&self.x, self.m, self.k)?;
+        let w = super::qgemm::Q8Matrix::new(&self.weights, self.n, self.k)?;
+        super::qgemm::matmul(&w, &self.xq, &mut self.out, &mut self.scratch)
+    }
+
+    /// The same product with the scalar reference kernel.
+    pub fn run_scalar(&mut self) -> Result<()> {
+        self.xq.quantize(&self.x, self.m, self.k)?;
+        let w = super::qgemm::Q8Matrix::new(&self.weights, self.n, self.k)?;
+        super::qgemm::matmul_scalar(&w, &self.xq, &mut self.out)
+    }
+
+    /// The same product through candle's `QMatMul` (one `vec_dot` per token and weight row).
+    pub fn run_candle(&mut self) -> Result<()> {
+        let x = Tensor::from_slice(&self.x, (self.m, self.k), &Device::Cpu)?;
+        let y = candle_core::Module::forward(&self.candle, &x)?;
+        self.out = y.flatten_all()?.to_vec1()?;
+        Ok(())
+    }
+}
+
 /// A generator that writes a fixed text, one word per token, whatever the prompt: the
 /// engine's answer pipeline (packing, streaming, attribution, self-check, fallback)
 /// tested without weights. `start` records the prompt it was given.

@@ -35,6 +35,47 @@ pub(crate) struct Common {
 }
 
 pub(crate) fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Box<dyn Generator>> {
+    let (content, common) = parse(bytes, opts)?;
+    match common.architecture.as_str() {
+        "llama" => llama::load(bytes, content, common, opts, llama::Implementation::Own),
+        "phi2" => phi::load_phi2(bytes, content, common, opts),
+        "phi3" => phi::load_phi3(bytes, content, common, opts),
+        "gemma3" => gemma3::load(bytes, content, common, opts),
+        "t5" => t5::load(bytes, content, common, opts),
+        other => Err(Error::UnsupportedArchitecture(other.to_string())),
+    }
+}
+
+/// A `llama` file through candle's `quantized_llama` instead of this crate's forward pass.
+pub(crate) fn load_llama_reference(bytes: &[u8], opts: &LoadOptions) -> Result<Box<dyn Generator>> {
+    let (content, common) = parse_llama(bytes, opts)?;
+    llama::load(bytes, content, common, opts, llama::Implementation::Candle)
+}
+
+/// Logits of a `llama` file after prefilling `prompt` and after each of `forced`, through
+/// this crate's forward pass or (`reference`) candle's `quantized_llama`.
+pub(crate) fn llama_logits(
+    bytes: &[u8],
+    opts: &LoadOptions,
+    reference: bool,
+    prompt: &[u32],
+    forced: &[u32],
+) -> Result<Vec<Vec<f32>>> {
+    let (content, common) = parse_llama(bytes, opts)?;
+    let which = if reference { llama::Implementation::Candle } else { llama::Implementation::Own };
+    llama::logits_trace(bytes, content, &common, opts, which, prompt, forced)
+}
+
+fn parse_llama(bytes: &[u8], opts: &LoadOptions) -> Result<(Content, Common)> {
+    let (content, common) = parse(bytes, opts)?;
+    if common.architecture != "llama" {
+        return Err(Error::UnsupportedArchitecture(common.architecture));
+    }
+    Ok((content, common))
+}
+
+/// Header, tokenizer and chat template of a supported file.
+fn parse(bytes: &[u8], opts: &LoadOptions) -> Result<(Content, Common)> {
     if opts.max_context == 0 {
         return Err(Error::InvalidOption { name: "max_context", detail: "must be at least 1".into() });
     }
@@ -54,15 +95,7 @@ pub(crate) fn load(bytes: &[u8], opts: &LoadOptions) -> Result<Box<dyn Generator
         (None, None) => ChatTemplate::new(None, TemplateSource::Model, &bos, &eos)?,
     };
     let name = meta.opt_str("general.name")?.map(str::to_owned);
-    let common = Common { architecture: architecture.clone(), name, tokenizer, template };
-    match architecture.as_str() {
-        "llama" => llama::load(bytes, content, common, opts),
-        "phi2" => phi::load_phi2(bytes, content, common, opts),
-        "phi3" => phi::load_phi3(bytes, content, common, opts),
-        "gemma3" => gemma3::load(bytes, content, common, opts),
-        "t5" => t5::load(bytes, content, common, opts),
-        other => Err(Error::UnsupportedArchitecture(other.to_string())),
-    }
+    Ok((content, Common { architecture, name, tokenizer, template }))
 }
 
 /// Shared checks of attention hyper-parameters; returns the head dimension.
