@@ -693,6 +693,7 @@ fn int8_embedder_loads_embeds_and_reports_its_precision() {
     }
     e.add_documents(corpus(), None, None).unwrap();
     assert_eq!(rs(&e.stats().unwrap())["quantize"], "int8");
+}
 
 /// Issue 12: the SIMD128 prefill kernel agrees with the scalar reference on random shapes,
 /// including token and row counts that are not multiples of its 2 × 2 tiles.
