@@ -948,10 +948,10 @@ impl DenseIndex {
         Ok(top.into_sorted())
     }
 
-    /// The flat segment alone through the 1-bit prefilter with exact rescoring of
-    /// `candidates`, whatever its size and whether or not the path passed its check (HNSW
-    /// segments are ignored): for benchmarks and recall measurements of the 1-bit path
-    /// (see the module docs).
+    /// The flat segment alone through the 1-bit prefilter keeping `candidates` (rescored
+    /// as [`DenseIndex::search`] does: int8, then `f32`), whatever its size and whether or
+    /// not the path passed its check (HNSW segments are ignored): for benchmarks and recall
+    /// measurements of the 1-bit path (see the module docs).
     pub fn search_flat_bits(
         &self,
         query: &[f32],
