@@ -61,7 +61,7 @@ use candle_transformers::quantized_nn::RmsNorm;
 use super::{check_blocks, check_embeddings, check_heads, guarded, info, Common};
 use crate::error::{Error, Result};
 use crate::generate::gguf::{self, expect_shape, Meta, Prepared};
-use crate::generate::session::{Backend, Session};
+use crate::generate::session::Session;
 use crate::generate::{Generator, LoadOptions};
 
 /// Context length assumed when the file does not say (Gemma 3's 128K).
@@ -431,29 +431,16 @@ impl Gemma3 {
     }
 }
 
-impl Backend for Gemma3 {
-    fn prefill(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
-        self.clear_cache();
-        let r = self.forward(tokens);
-        if r.is_err() {
-            self.clear_cache();
-        }
-        r
+impl super::CachedDecoder for Gemma3 {
+    const NAME: &'static str = "gemma3";
+    fn forward(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        Gemma3::forward(self, tokens)
     }
-
-    fn step(&mut self, token: u32, pos: usize) -> Result<Vec<f32>> {
-        if pos != self.len {
-            return Err(Error::WrongState(format!("gemma3: step at position {pos}, expected {}", self.len)));
-        }
-        let r = self.forward(&[token]);
-        if r.is_err() {
-            self.clear_cache();
-        }
-        r
+    fn clear_cache(&mut self) {
+        Gemma3::clear_cache(self)
     }
-
-    fn clear(&mut self) {
-        self.clear_cache();
+    fn cached_len(&self) -> usize {
+        self.len
     }
 }
 
@@ -480,6 +467,7 @@ mod tests {
     //! the tiny models use `query_pre_attn_scalar = head_dim`, as every Gemma 3 but 27B does.
     use super::*;
     use crate::generate::gguf::read_content;
+    use crate::generate::session::Backend;
     use crate::generate::template::{ChatTemplate, TemplateSource};
     use crate::generate::tokenizer::tests_support::tiny_gpt2_metadata;
     use crate::generate::tokenizer::GgufTokenizer;

@@ -425,28 +425,15 @@ impl Llama {
     }
 }
 
-impl Backend for Llama {
-    fn prefill(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
-        self.clear_cache();
-        let r = self.forward(tokens);
-        if r.is_err() {
-            self.clear_cache();
-        }
-        r
+impl super::CachedDecoder for Llama {
+    const NAME: &'static str = "llama";
+    fn forward(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        Llama::forward(self, tokens)
     }
-
-    fn step(&mut self, token: u32, pos: usize) -> Result<Vec<f32>> {
-        if pos != self.len {
-            return Err(Error::WrongState(format!("llama: step at position {pos}, expected {}", self.len)));
-        }
-        let r = self.forward(&[token]);
-        if r.is_err() {
-            self.clear_cache();
-        }
-        r
+    fn clear_cache(&mut self) {
+        Llama::clear_cache(self)
     }
-
-    fn clear(&mut self) {
-        self.clear_cache();
+    fn cached_len(&self) -> usize {
+        self.len
     }
 }

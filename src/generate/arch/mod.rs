@@ -186,6 +186,50 @@ pub(crate) fn guarded<T>(f: impl FnOnce() -> candle_core::Result<T>) -> Result<T
 }
 
 /// `[1, n]` tensor of token ids.
+/// A decoder running its own forward pass over a KV cache (llama, gemma3): what it needs
+/// to be a [`Backend`](super::session::Backend), which the blanket impl below provides —
+/// a fresh cache per prompt, steps only at the cached length, the cache dropped on error.
+pub(crate) trait CachedDecoder: Send {
+    /// The architecture's name, for errors.
+    const NAME: &'static str;
+    /// Run `tokens` at positions `cached_len() ..`; return the last position's logits.
+    fn forward(&mut self, tokens: &[u32]) -> Result<Vec<f32>>;
+    /// Drop the KV cache (the cached length becomes 0).
+    fn clear_cache(&mut self);
+    /// Positions in the KV cache.
+    fn cached_len(&self) -> usize;
+}
+
+impl<T: CachedDecoder> super::session::Backend for T {
+    fn prefill(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        self.clear_cache();
+        let r = self.forward(tokens);
+        if r.is_err() {
+            self.clear_cache();
+        }
+        r
+    }
+
+    fn step(&mut self, token: u32, pos: usize) -> Result<Vec<f32>> {
+        if pos != self.cached_len() {
+            return Err(Error::WrongState(format!(
+                "{}: step at position {pos}, expected {}",
+                T::NAME,
+                self.cached_len()
+            )));
+        }
+        let r = self.forward(&[token]);
+        if r.is_err() {
+            self.clear_cache();
+        }
+        r
+    }
+
+    fn clear(&mut self) {
+        self.clear_cache();
+    }
+}
+
 pub(crate) fn input(tokens: &[u32]) -> Result<Tensor> {
     Ok(Tensor::new(tokens, &Device::Cpu)?.unsqueeze(0)?)
 }
