@@ -5,8 +5,6 @@
 //!
 //! `cargo bench --bench embed` (criterion reports elements/s = chunks/s).
 
-use std::path::PathBuf;
-
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sotto::embed::bert::BertEmbedder;
 use sotto::embed::Embedder;

@@ -7,17 +7,11 @@
 //! `cargo bench --bench generate` (criterion reports elements/s = tokens/s for prefill and
 //! decode; the time-to-first-token group reports plain time).
 
-use std::path::PathBuf;
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sotto::generate::{load_gguf, ChatMessage, GenerationOptions, Generator, LoadOptions, Prompt};
-
-const PASSAGE: &str = "Cargo is the Rust package manager. It downloads your package's dependencies, \
-compiles your packages, makes distributable packages, and uploads them to crates.io. A workspace \
-is a set of packages that share one Cargo.lock and one output directory. Profiles change compiler \
-settings such as optimisation level and debug information. Features let a package offer optional \
-functionality, enabled by dependents with the features key. Build scripts run before the package \
-is compiled and can generate code or link native libraries. ";
 
 fn model_bytes() -> Vec<u8> {
     sotto::native::read_model_file(sotto::native::DEFAULT_GENERATOR).unwrap_or_else(|e| panic!("{e}"))
@@ -35,7 +29,8 @@ fn bench(c: &mut Criterion) {
     let bytes = model_bytes();
     let mut models = variants(&bytes);
     let question = "What does a workspace share?";
-    let messages = [ChatMessage::user(format!("Sources:\n{}\n{}\nQuestion: {question}", PASSAGE, PASSAGE))];
+    let messages =
+        [ChatMessage::user(format!("Sources:\n{}\n{}\nQuestion: {question}", common::PASSAGE, common::PASSAGE))];
     let prompt_tokens = models[0].1.count_tokens(&models[0].1.render_chat(&messages).unwrap()).unwrap();
     let decode_steps = 32;
 

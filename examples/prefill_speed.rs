@@ -6,16 +6,12 @@
 //!
 //! Prints one table; compare rows of the same run only (the machine is shared).
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
 use sotto::generate::{load_gguf, ChatMessage, GenerationOptions, Generator, LoadOptions, Prompt};
-
-const PASSAGE: &str = "Cargo is the Rust package manager. It downloads your package's dependencies, \
-compiles your packages, makes distributable packages, and uploads them to crates.io. A workspace \
-is a set of packages that share one Cargo.lock and one output directory. Profiles change compiler \
-settings such as optimisation level and debug information. Features let a package offer optional \
-functionality, enabled by dependents with the features key. Build scripts run before the package \
-is compiled and can generate code or link native libraries. ";
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -29,9 +25,7 @@ fn main() {
         vec![("default (load_gguf)", load_gguf(&bytes, &LoadOptions::default()).expect("load"))];
     let reference = sotto::generate::testing::candle_llama(&bytes, &LoadOptions::default()).expect("load reference");
     models.push(("candle quantized_llama", reference));
-    let messages = [ChatMessage::user(format!(
-        "Sources:\n[1] {PASSAGE}\n[2] {PASSAGE}\n[3] {PASSAGE}\nQuestion: What does a workspace share?"
-    ))];
+    let messages = [ChatMessage::user(common::three_source_question())];
     let n = models[0].1.count_tokens(&models[0].1.render_chat(&messages).unwrap()).unwrap();
     println!("prompt: {n} tokens; {runs} runs each, medians");
     println!("| backend | prefill tok/s | time to first token | decode tok/s |");

@@ -10,15 +10,10 @@
 //! (the per-32-block one this crate's kernel and candle's other tiers and wasm use), so the
 //! two implementations can be held to a tight tolerance.
 
+mod common;
+
 use sotto::generate::testing::llama_logits;
 use sotto::generate::{ChatMessage, LoadOptions};
-
-const PASSAGE: &str = "Cargo is the Rust package manager. It downloads your package's dependencies, \
-compiles your packages, makes distributable packages, and uploads them to crates.io. A workspace \
-is a set of packages that share one Cargo.lock and one output directory. Profiles change compiler \
-settings such as optimisation level and debug information. Features let a package offer optional \
-functionality, enabled by dependents with the features key. Build scripts run before the package \
-is compiled and can generate code or link native libraries. ";
 
 /// Largest logit difference allowed. Both implementations quantize the same activations to
 /// the same Q8_0 blocks and form the same integer block products; only the order of f32
@@ -38,9 +33,7 @@ fn batched_prefill_logits_match_candles_quantized_llama() {
     let opts = LoadOptions::default();
     let ids = {
         let g = sotto::generate::load_gguf(&bytes, &opts).unwrap();
-        let msgs = [ChatMessage::user(format!(
-            "Sources:\n[1] {PASSAGE}\n[2] {PASSAGE}\n[3] {PASSAGE}\nQuestion: What does a workspace share?"
-        ))];
+        let msgs = [ChatMessage::user(common::three_source_question())];
         g.tokenizer().encode(&g.render_chat(&msgs).unwrap(), true).unwrap()
     };
     assert!(ids.len() >= 250, "{} prompt tokens", ids.len());

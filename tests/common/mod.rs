@@ -53,3 +53,17 @@ pub fn hashing() -> sotto::embed::hashing::HashEmbedder {
 
 #[allow(unused)]
 fn _assert_types(_: BertEmbedder) {}
+
+/// A Cargo Book-style passage of ~80 words, for generation prompts of a known size
+/// (`benches/generate.rs`, `examples/prefill_speed.rs`, `tests/prefill_parity.rs`).
+pub const PASSAGE: &str = "Cargo is the Rust package manager. It downloads your package's dependencies, \
+compiles your packages, makes distributable packages, and uploads them to crates.io. A workspace \
+is a set of packages that share one Cargo.lock and one output directory. Profiles change compiler \
+settings such as optimisation level and debug information. Features let a package offer optional \
+functionality, enabled by dependents with the features key. Build scripts run before the package \
+is compiled and can generate code or link native libraries. ";
+
+/// A RAG question over three copies of [`PASSAGE`]: a ~340-token SmolLM2 prompt.
+pub fn three_source_question() -> String {
+    format!("Sources:\n[1] {PASSAGE}\n[2] {PASSAGE}\n[3] {PASSAGE}\nQuestion: What does a workspace share?")
+}
