@@ -942,10 +942,7 @@ impl DenseIndex {
         candidates: usize,
         allow: Option<&dyn Fn(ChunkId) -> bool>,
     ) -> Result<Vec<Scored>> {
-        self.check_query(query)?;
-        let mut top = TopK::new(k.min(self.len()));
-        self.flat.scan_int8(query, self.dim, allow, candidates.max(k), &mut top);
-        Ok(top.into_sorted())
+        self.flat_only(query, k, |flat, top| flat.scan_int8(query, self.dim, allow, candidates.max(k), top))
     }
 
     /// The flat segment alone through the 1-bit prefilter keeping `candidates` (rescored
@@ -959,9 +956,14 @@ impl DenseIndex {
         candidates: usize,
         allow: Option<&dyn Fn(ChunkId) -> bool>,
     ) -> Result<Vec<Scored>> {
+        self.flat_only(query, k, |flat, top| flat.scan_bits(query, self.dim, allow, candidates.max(k), top))
+    }
+
+    /// A checked query's top `k` from one scan of the flat segment alone.
+    fn flat_only(&self, query: &[f32], k: usize, scan: impl FnOnce(&FlatSegment, &mut TopK)) -> Result<Vec<Scored>> {
         self.check_query(query)?;
         let mut top = TopK::new(k.min(self.len()));
-        self.flat.scan_bits(query, self.dim, allow, candidates.max(k), &mut top);
+        scan(&self.flat, &mut top);
         Ok(top.into_sorted())
     }
 
