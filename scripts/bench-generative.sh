@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Answers on the Cargo Book (issue 10), every answer mode crossed with the reranking, in one
-# run on one index: extractive; generative with free and copy-constrained decoding;
+# run on one index: extractive; generative with free, copy-constrained (words) and
+# bigram-constrained (phrases) decoding;
 # compose (the generator fuses the extractive sentences, copy-constrained) — each with
 # `--rerank none,maxsim` in the same `sotto eval` call:
 #   - gold key term contained in the answer text (the 18 answerable hard questions carry
@@ -14,7 +15,8 @@
 #
 #   scripts/bench-generative.sh [INDEX]   (default: builds target/bench-generative/cargo-book.sotto)
 #   SOTTO_BENCH_CONFIGS="extractive compose"   only these configurations
-#   (extractive generative-none generative-copy compose; default all)
+#   (extractive generative-none generative-copy generative-bigram compose; default all)
+#   SOTTO_BENCH_RERANK=none            only this reranking (default none,maxsim)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -28,7 +30,8 @@ INDEX="${1:-$OUT/cargo-book.sotto}"
 if [ ! -f "$INDEX" ]; then
   /usr/bin/time -f "index built in %e s, peak %M KB" "$SOTTO" index "$DATA/cargo-book" -o "$INDEX" --no-sentence-vectors
 fi
-CONFIGS="${SOTTO_BENCH_CONFIGS:-extractive generative-none generative-copy compose}"
+CONFIGS="${SOTTO_BENCH_CONFIGS:-extractive generative-none generative-copy generative-bigram compose}"
+RERANK="${SOTTO_BENCH_RERANK:-none,maxsim}"
 for set in qa hard; do
   case $set in
     qa) file=tests/fixtures/cargo-book-qa-answers.jsonl ;;
@@ -41,7 +44,7 @@ for set in qa hard; do
       generative-*) flags=(--answers generative --constrain "${c#generative-}") ;;
       *) echo "unknown configuration $c" >&2; exit 2 ;;
     esac
-    "$SOTTO" eval "$INDEX" "$file" --modes hybrid --rerank none,maxsim "${flags[@]}" --json > "$OUT/$set-$c.json"
+    "$SOTTO" eval "$INDEX" "$file" --modes hybrid --rerank "$RERANK" "${flags[@]}" --json > "$OUT/$set-$c.json"
   done
 done
 python3 - "$OUT" $CONFIGS <<'PY'

@@ -372,8 +372,11 @@ fn zebra_and_lock_engine() -> (sotto::Engine, [(&'static str, &'static str); 2])
 /// Punctuation trimmed from a word before it is compared with the allowed words.
 const PUNCT: &[char] = &['.', ',', ';', ':', '!', '?', '(', ')', '"', '\'', '`', '[', ']', '-'];
 
-/// or a citation number. The same questions unconstrained make it write words the
-/// documents do not contain (checked first, so the test cannot pass vacuously).
+/// Copy-constrained answers with the real model: every word written is a document word, a
+/// function word of the closed list or a citation number; in bigram mode, also every two
+/// consecutive content words of a sentence are consecutive in a document sentence. The
+/// same questions unconstrained make it write words the documents do not contain (checked
+/// first, so the test cannot pass vacuously).
 #[test]
 fn copy_constrained_answers_use_only_source_words() {
     use sotto::rag::answer::{AnswerMode, Constrain, COPY_FREE_WORDS};
@@ -396,10 +399,40 @@ fn copy_constrained_answers_use_only_source_words() {
             .filter(|w| !w.is_empty() && !allowed.contains(w))
             .collect()
     };
+    // Bigram mode: consecutive content words of a sentence are consecutive in a document
+    // sentence (function words and citation numbers skipped).
+    let free: HashSet<String> = COPY_FREE_WORDS
+        .iter()
+        .chain(sotto::text::Language::English.stop_words())
+        .map(|w| w.to_lowercase())
+        .chain((1..=9).map(|n| n.to_string()))
+        .collect();
+    let content_pairs = |text: &str| -> Vec<(String, String)> {
+        let mut pairs = Vec::new();
+        let mut prev: Option<String> = None;
+        for run in text.split_whitespace() {
+            let w = run.trim_matches(punct).to_lowercase();
+            let is_citation = w.parse::<u32>().is_ok_and(|n| (1..=9).contains(&n));
+            if is_citation {
+                prev = None;
+            } else if !w.is_empty() && !free.contains(&w) {
+                if let Some(p) = prev.take() {
+                    pairs.push((p, w.clone()));
+                }
+                prev = Some(w);
+            }
+            if run.trim_end_matches(['"', '\'', ')', ']', '`']).ends_with(['.', '!', '?']) {
+                prev = None;
+            }
+        }
+        pairs
+    };
+    let source_pairs: HashSet<(String, String)> = docs.iter().flat_map(|(_, b)| content_pairs(b)).collect();
     let questions = ["What do zebras eat and where do they live?", "Why should an application commit Cargo.lock?"];
     let mut invented = 0;
+    let mut new_pairs = 0;
     for q in questions {
-        for constrain in [Constrain::None, Constrain::Copy] {
+        for constrain in [Constrain::None, Constrain::Copy, Constrain::Bigram] {
             let opts = AskOptions {
                 mode: AnswerMode::Generative,
                 constrain,
@@ -413,9 +446,21 @@ fn copy_constrained_answers_use_only_source_words() {
             let generated = a.generated_text.clone().expect("the generator ran");
             let words = outside(&generated);
             println!("{constrain:?} {q:?}: {generated:?} (outside the documents: {words:?})");
+            let finished_text = if a.timings.generated_tokens >= 48 {
+                generated.rsplit_once(char::is_whitespace).map_or("", |(head, _)| head)
+            } else {
+                generated.as_str()
+            };
+            let unseen: Vec<_> =
+                content_pairs(finished_text).into_iter().filter(|p| !source_pairs.contains(p)).collect();
             match constrain {
                 Constrain::None => invented += words.len(),
-                Constrain::Copy => {
+                Constrain::Copy | Constrain::Bigram => {
+                    if constrain == Constrain::Bigram {
+                        assert!(unseen.is_empty(), "bigram-constrained answer joined {unseen:?}: {generated:?}");
+                    } else {
+                        new_pairs += unseen.len();
+                    }
                     // The last word may be unfinished when the token limit cut it.
                     let finished =
                         if a.timings.generated_tokens >= 48 { words.len().saturating_sub(1) } else { words.len() };
@@ -429,6 +474,7 @@ fn copy_constrained_answers_use_only_source_words() {
         }
     }
     assert!(invented > 0, "unconstrained, the model wrote only document words: the test would prove nothing");
+    println!("word-constrained answers joined {new_pairs} content-word pairs no document has");
 }
 
 /// Compose mode with the real model: the generator sees only the extractive answer's

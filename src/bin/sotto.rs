@@ -206,7 +206,7 @@ enum Command {
         /// Keep unsupported generated sentences (flagged) instead of dropping them.
         #[arg(long)]
         lenient: bool,
-        /// Decoding constraint of a generative answer: none, or copy (every word from the sources or a closed list of function words).
+        /// Decoding constraint of a generative answer: none, copy (every word from the sources or a closed list of function words) or bigram (copy, and each content word follows the previous one as in a source sentence).
         #[arg(long, default_value = "none")]
         constrain: String,
         /// Maximum new tokens.

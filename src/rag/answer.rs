@@ -353,6 +353,10 @@ pub enum Constrain {
     /// word written is a word of the packed sources, a function word of the question's
     /// language ([`COPY_FREE_WORDS`] and the stop words) or a citation number.
     Copy,
+    /// As `Copy`, and within a sentence every content word follows the previous one as
+    /// in a source sentence ([`crate::generate::constrain::CopyUnit::Bigrams`]): the
+    /// model copies phrases and cannot join words of two sources into a new claim.
+    Bigram,
 }
 
 impl std::str::FromStr for Constrain {
@@ -361,9 +365,10 @@ impl std::str::FromStr for Constrain {
         match s.trim().to_ascii_lowercase().as_str() {
             "none" => Ok(Constrain::None),
             "copy" => Ok(Constrain::Copy),
+            "bigram" => Ok(Constrain::Bigram),
             other => Err(crate::error::Error::InvalidOption {
                 name: "constrain",
-                detail: format!("unknown decoding constraint {other:?} (none, copy)"),
+                detail: format!("unknown decoding constraint {other:?} (none, copy, bigram)"),
             }),
         }
     }

@@ -15,7 +15,7 @@ use super::select::Scored;
 use super::self_check::{self, SelfCheckTrace};
 use super::Engine;
 use crate::error::{Error, Result};
-use crate::generate::constrain::CopyConstraint;
+use crate::generate::constrain::{CopyConstraint, CopyUnit};
 use crate::generate::template::ChatMessage;
 use crate::generate::{FinishReason, GenerationOptions, Prompt};
 use crate::query::{Mode, SearchOptions, Translate};
@@ -407,11 +407,12 @@ impl Engine {
         let constrain = if compose.is_some() { Constrain::Copy } else { options.constrain };
         let constraint: Option<Box<dyn crate::generate::constrain::Constraint>> = match constrain {
             Constrain::None => None,
-            Constrain::Copy => Some(Box::new(CopyConstraint::new(
+            Constrain::Copy | Constrain::Bigram => Some(Box::new(CopyConstraint::with_unit(
                 generator.tokenizer(),
                 packed.iter().map(|c| c.source.text.as_str()),
                 lang.stop_words().iter().chain(COPY_FREE_WORDS).copied(),
                 packed.len(),
+                if constrain == Constrain::Bigram { CopyUnit::Bigrams } else { CopyUnit::Words },
             ))),
         };
         let run = crate::generate::stream_constrained(

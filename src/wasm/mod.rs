@@ -111,8 +111,10 @@ export interface AskOpts {
   strict?: boolean;
   maxNewTokens?: number;
   /** Generative answers: "copy" lets the model write only words of the packed sources,
-   *  function words and citation numbers; "none" (default) decodes freely. */
-  constrain?: "none" | "copy";
+   *  function words and citation numbers; "bigram" also keeps each content word next to the
+   *  previous one as in a source sentence (phrases, not loose words); "none" (default) decodes
+   *  freely. */
+  constrain?: "none" | "copy" | "bigram";
   /** Adaptive RAG (default false): the question's class picks no retrieval (meta questions get a
    *  description of the collection), one step, or one step per part (comparisons); the route is in
    *  `Answer.route`. Not with `search.translate` other than "none" (InvalidOption). */

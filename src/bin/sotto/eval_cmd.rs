@@ -80,7 +80,7 @@ pub struct EvalArgs {
     /// Generative answers without the self-check (no second retrieval for unsupported claims).
     #[arg(long)]
     no_self_check: bool,
-    /// Decoding constraint of generative answers: none or copy.
+    /// Decoding constraint of generative answers: none, copy or bigram.
     #[arg(long, default_value = "none")]
     constrain: String,
     /// GGUF generator file for `--answers generative|compose` (default: SmolLM2-135M-Instruct under the models directory).
