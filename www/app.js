@@ -20,7 +20,9 @@ const MODEL = {
 };
 
 const $ = (id) => document.getElementById(id);
-const state = { engine: null, busy: false, asking: false, embedded: 0, timings: {}, lastQuery: '', documents: 0, evalInput: null, evalResult: null };
+// The Build button's explanation (index.html), shown again once the index has documents.
+const TREE_TITLE = $('build-tree').title;
+const state = { engine: null, busy: false, treeLevels: 0, asking: false, embedded: 0, timings: {}, lastQuery: '', documents: 0, evalInput: null, evalResult: null };
 
 /** Create an element; children are nodes or strings (strings become text nodes). */
 function el(tag, attrs = {}, ...children) {
@@ -80,6 +82,8 @@ function syncQueryControls() {
     $(id).title = empty ? 'Add documents first: the index is empty' : '';
   }
   for (const id of ['search-empty', 'ask-empty']) $(id).hidden = !state.engine || !empty;
+  $('build-tree').disabled = state.busy || !state.engine || empty;
+  $('build-tree').title = empty ? 'Add documents first: the index is empty' : TREE_TITLE;
 }
 
 // ---- summary and document list ----
@@ -94,7 +98,8 @@ async function refreshSummary(stats, source) {
   state.documents = stats.documents;
   $('eval-run').disabled = state.busy || !state.evalInput || stats.documents === 0;
   syncQueryControls();
-  const ids = await state.engine.documentIds();
+  const [ids, info] = await Promise.all([state.engine.documentIds(), state.engine.stats()]);
+  showTree(info.tree || []);
   $('doc-list').replaceChildren(
     ...ids.map((id) => {
       const open = el('button', { class: 'link', text: id, title: 'Open' });
@@ -104,6 +109,19 @@ async function refreshSummary(stats, source) {
       return el('li', {}, open, ' ', rm);
     }),
   );
+}
+
+/** The summary tree's shape in the summary (levels: nodes per level, level 1 first; [] without a tree). */
+function showTree(levels) {
+  const nodes = levels.reduce((a, n) => a + n, 0);
+  $('sum-tree').textContent = levels.length ? `${levels.length} level${levels.length === 1 ? '' : 's'}, ${nodes} nodes (${levels.join(' + ')})` : 'none';
+  $('sum-tree').dataset.levels = String(levels.length);
+  state.treeLevels = levels.length;
+}
+
+/** Adding or removing documents drops the summary tree (it describes the old corpus): say so. */
+function treeDropped(status, hadTree) {
+  if (hadTree && state.treeLevels === 0) status.append(' · the summary tree was dropped: build it again to search it');
 }
 
 // Kinds of a save failure that mean the saved index itself cannot be used: offer to start a new one.
@@ -163,6 +181,7 @@ async function ingest(docs, label, notes = []) {
   bar.value = 0;
   status.textContent = `Reading ${docs.length} ${label}…`;
   const failedList = $('ingest-failed');
+  const hadTree = state.treeLevels > 0;
   failedList.replaceChildren();
   failedList.hidden = true;
   try {
@@ -199,6 +218,55 @@ async function ingest(docs, label, notes = []) {
     timing('embed', r.timings.embed_ms, `${r.report.chunks} chunks, ${(r.report.chunks / Math.max(r.timings.embed_ms, 1e-3) * 1000).toFixed(1)} chunks/s`);
     timing('save (IndexedDB)', r.timings.save_ms);
     await refreshSummary(r.stats, 'indexed in this visit');
+    treeDropped(status, hadTree);
+  } catch (e) {
+    showError(status, e);
+  } finally {
+    status.dataset.state = 'done';
+    bar.hidden = true;
+    setBusy(false);
+  }
+}
+
+/**
+ * Build (or rebuild) the RAPTOR summary tree over the indexed chunks, in the worker, with
+ * progress in the corpus status line; Cancel stops it and leaves the index (its previous
+ * tree included) as it was. The worker saves the tree with the index.
+ */
+async function buildTree() {
+  setBusy(true, true);
+  const bar = $('ingest-progress');
+  const status = $('ingest-status');
+  status.dataset.kind = '';
+  status.dataset.state = 'running';
+  status.dataset.progress = '0';
+  delete status.dataset.levels;
+  bar.hidden = false;
+  bar.value = 0;
+  status.textContent = 'Building the summary tree…';
+  let events = 0;
+  try {
+    const r = await state.engine.buildTree({}, {
+      onProgress: (p) => {
+        if (p.stage === 'waiting') {
+          status.textContent = 'Waiting for another tab to finish changing the saved index…';
+          return;
+        }
+        if (p.stage !== 'tree') return;
+        status.dataset.progress = String(++events);
+        bar.max = Math.max(1, p.total);
+        bar.value = p.done;
+        status.textContent = `Building the summary tree, level ${p.level}: ${p.done}/${p.total} texts embedded…`;
+      },
+    });
+    const rep = r.report;
+    window.sottoLastTree = r; // for the console and the end-to-end test
+    const embedded = rep.sentences_embedded ? `, ${rep.sentences_embedded} sentences embedded` : '';
+    status.textContent = `Built a summary tree over ${rep.chunks} chunks: ${rep.nodes_per_level.length} level${rep.nodes_per_level.length === 1 ? '' : 's'}, ${rep.nodes} nodes (${rep.nodes_per_level.join(' + ') || 'none'})${embedded}${savedNote(r.saved, r.merged)}`;
+    status.dataset.kind = r.saved.ok || r.saved.skipped ? 'done' : 'warning';
+    status.dataset.levels = String(rep.nodes_per_level.length);
+    timing('summary tree', r.timings.tree_ms, `${rep.nodes} nodes, ${rep.summaries_embedded} summaries embedded`);
+    showTree(r.levels);
   } catch (e) {
     showError(status, e);
   } finally {
@@ -279,9 +347,11 @@ async function loadSample() {
 
 async function removeDocument(id) {
   try {
+    const hadTree = state.treeLevels > 0;
     const r = await state.engine.removeDocuments([id]);
     $('ingest-status').textContent = `Removed ${id}${savedNote(r.saved, r.merged)}`;
     await refreshSummary(r.stats);
+    treeDropped($('ingest-status'), hadTree);
   } catch (e) {
     showError($('ingest-status'), e);
   }
@@ -978,6 +1048,7 @@ drop.addEventListener('drop', (e) => {
   if (state.engine) readFiles([...e.dataTransfer.files]);
 });
 $('load-sample').addEventListener('click', loadSample);
+$('build-tree').addEventListener('click', buildTree);
 $('rebuild').addEventListener('click', rebuild);
 $('load-generator').addEventListener('click', loadGenerator);
 $('cancel').addEventListener('click', () => state.engine.cancel());
