@@ -382,6 +382,18 @@ function highlighted(text, query) {
   return text.split(re).map((part, i) => (i % 2 ? el('mark', { text: part }) : document.createTextNode(part)));
 }
 
+/**
+ * The query options Search and Ask share: translation, routing, query construction and the
+ * summary tree, as the selects spell them. The engine parses and checks them (a collapsed
+ * tree without one, or in BM25 mode, is an InvalidOption error the page shows).
+ */
+function queryOptions() {
+  return { translate: $('translate').value, route: $('route').value, construct: $('construct').value, tree: $('tree').value };
+}
+
+/** Whether a search with these options has something to trace. */
+const traced = (o) => o.translate !== 'none' || o.route !== 'none' || o.construct !== 'off' || o.tree !== 'none';
+
 async function search(ev) {
   ev.preventDefault();
   const query = $('query').value;
@@ -390,7 +402,7 @@ async function search(ev) {
   // The engine parses retrieval names ("weighted" = hybrid-weighted, alpha 0.5) and refuses
   // what it does not know: the page does not interpret them itself.
   opts.mode = mode;
-  opts.translate = $('translate').value;
+  Object.assign(opts, queryOptions());
   const list = $('results');
   // Tests and assistive tech can tell stale results from the answer to this query.
   list.dataset.state = 'running';
@@ -401,7 +413,7 @@ async function search(ev) {
     const { hits, corrections, trace, timings } = await state.engine.search(query, opts);
     timing('search', timings.search_ms, `${mode}, ${hits.length} hits`);
     refreshMonitoring();
-    $('search-trace').replaceChildren(...(trace && opts.translate !== 'none' ? [renderTrace(trace)] : []));
+    $('search-trace').replaceChildren(...(trace && traced(opts) ? renderTrace(trace) : []));
     if (!hits.length) {
       list.replaceChildren(el('li', { class: 'empty', text: 'No matching chunks.' }));
       return;
@@ -478,9 +490,8 @@ async function ask(ev) {
   tick();
   const timer = setInterval(tick, 100);
   try {
-    const translate = $('translate').value;
     $('answer-trace').replaceChildren();
-    const { answer } = await state.engine.ask(question, { mode, search: { translate } }, {
+    const { answer } = await state.engine.ask(question, { mode, search: queryOptions() }, {
       onText: (t) => {
         if (firstText === null) firstText = (performance.now() - t0) / 1000;
         box.firstChild.append(t);
@@ -500,20 +511,53 @@ async function ask(ev) {
   }
 }
 
-// What a translated search ran: the technique (auto's pick and why), each query with its
-// source, the notes and the stage times. Document text (feedback queries quote it) goes in
-// as text nodes only.
+// What a search ran: the query translation (the technique, auto's pick and why, each query
+// with its source, the notes and the stage times), then what routing searched, the filter
+// constructed from the question and the summary-tree nodes used. Document text (feedback
+// queries quote it; filters name ids and metadata values) goes in as text nodes only.
 function renderTrace(t) {
-  const head = `Query translation: ${t.technique}${t.requested !== t.technique ? ` (picked by ${t.requested}: ${t.reason})` : ''} · ${t.queries.length} quer${t.queries.length === 1 ? 'y' : 'ies'}`;
+  const translated = t.requested !== 'none';
+  const head = translated
+    ? `Query translation: ${t.technique}${t.requested !== t.technique ? ` (picked by ${t.requested}: ${t.reason})` : ''} · ${t.queries.length} quer${t.queries.length === 1 ? 'y' : 'ies'}`
+    : `Search trace · ${t.queries.length} quer${t.queries.length === 1 ? 'y' : 'ies'}`;
   const stages = t.stages.map((s) => `${s.stage} ${s.ms.toFixed(1)} ms`).join(' · ');
-  return el(
-    'details',
-    { class: 'trace', 'data-technique': t.technique },
-    el('summary', { text: head }),
-    el('ol', {}, ...t.queries.map((q) => el('li', { 'data-source': q.source }, el('span', { class: 'via', text: `${q.via} · ${q.retriever} · weight ${q.weight} · ${q.hits} hits: ` }), el('span', { class: 'q', text: q.text.length > 300 ? q.text.slice(0, 300) + '…' : q.text })))),
-    ...t.notes.map((n) => el('p', { class: 'note', text: n })),
-    stages ? el('p', { class: 'muted', text: stages }) : '',
-  );
+  const out = [
+    el(
+      'details',
+      { class: 'trace', 'data-technique': t.technique },
+      el('summary', { text: head }),
+      el('ol', {}, ...t.queries.map((q) => el('li', { 'data-source': q.source }, el('span', { class: 'via', text: `${q.via} · ${q.retriever} · weight ${q.weight} · ${q.hits} hits: ` }), el('span', { class: 'q', text: q.text.length > 300 ? q.text.slice(0, 300) + '…' : q.text })))),
+      ...t.notes.map((n) => el('p', { class: 'note', text: n })),
+      stages ? el('p', { class: 'muted', text: stages }) : '',
+    ),
+  ];
+  if (t.route) {
+    const r = t.route;
+    const scores = r.scores.map((c) => `${c.name} ${c.score.toFixed(3)}`).join(', ');
+    const searched = r.chosen.length ? `searched ${r.chosen.join(', ')}` : 'searched every collection';
+    out.push(el('p', { class: 'trace-line trace-route', 'data-chosen': r.chosen.join('|') }, `Routing: ${searched}${r.note ? ` (${r.note})` : ''}${scores ? ` · scores: ${scores}` : ''}`));
+  }
+  if (t.construction) {
+    const c = t.construction;
+    const what = c.filters.length
+      ? `Filter from the question: ${c.filters.map(describeFilter).join(' and ')}${c.phrases.length ? ` (named by “${c.phrases.join('”, “')}”)` : ''} — ${c.applied ? 'applied' : 'suggested, not applied'}`
+      : 'Filter from the question: none (the question names no constraint the index can filter on)';
+    out.push(el('p', { class: 'trace-line trace-construction', 'data-applied': String(c.applied), 'data-filters': c.filters.map(describeFilter).join(' ') }, what, ...c.notes.map((n) => el('span', { class: 'note', text: ` · ${n}` }))));
+  }
+  if (t.tree && t.tree.length) {
+    // A node's chunks are those it added: its cited chunks not already ranked above it.
+    const nodes = t.tree.map((h) => `level ${h.level} node ${h.node} (cosine ${h.score.toFixed(3)}, +${h.chunks.length} chunk${h.chunks.length === 1 ? '' : 's'})`).join(', ');
+    out.push(el('p', { class: 'trace-line trace-tree', 'data-nodes': String(t.tree.length) }, `Summary tree: ${t.tree.length} node${t.tree.length === 1 ? '' : 's'} ranked, each expanded into the chunks it cites: ${nodes}`));
+  }
+  return out;
+}
+
+/** A filter as the CLI's --filter spells it: key=value, key=a|b, key^=prefix. */
+function describeFilter(f) {
+  if (f.op === 'equals') return `${f.key}=${f.value}`;
+  if (f.op === 'oneof') return `${f.key}=${f.values.join('|')}`;
+  if (f.op === 'prefix') return `${f.key}^=${f.prefix}`;
+  return JSON.stringify(f);
 }
 
 /** Adaptive RAG's route under an answer: class, pipeline, the parts not answered (all as text). */
@@ -568,7 +612,7 @@ function renderAnswer(a) {
   const meta = el('p', { class: 'answer-meta', text: `${produced}${why} · support ${a.support.toFixed(2)} · retrieval ${a.retrieval_score.toFixed(2)}${dropped}` });
   box.replaceChildren(p, meta);
   box.dataset.state = a.abstained ? 'abstained' : 'answered';
-  $('answer-trace').replaceChildren(...(a.route ? [renderRoute(a.route)] : []), ...(a.query ? [renderTrace(a.query)] : []));
+  $('answer-trace').replaceChildren(...(a.route ? [renderRoute(a.route)] : []), ...(a.query ? renderTrace(a.query) : []));
   const docs = new Map();
   $('citations').replaceChildren(
     ...a.citations.map((c) => {
