@@ -1133,8 +1133,8 @@ async function main() {
 
 /**
  * Without cross-origin isolation there is no SharedArrayBuffer: cancel() must terminate the
- * worker, start a new one, replay the model load and restore the saved index. Uses the
- * model-free hashing embedder, so it takes seconds.
+ * worker, start a new one, replay the model load and restore the saved index (an indexing
+ * batch, then a summary-tree build). Uses the model-free hashing embedder, so it takes seconds.
  */
 async function fallbackCancel() {
   const { origin, stop } = await serve(['--no-isolation']);
@@ -1166,6 +1166,35 @@ async function fallbackCancel() {
     assert.equal(r.restarts, 1);
     assert.equal(r.stats.documents, 1);
     assert.equal(r.top, 'keep.txt');
+    // A tree build cancelled without isolation restarts the worker too: the saved index comes
+    // back with the tree saved before, and searching it works.
+    const t = await page.evaluate(async () => {
+      const s = window.sotto;
+      const vocab = 'river stone cloud lantern copper meadow signal harbor violet engine orbit candle willow marble thunder glacier pepper canyon falcon saddle'.split(' ');
+      const docs = Array.from({ length: 120 }, (_, i) => {
+        let x = i + 7;
+        const words = Array.from({ length: 40 }, () => vocab[Math.floor((x = (x * 48271) % 2147483647) / 65536) % vocab.length]);
+        return { id: `tree-${i}.txt`, body: `Note ${i}: ${words.slice(0, 20).join(' ')}. Then ${words.slice(20).join(' ')}.` };
+      });
+      await s.addDocuments(docs);
+      const first = await s.buildTree();
+      const before = await s.stats();
+      let events = 0;
+      const second = s.buildTree({}, { onProgress: () => events++ === 0 && s.cancel() });
+      const out = { levels: first.levels, saved: first.saved.ok, cancelled: await second.then(() => 'resolved', (e) => e.kind), events };
+      const after = await s.stats();
+      out.same = JSON.stringify([after.stats, after.tree]) === JSON.stringify([before.stats, before.tree]);
+      out.restarts = s.restarts;
+      out.hits = (await s.search('copper meadow lantern', { mode: 'dense', tree: 'collapsed' })).hits.length;
+      return out;
+    });
+    console.log(`tree build cancelled without isolation: ${JSON.stringify(t)}`);
+    assert.ok(t.levels.length >= 1 && t.saved, JSON.stringify(t));
+    assert.equal(t.cancelled, 'Cancelled');
+    assert.equal(t.events, 1);
+    assert.equal(t.restarts, 2);
+    assert.equal(t.same, true, 'the restarted worker does not have the saved index and tree');
+    assert.ok(t.hits > 0);
     assert.deepEqual(offOrigin, []);
   } finally {
     await close();
