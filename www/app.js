@@ -20,7 +20,9 @@ const MODEL = {
 };
 
 const $ = (id) => document.getElementById(id);
-const state = { engine: null, busy: false, asking: false, embedded: 0, timings: {}, lastQuery: '', documents: 0, evalInput: null, evalResult: null };
+// The Build button's explanation (index.html), shown again once the index has documents.
+const TREE_TITLE = $('build-tree').title;
+const state = { engine: null, busy: false, treeLevels: 0, asking: false, embedded: 0, timings: {}, lastQuery: '', documents: 0, evalInput: null, evalResult: null };
 
 /** Create an element; children are nodes or strings (strings become text nodes). */
 function el(tag, attrs = {}, ...children) {
@@ -80,6 +82,8 @@ function syncQueryControls() {
     $(id).title = empty ? 'Add documents first: the index is empty' : '';
   }
   for (const id of ['search-empty', 'ask-empty']) $(id).hidden = !state.engine || !empty;
+  $('build-tree').disabled = state.busy || !state.engine || empty;
+  $('build-tree').title = empty ? 'Add documents first: the index is empty' : TREE_TITLE;
 }
 
 // ---- summary and document list ----
@@ -94,7 +98,8 @@ async function refreshSummary(stats, source) {
   state.documents = stats.documents;
   $('eval-run').disabled = state.busy || !state.evalInput || stats.documents === 0;
   syncQueryControls();
-  const ids = await state.engine.documentIds();
+  const [ids, info] = await Promise.all([state.engine.documentIds(), state.engine.stats()]);
+  showTree(info.tree || []);
   $('doc-list').replaceChildren(
     ...ids.map((id) => {
       const open = el('button', { class: 'link', text: id, title: 'Open' });
@@ -104,6 +109,19 @@ async function refreshSummary(stats, source) {
       return el('li', {}, open, ' ', rm);
     }),
   );
+}
+
+/** The summary tree's shape in the summary (levels: nodes per level, level 1 first; [] without a tree). */
+function showTree(levels) {
+  const nodes = levels.reduce((a, n) => a + n, 0);
+  $('sum-tree').textContent = levels.length ? `${levels.length} level${levels.length === 1 ? '' : 's'}, ${nodes} nodes (${levels.join(' + ')})` : 'none';
+  $('sum-tree').dataset.levels = String(levels.length);
+  state.treeLevels = levels.length;
+}
+
+/** Adding or removing documents drops the summary tree (it describes the old corpus): say so. */
+function treeDropped(status, hadTree) {
+  if (hadTree && state.treeLevels === 0) status.append(' · the summary tree was dropped: build it again to search it');
 }
 
 // Kinds of a save failure that mean the saved index itself cannot be used: offer to start a new one.
@@ -163,6 +181,7 @@ async function ingest(docs, label, notes = []) {
   bar.value = 0;
   status.textContent = `Reading ${docs.length} ${label}…`;
   const failedList = $('ingest-failed');
+  const hadTree = state.treeLevels > 0;
   failedList.replaceChildren();
   failedList.hidden = true;
   try {
@@ -199,6 +218,55 @@ async function ingest(docs, label, notes = []) {
     timing('embed', r.timings.embed_ms, `${r.report.chunks} chunks, ${(r.report.chunks / Math.max(r.timings.embed_ms, 1e-3) * 1000).toFixed(1)} chunks/s`);
     timing('save (IndexedDB)', r.timings.save_ms);
     await refreshSummary(r.stats, 'indexed in this visit');
+    treeDropped(status, hadTree);
+  } catch (e) {
+    showError(status, e);
+  } finally {
+    status.dataset.state = 'done';
+    bar.hidden = true;
+    setBusy(false);
+  }
+}
+
+/**
+ * Build (or rebuild) the RAPTOR summary tree over the indexed chunks, in the worker, with
+ * progress in the corpus status line; Cancel stops it and leaves the index (its previous
+ * tree included) as it was. The worker saves the tree with the index.
+ */
+async function buildTree() {
+  setBusy(true, true);
+  const bar = $('ingest-progress');
+  const status = $('ingest-status');
+  status.dataset.kind = '';
+  status.dataset.state = 'running';
+  status.dataset.progress = '0';
+  delete status.dataset.levels;
+  bar.hidden = false;
+  bar.value = 0;
+  status.textContent = 'Building the summary tree…';
+  let events = 0;
+  try {
+    const r = await state.engine.buildTree({}, {
+      onProgress: (p) => {
+        if (p.stage === 'waiting') {
+          status.textContent = 'Waiting for another tab to finish changing the saved index…';
+          return;
+        }
+        if (p.stage !== 'tree') return;
+        status.dataset.progress = String(++events);
+        bar.max = Math.max(1, p.total);
+        bar.value = p.done;
+        status.textContent = `Building the summary tree, level ${p.level}: ${p.done}/${p.total} texts embedded…`;
+      },
+    });
+    const rep = r.report;
+    window.sottoLastTree = r; // for the console and the end-to-end test
+    const embedded = rep.sentences_embedded ? `, ${rep.sentences_embedded} sentences embedded` : '';
+    status.textContent = `Built a summary tree over ${rep.chunks} chunks: ${rep.nodes_per_level.length} level${rep.nodes_per_level.length === 1 ? '' : 's'}, ${rep.nodes} nodes (${rep.nodes_per_level.join(' + ') || 'none'})${embedded}${savedNote(r.saved, r.merged)}`;
+    status.dataset.kind = r.saved.ok || r.saved.skipped ? 'done' : 'warning';
+    status.dataset.levels = String(rep.nodes_per_level.length);
+    timing('summary tree', r.timings.tree_ms, `${rep.nodes} nodes, ${rep.summaries_embedded} summaries embedded`);
+    showTree(r.levels);
   } catch (e) {
     showError(status, e);
   } finally {
@@ -279,9 +347,11 @@ async function loadSample() {
 
 async function removeDocument(id) {
   try {
+    const hadTree = state.treeLevels > 0;
     const r = await state.engine.removeDocuments([id]);
     $('ingest-status').textContent = `Removed ${id}${savedNote(r.saved, r.merged)}`;
     await refreshSummary(r.stats);
+    treeDropped($('ingest-status'), hadTree);
   } catch (e) {
     showError($('ingest-status'), e);
   }
@@ -312,6 +382,18 @@ function highlighted(text, query) {
   return text.split(re).map((part, i) => (i % 2 ? el('mark', { text: part }) : document.createTextNode(part)));
 }
 
+/**
+ * The query options Search and Ask share: translation, routing, query construction and the
+ * summary tree, as the selects spell them. The engine parses and checks them (a collapsed
+ * tree without one, or in BM25 mode, is an InvalidOption error the page shows).
+ */
+function queryOptions() {
+  return { translate: $('translate').value, route: $('route').value, construct: $('construct').value, tree: $('tree').value };
+}
+
+/** Whether a search with these options has something to trace. */
+const traced = (o) => o.translate !== 'none' || o.route !== 'none' || o.construct !== 'off' || o.tree !== 'none';
+
 async function search(ev) {
   ev.preventDefault();
   const query = $('query').value;
@@ -320,7 +402,7 @@ async function search(ev) {
   // The engine parses retrieval names ("weighted" = hybrid-weighted, alpha 0.5) and refuses
   // what it does not know: the page does not interpret them itself.
   opts.mode = mode;
-  opts.translate = $('translate').value;
+  Object.assign(opts, queryOptions());
   const list = $('results');
   // Tests and assistive tech can tell stale results from the answer to this query.
   list.dataset.state = 'running';
@@ -331,7 +413,7 @@ async function search(ev) {
     const { hits, corrections, trace, timings } = await state.engine.search(query, opts);
     timing('search', timings.search_ms, `${mode}, ${hits.length} hits`);
     refreshMonitoring();
-    $('search-trace').replaceChildren(...(trace && opts.translate !== 'none' ? [renderTrace(trace)] : []));
+    $('search-trace').replaceChildren(...(trace && traced(opts) ? renderTrace(trace) : []));
     if (!hits.length) {
       list.replaceChildren(el('li', { class: 'empty', text: 'No matching chunks.' }));
       return;
@@ -408,9 +490,8 @@ async function ask(ev) {
   tick();
   const timer = setInterval(tick, 100);
   try {
-    const translate = $('translate').value;
     $('answer-trace').replaceChildren();
-    const { answer } = await state.engine.ask(question, { mode, search: { translate } }, {
+    const { answer } = await state.engine.ask(question, { mode, search: queryOptions() }, {
       onText: (t) => {
         if (firstText === null) firstText = (performance.now() - t0) / 1000;
         box.firstChild.append(t);
@@ -430,20 +511,53 @@ async function ask(ev) {
   }
 }
 
-// What a translated search ran: the technique (auto's pick and why), each query with its
-// source, the notes and the stage times. Document text (feedback queries quote it) goes in
-// as text nodes only.
+// What a search ran: the query translation (the technique, auto's pick and why, each query
+// with its source, the notes and the stage times), then what routing searched, the filter
+// constructed from the question and the summary-tree nodes used. Document text (feedback
+// queries quote it; filters name ids and metadata values) goes in as text nodes only.
 function renderTrace(t) {
-  const head = `Query translation: ${t.technique}${t.requested !== t.technique ? ` (picked by ${t.requested}: ${t.reason})` : ''} · ${t.queries.length} quer${t.queries.length === 1 ? 'y' : 'ies'}`;
+  const translated = t.requested !== 'none';
+  const head = translated
+    ? `Query translation: ${t.technique}${t.requested !== t.technique ? ` (picked by ${t.requested}: ${t.reason})` : ''} · ${t.queries.length} quer${t.queries.length === 1 ? 'y' : 'ies'}`
+    : `Search trace · ${t.queries.length} quer${t.queries.length === 1 ? 'y' : 'ies'}`;
   const stages = t.stages.map((s) => `${s.stage} ${s.ms.toFixed(1)} ms`).join(' · ');
-  return el(
-    'details',
-    { class: 'trace', 'data-technique': t.technique },
-    el('summary', { text: head }),
-    el('ol', {}, ...t.queries.map((q) => el('li', { 'data-source': q.source }, el('span', { class: 'via', text: `${q.via} · ${q.retriever} · weight ${q.weight} · ${q.hits} hits: ` }), el('span', { class: 'q', text: q.text.length > 300 ? q.text.slice(0, 300) + '…' : q.text })))),
-    ...t.notes.map((n) => el('p', { class: 'note', text: n })),
-    stages ? el('p', { class: 'muted', text: stages }) : '',
-  );
+  const out = [
+    el(
+      'details',
+      { class: 'trace', 'data-technique': t.technique },
+      el('summary', { text: head }),
+      el('ol', {}, ...t.queries.map((q) => el('li', { 'data-source': q.source }, el('span', { class: 'via', text: `${q.via} · ${q.retriever} · weight ${q.weight} · ${q.hits} hits: ` }), el('span', { class: 'q', text: q.text.length > 300 ? q.text.slice(0, 300) + '…' : q.text })))),
+      ...t.notes.map((n) => el('p', { class: 'note', text: n })),
+      stages ? el('p', { class: 'muted', text: stages }) : '',
+    ),
+  ];
+  if (t.route) {
+    const r = t.route;
+    const scores = r.scores.map((c) => `${c.name} ${c.score.toFixed(3)}`).join(', ');
+    const searched = r.chosen.length ? `searched ${r.chosen.join(', ')}` : 'searched every collection';
+    out.push(el('p', { class: 'trace-line trace-route', 'data-chosen': r.chosen.join('|') }, `Routing: ${searched}${r.note ? ` (${r.note})` : ''}${scores ? ` · scores: ${scores}` : ''}`));
+  }
+  if (t.construction) {
+    const c = t.construction;
+    const what = c.filters.length
+      ? `Filter from the question: ${c.filters.map(describeFilter).join(' and ')}${c.phrases.length ? ` (named by “${c.phrases.join('”, “')}”)` : ''} — ${c.applied ? 'applied' : 'suggested, not applied'}`
+      : 'Filter from the question: none (the question names no constraint the index can filter on)';
+    out.push(el('p', { class: 'trace-line trace-construction', 'data-applied': String(c.applied), 'data-filters': c.filters.map(describeFilter).join(' ') }, what, ...c.notes.map((n) => el('span', { class: 'note', text: ` · ${n}` }))));
+  }
+  if (t.tree && t.tree.length) {
+    // A node's chunks are those it added: its cited chunks not already ranked above it.
+    const nodes = t.tree.map((h) => `level ${h.level} node ${h.node} (cosine ${h.score.toFixed(3)}, +${h.chunks.length} chunk${h.chunks.length === 1 ? '' : 's'})`).join(', ');
+    out.push(el('p', { class: 'trace-line trace-tree', 'data-nodes': String(t.tree.length) }, `Summary tree: ${t.tree.length} node${t.tree.length === 1 ? '' : 's'} ranked, each expanded into the chunks it cites: ${nodes}`));
+  }
+  return out;
+}
+
+/** A filter as the CLI's --filter spells it: key=value, key=a|b, key^=prefix. */
+function describeFilter(f) {
+  if (f.op === 'equals') return `${f.key}=${f.value}`;
+  if (f.op === 'oneof') return `${f.key}=${f.values.join('|')}`;
+  if (f.op === 'prefix') return `${f.key}^=${f.prefix}`;
+  return JSON.stringify(f);
 }
 
 /** Adaptive RAG's route under an answer: class, pipeline, the parts not answered (all as text). */
@@ -498,7 +612,7 @@ function renderAnswer(a) {
   const meta = el('p', { class: 'answer-meta', text: `${produced}${why} · support ${a.support.toFixed(2)} · retrieval ${a.retrieval_score.toFixed(2)}${dropped}` });
   box.replaceChildren(p, meta);
   box.dataset.state = a.abstained ? 'abstained' : 'answered';
-  $('answer-trace').replaceChildren(...(a.route ? [renderRoute(a.route)] : []), ...(a.query ? [renderTrace(a.query)] : []));
+  $('answer-trace').replaceChildren(...(a.route ? [renderRoute(a.route)] : []), ...(a.query ? renderTrace(a.query) : []));
   const docs = new Map();
   $('citations').replaceChildren(
     ...a.citations.map((c) => {
@@ -978,6 +1092,7 @@ drop.addEventListener('drop', (e) => {
   if (state.engine) readFiles([...e.dataTransfer.files]);
 });
 $('load-sample').addEventListener('click', loadSample);
+$('build-tree').addEventListener('click', buildTree);
 $('rebuild').addEventListener('click', rebuild);
 $('load-generator').addEventListener('click', loadGenerator);
 $('cancel').addEventListener('click', () => state.engine.cancel());

@@ -266,8 +266,11 @@ export interface SottoClient {
   rebuild(): Promise<{ stats: IndexStats; saved: SaveResult; kept: string | null }>;
   /** Delete the saved index from IndexedDB (the index in memory stays until the tab closes). */
   forget(): Promise<{ ok: boolean }>;
-  /** `unsaved`: changes in memory that no save has stored yet (merged into the next save). */
-  stats(): Promise<{ stats: IndexStats; embedder: EmbedderInfo | null; unsaved: number }>;
+  /**
+   * `unsaved`: changes in memory that no save has stored yet (merged into the next save);
+   * `tree`: the summary tree's nodes per level, level 1 first (`[]` without a tree).
+   */
+  stats(): Promise<{ stats: IndexStats; embedder: EmbedderInfo | null; unsaved: number; tree: number[] }>;
   /** A stored document: cleaned text, metadata and chunk spans ("UnknownDocument" if absent). */
   document(id: string): Promise<StoredDocument>;
   /** The ids of every indexed document. */

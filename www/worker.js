@@ -1173,7 +1173,7 @@ const ops = {
   },
 
   async stats() {
-    return { stats: need().stats(), embedder: need().embedderInfo(), generator: generatorInfo, source: embedderSource, unsaved: journal.length };
+    return { stats: need().stats(), embedder: need().embedderInfo(), generator: generatorInfo, source: embedderSource, unsaved: journal.length, tree: need().treeLevels() };
   },
 
   async document({ id }) {

@@ -5,6 +5,11 @@
 //  1. the page loads the REAL all-MiniLM-L6-v2 from its own origin (and caches it);
 //  2. the bundled sample corpus is indexed in the worker while the page stays responsive;
 //  3. search returns the expected top document in every mode;
+//  3b. the RAPTOR summary tree built from the page's button (progress, Cancel, report),
+//     searched with Tree: collapsed (the trace lists the summary nodes), refused with a
+//     typed error in BM25 mode; a cancelled rebuild changes nothing; a reload keeps the tree;
+//  3c. routing and query construction: the filter a scoped question names is shown in the
+//     trace (suggest) and narrows the results and the answer's citations (apply);
 //  4. an extractive answer cites spans that resolve to chunks and open in the viewer;
 //     screenshot → target/e2e-answer.png;
 //  5. hostile documents (script tags, onerror attributes, javascript: links, markup in
@@ -347,6 +352,184 @@ async function main() {
     await page.waitForSelector('#results[data-state="done"]');
     assert.equal(await page.locator('#search-trace details').count(), 0, 'an untranslated search shows a trace');
 
+    // 3b. The RAPTOR summary tree through the demo (issue 11). Tree: collapsed without a
+    // tree is a typed error on the page; the "Build summary tree" button builds one in the
+    // worker with progress in the status line and Cancel offered, and the report and the
+    // summary give its levels; a collapsed-tree search lists the summary nodes it used; in
+    // BM25 mode the same option is a typed error and the next search works; Cancel during a
+    // rebuild leaves the index and its tree as they were; a reload brings the tree back
+    // from IndexedDB.
+    const treeState = () => page.evaluate(async () => {
+      const { stats, tree } = await window.sotto.stats();
+      return { stats, tree };
+    });
+    const searchShows = async (selector) => {
+      await page.click('#search-button');
+      await page.waitForSelector(`#results[data-state="done"] ${selector}`);
+    };
+    assert.equal(await page.textContent('#sum-tree'), 'none');
+    assert.equal(await page.isEnabled('#build-tree'), true, 'Build summary tree is off on an index with documents');
+    const overview = 'What does Sotto do overall, from documents to answers?';
+    await page.fill('#query', overview);
+    await page.selectOption('#mode', 'hybrid');
+    await page.selectOption('#k', '10');
+    await page.selectOption('#tree', 'collapsed');
+    await searchShows('li.error');
+    const noTree = await page.textContent('#results li.error');
+    step(`Tree: collapsed before a tree is built: ${noTree}`);
+    assert.match(noTree, /^InvalidOption: .*no summary tree/);
+    assert.equal(await page.getAttribute('#results li.error', 'data-kind'), 'error');
+
+    await page.evaluate(() => {
+      const status = document.getElementById('ingest-status');
+      const cancel = document.getElementById('cancel');
+      window.__treeUi = { texts: [], cancelShown: false, buttonDisabled: false };
+      window.__treeObserver = new MutationObserver(() => {
+        if (status.dataset.state === 'running') {
+          window.__treeUi.texts.push(status.textContent);
+          window.__treeUi.cancelShown ||= !cancel.hidden;
+          window.__treeUi.buttonDisabled ||= document.getElementById('build-tree').disabled;
+        }
+      });
+      window.__treeObserver.observe(status, { childList: true, characterData: true, subtree: true, attributes: true });
+    });
+    await page.click('#build-tree');
+    await page.waitForSelector('#ingest-status[data-state="done"]', { timeout: T.ingest });
+    const treeUi = await page.evaluate(() => (window.__treeObserver.disconnect(), window.__treeUi));
+    const built = await page.textContent('#ingest-status');
+    const treeEvents = Number(await page.getAttribute('#ingest-status', 'data-progress'));
+    const treeReport = await page.evaluate(() => window.sottoLastTree.report);
+    step(`summary tree built: ${built} — ${treeEvents} progress event(s), e.g. ${JSON.stringify(treeUi.texts.filter((t) => /level/.test(t)).slice(0, 2))}; summary: ${await page.textContent('#sum-tree')}`);
+    assert.equal(await page.getAttribute('#ingest-status', 'data-kind'), 'done', built);
+    assert.ok(treeEvents >= 1, 'no progress event arrived while the tree was built');
+    assert.ok(treeUi.texts.some((t) => /^Building the summary tree, level 1: \d+\/\d+ texts embedded/.test(t)), `progress not shown: ${JSON.stringify(treeUi.texts)}`);
+    assert.ok(treeUi.cancelShown, 'no Cancel while the tree was built');
+    assert.ok(treeUi.buttonDisabled, 'Build summary tree stays enabled while busy');
+    assert.ok(treeReport.nodes_per_level.length >= 1 && treeReport.nodes >= 1, JSON.stringify(treeReport));
+    assert.match(built, new RegExp(`^Built a summary tree over ${chunks} chunks: ${treeReport.nodes_per_level.length} levels?, ${treeReport.nodes} nodes .*saved to IndexedDB`));
+    assert.equal(await page.getAttribute('#sum-tree', 'data-levels'), String(treeReport.nodes_per_level.length));
+    assert.equal(await page.isHidden('#cancel'), true, 'Cancel stays after the tree was built');
+    const withTree = await treeState();
+    assert.deepEqual(withTree.tree, treeReport.nodes_per_level);
+
+    await searchShows('li.hit');
+    const collapsedTrace = await page.getAttribute('#search-trace .trace-tree', 'data-nodes');
+    step(`Tree: collapsed: ${await page.locator('#results li.hit').count()} hits, top ${await page.getAttribute('#results li.hit >> nth=0', 'data-doc')}; ${await page.textContent('#search-trace .trace-tree')}`);
+    assert.ok(Number(collapsedTrace) >= 1, 'the collapsed-tree search used no summary node');
+    // Hits stay real chunks: a node is expanded into the chunks it cites (those not ranked above it).
+    const collapsed = await page.evaluate(async (q) => {
+      const { hits, trace } = await window.sotto.search(q, { k: 10, tree: 'collapsed' });
+      const fromNodes = new Set(trace.tree.flatMap((n) => n.chunks));
+      return { nodes: trace.tree, fromNodes: hits.filter((h) => fromNodes.has(h.chunk_id)).length };
+    }, overview);
+    step(`collapsed tree: ${collapsed.fromNodes} of 10 hits came from summary nodes`);
+    assert.ok(collapsed.nodes.length >= 1 && collapsed.nodes.every((n) => n.level >= 1) && collapsed.nodes.some((n) => n.chunks.length >= 1), JSON.stringify(collapsed.nodes));
+    assert.ok(collapsed.fromNodes >= 1, 'no hit came from a summary node');
+    // BM25 cannot rank summary nodes: a typed error on the page, and the engine goes on.
+    await page.selectOption('#mode', 'sparse');
+    await searchShows('li.error');
+    const sparseTree = await page.textContent('#results li.error');
+    step(`Tree: collapsed in BM25 mode: ${sparseTree}`);
+    assert.match(sparseTree, /^InvalidOption: .*dense-only/);
+    await page.selectOption('#tree', 'none');
+    await page.fill('#query', 'Which Jaccard similarity threshold drops near-duplicate chunks?');
+    await searchShows('li.hit');
+    assert.equal(await page.getAttribute('#results li.hit >> nth=0', 'data-doc'), 'docs/ingest.md', 'the search after the refused option');
+
+    // Cancel a rebuild from the page, at its first progress event: Cancelled, nothing changed.
+    await page.evaluate(() => {
+      const status = document.getElementById('ingest-status');
+      window.__treeCancel = { cancelShown: null };
+      window.__treeObserver = new MutationObserver(() => {
+        if (status.dataset.state === 'running' && Number(status.dataset.progress) >= 1 && window.__treeCancel.cancelShown === null) {
+          window.__treeCancel.cancelShown = !document.getElementById('cancel').hidden;
+          document.getElementById('cancel').click();
+        }
+      });
+      window.__treeObserver.observe(status, { attributes: true, attributeFilter: ['data-progress'] });
+    });
+    await page.click('#build-tree');
+    await page.waitForSelector('#ingest-status[data-state="done"]', { timeout: T.ingest });
+    const treeCancel = await page.evaluate(() => (window.__treeObserver.disconnect(), window.__treeCancel));
+    const cancelledText = await page.textContent('#ingest-status');
+    const afterCancel = await treeState();
+    step(`summary tree rebuild cancelled: ${cancelledText} (Cancel shown: ${treeCancel.cancelShown}); tree ${JSON.stringify(afterCancel.tree)}`);
+    assert.equal(treeCancel.cancelShown, true, 'Cancel was not offered during the rebuild');
+    assert.match(cancelledText, /^Cancelled/);
+    assert.equal(await page.getAttribute('#ingest-status', 'data-kind'), 'error');
+    assert.deepEqual(afterCancel, withTree, 'a cancelled tree build changed the index');
+    assert.equal(await page.getAttribute('#sum-tree', 'data-levels'), String(treeReport.nodes_per_level.length));
+    await page.fill('#query', overview);
+    await page.selectOption('#mode', 'dense');
+    await page.selectOption('#tree', 'collapsed');
+    await searchShows('li.hit');
+    assert.ok(Number(await page.getAttribute('#search-trace .trace-tree', 'data-nodes')) >= 1, 'the tree kept after the cancel is not searched');
+
+    // The tree is saved with the index: a reload restores it.
+    await page.reload();
+    await page.waitForSelector('body[data-ready="1"]', { timeout: T.model });
+    assert.equal(await page.getAttribute('body', 'data-restored'), '1');
+    await page.waitForFunction((n) => document.getElementById('sum-tree').dataset.levels === n, String(treeReport.nodes_per_level.length));
+    assert.deepEqual((await treeState()).tree, treeReport.nodes_per_level, 'the reload lost the summary tree');
+    step(`reloaded with the tree: ${await page.textContent('#sum-tree')}`);
+    await page.fill('#query', overview);
+    await page.selectOption('#mode', 'hybrid');
+    await page.selectOption('#k', '10');
+    await page.selectOption('#tree', 'collapsed');
+    await searchShows('li.hit');
+    assert.ok(Number(await page.getAttribute('#search-trace .trace-tree', 'data-nodes')) >= 1, 'the restored tree is not searched');
+    await page.selectOption('#tree', 'none');
+
+    // 3c. Routing and query construction (issue 9): a question that names a document in a
+    // scope ("in the limits document") gets a filter, shown in the trace; suggest leaves the
+    // results alone, apply narrows them to that document; a plain question gets none. The
+    // sample corpus has one collection: routing searches it and says why.
+    const scoped = 'In the limits document, how large can a PDF be?';
+    await page.fill('#query', scoped);
+    await page.selectOption('#route', 'auto');
+    await page.selectOption('#construct', 'suggest');
+    await searchShows('li.hit');
+    const suggested = {
+      filters: await page.getAttribute('#search-trace .trace-construction', 'data-filters'),
+      applied: await page.getAttribute('#search-trace .trace-construction', 'data-applied'),
+      text: await page.textContent('#search-trace .trace-construction'),
+      route: await page.textContent('#search-trace .trace-route'),
+      docs: await page.$$eval('#results li.hit', (l) => l.map((x) => x.dataset.doc)),
+    };
+    step(`construct suggest: ${suggested.text} · ${suggested.route} · hits from ${[...new Set(suggested.docs)].join(', ')}`);
+    assert.equal(suggested.filters, 'id=docs/limits.md');
+    assert.equal(suggested.applied, 'false');
+    assert.match(suggested.text, /id=docs\/limits\.md .*suggested, not applied/);
+    assert.match(suggested.route, /^Routing: searched every collection \(.+\) · scores: default /);
+    assert.ok(suggested.docs.some((d) => d !== 'docs/limits.md'), 'suggest filtered the results');
+    await page.selectOption('#construct', 'apply');
+    await searchShows('li.hit');
+    const applied = {
+      applied: await page.getAttribute('#search-trace .trace-construction', 'data-applied'),
+      docs: await page.$$eval('#results li.hit', (l) => l.map((x) => x.dataset.doc)),
+    };
+    step(`construct apply: ${applied.docs.length} hits, all from ${[...new Set(applied.docs)].join(', ')}`);
+    assert.equal(applied.applied, 'true');
+    assert.ok(applied.docs.length >= 1 && applied.docs.every((d) => d === 'docs/limits.md'), `apply did not narrow the results: ${applied.docs}`);
+    await page.fill('#query', 'How large can a PDF be?');
+    await searchShows('li.hit');
+    assert.match(await page.textContent('#search-trace .trace-construction'), /^Filter from the question: none/);
+    // Ask takes the same options: the answer cites only the constrained document, and its trace shows the filter.
+    await page.fill('#question', scoped);
+    await page.click('#ask-button');
+    await page.waitForSelector('#answer[data-state="answered"], #answer[data-state="abstained"]', { timeout: T.ask });
+    const askedScoped = await page.evaluate(() => ({ construction: window.sottoLastAnswer.query?.construction, cited: window.sottoLastAnswer.citations.map((c) => c.doc_id) }));
+    step(`ask with construct apply: ${JSON.stringify(askedScoped)} · ${await page.textContent('#answer-trace .trace-construction')}`);
+    assert.equal(askedScoped.construction.applied, true);
+    assert.ok(askedScoped.cited.every((d) => d === 'docs/limits.md'), `the answer cites outside the filter: ${askedScoped.cited}`);
+    assert.equal(await page.getAttribute('#answer-trace .trace-construction', 'data-filters'), 'id=docs/limits.md');
+    await page.selectOption('#route', 'none');
+    await page.selectOption('#construct', 'off');
+    await page.selectOption('#k', '5');
+    await page.evaluate(() => {
+      for (const id of ['results', 'search-trace', 'answer', 'answer-trace', 'citations']) document.getElementById(id).replaceChildren();
+    });
+
     // 4. Ask: an extractive answer whose citations resolve and open the cited span.
     await page.fill('#question', 'What does an index file start with?');
     await watchStreaming(page);
@@ -436,6 +619,9 @@ async function main() {
     await page.waitForFunction((n) => document.body.dataset.documents === n, String(SAMPLE_DOCS + 3), { timeout: T.ingest });
     assert.match(await page.textContent('#ingest-status'), /Indexed 3 documents.*1 file not indexed/, 'the broken file of a pick is not reported, or the pick failed');
     assert.equal(await page.getAttribute('#ingest-failed li', 'data-doc'), 'scan.pdf', 'the broken PDF is listed');
+    // The summary tree built in 3b described the old corpus: adding documents dropped it, and the page says so.
+    assert.match(await page.textContent('#ingest-status'), /the summary tree was dropped/);
+    assert.equal(await page.textContent('#sum-tree'), 'none');
     assert.match(await page.textContent('#ingest-failed li'), /^PdfFormat: /, 'the broken PDF is listed with its error');
     // Titles come from the documents themselves, not from their file names.
     const titles = await page.evaluate(async () => Object.fromEntries(await Promise.all(['hostile.md', 'hostile.html'].map(async (id) => [id, (await window.sotto.document(id)).title]))));
@@ -947,8 +1133,8 @@ async function main() {
 
 /**
  * Without cross-origin isolation there is no SharedArrayBuffer: cancel() must terminate the
- * worker, start a new one, replay the model load and restore the saved index. Uses the
- * model-free hashing embedder, so it takes seconds.
+ * worker, start a new one, replay the model load and restore the saved index (an indexing
+ * batch, then a summary-tree build). Uses the model-free hashing embedder, so it takes seconds.
  */
 async function fallbackCancel() {
   const { origin, stop } = await serve(['--no-isolation']);
@@ -980,6 +1166,35 @@ async function fallbackCancel() {
     assert.equal(r.restarts, 1);
     assert.equal(r.stats.documents, 1);
     assert.equal(r.top, 'keep.txt');
+    // A tree build cancelled without isolation restarts the worker too: the saved index comes
+    // back with the tree saved before, and searching it works.
+    const t = await page.evaluate(async () => {
+      const s = window.sotto;
+      const vocab = 'river stone cloud lantern copper meadow signal harbor violet engine orbit candle willow marble thunder glacier pepper canyon falcon saddle'.split(' ');
+      const docs = Array.from({ length: 120 }, (_, i) => {
+        let x = i + 7;
+        const words = Array.from({ length: 40 }, () => vocab[Math.floor((x = (x * 48271) % 2147483647) / 65536) % vocab.length]);
+        return { id: `tree-${i}.txt`, body: `Note ${i}: ${words.slice(0, 20).join(' ')}. Then ${words.slice(20).join(' ')}.` };
+      });
+      await s.addDocuments(docs);
+      const first = await s.buildTree();
+      const before = await s.stats();
+      let events = 0;
+      const second = s.buildTree({}, { onProgress: () => events++ === 0 && s.cancel() });
+      const out = { levels: first.levels, saved: first.saved.ok, cancelled: await second.then(() => 'resolved', (e) => e.kind), events };
+      const after = await s.stats();
+      out.same = JSON.stringify([after.stats, after.tree]) === JSON.stringify([before.stats, before.tree]);
+      out.restarts = s.restarts;
+      out.hits = (await s.search('copper meadow lantern', { mode: 'dense', tree: 'collapsed' })).hits.length;
+      return out;
+    });
+    console.log(`tree build cancelled without isolation: ${JSON.stringify(t)}`);
+    assert.ok(t.levels.length >= 1 && t.saved, JSON.stringify(t));
+    assert.equal(t.cancelled, 'Cancelled');
+    assert.equal(t.events, 1);
+    assert.equal(t.restarts, 2);
+    assert.equal(t.same, true, 'the restarted worker does not have the saved index and tree');
+    assert.ok(t.hits > 0);
     assert.deepEqual(offOrigin, []);
   } finally {
     await close();
