@@ -17,7 +17,8 @@
 # ASan the speed is ~2x and memory use is what production sees; "address" also works),
 # SOTTO_FUZZ_LONG_SECONDS (default 1800), SOTTO_FUZZ_LONG_RUNS (default 1000000).
 # SOTTO_FUZZ_REPORT (default target/fuzz-report.md) names the report, so runs of different
-# targets side by side keep theirs.
+# targets side by side keep theirs. SOTTO_FUZZ_TARGET_DIR (default fuzz/target) is where the
+# instrumented binaries are built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-fuzz.sh
@@ -54,9 +55,13 @@ fi
 
 echo "== cargo +nightly fuzz build -O -s $SANITIZER (${#targets[@]} targets)" >&2
 build_start=$(date +%s)
-cargo +nightly fuzz build -O -s "$SANITIZER" --codegen-units "${SOTTO_FUZZ_CODEGEN_UNITS:-16}"
+# SOTTO_FUZZ_TARGET_DIR builds elsewhere than fuzz/target, so a campaign can start on new
+# code while another one still runs the old binaries (which a rebuild would replace).
+fuzz_target_dir="${SOTTO_FUZZ_TARGET_DIR:-fuzz/target}"
+cargo +nightly fuzz build -O -s "$SANITIZER" --codegen-units "${SOTTO_FUZZ_CODEGEN_UNITS:-16}" \
+  --target-dir "$(realpath -m "$fuzz_target_dir")"
 build_s=$(( $(date +%s) - build_start ))
-bin_dir=fuzz/target/x86_64-unknown-linux-gnu/release
+bin_dir="$fuzz_target_dir/x86_64-unknown-linux-gnu/release"
 
 mkdir -p target
 report="${SOTTO_FUZZ_REPORT:-target/fuzz-report.md}"

@@ -102,12 +102,17 @@ impl<'a> Input<'a> {
     }
 }
 
-/// Largest body an amplified input expands to (256 KiB of text after lossy UTF-8
-/// decoding, well within the engine's 16 MiB document limit). Cleaning, chunking, de-duplicating and indexing that much linear text
-/// takes about 0.3 s in the instrumented build, so an input that takes more than the
-/// fuzzer's 1 s or 2 GB is super-linear somewhere: the cost must be bounded by a small
-/// multiple of the input size. (At 1 MiB, linear inputs alone reached 2 s.)
-pub const AMPLIFIED_MAX_BYTES: usize = 256 << 10;
+/// Largest body an amplified input expands to (128 KiB of text after lossy UTF-8
+/// decoding, well within the engine's 16 MiB document limit). Cleaning, chunking,
+/// de-duplicating and indexing that much linear text takes 0.15–0.45 s in the
+/// instrumented build, so an input that takes more than the fuzzer's 1 s or 2 GB is
+/// super-linear somewhere: the cost must be bounded by a small multiple of the input
+/// size. (At 1 MiB, linear inputs alone reached 2 s. At 256 KiB, inputs cut into many
+/// small chunks reached 0.3–0.93 s of CPU, over half of it MinHash signatures under
+/// sanitizer-coverage's per-comparison callbacks — linear, 128 permutations per word,
+/// and ~15 ms natively — and timed out on a loaded machine: the
+/// `amplified-dedup-signatures-instrumented-*` regressions.)
+pub const AMPLIFIED_MAX_BYTES: usize = 128 << 10;
 
 /// Expand `segments` — a sequence of `[reps: u16 LE][len: u8][len bytes]` — into the
 /// concatenation of each piece repeated `reps` times (at least once), capped at `cap`
@@ -332,8 +337,9 @@ pub fn clean_chunk(data: &[u8]) {
     let mut dedup = Deduplicator::new(DedupConfig::default());
     for (i, c) in chunks.iter().enumerate() {
         let key = format!("{}\n{}", header_line(&c.heading_path), c.text);
-        if let DupKind::Unique = dedup.check(&key) {
-            dedup.insert(i as u32, &key);
+        let prepared = dedup.prepare(&key);
+        if let DupKind::Unique = dedup.check_prepared(&prepared) {
+            dedup.insert_prepared(i as u32, prepared);
         }
     }
 

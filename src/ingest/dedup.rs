@@ -100,6 +100,13 @@ struct Entry {
     signature: Option<Box<[u32; NUM_PERM]>>,
 }
 
+/// A text normalised, hashed and signed once ([`Deduplicator::prepare`]).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    exact: u128,
+    signature: Option<Box<[u32; NUM_PERM]>>,
+}
+
 /// Remembers the chunks kept so far.
 #[derive(Debug, Default, Clone)]
 pub struct Deduplicator {
@@ -129,11 +136,26 @@ impl Deduplicator {
         self.entries.is_empty()
     }
 
+    /// Normalise, hash and sign `text` once, for [`Deduplicator::check_prepared`] and
+    /// [`Deduplicator::insert_prepared`] (indexing checks a chunk, then keeps it: one
+    /// MinHash signature instead of two).
+    pub fn prepare(&self, text: &str) -> Prepared {
+        let normalized = normalize(text);
+        Prepared {
+            exact: hash128(&normalized),
+            signature: signature(&normalized, self.config.shingle_words).map(Box::new),
+        }
+    }
+
     /// Classify `text` against what was inserted (does not insert).
     pub fn check(&self, text: &str) -> DupKind {
-        let normalized = normalize(text);
+        self.check_prepared(&self.prepare(text))
+    }
+
+    /// Classify a prepared text against what was inserted (does not insert).
+    pub fn check_prepared(&self, text: &Prepared) -> DupKind {
         if self.config.exact {
-            let h = hash128(&normalized);
+            let h = text.exact;
             if let Some(ids) = self.exact.get(&fold(h)) {
                 let same = ids.iter().copied().filter(|id| self.entries.get(id).is_some_and(|e| e.exact == h));
                 if let Some(of) = same.min() {
@@ -142,8 +164,8 @@ impl Deduplicator {
             }
         }
         if self.config.near {
-            if let Some(sig) = signature(&normalized, self.config.shingle_words) {
-                if let Some(of) = self.best_near(&sig) {
+            if let Some(sig) = text.signature.as_deref() {
+                if let Some(of) = self.best_near(sig) {
                     return DupKind::Near { of };
                 }
             }
@@ -161,11 +183,16 @@ impl Deduplicator {
 
     /// Remember a kept chunk (replacing what was remembered under the same id).
     pub fn insert(&mut self, id: u32, text: &str) {
+        let prepared = self.prepare(text);
+        self.insert_prepared(id, prepared);
+    }
+
+    /// Remember a kept chunk from its prepared text (see [`Deduplicator::prepare`]; it
+    /// must come from this deduplicator's configuration).
+    pub fn insert_prepared(&mut self, id: u32, text: Prepared) {
         self.remove(id);
-        let normalized = normalize(text);
-        let exact = hash128(&normalized);
+        let Prepared { exact, signature } = text;
         self.exact.entry(fold(exact)).or_default().push(id);
-        let signature = signature(&normalized, self.config.shingle_words).map(Box::new);
         if let Some(sig) = signature.as_deref() {
             for key in band_keys(sig, self.rows) {
                 self.bands.entry(key).or_default().push(id);

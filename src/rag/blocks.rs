@@ -245,11 +245,12 @@ impl Engine {
             .map(|c| {
                 let embedded = self.embed_text(title.as_deref(), &c.heading_path, &c.text);
                 let key = super::records::dedup_key(&c.heading_path, &c.text);
-                let duplicate = match dedup.check(&key) {
+                let prepared = dedup.prepare(&key);
+                let duplicate = match dedup.check_prepared(&prepared) {
                     DupKind::Exact { .. } => Some(Duplicate::Exact),
                     DupKind::Near { .. } => Some(Duplicate::Near),
                     DupKind::Unique => {
-                        dedup.insert(next_id, &key);
+                        dedup.insert_prepared(next_id, prepared);
                         next_id = next_id.wrapping_add(1);
                         None
                     }

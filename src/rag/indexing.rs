@@ -240,7 +240,8 @@ impl Engine {
                 continue;
             }
             let key = dedup_key(&c.heading_path, &c.text);
-            match dedup.check(&key) {
+            let prepared = dedup.prepare(&key);
+            match dedup.check_prepared(&prepared) {
                 DupKind::Exact { .. } => record.exact_duplicates += 1,
                 DupKind::Near { .. } => record.near_duplicates += 1,
                 DupKind::Unique => {
@@ -250,7 +251,7 @@ impl Engine {
                         limit: ChunkId::MAX as usize,
                         got: ChunkId::MAX as usize,
                     })?;
-                    dedup.insert(id, &key);
+                    dedup.insert_prepared(id, prepared);
                     let text = self.embed_text(record.title.as_deref(), &c.heading_path, &c.text);
                     record.chunks.push(id);
                     kept.push((
