@@ -41,6 +41,15 @@ fn the_core_refuses_each_invalid_value() {
         "chunk.max_tokens"
     );
     assert_eq!(invalid_option("poetic".parse::<sotto::rag::answer::Constrain>()), "constrain");
+    for (name, want) in [
+        ("none", sotto::rag::answer::Constrain::None),
+        ("copy", sotto::rag::answer::Constrain::Copy),
+        ("Bigram", sotto::rag::answer::Constrain::Bigram),
+    ] {
+        assert_eq!(name.parse::<sotto::rag::answer::Constrain>().unwrap(), want);
+    }
+    let bigram: sotto::rag::ask::AskOptions = serde_json::from_str(r#"{"constrain": "bigram"}"#).unwrap();
+    assert_eq!(bigram.constrain, sotto::rag::answer::Constrain::Bigram);
     assert_eq!(invalid_option("sometimes".parse::<sotto::query::Route>()), "route");
     assert_eq!(invalid_option("maybe".parse::<sotto::query::Construct>()), "construct");
     let bad: Result<SearchOptions, _> = serde_json::from_str(r#"{"route": "sometimes"}"#);

@@ -209,7 +209,8 @@ impl Engine {
         let mut answer = Answer { question: question.to_owned(), ..Answer::default() };
         let plain = options.search.translate == Translate::None
             && options.search.route == crate::query::Route::None
-            && options.search.construct == crate::query::Construct::Off;
+            && options.search.construct == crate::query::Construct::Off
+            && options.search.tree == crate::query::Tree::None;
         let hits = if plain {
             self.search_with_vector(question, Some(qvec), &options.search)?
         } else {

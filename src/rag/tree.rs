@@ -587,6 +587,8 @@ mod tests {
         ask.search = o.clone();
         let a = e.ask("violin music plays", &ask, &|| 0.0, &mut |_| true).unwrap();
         assert!(!a.citations.is_empty(), "{a:?}");
+        // The answer's trace lists the summary nodes (a tree alone makes the search traced).
+        assert!(a.query.as_ref().is_some_and(|q| q.notes.iter().any(|n| n.starts_with("collapsed tree"))), "{a:?}");
         for c in &a.citations {
             assert_eq!(e.document(&c.doc_id).unwrap().text.get(c.start..c.end), Some(c.text.as_str()));
         }
