@@ -104,13 +104,14 @@ impl<'a> Input<'a> {
 
 /// Largest body an amplified input expands to (128 KiB of text after lossy UTF-8
 /// decoding, well within the engine's 16 MiB document limit). Cleaning, chunking,
-/// de-duplicating and indexing that much linear text takes 0.15–0.45 s in the
-/// instrumented build, so an input that takes more than the fuzzer's 1 s or 2 GB is
-/// super-linear somewhere: the cost must be bounded by a small multiple of the input
-/// size. (At 1 MiB, linear inputs alone reached 2 s. At 256 KiB, inputs cut into many
-/// small chunks reached 0.3–0.93 s of CPU, over half of it MinHash signatures under
-/// sanitizer-coverage's per-comparison callbacks — linear, 128 permutations per word,
-/// and ~15 ms natively — and timed out on a loaded machine: the
+/// de-duplicating and indexing that much linear text takes at most about 0.15 s of CPU in
+/// the instrumented build (the worst inputs known, the `amplified-*` regressions: 0.04–0.16
+/// s), so an input that takes more than the fuzzer's 1 s or 2 GB is super-linear
+/// somewhere: the cost must be bounded by a small multiple of the input size. (At 1 MiB,
+/// linear inputs alone reached 2 s. At 256 KiB, inputs cut into many small chunks took
+/// 0.25–0.31 s of CPU, over half of it MinHash signatures under sanitizer-coverage's
+/// per-comparison callbacks — linear, 128 permutations per word — and four of them timed
+/// out at 1 s of wall clock on an oversubscribed machine: the
 /// `amplified-dedup-signatures-instrumented-*` regressions.)
 pub const AMPLIFIED_MAX_BYTES: usize = 128 << 10;
 
