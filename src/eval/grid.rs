@@ -16,6 +16,8 @@
 //!   "translate": ["none", "fusion", "decompose"],
 //!   "tree": ["none", "collapsed"],
 //!   "rerank": ["none", "maxsim"],
+//!   "route": ["none", "auto"],
+//!   "construct": ["off", "apply"],
 //!   "adaptive": [false, true]
 //! }
 //! ```
@@ -29,7 +31,10 @@
 //! for the answers, see [`crate::rag::adaptive`]; `true`, `false` or a list of both;
 //! default `false`; with `true` every translation must be `none`, as in
 //! `AskOptions::validate`), and so is `rerank` (sentence-level MaxSim over the fused
-//! candidates, [`crate::query::Rerank`]; default `none` only). An unknown mode or key is an
+//! candidates, [`crate::query::Rerank`]; default `none` only), and so are `route` (logical
+//! routing to collections, [`crate::query::route`]; default `none` only) and `construct`
+//! (query construction, [`crate::query::construct`]: `off`, `suggest`, `apply`; default
+//! `off` only). An unknown mode or key is an
 //! [`Error::InvalidOption`] naming it.
 //!
 //! The grid is expanded embedder-major, then chunking, then mode, and [`run_grid`]
@@ -44,7 +49,7 @@ use serde::{Deserialize, Serialize};
 use super::dataset::Question;
 use super::run::{evaluate_with, EvalOptions, EvalReport};
 use crate::error::{Error, Result};
-use crate::query::{Rerank, Retrieval, SearchOptions, Translate, Tree};
+use crate::query::{Construct, Rerank, Retrieval, Route, SearchOptions, Translate, Tree};
 use crate::rag::{Engine, Stats};
 
 /// A retrieval mode of the grid: the one [`Retrieval`] model of the query stage.
@@ -122,6 +127,12 @@ pub struct Configuration {
     /// Reranking of the fused candidates (default none).
     #[serde(default)]
     pub rerank: Rerank,
+    /// Routing to collections (default none).
+    #[serde(default)]
+    pub route: Route,
+    /// Query construction (default off).
+    #[serde(default)]
+    pub construct: Construct,
 }
 
 /// A parsed grid.
@@ -151,6 +162,20 @@ pub struct GridConfig {
     /// Rerankings, each crossed with every mode (default: none only).
     #[serde(default = "no_rerank")]
     pub rerank: Vec<Rerank>,
+    /// Routings, each crossed with every mode (default: none only).
+    #[serde(default = "no_route")]
+    pub route: Vec<Route>,
+    /// Query constructions, each crossed with every mode (default: off only).
+    #[serde(default = "no_construct")]
+    pub construct: Vec<Construct>,
+}
+
+fn no_route() -> Vec<Route> {
+    vec![Route::None]
+}
+
+fn no_construct() -> Vec<Construct> {
+    vec![Construct::Off]
 }
 
 fn no_rerank() -> Vec<Rerank> {
@@ -183,6 +208,8 @@ const KEYS: &[&str] = &[
     "tree",
     "adaptive",
     "rerank",
+    "route",
+    "construct",
 ];
 
 /// A JSON list of option names, each parsed by the options model; a value that is not a
@@ -223,6 +250,8 @@ impl GridConfig {
             tree: no_tree(),
             adaptive: not_adaptive(),
             rerank: no_rerank(),
+            route: no_route(),
+            construct: no_construct(),
             answers: false,
         }
     }
@@ -351,6 +380,12 @@ impl GridConfig {
         if let Some(rs) = list("rerank")? {
             grid.rerank = dedup(names(rs, "rerank", "a rerank name")?);
         }
+        if let Some(rs) = list("route")? {
+            grid.route = dedup(names(rs, "route", "a route name")?);
+        }
+        if let Some(cs) = list("construct")? {
+            grid.construct = dedup(names(cs, "construct", "a construct setting")?);
+        }
         if let Some(a) = obj.get("answers") {
             grid.answers = a.as_bool().ok_or_else(|| bad("answers", format!("{a} is not true or false")))?;
         }
@@ -404,9 +439,11 @@ impl GridConfig {
                         if tree == Tree::Collapsed && mode == ModeSpec::Sparse {
                             continue; // the tree is dense-only
                         }
-                        for (&adaptive, &rerank) in
-                            self.adaptive.iter().flat_map(|a| self.rerank.iter().map(move |r| (a, r)))
-                        {
+                        let shaping = self.route.iter().flat_map(|ro| self.construct.iter().map(move |co| (*ro, *co)));
+                        let crossed = self.adaptive.iter().flat_map(|a| self.rerank.iter().map(move |r| (*a, *r)));
+                        let crossed: Vec<((bool, Rerank), (Route, Construct))> =
+                            crossed.flat_map(|ar| shaping.clone().map(move |rc| (ar, rc))).collect();
+                        for ((adaptive, rerank), (route, construct)) in crossed {
                             let mut name = mode.name();
                             if translate != Translate::None || self.translate.len() > 1 {
                                 name.push_str(&format!(" · {}", translate.name()));
@@ -419,6 +456,12 @@ impl GridConfig {
                             }
                             if rerank != Rerank::None || self.rerank.len() > 1 {
                                 name.push_str(&format!(" · rerank {}", rerank.name()));
+                            }
+                            if route != Route::None || self.route.len() > 1 {
+                                name.push_str(&format!(" · route {}", route.name()));
+                            }
+                            if construct != Construct::Off || self.construct.len() > 1 {
+                                name.push_str(&format!(" · construct {}", construct.name()));
                             }
                             if self.embedders.len() > 1 {
                                 name.push_str(&format!(" · {}", key.embedder));
@@ -434,6 +477,8 @@ impl GridConfig {
                                 tree,
                                 adaptive,
                                 rerank,
+                                route,
+                                construct,
                             });
                         }
                     }
@@ -614,6 +659,8 @@ impl<'g> GridRunner<'g> {
                     translate: c.translate,
                     tree: c.tree,
                     rerank: c.rerank,
+                    route: c.route,
+                    construct: c.construct,
                     ..c.mode.search_options()
                 },
                 chunk_depth: self.grid.chunk_depth,
@@ -731,6 +778,58 @@ mod tests {
         assert_ne!(none, maxsim, "the reranking must change this ranking for the test to mean anything");
         let grid: Vec<Vec<String>> = run.runs.iter().map(|r| r.report.per_question[0].retrieved_docs.clone()).collect();
         assert_eq!(grid, [none, maxsim]);
+    }
+
+    #[test]
+    fn route_and_construct_are_crossed_named_and_searched_with() {
+        let g = GridConfig::from_json(
+            r#"{"modes": ["hybrid"], "route": ["none", "auto"], "construct": ["off", "apply", "apply"]}"#,
+            &key(),
+        )
+        .unwrap();
+        assert_eq!(g.construct, [Construct::Off, Construct::Apply]);
+        let names: Vec<String> = g.expand().into_iter().map(|c| c.name).collect();
+        assert_eq!(
+            names,
+            [
+                "hybrid-rrf · route none · construct off",
+                "hybrid-rrf · route none · construct apply",
+                "hybrid-rrf · route auto · construct off",
+                "hybrid-rrf · route auto · construct apply"
+            ]
+        );
+        let defaults = GridConfig::from_json("{}", &key()).unwrap();
+        assert_eq!((defaults.route, defaults.construct), (vec![Route::None], vec![Construct::Off]));
+        for bad_grid in [r#"{"route": ["sometimes"]}"#, r#"{"construct": [true]}"#] {
+            assert_eq!(GridConfig::from_json(bad_grid, &key()).unwrap_err().kind(), "InvalidOption", "{bad_grid}");
+        }
+        // On a live engine, `construct: apply` narrows the search to the scope the question
+        // names, and `off` does not.
+        let mut e = Engine::new(EngineConfig::default(), Box::new(HashEmbedder::new(64)));
+        e.add_documents(vec![
+            Document::new(
+                "reference/lock.md",
+                "# Lock file\n\nThe lock file records the exact version of every dependency.",
+            ),
+            Document::new(
+                "guide/lock.md",
+                "# Lock file\n\nThe lock file records exact versions of dependencies for you.",
+            ),
+            Document::new("guide/build.md", "# Builds\n\nBuilds use the lock file and record every version they need."),
+        ])
+        .unwrap();
+        let q = crate::eval::parse_jsonl(
+            r#"{"id":"1","question":"In the reference pages, what does the lock file record?","relevant_docs":["reference/lock.md"]}"#,
+            false,
+        )
+        .unwrap()
+        .questions;
+        let g = GridConfig::from_json(r#"{"modes": ["hybrid"], "construct": ["off", "apply"]}"#, &IndexKey::of(&e))
+            .unwrap();
+        let run = run_grid_on(&e, &g, &q, &EvalOptions::default(), &|| 0.0, &mut |_| true).unwrap();
+        let docs: Vec<Vec<String>> = run.runs.iter().map(|r| r.report.per_question[0].retrieved_docs.clone()).collect();
+        assert!(docs[0].iter().any(|d| d.starts_with("guide/")), "off searches everything: {docs:?}");
+        assert!(!docs[1].is_empty() && docs[1].iter().all(|d| d.starts_with("reference/")), "apply: {docs:?}");
     }
 
     #[test]

@@ -1023,6 +1023,8 @@ mod tests {
                 tree: Default::default(),
                 adaptive: false,
                 rerank: Default::default(),
+                route: Default::default(),
+                construct: Default::default(),
             },
             report: EvalReport {
                 config: name.into(),

@@ -50,7 +50,16 @@ pub struct EvalArgs {
     /// MaxSim over the fused candidates). Overrides the grid's `rerank`.
     #[arg(long)]
     rerank: Option<String>,
-    /// Configuration grid (JSON: modes, alphas, rrf_k, k, chunking, embedders, chunk_depth, answers).
+    /// Routings crossed with the modes (comma-separated): none, auto (to the collections the
+    /// question matches). Overrides the grid's `route`.
+    #[arg(long)]
+    route: Option<String>,
+    /// Query constructions crossed with the modes (comma-separated): off, suggest, apply (a
+    /// constraint the question names becomes a filter). Overrides the grid's `construct`.
+    #[arg(long)]
+    construct: Option<String>,
+    /// Configuration grid (JSON: modes, alphas, rrf_k, k, chunking, embedders, chunk_depth,
+    /// answers, translate, tree, rerank, route, construct, adaptive).
     #[arg(long)]
     config: Option<PathBuf>,
     /// BEIR dataset directory (corpus.jsonl, queries.jsonl, qrels/<split>.tsv); its corpus is indexed in memory.
@@ -323,6 +332,12 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
     }
     if let Some(r) = &a.rerank {
         grid.rerank = comma_list(r, "--rerank lists no reranking")?;
+    }
+    if let Some(r) = &a.route {
+        grid.route = comma_list(r, "--route lists no routing")?;
+    }
+    if let Some(c) = &a.construct {
+        grid.construct = comma_list(c, "--construct lists no construction setting")?;
     }
     if let Some(list) = &a.adaptive {
         grid.adaptive = list
