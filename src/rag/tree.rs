@@ -583,8 +583,10 @@ fn write_summary(
 }
 
 /// A generated summary as stored: model citation markers removed, whitespace normalised,
-/// a generation cut by the token bound trimmed to its last whole sentence (when that keeps
-/// `min_words`); `None` if fewer than `min_words` words (at least one) remain or it is
+/// a generation cut by the token bound trimmed to its last whole sentence. `None` (not
+/// usable) if a cut generation has no whole sentence of `min_words`, if fewer than
+/// `min_words` words (at least one) remain, if it repeats itself (fewer than half its
+/// words distinct: SmolLM2 loops on one phrase within the bound at times), or if it is
 /// longer than [`MAX_SUMMARY_TEXT_BYTES`].
 fn usable(raw: &str, truncated: bool, min_words: usize) -> Option<String> {
     // Removing a marker leaves a space before the punctuation that followed it.
@@ -597,14 +599,21 @@ fn usable(raw: &str, truncated: bool, min_words: usize) -> Option<String> {
         let ends = text.char_indices().filter(|&(i, c)| {
             matches!(c, '.' | '!' | '?') && text[i + c.len_utf8()..].chars().next().is_none_or(char::is_whitespace)
         });
-        if let Some(end) =
-            ends.map(|(i, c)| i + c.len_utf8()).filter(|&e| text[..e].split_whitespace().count() >= min_words).last()
-        {
-            text.truncate(end);
-        }
+        let end = ends
+            .map(|(i, c)| i + c.len_utf8())
+            .filter(|&e| text[..e].split_whitespace().count() >= min_words)
+            .last()?;
+        text.truncate(end);
     }
     let text = text.trim().to_owned();
-    (text.split_whitespace().count() >= min_words && text.len() <= MAX_SUMMARY_TEXT_BYTES).then_some(text)
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let distinct = words.iter().collect::<HashSet<_>>().len();
+    let ok = words.len() >= min_words && 2 * distinct >= words.len() && text.len() <= MAX_SUMMARY_TEXT_BYTES;
+    ok.then_some(text)
 }
 
 fn candidate(id: ChunkId, v: &crate::index::sentences::SentenceVector) -> Candidate {
@@ -1121,11 +1130,13 @@ mod tests {
         let cut = "Cargo.toml lists the dependencies of a package. Cargo.lock records the";
         assert_eq!(usable(cut, true, 4).as_deref(), Some("Cargo.toml lists the dependencies of a package."));
         assert_eq!(usable(cut, false, 4).as_deref(), Some(cut));
-        assert_eq!(
-            usable("Cargo builds it. Then the package is", true, 4).as_deref(),
-            Some("Cargo builds it. Then the package is")
-        );
-        assert_eq!(usable(&"word ".repeat(MAX_SUMMARY_TEXT_BYTES), false, 4), None);
+        // Cut with no whole sentence long enough: not usable.
+        assert_eq!(usable("Cargo builds it. Then the package is", true, 4), None);
+        assert!(usable("Cargo builds it. Then the package is", false, 4).is_some());
+        // A loop on one phrase (as SmolLM2 wrote on the fixture index): not usable.
+        assert_eq!(usable("The Turns are a Turns that are Turns that are Turns that.", false, 4), None);
+        let long: Vec<String> = (0..2000).map(|i| format!("w{i}")).collect();
+        assert_eq!(usable(&long.join(" "), false, 4), None, "over the byte limit");
     }
 
     /// 50 000 chunks of hashing-embedder vectors, built directly (indexing 50k documents
