@@ -599,10 +599,8 @@ fn usable(raw: &str, truncated: bool, min_words: usize) -> Option<String> {
         let ends = text.char_indices().filter(|&(i, c)| {
             matches!(c, '.' | '!' | '?') && text[i + c.len_utf8()..].chars().next().is_none_or(char::is_whitespace)
         });
-        let end = ends
-            .map(|(i, c)| i + c.len_utf8())
-            .filter(|&e| text[..e].split_whitespace().count() >= min_words)
-            .last()?;
+        let end =
+            ends.map(|(i, c)| i + c.len_utf8()).rev().find(|&e| text[..e].split_whitespace().count() >= min_words)?;
         text.truncate(end);
     }
     let text = text.trim().to_owned();
