@@ -587,6 +587,11 @@ fn summary_tree_builds_with_progress_cancels_cleanly_and_serves_the_collapsed_tr
     assert_eq!(kind(e.search(q, js(json!({"tree": "collapsed"})))), "InvalidOption");
     assert_eq!(kind(e.search(q, js(json!({"tree": "upside-down"})))), "InvalidOption");
     assert_eq!(kind(e.build_tree(js(json!({"cluster_size": 0})), None, None)), "InvalidOption");
+    // Abstractive summaries need a generator; their options are checked like the others.
+    assert_eq!(kind(e.build_tree(js(json!({"abstractive": true})), None, None)), "ModelNotLoaded");
+    assert_eq!(kind(e.build_tree(js(json!({"abstractive": "yes"})), None, None)), "InvalidOption");
+    assert_eq!(kind(e.build_tree(js(json!({"summary_max_new_tokens": 0})), None, None)), "InvalidOption");
+    assert_eq!(kind(e.build_tree(js(json!({"summary_length": 2, "colour": 1})), None, None)), "InvalidOption");
     // Cancelled: an error, and the exported index is byte-identical.
     let before = e.export_index().unwrap();
     let params = js(json!({"cluster_size": 3, "max_cluster_size": 4, "top_nodes": 2}));
@@ -603,6 +608,9 @@ fn summary_tree_builds_with_progress_cancels_cleanly_and_serves_the_collapsed_tr
     assert!(!events.borrow().is_empty() && events.borrow().iter().all(|p| p["stage"] == "tree"));
     let levels = rs(&e.tree_levels().unwrap());
     assert!(levels.as_array().is_some_and(|l| l.len() >= 2), "{levels}");
+    let stats = rs(&e.stats().unwrap());
+    assert_eq!(stats["tree"]["abstractive"], false, "{stats}");
+    assert_eq!(stats["tree"]["nodes"], report["nodes"], "{stats}");
     // The collapsed tree: real chunks, the nodes in the trace; sparse refused.
     let r = rs(&e.search_traced(q, js(json!({"tree": "collapsed", "k": 3}))).unwrap());
     let body = rs(&e.document(r["hits"][0]["doc_id"].as_str().unwrap()).unwrap());

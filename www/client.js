@@ -313,7 +313,8 @@ class SottoClient {
   }
   /**
    * Build (or rebuild) the RAPTOR summary tree of the index from its stored chunk vectors,
-   * then save. `onProgress({stage: 'tree', level, done, total})`; cancel() stops it and
+   * then save. `onProgress({stage: 'tree', level, done, total})` (and `stage: 'summaries'` while
+   * the loaded generator writes the summaries of `{abstractive: true}`); cancel() stops it and
    * leaves the index (its previous tree included) unchanged. Search with `{tree: 'collapsed'}`.
    */
   buildTree(params = {}, { onProgress } = {}) {

@@ -12,7 +12,7 @@ use sotto::embed::Quantize;
 use sotto::eval::run::snippet;
 use sotto::eval::EvalReport;
 use sotto::generate::{load_gguf, LoadOptions};
-use sotto::index::tree::{SummaryTree, TreeParams};
+use sotto::index::tree::{SummaryOptions, SummaryTree, TreeParams, SUMMARIES_SECTION};
 use sotto::native::{embedder_dir, load_bert_dir_with, models_dir, DEFAULT_EMBEDDER, DEFAULT_GENERATOR};
 use sotto::native::{open_sharded, read_manifest_file, write_shards};
 use sotto::query::options::fusion_from_parts;
@@ -86,6 +86,16 @@ enum Command {
         /// Also build the RAPTOR summary tree (as `sotto raptor` does) and store it in the index.
         #[arg(long)]
         raptor: bool,
+        /// With --raptor: the generator writes each summary (see `sotto raptor --abstractive`).
+        #[arg(long, requires = "raptor")]
+        abstractive: bool,
+        /// With --abstractive: the GGUF generator (default: SmolLM2-135M-Instruct under the
+        /// models directory).
+        #[arg(long, requires = "abstractive")]
+        generator: Option<PathBuf>,
+        /// With --abstractive: most new tokens per summary.
+        #[arg(long, default_value_t = 64, requires = "abstractive")]
+        summary_tokens: usize,
     },
     /// Add (or rebuild) the RAPTOR summary tree of an existing index, from the chunk vectors
     /// it stores (no chunk is re-embedded; sentences of central chunks are, if the index
@@ -102,8 +112,19 @@ enum Command {
         #[arg(long)]
         params: Option<String>,
         /// Remove the tree instead of building one.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "abstractive")]
         remove: bool,
+        /// Abstractive summaries: the local generator rewrites each node's extractive
+        /// sentences, copy-constrained (a node whose generation is unusable stays extractive).
+        #[arg(long)]
+        abstractive: bool,
+        /// With --abstractive: the GGUF generator (default: SmolLM2-135M-Instruct under the
+        /// models directory).
+        #[arg(long, requires = "abstractive")]
+        generator: Option<PathBuf>,
+        /// With --abstractive: most new tokens per summary.
+        #[arg(long, default_value_t = 64, requires = "abstractive")]
+        summary_tokens: usize,
     },
     /// Convert an index file into a sharded static index (manifest.json and
     /// content-addressed shards) that a static host serves piece by piece.
@@ -293,6 +314,9 @@ fn run() -> Result<()> {
             describe,
             collection_by_dir,
             raptor,
+            abstractive,
+            generator,
+            summary_tokens,
         } => {
             let mut config = EngineConfig::default();
             config.sentences.at_index_time = !no_sentence_vectors;
@@ -317,8 +341,11 @@ fn run() -> Result<()> {
             for (name, text) in &describe {
                 sotto::query::route::validate_collection(name, text)?;
             }
-            let extras = IndexExtras { meta: extra, describe, collection_by_dir, raptor, shards };
-            index(inputs, output.as_deref(), embedder, config, &extras)
+            let summaries = SummaryOptions { abstractive, max_new_tokens: summary_tokens, ..SummaryOptions::default() };
+            summaries.validate()?;
+            let generator = if abstractive { Some(load_generator(&models, generator)?) } else { None };
+            let extras = IndexExtras { meta: extra, describe, collection_by_dir, raptor, summaries, generator, shards };
+            index(inputs, output.as_deref(), embedder, config, extras)
         }
         Command::Shard { index, out, clusters, recall_target } => {
             let params = ShardParams { clusters, recall_target, ..ShardParams::default() };
@@ -330,25 +357,30 @@ fn run() -> Result<()> {
             print_shard_set(&set, written, &out, t.elapsed().as_secs_f64());
             Ok(())
         }
-        Command::Raptor { index, output, params, remove } => {
+        Command::Raptor { index, output, params, remove, abstractive, generator, summary_tokens } => {
             let params: TreeParams = match params {
                 Some(p) => serde_json::from_str(&p).context("--params")?,
                 None => TreeParams::default(),
             };
             params.validate()?;
+            let summaries = SummaryOptions { abstractive, max_new_tokens: summary_tokens, ..SummaryOptions::default() };
+            summaries.validate()?;
             let bytes = std::fs::read(&index).with_context(|| format!("reading {}", index.display()))?;
             let manifest = read_manifest(&bytes).with_context(|| format!("reading {}", index.display()))?;
             let embedder = load_embedder(&models, &manifest.embedder.name)?;
             // Without the old tree: a damaged one is replaced, not a reason to stop.
             let mut engine = Engine::from_bytes_without_tree(&bytes, embedder)
                 .with_context(|| format!("loading {}", index.display()))?;
+            if abstractive {
+                engine.set_generator(load_generator(&models, generator)?);
+            }
             let before = bytes.len();
             let t = Instant::now();
             let report = if remove {
                 None
             } else {
                 let bar = progress_bar();
-                let r = engine.build_tree(&params, &mut |p| show_progress(&bar, p), &|| false)?;
+                let r = engine.build_tree_with(&params, &summaries, &mut |p| show_progress(&bar, p), &|| false)?;
                 bar.finish_and_clear();
                 Some(r)
             };
@@ -356,6 +388,15 @@ fn run() -> Result<()> {
             let out = engine.to_bytes()?;
             let path = output.unwrap_or(index);
             std::fs::write(&path, &out).with_context(|| format!("writing {}", path.display()))?;
+            if let Some(r) = report.as_ref().filter(|_| abstractive) {
+                println!(
+                    "abstractive summaries: {} written, {} kept extractive; {} tokens generated ({:.2} s per node)",
+                    r.abstractive,
+                    r.abstractive_fallbacks,
+                    r.generated_tokens,
+                    build_s / r.nodes.max(1) as f64
+                );
+            }
             match report {
                 Some(r) => println!(
                     "summary tree over {} chunks: {} nodes {:?} per level; {} sentences and {} summaries embedded; \
@@ -538,13 +579,7 @@ fn run() -> Result<()> {
             options.validate()?;
             let mut engine = open(&models, &index)?;
             if options.mode.uses_generator() {
-                let path = generator.unwrap_or_else(|| models.join(DEFAULT_GENERATOR));
-                let t = Instant::now();
-                let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-                let g = load_gguf(&bytes, &LoadOptions::default())
-                    .with_context(|| format!("loading {}", path.display()))?;
-                eprintln!("loaded {} in {:.1} s", path.display(), t.elapsed().as_secs_f64());
-                engine.set_generator(g);
+                engine.set_generator(load_generator(&models, generator)?);
             }
             let started = Instant::now();
             let clock = move || started.elapsed().as_secs_f64() * 1e3;
@@ -697,12 +732,22 @@ fn run() -> Result<()> {
             let sections = sotto::index::format::read_sections(&bytes)?;
             value["tree"] = match sections.get("tree") {
                 Some(t) => {
-                    let tree = SummaryTree::from_bytes(t)?;
+                    let mut tree = SummaryTree::from_bytes(t)?;
+                    let summaries = sections.get(SUMMARIES_SECTION);
+                    if let Some(s) = summaries {
+                        tree = tree.with_summaries(s)?;
+                    }
                     let mut per_level = vec![0usize; tree.levels()];
                     for n in tree.nodes() {
                         per_level[n.level as usize - 1] += 1;
                     }
-                    serde_json::json!({ "nodes": tree.len(), "nodes_per_level": per_level, "bytes": t.len(), "params": tree.params() })
+                    let abstractive = tree.abstractive().map(|a| {
+                        serde_json::json!({ "generator": a.generator, "max_new_tokens": a.max_new_tokens,
+                                            "nodes": tree.abstractive_nodes(), "bytes": summaries.map_or(0, |s| s.len()) })
+                    });
+                    serde_json::json!({ "nodes": tree.len(), "nodes_per_level": per_level, "bytes": t.len(),
+                                        "params": tree.params(), "summaries": if abstractive.is_some() { "abstractive" } else { "extractive" },
+                                        "abstractive": abstractive })
                 }
                 None => serde_json::Value::Null,
             };
@@ -728,6 +773,7 @@ fn show_progress(bar: &ProgressBar, p: Progress) {
         Progress::Chunking { done, total } => ("chunking".to_owned(), done, total),
         Progress::Embedding { done, total } => ("embedding".to_owned(), done, total),
         Progress::Tree { level, done, total } => (format!("tree L{level}"), done, total),
+        Progress::Summaries { level, done, total } => (format!("summary L{level}"), done, total),
     };
     bar.set_message(msg);
     bar.set_length(total as u64);
@@ -744,6 +790,16 @@ fn load_embedder(models: &Path, name: &str) -> Result<Box<dyn Embedder>> {
     Ok(Box::new(
         load_bert_dir_with(&dir, quantize).with_context(|| format!("loading embedder from {}", dir.display()))?,
     ))
+}
+
+/// The GGUF generator at `path`, or the default one under `models`.
+fn load_generator(models: &Path, path: Option<PathBuf>) -> Result<Box<dyn sotto::generate::Generator>> {
+    let path = path.unwrap_or_else(|| models.join(DEFAULT_GENERATOR));
+    let t = Instant::now();
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let g = load_gguf(&bytes, &LoadOptions::default()).with_context(|| format!("loading {}", path.display()))?;
+    eprintln!("loaded {} in {:.1} s", path.display(), t.elapsed().as_secs_f64());
+    Ok(g)
 }
 
 fn open(models: &Path, index: &Path) -> Result<Engine> {
@@ -812,6 +868,10 @@ struct IndexExtras {
     collection_by_dir: bool,
     /// Build the summary tree too (`--raptor`).
     raptor: bool,
+    /// How its summaries are written (`--abstractive`).
+    summaries: SummaryOptions,
+    /// The generator of abstractive summaries.
+    generator: Option<Box<dyn sotto::generate::Generator>>,
     /// Write a sharded index here too (`--shards`).
     shards: Option<PathBuf>,
 }
@@ -821,10 +881,9 @@ fn index(
     output: Option<&Path>,
     embedder: Box<dyn Embedder>,
     config: EngineConfig,
-    extras: &IndexExtras,
+    extras: IndexExtras,
 ) -> Result<()> {
-    let IndexExtras { meta: extra, describe, collection_by_dir, raptor, shards } = extras;
-    let (collection_by_dir, raptor) = (*collection_by_dir, *raptor);
+    let IndexExtras { meta: extra, describe, collection_by_dir, raptor, summaries, generator, shards } = extras;
     let started = Instant::now();
     let files = collect_files(&inputs)?;
     if files.is_empty() {
@@ -839,7 +898,7 @@ fn index(
             if let Some((dir, _)) = id.split_once('/').filter(|_| collection_by_dir) {
                 d.metadata.insert("collection".into(), dir.to_owned());
             }
-            for (k, v) in extra {
+            for (k, v) in &extra {
                 d.metadata.insert(k.clone(), v.clone());
             }
             d.validate(&config.limits)?;
@@ -854,8 +913,11 @@ fn index(
         }
     }
     let mut engine = Engine::with_config(config, embedder)?;
-    for (name, text) in describe {
+    for (name, text) in &describe {
         engine.set_collection_description(name, text)?;
+    }
+    if let Some(g) = generator {
+        engine.set_generator(g);
     }
     let bar = ProgressBar::new(docs.len() as u64);
     bar.set_style(
@@ -866,8 +928,14 @@ fn index(
     let report = engine.add_documents_with(docs, &mut on_progress, &|| false)?;
     let tree_s = if raptor {
         let t = Instant::now();
-        let r = engine.build_tree(&TreeParams::default(), &mut on_progress, &|| false)?;
+        let r = engine.build_tree_with(&TreeParams::default(), &summaries, &mut on_progress, &|| false)?;
         eprintln!("summary tree: {} nodes {:?} per level", r.nodes, r.nodes_per_level);
+        if summaries.abstractive {
+            eprintln!(
+                "abstractive summaries: {} written, {} kept extractive; {} tokens generated",
+                r.abstractive, r.abstractive_fallbacks, r.generated_tokens
+            );
+        }
         Some(t.elapsed().as_secs_f64())
     } else {
         None
@@ -895,7 +963,7 @@ fn index(
         output.map_or_else(|| "(no index file written)".to_owned(), |o| o.display().to_string()),
         bytes.len() as f64 / 1e6
     );
-    if let Some(dir) = shards {
+    if let Some(dir) = shards.as_deref() {
         let t = Instant::now();
         let set = engine.to_shards(&ShardParams::default())?;
         let written = write_shards(dir, &set).with_context(|| format!("writing {}", dir.display()))?;

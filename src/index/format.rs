@@ -44,6 +44,9 @@
 //! - `tree` — the RAPTOR summary tree ([`super::tree::SummaryTree::to_bytes`]): nodes by
 //!   level, each with its children, its extractive summary as sentence spans of chunks and
 //!   its int8 vector. Absent: the index has no tree and loads as before.
+//! - `tree_summaries` (after `tree`) — an abstractive tree's texts
+//!   ([`super::tree::SummaryTree::summaries_to_bytes`]): the generator, the token bound and
+//!   one optional text per node. Absent: the tree is extractive.
 //!
 //! The BM25 index and the duplicate detector are *not* stored: both are rebuilt from
 //! the chunk texts on load in milliseconds, which keeps the format small and leaves

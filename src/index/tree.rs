@@ -28,6 +28,13 @@
 //! the candidates are the children's summary sentences. So a retrieved summary node cites
 //! real text (its spans' chunks), and no generator is needed to build the tree.
 //!
+//! **Abstractive summaries are an option** ([`SummaryOptions::abstractive`]): the loaded
+//! generator rewrites a node's extractive sentences under the copy constraint, and the
+//! node's vector embeds that text instead; the spans stay, so expansion and citations do
+//! not change. The texts are stored in their own optional section (`tree_summaries`,
+//! [`SummaryTree::summaries_to_bytes`]), so the `tree` section keeps its layout and a file
+//! without the new section is an extractive tree.
+//!
 //! Defaults follow the tree the paper reports: about 6.7 children per parent
 //! ([`TreeParams::cluster_size`] = 7) and summaries of about 131 tokens
 //! ([`TreeParams::summary_length`] = 4 sentences). This module knows vectors, ids and
@@ -51,6 +58,14 @@ pub const MAX_CLUSTER_SIZE: usize = 1024;
 pub const MAX_SUMMARY_LENGTH: usize = 64;
 /// Most Lloyd iterations per k-means split.
 pub const MAX_KMEANS_ITERATIONS: usize = 1000;
+/// Most new tokens the generator may write for one abstractive summary
+/// ([`SummaryOptions::max_new_tokens`]).
+pub const MAX_SUMMARY_TOKENS: usize = 512;
+/// Most bytes of one abstractive summary text (a longer generation keeps the extractive
+/// summary; a `tree_summaries` section holding a longer one is refused).
+pub const MAX_SUMMARY_TEXT_BYTES: usize = 8192;
+/// Most bytes of the generator's name in a `tree_summaries` section.
+pub const MAX_SUMMARY_GENERATOR_BYTES: usize = 256;
 
 fn bad(name: &'static str, detail: impl Into<String>) -> Error {
     Error::InvalidOption { name, detail: detail.into() }
@@ -140,6 +155,53 @@ impl TreeParams {
     }
 }
 
+/// How a build writes its summaries. Not part of [`TreeParams`], whose encoding is fixed
+/// by the `tree` section; what an abstractive build wrote is recorded in its own section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SummaryOptions {
+    /// Write each summary with the loaded generator from the node's extractive sentences,
+    /// copy-constrained (a generator must be loaded: [`Error::ModelNotLoaded`] otherwise).
+    /// Default false: extractive summaries.
+    pub abstractive: bool,
+    /// Most new tokens per summary, in 1..=[`MAX_SUMMARY_TOKENS`]. Default 64.
+    pub max_new_tokens: usize,
+    /// A generated summary with fewer words is not used (the node keeps its extractive
+    /// text). Default 4.
+    pub min_words: usize,
+}
+
+impl Default for SummaryOptions {
+    fn default() -> Self {
+        SummaryOptions { abstractive: false, max_new_tokens: 64, min_words: 4 }
+    }
+}
+
+impl SummaryOptions {
+    /// Check the fields; the first problem is an [`Error::InvalidOption`].
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=MAX_SUMMARY_TOKENS).contains(&self.max_new_tokens) {
+            return Err(bad("max_new_tokens", format!("{} is not in 1..={MAX_SUMMARY_TOKENS}", self.max_new_tokens)));
+        }
+        if self.min_words > self.max_new_tokens {
+            return Err(bad(
+                "min_words",
+                format!("{} is more than max_new_tokens ({})", self.min_words, self.max_new_tokens),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What wrote a tree's abstractive summaries (present only on an abstractive tree).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Abstractive {
+    /// The generator's name, as it reported it.
+    pub generator: String,
+    /// The new-token bound each summary was written under.
+    pub max_new_tokens: u32,
+}
+
 /// A sentence of a summary: a byte span of a chunk's document text, inside that chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TreeSpan {
@@ -160,8 +222,12 @@ pub struct TreeNode {
     pub children: Vec<u32>,
     /// The extractive summary, in source order.
     pub spans: Vec<TreeSpan>,
-    /// Unit embedding of the summary text (stored int8, as sentence vectors are).
+    /// Unit embedding of the summary text (stored int8, as sentence vectors are): the
+    /// abstractive text when there is one, else the spans' sentences.
     pub vector: Vec<f32>,
+    /// The abstractive summary the generator wrote from the spans' sentences; `None`: the
+    /// summary is extractive (an extractive tree, or the generator wrote nothing usable).
+    pub summary: Option<String>,
 }
 
 /// A summary tree: nodes ordered by level (all of level 1 first), the parameters it was
@@ -171,6 +237,8 @@ pub struct SummaryTree {
     dim: usize,
     params: TreeParams,
     nodes: Vec<TreeNode>,
+    /// Set when the build was abstractive (then the `tree_summaries` section is written).
+    abstractive: Option<Abstractive>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -189,16 +257,86 @@ struct Wire {
     nodes: Vec<WireNode>,
 }
 
+/// The `tree_summaries` section: who wrote the summaries, then one entry per node of the
+/// `tree` section, in its order (`None`: that node kept its extractive summary).
+#[derive(Serialize, Deserialize)]
+struct SummariesWire {
+    generator: String,
+    max_new_tokens: u32,
+    texts: Vec<Option<String>>,
+}
+
 fn corrupt(detail: impl std::fmt::Display) -> Error {
     Error::corrupt("tree", detail)
+}
+
+/// The name of the optional section that holds an abstractive tree's summary texts.
+pub const SUMMARIES_SECTION: &str = "tree_summaries";
+
+fn summaries_corrupt(detail: impl std::fmt::Display) -> Error {
+    Error::corrupt(SUMMARIES_SECTION, detail)
+}
+
+/// A usable abstractive summary: not blank, at most [`MAX_SUMMARY_TEXT_BYTES`].
+fn check_summary_text(t: &str) -> std::result::Result<(), String> {
+    if t.trim().is_empty() {
+        return Err("an empty summary".into());
+    }
+    if t.len() > MAX_SUMMARY_TEXT_BYTES {
+        return Err(format!("a summary of {} bytes, more than the limit of {MAX_SUMMARY_TEXT_BYTES}", t.len()));
+    }
+    Ok(())
+}
+
+fn check_generator(name: &str) -> std::result::Result<(), String> {
+    if name.len() > MAX_SUMMARY_GENERATOR_BYTES {
+        return Err(format!(
+            "a generator name of {} bytes, more than the limit of {MAX_SUMMARY_GENERATOR_BYTES}",
+            name.len()
+        ));
+    }
+    Ok(())
 }
 
 impl SummaryTree {
     /// A tree of `nodes` (checked as [`SummaryTree::from_bytes`] checks a loaded one).
     pub fn new(dim: usize, params: TreeParams, nodes: Vec<TreeNode>) -> Result<SummaryTree> {
-        let tree = SummaryTree { dim, params, nodes };
+        SummaryTree::build(dim, params, nodes, None)
+    }
+
+    fn build(
+        dim: usize,
+        params: TreeParams,
+        nodes: Vec<TreeNode>,
+        abstractive: Option<Abstractive>,
+    ) -> Result<SummaryTree> {
+        if let Some(a) = &abstractive {
+            check_generator(&a.generator).map_err(summaries_corrupt)?;
+        }
+        let tree = SummaryTree { dim, params, nodes, abstractive };
         tree.check_shape()?;
         Ok(tree)
+    }
+
+    /// A tree whose summaries `abstractive` wrote (nodes with a `summary` text), checked as
+    /// [`SummaryTree::new`] and [`SummaryTree::with_summaries`] check theirs.
+    pub fn new_abstractive(
+        dim: usize,
+        params: TreeParams,
+        nodes: Vec<TreeNode>,
+        abstractive: Abstractive,
+    ) -> Result<SummaryTree> {
+        SummaryTree::build(dim, params, nodes, Some(abstractive))
+    }
+
+    /// What wrote the summaries, if the tree is abstractive.
+    pub fn abstractive(&self) -> Option<&Abstractive> {
+        self.abstractive.as_ref()
+    }
+
+    /// Nodes whose summary the generator wrote (0 for an extractive tree).
+    pub fn abstractive_nodes(&self) -> usize {
+        self.nodes.iter().filter(|n| n.summary.is_some()).count()
     }
 
     /// The vectors' dimension.
@@ -278,6 +416,12 @@ impl SummaryTree {
             if n.spans.iter().any(|s| s.start >= s.end) {
                 return Err(corrupt(format!("node {i}: an empty or reversed span")));
             }
+            if let Some(t) = &n.summary {
+                if self.abstractive.is_none() {
+                    return Err(corrupt(format!("node {i}: an abstractive summary in an extractive tree")));
+                }
+                check_summary_text(t).map_err(|d| summaries_corrupt(format!("node {i}: {d}")))?;
+            }
         }
         Ok(())
     }
@@ -300,6 +444,40 @@ impl SummaryTree {
         bincode_opts(u64::MAX).serialize(&wire).unwrap_or_default()
     }
 
+    /// The `tree_summaries` section's bytes (bincode: the generator's name, the new-token
+    /// bound, then per node its text or none); `None` for an extractive tree, which has no
+    /// such section.
+    pub fn summaries_to_bytes(&self) -> Option<Vec<u8>> {
+        let a = self.abstractive.as_ref()?;
+        let wire = SummariesWire {
+            generator: a.generator.clone(),
+            max_new_tokens: a.max_new_tokens,
+            texts: self.nodes.iter().map(|n| n.summary.clone()).collect(),
+        };
+        Some(bincode_opts(u64::MAX).serialize(&wire).unwrap_or_default())
+    }
+
+    /// This tree (read from its `tree` section) with the texts of a `tree_summaries`
+    /// section: one entry per node, each text UTF-8, not blank and at most
+    /// [`MAX_SUMMARY_TEXT_BYTES`] — any other content is [`Error::Corrupt`] naming
+    /// `tree_summaries`.
+    pub fn with_summaries(self, bytes: &[u8]) -> Result<SummaryTree> {
+        let wire: SummariesWire =
+            bincode_opts(bytes.len() as u64 + 1024).deserialize(bytes).map_err(|e| summaries_corrupt(e.to_string()))?;
+        if wire.texts.len() != self.nodes.len() {
+            return Err(summaries_corrupt(format!("{} summaries for {} nodes", wire.texts.len(), self.nodes.len())));
+        }
+        let mut nodes = self.nodes;
+        for (n, t) in nodes.iter_mut().zip(wire.texts) {
+            n.summary = t;
+        }
+        let a = Abstractive { generator: wire.generator, max_new_tokens: wire.max_new_tokens };
+        if !(1..=MAX_SUMMARY_TOKENS as u32).contains(&a.max_new_tokens) {
+            return Err(summaries_corrupt(format!("max_new_tokens {}", a.max_new_tokens)));
+        }
+        SummaryTree::build(self.dim, self.params, nodes, Some(a))
+    }
+
     /// Parse and check a `tree` section. Which chunks exist and where their spans lie is
     /// checked by the engine that loads it (`rag::persist`).
     pub fn from_bytes(bytes: &[u8]) -> Result<SummaryTree> {
@@ -320,7 +498,7 @@ impl SummaryTree {
                     )));
                 }
                 let vector = n.codes.iter().map(|&q| q as f32 * n.scale).collect();
-                Ok(TreeNode { level: n.level, children: n.children, spans: n.spans, vector })
+                Ok(TreeNode { level: n.level, children: n.children, spans: n.spans, vector, summary: None })
             })
             .collect::<Result<Vec<_>>>()?;
         SummaryTree::new(dim, wire.params, nodes)
@@ -548,7 +726,13 @@ mod tests {
     }
 
     fn node(level: u8, children: Vec<u32>) -> TreeNode {
-        TreeNode { level, children, spans: vec![TreeSpan { chunk: 0, start: 0, end: 3 }], vector: unit(vec![1.0, 2.0]) }
+        TreeNode {
+            level,
+            children,
+            spans: vec![TreeSpan { chunk: 0, start: 0, end: 3 }],
+            vector: unit(vec![1.0, 2.0]),
+            summary: None,
+        }
     }
 
     #[test]
@@ -577,5 +761,28 @@ mod tests {
         let mut bytes = t.to_bytes();
         bytes.truncate(bytes.len() / 2);
         assert_eq!(SummaryTree::from_bytes(&bytes).unwrap_err().kind(), "Corrupt");
+    }
+
+    #[test]
+    fn summaries_travel_in_their_own_section_and_leave_the_tree_section_as_it_was() {
+        let written = |t: Option<&str>| TreeNode { summary: t.map(str::to_owned), ..node(1, vec![0]) };
+        let nodes = vec![written(Some("Apples grow here.")), written(None)];
+        let a = Abstractive { generator: "SmolLM2".into(), max_new_tokens: 64 };
+        let t = SummaryTree::new_abstractive(2, TreeParams::default(), nodes.clone(), a.clone()).unwrap();
+        let extractive = SummaryTree::new(2, TreeParams::default(), vec![node(1, vec![0]), node(1, vec![0])]).unwrap();
+        assert_eq!(t.to_bytes(), extractive.to_bytes(), "the tree section does not change");
+        assert_eq!(extractive.summaries_to_bytes(), None);
+        let back = SummaryTree::from_bytes(&t.to_bytes()).unwrap().with_summaries(&t.summaries_to_bytes().unwrap());
+        let back = back.unwrap();
+        assert_eq!((back.abstractive(), back.abstractive_nodes()), (Some(&a), 1));
+        assert_eq!(back.nodes()[0].summary.as_deref(), Some("Apples grow here."));
+        // A text in a tree that says it is extractive, a blank text, a long generator name.
+        let err = SummaryTree::new(2, TreeParams::default(), nodes).unwrap_err();
+        assert_eq!(err.kind(), "Corrupt");
+        let err = SummaryTree::new_abstractive(2, TreeParams::default(), vec![written(Some(" "))], a.clone());
+        assert!(matches!(err, Err(Error::Corrupt { section, .. }) if section == SUMMARIES_SECTION));
+        let long = Abstractive { generator: "g".repeat(MAX_SUMMARY_GENERATOR_BYTES + 1), ..a };
+        assert!(SummaryTree::new_abstractive(2, TreeParams::default(), vec![written(None)], long).is_err());
+        assert!(SummaryOptions::default().validate().is_ok() && !SummaryOptions::default().abstractive);
     }
 }

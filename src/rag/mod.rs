@@ -52,7 +52,7 @@ pub mod tree;
 use std::collections::BTreeMap;
 
 pub use config::EngineConfig;
-pub use records::{ChunkRecord, DocRecord, IngestReport, Progress, SearchHit, Stats};
+pub use records::{ChunkRecord, DocRecord, IngestReport, Progress, SearchHit, Stats, TreeStats};
 
 pub use crate::query::{Filter, Mode, SearchOptions};
 
@@ -218,6 +218,13 @@ impl Engine {
             text_bytes: self.docs.values().map(|d| d.text.len()).sum(),
             embedder: self.embedder.info().name.clone(),
             dim: self.embedder.info().dim,
+            tree: self.tree.as_ref().map(|t| records::TreeStats {
+                nodes: t.len(),
+                nodes_per_level: self.tree_levels().into_values().collect(),
+                abstractive: t.abstractive().is_some(),
+                generator: t.abstractive().map(|a| a.generator.clone()),
+                abstractive_nodes: t.abstractive_nodes(),
+            }),
         }
     }
 

@@ -4,7 +4,8 @@
 //! [`crate::index::format`]; this module decides what goes in the sections — the
 //! [`Manifest`], the document and chunk records, the dense index, the sentence vectors
 //! (format v2; a v1 file has none and its chunks are embedded when first needed), the
-//! optional RAPTOR summary tree (`tree`; absent: the index loads without one) — and checks, on
+//! optional RAPTOR summary tree (`tree`; absent: the index loads without one) and the texts
+//! of an abstractive one (`tree_summaries`; absent: the tree is extractive) — and checks, on
 //! load, that they describe one consistent engine before any of it is used:
 //! - the configuration passes [`EngineConfig::validate`];
 //! - the embedder loaded is the one the index was built with;
@@ -32,7 +33,7 @@ use crate::index::format::{
 };
 use crate::index::sentences::SentenceStore;
 use crate::index::sparse::SparseIndex;
-use crate::index::tree::SummaryTree;
+use crate::index::tree::{SummaryTree, SUMMARIES_SECTION};
 use crate::index::ChunkId;
 use crate::ingest::dedup::Deduplicator;
 
@@ -127,17 +128,19 @@ impl Engine {
         let dense = self.dense.to_bytes();
         let sentences = self.sentences.lock().unwrap_or_else(|p| p.into_inner()).to_bytes();
         let tree = self.tree.as_ref().map(|t| t.to_bytes());
+        let summaries = self.tree.as_ref().and_then(SummaryTree::summaries_to_bytes);
         let mut out = Vec::with_capacity(
-            96 + manifest.len()
+            128 + manifest.len()
                 + docs.len()
                 + chunks.len()
                 + dense.len()
                 + sentences.len()
-                + tree.as_ref().map_or(0, Vec::len),
+                + tree.as_ref().map_or(0, Vec::len)
+                + summaries.as_ref().map_or(0, Vec::len),
         );
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(5u32 + u32::from(tree.is_some())).to_le_bytes());
+        out.extend_from_slice(&(5u32 + u32::from(tree.is_some()) + u32::from(summaries.is_some())).to_le_bytes());
         write_section(&mut out, "manifest", &manifest);
         write_section(&mut out, "docs", &docs);
         write_section(&mut out, "chunks", &chunks);
@@ -145,6 +148,9 @@ impl Engine {
         write_section(&mut out, "sentences", &sentences);
         if let Some(tree) = &tree {
             write_section(&mut out, "tree", tree);
+        }
+        if let Some(summaries) = &summaries {
+            write_section(&mut out, SUMMARIES_SECTION, summaries);
         }
         Ok(out)
     }
@@ -160,8 +166,8 @@ impl Engine {
         Engine::load(bytes, embedder, true)
     }
 
-    /// [`Engine::from_bytes`] ignoring the `tree` section, if any: recovers an index whose
-    /// summary tree is damaged, with nothing else lost.
+    /// [`Engine::from_bytes`] ignoring the `tree` and `tree_summaries` sections, if any:
+    /// recovers an index whose summary tree is damaged, with nothing else lost.
     pub fn from_bytes_without_tree(bytes: &[u8], embedder: Box<dyn Embedder>) -> Result<Engine> {
         Engine::load(bytes, embedder, false)
     }
@@ -290,10 +296,23 @@ impl Engine {
         engine.collections = manifest.collections;
         engine.sentences = std::sync::Mutex::new(sentences);
         // The summary tree (optional within format v2): its shape, then its chunks and spans.
-        if let Some(bytes) = sections.get("tree").filter(|_| with_tree) {
-            let tree = SummaryTree::from_bytes(bytes)?;
-            engine.check_tree(&tree)?;
-            engine.tree = Some(tree);
+        // An abstractive tree's texts (`tree_summaries`, optional) need the tree.
+        if with_tree {
+            let summaries = sections.get(SUMMARIES_SECTION);
+            match sections.get("tree") {
+                Some(bytes) => {
+                    let mut tree = SummaryTree::from_bytes(bytes)?;
+                    if let Some(s) = summaries {
+                        tree = tree.with_summaries(s)?;
+                    }
+                    engine.check_tree(&tree)?;
+                    engine.tree = Some(tree);
+                }
+                None if summaries.is_some() => {
+                    return Err(Error::corrupt(SUMMARIES_SECTION, "summary texts without a tree section"));
+                }
+                None => {}
+            }
         }
         Ok(engine)
     }

@@ -103,6 +103,15 @@ pub enum Progress {
         /// Total for this level.
         total: usize,
     },
+    /// Summary tree, abstractive build: summaries the generator has written for `level`.
+    Summaries {
+        /// The level being built.
+        level: usize,
+        /// Done.
+        done: usize,
+        /// Nodes of this level.
+        total: usize,
+    },
 }
 
 /// Summary of an ingest batch.
@@ -137,6 +146,25 @@ pub struct Stats {
     pub embedder: String,
     /// Vector dimension.
     pub dim: usize,
+    /// The summary tree, if the index has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<TreeStats>,
+}
+
+/// The summary tree of an index, in [`Stats`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeStats {
+    /// Summary nodes in all.
+    pub nodes: usize,
+    /// Summary nodes per level (level 1 first).
+    pub nodes_per_level: Vec<usize>,
+    /// Whether the summaries were written by a generator (an abstractive build).
+    pub abstractive: bool,
+    /// The generator that wrote them (abstractive trees only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<String>,
+    /// Nodes whose summary is the generator's (the rest kept their extractive summary).
+    pub abstractive_nodes: usize,
 }
 
 /// What the duplicate detector compares: the chunk's heading path and its text.

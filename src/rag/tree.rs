@@ -15,6 +15,20 @@
 //! k-means splits and embedding batches) leaves the engine as it was. Adding or removing
 //! documents drops the tree (it describes the old corpus).
 //!
+//! **Abstractive summaries** ([`SummaryOptions::abstractive`], off by default). The paper
+//! summarises each cluster with a language model. Here the loaded generator rewrites a
+//! node's extractive sentences (the same spans as above) into one or two sentences,
+//! copy-constrained as compose answers are ([`CopyConstraint`], unit words: every word a
+//! word of those sentences, a stop word or one of [`COPY_FREE_WORDS`]), bounded by
+//! [`SummaryOptions::max_new_tokens`], cancellable between tokens. The node's vector
+//! embeds that text under the same title header; the spans stay on the node, so expansion
+//! to chunks and citations are unchanged. A generation that is empty, shorter than
+//! [`SummaryOptions::min_words`], fails, or does not pass the constraint again as a whole
+//! leaves the node extractive ([`TreeReport::abstractive_fallbacks`]). Higher levels are
+//! clustered on the abstractive vectors; their summaries are written from their own
+//! extractive sentences, not from the children's generated texts, so no generated word
+//! is ever copied twice over.
+//!
 //! **Retrieving** (`SearchOptions::tree = collapsed`). The paper compares traversing the
 //! tree level by level with *collapsing* it — every node of every level in one pool, ranked
 //! by cosine with the question — and recommends the collapsed tree. Here the dense ranking
@@ -31,10 +45,17 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::answer::COPY_FREE_WORDS;
+use super::prompt::{build_summary_prompt, strip_markers};
 use super::records::Progress;
 use super::Engine;
 use crate::error::{Error, Result};
-use crate::index::tree::{centroid, dot, partition, SummaryTree, TreeNode, TreeParams, TreeSpan};
+use crate::generate::constrain::{CopyConstraint, CopyUnit};
+use crate::generate::{ChatMessage, FinishReason, GenerationOptions, Generator, Prompt};
+use crate::index::tree::{
+    centroid, dot, partition, Abstractive, SummaryOptions, SummaryTree, TreeNode, TreeParams, TreeSpan,
+    MAX_SUMMARY_GENERATOR_BYTES, MAX_SUMMARY_TEXT_BYTES,
+};
 use crate::index::{ChunkId, Scored};
 use crate::query::TreeHit;
 
@@ -51,6 +72,16 @@ pub struct TreeReport {
     pub sentences_embedded: usize,
     /// Summaries embedded (= nodes).
     pub summaries_embedded: usize,
+    /// Abstractive build: summaries the generator wrote that the tree uses.
+    #[serde(default)]
+    pub abstractive: usize,
+    /// Abstractive build: nodes that kept their extractive summary because the generation
+    /// was empty, too short, failed, or did not pass the copy constraint.
+    #[serde(default)]
+    pub abstractive_fallbacks: usize,
+    /// Abstractive build: tokens generated in all.
+    #[serde(default)]
+    pub generated_tokens: usize,
 }
 
 /// A summary sentence while building: its span and its vector.
@@ -80,7 +111,20 @@ impl Engine {
         progress: &mut dyn FnMut(Progress),
         cancelled: &dyn Fn() -> bool,
     ) -> Result<TreeReport> {
-        let (tree, report) = self.compute_tree(params, progress, cancelled)?;
+        self.build_tree_with(params, &SummaryOptions::default(), progress, cancelled)
+    }
+
+    /// [`Engine::build_tree`] with a choice of summaries: `summaries.abstractive` has the
+    /// loaded generator write them (see the module docs; [`Error::ModelNotLoaded`] without
+    /// one, before anything is done), also reporting [`Progress::Summaries`].
+    pub fn build_tree_with(
+        &mut self,
+        params: &TreeParams,
+        summaries: &SummaryOptions,
+        progress: &mut dyn FnMut(Progress),
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<TreeReport> {
+        let (tree, report) = self.compute_tree(params, summaries, progress, cancelled)?;
         self.tree = Some(tree);
         Ok(report)
     }
@@ -88,10 +132,22 @@ impl Engine {
     fn compute_tree(
         &self,
         params: &TreeParams,
+        options: &SummaryOptions,
         progress: &mut dyn FnMut(Progress),
         cancelled: &dyn Fn() -> bool,
     ) -> Result<(SummaryTree, TreeReport)> {
         params.validate()?;
+        options.validate()?;
+        let abstractive = if options.abstractive {
+            let info = self.generator_info().ok_or(Error::ModelNotLoaded("generator"))?;
+            let mut generator = info.name.unwrap_or(info.architecture);
+            while generator.len() > MAX_SUMMARY_GENERATOR_BYTES {
+                generator.pop();
+            }
+            Some(Abstractive { generator, max_new_tokens: options.max_new_tokens as u32 })
+        } else {
+            None
+        };
         let dim = self.dense.dim();
         let (ids, chunk_vectors) = self.chunk_vectors()?;
         let mut report = TreeReport { chunks: ids.len(), ..TreeReport::default() };
@@ -150,11 +206,17 @@ impl Engine {
                 self.source_order(&mut picked);
                 summaries.push(picked);
             }
-            let texts: Vec<String> = summaries.iter().map(|s| self.summary_text(s)).collect();
+            let written: Vec<Option<String>> = if abstractive.is_some() {
+                self.write_summaries(&summaries, level, options, &mut report, progress, cancelled)?
+            } else {
+                vec![None; summaries.len()]
+            };
+            let texts: Vec<String> =
+                summaries.iter().zip(&written).map(|(s, w)| self.summary_text(s, w.as_deref())).collect();
             let vectors = self.embed_level(&texts, level, clusters.len(), progress, cancelled)?;
             report.summaries_embedded += vectors.len();
             let first_new = nodes.len();
-            for ((c, s), v) in clusters.iter().zip(&summaries).zip(&vectors) {
+            for (((c, s), v), w) in clusters.iter().zip(&summaries).zip(&vectors).zip(written) {
                 let children = if level == 1 {
                     c.iter().map(|&i| ids[i]).collect()
                 } else {
@@ -165,6 +227,7 @@ impl Engine {
                     children,
                     spans: s.iter().map(|c| c.span).collect(),
                     vector: v.clone(),
+                    summary: w,
                 });
             }
             report.nodes_per_level.push(clusters.len());
@@ -173,7 +236,69 @@ impl Engine {
             level_summaries = summaries;
         }
         report.nodes = nodes.len();
-        Ok((SummaryTree::new(dim, *params, nodes)?, report))
+        let tree = match abstractive {
+            Some(a) => SummaryTree::new_abstractive(dim, *params, nodes, a)?,
+            None => SummaryTree::new(dim, *params, nodes)?,
+        };
+        Ok((tree, report))
+    }
+
+    /// One level's abstractive summaries, by the loaded generator (see the module docs):
+    /// per node its text, or `None` where the node keeps its extractive summary.
+    fn write_summaries(
+        &self,
+        summaries: &[Vec<Candidate>],
+        level: usize,
+        options: &SummaryOptions,
+        report: &mut TreeReport,
+        progress: &mut dyn FnMut(Progress),
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Vec<Option<String>>> {
+        let mut guard = self
+            .generator
+            .lock()
+            .map_err(|_| Error::WrongState("generator lock poisoned by an earlier failure".into()))?;
+        let generator = guard.as_mut().ok_or(Error::ModelNotLoaded("generator"))?;
+        let total = summaries.len();
+        progress(Progress::Summaries { level, done: 0, total });
+        let mut out = Vec::with_capacity(total);
+        for (i, summary) in summaries.iter().enumerate() {
+            if cancelled() {
+                return Err(Error::Cancelled);
+            }
+            let sentences: Vec<&str> = summary.iter().filter_map(|c| self.span_text(c.span)).collect();
+            let lang = summary
+                .first()
+                .and_then(|c| self.chunks.get(&c.span.chunk))
+                .and_then(|r| self.docs.get(&r.doc_id))
+                .map_or(crate::text::Language::English, |d| d.language);
+            let free: Vec<&str> = lang.stop_words().iter().chain(COPY_FREE_WORDS).copied().collect();
+            let run = write_summary(generator.as_mut(), &sentences, &free, options, cancelled);
+            generator.reset();
+            let (text, tokens) = match run {
+                Ok(r) => r,
+                Err(Error::Cancelled) => return Err(Error::Cancelled),
+                // A generation that fails (the prompt too long for the context, a model
+                // error) is one node's loss, not the build's: it stays extractive.
+                Err(_) => (None, 0),
+            };
+            report.generated_tokens += tokens;
+            if text.is_some() {
+                report.abstractive += 1;
+            } else {
+                report.abstractive_fallbacks += 1;
+            }
+            out.push(text);
+            progress(Progress::Summaries { level, done: i + 1, total });
+        }
+        Ok(out)
+    }
+
+    /// The text of a summary span (trimmed), if it addresses one.
+    fn span_text(&self, span: TreeSpan) -> Option<&str> {
+        let record = self.chunks.get(&span.chunk)?;
+        let d = self.docs.get(&record.doc_id)?;
+        d.text.get(span.start as usize..span.end as usize).map(str::trim)
     }
 
     /// The vectors of the sentences of `central` chunks: stored ones, the rest embedded
@@ -254,8 +379,9 @@ impl Engine {
     }
 
     /// What a summary is embedded as: the passage prefix, its documents' titles as a
-    /// header line (as a chunk has its title and headings), then its sentences.
-    fn summary_text(&self, summary: &[Candidate]) -> String {
+    /// header line (as a chunk has its title and headings), then its sentences — or the
+    /// abstractive text `written` from them.
+    fn summary_text(&self, summary: &[Candidate], written: Option<&str>) -> String {
         let mut titles: Vec<&str> = Vec::new();
         let mut text = String::new();
         for c in summary {
@@ -273,7 +399,7 @@ impl Engine {
                 }
             }
         }
-        format!("{}{}\n{}", self.config.passage_prefix, titles.join("; "), text)
+        format!("{}{}\n{}", self.config.passage_prefix, titles.join("; "), written.unwrap_or(&text))
     }
 
     /// Sort a summary into source order: by document id, then byte offset.
@@ -419,6 +545,75 @@ impl Engine {
     }
 }
 
+/// One abstractive summary of `sentences`, copy-constrained to their words and `free`
+/// words; returns the text if it is usable (see [`usable`]) and the tokens generated.
+fn write_summary(
+    generator: &mut dyn Generator,
+    sentences: &[&str],
+    free: &[&str],
+    options: &SummaryOptions,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<(Option<String>, usize)> {
+    if sentences.is_empty() {
+        return Ok((None, 0));
+    }
+    let constraint = |g: &dyn Generator| {
+        CopyConstraint::with_unit(g.tokenizer(), sentences.iter().copied(), free.iter().copied(), 0, CopyUnit::Words)
+    };
+    let messages = [ChatMessage::user(build_summary_prompt(sentences.iter().copied()))];
+    let gen_options = GenerationOptions { max_new_tokens: options.max_new_tokens, ..GenerationOptions::default() };
+    let mask = Box::new(constraint(&*generator));
+    let run = crate::generate::stream_constrained(
+        generator,
+        Prompt::Chat(&messages),
+        &gen_options,
+        Some(mask),
+        &|| 0.0,
+        &mut |_| !cancelled(),
+    )?;
+    if run.cancelled {
+        return Err(Error::Cancelled);
+    }
+    let truncated = !matches!(run.stats.finish_reason, Some(FinishReason::Eos | FinishReason::Constraint));
+    // The whole text must pass the constraint again: cutting and marker removal must not
+    // make it claim more, and a generator that ignores masks cannot slip a word in.
+    let check = constraint(&*generator);
+    let text = usable(&run.text, truncated, options.min_words).filter(|t| check.accepts(t));
+    Ok((text, run.stats.generated_tokens))
+}
+
+/// A generated summary as stored: model citation markers removed, whitespace normalised,
+/// a generation cut by the token bound trimmed to its last whole sentence. `None` (not
+/// usable) if a cut generation has no whole sentence of `min_words`, if fewer than
+/// `min_words` words (at least one) remain, if it repeats itself (fewer than half its
+/// words distinct: SmolLM2 loops on one phrase within the bound at times), or if it is
+/// longer than [`MAX_SUMMARY_TEXT_BYTES`].
+fn usable(raw: &str, truncated: bool, min_words: usize) -> Option<String> {
+    // Removing a marker leaves a space before the punctuation that followed it.
+    let mut text = strip_markers(raw);
+    for p in [".", ",", ";", ":", "!", "?"] {
+        text = text.replace(&format!(" {p}"), p);
+    }
+    let min_words = min_words.max(1);
+    if truncated {
+        let ends = text.char_indices().filter(|&(i, c)| {
+            matches!(c, '.' | '!' | '?') && text[i + c.len_utf8()..].chars().next().is_none_or(char::is_whitespace)
+        });
+        let end =
+            ends.map(|(i, c)| i + c.len_utf8()).rev().find(|&e| text[..e].split_whitespace().count() >= min_words)?;
+        text.truncate(end);
+    }
+    let text = text.trim().to_owned();
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let distinct = words.iter().collect::<HashSet<_>>().len();
+    let ok = words.len() >= min_words && 2 * distinct >= words.len() && text.len() <= MAX_SUMMARY_TEXT_BYTES;
+    ok.then_some(text)
+}
+
 fn candidate(id: ChunkId, v: &crate::index::sentences::SentenceVector) -> Candidate {
     Candidate { span: TreeSpan { chunk: id, start: v.start, end: v.end }, vector: v.to_f32() }
 }
@@ -462,6 +657,7 @@ mod tests {
     use super::*;
     use crate::embed::hashing::HashEmbedder;
     use crate::embed::Embedder;
+    use crate::index::tree::{MAX_SUMMARY_TOKENS, SUMMARIES_SECTION};
     use crate::query::{Mode, SearchOptions, Tree};
     use crate::rag::records::{ChunkRecord, DocRecord};
     use crate::{Document, EngineConfig};
@@ -687,6 +883,260 @@ mod tests {
         flipped[last] ^= 0x55;
         let err = Engine::from_bytes(&flipped, Box::new(HashEmbedder::new(64))).err().unwrap();
         assert!(matches!(&err, Error::Corrupt { section, .. } if section == "tree"), "{err}");
+    }
+
+    /// A scripted generator that writes `script` for every node: the copy constraint's
+    /// final check lets it through only where the node's sentences hold its words.
+    fn scripted(e: &mut Engine, script: &str) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+        let g = crate::generate::testing::ScriptedGenerator::new(script);
+        let prompts = g.prompts.clone();
+        e.set_generator(Box::new(g));
+        prompts
+    }
+
+    fn abstractive() -> SummaryOptions {
+        SummaryOptions { abstractive: true, max_new_tokens: 16, ..SummaryOptions::default() }
+    }
+
+    const ORCHARD: &str = "The orchard apples grow.";
+
+    #[test]
+    fn abstractive_summaries_replace_the_vectors_keep_the_spans_and_fall_back_where_unusable() {
+        let mut plain = corpus();
+        plain.build_tree(&small(), &mut |_| {}, &|| false).unwrap();
+        let mut e = corpus();
+        let prompts = scripted(&mut e, ORCHARD);
+        let events = std::cell::RefCell::new(Vec::new());
+        let r = e.build_tree_with(&small(), &abstractive(), &mut |p| events.borrow_mut().push(p), &|| false).unwrap();
+        // Only the nodes whose sentences speak of the orchard accept the script.
+        assert!(r.abstractive >= 1 && r.abstractive_fallbacks >= 1, "{r:?}");
+        assert_eq!(r.abstractive + r.abstractive_fallbacks, r.nodes, "{r:?}");
+        assert_eq!(prompts.lock().unwrap().len(), r.nodes, "one generation per node");
+        assert!(prompts.lock().unwrap()[0].contains("Summarize"), "{:?}", prompts.lock().unwrap()[0]);
+        let tree = e.tree().unwrap();
+        assert_eq!(tree.abstractive().map(|a| a.generator.as_str()), Some("scripted"));
+        assert_eq!(tree.abstractive_nodes(), r.abstractive);
+        for n in tree.nodes() {
+            let orchard = n.spans.iter().any(|s| {
+                let (c, _) = e.chunk(s.chunk).unwrap();
+                e.document(&c.doc_id).unwrap().text[s.start as usize..s.end as usize].contains("orchard")
+            });
+            assert_eq!(n.summary.as_deref(), orchard.then_some(ORCHARD), "{n:?}");
+        }
+        // Level 1 is clustered on the chunk vectors: the same clusters and spans as an
+        // extractive build; the vectors of abstractive nodes embed the generated text.
+        let level1 = |t: &SummaryTree| {
+            t.nodes().iter().filter(|n| n.level == 1).map(|n| (n.children.clone(), n.spans.clone())).collect::<Vec<_>>()
+        };
+        assert_eq!(level1(tree), level1(plain.tree().unwrap()));
+        for (a, x) in tree.nodes().iter().zip(plain.tree().unwrap().nodes()).filter(|(n, _)| n.level == 1) {
+            assert_eq!(a.summary.is_some(), a.vector != x.vector, "{a:?}");
+        }
+        let events = events.into_inner();
+        assert!(events.iter().any(|p| matches!(p, Progress::Summaries { level: 1, .. })), "{events:?}");
+        assert!(events.iter().all(|p| match p {
+            Progress::Summaries { done, total, .. } | Progress::Tree { done, total, .. } => done <= total,
+            _ => false,
+        }));
+        // Stats say so; an extractive tree says it is not.
+        let stats = e.stats().tree.unwrap();
+        assert!(stats.abstractive && stats.abstractive_nodes == r.abstractive, "{stats:?}");
+        assert!(!plain.stats().tree.unwrap().abstractive);
+        // Saved and loaded: the texts come back, the bytes are stable, the search works.
+        let bytes = e.to_bytes().unwrap();
+        let back = Engine::from_bytes(&bytes, Box::new(HashEmbedder::new(64))).unwrap();
+        let texts = |t: &SummaryTree| t.nodes().iter().map(|n| n.summary.clone()).collect::<Vec<_>>();
+        assert_eq!(texts(back.tree().unwrap()), texts(tree));
+        assert_eq!(back.tree().unwrap().abstractive(), tree.abstractive());
+        assert_eq!(back.to_bytes().unwrap(), bytes);
+        let o = SearchOptions { k: 4, tree: Tree::Collapsed, ..SearchOptions::default() };
+        let (hits, trace) = back.search_traced("orchard apples grow", &o, &|| 0.0).unwrap();
+        assert!(hits[0].doc_id.starts_with("t1/") && !trace.tree.is_empty(), "{hits:?} {trace:?}");
+        // The extractive build writes no `tree_summaries` section.
+        let sections = crate::index::format::read_sections(&bytes).unwrap();
+        assert!(sections.contains_key(SUMMARIES_SECTION));
+        let plain_bytes = plain.to_bytes().unwrap();
+        assert!(!crate::index::format::read_sections(&plain_bytes).unwrap().contains_key(SUMMARIES_SECTION));
+    }
+
+    #[test]
+    fn a_generation_that_is_too_short_or_invents_a_word_keeps_the_extractive_summary() {
+        for script in ["", "Apples.", "The orchard apples grow quickly."] {
+            let mut e = corpus();
+            scripted(&mut e, script);
+            let r = e.build_tree_with(&small(), &abstractive(), &mut |_| {}, &|| false).unwrap();
+            assert_eq!((r.abstractive, r.abstractive_fallbacks), (0, r.nodes), "{script:?}: {r:?}");
+            let tree = e.tree().unwrap();
+            assert!(tree.abstractive().is_some() && tree.abstractive_nodes() == 0);
+            let mut plain = corpus();
+            plain.build_tree(&small(), &mut |_| {}, &|| false).unwrap();
+            let vectors = |t: &SummaryTree| t.nodes().iter().map(|n| n.vector.clone()).collect::<Vec<_>>();
+            assert_eq!(vectors(tree), vectors(plain.tree().unwrap()), "{script:?}: all extractive, the same tree");
+        }
+    }
+
+    #[test]
+    fn abstractive_without_a_generator_or_with_bad_options_is_a_typed_error_and_nothing_changes() {
+        let mut e = corpus();
+        e.build_tree(&small(), &mut |_| {}, &|| false).unwrap();
+        let before = e.to_bytes().unwrap();
+        let calls = Cell::new(0);
+        let r = e.build_tree_with(&small(), &abstractive(), &mut |_| calls.set(calls.get() + 1), &|| false);
+        assert!(matches!(r, Err(Error::ModelNotLoaded("generator"))), "{r:?}");
+        assert_eq!(calls.get(), 0, "refused before any work");
+        scripted(&mut e, ORCHARD);
+        for bad in [
+            SummaryOptions { max_new_tokens: 0, ..abstractive() },
+            SummaryOptions { max_new_tokens: MAX_SUMMARY_TOKENS + 1, ..abstractive() },
+            SummaryOptions { min_words: 17, ..abstractive() },
+        ] {
+            let r = e.build_tree_with(&small(), &bad, &mut |_| {}, &|| false);
+            assert_eq!(r.unwrap_err().kind(), "InvalidOption", "{bad:?}");
+        }
+        assert_eq!(e.to_bytes().unwrap(), before);
+    }
+
+    #[test]
+    fn cancelling_an_abstractive_build_at_any_point_leaves_the_engine_unchanged() {
+        let mut e = corpus();
+        scripted(&mut e, ORCHARD);
+        e.build_tree(&small(), &mut |_| {}, &|| false).unwrap();
+        let before = e.to_bytes().unwrap();
+        let mut cancelled = 0;
+        for after in 0.. {
+            let calls = Cell::new(0usize);
+            let r = e.build_tree_with(&small(), &abstractive(), &mut |_| {}, &|| {
+                calls.set(calls.get() + 1);
+                calls.get() > after
+            });
+            if r.is_ok() {
+                break;
+            }
+            assert!(matches!(r, Err(Error::Cancelled)), "{after}: {r:?}");
+            assert_eq!(e.to_bytes().unwrap(), before, "cancelled after {after} checks");
+            cancelled += 1;
+        }
+        // Between nodes and between tokens (4 tokens a node here), not only between levels.
+        assert!(cancelled > 4 * e.tree().unwrap().len(), "passed only {cancelled} cancellation points");
+        assert!(e.tree().unwrap().abstractive().is_some());
+    }
+
+    #[test]
+    fn a_damaged_summaries_section_is_a_typed_error_and_the_rest_loads() {
+        use crate::index::format::{read_sections, write_section, FORMAT_VERSION, MAGIC};
+        let mut e = corpus();
+        scripted(&mut e, ORCHARD);
+        e.build_tree_with(&small(), &abstractive(), &mut |_| {}, &|| false).unwrap();
+        let with = e.to_bytes().unwrap();
+        let sections = read_sections(&with).unwrap();
+        let n = e.tree().unwrap().len();
+        let wire = |texts: Vec<Option<Vec<u8>>>| {
+            // The section by hand: generator name, new-token bound, then per node a text.
+            let mut b = Vec::new();
+            let s = |b: &mut Vec<u8>, bytes: &[u8]| {
+                b.push(bytes.len() as u8);
+                b.extend_from_slice(bytes);
+            };
+            s(&mut b, b"scripted");
+            b.push(16);
+            b.push(texts.len() as u8);
+            for t in texts {
+                match t {
+                    None => b.push(0),
+                    Some(t) => {
+                        b.push(1);
+                        if t.len() < 251 {
+                            s(&mut b, &t);
+                        } else {
+                            b.push(251);
+                            b.extend_from_slice(&(t.len() as u16).to_le_bytes());
+                            b.extend_from_slice(&t);
+                        }
+                    }
+                }
+            }
+            b
+        };
+        // The hand-made encoding is the codec's: a check that the cases below are real.
+        let texts: Vec<Option<Vec<u8>>> =
+            e.tree().unwrap().nodes().iter().map(|n| n.summary.clone().map(String::into_bytes)).collect();
+        assert_eq!(wire(texts.clone()), sections[SUMMARIES_SECTION]);
+        let with_text = |t: Vec<u8>| {
+            let mut v = texts.clone();
+            v[0] = Some(t);
+            wire(v)
+        };
+        let damaged: Vec<(Option<Vec<u8>>, &str)> = vec![
+            (Some(wire(texts[..n - 1].to_vec())), "summaries for"),
+            (Some(with_text(vec![b'a', 0xFF, 0xFE, b'b'])), "utf"),
+            (Some(with_text(b"   ".to_vec())), "empty summary"),
+            (Some(with_text(vec![b'a'; MAX_SUMMARY_TEXT_BYTES + 1])), "limit"),
+            (Some(vec![0xFF; 9]), ""),
+        ];
+        for (payload, what) in damaged {
+            let mut out = Vec::new();
+            out.extend_from_slice(MAGIC);
+            out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+            out.extend_from_slice(&(sections.len() as u32).to_le_bytes());
+            for (name, bytes) in &sections {
+                let bytes = if name == SUMMARIES_SECTION { payload.as_deref().unwrap() } else { bytes };
+                write_section(&mut out, name, bytes);
+            }
+            let err = Engine::from_bytes(&out, Box::new(HashEmbedder::new(64))).err().unwrap();
+            assert!(
+                matches!(&err, Error::Corrupt { section, detail } if section == SUMMARIES_SECTION
+                    && detail.to_lowercase().contains(what)),
+                "{what}: {err}"
+            );
+            let rest = Engine::from_bytes_without_tree(&out, Box::new(HashEmbedder::new(64))).unwrap();
+            assert!(rest.tree().is_none());
+        }
+        // Texts without a tree section: refused; a flipped byte: the checksum.
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(sections.len() as u32 - 1).to_le_bytes());
+        for (name, bytes) in sections.iter().filter(|(name, _)| *name != "tree") {
+            write_section(&mut out, name, bytes);
+        }
+        let err = Engine::from_bytes(&out, Box::new(HashEmbedder::new(64))).err().unwrap();
+        assert!(matches!(&err, Error::Corrupt { section, .. } if section == SUMMARIES_SECTION), "{err}");
+        let mut flipped = with.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 0x55;
+        let err = Engine::from_bytes(&flipped, Box::new(HashEmbedder::new(64))).err().unwrap();
+        assert!(matches!(&err, Error::Corrupt { section, .. } if section == SUMMARIES_SECTION), "{err}");
+        // Without the section the same file is an extractive tree (a build that predates it).
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(sections.len() as u32 - 1).to_le_bytes());
+        for (name, bytes) in sections.iter().filter(|(name, _)| *name != SUMMARIES_SECTION) {
+            write_section(&mut out, name, bytes);
+        }
+        let old = Engine::from_bytes(&out, Box::new(HashEmbedder::new(64))).unwrap();
+        let t = old.tree().unwrap();
+        assert!(t.abstractive().is_none() && t.nodes().iter().all(|n| n.summary.is_none()));
+        assert_eq!(t.len(), n);
+    }
+
+    #[test]
+    fn a_usable_summary_is_whole_sentences_without_markers() {
+        assert_eq!(usable(" The orchard  apples grow [1]. ", false, 4).as_deref(), Some("The orchard apples grow."));
+        assert_eq!(usable("Apples , pears [2] ; grow .", false, 2).as_deref(), Some("Apples, pears; grow."));
+        assert_eq!(usable("Apples grow.", false, 4), None);
+        assert_eq!(usable("", false, 0), None);
+        // Cut by the token bound: back to the last whole sentence, if that keeps enough words.
+        let cut = "Cargo.toml lists the dependencies of a package. Cargo.lock records the";
+        assert_eq!(usable(cut, true, 4).as_deref(), Some("Cargo.toml lists the dependencies of a package."));
+        assert_eq!(usable(cut, false, 4).as_deref(), Some(cut));
+        // Cut with no whole sentence long enough: not usable.
+        assert_eq!(usable("Cargo builds it. Then the package is", true, 4), None);
+        assert!(usable("Cargo builds it. Then the package is", false, 4).is_some());
+        // A loop on one phrase (as SmolLM2 wrote on the fixture index): not usable.
+        assert_eq!(usable("The Turns are a Turns that are Turns that are Turns that.", false, 4), None);
+        let long: Vec<String> = (0..2000).map(|i| format!("w{i}")).collect();
+        assert_eq!(usable(&long.join(" "), false, 4), None, "over the byte limit");
     }
 
     /// 50 000 chunks of hashing-embedder vectors, built directly (indexing 50k documents

@@ -124,16 +124,26 @@ export interface AskOpts {
 }
 /** Progress of `addDocuments`. */
 export interface IngestProgress { stage: "chunking" | "embedding"; done: number; total: number }
-/** Progress of `buildTree`: texts embedded so far for the level being built. */
-export interface TreeProgress { stage: "tree"; level: number; done: number; total: number }
+/** Progress of `buildTree`: texts embedded ("tree") or summaries written ("summaries",
+ *  abstractive builds) so far for the level being built. */
+export interface TreeProgress { stage: "tree" | "summaries"; level: number; done: number; total: number }
 /** Parameters of `buildTree` (RAPTOR, Sarthi et al. 2024); every field is optional. */
 export interface TreeParams {
   cluster_size?: number; max_cluster_size?: number; branching?: number; kmeans_iterations?: number;
   summary_length?: number; top_nodes?: number; max_levels?: number; max_nodes?: number; seed?: number;
+  /** The loaded generator writes each summary from the node's extractive sentences,
+   *  copy-constrained (default false: extractive). Without a generator: ModelNotLoaded. */
+  abstractive?: boolean;
+  /** Abstractive: most new tokens per summary (default 64, at most 512). */
+  summary_max_new_tokens?: number;
+  /** Abstractive: a generated summary with fewer words stays extractive (default 4). */
+  summary_min_words?: number;
 }
 /** What `buildTree` made. */
 export interface TreeReport {
   chunks: number; nodes_per_level: number[]; nodes: number; sentences_embedded: number; summaries_embedded: number;
+  /** Abstractive builds: summaries written, nodes kept extractive, tokens generated. */
+  abstractive: number; abstractive_fallbacks: number; generated_tokens: number;
 }
 /** A summary node a collapsed-tree search used. */
 export interface TreeHit { node: number; level: number; score: number; chunks: number[] }
@@ -231,6 +241,8 @@ export interface IndexStats {
   text_bytes: number; embedder: string; dim: number;
   /** Weight precision of the loaded embedder. */
   quantize: "none" | "int8";
+  /** The summary tree (absent without one); `abstractive`: a generator wrote its summaries. */
+  tree?: { nodes: number; nodes_per_level: number[]; abstractive: boolean; generator?: string; abstractive_nodes: number };
 }
 /** The loaded embedder: name, vector dimension, token limit and the SHA-256 of its files. */
 export interface EmbedderInfo {
@@ -512,6 +524,35 @@ fn report_progress(on_progress: Option<&js_sys::Function>, p: &Progress) {
     if let (Some(f), Ok(v)) = (on_progress, to_js(p)) {
         let _ = f.call1(&JsValue::NULL, &v);
     }
+}
+
+/// `buildTree`'s parameters: the tree's own ([`crate::index::tree::TreeParams`], unknown
+/// keys refused) and the summary options (`abstractive`, `summary_max_new_tokens`,
+/// `summary_min_words`), validated.
+fn tree_params(params: JsValue) -> JsResult<(crate::index::tree::TreeParams, crate::index::tree::SummaryOptions)> {
+    let bad = |e: String| js_error(&Error::InvalidOption { name: "tree params", detail: e });
+    let mut summaries = crate::index::tree::SummaryOptions::default();
+    if params.is_undefined() || params.is_null() {
+        return Ok((Default::default(), summaries));
+    }
+    let mut map: serde_json::Map<String, serde_json::Value> =
+        serde_wasm_bindgen::from_value(params).map_err(|e| bad(e.to_string()))?;
+    if let Some(v) = map.remove("abstractive") {
+        summaries.abstractive = v.as_bool().ok_or_else(|| bad(format!("abstractive: {v} is not a boolean")))?;
+    }
+    for (key, field) in
+        [("summary_max_new_tokens", &mut summaries.max_new_tokens), ("summary_min_words", &mut summaries.min_words)]
+    {
+        if let Some(v) = map.remove(key) {
+            *field = v
+                .as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| bad(format!("{key}: {v} is not a whole number")))?;
+        }
+    }
+    let params = serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| bad(e.to_string()))?;
+    summaries.validate().js()?;
+    Ok((params, summaries))
 }
 
 /// Ask a JS cancel check; one that throws counts as a cancellation.
@@ -866,7 +907,9 @@ impl SottoEngine {
     /// Build (or rebuild) the RAPTOR summary tree from the stored chunk vectors (see
     /// `rag::tree`). All-or-nothing: on any error, or when `isCancelled()` returns true
     /// between steps, the index (its previous tree included) is unchanged. `onProgress`
-    /// receives `{stage: "tree", level, done, total}`.
+    /// receives `{stage: "tree", level, done, total}`, and `{stage: "summaries", …}` while
+    /// the generator writes an abstractive build's summaries (`abstractive: true`, which
+    /// needs a generator: `ModelNotLoaded` otherwise, before anything is done).
     #[wasm_bindgen(js_name = buildTree, unchecked_return_type = "TreeReport")]
     pub fn build_tree(
         &mut self,
@@ -876,16 +919,11 @@ impl SottoEngine {
         >,
         #[wasm_bindgen(unchecked_optional_param_type = "(() => boolean)")] is_cancelled: Option<js_sys::Function>,
     ) -> JsResult<JsValue> {
-        let params: crate::index::tree::TreeParams = if params.is_undefined() || params.is_null() {
-            Default::default()
-        } else {
-            serde_wasm_bindgen::from_value(params)
-                .map_err(|e| js_error(&Error::InvalidOption { name: "tree params", detail: e.to_string() }))?
-        };
+        let (params, summaries) = tree_params(params)?;
         let engine = self.engine_mut()?;
         let mut progress = |p: Progress| report_progress(on_progress.as_ref(), &p);
         let cancelled = || js_cancelled(is_cancelled.as_ref());
-        let report = engine.build_tree(&params, &mut progress, &cancelled).js()?;
+        let report = engine.build_tree_with(&params, &summaries, &mut progress, &cancelled).js()?;
         to_js(&report)
     }
 
