@@ -667,9 +667,14 @@ mod tests {
 
     #[test]
     fn bigram_mode_walk_equals_checking_every_token() {
+        let c = bigram(&["Use --locked: Cargo.lock records (exact) versions.", "Zebras' stripes, 2 kinds"], 3);
+        walk_equals_token_check(c, "Use --locked [1]. Cargo.lock records (exact) versions. zebras' stripes 2 [3]");
+    }
+
+    /// Writes `text` token by token under `c`, checking in every state met that the trie
+    /// walk allows exactly the tokens a token-by-token check allows, the text's own included.
+    fn walk_equals_token_check(mut c: CopyConstraint, text: &str) {
         let tk = tokenizer();
-        let mut c = bigram(&["Use --locked: Cargo.lock records (exact) versions.", "Zebras' stripes, 2 kinds"], 3);
-        let text = "Use --locked [1]. Cargo.lock records (exact) versions. zebras' stripes 2 [3]";
         for id in tk.encode(text, false).unwrap() {
             let walked: Vec<u32> = c.allowed_now().iter().copied().filter(|t| !c.stops.contains(t)).collect();
             let checked: Vec<u32> = (0..tk.vocab_size() as u32)
@@ -713,21 +718,8 @@ mod tests {
     /// state met while writing a text.
     #[test]
     fn the_trie_walk_equals_checking_every_token() {
-        let tk = tokenizer();
-        let mut c = copy(&["Use --locked: Cargo.lock records (exact) versions.", "Zebras' stripes, 2 kinds"], 3);
-        let text = "Use --locked [1]. Cargo.lock records (exact) versions, zebras' stripes 2 [3]";
-        for id in tk.encode(text, false).unwrap() {
-            let walked: Vec<u32> = c.allowed_now().iter().copied().filter(|t| !c.stops.contains(t)).collect();
-            let checked: Vec<u32> = (0..tk.vocab_size() as u32)
-                .filter(|&t| {
-                    let b = tk.piece_bytes(t);
-                    !b.is_empty() && !tk.is_control(t) && !c.run(c.states, b).is_empty()
-                })
-                .collect();
-            assert_eq!(walked, checked, "state {:?}", c.states);
-            assert!(walked.contains(&id), "the text's own token {id} is refused in {:?}", c.states);
-            c.advance(id);
-        }
+        let c = copy(&["Use --locked: Cargo.lock records (exact) versions.", "Zebras' stripes, 2 kinds"], 3);
+        walk_equals_token_check(c, "Use --locked [1]. Cargo.lock records (exact) versions, zebras' stripes 2 [3]");
     }
 
     fn constrained(script: &str, sources: &[&str], max_new_tokens: usize) -> (String, Option<FinishReason>) {
