@@ -820,20 +820,7 @@ mod tests {
         let mut e = corpus();
         e.build_tree(&TreeParams { seed: 1, ..small() }, &mut |_| {}, &|| false).unwrap();
         let before = e.to_bytes().unwrap();
-        let mut cancelled = 0;
-        for after in 0.. {
-            let calls = Cell::new(0usize);
-            let r = e.build_tree(&small(), &mut |_| {}, &|| {
-                calls.set(calls.get() + 1);
-                calls.get() > after
-            });
-            if r.is_ok() {
-                break;
-            }
-            assert!(matches!(r, Err(Error::Cancelled)), "{after}: {r:?}");
-            assert_eq!(e.to_bytes().unwrap(), before, "cancelled after {after} checks");
-            cancelled += 1;
-        }
+        let cancelled = cancel_at_every_point(&mut e, &|e, cancel| e.build_tree(&small(), &mut |_| {}, cancel));
         assert!(cancelled >= 5, "the build should pass several cancellation points, passed {cancelled}");
         assert_ne!(e.to_bytes().unwrap(), before, "the completed build replaced the tree");
         // Bad parameters and the node limit: typed errors, nothing changed.
@@ -996,16 +983,18 @@ mod tests {
         assert_eq!(e.to_bytes().unwrap(), before);
     }
 
-    #[test]
-    fn cancelling_an_abstractive_build_at_any_point_leaves_the_engine_unchanged() {
-        let mut e = corpus();
-        scripted(&mut e, ORCHARD);
-        e.build_tree(&small(), &mut |_| {}, &|| false).unwrap();
+    /// Runs `build` cancelled after 0, 1, 2, … cancellation checks until it completes;
+    /// every cancelled run must be `Error::Cancelled` and leave the engine's bytes as they
+    /// were. Returns how many runs were cancelled.
+    fn cancel_at_every_point(
+        e: &mut Engine,
+        build: &dyn Fn(&mut Engine, &dyn Fn() -> bool) -> Result<TreeReport>,
+    ) -> usize {
         let before = e.to_bytes().unwrap();
         let mut cancelled = 0;
         for after in 0.. {
             let calls = Cell::new(0usize);
-            let r = e.build_tree_with(&small(), &abstractive(), &mut |_| {}, &|| {
+            let r = build(e, &|| {
                 calls.set(calls.get() + 1);
                 calls.get() > after
             });
@@ -1016,6 +1005,17 @@ mod tests {
             assert_eq!(e.to_bytes().unwrap(), before, "cancelled after {after} checks");
             cancelled += 1;
         }
+        cancelled
+    }
+
+    #[test]
+    fn cancelling_an_abstractive_build_at_any_point_leaves_the_engine_unchanged() {
+        let mut e = corpus();
+        scripted(&mut e, ORCHARD);
+        e.build_tree(&small(), &mut |_| {}, &|| false).unwrap();
+        let cancelled = cancel_at_every_point(&mut e, &|e, cancel| {
+            e.build_tree_with(&small(), &abstractive(), &mut |_| {}, cancel)
+        });
         // Between nodes and between tokens (4 tokens a node here), not only between levels.
         assert!(cancelled > 4 * e.tree().unwrap().len(), "passed only {cancelled} cancellation points");
         assert!(e.tree().unwrap().abstractive().is_some());
