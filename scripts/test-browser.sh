@@ -11,6 +11,9 @@
 #      (examples/webpack), and driven in headless Chromium (tests/browser/vite.mjs)
 #   3. the demo page end to end in headless Chromium with the real models (tests/browser/e2e.mjs),
 #      including an index written by the native CLI; screenshots in target/e2e-answer*.png
+#   3b. a sharded index read by the piece in headless Chromium (tests/browser/remote.mjs):
+#      parity with the CLI on the same shard files, bytes fetched, the Cache API, damaged,
+#      missing and stalled shards, refused manifests, an index updated on the host
 #   4. fault injection in headless Chromium (tests/browser/faults.mjs): worker crashes and
 #      restarts, queued file picks, two tabs, interrupted saves, a corrupted saved index,
 #      truncated models in the Cache API
@@ -73,6 +76,27 @@ SOTTO_MODELS="$MODELS" ./target/debug/sotto index www/sample -o target/e2e/sampl
 
 echo "== end to end in headless Chromium"
 SOTTO_E2E_CLI_INDEX=target/e2e/sample-cli.sotto node tests/browser/e2e.mjs
+
+echo "== a sharded index read by the piece in headless Chromium (openRemote), against the CLI"
+# v1 (the page's "old" version, manifest kept aside as manifest-v1.json): a small index of
+# one doc page and a fixture page, also written as a single file with HNSW segments (a low
+# threshold), which the browser must load and search as the CLI does; v2 (the current
+# one): the CLI's sample index as shards, written into the same directory as a host would
+# publish an update (v1's shards stay: they are content-addressed). No embedding twice.
+rm -rf www/remote-sample target/e2e/remote-extra
+mkdir -p target/e2e/remote-extra www/remote-sample
+cat > target/e2e/remote-extra/remote-update.md <<'MD'
+# Remote update fixture
+
+The zanzibarite lighthouse is a fixture of Sotto's remote index test. It exists only in the
+first version of the sharded index: a page that still reads that version finds this page
+first, and a page that opened the new manifest no longer finds it.
+MD
+SOTTO_MODELS="$MODELS" ./target/debug/sotto index www/sample/docs/limits.md target/e2e/remote-extra \
+  --shards www/remote-sample -o www/remote-sample/sample-hnsw.sotto --hnsw-threshold 16
+cp www/remote-sample/manifest.json www/remote-sample/manifest-v1.json
+./target/debug/sotto shard target/e2e/sample-cli.sotto www/remote-sample
+SOTTO_MODELS="$MODELS" SOTTO_REMOTE_DIR=www/remote-sample SOTTO_CLI=target/debug/sotto node tests/browser/remote.mjs
 
 echo "== fault injection in headless Chromium"
 node tests/browser/faults.mjs

@@ -311,3 +311,18 @@ fn duplicate_pages_are_dropped_and_counted() {
     assert_eq!(e.document("print.txt").unwrap().chunks.len(), 1);
     assert!(e.document("b.txt").unwrap().chunks.is_empty());
 }
+
+#[test]
+fn stats_count_the_vectors_in_hnsw_segments_and_they_survive_a_round_trip() {
+    let mut config = EngineConfig::default();
+    config.dense.hnsw_threshold = 2;
+    let mut e = Engine::new(config, Box::new(HashEmbedder::new(128)));
+    e.add_documents(corpus()).unwrap();
+    assert_eq!(e.stats().hnsw_vectors, 0, "nothing is HNSW before build_hnsw");
+    e.build_hnsw();
+    let stats = e.stats();
+    assert!(stats.hnsw_vectors >= 2 && stats.hnsw_vectors <= stats.chunks, "{stats:?}");
+    let back = Engine::from_bytes(&e.to_bytes().unwrap(), Box::new(HashEmbedder::new(128))).unwrap();
+    assert_eq!(back.stats().hnsw_vectors, stats.hnsw_vectors);
+    assert_eq!(e.search("lock file versions", &opts(3, Mode::Dense)).unwrap()[0].doc_id, "guide/lock.html");
+}

@@ -2,13 +2,14 @@
 // bindings (sotto.d.ts); every promise rejects with a SottoError.
 import type {
   Answer, AskOpts, ChatMessage, ChatResult, ChunkedDocument, CollectionInfo, EmbedOpts, EmbedProgress, EmbedderInfo, RerankedPassage, EvaluateOpts, EvaluateProgress, EvaluateResult, GeneratorInfo, IndexManifest, IndexStats, IngestProgress, IngestReport,
-  QueryTrace, SearchHit, SearchOpts, SottoDocument, StoredDocument, TreeParams, TreeProgress, TreeReport, TypoCorrection,
+  QueryTrace, SearchHit, SearchOpts, ShardLimits, ShardTrace, ShardedInfo, SottoDocument, StoredDocument, TreeParams, TreeProgress, TreeReport, TypoCorrection,
 } from './sotto.js';
 
 /** The error every promise of the client rejects with: `kind` names the failure, `message` says what to do. */
 export class SottoError extends Error {
   /** The engine's error kind ("BadMagic", "EmbedderMismatch", "ModelFormat", "Corrupt", …) or one of:
-   *  - "Fetch": a model or manifest URL could not be fetched;
+   *  - "Fetch": a model or manifest URL (or a remote index's shard) could not be fetched;
+   *  - "Timeout": a remote index's request did not answer within `timeoutMs`; "ShardUnavailable": a remote shard is missing (HTTP 404);
    *  - "Checksum": a model file does not match the manifest (after one fresh download), or the manifest is malformed;
    *  - "Busy": another addDocuments is running; "Cancelled": cancel() stopped the request;
    *  - "QuotaExceeded": the origin's storage is full (a save; the previous saved index is kept);
@@ -131,6 +132,29 @@ export interface MonitoringSummary {
 }
 
 /** The engine behind a Web Worker: every call is a promise, the page never blocks; see createEngine. */
+/** Options of openRemote. */
+export interface RemoteOptions {
+  /** Keep fetched shards in the Cache API (default true; they are content-addressed, so they never go stale). */
+  cache?: boolean;
+  /** Per-request timeout in milliseconds (default 30000). */
+  timeoutMs?: number;
+  limits?: ShardLimits;
+}
+/** What a remote query fetched: the engine's trace plus the worker's network counters. */
+export interface RemoteTrace extends ShardTrace {
+  /** HTTP requests made (a refetch counts). */
+  requests: number;
+  /** Bytes received over the network. */
+  bytes: number;
+  /** Shards read from the Cache API. */
+  cache_api_hits: number;
+  /** Shards fetched again after failing their hash check. */
+  refetched: number;
+  fetch_ms: number;
+  manifest_sha256: string;
+  /** The manifest changed while the page held the old one; the query ran on the new one. */
+  manifest_updated?: boolean;
+}
 export interface SottoClient {
   version: string;
   crossOriginIsolated: boolean;
@@ -205,6 +229,27 @@ export interface SottoClient {
   /** `corrections`: query words found in no document, with the indexed words (and edit distances) searched instead.
    *  `trace`: what ran (the query translation of `opts.translate`, its queries, notes and stage times). */
   search(query: string, opts?: SearchOpts): Promise<{ hits: SearchHit[]; corrections: TypoCorrection[]; trace: QueryTrace; timings: { search_ms: number } }>;
+  /**
+   * Open a sharded index served by a static host (`sotto shard IDX OUT/`): `url` is its
+   * `manifest.json`. The loaded embedder must be the one the index was built with
+   * (`EmbedderMismatch`). Only the manifest is fetched here.
+   */
+  openRemote(url: string, opts?: RemoteOptions): Promise<{ info: ShardedInfo; manifest_bytes: number; timings: { open_ms: number } }>;
+  /**
+   * Search the remote index: only the shards the query needs are fetched (term dictionary
+   * buckets, the `nprobe` nearest clusters, postings, the hits' chunks), in parallel, from the
+   * Cache API or the network. Options a sharded index lacks (translate, route, construct,
+   * tree, rerank, exact) are `InvalidOption`. A missing shard is `ShardUnavailable`, a shard
+   * that fails its hash twice `Corrupt`, a stalled request `Timeout`; when the manifest changed
+   * meanwhile, the new one is opened and the query runs once more (`trace.manifest_updated`).
+   */
+  searchRemote(query: string, opts?: SearchOpts & { nprobe?: number }): Promise<{ hits: SearchHit[]; trace: RemoteTrace; timings: { embed_ms: number; fetch_ms: number; search_ms: number } }>;
+  /** Read the manifest again; a changed index is opened (`updated: true`). */
+  refreshRemote(): Promise<{ updated: boolean; info: ShardedInfo }>;
+  /** The open remote index, or nulls. */
+  remoteInfo(): Promise<{ info: ShardedInfo | null; url: string | null }>;
+  /** Close the remote index (cached shards stay in the Cache API). */
+  closeRemote(): Promise<{ closed: boolean }>;
   /**
    * Building blocks; none of them indexes anything. `embed`: one Float32Array per text from the
    * loaded embedder (L2-normalised unless `{normalize: false}`), batched with progress and

@@ -42,7 +42,7 @@ export class SottoError extends Error {
   }
 }
 
-const SETUP_OPS = new Set(['loadEmbedder', 'loadHashingEmbedder', 'loadGenerator']);
+const SETUP_OPS = new Set(['loadEmbedder', 'loadHashingEmbedder', 'loadGenerator', 'openRemote']);
 const MAX_RESTARTS = 3; // automatic restarts allowed within RESTART_WINDOW_MS
 const RESTART_WINDOW_MS = 60_000;
 const randomName = () => (globalThis.crypto?.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`);
@@ -242,6 +242,8 @@ class SottoClient {
           this.setup.push({ op, args });
         } else if (op === 'unloadGenerator') {
           this.setup = this.setup.filter((s) => s.op !== 'loadGenerator');
+        } else if (op === 'closeRemote') {
+          this.setup = this.setup.filter((s) => s.op !== 'openRemote');
         }
         resolve(result);
       };
@@ -328,6 +330,29 @@ class SottoClient {
   }
   search(query, opts = {}) {
     return this.request('search', { query, opts });
+  }
+  /**
+   * A sharded index on a static host (`sotto shard` / `sotto index --shards`), read by the
+   * piece: `url` is its manifest.json. Fetches only the manifest; each searchRemote then
+   * fetches the shards it needs (in parallel, kept in the Cache API unless `{cache: false}`).
+   */
+  openRemote(url, opts = {}) {
+    const u = typeof url === 'string' ? new URL(url, globalThis.location?.href).href : url;
+    return this.request('openRemote', { ...opts, url: u });
+  }
+  /** Search the remote index (`opts` as for search, plus `nprobe`); the trace says what was fetched. */
+  searchRemote(query, opts = {}) {
+    return this.request('searchRemote', { query, opts });
+  }
+  /** Read the remote manifest again and open it if the index changed. */
+  refreshRemote() {
+    return this.request('refreshRemote');
+  }
+  remoteInfo() {
+    return this.request('remoteInfo');
+  }
+  closeRemote() {
+    return this.request('closeRemote');
   }
   /**
    * Building blocks (nothing is indexed). `embed`: one Float32Array per text from the loaded

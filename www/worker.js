@@ -792,6 +792,144 @@ async function preparePdfs(docs, opts, progress) {
 
 // ---- operations ----
 
+// ---- a sharded index on a static host, read by the piece (openRemote) ----
+//
+// The manifest (`manifest.json`, written by `sotto shard` / `sotto index --shards`) is
+// fetched once (no-cache: a changed index is seen) and handed to the engine; each query
+// then asks the engine which shards it needs (at most three rounds: term dictionary and
+// nearest cluster vectors; postings; chunks), fetches them in parallel and hands them
+// over. Shards are content-addressed (the name carries the hash), so the Cache API keeps
+// them for good (cache `sotto-shards-v1`, keyed by URL) and they are stored only after the
+// engine checked their size and SHA-256. A shard that fails the check is fetched once more
+// from the network; a shard that is missing (HTTP 404) or still wrong makes the worker
+// re-read the manifest: if the index was updated, the new manifest is opened and the
+// query runs once more; otherwise the query fails with a typed error and the engine stays
+// usable. Every fetch has a timeout and follows cancel().
+const SHARD_CACHE = 'sotto-shards-v1';
+const REMOTE_TIMEOUT_MS = 30_000;
+let remote = null; // {url, base, sha256, cache, timeoutMs, limits, info}
+
+async function shardCache() {
+  if (!remote?.cache) return null;
+  try {
+    return 'caches' in self ? await caches.open(SHARD_CACHE) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** fetch() that gives up after `timeoutMs` ("Timeout") and follows cancel() ("Cancelled"). */
+async function timedFetch(url, init, timeoutMs, what) {
+  const ctl = new AbortController();
+  let why = null;
+  const timer = setTimeout(() => ((why = 'timeout'), ctl.abort()), timeoutMs);
+  const poll = setInterval(() => cancelled() && ((why = 'cancel'), ctl.abort()), 50);
+  try {
+    const resp = await fetch(url, { ...init, signal: ctl.signal });
+    const bytes = resp.ok ? new Uint8Array(await resp.arrayBuffer()) : null;
+    return { resp, bytes };
+  } catch (e) {
+    if (why === 'cancel') throw new SottoError('Cancelled', 'cancelled');
+    if (why === 'timeout') throw new SottoError('Timeout', `${what}: ${url} did not answer within ${timeoutMs} ms`);
+    throw new SottoError('Fetch', `${what}: could not fetch ${url}: ${e.message}`);
+  } finally {
+    clearTimeout(timer);
+    clearInterval(poll);
+  }
+}
+
+async function fetchRemoteManifest(url, timeoutMs) {
+  const { resp, bytes } = await timedFetch(url, { cache: 'no-cache' }, timeoutMs, 'sharded index manifest');
+  if (!resp.ok) throw new SottoError(resp.status === 404 ? 'ShardUnavailable' : 'Fetch', `sharded index manifest: ${url} answered HTTP ${resp.status}`);
+  return bytes;
+}
+
+function needRemote() {
+  const e = need();
+  if (!remote) throw new SottoError('WrongState', 'no remote index is open (call openRemote first)');
+  return e;
+}
+
+/** One shard's bytes: the Cache API first (unless `reload`), else the network. */
+async function getShard(name, stats, reload) {
+  const url = new URL(name, remote.base).href;
+  const cache = await shardCache();
+  if (cache && !reload) {
+    const hit = await cache.match(url).catch(() => null);
+    if (hit) {
+      const bytes = new Uint8Array(await hit.arrayBuffer());
+      stats.cache_api_hits += 1;
+      return { url, bytes, from: 'cache' };
+    }
+  }
+  const { resp, bytes } = await timedFetch(url, reload ? { cache: 'reload' } : {}, remote.timeoutMs, `shard ${name}`);
+  stats.requests += 1;
+  if (!resp.ok) throw new SottoError(resp.status === 404 ? 'ShardUnavailable' : 'Fetch', `shard ${name}: ${url} answered HTTP ${resp.status}`);
+  stats.bytes += bytes.length;
+  return { url, bytes, from: 'network' };
+}
+
+/** Fetch shard `name` and hand it to the engine (which checks it); once more from the network if it fails the check. */
+async function provideShard(e, name, stats) {
+  let got = await getShard(name, stats, false);
+  try {
+    e.provideShard(name, got.bytes);
+  } catch (err) {
+    if (err.kind !== 'Corrupt') throw err;
+    const cache = await shardCache();
+    if (got.from === 'cache') await cache?.delete(got.url).catch(() => {});
+    stats.refetched += 1;
+    got = await getShard(name, stats, true);
+    e.provideShard(name, got.bytes); // still wrong: Corrupt
+  }
+  if (got.from === 'network') {
+    const cache = await shardCache();
+    await cache?.put(got.url, new Response(got.bytes, { headers: { 'content-type': 'application/octet-stream' } })).catch(() => {});
+  }
+}
+
+/** A search on the open remote index: step, fetch what the step needs (in parallel), provide, step again. */
+async function remoteSearch(e, query, opts) {
+  const { nprobe, ...search } = opts || {};
+  if (nprobe !== undefined && nprobe !== null && !(Number.isSafeInteger(nprobe) && nprobe >= 1)) {
+    throw new SottoError('InvalidOption', `nprobe must be a positive integer, not ${JSON.stringify(nprobe)}`);
+  }
+  const t0 = now();
+  const q = e.shardedQuery(query, nprobe ?? undefined, search);
+  const embedMs = now() - t0;
+  const stats = { requests: 0, bytes: 0, cache_api_hits: 0, refetched: 0, fetch_ms: 0 };
+  let provided = 0;
+  try {
+    for (let round = 0; ; round++) {
+      const step = e.shardedStep(q);
+      if (!step.need) {
+        // The engine's own counters are for a source it fetches from itself; here the worker
+        // fetched, and each step re-reads the shards provided before it from memory.
+        const trace = { ...step.trace, ...stats, rounds: round, cache_hits: step.trace.shards.length - provided, manifest_sha256: remote.sha256 };
+        return { hits: step.hits, trace, timings: { embed_ms: embedMs, fetch_ms: stats.fetch_ms, search_ms: now() - t0 } };
+      }
+      if (round >= 3) throw new SottoError('WrongState', 'a remote query asked for shards more than three times');
+      if (cancelled()) throw new SottoError('Cancelled', 'cancelled');
+      const t = now();
+      await Promise.all(step.need.map((name) => provideShard(e, name, stats)));
+      provided += step.need.length;
+      stats.fetch_ms += now() - t;
+    }
+  } finally {
+    q.free();
+  }
+}
+
+/** Read the manifest again; open it if the index changed. Resolves to whether it did. */
+async function refreshRemote(e) {
+  const bytes = await fetchRemoteManifest(remote.url, remote.timeoutMs);
+  const sha256 = await sha256hex(bytes);
+  if (sha256 !== null && sha256 === remote.sha256) return false;
+  const info = e.openSharded(bytes, remote.limits);
+  remote = { ...remote, sha256: info.manifest_sha256, info };
+  return true;
+}
+
 const ops = {
   async init({ cancelBuffer, persist: p, config, faults, lifeLock, monitoring = true } = {}) {
     if (!engine) {
@@ -995,6 +1133,61 @@ const ops = {
     monitor?.add('log', searchEntry({ query, hits, trace, ms: search_ms, indexGen: indexSignature(), mode: typeof opts?.mode === 'string' ? opts.mode : 'hybrid' }));
     // Words BM25 found nowhere and what it searched instead (typo tolerance), as before.
     return { hits, corrections: trace.corrections, trace, timings: { search_ms } };
+  },
+
+  /**
+   * Open a sharded index served from a static host: `url` is its manifest.json. The loaded
+   * embedder must be the index's. Options: `cache` (default true: keep shards in the Cache
+   * API), `timeoutMs` per request (default 30 s), `limits` (ShardLimits).
+   */
+  async openRemote({ url, cache = true, timeoutMs = REMOTE_TIMEOUT_MS, limits }) {
+    const e = need();
+    if (typeof url !== 'string' || !url) throw new SottoError('InvalidOption', 'openRemote: url must be the URL of a manifest.json');
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new SottoError('InvalidOption', `openRemote: timeoutMs must be a positive number, not ${JSON.stringify(timeoutMs)}`);
+    const abs = new URL(url, self.location.href);
+    const t0 = now();
+    const bytes = await fetchRemoteManifest(abs.href, timeoutMs);
+    const info = e.openSharded(bytes, limits);
+    remote = { url: abs.href, base: new URL('./', abs).href, sha256: info.manifest_sha256, cache: cache !== false, timeoutMs, limits, info };
+    return { info, manifest_bytes: bytes.length, timings: { open_ms: now() - t0 } };
+  },
+
+  /** Search the remote index: `opts` as for search (those a sharded index lacks are refused), plus `nprobe`. */
+  async searchRemote({ query, opts }) {
+    const e = needRemote();
+    try {
+      return await remoteSearch(e, query, opts);
+    } catch (err) {
+      if (err.kind !== 'ShardUnavailable' && err.kind !== 'Corrupt') throw err;
+      // The index may have been updated under this page: a new manifest is opened and the query runs once more.
+      let updated = false;
+      try {
+        updated = await refreshRemote(e);
+      } catch {
+        // The manifest cannot be read either: report the shard's failure.
+      }
+      if (!updated) throw err;
+      const r = await remoteSearch(e, query, opts);
+      r.trace.manifest_updated = true;
+      return r;
+    }
+  },
+
+  /** Read the remote manifest again: `{updated, info}` (a changed index is opened). */
+  async refreshRemote() {
+    const e = needRemote();
+    const updated = await refreshRemote(e);
+    return { updated, info: e.shardedInfo() };
+  },
+
+  async remoteInfo() {
+    return { info: engine?.shardedInfo() ?? null, url: remote?.url ?? null };
+  },
+
+  async closeRemote() {
+    const closed = engine ? engine.closeSharded() : false;
+    remote = null;
+    return { closed };
   },
 
   /** Building blocks: the loaded embedder over any texts (vectors transferred, not copied). */
@@ -1222,7 +1415,7 @@ const ops = {
   },
 };
 
-const CANCELLABLE = new Set(['loadEmbedder', 'loadGenerator', 'addDocuments', 'buildTree', 'embed', 'ask', 'chat', 'evaluate']);
+const CANCELLABLE = new Set(['openRemote', 'searchRemote', 'loadEmbedder', 'loadGenerator', 'addDocuments', 'buildTree', 'embed', 'ask', 'chat', 'evaluate']);
 
 // Requests (and the worker's own tasks, such as loading another tab's save) run strictly one after another.
 let queue = Promise.resolve();

@@ -1061,6 +1061,7 @@ mod tests {
             text_bytes: 1000,
             embedder: "mini<lm>".into(),
             dim: 384,
+            hnsw_vectors: 0,
             tree: None,
         };
         let grid = GridRun {

@@ -218,6 +218,14 @@ impl Engine {
             text_bytes: self.docs.values().map(|d| d.text.len()).sum(),
             embedder: self.embedder.info().name.clone(),
             dim: self.embedder.info().dim,
+            hnsw_vectors: self
+                .dense
+                .stats()
+                .segments
+                .iter()
+                .filter(|s| s.kind == crate::index::dense::SegmentKind::Hnsw)
+                .map(|s| s.live)
+                .sum(),
             tree: self.tree.as_ref().map(|t| records::TreeStats {
                 nodes: t.len(),
                 nodes_per_level: self.tree_levels().into_values().collect(),

@@ -146,6 +146,10 @@ pub struct Stats {
     pub embedder: String,
     /// Vector dimension.
     pub dim: usize,
+    /// Chunk vectors in HNSW segments (built natively by `sotto index` past
+    /// `dense.hnsw_threshold`; searched approximately); the others are scanned exactly.
+    #[serde(default)]
+    pub hnsw_vectors: usize,
     /// The summary tree, if the index has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tree: Option<TreeStats>,

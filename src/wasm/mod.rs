@@ -43,6 +43,8 @@ use crate::rag::{Engine, EngineConfig, Progress};
 use crate::text::TokenCounter;
 use crate::Document;
 
+mod remote;
+
 #[wasm_bindgen]
 extern "C" {
     /// `performance.now()`: milliseconds, available in windows, workers and Node ≥ 16.
@@ -241,6 +243,8 @@ export interface IndexStats {
   text_bytes: number; embedder: string; dim: number;
   /** Weight precision of the loaded embedder. */
   quantize: "none" | "int8";
+  /** Chunk vectors in HNSW segments (an index built by the CLI past `dense.hnsw_threshold`); the rest are scanned exactly. */
+  hnsw_vectors: number;
   /** The summary tree (absent without one); `abstractive`: a generator wrote its summaries. */
   tree?: { nodes: number; nodes_per_level: number[]; abstractive: boolean; generator?: string; abstractive_nodes: number };
 }
@@ -328,6 +332,43 @@ export interface ChunkedDocument {
 }
 /** Progress of `embed`: texts embedded so far. */
 export interface EmbedProgress { done: number; total: number }
+/** Limits of a sharded index opened with `openSharded` (bytes; defaults 16 MiB, 64 MiB, 32 MiB). */
+export interface ShardLimits { maxManifestBytes?: number; maxShardBytes?: number; cacheBytes?: number }
+/** A sharded (remote) index: what its manifest says, and the bytes of shards cached in memory now. */
+export interface ShardedInfo {
+  format_version: number;
+  created_by: string;
+  embedder: string;
+  dim: number;
+  documents: number;
+  chunks: number;
+  terms: number;
+  shards: number;
+  /** Sum of all shard sizes (what downloading everything would cost). */
+  shard_bytes: number;
+  clusters: number;
+  default_nprobe: number;
+  sentence_vectors: boolean;
+  /** SHA-256 of the manifest's bytes (a changed manifest is a new index version). */
+  manifest_sha256: string;
+  cached_bytes: number;
+}
+/** What a query on a sharded index used. `requests`/`bytes` count the Rust source only (0 when the page fetches). */
+export interface ShardTrace {
+  requests: number;
+  bytes: number;
+  /** Shards found in the in-memory cache. */
+  cache_hits: number;
+  rounds: number;
+  /** The shards the query used, in the order first needed. */
+  shards: string[];
+  nprobe: number;
+  clusters: number;
+  /** Query terms found nowhere (no typo tolerance on a sharded index). */
+  unmatched_terms: string[];
+}
+/** One step of a sharded query: shards to fetch and provide, or the result. */
+export type ShardStep = { need: string[] } | { hits: SearchHit[]; trace: ShardTrace };
 "#;
 
 static PANIC_HOOK: Once = Once::new();
@@ -689,6 +730,10 @@ pub struct SottoEngine {
     engine: Option<Engine>,
     /// A generator loaded before any embedder; handed to the engine when one exists.
     pending_generator: Option<Box<dyn Generator>>,
+    /// The sharded (remote) index opened with `openSharded`, if any, and how many have
+    /// been opened (a query begun on one is refused by the next).
+    remote: Option<remote::Remote>,
+    remote_generation: u32,
 }
 
 impl SottoEngine {
@@ -737,7 +782,14 @@ impl SottoEngine {
         init();
         let config: EngineConfig = options_from_js(config, "config")?;
         config.validate().js()?;
-        Ok(SottoEngine { config, embedder: None, engine: None, pending_generator: None })
+        Ok(SottoEngine {
+            config,
+            embedder: None,
+            engine: None,
+            pending_generator: None,
+            remote: None,
+            remote_generation: 0,
+        })
     }
 
     /// The crate version.

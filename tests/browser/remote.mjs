@@ -1,0 +1,261 @@
+// A sharded index read by the piece in headless Chromium (client.openRemote /
+// searchRemote), against the real static server (scripts/serve.py), the real
+// all-MiniLM-L6-v2 and the native CLI on the same shard files:
+//
+//  parity    the browser's hits equal `sotto search MANIFEST --json` (hybrid, sparse,
+//            dense, a filter, another nprobe): same chunks in the same order, same scores
+//  bytes     a cold query fetches only some of the shards (requests and bytes counted);
+//            the same query again fetches nothing (memory cache); after a reload the
+//            shards come from the Cache API (no request)
+//  faults    a shard that arrives damaged once is fetched again and the query succeeds; damaged
+//            every time → "Corrupt"; HTTP 404 → "ShardUnavailable"; a stalled request →
+//            "Timeout"; after each, the same engine answers the next query; a manifest of
+//            another embedder → "EmbedderMismatch", of a future version → "IndexFormat";
+//            an option a sharded index lacks → "InvalidOption"; searchRemote before
+//            openRemote → "WrongState"
+//  update    the host replaced the index (a new manifest, a page removed; the old shards are
+//            still there, by hash): the old manifest keeps working; refreshRemote opens the new
+//            one; a page whose old shards are gone (404) re-reads the manifest and answers
+//            from the new index
+//  hnsw      an index the CLI built with HNSW segments (low threshold) loads in wasm and
+//            searches as the CLI does (same chunks, same scores), close to the exact scan
+//  restart   the worker crashes (an injected panic): the restarted worker reopens the remote index
+//
+// Environment (scripts/test-browser.sh sets them): SOTTO_REMOTE_DIR (served as /remote-sample/:
+// manifest.json the current index, manifest-v1.json the previous one, sample-hnsw.sotto),
+// SOTTO_CLI, SOTTO_MODELS.
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serve, launch, openDemo } from './e2e.mjs';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const DIR = process.env.SOTTO_REMOTE_DIR || join(ROOT, 'www', 'remote-sample');
+const V1 = join(DIR, 'manifest-v1.json');
+const CLI = process.env.SOTTO_CLI || join(ROOT, 'target', 'debug', 'sotto');
+const MANIFEST_PATH = '/remote-sample/manifest.json';
+// The single-file index written by the same CLI run as the previous shards, with HNSW segments.
+const HNSW_FILE = join(DIR, 'sample-hnsw.sotto');
+const HNSW_PATH = '/remote-sample/sample-hnsw.sotto';
+const T = { ready: 240_000 };
+
+const v2 = JSON.parse(readFileSync(join(DIR, 'manifest.json'), 'utf8'));
+const v1Bytes = readFileSync(V1);
+const v1 = JSON.parse(v1Bytes);
+
+/** The CLI's hits on a manifest (v1 or the current one) for `query`. */
+function cli(manifest, query, args = []) {
+  const out = execFileSync(CLI, ['search', manifest, query, '--json', ...args], { env: process.env, encoding: 'utf8', maxBuffer: 64 << 20 });
+  return JSON.parse(out);
+}
+
+function sameHits(browser, native, what) {
+  const b = browser.map((h) => h.chunk_id);
+  const n = (native.hits ?? native).map((h) => h.chunk_id);
+  assert.deepEqual(b, n, `${what}: the browser's chunks differ from the CLI's`);
+  (native.hits ?? native).forEach((h, i) => assert.ok(Math.abs(h.score - browser[i].score) < 1e-4, `${what}: score of hit ${i + 1}: ${browser[i].score} vs the CLI's ${h.score}`));
+}
+
+const search = (page, query, opts = {}) => page.evaluate(({ q, o }) => window.sotto.searchRemote(q, o), { q: query, o: opts });
+/** Call `window.sotto[method](...args)` in the page; resolves to its error `{kind, message}`, or null if it succeeded. */
+const fails = (page, method, ...args) =>
+  page.evaluate(
+    async ({ m, a }) => {
+      try {
+        await window.sotto[m](...a);
+        return null;
+      } catch (e) {
+        return { kind: e.kind, message: e.message };
+      }
+    },
+    { m: method, a: args },
+  );
+
+const { origin, stop } = await serve();
+const browser = await launch(origin);
+const t0 = Date.now();
+try {
+  const page = await openDemo(browser.context, origin, '/', T.ready);
+  const url = origin + MANIFEST_PATH;
+
+  // Before opening: a typed error, not a crash.
+  let err = await fails(page, 'searchRemote', 'cargo');
+  assert.equal(err?.kind, 'WrongState', JSON.stringify(err));
+
+  // ---- the current index: parity with the CLI ----
+  const opened = await page.evaluate((u) => window.sotto.openRemote(u), url);
+  assert.equal(opened.info.chunks, v2.chunks);
+  assert.equal(opened.info.shards, v2.shards.length);
+  console.log(`  opened: ${opened.info.documents} documents, ${opened.info.chunks} chunks, ${opened.info.shards} shards (${opened.info.shard_bytes} bytes), manifest ${opened.manifest_bytes} bytes`);
+  const manifestFile = join(DIR, 'manifest.json');
+  const cases = [
+    ['How does Sotto detect near-duplicate chunks?', {}, []],
+    ['BM25 parameters k1 and b', { mode: 'sparse', k: 8 }, ['--mode', 'sparse', '-k', '8']],
+    ['where are model files cached in the browser', { mode: 'dense' }, ['--mode', 'dense']],
+    ['index format version', { nprobe: 1 }, ['--nprobe', '1']],
+  ];
+  for (const [q, opts, args] of cases) {
+    const r = await search(page, q, opts);
+    sameHits(r.hits, cli(manifestFile, q, args), `${q} ${JSON.stringify(opts)}`);
+    assert.ok(r.hits.length > 0, `${q}: no hits`);
+  }
+  // A filter: only the chunks of one document, as the CLI filters.
+  const oneDoc = (await search(page, 'retrieval', {})).hits[0].doc_id;
+  const filtered = await search(page, 'how are answers cited', { filters: [{ op: 'equals', key: 'id', value: oneDoc }] });
+  assert.ok(filtered.hits.length > 0 && filtered.hits.every((h) => h.doc_id === oneDoc), 'the filter let other documents through');
+  sameHits(filtered.hits, cli(manifestFile, 'how are answers cited', ['--filter', `id=${oneDoc}`]), 'filter');
+
+  // ---- bytes: cold, memory cache, Cache API after a reload ----
+  // a fresh in-memory cache (reopened) and an empty Cache API (the parity queries filled it)
+  await page.evaluate(async (u) => (await caches.delete('sotto-shards-v1'), await window.sotto.openRemote(u)), url);
+  const q = 'What does the wasm build strip from the release package?';
+  const cold = await search(page, q);
+  assert.ok(cold.trace.requests > 0 && cold.trace.bytes > 0, JSON.stringify(cold.trace));
+  assert.ok(cold.trace.bytes < opened.info.shard_bytes, `a query fetched ${cold.trace.bytes} of ${opened.info.shard_bytes} bytes: everything`);
+  assert.ok(cold.trace.rounds >= 2 && cold.trace.rounds <= 3 && cold.trace.cache_api_hits === 0 && cold.trace.cache_hits === 0, JSON.stringify(cold.trace));
+  assert.equal(cold.trace.shards.length, cold.trace.requests, JSON.stringify(cold.trace));
+  const warm = await search(page, q);
+  assert.equal(warm.trace.requests, 0, 'the same query again fetched shards');
+  assert.equal(warm.trace.rounds, 0);
+  assert.equal(warm.trace.cache_hits, cold.trace.shards.length, JSON.stringify(warm.trace));
+  assert.deepEqual(warm.hits.map((h) => h.chunk_id), cold.hits.map((h) => h.chunk_id));
+  console.log(`  cold query: ${cold.trace.requests} requests, ${cold.trace.bytes} bytes, ${cold.timings.search_ms.toFixed(0)} ms (fetch ${cold.trace.fetch_ms.toFixed(0)} ms); again: 0 requests, ${warm.timings.search_ms.toFixed(0)} ms`);
+  await page.reload();
+  await page.waitForSelector('body[data-ready="1"]', { timeout: T.ready });
+  await page.evaluate((u) => window.sotto.openRemote(u), url);
+  const cached = await search(page, q);
+  assert.equal(cached.trace.requests, 0, `after a reload the shards should come from the Cache API: ${JSON.stringify(cached.trace)}`);
+  assert.equal(cached.trace.cache_api_hits, cold.trace.requests);
+  assert.deepEqual(cached.hits.map((h) => h.chunk_id), cold.hits.map((h) => h.chunk_id));
+  console.log(`  after a reload: ${cached.trace.cache_api_hits} shards from the Cache API, ${cached.timings.search_ms.toFixed(0)} ms`);
+
+  // ---- faults (no Cache API, a fresh memory cache each time: every shard comes from the server) ----
+  const fresh = () => page.evaluate((u) => window.sotto.openRemote(u, { cache: false, timeoutMs: 2000 }), url);
+  const names = cold.trace.shards;
+  const victim = names[names.length - 1]; // a chunk shard (the last round)
+  const victimUrl = `${origin}/remote-sample/${victim}`;
+  const flip = async (route) => {
+    const resp = await route.fetch();
+    const body = Buffer.from(await resp.body());
+    body[body.length >> 1] ^= 0xff;
+    await route.fulfill({ response: resp, body });
+  };
+  // damaged once: fetched again, the query succeeds
+  await fresh();
+  await browser.context.route(victimUrl, flip, { times: 1 });
+  const repaired = await search(page, q);
+  assert.equal(repaired.trace.refetched, 1, JSON.stringify(repaired.trace));
+  assert.deepEqual(repaired.hits.map((h) => h.chunk_id), cold.hits.map((h) => h.chunk_id));
+  // damaged every time: Corrupt, then the engine answers again
+  await fresh();
+  await browser.context.route(victimUrl, flip);
+  err = await fails(page, 'searchRemote', q);
+  assert.equal(err?.kind, 'Corrupt', JSON.stringify(err));
+  await browser.context.unroute(victimUrl);
+  assert.deepEqual((await search(page, q)).hits.map((h) => h.chunk_id), cold.hits.map((h) => h.chunk_id));
+  // 404
+  await fresh();
+  await browser.context.route(victimUrl, (route) => route.fulfill({ status: 404, body: 'not found' }));
+  err = await fails(page, 'searchRemote', q);
+  assert.equal(err?.kind, 'ShardUnavailable', JSON.stringify(err));
+  assert.match(err.message, /404/);
+  await browser.context.unroute(victimUrl);
+  assert.equal((await search(page, q)).hits.length, cold.hits.length);
+  // a stalled request: Timeout after timeoutMs
+  await fresh();
+  const stalled = [];
+  await browser.context.route(victimUrl, (route) => stalled.push(route)); // never answered
+  const t1 = Date.now();
+  err = await fails(page, 'searchRemote', q);
+  assert.equal(err?.kind, 'Timeout', JSON.stringify(err));
+  assert.ok(Date.now() - t1 < 30_000, 'the timeout did not fire');
+  await browser.context.unroute(victimUrl);
+  for (const r of stalled) await r.abort().catch(() => {});
+  assert.equal((await search(page, q)).hits.length, cold.hits.length);
+  // manifests the engine must refuse; the open index stays usable
+  const served = (json) => (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(json) });
+  const bad = origin + '/remote-sample/bad-manifest.json';
+  await browser.context.route(bad, served({ ...v2, embedder: { ...v2.embedder, weights_sha256: '0'.repeat(64) } }));
+  err = await fails(page, 'openRemote', bad);
+  assert.equal(err?.kind, 'EmbedderMismatch', JSON.stringify(err));
+  await browser.context.unroute(bad);
+  await browser.context.route(bad, served({ ...v2, format_version: v2.format_version + 1 }));
+  err = await fails(page, 'openRemote', bad);
+  assert.equal(err?.kind, 'IndexFormat', JSON.stringify(err));
+  await browser.context.unroute(bad);
+  err = await fails(page, 'searchRemote', q, { translate: 'multi' });
+  assert.equal(err?.kind, 'InvalidOption', JSON.stringify(err));
+  assert.equal((await search(page, q)).hits.length, cold.hits.length, 'the open index stopped answering after refused manifests');
+  console.log('  faults: damaged once (refetched), damaged always, 404, stalled, foreign embedder, future version, unsupported option: typed errors, engine usable');
+
+  // ---- an update on the host: old manifest still works; refresh; a vanished old shard ----
+  const manifestUrl = url;
+  const asV1 = (route) => route.fulfill({ status: 200, contentType: 'application/json', body: v1Bytes });
+  await browser.context.route(manifestUrl, asV1);
+  const old = await page.evaluate((u) => window.sotto.openRemote(u, { cache: false }), url);
+  assert.equal(old.info.chunks, v1.chunks);
+  const uq = 'What does the remote update fixture say about the zanzibarite lighthouse?';
+  const fixture = (hits) => hits.some((h) => h.doc_id.includes('remote-update'));
+  const before = await search(page, uq);
+  sameHits(before.hits, cli(V1, uq), 'old manifest');
+  assert.ok(before.hits[0]?.doc_id.includes('remote-update'), `the old index does not find its fixture page first: ${JSON.stringify(before.hits.map((h) => h.doc_id))}`);
+  let refreshed = await page.evaluate(() => window.sotto.refreshRemote());
+  assert.equal(refreshed.updated, false, 'an unchanged manifest counted as an update');
+  await browser.context.unroute(manifestUrl);
+  refreshed = await page.evaluate(() => window.sotto.refreshRemote());
+  assert.equal(refreshed.updated, true);
+  assert.equal(refreshed.info.chunks, v2.chunks);
+  const after = await search(page, uq);
+  assert.ok(after.hits.length > 0 && !fixture(after.hits), `the new index still has the removed page: ${JSON.stringify(after.hits.map((h) => h.doc_id))}`);
+  sameHits(after.hits, cli(manifestFile, uq), 'new manifest');
+  // the page holds v1; v1's shards (none is v2's) are gone from the host: the query re-reads the manifest
+  await browser.context.route(manifestUrl, asV1);
+  await page.evaluate((u) => window.sotto.openRemote(u, { cache: false }), url);
+  await browser.context.unroute(manifestUrl);
+  const v2names = new Set(v2.shards.map((s) => s.name));
+  const v1only = before.trace.shards.filter((n) => !v2names.has(n));
+  assert.ok(v1only.length > 0, 'the two versions share every shard this query uses: the fixture cannot test a vanished shard');
+  for (const n of v1only) await browser.context.route(`${origin}/remote-sample/${n}`, (route) => route.fulfill({ status: 404, body: '' }));
+  const healed = await search(page, uq);
+  assert.equal(healed.trace.manifest_updated, true, JSON.stringify(healed.trace));
+  assert.deepEqual(healed.hits.map((h) => h.chunk_id), after.hits.map((h) => h.chunk_id));
+  for (const n of v1only) await browser.context.unroute(`${origin}/remote-sample/${n}`);
+  console.log(`  update: old manifest answered, refresh opened the new one, a vanished old shard (${v1only.length}) → re-read and answered`);
+
+  // ---- HNSW segments in wasm: an index the CLI built with HNSW (a low threshold), imported
+  // into the page, searched as the CLI searches it ----
+  const hnsw = await page.evaluate(async (path) => {
+    const bytes = new Uint8Array(await (await fetch(path)).arrayBuffer());
+    return (await window.sotto.importIndex(bytes)).stats;
+  }, HNSW_PATH);
+  assert.ok(hnsw.hnsw_vectors > 0 && hnsw.hnsw_vectors <= hnsw.chunks, `the imported index has no HNSW segment: ${JSON.stringify(hnsw)}`);
+  for (const hq of ['How large may a shard be?', 'what limits the size of a document', 'zanzibarite lighthouse']) {
+    const inPage = await page.evaluate((x) => window.sotto.search(x, { mode: 'dense' }), hq);
+    sameHits(inPage.hits, cli(HNSW_FILE, hq, ['--mode', 'dense']), `HNSW, ${hq}`);
+    const exact = await page.evaluate((x) => window.sotto.search(x, { mode: 'dense', exact: true }), hq);
+    const overlap = inPage.hits.filter((h) => exact.hits.some((e) => e.chunk_id === h.chunk_id)).length;
+    assert.ok(overlap >= inPage.hits.length - 1, `HNSW top ${inPage.hits.length} shares only ${overlap} chunks with the exact scan`);
+  }
+  console.log(`  HNSW: ${hnsw.hnsw_vectors} of ${hnsw.chunks} vectors in HNSW segments, searched in wasm as natively`);
+
+  // ---- a crashed worker reopens the remote index ----
+  await page.goto(origin + '/?faults=1');
+  await page.waitForSelector('body[data-ready="1"]', { timeout: T.ready });
+  await page.evaluate((u) => window.sotto.openRemote(u), url);
+  err = await fails(page, 'injectFault', 'panic');
+  assert.equal(err?.kind, 'Panic', JSON.stringify(err));
+  const again = await search(page, q);
+  assert.deepEqual(again.hits.map((h) => h.chunk_id), cold.hits.map((h) => h.chunk_id));
+  const info = await page.evaluate(() => window.sotto.remoteInfo());
+  assert.equal(info.url, url);
+
+  assert.deepEqual(page.errors, [], 'page errors');
+  assert.deepEqual(browser.offOrigin, [], 'requests left the origin');
+  console.log(`remote index in Chromium: passed (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+} finally {
+  await browser.close();
+  stop();
+}
