@@ -131,7 +131,6 @@ export interface MonitoringSummary {
   drift?: { window: number; baseline: number; recent: number; delta: number } | null;
 }
 
-/** The engine behind a Web Worker: every call is a promise, the page never blocks; see createEngine. */
 /** Options of openRemote. */
 export interface RemoteOptions {
   /** Keep fetched shards in the Cache API (default true; they are content-addressed, so they never go stale). */
@@ -155,6 +154,7 @@ export interface RemoteTrace extends ShardTrace {
   /** The manifest changed while the page held the old one; the query ran on the new one. */
   manifest_updated?: boolean;
 }
+/** The engine behind a Web Worker: every call is a promise, the page never blocks; see createEngine. */
 export interface SottoClient {
   version: string;
   crossOriginIsolated: boolean;

@@ -44,8 +44,8 @@ const added = {
       'sotto.js), a fetch Response, its bytes or a compiled module.'],
     [/^export type SyncInitInput = /m, 'What `initSync()` accepts: the bytes of `sotto_bg.wasm` or a compiled module.'],
     [/^export interface InitOutput /m, "The module's raw exports (what `init()` resolves to); not an API.\n@hidden"],
-    [/^([ \t]*)free\(\): void;/m, "Free the engine's memory in the wasm heap now (the index, the models). The object is\n" +
-      'unusable afterwards; without it, the memory is freed when the object is garbage-collected.'],
+    [/^([ \t]*)free\(\): void;/m, "Free the object's memory in the wasm heap now (for the engine: the index, the models).\n" +
+      'It is unusable afterwards; without it, the memory is freed when it is garbage-collected.'],
     [/^([ \t]*)\[Symbol\.dispose\]\(\): void;/m, 'The same as `free()`, for `using engine = new SottoEngine()`.'],
   ],
   'langchain.d.ts': [
@@ -71,13 +71,17 @@ for (const [file, { module, about }] of Object.entries(entries)) {
   }
   let text = readFileSync(src, 'utf8');
   for (const [re, doc] of added[file] ?? []) {
-    const m = text.match(re);
-    if (!m) {
+    // Every occurrence (each exported class has its own free() and Symbol.dispose), last first
+    // so the earlier indices stay valid.
+    const all = [...text.matchAll(new RegExp(re.source, re.flags.includes('g') ? re.flags : re.flags + 'g'))];
+    if (!all.length) {
       console.error(`api-docs: expected ${re} in ${src}; update tools/typedoc/stage.mjs`);
       process.exit(2);
     }
-    if (text.slice(0, m.index).trimEnd().endsWith('*/')) continue;
-    text = text.slice(0, m.index) + comment(doc, m[1] ?? '') + text.slice(m.index);
+    for (const m of all.reverse()) {
+      if (text.slice(0, m.index).trimEnd().endsWith('*/')) continue;
+      text = text.slice(0, m.index) + comment(doc, m[1] ?? '') + text.slice(m.index);
+    }
   }
   writeFileSync(join(out, file), `${comment(`${about}\n\n@module ${module}`)}${text}`);
 }
