@@ -4,7 +4,8 @@
 # scripts/serve.py from www/bench/remote-cargo-book/, queried with the 30 questions of
 # cargo-book-qa.jsonl through client.openRemote / searchRemote. Reports the manifest's
 # size, the first query of a fresh browser profile, per-query requests, bytes and latency
-# (p50/p95) with every shard fetched (cold) and with the caches warm, recall@5 and MRR of
+# (p50/p95) with every shard fetched (cold) and with the caches warm, the same for an
+# extractive answer (askRemote) per question, recall@5 and MRR of
 # the browser's hits, and how many of the 30 hit lists equal `sotto search MANIFEST --json`.
 # Writes target/bench-remote.json.
 #   ./scripts/bench-remote.sh

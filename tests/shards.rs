@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use sotto::embed::hashing::HashEmbedder;
 use sotto::index::shards::{ShardKind, ShardSource};
 use sotto::native::DirSource;
-use sotto::rag::shards::{ShardLimits, ShardManifest, ShardParams, ShardSet, ShardedIndex};
+use sotto::rag::answer::{Answer, AnswerMode};
+use sotto::rag::ask::AskOptions;
+use sotto::rag::shards::{AskStep, ShardLimits, ShardManifest, ShardParams, ShardSet, ShardedIndex};
 use sotto::{Document, Engine, EngineConfig, Error, Filter, Mode, SearchOptions};
 
 const DIM: usize = 128;
@@ -701,4 +703,93 @@ fn a_stepwise_search_asks_for_each_round_and_ends_where_search_does() {
     // Dense without a vector.
     let o = SearchOptions { mode: Mode::Dense, ..SearchOptions::default() };
     assert_eq!(ix.search_step("x", &o, None, None).unwrap_err().kind(), "InvalidOption");
+}
+
+/// The docs corpus with sentence vectors stored at index time (what answers read).
+fn answering_engine() -> Engine {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let mut docs: Vec<Document> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .map(|p| Document::new(p.file_name().unwrap().to_string_lossy(), std::fs::read_to_string(&p).unwrap()))
+        .collect();
+    docs.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut e = Engine::new(EngineConfig::default(), Box::new(HashEmbedder::new(DIM)));
+    e.add_documents(docs).unwrap();
+    Engine::from_bytes(&e.to_bytes().unwrap(), Box::new(HashEmbedder::new(DIM))).unwrap()
+}
+
+/// Drive an answer through `ask_step`, providing what each step needs from `src`.
+fn ask_by_steps(ix: &ShardedIndex, src: &MemSource, q: &str, o: &AskOptions) -> (Answer, usize) {
+    let qvec = ix.question_vector(q, o).unwrap();
+    let mut needs = 0;
+    loop {
+        match ix.ask_step(q, o, None, &qvec, 0.0, &|| 0.0).unwrap() {
+            AskStep::Need(names) => {
+                needs += 1;
+                assert!(needs <= 4, "more than four rounds");
+                for n in names {
+                    ix.provide(&n, &src.fetch(&n).unwrap()).unwrap();
+                }
+            }
+            AskStep::Done(answer, _) => return (*answer, needs),
+        }
+    }
+}
+
+#[test]
+fn extractive_answers_on_shards_are_the_single_file_answers() {
+    let e = answering_engine();
+    let set = e.to_shards(&ShardParams::default()).unwrap();
+    assert!(set.manifest.shards.iter().any(|s| s.kind == ShardKind::Sentences));
+    let ix = open(&set, MemSource::of(&set));
+    let clock = || 0.0;
+    // BM25 ranks as the single file does to the bit, so the same chunks reach sentence
+    // selection; the sentence vectors are the stored int8 ones on both sides.
+    let mut o = AskOptions { grade: false, abstain_below: 0.0, ..AskOptions::default() };
+    o.search.mode = Mode::Sparse;
+    let mut answered = 0;
+    for q in QUERIES {
+        let want = e.ask(q, &o, &clock, &mut |_| true).unwrap();
+        let (got, trace) = ix.ask(q, &o, None, &clock).unwrap();
+        assert_eq!(got.answer, want.answer, "{q}");
+        assert_eq!(got.citations, want.citations, "{q}");
+        assert_eq!(
+            (got.abstained, got.retrieval_score.to_bits()),
+            (want.abstained, want.retrieval_score.to_bits()),
+            "{q}"
+        );
+        answered += usize::from(!got.citations.is_empty());
+        assert!(trace.shards.iter().any(|s| s.starts_with("sent-")), "{q}: {trace:?}");
+        assert!(trace.rounds <= 4, "{trace:?}");
+    }
+    assert!(answered >= QUERIES.len() - 1, "only {answered} of {} questions answered with citations", QUERIES.len());
+
+    // Step by step (as the browser drives it), from a fresh reader: the same answer.
+    let src = MemSource::of(&set);
+    let fresh = open(&set, src.clone());
+    let (stepped, needs) = ask_by_steps(&fresh, &src, QUERIES[1], &o);
+    let want = e.ask(QUERIES[1], &o, &clock, &mut |_| true).unwrap();
+    assert_eq!((stepped.answer, stepped.citations), (want.answer, want.citations));
+    assert!((3..=4).contains(&needs), "{needs} rounds");
+
+    // A threshold no sentence reaches: both abstain.
+    let high = AskOptions { abstain_below: 0.999, ..o.clone() };
+    assert!(ix.ask(QUERIES[0], &high, None, &clock).unwrap().0.abstained);
+    assert!(e.ask(QUERIES[0], &high, &clock, &mut |_| true).unwrap().abstained);
+
+    // Refused with a typed error: a generator, adaptive routing, query translation, and an
+    // index written without sentence vectors.
+    let refused = |o: &AskOptions| matches!(ix.ask(QUERIES[0], o, None, &clock), Err(Error::InvalidOption { .. }));
+    assert!(refused(&AskOptions { mode: AnswerMode::Generative, ..o.clone() }));
+    assert!(refused(&AskOptions { adaptive: true, ..o.clone() }));
+    let mut translated = o.clone();
+    translated.search.translate = sotto::Translate::Decompose;
+    assert!(refused(&translated));
+    let bare = docs_engine().to_shards(&ShardParams::default()).unwrap();
+    let no_vectors = open(&bare, MemSource::of(&bare));
+    assert!(matches!(no_vectors.ask(QUERIES[0], &o, None, &clock), Err(Error::InvalidOption { name: "mode", .. })));
+    // And the readers still answer.
+    assert!(!ix.ask(QUERIES[1], &o, None, &clock).unwrap().0.citations.is_empty());
 }

@@ -720,3 +720,91 @@ fn q8_0_prefill_kernel_matches_the_scalar_reference() {
         }
     }
 }
+
+/// Drive a query on the open sharded index to its end, providing what each step needs from
+/// `shards`: the hits and the number of rounds.
+fn run_sharded(
+    e: &SottoEngine,
+    shards: &std::collections::HashMap<String, Vec<u8>>,
+    query: &str,
+    opts: serde_json::Value,
+) -> (Vec<serde_json::Value>, usize) {
+    let q = e.sharded_query(query, None, js(opts)).expect("sharded query");
+    let mut rounds = 0;
+    loop {
+        let step = rs(&e.sharded_step(&q).expect("step"));
+        if let Some(need) = step.get("need") {
+            rounds += 1;
+            assert!(rounds <= 3, "more than three rounds");
+            for n in need.as_array().expect("need is a list") {
+                let n = n.as_str().expect("a shard name");
+                e.provide_shard(n, &shards[n]).expect("provide");
+            }
+            continue;
+        }
+        return (step["hits"].as_array().expect("hits").clone(), rounds);
+    }
+}
+
+#[wasm_bindgen_test]
+fn a_sharded_index_is_stepped_provided_and_checked() {
+    use sotto::embed::hashing::HashEmbedder;
+    use sotto::rag::shards::ShardParams;
+    let local = engine();
+    let core = sotto::Engine::from_bytes(&local.export_index().unwrap(), Box::new(HashEmbedder::new(256))).unwrap();
+    let set = core.to_shards(&ShardParams::default()).unwrap();
+    let shards: std::collections::HashMap<String, Vec<u8>> = set.shards.iter().cloned().collect();
+
+    let mut e = SottoEngine::new(JsValue::UNDEFINED).unwrap();
+    e.load_hashing_embedder(256).unwrap();
+    assert_eq!(kind(e.sharded_query("cargo", None, JsValue::UNDEFINED)), "WrongState");
+    let info = rs(&e.open_sharded(&set.manifest_bytes, JsValue::UNDEFINED).unwrap());
+    assert_eq!(info["chunks"], set.manifest.chunks);
+    assert_eq!(info["shards"], set.shards.len());
+
+    // BM25 on the shards is the single-file index's to the bit; hybrid finds the same page.
+    let (hits, rounds) = run_sharded(&e, &shards, "lock file version", json!({"k": 3, "mode": "sparse"}));
+    assert!((2..=3).contains(&rounds), "{rounds} rounds");
+    let want = rs(&local.search("lock file version", js(json!({"k": 3, "mode": "sparse"}))).unwrap());
+    let ids =
+        |hs: &[serde_json::Value]| hs.iter().map(|h| (h["chunk_id"].clone(), h["score"].clone())).collect::<Vec<_>>();
+    assert_eq!(ids(&hits), ids(want.as_array().unwrap()));
+    let (hits, _) = run_sharded(&e, &shards, "Which river is the longest in France?", json!({"k": 2}));
+    assert_eq!(hits[0]["doc_id"], "page.html");
+    // Everything is in memory now: the same query needs no round.
+    let (_, rounds) = run_sharded(&e, &shards, "Which river is the longest in France?", json!({"k": 2}));
+    assert_eq!(rounds, 0);
+
+    // Bad input: typed errors, the index keeps answering.
+    let name = &set.shards[0].0;
+    let mut damaged = shards[name].clone();
+    let mid = damaged.len() / 2;
+    damaged[mid] ^= 0xff;
+    assert_eq!(kind(e.provide_shard(name, &damaged)), "Corrupt");
+    assert_eq!(kind(e.provide_shard("post-0000.bin", b"not a shard")), "ShardUnavailable");
+    assert_eq!(kind(e.sharded_query("cargo", None, js(json!({"translate": "multi"})))), "InvalidOption");
+    assert_eq!(kind(e.sharded_query("cargo", Some(0), JsValue::UNDEFINED)), "InvalidOption");
+    assert_eq!(kind(e.sharded_query("  ", None, JsValue::UNDEFINED)), "InvalidQuery");
+    assert_eq!(kind(e.open_sharded(b"{\"format\": \"nope\"}", JsValue::UNDEFINED)), "BadMagic");
+    assert_eq!(kind(e.open_sharded(&set.manifest_bytes, js(json!({"cacheByte": 1})))), "InvalidOption");
+    assert_eq!(
+        run_sharded(&e, &shards, "Which river is the longest in France?", json!({"k": 2})).0[0]["doc_id"],
+        "page.html"
+    );
+
+    // A query begun on an index that was replaced since is refused, not answered from the new one.
+    let stale = e.sharded_query("cargo", None, JsValue::UNDEFINED).unwrap();
+    e.open_sharded(&set.manifest_bytes, JsValue::UNDEFINED).unwrap();
+    assert_eq!(kind(e.sharded_step(&stale)), "WrongState");
+
+    // Another embedder: refused, the open index stays.
+    let mut other = SottoEngine::new(JsValue::UNDEFINED).unwrap();
+    other.load_hashing_embedder(128).unwrap();
+    assert_eq!(kind(other.open_sharded(&set.manifest_bytes, JsValue::UNDEFINED)), "EmbedderMismatch");
+    assert!(other.sharded_info().unwrap().is_null());
+
+    assert!(e.close_sharded());
+    assert!(!e.close_sharded());
+    assert!(e.sharded_info().unwrap().is_null());
+    assert_eq!(kind(e.sharded_query("cargo", None, JsValue::UNDEFINED)), "WrongState");
+}

@@ -244,6 +244,13 @@ export interface SottoClient {
    * meanwhile, the new one is opened and the query runs once more (`trace.manifest_updated`).
    */
   searchRemote(query: string, opts?: SearchOpts & { nprobe?: number }): Promise<{ hits: SearchHit[]; trace: RemoteTrace; timings: { embed_ms: number; fetch_ms: number; search_ms: number } }>;
+  /**
+   * An extractive answer with cited spans from the remote index: the search's shards, then
+   * the chunk and sentence shards of its hits. Extractive only (`mode` generative/compose,
+   * `adaptive` are `InvalidOption`); no calibrated grader on a sharded index: it abstains when
+   * no sentence reaches `abstainBelow`. An index written without sentence vectors cannot answer.
+   */
+  askRemote(question: string, opts?: AskOpts & { nprobe?: number }): Promise<{ answer: Answer; trace: RemoteTrace; timings: { embed_ms: number; fetch_ms: number; total_ms: number } }>;
   /** Read the manifest again; a changed index is opened (`updated: true`). */
   refreshRemote(): Promise<{ updated: boolean; info: ShardedInfo }>;
   /** The open remote index, or nulls. */

@@ -344,6 +344,10 @@ class SottoClient {
   searchRemote(query, opts = {}) {
     return this.request('searchRemote', { query, opts });
   }
+  /** An extractive answer with cited spans from the remote index (`opts` as for ask, plus `nprobe`). */
+  askRemote(question, opts = {}) {
+    return this.request('askRemote', { question, opts });
+  }
   /** Read the remote manifest again and open it if the index changed. */
   refreshRemote() {
     return this.request('refreshRemote');

@@ -888,35 +888,79 @@ async function provideShard(e, name, stats) {
   }
 }
 
-/** A search on the open remote index: step, fetch what the step needs (in parallel), provide, step again. */
-async function remoteSearch(e, query, opts) {
-  const { nprobe, ...search } = opts || {};
+function checkNprobe(nprobe) {
   if (nprobe !== undefined && nprobe !== null && !(Number.isSafeInteger(nprobe) && nprobe >= 1)) {
     throw new SottoError('InvalidOption', `nprobe must be a positive integer, not ${JSON.stringify(nprobe)}`);
   }
-  const t0 = now();
-  const q = e.shardedQuery(query, nprobe ?? undefined, search);
-  const embedMs = now() - t0;
+}
+
+/**
+ * Drive a begun query `q` on the open remote index to its end: step, fetch what the step
+ * needs (in parallel), provide, step again (at most `maxRounds` fetches). Resolves to the
+ * final step and the worker's counters, merged into its trace.
+ */
+async function drive(e, q, step, maxRounds) {
   const stats = { requests: 0, bytes: 0, cache_api_hits: 0, refetched: 0, fetch_ms: 0 };
   let provided = 0;
   try {
     for (let round = 0; ; round++) {
-      const step = e.shardedStep(q);
-      if (!step.need) {
+      const s = step(q);
+      if (!s.need) {
         // The engine's own counters are for a source it fetches from itself; here the worker
         // fetched, and each step re-reads the shards provided before it from memory.
-        const trace = { ...step.trace, ...stats, rounds: round, cache_hits: step.trace.shards.length - provided, manifest_sha256: remote.sha256 };
-        return { hits: step.hits, trace, timings: { embed_ms: embedMs, fetch_ms: stats.fetch_ms, search_ms: now() - t0 } };
+        s.trace = { ...s.trace, ...stats, rounds: round, cache_hits: s.trace.shards.length - provided, manifest_sha256: remote.sha256 };
+        return s;
       }
-      if (round >= 3) throw new SottoError('WrongState', 'a remote query asked for shards more than three times');
+      if (round >= maxRounds) throw new SottoError('WrongState', `a remote query asked for shards more than ${maxRounds} times`);
       if (cancelled()) throw new SottoError('Cancelled', 'cancelled');
       const t = now();
-      await Promise.all(step.need.map((name) => provideShard(e, name, stats)));
-      provided += step.need.length;
+      await Promise.all(s.need.map((name) => provideShard(e, name, stats)));
+      provided += s.need.length;
       stats.fetch_ms += now() - t;
     }
   } finally {
     q.free();
+  }
+}
+
+/** A search on the open remote index. */
+async function remoteSearch(e, query, opts) {
+  const { nprobe, ...search } = opts || {};
+  checkNprobe(nprobe);
+  const t0 = now();
+  const q = e.shardedQuery(query, nprobe ?? undefined, search);
+  const embedMs = now() - t0;
+  const { hits, trace } = await drive(e, q, (x) => e.shardedStep(x), 3);
+  return { hits, trace, timings: { embed_ms: embedMs, fetch_ms: trace.fetch_ms, search_ms: now() - t0 } };
+}
+
+/** An extractive answer from the open remote index (the search's rounds, then the hits' chunk and sentence shards). */
+async function remoteAsk(e, question, opts) {
+  const { nprobe, ...ask } = opts || {};
+  checkNprobe(nprobe);
+  const t0 = now();
+  const q = e.shardedAskQuery(question, nprobe ?? undefined, ask);
+  const embedMs = now() - t0;
+  const { answer, trace } = await drive(e, q, (x) => e.shardedAskStep(x), 4);
+  return { answer, trace, timings: { embed_ms: embedMs, fetch_ms: trace.fetch_ms, total_ms: now() - t0 } };
+}
+
+/** Run `fn` on the open remote index; when a shard is missing or wrong, re-read the manifest and, if the index changed, run it once more on the new one. */
+async function onRemote(e, fn) {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err.kind !== 'ShardUnavailable' && err.kind !== 'Corrupt') throw err;
+    let updated = false;
+    try {
+      updated = await refreshRemote(e);
+    } catch {
+      // The manifest cannot be read either: report the shard's failure.
+    }
+    if (!updated) throw err;
+    const r = await fn();
+    r.trace.manifest_updated = true;
+    return r;
   }
 }
 
@@ -1155,22 +1199,13 @@ const ops = {
   /** Search the remote index: `opts` as for search (those a sharded index lacks are refused), plus `nprobe`. */
   async searchRemote({ query, opts }) {
     const e = needRemote();
-    try {
-      return await remoteSearch(e, query, opts);
-    } catch (err) {
-      if (err.kind !== 'ShardUnavailable' && err.kind !== 'Corrupt') throw err;
-      // The index may have been updated under this page: a new manifest is opened and the query runs once more.
-      let updated = false;
-      try {
-        updated = await refreshRemote(e);
-      } catch {
-        // The manifest cannot be read either: report the shard's failure.
-      }
-      if (!updated) throw err;
-      const r = await remoteSearch(e, query, opts);
-      r.trace.manifest_updated = true;
-      return r;
-    }
+    return onRemote(e, () => remoteSearch(e, query, opts));
+  },
+
+  /** An extractive answer with citations from the remote index: `opts` as for ask, plus `nprobe`. */
+  async askRemote({ question, opts }) {
+    const e = needRemote();
+    return onRemote(e, () => remoteAsk(e, question, opts));
   },
 
   /** Read the remote manifest again: `{updated, info}` (a changed index is opened). */
@@ -1415,7 +1450,7 @@ const ops = {
   },
 };
 
-const CANCELLABLE = new Set(['openRemote', 'searchRemote', 'loadEmbedder', 'loadGenerator', 'addDocuments', 'buildTree', 'embed', 'ask', 'chat', 'evaluate']);
+const CANCELLABLE = new Set(['openRemote', 'searchRemote', 'askRemote', 'loadEmbedder', 'loadGenerator', 'addDocuments', 'buildTree', 'embed', 'ask', 'chat', 'evaluate']);
 
 // Requests (and the worker's own tasks, such as loading another tab's save) run strictly one after another.
 let queue = Promise.resolve();

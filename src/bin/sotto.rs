@@ -25,6 +25,8 @@ use sotto::{Document, Engine, EngineConfig, Filter, SearchOptions};
 
 #[path = "sotto/eval_cmd.rs"]
 mod eval_cmd;
+#[path = "sotto/http.rs"]
+mod http;
 
 #[derive(Parser)]
 #[command(name = "sotto", version, about = "Private retrieval-augmented search and answers, offline")]
@@ -143,7 +145,7 @@ enum Command {
     },
     /// Search an index.
     Search {
-        /// Index file, or a sharded index's manifest.json (or its directory).
+        /// Index file, or a sharded index's manifest.json (its directory, or its http:// URL).
         index: PathBuf,
         /// The query.
         query: String,
@@ -279,7 +281,7 @@ enum Command {
     },
     /// Show an index's manifest and statistics.
     Info {
-        /// Index file, or a sharded index's manifest.json (or its directory).
+        /// Index file, or a sharded index's manifest.json (its directory, or its http:// URL).
         index: PathBuf,
     },
 }
@@ -577,6 +579,29 @@ fn run() -> Result<()> {
             options.search.tree = tree.parse()?;
             options.mode = mode.parse()?;
             options.validate()?;
+            if is_sharded(&index) {
+                let ix = open_sharded_index(&models, &index)?;
+                let started = Instant::now();
+                let clock = move || started.elapsed().as_secs_f64() * 1e3;
+                let (answer, trace) = ix.ask(&question, &options, None, &clock)?;
+                if json {
+                    let out = serde_json::json!({ "answer": answer, "shards": trace });
+                    println!("{}", serde_json::to_string_pretty(&out)?);
+                } else {
+                    println!("{}", answer.answer);
+                    for c in &answer.citations {
+                        println!("  [{}] {} [{}..{}] {}", c.n, c.doc_id, c.start, c.end, c.heading_path.join(" › "));
+                    }
+                    eprintln!(
+                        "{:.0} ms; {} requests, {:.1} kB in {} rounds",
+                        answer.timings.total_ms,
+                        trace.requests,
+                        trace.bytes as f64 / 1e3,
+                        trace.rounds
+                    );
+                }
+                return Ok(());
+            }
             let mut engine = open(&models, &index)?;
             if options.mode.uses_generator() {
                 engine.set_generator(load_generator(&models, generator)?);
@@ -685,9 +710,8 @@ fn run() -> Result<()> {
         }
         Command::Info { index } if is_sharded(&index) => {
             let limits = ShardLimits::default();
-            let file = if index.is_dir() { index.join(sotto::rag::shards::MANIFEST_NAME) } else { index.clone() };
-            let bytes = read_manifest_file(&file, limits.max_manifest_bytes)?;
-            let m = ShardManifest::parse(&bytes, &limits).with_context(|| format!("reading {}", file.display()))?;
+            let (name, bytes) = sharded_manifest_bytes(&index, &limits)?;
+            let m = ShardManifest::parse(&bytes, &limits).with_context(|| format!("reading {name}"))?;
             let mut by_kind: std::collections::BTreeMap<String, (usize, u64)> = std::collections::BTreeMap::new();
             for e in &m.shards {
                 let k = by_kind.entry(format!("{:?}", e.kind).to_lowercase()).or_default();
@@ -1015,19 +1039,35 @@ fn print_eval(reports: &[EvalReport]) {
     println!("(document level: R = recall@k where any relevant document counts, fR = share of relevant documents found; c = chunk level)");
 }
 
-/// Whether `path` names a sharded index: a directory, or a `.json` manifest.
+/// Whether `path` names a sharded index: a directory, a `.json` manifest, or an
+/// `http://` URL of one.
 pub(crate) fn is_sharded(path: &Path) -> bool {
-    path.is_dir() || path.extension().is_some_and(|e| e == "json")
+    path.to_str().is_some_and(http::is_url) || path.is_dir() || path.extension().is_some_and(|e| e == "json")
 }
 
-/// Open a sharded index with the embedder its manifest names.
-pub(crate) fn open_sharded_index(models: &Path, path: &Path) -> Result<ShardedIndex> {
-    let limits = ShardLimits::default();
+/// The bytes of a sharded index's manifest (a directory, a file or an `http://` URL).
+fn sharded_manifest_bytes(path: &Path, limits: &ShardLimits) -> Result<(String, Vec<u8>)> {
+    if let Some(url) = path.to_str().filter(|s| http::is_url(s)) {
+        return Ok((url.to_owned(), http::fetch_manifest(url, limits.max_manifest_bytes)?));
+    }
     let file = if path.is_dir() { path.join(sotto::rag::shards::MANIFEST_NAME) } else { path.to_path_buf() };
     let bytes = read_manifest_file(&file, limits.max_manifest_bytes)?;
-    let manifest = ShardManifest::parse(&bytes, &limits).with_context(|| format!("reading {}", file.display()))?;
+    Ok((file.display().to_string(), bytes))
+}
+
+/// Open a sharded index with the embedder its manifest names: shards from the manifest's
+/// directory, or over HTTP next to its URL.
+pub(crate) fn open_sharded_index(models: &Path, path: &Path) -> Result<ShardedIndex> {
+    let limits = ShardLimits::default();
+    let (name, bytes) = sharded_manifest_bytes(path, &limits)?;
+    let manifest = ShardManifest::parse(&bytes, &limits).with_context(|| format!("reading {name}"))?;
     let embedder = load_embedder(models, &manifest.embedder.name)?;
-    open_sharded(&file, embedder, limits).with_context(|| format!("opening {}", file.display()))
+    if http::is_url(&name) {
+        let source = http::HttpSource::new(&name, limits.max_shard_bytes);
+        return ShardedIndex::open(&bytes, embedder, Box::new(source), limits)
+            .with_context(|| format!("opening {name}"));
+    }
+    open_sharded(Path::new(&name), embedder, limits).with_context(|| format!("opening {name}"))
 }
 
 fn print_shard_set(set: &ShardSet, written: usize, dir: &Path, secs: f64) {

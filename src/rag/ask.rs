@@ -252,7 +252,7 @@ impl Engine {
         match options.mode {
             AnswerMode::Extractive => {
                 answer.mode = AnswerMode::Extractive;
-                self.fill(&mut answer, extractive);
+                fill(&mut answer, extractive);
                 on_text(&answer.answer);
             }
             AnswerMode::Generative => {
@@ -339,18 +339,6 @@ impl Engine {
         candidates.retain(|s| s.cosine >= floor);
         trace.actions.push(format!("kept {} of {before} candidate sentences", candidates.len()));
         Ok((trace, candidates))
-    }
-
-    fn fill(&self, answer: &mut Answer, picked: (Vec<AnswerSentence>, CitationTable)) {
-        let (sentences, table) = picked;
-        answer.support = if sentences.is_empty() {
-            0.0
-        } else {
-            sentences.iter().map(|s| s.support).sum::<f32>() / sentences.len() as f32
-        };
-        answer.answer = Answer::render(&sentences);
-        answer.sentences = sentences;
-        answer.citations = table.citations;
     }
 
     /// Pack the best sentences under the token budget (with `compose`, the extractive
@@ -501,15 +489,28 @@ impl Engine {
         }
         if kept.iter().any(|s| s.supported) && answer.lost_terms.is_empty() {
             answer.mode = if compose.is_some() { AnswerMode::Compose } else { AnswerMode::Generative };
-            self.fill(answer, (kept, table));
+            fill(answer, (kept, table));
         } else {
             answer.mode = AnswerMode::Extractive;
             answer.fell_back = true;
             answer.dropped.extend(kept);
-            self.fill(answer, extractive);
+            fill(answer, extractive);
         }
         Ok(())
     }
+}
+
+/// Set an answer's sentences, text, citations and support from the picked sentences.
+pub(crate) fn fill(answer: &mut Answer, picked: (Vec<AnswerSentence>, CitationTable)) {
+    let (sentences, table) = picked;
+    answer.support = if sentences.is_empty() {
+        0.0
+    } else {
+        sentences.iter().map(|s| s.support).sum::<f32>() / sentences.len() as f32
+    };
+    answer.answer = Answer::render(&sentences);
+    answer.sentences = sentences;
+    answer.citations = table.citations;
 }
 
 fn grade_name(g: Grade) -> &'static str {

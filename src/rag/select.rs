@@ -194,55 +194,7 @@ impl Engine {
         hits: &[SearchHit],
         options: &AskOptions,
     ) -> Result<Vec<Scored>> {
-        let ids: Vec<ChunkId> = hits.iter().map(|h| h.chunk_id).collect();
-        let stored = self.chunk_sentences(&ids)?;
-        let lang_of = |doc_id: &str| self.docs.get(doc_id).map(|d| d.language).unwrap_or(Language::English);
-        let Some(first) = hits.first() else { return Ok(Vec::new()) };
-        let q_terms = content_terms(question, lang_of(&first.doc_id));
-        let mut out = Vec::new();
-        'outer: for (hit, vectors) in hits.iter().zip(&stored) {
-            let Some(doc) = self.docs.get(&hit.doc_id) else { continue };
-            let by_span: HashMap<(u32, u32), &SentenceVector> = vectors.iter().map(|v| ((v.start, v.end), v)).collect();
-            for (i, (start, end)) in split_sentences(&hit.text, hit.start).into_iter().enumerate() {
-                let Some(v) = by_span.get(&(start as u32, end as u32)) else { continue };
-                let Some(text) = doc.text.get(start..end) else { continue };
-                // A heading names a topic, it does not answer: it matches a question's
-                // words best and would be picked on its own (the chunk's heading path
-                // holds the headings above and inside it).
-                if hit.heading_path.iter().any(|h| h.trim() == text.trim()) {
-                    continue;
-                }
-                let cosine = v.dot(qvec);
-                let lex = lexical_evidence(&content_terms(text, doc.language), &q_terms);
-                let prior = 1.0 / (hit.rank.max(1) as f32).sqrt();
-                let score = W_COSINE * cosine + W_LEXICAL * lex + W_PRIOR * prior;
-                let source = SourceSentence {
-                    chunk_id: hit.chunk_id,
-                    doc_id: hit.doc_id.clone(),
-                    chunk_rank: hit.rank,
-                    start,
-                    end,
-                    text: text.to_owned(),
-                    index_in_chunk: i,
-                };
-                out.push(Scored { source, cosine, score });
-                if out.len() >= options.max_candidates {
-                    break 'outer;
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// The spans of the sentences before and after `s` in its chunk, if any.
-    fn neighbours(&self, s: &SourceSentence) -> (Option<Span>, Option<Span>) {
-        let Some(c) = self.chunks.get(&s.chunk_id) else { return (None, None) };
-        let Some(text) = self.docs.get(&c.doc_id).and_then(|d| d.text.get(c.start..c.end)) else {
-            return (None, None);
-        };
-        let spans = split_sentences(text, c.start);
-        let Some(i) = spans.iter().position(|&(a, b)| a == s.start && b == s.end) else { return (None, None) };
-        (i.checked_sub(1).map(|p| spans[p]), spans.get(i + 1).copied())
+        score_sentences(self, question, qvec, hits, options)
     }
 
     /// Pick the answer sentences (see the module docs) in source order.
@@ -251,106 +203,201 @@ impl Engine {
         candidates: &[Scored],
         options: &AskOptions,
     ) -> (Vec<AnswerSentence>, CitationTable) {
-        let mut table = CitationTable::default();
-        let mut sentences = Vec::new();
-        for span in self.extractive_spans(candidates, options) {
-            let Some(doc) = self.docs.get(&span.doc_id) else { continue };
-            let path = self.chunks.get(&span.chunk_id).map(|c| c.heading_path.as_slice()).unwrap_or_default();
-            let n = table.cite(&span, doc.title.as_deref(), path);
-            sentences.push(AnswerSentence {
-                text: span.text.split_whitespace().collect::<Vec<_>>().join(" "),
-                supported: true,
-                support: 1.0,
-                citations: vec![n],
-            });
-        }
-        (sentences, table)
+        extractive(self, candidates, options)
     }
 
-    /// The spans of the extractive answer, in source order: each picked sentence widened
-    /// to a neighbour it depends on, overlapping or adjacent spans of one document merged,
-    /// each cut back to its chunk.
+    /// The spans of the extractive answer (see [`extractive_spans`]).
     pub(crate) fn extractive_spans(&self, candidates: &[Scored], options: &AskOptions) -> Vec<SourceSentence> {
-        let picked = pick(candidates, options, &self.vectors_of(candidates), self.select_tuning);
-        // Each picked sentence as a span, widened to a neighbour it depends on.
-        let mut spans: Vec<(usize, String, ChunkId, usize, usize)> = Vec::new(); // (rank, doc, chunk, start, end)
-        for &i in &picked {
-            let s = &candidates[i].source;
-            let (prev, next) = self.neighbours(s);
-            let doc_text = self.docs.get(&s.doc_id).map(|d| d.text.as_str()).unwrap_or_default();
-            let (mut start, mut end) = (s.start, s.end);
-            if let Some((ps, pe)) = prev {
-                let prev_text = doc_text.get(ps..pe).unwrap_or_default();
-                if needs_context(&s.text) || prev_text.trim_end().ends_with(':') {
-                    start = ps;
-                }
+        extractive_spans(self, candidates, options)
+    }
+}
+
+/// What answer selection reads about the retrieved chunks: their documents, texts, heading
+/// paths and sentence vectors. The engine reads its whole store; a sharded index only the
+/// shards a question fetched ([`crate::rag::shards`]), so every lookup may miss.
+pub(crate) trait Passages {
+    /// `(document id, start, end, heading path)` of a chunk.
+    fn chunk_of(&self, id: ChunkId) -> Option<(&str, usize, usize, &[String])>;
+    /// A known document's title (`Some(None)`: it has none).
+    fn doc_title(&self, doc_id: &str) -> Option<Option<&str>>;
+    /// A known document's language.
+    fn doc_language(&self, doc_id: &str) -> Option<Language>;
+    /// A document's cleaned text between two byte offsets, where known.
+    fn text(&self, doc_id: &str, start: usize, end: usize) -> Option<&str>;
+    /// The sentence vectors of chunks, in order (embedding those missing where it can).
+    fn sentence_vectors(&self, ids: &[ChunkId]) -> Result<Vec<ChunkSentences>>;
+    /// The stored vector of one sentence of a chunk.
+    fn sentence_vector(&self, chunk: ChunkId, start: usize, end: usize) -> Option<SentenceVector>;
+    /// MMR's λ and the other-document cutoff.
+    fn tuning(&self) -> SelectTuning;
+}
+
+impl Passages for Engine {
+    fn chunk_of(&self, id: ChunkId) -> Option<(&str, usize, usize, &[String])> {
+        self.chunks.get(&id).map(|c| (c.doc_id.as_str(), c.start, c.end, c.heading_path.as_slice()))
+    }
+    fn doc_title(&self, doc_id: &str) -> Option<Option<&str>> {
+        self.docs.get(doc_id).map(|d| d.title.as_deref())
+    }
+    fn doc_language(&self, doc_id: &str) -> Option<Language> {
+        self.docs.get(doc_id).map(|d| d.language)
+    }
+    fn text(&self, doc_id: &str, start: usize, end: usize) -> Option<&str> {
+        self.docs.get(doc_id)?.text.get(start..end)
+    }
+    fn sentence_vectors(&self, ids: &[ChunkId]) -> Result<Vec<ChunkSentences>> {
+        self.chunk_sentences(ids)
+    }
+    fn sentence_vector(&self, chunk: ChunkId, start: usize, end: usize) -> Option<SentenceVector> {
+        let store = self.sentences.lock().unwrap_or_else(|p| p.into_inner());
+        store.get(chunk).and_then(|vs| vs.iter().find(|v| v.start as usize == start && v.end as usize == end).cloned())
+    }
+    fn tuning(&self) -> SelectTuning {
+        self.select_tuning
+    }
+}
+
+/// Split retrieved chunks into sentences and score each against the question.
+pub(crate) fn score_sentences(
+    p: &dyn Passages,
+    question: &str,
+    qvec: &[f32],
+    hits: &[SearchHit],
+    options: &AskOptions,
+) -> Result<Vec<Scored>> {
+    let ids: Vec<ChunkId> = hits.iter().map(|h| h.chunk_id).collect();
+    let stored = p.sentence_vectors(&ids)?;
+    let Some(first) = hits.first() else { return Ok(Vec::new()) };
+    let q_terms = content_terms(question, p.doc_language(&first.doc_id).unwrap_or(Language::English));
+    let mut out = Vec::new();
+    'outer: for (hit, vectors) in hits.iter().zip(&stored) {
+        let Some(language) = p.doc_language(&hit.doc_id) else { continue };
+        let by_span: HashMap<(u32, u32), &SentenceVector> = vectors.iter().map(|v| ((v.start, v.end), v)).collect();
+        for (i, (start, end)) in split_sentences(&hit.text, hit.start).into_iter().enumerate() {
+            let Some(v) = by_span.get(&(start as u32, end as u32)) else { continue };
+            let Some(text) = p.text(&hit.doc_id, start, end) else { continue };
+            // A heading names a topic, it does not answer: it matches a question's
+            // words best and would be picked on its own (the chunk's heading path
+            // holds the headings above and inside it).
+            if hit.heading_path.iter().any(|h| h.trim() == text.trim()) {
+                continue;
             }
-            if let Some((_, ne)) = next {
-                if s.text.trim_end().ends_with(':') {
-                    end = ne;
-                }
-            }
-            spans.push((s.chunk_rank, s.doc_id.clone(), s.chunk_id, start, end));
-        }
-        // Source order: chunk rank, then position; merge overlapping or adjacent spans of one document.
-        spans.sort_by_key(|a| (a.0, a.3));
-        let mut merged: Vec<(usize, String, ChunkId, usize, usize)> = Vec::new();
-        for span in spans {
-            let doc_text = self.docs.get(&span.1).map(|d| d.text.as_str()).unwrap_or_default();
-            let joins = |m: &(usize, String, ChunkId, usize, usize)| {
-                m.1 == span.1
-                    && ((span.3 <= m.4 && span.4 >= m.3)
-                        || doc_text.get(m.4..span.3).is_some_and(|gap| gap.trim().is_empty()))
-            };
-            match merged.iter_mut().find(|m| joins(m)) {
-                Some(m) => {
-                    m.3 = m.3.min(span.3);
-                    m.4 = m.4.max(span.4);
-                }
-                None => merged.push(span),
-            }
-        }
-        let mut out = Vec::new();
-        for (rank, doc_id, chunk_id, start, end) in merged {
-            let Some(doc) = self.docs.get(&doc_id) else { continue };
-            let Some(text) = doc.text.get(start..end) else { continue };
-            // A citation must lie inside one chunk: a span merged across chunks is cut back.
-            let (start, end, text) = match self.chunks.get(&chunk_id) {
-                Some(c) if start >= c.start && end <= c.end => (start, end, text),
-                Some(c) => {
-                    let (s, e) = (start.max(c.start), end.min(c.end));
-                    match doc.text.get(s..e) {
-                        Some(t) => (s, e, t),
-                        None => continue,
-                    }
-                }
-                None => continue,
-            };
-            out.push(SourceSentence {
-                chunk_id,
-                doc_id: doc_id.clone(),
-                chunk_rank: rank,
+            let cosine = v.dot(qvec);
+            let lex = lexical_evidence(&content_terms(text, language), &q_terms);
+            let prior = 1.0 / (hit.rank.max(1) as f32).sqrt();
+            let score = W_COSINE * cosine + W_LEXICAL * lex + W_PRIOR * prior;
+            let source = SourceSentence {
+                chunk_id: hit.chunk_id,
+                doc_id: hit.doc_id.clone(),
+                chunk_rank: hit.rank,
                 start,
                 end,
                 text: text.to_owned(),
-                index_in_chunk: 0,
-            });
+                index_in_chunk: i,
+            };
+            out.push(Scored { source, cosine, score });
+            if out.len() >= options.max_candidates {
+                break 'outer;
+            }
         }
-        out
     }
+    Ok(out)
+}
 
-    /// The stored vector of each candidate (for MMR), if it has one.
-    fn vectors_of(&self, candidates: &[Scored]) -> Vec<Option<SentenceVector>> {
-        let store = self.sentences.lock().unwrap_or_else(|p| p.into_inner());
-        candidates
-            .iter()
-            .map(|c| {
-                store.get(c.source.chunk_id).and_then(|vs| {
-                    vs.iter().find(|v| v.start as usize == c.source.start && v.end as usize == c.source.end).cloned()
-                })
-            })
-            .collect()
+/// The spans of the sentences before and after `s` in its chunk, if any.
+fn neighbours(p: &dyn Passages, s: &SourceSentence) -> (Option<Span>, Option<Span>) {
+    let Some((doc_id, start, end, _)) = p.chunk_of(s.chunk_id) else { return (None, None) };
+    let Some(text) = p.text(doc_id, start, end) else { return (None, None) };
+    let spans = split_sentences(text, start);
+    let Some(i) = spans.iter().position(|&(a, b)| a == s.start && b == s.end) else { return (None, None) };
+    (i.checked_sub(1).map(|p| spans[p]), spans.get(i + 1).copied())
+}
+
+/// Pick the answer sentences (see the module docs) in source order.
+pub(crate) fn extractive(
+    p: &dyn Passages,
+    candidates: &[Scored],
+    options: &AskOptions,
+) -> (Vec<AnswerSentence>, CitationTable) {
+    let mut table = CitationTable::default();
+    let mut sentences = Vec::new();
+    for span in extractive_spans(p, candidates, options) {
+        let Some(title) = p.doc_title(&span.doc_id) else { continue };
+        let path = p.chunk_of(span.chunk_id).map(|c| c.3).unwrap_or_default();
+        let n = table.cite(&span, title, path);
+        sentences.push(AnswerSentence {
+            text: span.text.split_whitespace().collect::<Vec<_>>().join(" "),
+            supported: true,
+            support: 1.0,
+            citations: vec![n],
+        });
     }
+    (sentences, table)
+}
+
+/// The spans of the extractive answer, in source order: each picked sentence widened
+/// to a neighbour it depends on, overlapping or adjacent spans of one document merged,
+/// each cut back to its chunk.
+pub(crate) fn extractive_spans(p: &dyn Passages, candidates: &[Scored], options: &AskOptions) -> Vec<SourceSentence> {
+    let picked = pick(candidates, options, &vectors_of(p, candidates), p.tuning());
+    // Each picked sentence as a span, widened to a neighbour it depends on.
+    let mut spans: Vec<(usize, String, ChunkId, usize, usize)> = Vec::new(); // (rank, doc, chunk, start, end)
+    for &i in &picked {
+        let s = &candidates[i].source;
+        let (prev, next) = neighbours(p, s);
+        let (mut start, mut end) = (s.start, s.end);
+        if let Some((ps, pe)) = prev {
+            let prev_text = p.text(&s.doc_id, ps, pe).unwrap_or_default();
+            if needs_context(&s.text) || prev_text.trim_end().ends_with(':') {
+                start = ps;
+            }
+        }
+        if let Some((_, ne)) = next {
+            if s.text.trim_end().ends_with(':') {
+                end = ne;
+            }
+        }
+        spans.push((s.chunk_rank, s.doc_id.clone(), s.chunk_id, start, end));
+    }
+    // Source order: chunk rank, then position; merge overlapping or adjacent spans of one document.
+    spans.sort_by_key(|a| (a.0, a.3));
+    let mut merged: Vec<(usize, String, ChunkId, usize, usize)> = Vec::new();
+    for span in spans {
+        let joins = |m: &(usize, String, ChunkId, usize, usize)| {
+            m.1 == span.1
+                && ((span.3 <= m.4 && span.4 >= m.3)
+                    || (m.4 <= span.3 && p.text(&span.1, m.4, span.3).is_some_and(|gap| gap.trim().is_empty())))
+        };
+        match merged.iter_mut().find(|m| joins(m)) {
+            Some(m) => {
+                m.3 = m.3.min(span.3);
+                m.4 = m.4.max(span.4);
+            }
+            None => merged.push(span),
+        }
+    }
+    let mut out = Vec::new();
+    for (rank, doc_id, chunk_id, start, end) in merged {
+        // A citation must lie inside one chunk: a span merged across chunks is cut back.
+        let Some((_, cs, ce, _)) = p.chunk_of(chunk_id) else { continue };
+        let (start, end) = (start.max(cs), end.min(ce));
+        let Some(text) = p.text(&doc_id, start, end) else { continue };
+        out.push(SourceSentence {
+            chunk_id,
+            doc_id: doc_id.clone(),
+            chunk_rank: rank,
+            start,
+            end,
+            text: text.to_owned(),
+            index_in_chunk: 0,
+        });
+    }
+    out
+}
+
+/// The stored vector of each candidate (for MMR), if it has one.
+fn vectors_of(p: &dyn Passages, candidates: &[Scored]) -> Vec<Option<SentenceVector>> {
+    candidates.iter().map(|c| p.sentence_vector(c.source.chunk_id, c.source.start, c.source.end)).collect()
 }
 
 /// The indices of the candidates to answer with: MMR over relevance above the cutoffs.

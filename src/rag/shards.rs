@@ -74,14 +74,18 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use super::answer::{Answer, AnswerMode};
+use super::ask::{fill, AskOptions, ABSTAIN_TEXT};
 use super::persist::{corpus_sha256, same_embedder};
 use super::records::SearchHit;
 use super::route::meta_matches;
+use super::select::{extractive, score_sentences, Passages, SelectTuning};
 use super::{Engine, EngineConfig};
 use crate::embed::{sha256_hex, Embedder, EmbedderInfo};
 use crate::error::{Error, Result};
 use crate::index::dense::{dot, quantize_i8};
 use crate::index::fusion::{fuse, sort_scored};
+use crate::index::sentences::{ChunkSentences, SentenceVector};
 use crate::index::shards::{
     decode_shard, encode_shard, from_hex, from_payload, shard_name, term_bucket, to_hex, to_payload, ChunkShard,
     DictShard, PostingsShard, SentenceShard, ShardChunk, ShardDoc, ShardKind, ShardSource, TermPostings, VectorShard,
@@ -746,6 +750,82 @@ pub enum Step {
     Done(Vec<SearchHit>, ShardTrace),
 }
 
+/// Where a [`ShardedIndex::ask_step`] is.
+#[derive(Debug)]
+pub enum AskStep {
+    /// Fetch these shards (all at once), [`ShardedIndex::provide`] them, step again.
+    Need(Vec<String>),
+    /// The answer, and what it used.
+    Done(Box<Answer>, ShardTrace),
+}
+
+/// The fetched chunk and sentence shards of a question's hits, as answer selection reads
+/// them: only those chunks' texts are known.
+struct View<'a> {
+    docs: HashMap<&'a str, &'a ShardDoc>,
+    chunks: HashMap<ChunkId, (&'a str, &'a ShardChunk)>,
+    sentences: HashMap<ChunkId, ChunkSentences>,
+}
+
+impl<'a> View<'a> {
+    fn new(hits: &[SearchHit], got: &'a HashMap<u32, Arc<Loaded>>) -> View<'a> {
+        let wanted: HashSet<ChunkId> = hits.iter().map(|h| h.chunk_id).collect();
+        let mut view = View { docs: HashMap::new(), chunks: HashMap::new(), sentences: HashMap::new() };
+        for loaded in got.values() {
+            match loaded.as_ref() {
+                Loaded::Chunks(c) => {
+                    for chunk in c.chunks.iter().filter(|x| wanted.contains(&x.id)) {
+                        let Some(doc) = c.docs.get(chunk.doc as usize) else { continue };
+                        view.docs.insert(doc.id.as_str(), doc);
+                        view.chunks.insert(chunk.id, (doc.id.as_str(), chunk));
+                    }
+                }
+                Loaded::Sentences(v) => {
+                    for (id, vs) in v.chunks.iter().filter(|x| wanted.contains(&x.0)) {
+                        view.sentences.insert(*id, Arc::new(vs.clone()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        view
+    }
+}
+
+impl Passages for View<'_> {
+    fn chunk_of(&self, id: ChunkId) -> Option<(&str, usize, usize, &[String])> {
+        self.chunks.get(&id).map(|(d, c)| (*d, c.start as usize, c.end as usize, c.heading_path.as_slice()))
+    }
+    fn doc_title(&self, doc_id: &str) -> Option<Option<&str>> {
+        self.docs.get(doc_id).map(|d| d.title.as_deref())
+    }
+    fn doc_language(&self, doc_id: &str) -> Option<Language> {
+        self.docs.get(doc_id).map(|d| d.language)
+    }
+    fn text(&self, doc_id: &str, start: usize, end: usize) -> Option<&str> {
+        if start > end {
+            return None;
+        }
+        self.chunks.values().filter(|(d, _)| *d == doc_id).find_map(|(_, c)| {
+            let (cs, ce) = (c.start as usize, c.end as usize);
+            if start >= cs && end <= ce {
+                c.text.get(start - cs..end - cs)
+            } else {
+                None
+            }
+        })
+    }
+    fn sentence_vectors(&self, ids: &[ChunkId]) -> Result<Vec<ChunkSentences>> {
+        Ok(ids.iter().map(|id| self.sentences.get(id).cloned().unwrap_or_default()).collect())
+    }
+    fn sentence_vector(&self, chunk: ChunkId, start: usize, end: usize) -> Option<SentenceVector> {
+        self.sentences.get(&chunk)?.iter().find(|v| v.start as usize == start && v.end as usize == end).cloned()
+    }
+    fn tuning(&self) -> SelectTuning {
+        SelectTuning::default()
+    }
+}
+
 /// A decoded shard.
 enum Loaded {
     Dict(DictShard),
@@ -753,6 +833,7 @@ enum Loaded {
     Postings(Vec<crate::index::sparse::TermList>),
     Vectors(VectorShard),
     Chunks(ChunkShard),
+    Sentences(SentenceShard),
 }
 
 /// The LRU cache of decoded shards, bounded by their byte size.
@@ -924,7 +1005,30 @@ impl ShardedIndex {
                 c.check(r.first, r.last, name)?;
                 Loaded::Chunks(c)
             }
-            ShardKind::Sentences => return Err(bad("sentence shards are not read by search".into())),
+            ShardKind::Sentences => {
+                let v: SentenceShard = from_payload(payload, name)?;
+                let r = self
+                    .manifest
+                    .chunk_ranges
+                    .iter()
+                    .find(|r| r.sentences == Some(i))
+                    .ok_or_else(|| bad("no chunk range names this shard".into()))?;
+                if v.dim != self.manifest.ivf.dim {
+                    return Err(bad(format!(
+                        "sentence vectors of dimension {}, the index has {}",
+                        v.dim, self.manifest.ivf.dim
+                    )));
+                }
+                if v.chunks.windows(2).any(|w| w[0].0 >= w[1].0)
+                    || v.chunks.iter().any(|c| c.0 < r.first || c.0 > r.last)
+                {
+                    return Err(bad("chunk ids are not ascending inside the shard's range".into()));
+                }
+                if let Some(x) = v.chunks.iter().flat_map(|c| &c.1).find(|x| x.codes.len() != v.dim as usize) {
+                    return Err(bad(format!("a sentence vector of dimension {}", x.codes.len())));
+                }
+                Loaded::Sentences(v)
+            }
         })
     }
 
@@ -1070,6 +1174,121 @@ impl ShardedIndex {
         query_vec: Option<&[f32]>,
     ) -> Result<Step> {
         self.run(query, options, nprobe, query_vec, false)
+    }
+
+    /// Answer a question extractively (the single-file index's sentence selection and
+    /// citations, over the fetched chunk and sentence shards), fetching from the source.
+    /// See [`ShardedIndex::ask_step`] for what differs from a single-file index.
+    pub fn ask(
+        &self,
+        question: &str,
+        options: &AskOptions,
+        nprobe: Option<usize>,
+        clock: &dyn Fn() -> f64,
+    ) -> Result<(Answer, ShardTrace)> {
+        let qvec = self.question_vector(question, options)?;
+        match self.run_ask(question, options, nprobe, &qvec, clock(), clock, true)? {
+            AskStep::Done(answer, trace) => Ok((*answer, trace)),
+            AskStep::Need(_) => Err(Error::WrongState("an answer from the source needed more shards".into())),
+        }
+    }
+
+    /// The question's vector for [`ShardedIndex::ask_step`], after checking the options.
+    pub fn question_vector(&self, question: &str, options: &AskOptions) -> Result<Vec<f32>> {
+        Self::check_ask(options)?;
+        let probe = SearchOptions { mode: Mode::Dense, ..options.search.clone() };
+        self.check(question, &probe)?;
+        Ok(self.embedder.embed(&format!("{}{}", self.manifest.config.query_prefix, question.trim()))?)
+    }
+
+    /// One step of an answer whose shards the caller fetches, as [`ShardedIndex::search_step`]
+    /// (at most four `Need`s: the search's three, then the chunk and sentence shards of the
+    /// hits). `t0` is when the caller began (for the answer's timings). Differences from a
+    /// single-file index: extractive only (no generator on a sharded index yet), no adaptive
+    /// routing, and no calibrated grader — its features need whole-index searches, so the
+    /// answer abstains when no sentence reaches `abstain_below`, as an uncalibrated index does.
+    /// An index written without sentence vectors cannot answer (`InvalidOption`).
+    pub fn ask_step(
+        &self,
+        question: &str,
+        options: &AskOptions,
+        nprobe: Option<usize>,
+        qvec: &[f32],
+        t0: f64,
+        clock: &dyn Fn() -> f64,
+    ) -> Result<AskStep> {
+        Self::check_ask(options)?;
+        self.run_ask(question, options, nprobe, qvec, t0, clock, false)
+    }
+
+    fn check_ask(options: &AskOptions) -> Result<()> {
+        options.validate()?;
+        if options.mode != AnswerMode::Extractive {
+            return Err(Error::InvalidOption {
+                name: "mode",
+                detail: "a sharded index answers extractively only (no generator on it yet)".into(),
+            });
+        }
+        if options.adaptive {
+            return Err(Error::InvalidOption {
+                name: "adaptive",
+                detail: "not supported on a sharded index (yet)".into(),
+            });
+        }
+        Self::refuse_unsupported(&options.search)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_ask(
+        &self,
+        question: &str,
+        options: &AskOptions,
+        nprobe: Option<usize>,
+        qvec: &[f32],
+        t0: f64,
+        clock: &dyn Fn() -> f64,
+        from_source: bool,
+    ) -> Result<AskStep> {
+        if self.manifest.chunks > 0 && self.manifest.chunk_ranges.iter().any(|r| r.sentences.is_none()) {
+            return Err(Error::InvalidOption {
+                name: "mode",
+                detail: "this sharded index has no sentence vectors (written with --no-sentence-vectors): it can search, not answer"
+                    .into(),
+            });
+        }
+        let (hits, mut trace) = match self.run(question, &options.search, nprobe, Some(qvec), from_source)? {
+            Step::Need(names) => return Ok(AskStep::Need(names)),
+            Step::Done(hits, trace) => (hits, trace),
+        };
+        let t1 = clock();
+        // Round 4: the chunk and sentence shards of the hits.
+        let ranges: Vec<&ChunkRange> = hits
+            .iter()
+            .filter_map(|h| {
+                let r = &self.manifest.chunk_ranges;
+                let at = r.partition_point(|x| x.last < h.chunk_id);
+                r.get(at).filter(|x| x.first <= h.chunk_id)
+            })
+            .collect();
+        let want: Vec<u32> = ranges.iter().flat_map(|r| [Some(r.chunks), r.sentences]).flatten().collect();
+        let got = match self.fetch_round(&want, &mut trace, from_source)? {
+            Ok(g) => g,
+            Err(names) => return Ok(AskStep::Need(names)),
+        };
+        let view = View::new(&hits, &got);
+        let mut answer = Answer { question: question.to_owned(), mode: AnswerMode::Extractive, ..Answer::default() };
+        answer.timings.retrieve_ms = t1 - t0;
+        let candidates = score_sentences(&view, question, qvec, &hits, options)?;
+        answer.retrieval_score = candidates.iter().map(|c| c.cosine).fold(0.0, f32::max);
+        answer.timings.select_ms = clock() - t1;
+        if candidates.is_empty() || answer.retrieval_score < options.abstain_below {
+            answer.abstained = true;
+            answer.answer = ABSTAIN_TEXT.to_owned();
+        } else {
+            fill(&mut answer, extractive(&view, &candidates, options));
+        }
+        answer.timings.total_ms = clock() - t0;
+        Ok(AskStep::Done(Box::new(answer), trace))
     }
 
     fn check(&self, query: &str, options: &SearchOptions) -> Result<()> {

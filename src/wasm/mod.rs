@@ -369,6 +369,8 @@ export interface ShardTrace {
 }
 /** One step of a sharded query: shards to fetch and provide, or the result. */
 export type ShardStep = { need: string[] } | { hits: SearchHit[]; trace: ShardTrace };
+/** One step of an answer on a sharded index: shards to fetch and provide, or the answer. */
+export type ShardAskStep = { need: string[] } | { answer: Answer; trace: ShardTrace };
 "#;
 
 static PANIC_HOOK: Once = Once::new();
@@ -605,6 +607,16 @@ fn js_cancelled(is_cancelled: Option<&js_sys::Function>) -> bool {
 fn search_options(opts: JsValue) -> JsResult<SearchOptions> {
     reject_unknown_keys(&opts, SEARCH_KEYS, "search options")?;
     options_from_js::<JsSearchOptions>(opts, "search options")?.into_core().js()
+}
+
+/// `AskOpts` from JS, unknown keys refused (also inside `search`).
+fn ask_options(opts: JsValue) -> JsResult<AskOptions> {
+    reject_unknown_keys(&opts, ASK_KEYS, "ask options")?;
+    if opts.is_object() {
+        let search = js_sys::Reflect::get(&opts, &JsValue::from_str("search")).unwrap_or(JsValue::UNDEFINED);
+        reject_unknown_keys(&search, SEARCH_KEYS, "ask options.search")?;
+    }
+    options_from_js::<JsAskOptions>(opts, "ask options")?.into_core().js()
 }
 
 /// `AskOpts` as JS passes it (camelCase), turned into [`AskOptions`].
@@ -1129,12 +1141,7 @@ impl SottoEngine {
             js_sys::Function,
         >,
     ) -> JsResult<JsValue> {
-        reject_unknown_keys(&opts, ASK_KEYS, "ask options")?;
-        if opts.is_object() {
-            let search = js_sys::Reflect::get(&opts, &JsValue::from_str("search")).unwrap_or(JsValue::UNDEFINED);
-            reject_unknown_keys(&search, SEARCH_KEYS, "ask options.search")?;
-        }
-        let opts = options_from_js::<JsAskOptions>(opts, "ask options")?.into_core().js()?;
+        let opts = ask_options(opts)?;
         let engine = self.engine_mut()?;
         let clock = performance_now;
         let mut sink = |text: &str| match &on_text {

@@ -8,10 +8,14 @@
 
 use wasm_bindgen::prelude::*;
 
-use super::{js_error, options_from_js, reject_unknown_keys, search_options, to_js, IntoJs, JsResult, SottoEngine};
+use super::{
+    ask_options, js_error, options_from_js, performance_now, reject_unknown_keys, search_options, to_js, IntoJs,
+    JsResult, SottoEngine,
+};
 use crate::error::Error;
 use crate::query::SearchOptions;
-use crate::rag::shards::{ShardLimits, ShardTrace, ShardedIndex, Step};
+use crate::rag::ask::AskOptions;
+use crate::rag::shards::{AskStep, ShardLimits, ShardTrace, ShardedIndex, Step};
 
 /// The open sharded index.
 pub(super) struct Remote {
@@ -78,6 +82,24 @@ pub struct ShardQuery {
     nprobe: Option<usize>,
     vector: Option<Vec<f32>>,
     generation: u32,
+}
+
+/// A question begun on the open sharded index: its options and its vector, stepped until
+/// it has its answer.
+#[wasm_bindgen]
+pub struct ShardAsk {
+    question: String,
+    options: AskOptions,
+    nprobe: Option<usize>,
+    vector: Vec<f32>,
+    t0: f64,
+    generation: u32,
+}
+
+#[derive(serde::Serialize)]
+struct Answered<'a> {
+    answer: &'a crate::rag::answer::Answer,
+    trace: &'a ShardTrace,
 }
 
 #[derive(serde::Serialize)]
@@ -185,6 +207,52 @@ impl SottoEngine {
         match r.index.search_step(&query.query, &query.options, query.nprobe, query.vector.as_deref()).js()? {
             Step::Need(names) => to_js(&Need { need: &names }),
             Step::Done(hits, trace) => to_js(&Done { hits: &hits, trace: &trace }),
+        }
+    }
+
+    /// Begin an answer on the sharded index: extractive, with cited spans, from the fetched
+    /// chunk and sentence shards (a generator, adaptive routing and the options a sharded
+    /// search lacks are `InvalidOption`; there is no calibrated grader: it abstains below
+    /// `abstainBelow`). Embeds the question.
+    #[wasm_bindgen(js_name = shardedAskQuery)]
+    pub fn sharded_ask_query(
+        &self,
+        question: &str,
+        nprobe: Option<u32>,
+        #[wasm_bindgen(unchecked_optional_param_type = "AskOpts")] opts: JsValue,
+    ) -> JsResult<ShardAsk> {
+        let t0 = performance_now();
+        let options = ask_options(opts)?;
+        let r = self.remote()?;
+        if nprobe == Some(0) {
+            return Err(js_error(&Error::InvalidOption { name: "nprobe", detail: "must be at least 1".into() }));
+        }
+        let vector = r.index.question_vector(question, &options).js()?;
+        Ok(ShardAsk {
+            question: question.to_owned(),
+            options,
+            nprobe: nprobe.map(|n| n as usize),
+            vector,
+            t0,
+            generation: self.remote_generation,
+        })
+    }
+
+    /// One step of an answer: `{ need: string[] }` (fetch, `provideShard`, step again) or
+    /// `{ answer, trace }`. At most four `need`s (the search's three, then the chunk and
+    /// sentence shards of the hits).
+    #[wasm_bindgen(js_name = shardedAskStep, unchecked_return_type = "ShardAskStep")]
+    pub fn sharded_ask_step(&self, ask: &ShardAsk) -> JsResult<JsValue> {
+        let r = self.remote()?;
+        if ask.generation != self.remote_generation {
+            return Err(js_error(&Error::WrongState(
+                "the sharded index this question was begun on was closed or replaced".into(),
+            )));
+        }
+        let clock = performance_now;
+        match r.index.ask_step(&ask.question, &ask.options, ask.nprobe, &ask.vector, ask.t0, &clock).js()? {
+            AskStep::Need(names) => to_js(&Need { need: &names }),
+            AskStep::Done(answer, trace) => to_js(&Answered { answer: &answer, trace: &trace }),
         }
     }
 

@@ -64,6 +64,20 @@ try {
     fetch_ms: stat(cold.map((r) => r.timings.fetch_ms)),
     embed_ms: stat(cold.map((r) => r.timings.embed_ms)),
   };
+  // 2b. every question answered cold (extractive, with citations): one more round, the hits' chunk and sentence shards
+  const asked = [];
+  for (const q of questions) {
+    await page.evaluate((u) => window.sotto.openRemote(u, { cache: false }), url);
+    const r = await page.evaluate((x) => window.sotto.askRemote(x), q.question);
+    asked.push(r);
+  }
+  out.ask_cold = {
+    requests: stat(asked.map((r) => r.trace.requests)),
+    bytes: stat(asked.map((r) => r.trace.bytes)),
+    ms: stat(asked.map((r) => r.timings.total_ms)),
+    abstained: asked.filter((r) => r.answer.abstained).length,
+    cites_relevant: asked.filter((r, i) => r.answer.citations.some((c) => questions[i].relevant_docs.some((d) => c.doc_id === d || c.doc_id.endsWith('/' + d)))).length,
+  };
   // 3. the same questions in one session (memory cache on): shards shared between questions are fetched once
   await page.evaluate((u) => window.sotto.openRemote(u, { cache: false }), url);
   const session = [];
@@ -108,6 +122,7 @@ const kb = (b) => (b / 1000).toFixed(0) + ' kB';
 console.log(`index: ${out.index.documents} documents, ${out.index.chunks} chunks, ${out.index.shards} shards, ${kb(out.index.shard_bytes)} in all; manifest ${kb(out.manifest_bytes)}`);
 console.log(`first query, fresh profile: ${out.first_query.ms.toFixed(0)} ms (embed ${out.first_query.embed_ms.toFixed(0)}, fetch ${out.first_query.fetch_ms.toFixed(0)}), ${out.first_query.requests} requests, ${kb(out.first_query.bytes)}`);
 console.log(`cold per question: requests p50 ${out.cold.requests.p50} p95 ${out.cold.requests.p95}; bytes p50 ${kb(out.cold.bytes.p50)} p95 ${kb(out.cold.bytes.p95)}; ms p50 ${out.cold.ms.p50.toFixed(0)} p95 ${out.cold.ms.p95.toFixed(0)}`);
+console.log(`answers, cold per question: requests p50 ${out.ask_cold.requests.p50} p95 ${out.ask_cold.requests.p95}; bytes p50 ${kb(out.ask_cold.bytes.p50)} p95 ${kb(out.ask_cold.bytes.p95)}; ms p50 ${out.ask_cold.ms.p50.toFixed(0)} p95 ${out.ask_cold.ms.p95.toFixed(0)}; ${out.ask_cold.abstained} abstained, ${out.ask_cold.cites_relevant} cite a relevant page`);
 console.log(`one session of ${questions.length}: ${kb(out.session.total_bytes)} in all; bytes p50 ${kb(out.session.bytes.p50)}; ms p50 ${out.session.ms.p50.toFixed(0)}`);
 console.log(`second visit, first query: ${out.first_query_second_visit.ms.toFixed(0)} ms, ${out.first_query_second_visit.requests} requests, ${out.first_query_second_visit.cache_api_hits} from the Cache API`);
 console.log(`hit@5 ${out.quality.hit_at_5.toFixed(3)}, MRR@5 ${out.quality.mrr_at_5.toFixed(3)}; ${out.identical_to_cli}/${questions.length} hit lists identical to the CLI's`);

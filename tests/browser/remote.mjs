@@ -3,7 +3,10 @@
 // all-MiniLM-L6-v2 and the native CLI on the same shard files:
 //
 //  parity    the browser's hits equal `sotto search MANIFEST --json` (hybrid, sparse,
-//            dense, a filter, another nprobe): same chunks in the same order, same scores
+//            dense, a filter, another nprobe): same chunks in the same order, same scores;
+//            the CLI reading the same files over http:// from the same server agrees
+//  answers   askRemote's extractive answer and its cited spans equal `sotto ask MANIFEST --json`;
+//            a generative answer is refused (InvalidOption)
 //  bytes     a cold query fetches only some of the shards (requests and bytes counted);
 //            the same query again fetches nothing (memory cache); after a reload the
 //            shards come from the Cache API (no request)
@@ -102,11 +105,30 @@ try {
     sameHits(r.hits, cli(manifestFile, q, args), `${q} ${JSON.stringify(opts)}`);
     assert.ok(r.hits.length > 0, `${q}: no hits`);
   }
+  // The CLI reads the same files over HTTP from the same server: the same hits, and what it fetched.
+  const overHttp = cli(url, cases[0][0]);
+  sameHits(overHttp.hits, cli(manifestFile, cases[0][0]), 'the CLI over http://');
+  assert.ok(overHttp.shards.requests > 0 && overHttp.shards.bytes > 0, JSON.stringify(overHttp.shards));
+  assert.throws(() => execFileSync(CLI, ['search', `${origin}/remote-sample/missing/manifest.json`, 'cargo'], { env: process.env, stdio: 'pipe' }), /HTTP 404/);
   // A filter: only the chunks of one document, as the CLI filters.
   const oneDoc = (await search(page, 'retrieval', {})).hits[0].doc_id;
   const filtered = await search(page, 'how are answers cited', { filters: [{ op: 'equals', key: 'id', value: oneDoc }] });
   assert.ok(filtered.hits.length > 0 && filtered.hits.every((h) => h.doc_id === oneDoc), 'the filter let other documents through');
   sameHits(filtered.hits, cli(manifestFile, 'how are answers cited', ['--filter', `id=${oneDoc}`]), 'filter');
+
+  // ---- answers: the browser's extractive answer is the CLI's on the same files ----
+  for (const aq of ['How does Sotto detect near-duplicate chunks?', 'How large may a shard be?']) {
+    const a = await page.evaluate((x) => window.sotto.askRemote(x), aq);
+    const native = JSON.parse(execFileSync(CLI, ['ask', manifestFile, aq, '--json'], { env: process.env, encoding: 'utf8', maxBuffer: 64 << 20 }));
+    assert.equal(a.answer.abstained, false, `${aq}: abstained`);
+    assert.ok(a.answer.citations.length > 0, `${aq}: no citation`);
+    assert.equal(a.answer.answer, native.answer.answer, aq);
+    const spans = (cs) => cs.map((c) => [c.doc_id, c.start, c.end]);
+    assert.deepEqual(spans(a.answer.citations), spans(native.answer.citations), aq);
+    assert.ok(a.trace.shards.some((n) => n.startsWith('sent-')) && a.trace.rounds <= 4, JSON.stringify(a.trace));
+  }
+  err = await fails(page, 'askRemote', 'How large may a shard be?', { mode: 'generative' });
+  assert.equal(err?.kind, 'InvalidOption', JSON.stringify(err));
 
   // ---- bytes: cold, memory cache, Cache API after a reload ----
   // a fresh in-memory cache (reopened) and an empty Cache API (the parity queries filled it)

@@ -29,7 +29,7 @@ use sotto::{Document, Engine, EngineConfig};
 /// Arguments of `sotto eval`.
 #[derive(clap::Args)]
 pub struct EvalArgs {
-    /// Index file. With --docs alone, a single positional is the question file.
+    /// Index file (or a sharded index's manifest.json, its directory or its http:// URL). With --docs alone, a single positional is the question file.
     index: Option<PathBuf>,
     /// Questions (JSONL: id, question, relevant_docs, optional answers). Not with --beir.
     questions: Option<PathBuf>,
