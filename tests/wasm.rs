@@ -750,7 +750,7 @@ fn run_sharded(
 fn a_sharded_index_is_stepped_provided_and_checked() {
     use sotto::embed::hashing::HashEmbedder;
     use sotto::rag::shards::ShardParams;
-    let local = engine();
+    let mut local = engine();
     let core = sotto::Engine::from_bytes(&local.export_index().unwrap(), Box::new(HashEmbedder::new(256))).unwrap();
     let set = core.to_shards(&ShardParams::default()).unwrap();
     let shards: std::collections::HashMap<String, Vec<u8>> = set.shards.iter().cloned().collect();
@@ -774,6 +774,32 @@ fn a_sharded_index_is_stepped_provided_and_checked() {
     // Everything is in memory now: the same query needs no round.
     let (_, rounds) = run_sharded(&e, &shards, "Which river is the longest in France?", json!({"k": 2}));
     assert_eq!(rounds, 0);
+
+    // An answer, stepped the same way: the single-file index's answer and citations (with
+    // BM25 the hits are identical to the bit; the sentence vectors are the stored ones).
+    let opts = json!({"abstainBelow": 0.0, "search": {"mode": "sparse", "k": 3}});
+    let question = "Which river is the longest in France?";
+    let begun = e.sharded_ask_query(question, None, js(opts.clone())).unwrap();
+    let mut needs = 0;
+    let answer = loop {
+        let step = rs(&e.sharded_ask_step(&begun).expect("ask step"));
+        match step.get("need") {
+            Some(need) => {
+                needs += 1;
+                assert!(needs <= 4, "more than four rounds");
+                for n in need.as_array().unwrap() {
+                    let n = n.as_str().unwrap();
+                    e.provide_shard(n, &shards[n]).unwrap();
+                }
+            }
+            None => break step["answer"].clone(),
+        }
+    };
+    let want = rs(&local.ask(question, js(opts), None).unwrap());
+    assert_eq!(answer["answer"], want["answer"]);
+    assert_eq!(answer["citations"], want["citations"]);
+    assert!(!answer["citations"].as_array().unwrap().is_empty());
+    assert_eq!(kind(e.sharded_ask_query(question, None, js(json!({"mode": "generative"})))), "InvalidOption");
 
     // Bad input: typed errors, the index keeps answering.
     let name = &set.shards[0].0;

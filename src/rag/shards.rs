@@ -1198,7 +1198,7 @@ impl ShardedIndex {
         Self::check_ask(options)?;
         let probe = SearchOptions { mode: Mode::Dense, ..options.search.clone() };
         self.check(question, &probe)?;
-        Ok(self.embedder.embed(&format!("{}{}", self.manifest.config.query_prefix, question.trim()))?)
+        self.embedder.embed(&format!("{}{}", self.manifest.config.query_prefix, question.trim()))
     }
 
     /// One step of an answer whose shards the caller fetches, as [`ShardedIndex::search_step`]

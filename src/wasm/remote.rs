@@ -119,6 +119,25 @@ impl SottoEngine {
             .as_ref()
             .ok_or_else(|| js_error(&Error::WrongState("no sharded index is open (call openSharded first)".into())))
     }
+
+    /// The open sharded index, if it is the one a query or question was begun on.
+    fn remote_of(&self, generation: u32, what: &str) -> JsResult<&Remote> {
+        let r = self.remote()?;
+        if generation != self.remote_generation {
+            return Err(js_error(&Error::WrongState(format!(
+                "the sharded index this {what} was begun on was closed or replaced"
+            ))));
+        }
+        Ok(r)
+    }
+}
+
+/// `nprobe` as JS gives it: at least 1 when set.
+fn nprobe_of(nprobe: Option<u32>) -> JsResult<Option<usize>> {
+    match nprobe {
+        Some(0) => Err(js_error(&Error::InvalidOption { name: "nprobe", detail: "must be at least 1".into() })),
+        n => Ok(n.map(|n| n as usize)),
+    }
 }
 
 #[wasm_bindgen]
@@ -179,18 +198,9 @@ impl SottoEngine {
         #[wasm_bindgen(unchecked_optional_param_type = "SearchOpts")] opts: JsValue,
     ) -> JsResult<ShardQuery> {
         let options = search_options(opts)?;
-        let r = self.remote()?;
-        if nprobe == Some(0) {
-            return Err(js_error(&Error::InvalidOption { name: "nprobe", detail: "must be at least 1".into() }));
-        }
-        let vector = r.index.query_vector(query, &options).js()?;
-        Ok(ShardQuery {
-            query: query.to_owned(),
-            options,
-            nprobe: nprobe.map(|n| n as usize),
-            vector,
-            generation: self.remote_generation,
-        })
+        let nprobe = nprobe_of(nprobe)?;
+        let vector = self.remote()?.index.query_vector(query, &options).js()?;
+        Ok(ShardQuery { query: query.to_owned(), options, nprobe, vector, generation: self.remote_generation })
     }
 
     /// One step of a query: `{ need: string[] }` — fetch these shards (all at once), hand
@@ -198,12 +208,7 @@ impl SottoEngine {
     /// `need`s per query (the term dictionary and cluster vectors; postings; chunks).
     #[wasm_bindgen(js_name = shardedStep, unchecked_return_type = "ShardStep")]
     pub fn sharded_step(&self, query: &ShardQuery) -> JsResult<JsValue> {
-        let r = self.remote()?;
-        if query.generation != self.remote_generation {
-            return Err(js_error(&Error::WrongState(
-                "the sharded index this query was begun on was closed or replaced".into(),
-            )));
-        }
+        let r = self.remote_of(query.generation, "query")?;
         match r.index.search_step(&query.query, &query.options, query.nprobe, query.vector.as_deref()).js()? {
             Step::Need(names) => to_js(&Need { need: &names }),
             Step::Done(hits, trace) => to_js(&Done { hits: &hits, trace: &trace }),
@@ -223,19 +228,9 @@ impl SottoEngine {
     ) -> JsResult<ShardAsk> {
         let t0 = performance_now();
         let options = ask_options(opts)?;
-        let r = self.remote()?;
-        if nprobe == Some(0) {
-            return Err(js_error(&Error::InvalidOption { name: "nprobe", detail: "must be at least 1".into() }));
-        }
-        let vector = r.index.question_vector(question, &options).js()?;
-        Ok(ShardAsk {
-            question: question.to_owned(),
-            options,
-            nprobe: nprobe.map(|n| n as usize),
-            vector,
-            t0,
-            generation: self.remote_generation,
-        })
+        let nprobe = nprobe_of(nprobe)?;
+        let vector = self.remote()?.index.question_vector(question, &options).js()?;
+        Ok(ShardAsk { question: question.to_owned(), options, nprobe, vector, t0, generation: self.remote_generation })
     }
 
     /// One step of an answer: `{ need: string[] }` (fetch, `provideShard`, step again) or
@@ -243,12 +238,7 @@ impl SottoEngine {
     /// sentence shards of the hits).
     #[wasm_bindgen(js_name = shardedAskStep, unchecked_return_type = "ShardAskStep")]
     pub fn sharded_ask_step(&self, ask: &ShardAsk) -> JsResult<JsValue> {
-        let r = self.remote()?;
-        if ask.generation != self.remote_generation {
-            return Err(js_error(&Error::WrongState(
-                "the sharded index this question was begun on was closed or replaced".into(),
-            )));
-        }
+        let r = self.remote_of(ask.generation, "question")?;
         let clock = performance_now;
         match r.index.ask_step(&ask.question, &ask.options, ask.nprobe, &ask.vector, ask.t0, &clock).js()? {
             AskStep::Need(names) => to_js(&Need { need: &names }),
