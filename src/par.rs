@@ -1,7 +1,7 @@
 //! Data parallelism for the kernels: split an output buffer into row chunks and fill them
 //! on rayon's pool, or one after another.
 //!
-//! The kernels ([`crate::embed::kernels`], the prefill product in `generate::qgemm`) call
+//! The kernels (`embed::kernels`, the prefill product in `generate::qgemm`) call
 //! [`for_each_chunk`] the same way whatever the build; feature `parallel` (the CLI's, and
 //! the browser's threaded build, feature `threads`) decides whether chunks run on the pool.
 //! Each output element is computed by the same code in the same order either way, so a
