@@ -143,8 +143,9 @@ export interface SottoClient {
   webLocks: boolean;
   /** Web Crypto in the worker: without it (not a secure context) model files are checked by size only and index saves carry no SHA-256. */
   webCrypto: boolean;
-  /** The wasm build the worker loaded ("threads" only in a cross-origin-isolated page with the threaded build present) and its kernels' thread count. */
+  /** The wasm build the worker loaded: "threads" only in a cross-origin-isolated page with the threaded build present. */
   build: 'threads' | 'single';
+  /** Threads the worker's embedding and prefill kernels use: the pool size of the threaded build, else 1. */
   threads: number;
   /** Why the single-thread build runs (not isolated, no threaded build, pool failed, threads: 1), or null. */
   buildReason: string | null;
