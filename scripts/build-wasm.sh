@@ -10,7 +10,7 @@
 #   www/langchain.js               → pkg/ (sotto/langchain; @langchain/core is an optional peer)
 #   (scripts/build-wasm-threads.sh, run after this one, adds pkg/threads/ and www/pkg-threads/:
 #    the threaded build the worker loads in cross-origin-isolated pages; this script
-#    removes pkg/ and with it an older pkg/threads/)
+#    removes an older pkg/threads/ and www/pkg-threads/)
 #   PDF.js (scripts/vendor-pdfjs.sh, cache-first) → www/vendor/pdfjs/ and pkg/vendor/pdfjs/
 #                                    (the worker imports it when a PDF arrives)
 #
@@ -76,7 +76,9 @@ cp README.md pkg/ 2>/dev/null || true
 
 # The demo page's copy of the web build and the bundled sample corpus (Sotto's own docs)
 # with its evaluation questions.
-rm -rf www/pkg www/sample
+# An older threaded build would no longer match this one: it goes too (build-wasm-threads.sh
+# makes it again).
+rm -rf www/pkg www/pkg-threads www/sample
 mkdir -p www/pkg www/sample/docs
 cp pkg/sotto.js pkg/sotto_bg.wasm pkg/sotto.d.ts www/pkg/
 cp docs/*.md www/sample/docs/

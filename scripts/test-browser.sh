@@ -14,10 +14,11 @@
 #   4. fault injection in headless Chromium (tests/browser/faults.mjs): worker crashes and
 #      restarts, queued file picks, two tabs, interrupted saves, a corrupted saved index,
 #      truncated models in the Cache API
-#   4b. the threaded build in headless Chromium (tests/browser/threads.mjs): 2 threads when
-#      cross-origin isolated, vectors equal to the single-thread build's, and the fallbacks
 #   5. PDF in headless Chromium (tests/browser/pdf.mjs): PDFs printed by Chromium, one
 #      section per page, typed per-file errors, a cancelled 500-page PDF, the demo's pick
+#   6. the threaded build (scripts/build-wasm-threads.sh, nightly) in headless Chromium
+#      (tests/browser/threads.mjs): 2 threads when cross-origin isolated, vectors and greedy
+#      text equal to the single-thread build's, and the fallbacks
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-wasm-tools.sh
@@ -29,11 +30,6 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 
 echo "== build the wasm package and the demo page"
 ./scripts/build-wasm.sh
-# The threaded build (nightly, -Z build-std, atomics) beside it, for tests/browser/threads.mjs.
-# SOTTO_THREADS_PROFILE (default: dev, see docs/performance.md for the build times) picks its
-# profile; the test checks behaviour and parity, not speed.
-echo "== build the threaded wasm package (nightly, atomics)"
-SOTTO_WASM_PROFILE="${SOTTO_THREADS_PROFILE:-dev}" ./scripts/build-wasm-threads.sh
 MODELS="$(./scripts/fetch-models.sh)"
 ln -sfn "$MODELS" www/models
 
@@ -81,11 +77,17 @@ SOTTO_MODELS="$MODELS" ./target/debug/sotto index www/sample -o target/e2e/sampl
 echo "== end to end in headless Chromium"
 SOTTO_E2E_CLI_INDEX=target/e2e/sample-cli.sotto node tests/browser/e2e.mjs
 
-echo "== the threaded build in headless Chromium (2 threads; the fallbacks: not isolated, no package, no pool)"
-node tests/browser/threads.mjs
-
 echo "== fault injection in headless Chromium"
 node tests/browser/faults.mjs
 
 echo "== PDF in headless Chromium (text per page, bad PDFs, 500 pages, the demo's pick)"
 node tests/browser/pdf.mjs
+
+# Last, so the steps above run on the single-thread build as before: once www/pkg-threads/
+# exists, the demo's worker uses it in cross-origin-isolated pages. SOTTO_THREADS_PROFILE
+# (default dev: see docs/performance.md for the build times) picks its profile; the test
+# checks behaviour and parity, not speed.
+echo "== build the threaded wasm package (nightly, -Z build-std, atomics)"
+SOTTO_WASM_PROFILE="${SOTTO_THREADS_PROFILE:-dev}" ./scripts/build-wasm-threads.sh
+echo "== the threaded build in headless Chromium (2 threads, parity with the single-thread build; the fallbacks)"
+node tests/browser/threads.mjs

@@ -7,7 +7,8 @@
 //     hardware's thread count (at most 4);
 //  2. the same sentences (real text from the sample corpus, short to 256-token long, batch
 //     16) embedded by the threaded build and by the single-thread build ({threads: 1}) in
-//     the same page agree: min cosine ≥ 0.9999, f32 and int8;
+//     the same page agree: min cosine ≥ 0.9999, f32 and int8; SmolLM2 (the Q4_1 file,
+//     Q8_0 on load) writes the same 8 greedy tokens after a ≈ 250-token prompt in both;
 //  3. a pool start that fails: rejected by initThreadPool (65 threads) → the worker falls
 //     back to the single-thread build without an error, says why, and embeds; the pool's
 //     workers cannot load their script (requests refused) → initThreadPool rejects, no pool
@@ -27,7 +28,7 @@ import assert from 'node:assert/strict';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const WWW = join(ROOT, 'www');
-for (const need of ['pkg/sotto_bg.wasm', 'pkg-threads/sotto_bg.wasm', 'models/all-MiniLM-L6-v2/model.safetensors']) {
+for (const need of ['pkg/sotto_bg.wasm', 'pkg-threads/sotto_bg.wasm', 'models/all-MiniLM-L6-v2/model.safetensors', 'models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf']) {
   if (!existsSync(join(WWW, need))) throw new Error(`www/${need} is missing: run scripts/build-wasm.sh, scripts/build-wasm-threads.sh and link the models (scripts/test-browser.sh does)`);
 }
 
@@ -47,10 +48,13 @@ const MODEL = {
   urls: { weights: 'models/all-MiniLM-L6-v2/model.safetensors', tokenizer: 'models/all-MiniLM-L6-v2/tokenizer.json', config: 'models/all-MiniLM-L6-v2/config.json' },
 };
 
-/** In the page: start an engine with `options`, embed `texts` with f32 (and int8 if asked), report its build. */
-async function embedIn(page, options, texts, int8) {
+const GGUF = 'models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf';
+
+/** In the page: start an engine with `options`, embed `texts` with f32 (and int8 if asked),
+ *  and, given `prompt`, generate 8 greedy tokens from it; report its build. */
+async function embedIn(page, options, texts, int8, prompt) {
   return page.evaluate(
-    async ({ options, texts, model, int8 }) => {
+    async ({ options, texts, model, int8, prompt, gguf }) => {
       const C = await import('/client.js');
       const e = await C.createEngine({ persist: false, monitoring: false, config: { embed_batch: 16 }, ...options });
       try {
@@ -65,12 +69,17 @@ async function embedIn(page, options, texts, int8) {
           await e.loadEmbedder({ ...model, quantize: 'int8' });
           out.int8 = (await e.embed(texts)).map((v) => Array.from(v));
         }
+        if (prompt) {
+          await e.loadGenerator({ url: gguf });
+          const { result } = await e.chat([{ role: 'user', content: prompt }], { max_new_tokens: 8, temperature: 0 });
+          out.gen = { text: result.text, prompt_tokens: result.stats.prefill_tokens, prefill_ms: result.prefill_ms };
+        }
         return out;
       } finally {
         e.terminate();
       }
     },
-    { options, texts, model: MODEL, int8 },
+    { options, texts, model: MODEL, int8, prompt, gguf: GGUF },
   );
 }
 
@@ -110,12 +119,14 @@ async function main() {
       const page = await openBlank(context, origin);
       assert.equal(await page.evaluate(() => self.crossOriginIsolated), true, 'serve.py did not make the page cross-origin isolated');
 
-      const threaded = await embedIn(page, { threads: 2 }, texts, true);
+      // A prompt long enough (≈ 250 tokens) for prefill's product to be split across threads.
+      const prompt = `Using these notes, say in one sentence what the engine does.\n\n${texts.slice(0, 8).join(' ')}`;
+      const threaded = await embedIn(page, { threads: 2 }, texts, true, prompt);
       console.log('threaded build:', JSON.stringify({ client: threaded.client, stats: threaded.stats, f32_ms: Math.round(threaded.f32_ms) }));
       assert.deepEqual(threaded.client, { build: 'threads', threads: 2, buildReason: null });
       assert.deepEqual(threaded.stats, { threads: 2, build: 'threads', embedderThreads: 2, embedderBuild: 'threads', top: { threads: 2, build: 'threads', buildReason: null } });
 
-      const single = await embedIn(page, { threads: 1 }, texts, true);
+      const single = await embedIn(page, { threads: 1 }, texts, true, prompt);
       console.log('single-thread build:', JSON.stringify({ client: single.client, stats: single.stats, f32_ms: Math.round(single.f32_ms) }));
       assert.equal(single.client.build, 'single');
       assert.equal(single.client.threads, 1);
@@ -128,6 +139,11 @@ async function main() {
       assert.ok(cosF32 >= 0.9999, `f32 vectors differ between builds: min cosine ${cosF32}`);
       assert.ok(cosI8 >= 0.9999, `int8 vectors differ between builds: min cosine ${cosI8}`);
       reference = single.f32;
+      // Prefill's product is bit-identical across thread counts, so greedy text is the same.
+      console.log('greedy generation:', JSON.stringify({ threads: threaded.gen, single: single.gen }));
+      assert.ok(threaded.gen.prompt_tokens >= 200, `the prompt has only ${threaded.gen.prompt_tokens} tokens`);
+      assert.ok(threaded.gen.text.trim().length > 0, 'no text generated');
+      assert.equal(threaded.gen.text, single.gen.text, 'greedy text differs between the builds');
 
       // Default: the hardware's threads, at most 4 (more than 1 → the threaded build).
       const auto = await page.evaluate(async () => {
