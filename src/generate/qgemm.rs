@@ -378,6 +378,8 @@ mod simd128 {
             let s1 = i32x4_add(i32x4_dot_i16x8(a[2], b[2]), i32x4_dot_i16x8(a[3], b[3]));
             i32x4_add(s0, s1)
         }
+        // The tile's arrays share the loop bounds rr and tt; indexing keeps them in registers.
+        #[allow(clippy::needless_range_loop)]
         let tile = |r0: usize, t0: usize, rr: usize, tt: usize, out: &mut [f32]| {
             // rr ≤ 2, tt ≤ 2: four accumulators, eight widened weight vectors.
             let mut acc = [[f32x4_splat(0.0); 2]; 2];
