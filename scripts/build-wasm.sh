@@ -43,7 +43,9 @@ rm -rf pkg
 mkdir -p pkg/bundler
 wasm-bindgen --target web --out-dir pkg --out-name sotto "${BINDGEN_FLAGS[@]}" "$WASM"
 wasm-bindgen --target bundler --out-dir pkg/bundler --out-name sotto "${BINDGEN_FLAGS[@]}" "$WASM"
-sed -e 's#\./pkg/sotto\.js#./sotto.js#' -e 's#\./pkg-threads/sotto\.js#./threads/sotto.js#' www/worker.js > pkg/worker.js
+sed -e 's#\./pkg/sotto\.js#./sotto.js#' -e 's#\./pkg-threads/sotto\.js#./threads/sotto.js#' \
+    -e 's#^const AUTO_THREADS = true;#const AUTO_THREADS = false;#' www/worker.js > pkg/worker.js
+grep -q '^const AUTO_THREADS = false;' pkg/worker.js
 cp www/client.js www/client.d.ts www/monitor.js www/langchain.js www/langchain.d.ts pkg/
 mkdir -p pkg/vendor
 cp -r www/vendor/pdfjs pkg/vendor/

@@ -98,10 +98,11 @@ export interface EngineOptions {
   monitoring?: boolean;
   /** Enable the worker's test hooks (injectFault). Off by default. */
   faults?: boolean;
-  /** Threads for the embedding and prefill kernels (default: the hardware's, at most 4).
-   *  More than 1 loads the threaded wasm build, which needs a cross-origin-isolated page
-   *  (COOP/COEP) and the package's `threads/` build; without either the single-thread build
-   *  runs, without error (`build`, `threads` and `buildReason` say so). */
+  /** Threads for the embedding and prefill kernels. More than 1 loads the threaded wasm
+   *  build, which needs a cross-origin-isolated page (COOP/COEP) and the package's `threads/`
+   *  directory served beside worker.js (bundlers do not copy it); without either the
+   *  single-thread build runs, without error (`build`, `threads` and `buildReason` say so).
+   *  Default: 1 in the npm package; the hardware's, at most 4, in the demo (www/). */
   threads?: number;
 }
 

@@ -46,6 +46,10 @@
 // (./sotto.js, ./threads/sotto.js).
 import initSingle, { SottoEngine as SingleEngine } from './pkg/sotto.js';
 const THREADS_BUILD = './pkg-threads/sotto.js';
+// Without a `threads` option: try the threaded build (the demo, served as files). The npm
+// package's copy says false (build-wasm.sh): a bundler copies only what is imported
+// statically, so the threaded build is used there only when `threads` is asked for.
+const AUTO_THREADS = true;
 import { MonitorStore, askEntry, feedbackEntry, searchEntry, summarize, toDataset } from './monitor.js';
 
 const MODEL_CACHE = 'sotto-models-v1';
@@ -809,9 +813,10 @@ async function preparePdfs(docs, opts, progress) {
  * global pool is made once).
  */
 async function loadWasm(threads) {
-  const wanted = threads === undefined || threads === null ? Math.min(Math.max(1, navigator.hardwareConcurrency || 1), 4) : Math.floor(Number(threads));
+  const unset = threads === undefined || threads === null;
+  const wanted = unset ? (AUTO_THREADS ? Math.min(Math.max(1, navigator.hardwareConcurrency || 1), 4) : 1) : Math.floor(Number(threads));
   let reason;
-  if (!(wanted > 1)) reason = `${threads === undefined || threads === null ? 'one hardware thread' : `threads: ${threads}`}`;
+  if (!(wanted > 1)) reason = unset ? (AUTO_THREADS ? 'one hardware thread' : 'threads not asked for (the package default)') : `threads: ${threads}`;
   else if (!self.crossOriginIsolated || typeof SharedArrayBuffer !== 'function') reason = 'not cross-origin isolated (no SharedArrayBuffer)';
   else {
     try {
