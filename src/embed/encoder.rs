@@ -12,7 +12,12 @@
 //!   parameters stay f32. GELU is fused into the FFN GEMM; residual adds into layer norm.
 //! - **Scratch reused.** Activation buffers live in a small pool behind a mutex (the
 //!   embedder is shared across threads by the CLI); a call takes one, grows it if its batch
-//!   is bigger than any before, and returns it: no allocation in the steady state.
+//!   is bigger than any before, and returns it; attention's score rows are per thread
+//!   (thread-local). In the steady state a layer allocates only the list of its sequences'
+//!   row ranges that [`crate::par`] hands to the threads.
+//! - **Threads.** The GEMMs split their rows and attention its sequences over
+//!   [`crate::par`] (rayon where the build has it: the CLI, the browser's threaded build);
+//!   the result does not depend on the thread count.
 //!
 //! Measured 2026-12-07 on the project's 2-core AMD EPYC (2.6 GHz, AVX2+FMA), 1 thread,
 //! 100 ~30-word sentences (34.6 word pieces on average) in batches of 16, one run each
