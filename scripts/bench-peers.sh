@@ -72,9 +72,12 @@ MODELS="$(./scripts/fetch-models.sh)"
 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 "$CACHE/venv/bin/python" scripts/peers-export.py \
   --model "$MODELS/all-MiniLM-L6-v2" --data "$DATA" --out "$CACHE" 2> >(grep -v -i -E 'warn|unexpected|^ *$|^key|^---|^notes|load report|pooler|loading weights' >&2)
 
-# 4. Sotto's web build.
+# 4. Sotto's web builds: single-thread, and threaded (the 2-thread contenders).
 if [ ! -s www/pkg/sotto_bg.wasm ] || [ "${SOTTO_PEERS_BUILD:-0}" = 1 ]; then
   ./scripts/build-wasm.sh
+fi
+if [ ! -s www/pkg-threads/sotto_bg.wasm ] || [ "${SOTTO_PEERS_BUILD:-0}" = 1 ]; then
+  ./scripts/build-wasm-threads.sh
 fi
 
 # 5. The served scratch root: one origin for all three (scripts/serve.py, COOP/COEP).
@@ -85,6 +88,7 @@ ln -s "$ROOT/tests/browser/peers/index.html" "$WWW/index.html"
 ln -s "$ROOT/tests/browser/peers/page.js" "$WWW/page.js"
 ln -s "$ROOT/tests/browser/peers/sotto-gen-worker.js" "$WWW/sotto-gen-worker.js"
 ln -s "$ROOT/www/pkg" "$WWW/pkg"
+ln -s "$ROOT/www/pkg-threads" "$WWW/pkg-threads"
 ln -s "$MODELS" "$WWW/models"
 mkdir -p "$WWW/peers"
 ln -s "$CACHE/models" "$WWW/peers/models"

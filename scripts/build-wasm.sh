@@ -8,6 +8,9 @@
 #   www/worker.js, www/client.js   → pkg/ (the Worker wrapper and its promise client;
 #   www/monitor.js                   the worker's local query log and feedback)
 #   www/langchain.js               → pkg/ (sotto/langchain; @langchain/core is an optional peer)
+#   (scripts/build-wasm-threads.sh, run after this one, adds pkg/threads/ and www/pkg-threads/:
+#    the threaded build the worker loads in cross-origin-isolated pages; this script
+#    removes an older pkg/threads/ and www/pkg-threads/)
 #   PDF.js (scripts/vendor-pdfjs.sh, cache-first) → www/vendor/pdfjs/ and pkg/vendor/pdfjs/
 #                                    (the worker imports it when a PDF arrives)
 #
@@ -40,7 +43,9 @@ rm -rf pkg
 mkdir -p pkg/bundler
 wasm-bindgen --target web --out-dir pkg --out-name sotto "${BINDGEN_FLAGS[@]}" "$WASM"
 wasm-bindgen --target bundler --out-dir pkg/bundler --out-name sotto "${BINDGEN_FLAGS[@]}" "$WASM"
-sed 's#\./pkg/sotto\.js#./sotto.js#' www/worker.js > pkg/worker.js
+sed -e 's#\./pkg/sotto\.js#./sotto.js#' -e 's#\./pkg-threads/sotto\.js#./threads/sotto.js#' \
+    -e 's#^const AUTO_THREADS = true;#const AUTO_THREADS = false;#' www/worker.js > pkg/worker.js
+grep -q '^const AUTO_THREADS = false;' pkg/worker.js
 cp www/client.js www/client.d.ts www/monitor.js www/langchain.js www/langchain.d.ts pkg/
 mkdir -p pkg/vendor
 cp -r www/vendor/pdfjs pkg/vendor/
@@ -63,7 +68,7 @@ cat > pkg/package.json <<JSON
     "./bundler": { "types": "./bundler/sotto.d.ts", "default": "./bundler/sotto.js" },
     "./sotto_bg.wasm": "./sotto_bg.wasm"
   },
-  "files": ["sotto.js", "sotto.d.ts", "sotto_bg.wasm", "sotto_bg.wasm.d.ts", "client.js", "client.d.ts", "worker.js", "monitor.js", "langchain.js", "langchain.d.ts", "vendor/pdfjs/", "bundler/"],
+  "files": ["sotto.js", "sotto.d.ts", "sotto_bg.wasm", "sotto_bg.wasm.d.ts", "client.js", "client.d.ts", "worker.js", "monitor.js", "langchain.js", "langchain.d.ts", "vendor/pdfjs/", "bundler/", "threads/"],
   "sideEffects": ["./bundler/sotto.js", "./worker.js"],
   "peerDependencies": { "@langchain/core": ">=0.3 <2" },
   "peerDependenciesMeta": { "@langchain/core": { "optional": true } }
@@ -73,7 +78,9 @@ cp README.md pkg/ 2>/dev/null || true
 
 # The demo page's copy of the web build and the bundled sample corpus (Sotto's own docs)
 # with its evaluation questions.
-rm -rf www/pkg www/sample
+# An older threaded build would no longer match this one: it goes too (build-wasm-threads.sh
+# makes it again).
+rm -rf www/pkg www/pkg-threads www/sample
 mkdir -p www/pkg www/sample/docs
 cp pkg/sotto.js pkg/sotto_bg.wasm pkg/sotto.d.ts www/pkg/
 cp docs/*.md www/sample/docs/

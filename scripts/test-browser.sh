@@ -19,6 +19,9 @@
 #      truncated models in the Cache API
 #   5. PDF in headless Chromium (tests/browser/pdf.mjs): PDFs printed by Chromium, one
 #      section per page, typed per-file errors, a cancelled 500-page PDF, the demo's pick
+#   6. the threaded build (scripts/build-wasm-threads.sh, nightly) in headless Chromium
+#      (tests/browser/threads.mjs): 2 threads when cross-origin isolated, vectors and greedy
+#      text equal to the single-thread build's, and the fallbacks
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-wasm-tools.sh
@@ -103,3 +106,12 @@ node tests/browser/faults.mjs
 
 echo "== PDF in headless Chromium (text per page, bad PDFs, 500 pages, the demo's pick)"
 node tests/browser/pdf.mjs
+
+# Last, so the steps above run on the single-thread build as before: once www/pkg-threads/
+# exists, the demo's worker uses it in cross-origin-isolated pages. SOTTO_THREADS_PROFILE
+# (default dev: see docs/performance.md for the build times) picks its profile; the test
+# checks behaviour and parity, not speed.
+echo "== build the threaded wasm package (nightly, -Z build-std, atomics)"
+SOTTO_WASM_PROFILE="${SOTTO_THREADS_PROFILE:-dev}" ./scripts/build-wasm-threads.sh
+echo "== the threaded build in headless Chromium (2 threads, parity with the single-thread build; the fallbacks)"
+node tests/browser/threads.mjs

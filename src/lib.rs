@@ -34,6 +34,7 @@ pub mod index;
 pub mod ingest;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
+pub mod par;
 pub mod query;
 pub mod rag;
 pub mod text;

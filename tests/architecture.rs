@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 /// Stages in pipeline order; a module may depend on its own stage and earlier ones.
-const ORDER: &[&str] = &["error", "text", "ingest", "embed", "index", "query", "generate", "rag", "eval"];
+const ORDER: &[&str] = &["error", "text", "par", "ingest", "embed", "index", "query", "generate", "rag", "eval"];
 /// Adapters may name anything.
 const ADAPTERS: &[&str] = &["native", "wasm", "bin", "lib"];
 

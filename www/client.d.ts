@@ -99,6 +99,12 @@ export interface EngineOptions {
   monitoring?: boolean;
   /** Enable the worker's test hooks (injectFault). Off by default. */
   faults?: boolean;
+  /** Threads for the embedding and prefill kernels. More than 1 loads the threaded wasm
+   *  build, which needs a cross-origin-isolated page (COOP/COEP) and the package's `threads/`
+   *  directory served beside worker.js (bundlers do not copy it); without either the
+   *  single-thread build runs, without error (`build`, `threads` and `buildReason` say so).
+   *  Default: 1 in the npm package; the hardware's, at most 4, in the demo (www/). */
+  threads?: number;
 }
 
 /**
@@ -162,6 +168,12 @@ export interface SottoClient {
   webLocks: boolean;
   /** Web Crypto in the worker: without it (not a secure context) model files are checked by size only and index saves carry no SHA-256. */
   webCrypto: boolean;
+  /** The wasm build the worker loaded: "threads" only in a cross-origin-isolated page with the threaded build present. */
+  build: 'threads' | 'single';
+  /** Threads the worker's embedding and prefill kernels use: the pool size of the threaded build, else 1. */
+  threads: number;
+  /** Why the single-thread build runs (not isolated, no threaded build, pool failed, threads: 1), or null. */
+  buildReason: string | null;
   /** Workers started after a crash, a death or a fallback cancel. */
   restarts: number;
   /** 'restarting': a crash was detected and the worker is being restarted. Returns a function that stops listening. */
@@ -320,9 +332,11 @@ export interface SottoClient {
   forget(): Promise<{ ok: boolean }>;
   /**
    * `unsaved`: changes in memory that no save has stored yet (merged into the next save);
-   * `tree`: the summary tree's nodes per level, level 1 first (`[]` without a tree).
+   * `tree`: the summary tree's nodes per level, level 1 first (`[]` without a tree);
+   * `threads`, `build`: the kernels' thread count and the wasm build running (as in
+   * `stats`); `buildReason`: why the single-thread build runs, or null.
    */
-  stats(): Promise<{ stats: IndexStats; embedder: EmbedderInfo | null; unsaved: number; tree: number[] }>;
+  stats(): Promise<{ stats: IndexStats; embedder: EmbedderInfo | null; unsaved: number; tree: number[]; threads: number; build: 'threads' | 'single'; buildReason: string | null }>;
   /** A stored document: cleaned text, metadata and chunk spans ("UnknownDocument" if absent). */
   document(id: string): Promise<StoredDocument>;
   /** The ids of every indexed document. */

@@ -121,7 +121,7 @@ class SottoClient {
   async initWorker() {
     const serial = this.serial;
     const lifeLock = globalThis.navigator?.locks ? `sotto-worker:${randomName()}` : null;
-    const info = await this.request('init', { cancelBuffer: this.cancelBuffer, persist: this.persist, config: this.options.config, faults: this.options.faults === true, lifeLock, monitoring: this.options.monitoring !== false }, null, true);
+    const info = await this.request('init', { cancelBuffer: this.cancelBuffer, persist: this.persist, config: this.options.config, faults: this.options.faults === true, lifeLock, monitoring: this.options.monitoring !== false, threads: this.options.threads }, null, true);
     if (serial !== this.serial) return info;
     this.started = true;
     if (lifeLock) {
@@ -480,7 +480,7 @@ class SottoClient {
 
 /**
  * Start a worker-backed engine.
- * @param {{workerUrl?: URL, persist?: false | {db?: string, key?: string}, config?: object, faults?: boolean}} options
+ * @param {{workerUrl?: URL, persist?: false | {db?: string, key?: string}, config?: object, faults?: boolean, threads?: number}} options
  */
 export async function createEngine(options = {}) {
   const client = new SottoClient(options);
@@ -490,6 +490,9 @@ export async function createEngine(options = {}) {
   client.crossOriginIsolated = info.crossOriginIsolated;
   client.webLocks = info.locks;
   client.webCrypto = info.webCrypto;
+  client.build = info.build;
+  client.threads = info.threads;
+  client.buildReason = info.buildReason;
   return client;
 }
 

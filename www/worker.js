@@ -40,7 +40,16 @@
 // tells the other tabs to load a new save. The v1 layout (store `indexes`: key →
 // {bytes, stats, savedAt}) is still read and is migrated by the next save.
 
-import init, { SottoEngine } from './pkg/sotto.js';
+// Which wasm build runs (see loadWasm): the single-thread build, imported statically (so
+// bundlers see it), or the threaded one (scripts/build-wasm-threads.sh), imported by URL
+// only when it can run. build-wasm.sh rewrites both paths for the npm package
+// (./sotto.js, ./threads/sotto.js).
+import initSingle, { SottoEngine as SingleEngine } from './pkg/sotto.js';
+const THREADS_BUILD = './pkg-threads/sotto.js';
+// Without a `threads` option: try the threaded build (the demo, served as files). The npm
+// package's copy says false (build-wasm.sh): a bundler copies only what is imported
+// statically, so the threaded build is used there only when `threads` is asked for.
+const AUTO_THREADS = true;
 import { MonitorStore, askEntry, feedbackEntry, searchEntry, summarize, toDataset } from './monitor.js';
 
 const MODEL_CACHE = 'sotto-models-v1';
@@ -53,6 +62,8 @@ let engine = null;
 let cancelFlag = null; // Int32Array over a SharedArrayBuffer: requests with id ≤ flag[0] are cancelled
 let currentId = 0;
 let wasmExports = null;
+let SottoEngine = null; // the loaded build's engine class
+let build = null; // {name: 'threads' | 'single', threads, reason}: what loadWasm chose and why
 let persist = null; // {db, key, lock, channel} or null
 let embedderSource = null; // what loadEmbedder was given, for stats
 let generatorInfo = null;
@@ -790,6 +801,40 @@ async function preparePdfs(docs, opts, progress) {
   return { docs: out, failed };
 }
 
+// ---- the wasm build: threaded when the page allows it ----
+
+/**
+ * Load the threaded build and start its pool of `threads` Web Workers when this worker is
+ * cross-origin isolated (SharedArrayBuffer, COOP/COEP), more than one thread is wanted and
+ * the package has the build; otherwise, or when any step fails (no such file, a browser
+ * that refuses the shared memory, a pool that does not start), the single-thread build.
+ * Falling back is not an error: `build.reason` says why, and `stats()` reports the build
+ * and its thread count. The pool must start before the engine does anything (rayon's
+ * global pool is made once).
+ */
+async function loadWasm(threads) {
+  const unset = threads === undefined || threads === null;
+  const wanted = unset ? (AUTO_THREADS ? Math.min(Math.max(1, navigator.hardwareConcurrency || 1), 4) : 1) : Math.floor(Number(threads));
+  let reason;
+  if (!(wanted > 1)) reason = unset ? (AUTO_THREADS ? 'one hardware thread' : 'threads not asked for (the package default)') : `threads: ${threads}`;
+  else if (!self.crossOriginIsolated || typeof SharedArrayBuffer !== 'function') reason = 'not cross-origin isolated (no SharedArrayBuffer)';
+  else {
+    try {
+      const url = new URL(THREADS_BUILD, import.meta.url);
+      const head = await fetch(url, { method: 'HEAD' });
+      if (!head.ok) throw new Error(`no threaded build (${url.pathname}: HTTP ${head.status})`);
+      const mod = await import(/* @vite-ignore */ /* webpackIgnore: true */ url.href);
+      const exports = await mod.default();
+      await mod.initThreadPool(wanted);
+      const engineClass = mod.SottoEngine;
+      return { exports, SottoEngine: engineClass, build: { name: 'threads', threads: wanted, reason: null } };
+    } catch (e) {
+      reason = `threaded build unavailable: ${e?.message || e}`;
+    }
+  }
+  return { exports: await initSingle(), SottoEngine: SingleEngine, build: { name: 'single', threads: 1, reason } };
+}
+
 // ---- operations ----
 
 // ---- a sharded index on a static host, read by the piece (openRemote) ----
@@ -975,9 +1020,13 @@ async function refreshRemote(e) {
 }
 
 const ops = {
-  async init({ cancelBuffer, persist: p, config, faults, lifeLock, monitoring = true } = {}) {
+  async init({ cancelBuffer, persist: p, config, faults, lifeLock, monitoring = true, threads } = {}) {
+    if (!SottoEngine) {
+      const loaded = await loadWasm(threads);
+      ({ exports: wasmExports, SottoEngine } = loaded);
+      build = loaded.build;
+    }
     if (!engine) {
-      wasmExports = await init();
       engine = new SottoEngine(config);
       engineConfig = config && typeof config === 'object' ? config : null;
     }
@@ -1005,7 +1054,7 @@ const ops = {
         }),
       );
     }
-    return { version: SottoEngine.version(), crossOriginIsolated: self.crossOriginIsolated === true, locks: !!self.navigator?.locks, webCrypto: !!self.crypto?.subtle };
+    return { version: SottoEngine.version(), crossOriginIsolated: self.crossOriginIsolated === true, locks: !!self.navigator?.locks, webCrypto: !!self.crypto?.subtle, build: build.name, threads: build.threads, buildReason: build.reason };
   },
 
   async loadEmbedder({ urls, bytes, name, manifest, sha256, quantize }, progress) {
@@ -1401,7 +1450,8 @@ const ops = {
   },
 
   async stats() {
-    return { stats: need().stats(), embedder: need().embedderInfo(), generator: generatorInfo, source: embedderSource, unsaved: journal.length, tree: need().treeLevels() };
+    const stats = need().stats();
+    return { stats, embedder: need().embedderInfo(), generator: generatorInfo, source: embedderSource, unsaved: journal.length, tree: need().treeLevels(), threads: stats.threads, build: stats.build, buildReason: build?.reason ?? null };
   },
 
   async document({ id }) {

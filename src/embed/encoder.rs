@@ -12,7 +12,12 @@
 //!   parameters stay f32. GELU is fused into the FFN GEMM; residual adds into layer norm.
 //! - **Scratch reused.** Activation buffers live in a small pool behind a mutex (the
 //!   embedder is shared across threads by the CLI); a call takes one, grows it if its batch
-//!   is bigger than any before, and returns it: no allocation in the steady state.
+//!   is bigger than any before, and returns it; attention's score rows are per thread
+//!   (thread-local). In the steady state a layer allocates only the list of its sequences'
+//!   row ranges that [`crate::par`] hands to the threads.
+//! - **Threads.** The GEMMs split their rows and attention its sequences over
+//!   [`crate::par`] (rayon where the build has it: the CLI, the browser's threaded build);
+//!   the result does not depend on the thread count.
 //!
 //! Measured 2026-12-07 on the project's 2-core AMD EPYC (2.6 GHz, AVX2+FMA), 1 thread,
 //! 100 ~30-word sentences (34.6 word pieces on average) in batches of 16, one run each
@@ -128,7 +133,6 @@ struct Scratch {
     ctx: Vec<f32>,
     tmp: Vec<f32>,
     ffn: Vec<f32>,
-    scores: Vec<f32>,
     offsets: Vec<usize>,
     i8: I8Scratch,
 }
@@ -299,35 +303,43 @@ impl Encoder {
     }
 
     /// Scaled dot-product attention of every head of every sequence: `s.qkv` → `s.ctx`.
+    /// Sequences go to [`crate::par`]'s threads (each writes its own rows of `ctx`), each
+    /// thread with its own score buffer.
     fn attention(&self, s: &mut Scratch) {
+        thread_local! {
+            static SCORES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
         let h = self.hidden;
         let dh = h / self.heads;
         let scale = 1.0 / (dh as f32).sqrt();
         let stride = 3 * h;
-        for w in s.offsets.windows(2) {
-            let (o, len) = (w[0], w[1] - w[0]);
-            s.scores.resize(len * len, 0.0);
-            for head in 0..self.heads {
-                let (qo, ko, vo) = (head * dh, h + head * dh, 2 * h + head * dh);
-                for i in 0..len {
-                    let q = &s.qkv[(o + i) * stride + qo..][..dh];
-                    let srow = &mut s.scores[i * len..(i + 1) * len];
-                    for (j, sc) in srow.iter_mut().enumerate() {
-                        let k = &s.qkv[(o + j) * stride + ko..][..dh];
-                        *sc = dot(q, k) * scale;
-                    }
-                    kernels::softmax_in_place(srow);
-                    let c = &mut s.ctx[(o + i) * h + qo..][..dh];
-                    c.fill(0.0);
-                    for (j, &p) in srow.iter().enumerate() {
-                        let v = &s.qkv[(o + j) * stride + vo..][..dh];
-                        for (cd, vd) in c.iter_mut().zip(v) {
-                            *cd += p * vd;
+        let (qkv, offsets) = (&s.qkv, &s.offsets);
+        crate::par::for_each_piece(&mut s.ctx, offsets, h, |seq, ctx| {
+            let (o, len) = (offsets[seq], offsets[seq + 1] - offsets[seq]);
+            SCORES.with_borrow_mut(|scores| {
+                scores.resize(len * len, 0.0);
+                for head in 0..self.heads {
+                    let (qo, ko, vo) = (head * dh, h + head * dh, 2 * h + head * dh);
+                    for i in 0..len {
+                        let q = &qkv[(o + i) * stride + qo..][..dh];
+                        let srow = &mut scores[i * len..(i + 1) * len];
+                        for (j, sc) in srow.iter_mut().enumerate() {
+                            let k = &qkv[(o + j) * stride + ko..][..dh];
+                            *sc = dot(q, k) * scale;
+                        }
+                        kernels::softmax_in_place(srow);
+                        let c = &mut ctx[i * h + qo..][..dh];
+                        c.fill(0.0);
+                        for (j, &p) in srow.iter().enumerate() {
+                            let v = &qkv[(o + j) * stride + vo..][..dh];
+                            for (cd, vd) in c.iter_mut().zip(v) {
+                                *cd += p * vd;
+                            }
                         }
                     }
                 }
-            }
-        }
+            });
+        });
     }
 }
 

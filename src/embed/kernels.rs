@@ -159,50 +159,80 @@ pub fn gemm_f32(isa: Isa, a: &[f32], m: usize, w: &PackedF32, out: &mut [f32], e
     if m == 0 || n == 0 {
         return;
     }
+    // GELU runs on each chunk of rows as soon as its tiles are written (still in cache).
+    let gelu = |c: &mut [f32]| {
+        if epi == Epilogue::Gelu {
+            gelu_in_place(c)
+        }
+    };
     match isa {
-        Isa::Scalar => gemm_f32_scalar(a, m, w, out),
-        Isa::Portable => blocked(out, m, n, 4, 2 * NR, |at, tile, ldt| portable::f32_tile(a, k, w, at, tile, ldt)),
+        Isa::Scalar => {
+            gemm_f32_scalar(a, m, w, out);
+            gelu(out);
+        }
+        Isa::Portable => {
+            blocked(out, m, n, k, 4, 2 * NR, |at, tile, ldt| portable::f32_tile(a, k, w, at, tile, ldt), gelu)
+        }
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx2` is only produced by `detect` after checking avx2 and fma.
-        Isa::Avx2 => blocked(out, m, n, 6, 2 * NR, |at, tile, ldt| unsafe { avx2::f32_tile(a, k, w, at, tile, ldt) }),
+        Isa::Avx2 => {
+            blocked(out, m, n, k, 6, 2 * NR, |at, tile, ldt| unsafe { avx2::f32_tile(a, k, w, at, tile, ldt) }, gelu)
+        }
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        Isa::Simd128 => blocked(out, m, n, 4, NR, |at, tile, ldt| simd128::f32_tile(a, k, w, at, tile, ldt)),
-    }
-    if epi == Epilogue::Gelu {
-        gelu_in_place(out);
+        Isa::Simd128 => blocked(out, m, n, k, 4, NR, |at, tile, ldt| simd128::f32_tile(a, k, w, at, tile, ldt), gelu),
     }
 }
 
-/// Drive a micro-kernel over `out` (`m × n`): row tiles of `mr`, column tiles of `nr` (a
-/// multiple of `NR`), in blocks of [`MC`] rows so a block of activations stays in cache
-/// while every weight panel passes over it. The kernel `(first_row, rows, first_panel,
-/// dst, ldd)` writes an `mr × nr` tile at `dst` with row stride `ldd`: full tiles go
-/// straight into `out`, edge tiles through a local buffer (rows past `rows` are don't-care).
-fn blocked(out: &mut [f32], m: usize, n: usize, mr: usize, nr: usize, mut kernel: impl FnMut(At, &mut [f32], usize)) {
+/// Drive a micro-kernel over `out` (`m × n`, inner dimension `k`): row tiles of `mr`,
+/// column tiles of `nr` (a multiple of `NR`), in blocks of at most [`MC`] rows so a block of
+/// activations stays in cache while every weight panel passes over it. The kernel
+/// `(first_row, rows, first_panel, dst, ldd)` writes an `mr × nr` tile at `dst` with row
+/// stride `ldd`: full tiles go straight into `out`, edge tiles through a local buffer (rows
+/// past `rows` are don't-care). Chunks of rows go to [`crate::par`]'s threads (each output
+/// element is computed by the same tile code whatever the chunking, so the result does not
+/// depend on the thread count); `post` then runs on each chunk.
+#[allow(clippy::too_many_arguments)]
+fn blocked<T: Copy + Default + Send>(
+    out: &mut [T],
+    m: usize,
+    n: usize,
+    k: usize,
+    mr: usize,
+    nr: usize,
+    kernel: impl Fn(At, &mut [T], usize) + Sync + Send,
+    post: impl Fn(&mut [T]) + Sync + Send,
+) {
     debug_assert!(mr * nr <= MAX_TILE && nr % NR == 0);
-    let mut tile = [0f32; MAX_TILE];
     let np = padded_n(n);
-    for b0 in (0..m).step_by(MC) {
-        let b1 = (b0 + MC).min(m);
-        for c0 in (0..np).step_by(nr) {
-            let cols = nr.min(n.saturating_sub(c0));
-            if cols == 0 {
-                break;
-            }
-            for r0 in (b0..b1).step_by(mr) {
-                let rows = mr.min(b1 - r0);
-                if rows == mr && cols == nr {
-                    // A full tile: straight into the output.
-                    kernel(At { r0, rows, p0: c0 / NR }, &mut out[r0 * n + c0..], n);
-                    continue;
+    let chunk = crate::par::rows_per_chunk(m, mr, MC, n * k);
+    crate::par::for_each_chunk(out, chunk * n, |ci, out| {
+        let first = ci * chunk;
+        let last = first + out.len() / n;
+        let mut tile = [T::default(); MAX_TILE];
+        for b0 in (first..last).step_by(MC) {
+            let b1 = (b0 + MC).min(last);
+            for c0 in (0..np).step_by(nr) {
+                let cols = nr.min(n.saturating_sub(c0));
+                if cols == 0 {
+                    break;
                 }
-                kernel(At { r0, rows, p0: c0 / NR }, &mut tile[..mr * nr], nr);
-                for r in 0..rows {
-                    out[(r0 + r) * n + c0..(r0 + r) * n + c0 + cols].copy_from_slice(&tile[r * nr..r * nr + cols]);
+                for r0 in (b0..b1).step_by(mr) {
+                    let rows = mr.min(b1 - r0);
+                    let at = (r0 - first) * n + c0;
+                    if rows == mr && cols == nr {
+                        // A full tile: straight into the output.
+                        kernel(At { r0, rows, p0: c0 / NR }, &mut out[at..], n);
+                        continue;
+                    }
+                    kernel(At { r0, rows, p0: c0 / NR }, &mut tile[..mr * nr], nr);
+                    for r in 0..rows {
+                        out[at + r * n..at + r * n + cols].copy_from_slice(&tile[r * nr..r * nr + cols]);
+                    }
                 }
             }
         }
-    }
+        post(out);
+    });
 }
 
 /// The reference: one dot product per output, in k order.
@@ -577,62 +607,44 @@ pub fn gemm_i8(isa: Isa, a: &[f32], m: usize, w: &PackedI8, out: &mut [f32], epi
             }
         }
         Isa::Portable => {
-            blocked_i32(&mut acc, m, n, 4, 2 * NR, |at, tile, ldt| portable::i8_tile(q, kp, w, at, tile, ldt))
+            blocked(&mut acc, m, n, kp, 4, 2 * NR, |at, tile, ldt| portable::i8_tile(q, kp, w, at, tile, ldt), |_| ())
         }
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx2` is only produced by `detect` after checking avx2 and fma.
-        Isa::Avx2 => {
-            blocked_i32(&mut acc, m, n, 6, 2 * NR, |at, tile, ldt| unsafe { avx2::i8_tile(q, kp, w, at, tile, ldt) })
-        }
+        Isa::Avx2 => blocked(
+            &mut acc,
+            m,
+            n,
+            kp,
+            6,
+            2 * NR,
+            |at, tile, ldt| unsafe { avx2::i8_tile(q, kp, w, at, tile, ldt) },
+            |_| (),
+        ),
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        Isa::Simd128 => blocked_i32(&mut acc, m, n, 4, NR, |at, tile, ldt| simd128::i8_tile(q, kp, w, at, tile, ldt)),
-    }
-    for i in 0..m {
-        let sa = s.scales[i];
-        let (o, ac) = (&mut out[i * n..(i + 1) * n], &acc[i * n..(i + 1) * n]);
-        for j in 0..n {
-            o[j] = ac[j] as f32 * (sa * w.scales[j]) + w.bias[j];
+        Isa::Simd128 => {
+            blocked(&mut acc, m, n, kp, 4, NR, |at, tile, ldt| simd128::i8_tile(q, kp, w, at, tile, ldt), |_| ())
         }
     }
+    // Dequantize, add the bias and apply the epilogue, by chunks of rows (erf GELU over an
+    // FFN's 1536 columns is worth sharing).
+    let (acc_ref, scales) = (&acc, &s.scales);
+    let chunk = crate::par::rows_per_chunk(m, 1, MC, n * 16);
+    crate::par::for_each_chunk(out, chunk * n, |ci, o| {
+        let first = ci * chunk;
+        for (r, orow) in o.chunks_exact_mut(n).enumerate() {
+            let i = first + r;
+            let sa = scales[i];
+            let ac = &acc_ref[i * n..(i + 1) * n];
+            for j in 0..n {
+                orow[j] = ac[j] as f32 * (sa * w.scales[j]) + w.bias[j];
+            }
+        }
+        if epi == Epilogue::Gelu {
+            gelu_in_place(o);
+        }
+    });
     s.acc = acc;
-    if epi == Epilogue::Gelu {
-        gelu_in_place(out);
-    }
-}
-
-/// [`blocked`] for i32 tiles.
-fn blocked_i32(
-    out: &mut [i32],
-    m: usize,
-    n: usize,
-    mr: usize,
-    nr: usize,
-    mut kernel: impl FnMut(At, &mut [i32], usize),
-) {
-    debug_assert!(mr * nr <= MAX_TILE && nr % NR == 0);
-    let mut tile = [0i32; MAX_TILE];
-    let np = padded_n(n);
-    for b0 in (0..m).step_by(MC) {
-        let b1 = (b0 + MC).min(m);
-        for c0 in (0..np).step_by(nr) {
-            let cols = nr.min(n.saturating_sub(c0));
-            if cols == 0 {
-                break;
-            }
-            for r0 in (b0..b1).step_by(mr) {
-                let rows = mr.min(b1 - r0);
-                if rows == mr && cols == nr {
-                    // A full tile: straight into the output.
-                    kernel(At { r0, rows, p0: c0 / NR }, &mut out[r0 * n + c0..], n);
-                    continue;
-                }
-                kernel(At { r0, rows, p0: c0 / NR }, &mut tile[..mr * nr], nr);
-                for r in 0..rows {
-                    out[(r0 + r) * n + c0..(r0 + r) * n + c0 + cols].copy_from_slice(&tile[r * nr..r * nr + cols]);
-                }
-            }
-        }
-    }
 }
 
 /// `e^x` in plain f32 arithmetic (range reduction to `r ∈ [-ln2/2, ln2/2]`, degree-6
@@ -786,6 +798,53 @@ mod tests {
             gelu_in_place(&mut f);
             let err = max_rel_err(&want, &f);
             assert!(err < 0.03, "{m}×{n}×{k}: int8 vs f32 relative error {err}");
+        }
+    }
+
+    /// Odd shapes big enough to be split across threads (m·n·k/2 ≥ `par::MIN_PARALLEL_WORK`,
+    /// so the int8 product, which counts k in pairs, is split too).
+    #[cfg(feature = "parallel")]
+    const SPLIT_SHAPES: &[(usize, usize, usize)] =
+        &[(97, 24, 384), (50, 130, 97), (37, 129, 131), (131, 33, 154), (7, 301, 257), (601, 17, 63)];
+
+    /// The same product on pools of 1, 2, 3 and 5 threads is bit-identical, for every kernel,
+    /// f32 and int8, with and without the fused GELU.
+    #[cfg(feature = "parallel")]
+    #[test]
+    fn threaded_gemms_equal_the_serial_ones_bit_for_bit() {
+        let seed = std::env::var("SOTTO_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(21u64);
+        println!("seed {seed}");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let pool = |t: usize| rayon::ThreadPoolBuilder::new().num_threads(t).build().expect("pool");
+        let pools: Vec<_> = [1, 2, 3, 5].into_iter().map(|t| (t, pool(t))).collect();
+        for &(m, n, k) in SPLIT_SHAPES {
+            let (a, w, b) = (random(&mut rng, m * k, 2.0), random(&mut rng, n * k, 0.5), random(&mut rng, n, 1.0));
+            let (pf, pi) = (PackedF32::new(&w, &b, n, k), PackedI8::new(&w, &b, n, k).expect("fits"));
+            for isa in Isa::available() {
+                for epi in [Epilogue::None, Epilogue::Gelu] {
+                    let mut serial: Option<(Vec<f32>, Vec<f32>)> = None;
+                    for (t, p) in &pools {
+                        let (f, i) = p.install(|| {
+                            // The rows really are split when there is more than one thread.
+                            let chunk = crate::par::rows_per_chunk(m, 4, MC, n * k.div_ceil(2));
+                            assert_eq!(chunk < m, *t > 1, "{t} threads, {m}×{n}×{k}: chunks of {chunk}");
+                            let mut f = vec![f32::NAN; m * n];
+                            gemm_f32(isa, &a, m, &pf, &mut f, epi);
+                            let mut i = vec![f32::NAN; m * n];
+                            gemm_i8(isa, &a, m, &pi, &mut i, epi, &mut I8Scratch::default());
+                            (f, i)
+                        });
+                        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                        match &serial {
+                            None => serial = Some((f, i)),
+                            Some((sf, si)) => {
+                                assert_eq!(bits(&f), bits(sf), "f32 {isa:?} {epi:?} {m}×{n}×{k}, {t} threads");
+                                assert_eq!(bits(&i), bits(si), "int8 {isa:?} {epi:?} {m}×{n}×{k}, {t} threads");
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -167,26 +167,46 @@ pub(crate) fn kernel_name() -> &'static str {
     "scalar"
 }
 
+/// Most tokens one thread takes at a time: small enough to balance two threads on a busy
+/// machine, large enough that re-reading the weights per chunk (≤ 1 MB from L2/L3) is noise
+/// next to the chunk's products.
+const TOKENS_PER_CHUNK: usize = 64;
+
 /// `out[t][r] = Σ_k x[t][k] · w[r][k]`, with the fastest kernel this machine has.
 /// `scratch` holds the weight scales between calls (no allocation once it is large enough).
+/// Tokens are shared out in chunks to [`crate::par`]'s threads; each output is computed by
+/// the same code whatever the chunking, so the result does not depend on the thread count.
 pub(crate) fn matmul(w: &Q8Matrix<'_>, x: &QuantizedRows, out: &mut [f32], scratch: &mut Vec<f32>) -> Result<()> {
     check(w, x, out)?;
+    if x.rows == 0 || w.n == 0 {
+        return Ok(());
+    }
+    let chunk = crate::par::rows_per_chunk(x.rows, 4, TOKENS_PER_CHUNK, w.n * w.k);
     #[cfg(target_arch = "x86_64")]
     if avx2::available() {
         w.scales(scratch);
-        // SAFETY: the CPU has AVX2 and FMA (checked above); shapes were checked by `check`.
-        unsafe { avx2::matmul(w, scratch, x, out) };
+        let wd = &scratch[..];
+        crate::par::for_each_chunk(out, chunk * w.n, |ci, o| {
+            let t0 = ci * chunk;
+            // SAFETY: the CPU has AVX2 and FMA (checked above); shapes were checked by
+            // `check`, and `o` holds the outputs of tokens t0..t0 + o.len() / n.
+            unsafe { avx2::matmul(w, wd, x, t0..t0 + o.len() / w.n, o) };
+        });
         return Ok(());
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
         w.scales(scratch);
-        simd128::matmul(w, scratch, x, out);
+        let wd = &scratch[..];
+        crate::par::for_each_chunk(out, chunk * w.n, |ci, o| {
+            let t0 = ci * chunk;
+            simd128::matmul(w, wd, x, t0..t0 + o.len() / w.n, o);
+        });
         return Ok(());
     }
     #[allow(unreachable_code)]
     {
-        let _ = scratch;
+        let _ = (scratch, chunk);
         matmul_scalar(w, x, out)
     }
 }
@@ -202,22 +222,36 @@ const PANEL_BYTES: usize = 192 * 1024;
 mod avx2 {
     use std::arch::x86_64::*;
 
+    use std::ops::Range;
+
     use super::{Q8Matrix, QuantizedRows, BLOCK_BYTES, PANEL_BYTES, QK, T};
 
     pub(super) fn available() -> bool {
         is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
     }
 
+    /// The outputs of tokens `tokens` into `out` (`tokens.len() × n`).
+    ///
     /// # Safety
-    /// The CPU must have AVX2 and FMA; shapes must have been checked.
+    /// The CPU must have AVX2 and FMA; shapes must have been checked, `tokens` must lie
+    /// within `x`'s rows.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn matmul(w: &Q8Matrix<'_>, wd: &[f32], x: &QuantizedRows, out: &mut [f32]) {
+    pub(super) unsafe fn matmul(
+        w: &Q8Matrix<'_>,
+        wd: &[f32],
+        x: &QuantizedRows,
+        tokens: Range<usize>,
+        out: &mut [f32],
+    ) {
         let (n, k) = (w.n, w.k);
         let nb = k / QK;
+        assert!(tokens.end <= x.rows && out.len() == tokens.len() * n);
         let wp = w.bytes.as_ptr();
         let xp = x.qs.as_ptr();
         let xd = x.scales.as_ptr();
+        // Token t's outputs start at (t - tokens.start) · n.
         let op = out.as_mut_ptr();
+        let first = tokens.start;
         let wdp = wd.as_ptr();
         // One tile: rows r0..r0+R of the weights, tokens t0..t0+TT.
         // The tile's arrays share the loop bounds R and TT; indexing keeps them in registers.
@@ -226,7 +260,7 @@ mod avx2 {
         #[inline]
         unsafe fn tile<const R: usize, const TT: usize>(
             (wp, wdp, xp, xd, op): (*const u8, *const f32, *const i8, *const f32, *mut f32),
-            (n, k, nb): (usize, usize, usize),
+            (n, k, nb, first): (usize, usize, usize, usize),
             r0: usize,
             t0: usize,
         ) {
@@ -256,12 +290,12 @@ mod avx2 {
             }
             for i in 0..R {
                 for j in 0..TT {
-                    *op.add((t0 + j) * n + r0 + i) = hsum(acc[i][j]);
+                    *op.add((t0 - first + j) * n + r0 + i) = hsum(acc[i][j]);
                 }
             }
         }
         let ptrs = (wp, wdp, xp, xd, op);
-        let dims = (n, k, nb);
+        let dims = (n, k, nb, first);
         macro_rules! run {
             ($r:expr, $t:expr, $r0:expr, $t0:expr) => {
                 tile::<$r, $t>(ptrs, dims, $r0, $t0)
@@ -271,12 +305,12 @@ mod avx2 {
         // passes over them (a whole 1536 × 576 matrix, 940 KB, does not fit this CPU's
         // 1 MB L2 next to the activations: measured 11–16 GOP/s unpanelled vs 52–65 for the
         // 576-row matrices).
-        let m = x.rows;
+        let m = tokens.end;
         let panel = (PANEL_BYTES / (nb * BLOCK_BYTES)).max(2) & !1;
         let mut p0 = 0;
         while p0 < n {
             let p1 = (p0 + panel).min(n);
-            let mut t0 = 0;
+            let mut t0 = tokens.start;
             while t0 < m {
                 let full = m - t0 >= T;
                 let mut r = p0;
@@ -315,12 +349,17 @@ mod avx2 {
 mod simd128 {
     use std::arch::wasm32::*;
 
+    use std::ops::Range;
+
     use super::{Q8Matrix, QuantizedRows, BLOCK_BYTES, QK};
 
-    /// Shapes must have been checked.
-    pub(super) fn matmul(w: &Q8Matrix<'_>, wd: &[f32], x: &QuantizedRows, out: &mut [f32]) {
+    /// The outputs of tokens `tokens` into `out` (`tokens.len() × n`). Shapes must have been
+    /// checked.
+    pub(super) fn matmul(w: &Q8Matrix<'_>, wd: &[f32], x: &QuantizedRows, tokens: Range<usize>, out: &mut [f32]) {
         let (n, k) = (w.n, w.k);
         let nb = k / QK;
+        assert!(tokens.end <= x.rows && out.len() == tokens.len() * n);
+        let first = tokens.start;
         // Sign-extend 16 bytes to two i16x8 halves.
         #[inline(always)]
         fn widen(v: v128) -> (v128, v128) {
@@ -339,6 +378,8 @@ mod simd128 {
             let s1 = i32x4_add(i32x4_dot_i16x8(a[2], b[2]), i32x4_dot_i16x8(a[3], b[3]));
             i32x4_add(s0, s1)
         }
+        // The tile's arrays share the loop bounds rr and tt; indexing keeps them in registers.
+        #[allow(clippy::needless_range_loop)]
         let tile = |r0: usize, t0: usize, rr: usize, tt: usize, out: &mut [f32]| {
             // rr ≤ 2, tt ≤ 2: four accumulators, eight widened weight vectors.
             let mut acc = [[f32x4_splat(0.0); 2]; 2];
@@ -365,13 +406,13 @@ mod simd128 {
             for i in 0..rr {
                 for j in 0..tt {
                     let v = acc[i][j];
-                    out[(t0 + j) * n + r0 + i] = (f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<1>(v))
+                    out[(t0 - first + j) * n + r0 + i] = (f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<1>(v))
                         + (f32x4_extract_lane::<2>(v) + f32x4_extract_lane::<3>(v));
                 }
             }
         };
-        let m = x.rows;
-        let mut t0 = 0;
+        let m = tokens.end;
+        let mut t0 = first;
         while t0 < m {
             let tt = (m - t0).min(2);
             let mut r = 0;
@@ -434,6 +475,39 @@ mod tests {
                     "seed {seed} [{m}x{k}]·[{n}x{k}]ᵀ ({}) at {i}: {a} vs {b}",
                     kernel_name()
                 );
+            }
+        }
+    }
+
+    /// Prefill's product on pools of 1, 2, 3 and 5 threads is bit-identical, on token and
+    /// row counts that are not multiples of the tiles or of the chunks.
+    #[cfg(feature = "parallel")]
+    #[test]
+    fn threaded_matmul_equals_the_serial_one_bit_for_bit() {
+        let seed = seed();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let pools: Vec<_> = [1, 2, 3, 5]
+            .into_iter()
+            .map(|t| (t, rayon::ThreadPoolBuilder::new().num_threads(t).build().expect("pool")))
+            .collect();
+        let mut x = QuantizedRows::default();
+        for (m, n, k) in [(301, 17, 64), (67, 33, 576), (9, 301, 1536), (130, 65, 96)] {
+            let (_q, bytes) = weights(&mut rng, n, k);
+            let w = Q8Matrix::new(&bytes, n, k).unwrap();
+            x.quantize(&activations(&mut rng, m, k), m, k).unwrap();
+            let mut serial: Option<Vec<u32>> = None;
+            for (t, p) in &pools {
+                let got = p.install(|| {
+                    let chunk = crate::par::rows_per_chunk(m, 4, TOKENS_PER_CHUNK, n * k);
+                    assert_eq!(chunk < m, *t > 1, "{t} threads, {m} tokens: chunks of {chunk}");
+                    let mut out = vec![f32::NAN; m * n];
+                    matmul(&w, &x, &mut out, &mut Vec::new()).unwrap();
+                    out.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                });
+                match &serial {
+                    None => serial = Some(got),
+                    Some(s) => assert_eq!(&got, s, "seed {seed} [{m}x{k}]·[{n}x{k}]ᵀ ({}), {t} threads", kernel_name()),
+                }
             }
         }
     }

@@ -44,6 +44,8 @@ use crate::text::TokenCounter;
 use crate::Document;
 
 mod remote;
+#[cfg(feature = "threads")]
+mod threads;
 
 #[wasm_bindgen]
 extern "C" {
@@ -245,6 +247,11 @@ export interface IndexStats {
   quantize: "none" | "int8";
   /** Chunk vectors in HNSW segments (an index built by the CLI past `dense.hnsw_threshold`); the rest are scanned exactly. */
   hnsw_vectors: number;
+  /** Threads the embedding and prefill kernels split their work over: the pool started by
+   *  `initThreadPool` in the threaded build, 1 in the single-thread build. */
+  threads: number;
+  /** Which wasm build is running: `"threads"` (atomics, Web Workers) or `"single"`. */
+  build: "threads" | "single";
   /** The summary tree (absent without one); `abstractive`: a generator wrote its summaries. */
   tree?: { nodes: number; nodes_per_level: number[]; abstractive: boolean; generator?: string; abstractive_nodes: number };
 }
@@ -253,6 +260,9 @@ export interface EmbedderInfo {
   name: string; dim: number; max_tokens: number; weights_sha256: string; tokenizer_sha256: string;
   /** Weight precision (`embedderInfo()` only; not part of an index manifest's identity). */
   quantize?: "none" | "int8";
+  /** Threads and build, as in `IndexStats` (`embedderInfo()` only). */
+  threads?: number;
+  build?: "threads" | "single";
 }
 /** The manifest of an index file (see docs/index-format.md). */
 export interface IndexManifest {
@@ -415,9 +425,18 @@ struct EmbedderOptions {
 
 /// `value` (an object) with `quantize: "none" | "int8"` added: the precision is reported
 /// beside the embedder's identity, not in it (an index does not depend on it).
-fn with_quantize(value: JsValue, quantize: Quantize) -> JsResult<JsValue> {
-    js_sys::Reflect::set(&value, &JsValue::from_str("quantize"), &JsValue::from_str(quantize.as_str()))
-        .map_err(|_| js_error(&Error::InvalidOption { name: "result", detail: "not an object".into() }))?;
+/// Add what depends on this run rather than on the model: the weight precision, the
+/// threads the kernels use and which build is running.
+fn with_runtime(value: JsValue, quantize: Quantize) -> JsResult<JsValue> {
+    let build = if cfg!(feature = "threads") { "threads" } else { "single" };
+    for (key, v) in [
+        ("quantize", JsValue::from_str(quantize.as_str())),
+        ("threads", JsValue::from_f64(crate::par::threads() as f64)),
+        ("build", JsValue::from_str(build)),
+    ] {
+        js_sys::Reflect::set(&value, &JsValue::from_str(key), &v)
+            .map_err(|_| js_error(&Error::InvalidOption { name: "result", detail: "not an object".into() }))?;
+    }
     Ok(value)
 }
 
@@ -847,7 +866,7 @@ impl SottoEngine {
     #[wasm_bindgen(js_name = embedderInfo, unchecked_return_type = "EmbedderInfo | null")]
     pub fn embedder_info(&self) -> JsResult<JsValue> {
         match &self.engine {
-            Some(e) => with_quantize(to_js(e.embedder().info())?, e.embedder().quantize()),
+            Some(e) => with_runtime(to_js(e.embedder().info())?, e.embedder().quantize()),
             None => Ok(JsValue::NULL),
         }
     }
@@ -1229,7 +1248,7 @@ impl SottoEngine {
     #[wasm_bindgen(unchecked_return_type = "IndexStats")]
     pub fn stats(&self) -> JsResult<JsValue> {
         let engine = self.engine()?;
-        with_quantize(to_js(&engine.stats())?, engine.embedder().quantize())
+        with_runtime(to_js(&engine.stats())?, engine.embedder().quantize())
     }
 
     /// The collections (a document's `collection` metadata, else "default"), with their

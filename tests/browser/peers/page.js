@@ -39,6 +39,16 @@ async function sottoModule() {
   }
   return sottoMod;
 }
+// The threaded build (scripts/build-wasm-threads.sh), for the '2t' variants; its pool is
+// started by sottoStartThreads before anything else runs in it.
+let sottoThreadsMod = null;
+async function sottoThreadsModule() {
+  if (!sottoThreadsMod) {
+    sottoThreadsMod = await import('/pkg-threads/sotto.js');
+    await sottoThreadsMod.default();
+  }
+  return sottoThreadsMod;
+}
 
 let minilm = null;
 async function minilmBytes() {
@@ -73,7 +83,12 @@ async function sottoStartThreads(mod, n) {
 
 /** Load a Sotto embedder variant: 'fp32' | 'int8' | '2t'. Returns {ok, reason, info}. */
 P.sottoEmbedLoad = async ({ key, variant, batch }) => {
-  const mod = await sottoModule();
+  let mod;
+  try {
+    mod = variant === '2t' ? await sottoThreadsModule() : await sottoModule();
+  } catch (e) {
+    return { ok: false, reason: `no threaded build: ${e.message || e}` };
+  }
   const { w, t, c } = await minilmBytes();
   const engine = new mod.SottoEngine({ embed_batch: batch });
   let reason = null;
@@ -183,7 +198,12 @@ P.embedRun = async ({ key, texts, check }) => {
  *  variant '2t': only when the build reports more than one thread (see sottoThreadCount). */
 P.sottoGenLoad = async ({ key, variant }) => {
   if (variant === '2t') {
-    const mod = await sottoModule();
+    let mod;
+    try {
+      mod = await sottoThreadsModule();
+    } catch (e) {
+      return { ok: false, reason: `no threaded build: ${e.message || e}` };
+    }
     const why = await sottoStartThreads(mod, THREADS);
     const engine = new mod.SottoEngine();
     engine.loadHashingEmbedder(64); // stats() needs an engine

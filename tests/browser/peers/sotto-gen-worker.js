@@ -2,15 +2,15 @@
 // and as wllama runs llama.cpp: the two generators then get the same kind of thread.
 // Messages: {op: 'load', url, threads} → {ok, load_ms, info} | {ok: false, reason};
 //           {op: 'run', prompt, maxNew} → {first: true} at the first streamed text, then {result}.
-import * as sotto from '/pkg/sotto.js';
-
+// With threads > 1 it loads the threaded build (/pkg-threads/) and starts its pool here.
+let sotto = null;
 let engine = null;
 self.onmessage = async ({ data }) => {
   try {
     if (data.op === 'load') {
+      sotto = await import(data.threads > 1 ? '/pkg-threads/sotto.js' : '/pkg/sotto.js');
       await sotto.default();
-      // A threaded build (issue 12 item 3) may need its pool started in this worker.
-      if (data.threads > 1 && typeof sotto.initThreadPool === 'function') await sotto.initThreadPool(data.threads);
+      if (data.threads > 1) await sotto.initThreadPool(data.threads);
       const r = await fetch(data.url);
       if (!r.ok) throw new Error(`${data.url}: HTTP ${r.status}`);
       const bytes = new Uint8Array(await r.arrayBuffer());
