@@ -203,7 +203,8 @@ class SottoClient {
     const token = ++this.restartToken;
     this.restarts += 1;
     this.spawn();
-    const setup = this.setup;
+    // A remote index needs its embedder: reopen it last, whatever order the page loaded them in.
+    const setup = [...this.setup].sort((a, b) => (a.op === 'openRemote') - (b.op === 'openRemote'));
     this.setup = [];
     const run = (async () => {
       await this.initWorker();

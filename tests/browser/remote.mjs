@@ -267,6 +267,12 @@ try {
   await page.goto(origin + '/?faults=1');
   await page.waitForSelector('body[data-ready="1"]', { timeout: T.ready });
   await page.evaluate((u) => window.sotto.openRemote(u), url);
+  // The page loads its embedder again after opening the remote index (the client records the
+  // embedder after it now): the restart must still reopen the remote index after the embedder.
+  await page.evaluate(async () => {
+    const s = window.sotto.setup.find((x) => x.op === 'loadEmbedder');
+    await window.sotto.request('loadEmbedder', s.args);
+  });
   err = await fails(page, 'injectFault', 'panic');
   assert.equal(err?.kind, 'Panic', JSON.stringify(err));
   const again = await search(page, q);
