@@ -87,7 +87,7 @@ echo "== a sharded index read by the piece in headless Chromium (openRemote), ag
 # one): the CLI's sample index as shards, written into the same directory as a host would
 # publish an update (v1's shards stay: they are content-addressed). No embedding twice.
 rm -rf www/remote-sample target/e2e/remote-extra
-mkdir -p target/e2e/remote-extra www/remote-sample
+mkdir -p target/e2e/remote-extra
 cat > target/e2e/remote-extra/remote-update.md <<'MD'
 # Remote update fixture
 

@@ -970,6 +970,10 @@ fn index(
     let hnsw_s = t_hnsw.elapsed().as_secs_f64();
     let bytes = engine.to_bytes()?;
     if let Some(output) = output {
+        // `-o OUT/site.sotto --shards OUT/`: the shards' directory may not exist yet.
+        if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
         std::fs::write(output, &bytes).with_context(|| format!("writing {}", output.display()))?;
     }
     if let Some(t) = tree_s {
