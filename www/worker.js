@@ -864,16 +864,39 @@ async function shardCache() {
 }
 
 /** fetch() that gives up after `timeoutMs` ("Timeout") and follows cancel() ("Cancelled"). */
-async function timedFetch(url, init, timeoutMs, what) {
+async function timedFetch(url, init, timeoutMs, what, maxBytes) {
   const ctl = new AbortController();
   let why = null;
   const timer = setTimeout(() => ((why = 'timeout'), ctl.abort()), timeoutMs);
   const poll = setInterval(() => cancelled() && ((why = 'cancel'), ctl.abort()), 50);
   try {
     const resp = await fetch(url, { ...init, signal: ctl.signal });
-    const bytes = resp.ok ? new Uint8Array(await resp.arrayBuffer()) : null;
+    if (!resp.ok) return { resp, bytes: null };
+    // Read at most `maxBytes` (what the manifest lists): a host that sends more is stopped
+    // there, not buffered whole in this tab.
+    const parts = [];
+    let size = 0;
+    const reader = resp.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.length;
+      if (size > maxBytes) {
+        why = 'size';
+        ctl.abort();
+        throw new SottoError('Corrupt', `${what}: ${url} sent more than the ${maxBytes} bytes expected`);
+      }
+      parts.push(value);
+    }
+    const bytes = new Uint8Array(size);
+    let at = 0;
+    for (const p of parts) {
+      bytes.set(p, at);
+      at += p.length;
+    }
     return { resp, bytes };
   } catch (e) {
+    if (why === 'size') throw e;
     if (why === 'cancel') throw new SottoError('Cancelled', 'cancelled');
     if (why === 'timeout') throw new SottoError('Timeout', `${what}: ${url} did not answer within ${timeoutMs} ms`);
     throw new SottoError('Fetch', `${what}: could not fetch ${url}: ${e.message}`);
@@ -883,8 +906,11 @@ async function timedFetch(url, init, timeoutMs, what) {
   }
 }
 
-async function fetchRemoteManifest(url, timeoutMs) {
-  const { resp, bytes } = await timedFetch(url, { cache: 'no-cache' }, timeoutMs, 'sharded index manifest');
+const MAX_MANIFEST_BYTES = 16 << 20; // ShardLimits' default
+
+async function fetchRemoteManifest(url, timeoutMs, limits) {
+  const max = limits?.maxManifestBytes ?? MAX_MANIFEST_BYTES;
+  const { resp, bytes } = await timedFetch(url, { cache: 'no-cache' }, timeoutMs, 'sharded index manifest', max);
   if (!resp.ok) throw new SottoError(resp.status === 404 ? 'ShardUnavailable' : 'Fetch', `sharded index manifest: ${url} answered HTTP ${resp.status}`);
   return bytes;
 }
@@ -907,7 +933,9 @@ async function getShard(name, stats, reload) {
       return { url, bytes, from: 'cache' };
     }
   }
-  const { resp, bytes } = await timedFetch(url, reload ? { cache: 'reload' } : {}, remote.timeoutMs, `shard ${name}`);
+  // The table's size for this shard (the engine refuses other sizes anyway); a name it does not list: the engine's limit.
+  const max = remote.sizes.get(name) ?? remote.limits?.maxShardBytes ?? 64 << 20;
+  const { resp, bytes } = await timedFetch(url, reload ? { cache: 'reload' } : {}, remote.timeoutMs, `shard ${name}`, max);
   stats.requests += 1;
   if (!resp.ok) throw new SottoError(resp.status === 404 ? 'ShardUnavailable' : 'Fetch', `shard ${name}: ${url} answered HTTP ${resp.status}`);
   stats.bytes += bytes.length;
@@ -916,13 +944,14 @@ async function getShard(name, stats, reload) {
 
 /** Fetch shard `name` and hand it to the engine (which checks it); once more from the network if it fails the check. */
 async function provideShard(e, name, stats) {
-  let got = await getShard(name, stats, false);
+  let got = null;
   try {
+    got = await getShard(name, stats, false);
     e.provideShard(name, got.bytes);
   } catch (err) {
     if (err.kind !== 'Corrupt') throw err;
     const cache = await shardCache();
-    if (got.from === 'cache') await cache?.delete(got.url).catch(() => {});
+    if (got?.from === 'cache') await cache?.delete(got.url).catch(() => {});
     stats.refetched += 1;
     got = await getShard(name, stats, true);
     e.provideShard(name, got.bytes); // still wrong: Corrupt
@@ -1009,13 +1038,19 @@ async function onRemote(e, fn) {
   }
 }
 
+/** Each shard's size as the manifest's table lists it (the engine has checked the manifest). */
+function shardSizes(bytes) {
+  const m = JSON.parse(new TextDecoder().decode(bytes));
+  return new Map((m.shards || []).map((x) => [x.name, x.bytes]));
+}
+
 /** Read the manifest again; open it if the index changed. Resolves to whether it did. */
 async function refreshRemote(e) {
-  const bytes = await fetchRemoteManifest(remote.url, remote.timeoutMs);
+  const bytes = await fetchRemoteManifest(remote.url, remote.timeoutMs, remote.limits);
   const sha256 = await sha256hex(bytes);
   if (sha256 !== null && sha256 === remote.sha256) return false;
   const info = e.openSharded(bytes, remote.limits);
-  remote = { ...remote, sha256: info.manifest_sha256, info };
+  remote = { ...remote, sha256: info.manifest_sha256, info, sizes: shardSizes(bytes) };
   return true;
 }
 
@@ -1239,9 +1274,9 @@ const ops = {
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new SottoError('InvalidOption', `openRemote: timeoutMs must be a positive number, not ${JSON.stringify(timeoutMs)}`);
     const abs = new URL(url, self.location.href);
     const t0 = now();
-    const bytes = await fetchRemoteManifest(abs.href, timeoutMs);
+    const bytes = await fetchRemoteManifest(abs.href, timeoutMs, limits);
     const info = e.openSharded(bytes, limits);
-    remote = { url: abs.href, base: new URL('./', abs).href, sha256: info.manifest_sha256, cache: cache !== false, timeoutMs, limits, info };
+    remote = { url: abs.href, base: new URL('./', abs).href, sha256: info.manifest_sha256, cache: cache !== false, timeoutMs, limits, info, sizes: shardSizes(bytes) };
     return { info, manifest_bytes: bytes.length, timings: { open_ms: now() - t0 } };
   },
 

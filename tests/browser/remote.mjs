@@ -10,7 +10,8 @@
 //  bytes     a cold query fetches only some of the shards (requests and bytes counted);
 //            the same query again fetches nothing (memory cache); after a reload the
 //            shards come from the Cache API (no request)
-//  faults    a shard that arrives damaged once is fetched again and the query succeeds; damaged
+//  faults    a shard that arrives damaged once is fetched again and the query succeeds; a body
+//            longer than the table's entry is cut off by the worker ("Corrupt"); damaged
 //            every time → "Corrupt"; HTTP 404 → "ShardUnavailable"; a stalled request →
 //            "Timeout"; after each, the same engine answers the next query; a manifest of
 //            another embedder → "EmbedderMismatch", of a future version → "IndexFormat";
@@ -171,6 +172,18 @@ try {
   const repaired = await search(page, q);
   assert.equal(repaired.trace.refetched, 1, JSON.stringify(repaired.trace));
   assert.deepEqual(repaired.hits.map((h) => h.chunk_id), cold.hits.map((h) => h.chunk_id));
+  // a body longer than the table says: the worker stops reading at the listed size (its own
+  // error, before the engine sees any byte), fetches once more, then refuses; the engine answers after
+  await fresh();
+  await browser.context.route(victimUrl, async (route) => {
+    const resp = await route.fetch();
+    await route.fulfill({ response: resp, body: Buffer.concat([Buffer.from(await resp.body()), Buffer.alloc(1 << 20)]) });
+  });
+  err = await fails(page, 'searchRemote', q);
+  assert.equal(err?.kind, 'Corrupt', JSON.stringify(err));
+  assert.match(err.message, /sent more than the \d+ bytes expected/);
+  await browser.context.unroute(victimUrl);
+  assert.deepEqual((await search(page, q)).hits.map((h) => h.chunk_id), cold.hits.map((h) => h.chunk_id));
   // damaged every time: Corrupt, then the engine answers again
   await fresh();
   await browser.context.route(victimUrl, flip);
