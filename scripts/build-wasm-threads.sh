@@ -22,14 +22,7 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 SOTTO_SKIP_CHROMIUM=1 SOTTO_SKIP_NPM=1 SOTTO_SKIP_WASM_PACK=1 ./scripts/install-wasm-tools.sh
 
-if ! rustup run nightly rustc --version >/dev/null 2>&1; then
-  echo "== rustup toolchain install nightly (minimal)" >&2
-  rustup toolchain install nightly --profile minimal
-fi
-if ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then
-  echo "== rustup component add rust-src --toolchain nightly" >&2
-  rustup component add rust-src --toolchain nightly
-fi
+./scripts/install-nightly.sh
 
 PROFILE="${SOTTO_WASM_PROFILE:-release}"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}/wasm-threads"

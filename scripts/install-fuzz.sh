@@ -9,15 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-if ! rustup run nightly rustc --version >/dev/null 2>&1; then
-  echo "== rustup toolchain install nightly --profile minimal" >&2
-  rustup toolchain install nightly --profile minimal
-fi
-
-if ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then
-  echo "== rustup component add rust-src --toolchain nightly" >&2
-  rustup component add rust-src --toolchain nightly
-fi
+./scripts/install-nightly.sh
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "== cargo install cargo-fuzz --locked (about 2 minutes on 2 cores)" >&2

@@ -222,9 +222,7 @@ async function ingest(docs, label, notes = []) {
   } catch (e) {
     showError(status, e);
   } finally {
-    status.dataset.state = 'done';
-    bar.hidden = true;
-    setBusy(false);
+    endTask(status, bar);
   }
 }
 
@@ -270,9 +268,7 @@ async function buildTree() {
   } catch (e) {
     showError(status, e);
   } finally {
-    status.dataset.state = 'done';
-    bar.hidden = true;
-    setBusy(false);
+    endTask(status, bar);
   }
 }
 
@@ -864,10 +860,8 @@ async function evaluate() {
   } catch (e) {
     showError(status, e);
   } finally {
-    status.dataset.state = 'done';
-    bar.hidden = true;
     $('eval-cancel').hidden = true;
-    setBusy(false);
+    endTask(status, bar);
   }
 }
 
@@ -1011,6 +1005,13 @@ async function rebuild() {
   } catch (e) {
     showError($('ingest-status'), e);
   }
+}
+
+/** The end of a task shown with a status line and a progress bar: done, bar hidden, controls back. */
+function endTask(status, bar) {
+  status.dataset.state = 'done';
+  bar.hidden = true;
+  setBusy(false);
 }
 
 async function start() {
