@@ -271,13 +271,19 @@ async function download(url, file, progress, reload) {
       progress({ stage: 'download', file, received, total, cached: false });
     }
   }
-  const bytes = new Uint8Array(received);
+  const bytes = joinParts(parts, received);
+  progress({ stage: 'download', file, received, total: total || received, cached: false });
+  return bytes;
+}
+
+/** The chunks a response body was read in, as one array of `size` bytes. */
+function joinParts(parts, size) {
+  const bytes = new Uint8Array(size);
   let at = 0;
   for (const p of parts) {
     bytes.set(p, at);
     at += p.length;
   }
-  progress({ stage: 'download', file, received, total: total || received, cached: false });
   return bytes;
 }
 
@@ -855,12 +861,10 @@ const REMOTE_TIMEOUT_MS = 30_000;
 let remote = null; // {url, base, sha256, cache, timeoutMs, limits, info}
 
 async function shardCache() {
-  if (!remote?.cache) return null;
-  try {
-    return 'caches' in self ? await caches.open(SHARD_CACHE) : null;
-  } catch {
-    return null;
-  }
+  if (!remote?.cache || !('caches' in self)) return null;
+  // Opened once per opened index, not per shard (each shard looks it up, then stores into it).
+  remote.store ??= caches.open(SHARD_CACHE).catch(() => null); // e.g. storage disabled: uncached
+  return remote.store;
 }
 
 /** fetch() that gives up after `timeoutMs` ("Timeout") and follows cancel() ("Cancelled"). */
@@ -888,13 +892,7 @@ async function timedFetch(url, init, timeoutMs, what, maxBytes) {
       }
       parts.push(value);
     }
-    const bytes = new Uint8Array(size);
-    let at = 0;
-    for (const p of parts) {
-      bytes.set(p, at);
-      at += p.length;
-    }
-    return { resp, bytes };
+    return { resp, bytes: joinParts(parts, size) };
   } catch (e) {
     if (why === 'size') throw e;
     if (why === 'cancel') throw new SottoError('Cancelled', 'cancelled');

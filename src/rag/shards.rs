@@ -930,6 +930,12 @@ impl ShardedIndex {
         }
     }
 
+    /// The chunk range holding chunk `id` (ranges are ascending and disjoint).
+    fn range_of(&self, id: ChunkId) -> Option<&ChunkRange> {
+        let r = &self.manifest.chunk_ranges;
+        r.get(r.partition_point(|x| x.last < id)).filter(|x| x.first <= id)
+    }
+
     fn entry(&self, i: u32) -> &ShardEntry {
         &self.manifest.shards[i as usize]
     }
@@ -1262,14 +1268,7 @@ impl ShardedIndex {
         };
         let t1 = clock();
         // Round 4: the chunk and sentence shards of the hits.
-        let ranges: Vec<&ChunkRange> = hits
-            .iter()
-            .filter_map(|h| {
-                let r = &self.manifest.chunk_ranges;
-                let at = r.partition_point(|x| x.last < h.chunk_id);
-                r.get(at).filter(|x| x.first <= h.chunk_id)
-            })
-            .collect();
+        let ranges: Vec<&ChunkRange> = hits.iter().filter_map(|h| self.range_of(h.chunk_id)).collect();
         let want: Vec<u32> = ranges.iter().flat_map(|r| [Some(r.chunks), r.sentences]).flatten().collect();
         let got = match self.fetch_round(&want, &mut trace, from_source)? {
             Ok(g) => g,
@@ -1402,11 +1401,7 @@ impl ShardedIndex {
             }
             None => Vec::new(),
         };
-        let shard_of = |id: ChunkId| -> Option<u32> {
-            let r = &self.manifest.chunk_ranges;
-            let at = r.partition_point(|x| x.last < id);
-            r.get(at).filter(|x| x.first <= id).map(|x| x.chunks)
-        };
+        let shard_of = |id: ChunkId| self.range_of(id).map(|r| r.chunks);
         let lookup = |got: &HashMap<u32, Arc<Loaded>>, id: ChunkId| -> Result<(ShardChunk, ShardDoc)> {
             let i =
                 shard_of(id).ok_or_else(|| Error::corrupt("manifest", format!("chunk {id} is in no chunk range")))?;
