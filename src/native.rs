@@ -101,7 +101,7 @@ impl crate::index::shards::ShardSource for DirSource {
     fn fetch(&self, name: &str) -> Result<Vec<u8>> {
         let unavailable = |detail: String| Error::ShardUnavailable { name: name.to_owned(), detail };
         // Names come from the manifest: only plain file names are looked up.
-        if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) {
+        if !crate::index::shards::is_plain_name(name) {
             return Err(unavailable("not a shard file name".into()));
         }
         let path = self.dir.join(name);

@@ -364,6 +364,12 @@ pub struct SentenceShard {
     pub chunks: Vec<(ChunkId, Vec<SentenceVector>)>,
 }
 
+/// Whether `name` is a plain file name (not empty, not hidden, no path separator): the only
+/// names a source looks up, since they come from a manifest.
+pub fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\'])
+}
+
 /// FNV-1a (64 bit) of a term: a stable hash, the same on every target and every build.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

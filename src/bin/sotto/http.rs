@@ -71,8 +71,9 @@ impl HttpSource {
 
 impl ShardSource for HttpSource {
     fn fetch(&self, name: &str) -> sotto::Result<Vec<u8>> {
-        // Names come from the manifest: only plain file names are requested.
-        if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\', '?', '#', '%']) {
+        // Names come from the manifest: only plain file names are requested, with nothing a
+        // URL would read as a query, a fragment or an escape.
+        if !sotto::index::shards::is_plain_name(name) || name.contains(['?', '#', '%']) {
             return Err(Error::ShardUnavailable { name: name.to_owned(), detail: "not a shard file name".into() });
         }
         get(&self.agent, &format!("{}{name}", self.base), name, "shard bytes", self.max_bytes)
