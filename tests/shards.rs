@@ -707,6 +707,10 @@ fn a_stepwise_search_asks_for_each_round_and_ends_where_search_does() {
 
 /// The docs corpus with sentence vectors stored at index time (what answers read).
 fn answering_engine() -> Engine {
+    answering_engine_with(|| Box::new(HashEmbedder::new(DIM)))
+}
+
+fn answering_engine_with(embedder: impl Fn() -> Box<dyn sotto::embed::Embedder>) -> Engine {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
     let mut docs: Vec<Document> = std::fs::read_dir(&dir)
         .unwrap()
@@ -715,9 +719,9 @@ fn answering_engine() -> Engine {
         .map(|p| Document::new(p.file_name().unwrap().to_string_lossy(), std::fs::read_to_string(&p).unwrap()))
         .collect();
     docs.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut e = Engine::new(EngineConfig::default(), Box::new(HashEmbedder::new(DIM)));
+    let mut e = Engine::new(EngineConfig::default(), embedder());
     e.add_documents(docs).unwrap();
-    Engine::from_bytes(&e.to_bytes().unwrap(), Box::new(HashEmbedder::new(DIM))).unwrap()
+    Engine::from_bytes(&e.to_bytes().unwrap(), embedder()).unwrap()
 }
 
 /// Drive an answer through `ask_step`, providing what each step needs from `src`.
@@ -792,4 +796,125 @@ fn extractive_answers_on_shards_are_the_single_file_answers() {
     assert!(matches!(no_vectors.ask(QUERIES[0], &o, None, &clock), Err(Error::InvalidOption { name: "mode", .. })));
     // And the readers still answer.
     assert!(!ix.ask(QUERIES[1], &o, None, &clock).unwrap().0.citations.is_empty());
+}
+
+/// Questions the docs pages do not answer (the grader's negatives).
+const OFF_TOPIC: &[&str] = &[
+    "What is the boiling point of olive oil?",
+    "Who won the football world cup in 1998?",
+    "How do I repot an orchid?",
+    "best pancake recipe with buttermilk",
+    "When did the Roman empire fall?",
+    "How tall is Mount Kilimanjaro?",
+    "What will the weather be tomorrow?",
+    "Where is the nearest train station?",
+    "What colour is the sky?",
+    "what time is it now",
+];
+
+#[test]
+fn sharded_answers_are_graded_as_the_single_file_grades_them() {
+    let e0 = answering_engine_with(|| Box::new(Int8Exact::new()));
+    // A calibration fitted on this index (as `sotto calibrate` does): the docs questions
+    // answerable, the off-topic ones not.
+    let o = AskOptions::default();
+    let samples: Vec<_> = QUERIES
+        .iter()
+        .map(|q| (*q, true))
+        .chain(OFF_TOPIC.iter().map(|q| (*q, false)))
+        .map(|(q, yes)| (e0.question_features(q, &o).unwrap(), yes))
+        .collect();
+    let c = sotto::rag::grade::fit(&samples, 1.0, e0.embedder().info(), "test").unwrap();
+    let mut e = e0;
+    e.set_calibration(c.clone()).unwrap();
+    let set = e.to_shards(&ShardParams::default()).unwrap();
+    assert_eq!(set.manifest.calibration.as_ref(), Some(&c), "the manifest carries the calibration");
+    let clusters = set.manifest.ivf.clusters.len();
+    let src = MemSource::of(&set);
+    let ix = open_with(&set, src.clone(), Box::new(Int8Exact::new()));
+    assert_eq!(ix.calibration().0, sotto::rag::grade::CalibrationSource::Index);
+    let clock = || 0.0;
+    let (mut abstained, mut answered, mut compared, mut compared_abstained, mut re_retrieved) = (0, 0, 0, 0, 0);
+    for q in QUERIES.iter().chain(OFF_TOPIC) {
+        for mode in [Mode::Hybrid, Mode::Dense, Mode::Sparse] {
+            let mut o = AskOptions::default();
+            o.search.mode = mode;
+            let want = e.ask(q, &o, &clock, &mut |_| true).unwrap();
+            let (got, _) = ix.ask(q, &o, Some(clusters), &clock).unwrap();
+            let (wg, gg) = (want.grade.as_ref().unwrap(), got.grade.as_ref().expect("a sharded answer is graded"));
+            abstained += usize::from(got.abstained);
+            answered += usize::from(!got.abstained);
+            // BM25 on shards has no typo tolerance: a question with a word the index does
+            // not know ranks differently on the single file, which adds its corrections.
+            if !e.typo_corrections(q).is_empty() {
+                continue;
+            }
+            compared += 1;
+            compared_abstained += usize::from(want.abstained);
+            // Every cluster probed and the same int8 vectors: the same features, the same
+            // grades and actions (an ambiguous one re-retrieves with the same expansion
+            // terms), the same answer or abstention with the same closest topics.
+            for ((n, a), (_, b)) in gg.features.iter().zip(&wg.features) {
+                assert!((a - b).abs() < 1e-5, "{mode:?} {q}: {n} {a} vs {b}");
+            }
+            assert_eq!(gg.actions, wg.actions, "{mode:?} {q}");
+            assert_eq!(got.abstained, want.abstained, "{mode:?} {q}");
+            assert_eq!((&got.answer, &got.citations), (&want.answer, &want.citations), "{mode:?} {q}");
+            if wg.actions.iter().any(|a| a.starts_with("re-retrieved")) {
+                re_retrieved += 1;
+                if re_retrieved == 1 {
+                    // Step by step from a fresh reader: the re-retrieval's rounds are asked
+                    // for too, and the answer is the same.
+                    let fresh = open_with(&set, src.clone(), Box::new(Int8Exact::new()));
+                    let qvec = fresh.question_vector(q, &o).unwrap();
+                    let mut needs = 0;
+                    let stepped = loop {
+                        match fresh.ask_step(q, &o, Some(clusters), &qvec, 0.0, &|| 0.0).unwrap() {
+                            AskStep::Need(names) => {
+                                needs += 1;
+                                assert!(needs <= 10, "more than ten rounds");
+                                for n in names {
+                                    fresh.provide(&n, &src.fetch(&n).unwrap()).unwrap();
+                                }
+                            }
+                            AskStep::Done(answer, _) => break answer,
+                        }
+                    };
+                    assert!(needs > 4, "{needs} rounds for a re-retrieval");
+                    assert_eq!((&stepped.answer, &stepped.grade), (&got.answer, &got.grade), "{q}");
+                }
+            }
+        }
+    }
+    assert!(
+        abstained >= 3 && answered >= 3,
+        "abstained {abstained}, answered {answered}: the grader decides both ways"
+    );
+    assert!(compared >= 3 * QUERIES.len(), "only {compared} answers compared");
+    assert!(compared_abstained >= 3, "only {compared_abstained} compared abstentions");
+    assert!(re_retrieved >= 1, "no ambiguous grade: the re-retrieval was not compared");
+
+    // Step by step (as the browser drives it): still four rounds at most, graded.
+    let fresh = open_with(&set, src.clone(), Box::new(Int8Exact::new()));
+    let (stepped, needs) = ask_by_steps(&fresh, &src, OFF_TOPIC[0], &AskOptions::default());
+    assert!(stepped.grade.is_some() && needs <= 4, "{needs} rounds");
+
+    // Without the grader: the fixed cosine floor, as before; no grade in the answer.
+    let plain = AskOptions { grade: false, ..AskOptions::default() };
+    assert!(ix.ask(QUERIES[1], &plain, None, &clock).unwrap().0.grade.is_none());
+
+    // A manifest whose calibration is another embedder's is refused when opened.
+    let mut other = c.clone();
+    other.weights_sha256 = "0".repeat(64);
+    let bytes = edited(&set, |m| m["calibration"] = serde_json::to_value(&other).unwrap());
+    let err = ShardedIndex::open(&bytes, Box::new(Int8Exact::new()), Box::new(src.clone()), ShardLimits::default());
+    assert_eq!(err.err().map(|e| e.kind()), Some("CalibrationMismatch"));
+    // Without one (a manifest written before calibrations were carried): uncalibrated for
+    // this embedder, so the cosine floor decides.
+    let bytes = edited(&set, |m| {
+        m.as_object_mut().unwrap().remove("calibration");
+    });
+    let bare = ShardedIndex::open(&bytes, Box::new(Int8Exact::new()), Box::new(src), ShardLimits::default()).unwrap();
+    assert_eq!(bare.calibration().0, sotto::rag::grade::CalibrationSource::Uncalibrated);
+    assert!(bare.ask(QUERIES[1], &AskOptions::default(), None, &clock).unwrap().0.grade.is_none());
 }

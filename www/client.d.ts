@@ -259,8 +259,10 @@ export interface SottoClient {
   /**
    * An extractive answer with cited spans from the remote index: the search's shards, then
    * the chunk and sentence shards of its hits. Extractive only (`mode` generative/compose,
-   * `adaptive` are `InvalidOption`); no calibrated grader on a sharded index: it abstains when
-   * no sentence reaches `abstainBelow`. An index written without sentence vectors cannot answer.
+   * `adaptive` are `InvalidOption`). The retrieval is graded as on a single file (the manifest's
+   * calibration, else the MiniLM default; `info.grader` says which), from the lists the search
+   * scored anyway, so grading adds no round; an *ambiguous* grade answers from the first
+   * retrieval (no re-retrieval yet). An index written without sentence vectors cannot answer.
    */
   askRemote(question: string, opts?: AskOpts & { nprobe?: number }): Promise<{ answer: Answer; trace: RemoteTrace; timings: { embed_ms: number; fetch_ms: number; total_ms: number } }>;
   /** Read the manifest again; a changed index is opened (`updated: true`). */

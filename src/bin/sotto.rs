@@ -7,8 +7,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use sotto::embed::Embedder;
 use sotto::embed::Quantize;
+use sotto::embed::{Embedder, EmbedderInfo};
 use sotto::eval::run::snippet;
 use sotto::eval::EvalReport;
 use sotto::generate::{load_gguf, LoadOptions};
@@ -730,6 +730,7 @@ fn run() -> Result<()> {
                           "terms": m.bm25.terms, "languages": m.bm25.languages, "dictionary_buckets": m.bm25.dict.len() },
                 "ivf": { "clusters": m.ivf.clusters.len(), "default_nprobe": m.ivf.default_nprobe,
                          "calibration_depth": m.ivf.calibration_depth, "calibrated_recall": m.ivf.calibrated_recall },
+                "grader": grader_info(m.calibration.as_ref(), &m.embedder),
                 "manifest_bytes": bytes.len(),
                 "shards": by_kind.iter().map(|(k, (n, b))| (k.clone(), serde_json::json!({ "count": n, "bytes": b }))).collect::<serde_json::Map<_, _>>(),
                 "config": m.config,
@@ -740,17 +741,7 @@ fn run() -> Result<()> {
         Command::Info { index } => {
             let bytes = std::fs::read(&index).with_context(|| format!("reading {}", index.display()))?;
             let manifest = read_manifest(&bytes)?;
-            let grader = match &manifest.calibration {
-                Some(c) => serde_json::json!({ "calibration": "index", "fitted_on": c.fitted_on }),
-                None if sotto::rag::grade::default_minilm().matches(&manifest.embedder) => serde_json::json!({
-                    "calibration": "shipped_default",
-                    "note": "no calibration in this index: the defaults shipped for all-MiniLM-L6-v2 are used"
-                }),
-                None => serde_json::json!({
-                    "calibration": "uncalibrated",
-                    "note": "no calibration for this embedder: ask abstains on a fixed cosine floor; run `sotto calibrate`"
-                }),
-            };
+            let grader = grader_info(manifest.calibration.as_ref(), &manifest.embedder);
             let mut value = serde_json::to_value(&manifest)?;
             value["grader"] = grader;
             let sections = sotto::index::format::read_sections(&bytes)?;
@@ -1041,6 +1032,21 @@ fn print_eval(reports: &[EvalReport]) {
         );
     }
     println!("(document level: R = recall@k where any relevant document counts, fR = share of relevant documents found; c = chunk level)");
+}
+
+/// What `sotto info` says of an index's grader calibration.
+fn grader_info(calibration: Option<&sotto::rag::grade::Calibration>, embedder: &EmbedderInfo) -> serde_json::Value {
+    match calibration {
+        Some(c) => serde_json::json!({ "calibration": "index", "fitted_on": c.fitted_on }),
+        None if sotto::rag::grade::default_minilm().matches(embedder) => serde_json::json!({
+            "calibration": "shipped_default",
+            "note": "no calibration in this index: the defaults shipped for all-MiniLM-L6-v2 are used"
+        }),
+        None => serde_json::json!({
+            "calibration": "uncalibrated",
+            "note": "no calibration for this embedder: ask abstains on a fixed cosine floor; run `sotto calibrate`"
+        }),
+    }
 }
 
 /// Whether `path` names a sharded index: a directory, a `.json` manifest, or an

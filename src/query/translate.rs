@@ -422,25 +422,44 @@ fn strip_wh(s: &str) -> &str {
 /// question does not already contain; returned as the surface words (lower-case).
 pub fn feedback_terms(sparse: &SparseIndex, question: &str, feedback: &[(&str, Language)], n: usize) -> Vec<String> {
     let asked: HashSet<String> = sparse.query_terms(question).into_iter().collect();
-    let mut weight: HashMap<String, (f32, String)> = HashMap::new();
-    for (rank, (text, lang)) in feedback.iter().enumerate() {
-        for word in text.split(|c: char| !c.is_alphanumeric() && c != '-' && c != '_') {
-            let word = word.trim_matches('-').to_lowercase();
-            if word.chars().count() < 3 || word.chars().all(|c| c.is_ascii_digit()) {
-                continue;
-            }
-            let Some(stem) = analyze(&word, *lang).into_iter().next() else { continue };
-            if asked.contains(&stem) {
-                continue;
-            }
-            let idf = sparse.idf(&stem);
-            let e = weight.entry(stem).or_insert((0.0, word.clone()));
-            e.0 += idf / (rank as f32 + 1.0);
+    pick_feedback_terms(&feedback_candidates(&asked, feedback), &|t| sparse.idf(t), n)
+}
+
+/// The candidate expansion words of [`feedback_terms`]: per feedback text, in order, its
+/// words of at least three letters (not all digits) whose stem the question does not
+/// already have, as `(stem, word)`. What an index must know the IDF of to pick among them.
+pub fn feedback_candidates(asked: &HashSet<String>, feedback: &[(&str, Language)]) -> Vec<Vec<(String, String)>> {
+    feedback
+        .iter()
+        .map(|(text, lang)| {
+            text.split(|c: char| !c.is_alphanumeric() && c != '-' && c != '_')
+                .filter_map(|word| {
+                    let word = word.trim_matches('-').to_lowercase();
+                    if word.chars().count() < 3 || word.chars().all(|c| c.is_ascii_digit()) {
+                        return None;
+                    }
+                    let stem = analyze(&word, *lang).into_iter().next()?;
+                    (!asked.contains(&stem)).then_some((stem, word))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Pick the `n` candidates (per feedback rank, from [`feedback_candidates`]) with the
+/// highest `Σ idf / rank`; ties by word. `idf` is 0 for a stem the index does not have.
+pub fn pick_feedback_terms(candidates: &[Vec<(String, String)>], idf: &dyn Fn(&str) -> f32, n: usize) -> Vec<String> {
+    let mut weight: HashMap<&str, (f32, &str)> = HashMap::new();
+    for (rank, words) in candidates.iter().enumerate() {
+        for (stem, word) in words {
+            let w = idf(stem);
+            let e = weight.entry(stem.as_str()).or_insert((0.0, word.as_str()));
+            e.0 += w / (rank as f32 + 1.0);
         }
     }
-    let mut terms: Vec<(f32, String)> = weight.into_values().collect();
-    terms.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    terms.into_iter().take(n).map(|(_, w)| w).collect()
+    let mut terms: Vec<(f32, &str)> = weight.into_values().collect();
+    terms.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    terms.into_iter().take(n).map(|(_, w)| w.to_owned()).collect()
 }
 
 /// The Rocchio query `q + β·mean(feedback)`, L2-normalised; `None` without feedback

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::answer::{key_terms, Answer, AnswerMode, AnswerSentence, CitationTable, Constrain, COPY_FREE_WORDS};
 use super::attribute::attribute;
-use super::grade::{Calibration, CalibrationSource, Grade, GradeTrace, FEATURE_NAMES};
+use super::grade::{Calibration, CalibrationSource, Features, Grade, GradeTrace, FEATURE_NAMES};
 use super::prompt::{build_compose_prompt, build_prompt};
 use super::records::SearchHit;
 use super::select::Scored;
@@ -238,11 +238,7 @@ impl Engine {
             }
         };
         if abstain {
-            answer.abstained = true;
-            answer.answer = ABSTAIN_TEXT.to_owned();
-            if let Some(g) = answer.grade.as_ref().filter(|g| !g.topics.is_empty()) {
-                answer.answer = format!("{ABSTAIN_TEXT} The closest topics they cover: {}.", g.topics.join("; "));
-            }
+            abstain_answer(&mut answer);
             on_text(&answer.answer);
             answer.timings.total_ms = clock() - t0;
             return Ok(answer);
@@ -287,57 +283,28 @@ impl Engine {
     ) -> Result<(GradeTrace, Vec<Scored>)> {
         let best = |cs: &[Scored]| cs.iter().map(|s| s.cosine).fold(0.0, f32::max);
         let features = self.grade_features(question, qvec, &hits, best(&candidates), &options.search)?;
-        let mut confidence = c.confidence(&features);
-        let mut grade = c.grade(confidence);
-        let mut trace = GradeTrace {
-            grade,
-            confidence,
-            calibration: source,
-            actions: vec![format!("graded {} ({confidence:.3})", grade_name(grade))],
-            topics: Vec::new(),
-            features: FEATURE_NAMES.iter().map(|n| (*n).to_owned()).zip(features.values).collect(),
-        };
+        let mut trace = first_grade(c, source, &features);
         let (mut hits, mut candidates) = (hits, candidates);
-        if grade == Grade::Ambiguous {
+        if trace.grade == Grade::Ambiguous {
             let (expanded, terms) = self.expand_query(question, &options.search, EXPANSION_TERMS)?;
-            if terms.is_empty() {
-                trace.actions.push("no expansion terms found".to_owned());
+            let second = if terms.is_empty() {
+                None
             } else {
-                trace.actions.push(format!("re-retrieved with expansion terms: {}", terms.join(", ")));
                 let probe = SearchOptions { mode: Mode::Dense, ..options.search.clone() };
                 let evec = self.embed_query(&expanded, &probe)?;
                 let plain = SearchOptions { translate: Translate::None, ..options.search.clone() };
                 let hits2 = self.search_with_vector(&expanded, Some(&evec), &plain)?;
                 let cands2 = self.score_sentences(question, qvec, &hits2, options)?;
                 let f2 = self.grade_features(question, qvec, &hits2, best(&cands2), &options.search)?;
-                let conf2 = c.confidence(&f2);
-                let g2 = c.grade(conf2);
-                trace.actions.push(format!("graded again {} ({conf2:.3})", grade_name(g2)));
-                if conf2 > confidence {
-                    (hits, candidates, confidence) = (hits2, cands2, conf2);
-                    trace.features = FEATURE_NAMES.iter().map(|n| (*n).to_owned()).zip(f2.values).collect();
-                    trace.actions.push("kept the expanded retrieval".to_owned());
-                } else {
-                    trace.actions.push("kept the first retrieval".to_owned());
+                Some((f2, hits2, cands2))
+            };
+            if second_grade(&mut trace, c, &terms, second.as_ref().map(|s| &s.0)) {
+                if let Some((_, h, cs)) = second {
+                    (hits, candidates) = (h, cs);
                 }
-                // Still unsure after the second look: answer (the evidence is not clearly off topic).
-                grade = if c.grade(confidence) == Grade::Incorrect { Grade::Incorrect } else { Grade::Correct };
-            }
-            if grade == Grade::Ambiguous {
-                grade = Grade::Correct;
             }
         }
-        trace.grade = grade;
-        trace.confidence = confidence;
-        if grade == Grade::Incorrect {
-            trace.topics = self.topics(&hits, ABSTAIN_TOPICS);
-            trace.actions.push("abstained: the documents do not answer this".to_owned());
-            return Ok((trace, candidates));
-        }
-        let floor = STRIP_KEEP * best(&candidates);
-        let before = candidates.len();
-        candidates.retain(|s| s.cosine >= floor);
-        trace.actions.push(format!("kept {} of {before} candidate sentences", candidates.len()));
+        finish_grade(&mut trace, &hits, &mut candidates);
         Ok((trace, candidates))
     }
 
@@ -511,6 +478,72 @@ pub(crate) fn fill(answer: &mut Answer, picked: (Vec<AnswerSentence>, CitationTa
     answer.answer = Answer::render(&sentences);
     answer.sentences = sentences;
     answer.citations = table.citations;
+}
+
+/// The grader's first look at a question: its confidence and grade, as a trace begins.
+pub(crate) fn first_grade(c: &Calibration, source: CalibrationSource, features: &Features) -> GradeTrace {
+    let confidence = c.confidence(features);
+    let grade = c.grade(confidence);
+    GradeTrace {
+        grade,
+        confidence,
+        calibration: source,
+        actions: vec![format!("graded {} ({confidence:.3})", grade_name(grade))],
+        topics: Vec::new(),
+        features: FEATURE_NAMES.iter().map(|n| (*n).to_owned()).zip(features.values).collect(),
+    }
+}
+
+/// CRAG's *ambiguous* action, once the second retrieval is done: `f2` are its features
+/// (`None` when no expansion term was found, so there was none). The better-graded
+/// retrieval is kept — returns whether it is the second — and the grade becomes final:
+/// *correct*, unless the kept confidence is below *incorrect* (it never is: it can only
+/// rise from an ambiguous one, so an ambiguous question is always answered).
+pub(crate) fn second_grade(trace: &mut GradeTrace, c: &Calibration, terms: &[String], f2: Option<&Features>) -> bool {
+    let mut kept = false;
+    match f2 {
+        None => trace.actions.push("no expansion terms found".to_owned()),
+        Some(f2) => {
+            trace.actions.push(format!("re-retrieved with expansion terms: {}", terms.join(", ")));
+            let conf2 = c.confidence(f2);
+            trace.actions.push(format!("graded again {} ({conf2:.3})", grade_name(c.grade(conf2))));
+            if conf2 > trace.confidence {
+                trace.confidence = conf2;
+                trace.features = FEATURE_NAMES.iter().map(|n| (*n).to_owned()).zip(f2.values).collect();
+                trace.actions.push("kept the expanded retrieval".to_owned());
+                kept = true;
+            } else {
+                trace.actions.push("kept the first retrieval".to_owned());
+            }
+        }
+    }
+    // Still unsure after the second look: answer (the evidence is not clearly off topic).
+    trace.grade = if c.grade(trace.confidence) == Grade::Incorrect { Grade::Incorrect } else { Grade::Correct };
+    kept
+}
+
+/// Act on a final grade: *incorrect* lists the closest topics of `hits`; otherwise only
+/// the candidate sentences within [`STRIP_KEEP`] of the best are kept (CRAG's refined strips).
+pub(crate) fn finish_grade(trace: &mut GradeTrace, hits: &[SearchHit], candidates: &mut Vec<Scored>) {
+    if trace.grade == Grade::Incorrect {
+        trace.topics = super::grade::topics(hits, ABSTAIN_TOPICS);
+        trace.actions.push("abstained: the documents do not answer this".to_owned());
+        return;
+    }
+    let floor = STRIP_KEEP * candidates.iter().map(|s| s.cosine).fold(0.0, f32::max);
+    let before = candidates.len();
+    candidates.retain(|s| s.cosine >= floor);
+    trace.actions.push(format!("kept {} of {before} candidate sentences", candidates.len()));
+}
+
+/// Turn `answer` into an abstention: the fixed text, and the closest topics when the
+/// grader listed some.
+pub(crate) fn abstain_answer(answer: &mut Answer) {
+    answer.abstained = true;
+    answer.answer = ABSTAIN_TEXT.to_owned();
+    if let Some(g) = answer.grade.as_ref().filter(|g| !g.topics.is_empty()) {
+        answer.answer = format!("{ABSTAIN_TEXT} The closest topics they cover: {}.", g.topics.join("; "));
+    }
 }
 
 fn grade_name(g: Grade) -> &'static str {

@@ -29,6 +29,7 @@ use super::Engine;
 use crate::embed::EmbedderInfo;
 use crate::error::{Error, Result};
 use crate::index::text::analyze;
+use crate::index::Scored;
 use crate::query::translate::feedback_terms;
 use crate::query::{Mode, SearchOptions, Translate};
 use crate::text::Language;
@@ -275,38 +276,18 @@ impl Engine {
         let dense =
             self.search_with_vector(question, Some(qvec), &SearchOptions { mode: Mode::Dense, ..depth.clone() })?;
         let sparse = self.search_with_vector(question, None, &SearchOptions { mode: Mode::Sparse, ..depth })?;
-        let dense_top = dense.first().map_or(0.0, |h| h.score);
-        let dense_fifth = dense.get(4).or(dense.last()).map_or(0.0, |h| h.score);
+        let scored = |hs: &[SearchHit]| hs.iter().map(|h| (h.chunk_id, h.score)).collect::<Vec<Scored>>();
         let terms = self.sparse.query_terms(question);
-        let n_terms = terms.len().max(1) as f32;
-        let bm25_per_term = sparse.first().map_or(0.0, |h| h.score) / n_terms;
-        let top5 = |hs: &[SearchHit]| hs.iter().take(5).map(|h| h.chunk_id).collect::<HashSet<_>>();
-        let agreement = top5(&dense).intersection(&top5(&sparse)).count() as f32 / 5.0;
-        let idf: HashMap<&str, f32> = terms.iter().map(|t| (t.as_str(), self.sparse.idf(t))).collect();
-        let terms_known =
-            if terms.is_empty() { 0.0 } else { idf.values().filter(|&&v| v > 0.0).count() as f32 / terms.len() as f32 };
-        // IDF-weighted share of the question's terms found in the first three chunks.
         let lang = hits.first().and_then(|h| self.docs.get(&h.doc_id)).map_or(Language::English, |d| d.language);
-        let mut in_top: HashSet<String> = HashSet::new();
-        for h in hits.iter().take(3) {
-            in_top.extend(analyze(&h.text, lang));
-            for part in h.heading_path.iter().chain(h.title.iter()) {
-                in_top.extend(analyze(part, lang));
-            }
-        }
-        let total_idf: f32 = idf.values().map(|v| v.max(0.0)).sum();
-        let covered: f32 = idf.iter().filter(|(t, _)| in_top.contains(**t)).map(|(_, v)| v.max(0.0)).sum();
-        let coverage = if total_idf > 0.0 { covered / total_idf } else { 0.0 };
-        let values = [
-            dense_top,
-            dense_top - dense_fifth,
-            bm25_per_term.min(10.0),
-            agreement,
+        Ok(features_of(&Probes {
+            dense: &scored(&dense),
+            sparse: &scored(&sparse),
+            terms: &terms,
+            idf: &|t| self.sparse.idf(t),
+            hits,
+            language: lang,
             sentence_top,
-            terms_known,
-            coverage,
-        ];
-        Ok(Features { values: values.map(|v| if v.is_finite() { v } else { 0.0 }) })
+        }))
     }
 
     /// Retrieve for `question` as [`Engine::ask`] does and compute its grader features
@@ -350,23 +331,65 @@ impl Engine {
         let expanded = if picked.is_empty() { question.to_owned() } else { format!("{question} {}", picked.join(" ")) };
         Ok((expanded, picked))
     }
+}
 
-    /// The closest topics of `hits`: distinct `title › heading path` labels, best first.
-    pub(crate) fn topics(&self, hits: &[SearchHit], n: usize) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for h in hits {
-            let mut parts: Vec<&str> = h.title.iter().map(String::as_str).collect();
-            parts.extend(h.heading_path.iter().map(String::as_str).filter(|p| Some(*p) != h.title.as_deref()));
-            let label = if parts.is_empty() { h.doc_id.clone() } else { parts.join(" › ") };
-            if !out.contains(&label) {
-                out.push(label);
-            }
-            if out.len() >= n {
-                break;
-            }
+/// What the grader's features are computed from: each retriever's own ranking of the
+/// question at [`FEATURE_DEPTH`] (with the search's filters), the question's terms and
+/// their IDF (0 for a term the corpus does not have), the hits the answer is built from,
+/// their language, and the best sentence cosine. A single-file index runs two searches
+/// for the rankings; a sharded index keeps the lists its hybrid search scored anyway.
+pub(crate) struct Probes<'a> {
+    pub dense: &'a [Scored],
+    pub sparse: &'a [Scored],
+    pub terms: &'a [String],
+    pub idf: &'a dyn Fn(&str) -> f32,
+    pub hits: &'a [SearchHit],
+    pub language: Language,
+    pub sentence_top: f32,
+}
+
+/// The grader's features of one question (see [`FEATURE_NAMES`]).
+pub(crate) fn features_of(p: &Probes) -> Features {
+    let dense_top = p.dense.first().map_or(0.0, |h| h.1);
+    let dense_fifth = p.dense.get(4).or(p.dense.last()).map_or(0.0, |h| h.1);
+    let n_terms = p.terms.len().max(1) as f32;
+    let bm25_per_term = p.sparse.first().map_or(0.0, |h| h.1) / n_terms;
+    let top5 = |hs: &[Scored]| hs.iter().take(5).map(|h| h.0).collect::<HashSet<_>>();
+    let agreement = top5(p.dense).intersection(&top5(p.sparse)).count() as f32 / 5.0;
+    let idf: HashMap<&str, f32> = p.terms.iter().map(|t| (t.as_str(), (p.idf)(t))).collect();
+    let terms_known =
+        if p.terms.is_empty() { 0.0 } else { idf.values().filter(|&&v| v > 0.0).count() as f32 / p.terms.len() as f32 };
+    // IDF-weighted share of the question's terms found in the first three chunks.
+    let mut in_top: HashSet<String> = HashSet::new();
+    for h in p.hits.iter().take(3) {
+        in_top.extend(analyze(&h.text, p.language));
+        for part in h.heading_path.iter().chain(h.title.iter()) {
+            in_top.extend(analyze(part, p.language));
         }
-        out
     }
+    let total_idf: f32 = idf.values().map(|v| v.max(0.0)).sum();
+    let covered: f32 = idf.iter().filter(|(t, _)| in_top.contains(**t)).map(|(_, v)| v.max(0.0)).sum();
+    let coverage = if total_idf > 0.0 { covered / total_idf } else { 0.0 };
+    let values =
+        [dense_top, dense_top - dense_fifth, bm25_per_term.min(10.0), agreement, p.sentence_top, terms_known, coverage];
+    Features { values: values.map(|v| if v.is_finite() { v } else { 0.0 }) }
+}
+
+/// The closest topics of `hits`: distinct `title › heading path` labels, best first.
+pub(crate) fn topics(hits: &[SearchHit], n: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for h in hits {
+        let mut parts: Vec<&str> = h.title.iter().map(String::as_str).collect();
+        parts.extend(h.heading_path.iter().map(String::as_str).filter(|p| Some(*p) != h.title.as_deref()));
+        let label = if parts.is_empty() { h.doc_id.clone() } else { parts.join(" › ") };
+        if !out.contains(&label) {
+            out.push(label);
+        }
+        if out.len() >= n {
+            break;
+        }
+    }
+    out
 }
 
 /// The cosine of two vectors (for callers holding sentence vectors).

@@ -75,7 +75,10 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use super::answer::{Answer, AnswerMode};
-use super::ask::{fill, AskOptions, ABSTAIN_TEXT};
+use super::ask::{abstain_answer, fill, finish_grade, first_grade, second_grade, AskOptions, EXPANSION_TERMS};
+use super::grade::{
+    default_minilm, features_of, Calibration, CalibrationSource, Grade, Probes as GradeProbes, FEATURE_DEPTH,
+};
 use super::persist::{corpus_sha256, same_embedder};
 use super::records::SearchHit;
 use super::route::meta_matches;
@@ -94,6 +97,7 @@ use crate::index::shards::{
 use crate::index::sparse::{idf, query_terms_in, term_score};
 use crate::index::tree::{centroid, kmeans, SplitMix};
 use crate::index::{ChunkId, Scored};
+use crate::query::translate::{feedback_candidates, pick_feedback_terms};
 use crate::query::{Construct, Mode, Rerank, Route, SearchOptions, Translate, Tree};
 use crate::text::Language;
 
@@ -298,6 +302,11 @@ pub struct ShardManifest {
     pub chunk_ranges: Vec<ChunkRange>,
     /// The shard table.
     pub shards: Vec<ShardEntry>,
+    /// The grader's calibration of the index it was cut from (`sotto calibrate`), if any;
+    /// without one, an all-MiniLM-L6-v2 index grades with the shipped default, as a
+    /// single file does. Absent from manifests written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
 }
 
 /// A written sharded index: the manifest and the shards, ready to be stored.
@@ -414,8 +423,8 @@ fn calibrate_nprobe(
 }
 
 impl Engine {
-    /// Cut the index into a sharded static index (see the module docs). The engine's
-    /// collections, calibration and summary tree are not carried over (yet).
+    /// Cut the index into a sharded static index (see the module docs). The grader's
+    /// calibration is carried over; the engine's collections and summary tree are not (yet).
     pub fn to_shards(&self, params: &ShardParams) -> Result<ShardSet> {
         params.validate()?;
         self.config.validate()?;
@@ -606,6 +615,7 @@ impl Engine {
             },
             chunk_ranges,
             shards: table.entries,
+            calibration: self.calibration.clone(),
         };
         let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| Error::corrupt("manifest", e))?;
         let shards = manifest.shards.iter().map(|e| e.name.clone()).zip(table.blobs).collect();
@@ -738,6 +748,21 @@ pub struct ShardTrace {
     pub unmatched_terms: Vec<String>,
 }
 
+impl ShardTrace {
+    /// Add what a second search of the same question fetched (CRAG's re-retrieval).
+    fn absorb(&mut self, other: ShardTrace) {
+        self.requests += other.requests;
+        self.bytes += other.bytes;
+        self.cache_hits += other.cache_hits;
+        self.rounds += other.rounds;
+        for s in other.shards {
+            if !self.shards.contains(&s) {
+                self.shards.push(s);
+            }
+        }
+    }
+}
+
 /// One round's shards, or the names of those not cached (step mode).
 type Round = std::result::Result<HashMap<u32, Arc<Loaded>>, Vec<String>>;
 
@@ -748,6 +773,36 @@ pub enum Step {
     Need(Vec<String>),
     /// The hits, and what the search used.
     Done(Vec<SearchHit>, ShardTrace),
+}
+
+/// What a search scored beyond its hits, for the grader: each retriever's list at
+/// [`FEATURE_DEPTH`] (filtered), the query's terms and the IDF of those the dictionary has.
+struct Probes {
+    dense: Vec<Scored>,
+    sparse: Vec<Scored>,
+    terms: Vec<String>,
+    idf: HashMap<String, f32>,
+}
+
+/// A second retrieval (CRAG's *ambiguous* action): its hits, their fetched shards, the
+/// question's candidate sentences in them, and its grader features.
+struct Retrieval {
+    hits: Vec<SearchHit>,
+    got: HashMap<u32, Arc<Loaded>>,
+    candidates: Vec<super::select::Scored>,
+    features: super::grade::Features,
+}
+
+/// The expansion terms found, and the retrieval they gave (none without terms).
+struct Second {
+    terms: Vec<String>,
+    retrieval: Option<Retrieval>,
+}
+
+/// Where [`ShardedIndex::run_probed`] is.
+enum Ran {
+    Need(Vec<String>),
+    Done(Vec<SearchHit>, ShardTrace, Box<Probes>),
 }
 
 /// Where a [`ShardedIndex::ask_step`] is.
@@ -881,6 +936,8 @@ pub struct ShardedIndex {
     limits: ShardLimits,
     cache: Mutex<Cache>,
     by_name: HashMap<String, u32>,
+    /// The last query text embedded inside a step, and its vector.
+    memo: Mutex<Option<(String, Vec<f32>)>>,
 }
 
 impl ShardedIndex {
@@ -900,11 +957,14 @@ impl ShardedIndex {
                 |e: &EmbedderInfo| format!("{} (dim {}, weights sha256 {:.12})", e.name, e.dim, e.weights_sha256);
             return Err(Error::EmbedderMismatch { index: describe(&manifest.embedder), loaded: describe(loaded) });
         }
+        if let Some(c) = &manifest.calibration {
+            c.check(loaded)?;
+        }
         let dim = manifest.ivf.dim as usize;
         let centroids = manifest.ivf.clusters.iter().filter_map(|c| centroid_of(c, dim)).collect();
         let cache = Mutex::new(Cache { limit: limits.cache_bytes, used: 0, tick: 0, map: HashMap::new() });
         let by_name = manifest.shards.iter().enumerate().map(|(i, e)| (e.name.clone(), i as u32)).collect();
-        Ok(ShardedIndex { manifest, centroids, embedder, source, limits, cache, by_name })
+        Ok(ShardedIndex { manifest, centroids, embedder, source, limits, cache, by_name, memo: Mutex::new(None) })
     }
 
     /// The manifest.
@@ -1199,6 +1259,20 @@ impl ShardedIndex {
         }
     }
 
+    /// The calibration the grader uses, and where it comes from (as
+    /// [`Engine::calibration`]: the manifest's, else the shipped MiniLM default, else none).
+    pub fn calibration(&self) -> (CalibrationSource, Option<Calibration>) {
+        if let Some(c) = &self.manifest.calibration {
+            return (CalibrationSource::Index, Some(c.clone()));
+        }
+        let d = default_minilm();
+        if d.matches(self.embedder.info()) {
+            (CalibrationSource::ShippedDefault, Some(d))
+        } else {
+            (CalibrationSource::Uncalibrated, None)
+        }
+    }
+
     /// The question's vector for [`ShardedIndex::ask_step`], after checking the options.
     pub fn question_vector(&self, question: &str, options: &AskOptions) -> Result<Vec<f32>> {
         Self::check_ask(options)?;
@@ -1209,10 +1283,13 @@ impl ShardedIndex {
 
     /// One step of an answer whose shards the caller fetches, as [`ShardedIndex::search_step`]
     /// (at most four `Need`s: the search's three, then the chunk and sentence shards of the
-    /// hits). `t0` is when the caller began (for the answer's timings). Differences from a
-    /// single-file index: extractive only (no generator on a sharded index yet), no adaptive
-    /// routing, and no calibrated grader — its features need whole-index searches, so the
-    /// answer abstains when no sentence reaches `abstain_below`, as an uncalibrated index does.
+    /// hits). `t0` is when the caller began (for the answer's timings). The retrieval is
+    /// graded as on a single-file index (same features, same calibration, CRAG's actions):
+    /// the grader's dense and sparse rankings are the lists the search scores anyway (both
+    /// retrievers run whatever the mode; the dense one over the probed clusters, int8), so
+    /// grading costs no extra round. Differences from a single-file index: extractive only
+    /// (no generator on a sharded index yet), no adaptive routing, and an *ambiguous* grade
+    /// answers from the first retrieval (no re-retrieval with expansion terms yet).
     /// An index written without sentence vectors cannot answer (`InvalidOption`).
     pub fn ask_step(
         &self,
@@ -1262,10 +1339,14 @@ impl ShardedIndex {
                     .into(),
             });
         }
-        let (hits, mut trace) = match self.run(question, &options.search, nprobe, Some(qvec), from_source)? {
-            Step::Need(names) => return Ok(AskStep::Need(names)),
-            Step::Done(hits, trace) => (hits, trace),
-        };
+        let (source, calibration) =
+            if options.grade { self.calibration() } else { (CalibrationSource::Uncalibrated, None) };
+        let probe = calibration.is_some();
+        let (hits, mut trace, probes) =
+            match self.run_probed(question, &options.search, nprobe, Some(qvec), from_source, probe)? {
+                Ran::Need(names) => return Ok(AskStep::Need(names)),
+                Ran::Done(hits, trace, probes) => (hits, trace, probes),
+            };
         let t1 = clock();
         // Round 4: the chunk and sentence shards of the hits.
         let ranges: Vec<&ChunkRange> = hits.iter().filter_map(|h| self.range_of(h.chunk_id)).collect();
@@ -1277,17 +1358,169 @@ impl ShardedIndex {
         let view = View::new(&hits, &got);
         let mut answer = Answer { question: question.to_owned(), mode: AnswerMode::Extractive, ..Answer::default() };
         answer.timings.retrieve_ms = t1 - t0;
-        let candidates = score_sentences(&view, question, qvec, &hits, options)?;
+        let mut candidates = score_sentences(&view, question, qvec, &hits, options)?;
         answer.retrieval_score = candidates.iter().map(|c| c.cosine).fold(0.0, f32::max);
         answer.timings.select_ms = clock() - t1;
-        if candidates.is_empty() || answer.retrieval_score < options.abstain_below {
-            answer.abstained = true;
-            answer.answer = ABSTAIN_TEXT.to_owned();
+        // CRAG's expanded re-retrieval, when it is kept.
+        let mut second_hits: Option<Retrieval> = None;
+        let abstain = match calibration {
+            None => candidates.is_empty() || answer.retrieval_score < options.abstain_below,
+            Some(c) => {
+                let language = hits.first().and_then(|h| view.doc_language(&h.doc_id)).unwrap_or(Language::English);
+                let features = features_of(&GradeProbes {
+                    dense: &probes.dense,
+                    sparse: &probes.sparse,
+                    terms: &probes.terms,
+                    idf: &|t| probes.idf.get(t).copied().unwrap_or(0.0),
+                    hits: &hits,
+                    language,
+                    sentence_top: answer.retrieval_score,
+                });
+                let mut grade = first_grade(&c, source, &features);
+                if grade.grade == Grade::Ambiguous {
+                    let second = match self.second_retrieval(
+                        question,
+                        options,
+                        nprobe,
+                        qvec,
+                        &probes,
+                        &mut trace,
+                        from_source,
+                    )? {
+                        Err(names) => return Ok(AskStep::Need(names)),
+                        Ok(second) => second,
+                    };
+                    let f2 = second.retrieval.as_ref().map(|r| r.features);
+                    if second_grade(&mut grade, &c, &second.terms, f2.as_ref()) {
+                        second_hits = second.retrieval;
+                    }
+                }
+                let (kept, kept_candidates) = match second_hits.as_mut() {
+                    Some(r) => (&r.hits, &mut r.candidates),
+                    None => (&hits, &mut candidates),
+                };
+                finish_grade(&mut grade, kept, kept_candidates);
+                let abstain = grade.grade == Grade::Incorrect || kept_candidates.is_empty();
+                answer.grade = Some(grade);
+                abstain
+            }
+        };
+        if abstain {
+            abstain_answer(&mut answer);
+        } else if let Some(r) = &second_hits {
+            fill(&mut answer, extractive(&View::new(&r.hits, &r.got), &r.candidates, options));
         } else {
             fill(&mut answer, extractive(&view, &candidates, options));
         }
         answer.timings.total_ms = clock() - t0;
         Ok(AskStep::Done(Box::new(answer), trace))
+    }
+
+    /// CRAG's *ambiguous* action on shards, as the single file takes it (`Engine::corrective`):
+    /// expansion terms from the first three BM25 chunks of the question (their chunk shards,
+    /// then the dictionary buckets of the candidate words, for their IDF), the expanded
+    /// question searched again, its hits' sentences scored against the question, and the
+    /// features recomputed with the first search's rankings. `Err` lists the shards still
+    /// needed (step mode).
+    #[allow(clippy::too_many_arguments)]
+    fn second_retrieval(
+        &self,
+        question: &str,
+        options: &AskOptions,
+        nprobe: Option<usize>,
+        qvec: &[f32],
+        probes: &Probes,
+        trace: &mut ShardTrace,
+        from_source: bool,
+    ) -> Result<std::result::Result<Second, Vec<String>>> {
+        // The feedback: the first three chunks of the question's BM25 ranking (filtered).
+        let top: Vec<ChunkId> = probes.sparse.iter().take(3).map(|s| s.0).collect();
+        let want: Vec<u32> = top.iter().filter_map(|&id| self.range_of(id).map(|r| r.chunks)).collect();
+        let got = match self.fetch_round(&want, trace, from_source)? {
+            Ok(g) => g,
+            Err(names) => return Ok(Err(names)),
+        };
+        let mut feedback: Vec<(&str, Language)> = Vec::new();
+        for id in &top {
+            let found = got.values().find_map(|l| match l.as_ref() {
+                Loaded::Chunks(s) => s
+                    .chunks
+                    .binary_search_by_key(id, |c| c.id)
+                    .ok()
+                    .map(|at| (s.chunks[at].text.as_str(), s.docs.get(s.chunks[at].doc as usize))),
+                _ => None,
+            });
+            if let Some((text, doc)) = found {
+                feedback.push((text, doc.map_or(Language::English, |d| d.language)));
+            }
+        }
+        let asked: HashSet<String> = probes.terms.iter().cloned().collect();
+        let candidates = feedback_candidates(&asked, &feedback);
+        // The IDF of every candidate stem: its dictionary bucket.
+        let dict = &self.manifest.bm25.dict;
+        let stems: Vec<&str> = candidates.iter().flatten().map(|(stem, _)| stem.as_str()).collect();
+        let buckets: Vec<u32> = stems.iter().map(|t| dict[term_bucket(t, dict.len())]).collect();
+        let got_dict = match self.fetch_round(&buckets, trace, from_source)? {
+            Ok(g) => g,
+            Err(names) => return Ok(Err(names)),
+        };
+        let n = self.manifest.bm25.n as usize;
+        let idf_of = |t: &str| -> f32 {
+            let Some(Loaded::Dict(d)) = got_dict.get(&dict[term_bucket(t, dict.len())]).map(Arc::as_ref) else {
+                return 0.0;
+            };
+            match d.entries.binary_search_by(|e| e.term.as_str().cmp(t)) {
+                Ok(at) if d.entries[at].df > 0 => idf(n, d.entries[at].df),
+                _ => 0.0,
+            }
+        };
+        let terms = pick_feedback_terms(&candidates, &idf_of, EXPANSION_TERMS);
+        if terms.is_empty() {
+            return Ok(Ok(Second { terms, retrieval: None }));
+        }
+        // The expanded question, searched as the question was (its vector embedded once).
+        let expanded = format!("{question} {}", terms.join(" "));
+        let evec = self.embed_memo(&expanded)?;
+        let (hits, more, _) =
+            match self.run_probed(&expanded, &options.search, nprobe, Some(&evec), from_source, false)? {
+                Ran::Need(names) => return Ok(Err(names)),
+                Ran::Done(hits, more, probes) => (hits, more, probes),
+            };
+        trace.absorb(more);
+        let ranges: Vec<&ChunkRange> = hits.iter().filter_map(|h| self.range_of(h.chunk_id)).collect();
+        let want: Vec<u32> = ranges.iter().flat_map(|r| [Some(r.chunks), r.sentences]).flatten().collect();
+        let got = match self.fetch_round(&want, trace, from_source)? {
+            Ok(g) => g,
+            Err(names) => return Ok(Err(names)),
+        };
+        let view = View::new(&hits, &got);
+        let candidates = score_sentences(&view, question, qvec, &hits, options)?;
+        let language = hits.first().and_then(|h| view.doc_language(&h.doc_id)).unwrap_or(Language::English);
+        let features = features_of(&GradeProbes {
+            dense: &probes.dense,
+            sparse: &probes.sparse,
+            terms: &probes.terms,
+            idf: &|t| probes.idf.get(t).copied().unwrap_or(0.0),
+            hits: &hits,
+            language,
+            sentence_top: candidates.iter().map(|c| c.cosine).fold(0.0, f32::max),
+        });
+        drop(view);
+        Ok(Ok(Second { terms, retrieval: Some(Retrieval { hits, got, candidates, features }) }))
+    }
+
+    /// The query's vector, embedded once per distinct text (the step protocol runs the same
+    /// answer again at every step; the expanded question is embedded inside it).
+    fn embed_memo(&self, text: &str) -> Result<Vec<f32>> {
+        let mut memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((t, v)) = memo.as_ref() {
+            if t == text {
+                return Ok(v.clone());
+            }
+        }
+        let v = self.embedder.embed(&format!("{}{}", self.manifest.config.query_prefix, text.trim()))?;
+        *memo = Some((text.to_owned(), v.clone()));
+        Ok(v)
     }
 
     fn check(&self, query: &str, options: &SearchOptions) -> Result<()> {
@@ -1311,6 +1544,23 @@ impl ShardedIndex {
         query_vec: Option<&[f32]>,
         from_source: bool,
     ) -> Result<Step> {
+        Ok(match self.run_probed(query, options, nprobe, query_vec, from_source, false)? {
+            Ran::Need(names) => Step::Need(names),
+            Ran::Done(hits, trace, _) => Step::Done(hits, trace),
+        })
+    }
+
+    /// The search; with `probe`, also each retriever's own list at the grader's depth
+    /// (both retrievers run whatever the mode: the grader needs both rankings).
+    fn run_probed(
+        &self,
+        query: &str,
+        options: &SearchOptions,
+        nprobe: Option<usize>,
+        query_vec: Option<&[f32]>,
+        from_source: bool,
+        probe: bool,
+    ) -> Result<Ran> {
         self.check(query, options)?;
         let config = &self.manifest.config;
         if nprobe == Some(0) {
@@ -1319,8 +1569,9 @@ impl ShardedIndex {
         let clusters = self.centroids.len();
         let nprobe = nprobe.unwrap_or(self.manifest.ivf.default_nprobe as usize).min(clusters);
         let mut trace = ShardTrace { nprobe, clusters, ..ShardTrace::default() };
-        let query_vec = match (options.mode, query_vec) {
-            (Mode::Sparse, _) => None,
+        let (dense_on, sparse_on) = (options.mode != Mode::Sparse || probe, options.mode != Mode::Dense || probe);
+        let query_vec = match (dense_on, query_vec) {
+            (false, _) => None,
             (_, None) => {
                 return Err(Error::InvalidOption {
                     name: "query_vec",
@@ -1337,11 +1588,8 @@ impl ShardedIndex {
                 Some(v)
             }
         };
-        let terms = if options.mode == Mode::Dense {
-            Vec::new()
-        } else {
-            query_terms_in(query, self.manifest.bm25.languages.iter().copied())
-        };
+        let terms =
+            if !sparse_on { Vec::new() } else { query_terms_in(query, self.manifest.bm25.languages.iter().copied()) };
 
         let k = options.k;
         let candidates = k.max(config.fusion_candidates);
@@ -1350,6 +1598,8 @@ impl ShardedIndex {
         // before a hybrid fusion); with filters, FILTER_OVERFETCH times the latter, filtered after.
         let keep = if options.mode == Mode::Hybrid { candidates } else { k };
         let retrieve = if filtered { candidates.saturating_mul(FILTER_OVERFETCH) } else { keep };
+        // The grader's lists go to its own depth.
+        let depth = if probe { retrieve.max(FEATURE_DEPTH) } else { retrieve };
 
         // Round 1: the dictionary buckets of the terms, the vector shards of the nearest clusters.
         let dict = &self.manifest.bm25.dict;
@@ -1365,7 +1615,7 @@ impl ShardedIndex {
         let round1: Vec<u32> = buckets.iter().chain(&probed).copied().collect();
         let got1 = match self.fetch_round(&round1, &mut trace, from_source)? {
             Ok(g) => g,
-            Err(names) => return Ok(Step::Need(names)),
+            Err(names) => return Ok(Ran::Need(names)),
         };
 
         // Round 2: the postings shards of the terms the dictionary knows.
@@ -1380,11 +1630,11 @@ impl ShardedIndex {
         let want2: Vec<u32> = found.iter().map(|f| f.2).collect();
         let got2 = match self.fetch_round(&want2, &mut trace, from_source)? {
             Ok(g) => g,
-            Err(names) => return Ok(Step::Need(names)),
+            Err(names) => return Ok(Ran::Need(names)),
         };
 
         // Score: BM25 exactly as the single-file index does, int8 dot products over the probed clusters.
-        let sparse = if options.mode == Mode::Dense { Vec::new() } else { self.score_sparse(&found, &got2, retrieve)? };
+        let sparse = if sparse_on { self.score_sparse(&found, &got2, depth)? } else { Vec::new() };
         let dense = match &query_vec {
             Some(q) => {
                 let mut all: Vec<Scored> = probed
@@ -1396,7 +1646,7 @@ impl ShardedIndex {
                     .flat_map(|v| v.scores(q))
                     .collect();
                 sort_scored(&mut all);
-                all.truncate(retrieve);
+                all.truncate(depth);
                 all
             }
             None => Vec::new(),
@@ -1416,11 +1666,11 @@ impl ShardedIndex {
 
         // Round 3: the chunk shards of the hits — with filters, of every candidate, whose
         // lists are then filtered and cut to the depth the single-file index ranks at.
-        let (dense, sparse, got3) = if filtered {
+        let (dense, sparse, (probe_dense, probe_sparse), got3) = if filtered {
             let want: Vec<u32> = dense.iter().chain(&sparse).filter_map(|(id, _)| shard_of(*id)).collect();
             let got = match self.fetch_round(&want, &mut trace, from_source)? {
                 Ok(g) => g,
-                Err(names) => return Ok(Step::Need(names)),
+                Err(names) => return Ok(Ran::Need(names)),
             };
             let mut allowed: HashMap<ChunkId, bool> = HashMap::new();
             for (id, _) in dense.iter().chain(&sparse) {
@@ -1430,13 +1680,19 @@ impl ShardedIndex {
                     allowed.insert(*id, ok);
                 }
             }
-            let keep_allowed = |list: Vec<Scored>| -> Vec<Scored> {
-                list.into_iter().filter(|(id, _)| allowed.get(id) == Some(&true)).take(keep).collect()
+            let allowed_of = |list: &[Scored], n: usize| -> Vec<Scored> {
+                list.iter().filter(|(id, _)| allowed.get(id) == Some(&true)).take(n).copied().collect()
             };
-            (keep_allowed(dense), keep_allowed(sparse), Some(got))
+            let probes = (allowed_of(&dense, FEATURE_DEPTH), allowed_of(&sparse, FEATURE_DEPTH));
+            (allowed_of(&dense, keep), allowed_of(&sparse, keep), probes, Some(got))
         } else {
-            (dense, sparse, None)
+            let first = |list: &[Scored], n: usize| list[..n.min(list.len())].to_vec();
+            let probes = (first(&dense, FEATURE_DEPTH), first(&sparse, FEATURE_DEPTH));
+            (first(&dense, retrieve), first(&sparse, retrieve), probes, None)
         };
+        // The mode's own lists (the other retriever ran only for the grader).
+        let dense = if options.mode == Mode::Sparse { Vec::new() } else { dense };
+        let sparse = if options.mode == Mode::Dense { Vec::new() } else { sparse };
         let fused = match options.mode {
             Mode::Dense => dense.clone(),
             Mode::Sparse => sparse.clone(),
@@ -1449,7 +1705,7 @@ impl ShardedIndex {
                 let want: Vec<u32> = top.iter().filter_map(|(id, _)| shard_of(*id)).collect();
                 match self.fetch_round(&want, &mut trace, from_source)? {
                     Ok(g) => g,
-                    Err(names) => return Ok(Step::Need(names)),
+                    Err(names) => return Ok(Ran::Need(names)),
                 }
             }
         };
@@ -1473,7 +1729,9 @@ impl ShardedIndex {
                 end: c.end as usize,
             });
         }
-        Ok(Step::Done(hits, trace))
+        let n = self.manifest.bm25.n as usize;
+        let idf = found.iter().map(|(t, df, _)| (t.clone(), idf(n, *df))).collect();
+        Ok(Ran::Done(hits, trace, Box::new(Probes { dense: probe_dense, sparse: probe_sparse, terms, idf })))
     }
 
     /// BM25 over the fetched postings, terms in query order (the single-file index's order,

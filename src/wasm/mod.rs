@@ -362,6 +362,8 @@ export interface ShardedInfo {
   /** SHA-256 of the manifest's bytes (a changed manifest is a new index version). */
   manifest_sha256: string;
   cached_bytes: number;
+  /** The calibration `askRemote` grades with: the manifest's, the MiniLM default, or none (the cosine floor). */
+  grader: "index" | "shipped_default" | "uncalibrated";
 }
 /** What a query on a sharded index used. `requests`/`bytes` count the Rust source only (0 when the page fetches). */
 export interface ShardTrace {

@@ -15,6 +15,7 @@ use super::{
 use crate::error::Error;
 use crate::query::SearchOptions;
 use crate::rag::ask::AskOptions;
+use crate::rag::grade::CalibrationSource;
 use crate::rag::shards::{AskStep, ShardLimits, ShardTrace, ShardedIndex, Step};
 
 /// The open sharded index.
@@ -51,6 +52,7 @@ struct ShardedInfo<'a> {
     sentence_vectors: bool,
     manifest_sha256: &'a str,
     cached_bytes: usize,
+    grader: CalibrationSource,
 }
 
 fn info(r: &Remote) -> ShardedInfo<'_> {
@@ -70,6 +72,7 @@ fn info(r: &Remote) -> ShardedInfo<'_> {
         sentence_vectors: m.chunk_ranges.iter().any(|c| c.sentences.is_some()),
         manifest_sha256: &r.manifest_sha256,
         cached_bytes: r.index.cached_bytes(),
+        grader: r.index.calibration().0,
     }
 }
 

@@ -93,6 +93,7 @@ try {
   const opened = await page.evaluate((u) => window.sotto.openRemote(u), url);
   assert.equal(opened.info.chunks, v2.chunks);
   assert.equal(opened.info.shards, v2.shards.length);
+  assert.equal(opened.info.grader, 'shipped_default', 'a MiniLM index without calibration grades with the shipped default');
   console.log(`  opened: ${opened.info.documents} documents, ${opened.info.chunks} chunks, ${opened.info.shards} shards (${opened.info.shard_bytes} bytes), manifest ${opened.manifest_bytes} bytes`);
   const manifestFile = join(DIR, 'manifest.json');
   const cases = [
@@ -127,6 +128,16 @@ try {
     const spans = (cs) => cs.map((c) => [c.doc_id, c.start, c.end]);
     assert.deepEqual(spans(a.answer.citations), spans(native.answer.citations), aq);
     assert.ok(a.trace.shards.some((n) => n.startsWith('sent-')) && a.trace.rounds <= 4, JSON.stringify(a.trace));
+    assert.equal(a.answer.grade?.calibration, 'shipped_default', `${aq}: graded`);
+    assert.deepEqual([a.answer.grade.grade, a.answer.grade.actions], [native.answer.grade.grade, native.answer.grade.actions], aq);
+  }
+  // Out of scope: graded in the browser as natively (abstained or not, the same text).
+  {
+    const aq = 'What is the boiling point of olive oil?';
+    const a = await page.evaluate((x) => window.sotto.askRemote(x), aq);
+    const native = JSON.parse(execFileSync(CLI, ['ask', manifestFile, aq, '--json'], { env: process.env, encoding: 'utf8', maxBuffer: 64 << 20 }));
+    assert.deepEqual([a.answer.abstained, a.answer.answer, a.answer.grade?.grade], [native.answer.abstained, native.answer.answer, native.answer.grade?.grade], aq);
+    console.log(`  out of scope: ${a.answer.grade?.grade} (${a.answer.grade?.confidence?.toFixed(3)}), abstained ${a.answer.abstained}`);
   }
   err = await fails(page, 'askRemote', 'How large may a shard be?', { mode: 'generative' });
   assert.equal(err?.kind, 'InvalidOption', JSON.stringify(err));

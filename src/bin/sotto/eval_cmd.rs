@@ -572,8 +572,11 @@ pub fn run(models: &Path, a: EvalArgs) -> Result<()> {
 /// what each query fetched.
 fn run_sharded(models: &Path, path: &Path, dataset: &Dataset, a: &EvalArgs) -> Result<()> {
     use sotto::eval::metrics::{hit_at_k, percentile, reciprocal_rank};
-    if a.config.is_some() || a.beir.is_some() || !a.docs.is_empty() || a.answers != AnswersArg::None {
-        bail!("a sharded index is evaluated on retrieval only: no --config, --beir, --docs or --answers");
+    if a.config.is_some() || a.beir.is_some() || !a.docs.is_empty() {
+        bail!("a sharded index is evaluated from its own shards: no --config, --beir or --docs");
+    }
+    if matches!(a.answers, AnswersArg::Generative | AnswersArg::Compose) {
+        bail!("a sharded index answers extractively only: use --answers (extractive)");
     }
     let ix = super::open_sharded_index(models, path)?;
     let defaults = EvalOptions::default();
@@ -626,6 +629,61 @@ fn run_sharded(models: &Path, path: &Path, dataset: &Dataset, a: &EvalArgs) -> R
     println!(
         "(document level, as `sotto eval` on an index file; bytes and requests per query with the cache cleared \
          before each mode, so later queries reuse shards of earlier ones)"
+    );
+    if a.answers == AnswersArg::Extractive {
+        sharded_answers(&ix, dataset, a)?;
+    }
+    Ok(())
+}
+
+/// Extractive answers on a sharded index, with the default answer options (hybrid), every
+/// question asked: abstention against the out-of-scope questions, the gold answer in the
+/// answer text, the grade of each answer, and what each answer fetched.
+fn sharded_answers(ix: &sotto::rag::shards::ShardedIndex, dataset: &Dataset, a: &EvalArgs) -> Result<()> {
+    use sotto::eval::metrics::{contains_answer, percentile};
+    use sotto::eval::run::Abstention;
+    let options = AskOptions { grade: !a.no_grade, ..AskOptions::default() };
+    let clock = || 0.0;
+    ix.clear_cache();
+    let (mut pairs, mut gold, mut with_gold, mut kb, mut req, mut ms) =
+        (Vec::new(), 0, 0, Vec::new(), Vec::new(), Vec::new());
+    let mut grades: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for q in &dataset.questions {
+        let t = Instant::now();
+        let (answer, trace) = ix.ask(&q.question, &options, a.nprobe, &clock)?;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+        kb.push(trace.bytes as f64 / 1e3);
+        req.push(trace.requests as f64);
+        pairs.push((q.answerable(), answer.abstained));
+        let grade = answer.grade.as_ref().map_or("ungraded".to_owned(), |g| format!("{:?}", g.grade).to_lowercase());
+        *grades.entry(grade).or_default() += 1;
+        if q.answerable() && !q.answers.is_empty() {
+            with_gold += 1;
+            if !answer.abstained && contains_answer(&answer.answer, &q.answers) {
+                gold += 1;
+            }
+        }
+    }
+    let ab = Abstention::from_pairs(pairs);
+    let p = |v: &[f64], q| percentile(v, q).unwrap_or(f64::NAN);
+    println!(
+        "answers (sharded, extractive{}): abstention: {}/{} out-of-scope abstained, {}/{} false abstentions | gold in answer {}/{} | grades {:?}",
+        if a.no_grade { ", no grader" } else { "" },
+        ab.correct,
+        ab.unanswerable,
+        ab.false_abstentions,
+        ab.answerable,
+        gold,
+        with_gold,
+        grades
+    );
+    println!(
+        "answers (sharded): kB p50 {:.1} p95 {:.1} | requests p50 {:.0} p95 {:.0} | ms p50 {:.1} (cache cleared once before the answers)",
+        p(&kb, 50.0),
+        p(&kb, 95.0),
+        p(&req, 50.0),
+        p(&req, 95.0),
+        p(&ms, 50.0)
     );
     Ok(())
 }
