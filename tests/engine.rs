@@ -326,3 +326,53 @@ fn stats_count_the_vectors_in_hnsw_segments_and_they_survive_a_round_trip() {
     assert_eq!(back.stats().hnsw_vectors, stats.hnsw_vectors);
     assert_eq!(e.search("lock file versions", &opts(3, Mode::Dense)).unwrap()[0].doc_id, "guide/lock.html");
 }
+
+#[test]
+fn hnsw_builds_by_steps_report_progress_and_stop_when_cancelled_keeping_what_was_built() {
+    let mut config = EngineConfig::default();
+    config.dense.hnsw_threshold = 2;
+    let fresh = || {
+        let mut e = Engine::new(config.clone(), Box::new(HashEmbedder::new(128)));
+        e.add_documents(corpus()).unwrap();
+        e
+    };
+    let mut e = fresh();
+    let chunks = e.stats().chunks;
+    assert!(chunks >= 4, "{chunks} chunks");
+    let mut seen = Vec::new();
+    let report = e
+        .build_hnsw_with(
+            2,
+            &mut |p| {
+                if let sotto::rag::Progress::Hnsw { done, total } = p {
+                    seen.push((done, total));
+                }
+            },
+            &|| false,
+        )
+        .unwrap();
+    assert!(report.steps >= 2 && !report.cancelled, "{report:?}");
+    assert_eq!(report.hnsw_vectors + report.flat_vectors, chunks);
+    assert_eq!(report.hnsw_vectors, e.stats().hnsw_vectors);
+    assert!(report.flat_vectors < 2, "{report:?}: the flat rest is under the threshold");
+    assert_eq!(seen.len(), report.steps);
+    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0) && seen.iter().all(|s| s.1 == chunks), "{seen:?}");
+    assert_eq!(e.search("lock file versions", &opts(3, Mode::Dense)).unwrap()[0].doc_id, "guide/lock.html");
+
+    // Cancelled after the first step: that segment stays, the rest is still scanned exactly.
+    let mut c = fresh();
+    let calls = std::cell::Cell::new(0);
+    let report = c
+        .build_hnsw_with(2, &mut |_| {}, &|| {
+            calls.set(calls.get() + 1);
+            calls.get() > 1
+        })
+        .unwrap();
+    assert!(report.cancelled && report.steps == 1 && report.hnsw_vectors == 2, "{report:?}");
+    assert_eq!(report.flat_vectors, chunks - 2);
+    assert_eq!(c.search("lock file versions", &opts(3, Mode::Dense)).unwrap()[0].doc_id, "guide/lock.html");
+    let back = Engine::from_bytes(&c.to_bytes().unwrap(), Box::new(HashEmbedder::new(128))).unwrap();
+    assert_eq!(back.stats().hnsw_vectors, 2);
+
+    assert_eq!(c.build_hnsw_with(0, &mut |_| {}, &|| false).unwrap_err().kind(), "InvalidOption");
+}

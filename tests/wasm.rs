@@ -369,6 +369,68 @@ fn progress_and_cancellation() {
 }
 
 #[wasm_bindgen_test]
+fn hnsw_is_built_by_segments_with_progress_and_a_cancel_that_keeps_what_was_built() {
+    let mut e = SottoEngine::new(js(json!({"dense": {"hnsw_threshold": 4}}))).unwrap();
+    e.load_hashing_embedder(64).unwrap();
+    let docs: Vec<serde_json::Value> =
+        (0..12).map(|i| json!({"id": format!("d{i}.txt"), "body": format!("Document {i} is about subject {i} and nothing else.")})).collect();
+    e.add_documents(js(json!(docs)), None, None).unwrap();
+    let chunks = rs(&e.stats().unwrap())["chunks"].as_u64().unwrap();
+    assert!(chunks >= 8, "{chunks} chunks");
+    // Cancelled before the second segment: one segment of 4 stays, the rest is scanned.
+    let calls = std::rc::Rc::new(std::cell::Cell::new(0));
+    let c = calls.clone();
+    let cancel = Closure::<dyn FnMut() -> bool>::new(move || {
+        c.set(c.get() + 1);
+        c.get() > 1
+    });
+    let report = rs(&e
+        .build_hnsw(
+            js(json!({"segmentVectors": 4})),
+            None,
+            Some(cancel.as_ref().unchecked_ref::<js_sys::Function>().clone()),
+        )
+        .unwrap());
+    assert_eq!(
+        (report["cancelled"].as_bool(), report["steps"].as_u64(), report["hnsw_vectors"].as_u64()),
+        (Some(true), Some(1), Some(4)),
+        "{report}"
+    );
+    assert_eq!(rs(&e.stats().unwrap())["hnsw_vectors"], 4);
+    assert_eq!(top_doc(&e, "subject 7", json!({"mode": "dense", "k": 3})), "d7.txt");
+    // Then to the end, with progress after each segment.
+    let events = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let sink = events.clone();
+    let progress = Closure::<dyn FnMut(JsValue)>::new(move |p: JsValue| sink.borrow_mut().push(rs(&p)));
+    let report = rs(&e
+        .build_hnsw(
+            js(json!({"segmentVectors": 4})),
+            Some(progress.as_ref().unchecked_ref::<js_sys::Function>().clone()),
+            None,
+        )
+        .unwrap());
+    assert_eq!(report["cancelled"], false);
+    assert!(report["flat_vectors"].as_u64().unwrap() < 4, "{report}");
+    assert_eq!(report["hnsw_vectors"].as_u64().unwrap() + report["flat_vectors"].as_u64().unwrap(), chunks);
+    let ev = events.borrow();
+    assert_eq!(ev.len() as u64, report["steps"].as_u64().unwrap());
+    assert!(ev.iter().all(|p| p["stage"] == "hnsw" && p["total"] == chunks), "{ev:?}");
+    drop(ev);
+    assert_eq!(top_doc(&e, "subject 7", json!({"mode": "dense", "k": 3})), "d7.txt");
+    // The graphs survive export and import.
+    let bytes = e.export_index().unwrap();
+    let mut f = SottoEngine::new(JsValue::UNDEFINED).unwrap();
+    f.load_hashing_embedder(64).unwrap();
+    f.import_index(&bytes).unwrap();
+    assert_eq!(rs(&f.stats().unwrap())["hnsw_vectors"], report["hnsw_vectors"]);
+    // Bad options: typed errors, nothing changed.
+    for bad in [json!({"segmentVectors": 0}), json!({"segmentVectors": 2.5}), json!({"segments": 3})] {
+        assert_eq!(kind(e.build_hnsw(js(bad), None, None)), "InvalidOption");
+    }
+    assert_eq!(rs(&e.stats().unwrap())["hnsw_vectors"], report["hnsw_vectors"]);
+}
+
+#[wasm_bindgen_test]
 fn evaluate_builds_the_report_and_bad_datasets_are_typed_errors() {
     let e = engine();
     let before = e.export_index().unwrap();

@@ -2,7 +2,7 @@
 // bindings (sotto.d.ts); every promise rejects with a SottoError.
 import type {
   Answer, AskOpts, ChatMessage, ChatResult, ChunkedDocument, CollectionInfo, EmbedOpts, EmbedProgress, EmbedderInfo, RerankedPassage, EvaluateOpts, EvaluateProgress, EvaluateResult, GeneratorInfo, IndexManifest, IndexStats, IngestProgress, IngestReport,
-  QueryTrace, SearchHit, SearchOpts, ShardLimits, ShardTrace, ShardedInfo, SottoDocument, StoredDocument, TreeParams, TreeProgress, TreeReport, TypoCorrection,
+  QueryTrace, SearchHit, SearchOpts, ShardLimits, ShardTrace, ShardedInfo, SottoDocument, HnswOpts, HnswProgress, HnswReport, StoredDocument, TreeParams, TreeProgress, TreeReport, TypoCorrection,
 } from './sotto.js';
 
 /** The error every promise of the client rejects with: `kind` names the failure, `message` says what to do. */
@@ -144,6 +144,12 @@ export interface RemoteOptions {
   /** Per-request timeout in milliseconds (default 30000). */
   timeoutMs?: number;
   limits?: ShardLimits;
+  /**
+   * Delete from the Cache API the shards under the manifest's directory that it no longer
+   * lists (an updated index's old versions), when opened and when an update is seen
+   * (default true). Other URLs are never touched.
+   */
+  prune?: boolean;
 }
 /** What a remote query fetched: the engine's trace plus the worker's network counters. */
 export interface RemoteTrace extends ShardTrace {
@@ -234,6 +240,19 @@ export interface SottoClient {
     params?: TreeParams,
     opts?: { onProgress?: (p: TreeProgress | { stage: 'waiting'; done: 0; total: 0; reason: string }) => void },
   ): Promise<{ report: TreeReport; levels: number[]; stats: IndexStats; saved: SaveResult; merged: MergeInfo; timings: { tree_ms: number } }>;
+  /**
+   * Build HNSW graphs over the exactly-scanned vectors once they reach the engine config's
+   * `dense.hnsw_threshold` (default 20 000), one segment of `segmentVectors` (default
+   * 10 000) at a time, then save: worth it for a large local collection, where the exact
+   * scan's cost grows with every vector. Slow in wasm (about a minute per 10 000 vectors
+   * single-threaded), so cancel() stops it between segments: the segments built so far
+   * stay (and are saved), and `report.cancelled` says it stopped. Not replayed onto another
+   * tab's save (it changes no content, only speed).
+   */
+  buildHnsw(
+    opts?: HnswOpts,
+    progress?: { onProgress?: (p: HnswProgress | { stage: 'waiting'; done: 0; total: 0; reason: string }) => void },
+  ): Promise<{ report: HnswReport; stats: IndexStats; saved: SaveResult; merged: MergeInfo; timings: { hnsw_ms: number } }>;
   /** Remove documents by id (all or nothing: an unknown id removes none), then save. */
   removeDocuments(ids: string[]): Promise<{ removed: number; stats: IndexStats; saved: SaveResult; merged: MergeInfo }>;
   /** Remove every document (the embedder stays loaded), then save the empty index. */
@@ -244,9 +263,10 @@ export interface SottoClient {
   /**
    * Open a sharded index served by a static host (`sotto shard IDX OUT/`): `url` is its
    * `manifest.json`. The loaded embedder must be the one the index was built with
-   * (`EmbedderMismatch`). Only the manifest is fetched here.
+   * (`EmbedderMismatch`). Only the manifest is fetched here; the Cache API then loses the
+   * shards of this directory the manifest no longer lists (`pruned`, see `RemoteOptions.prune`).
    */
-  openRemote(url: string, opts?: RemoteOptions): Promise<{ info: ShardedInfo; manifest_bytes: number; timings: { open_ms: number } }>;
+  openRemote(url: string, opts?: RemoteOptions): Promise<{ info: ShardedInfo; manifest_bytes: number; pruned: number; timings: { open_ms: number; prune_ms: number } }>;
   /**
    * Search the remote index: only the shards the query needs are fetched (term dictionary
    * buckets, the `nprobe` nearest clusters, postings, the hits' chunks), in parallel, from the
@@ -266,7 +286,7 @@ export interface SottoClient {
    */
   askRemote(question: string, opts?: AskOpts & { nprobe?: number }): Promise<{ answer: Answer; trace: RemoteTrace; timings: { embed_ms: number; fetch_ms: number; total_ms: number } }>;
   /** Read the manifest again; a changed index is opened (`updated: true`). */
-  refreshRemote(): Promise<{ updated: boolean; info: ShardedInfo }>;
+  refreshRemote(): Promise<{ updated: boolean; info: ShardedInfo; pruned: number }>;
   /** The open remote index, or nulls. */
   remoteInfo(): Promise<{ info: ShardedInfo | null; url: string | null }>;
   /** Close the remote index (cached shards stay in the Cache API). */

@@ -323,6 +323,15 @@ class SottoClient {
   buildTree(params = {}, { onProgress } = {}) {
     return this.request('buildTree', { params }, onProgress);
   }
+  /**
+   * Build HNSW segments over the exactly-scanned vectors past the config's
+   * `dense.hnsw_threshold`, `segmentVectors` (default 10 000) at a time, then save;
+   * `onProgress({stage: 'hnsw', done, total})` per segment; cancel() stops between segments
+   * and keeps (and saves) what was built (`report.cancelled`).
+   */
+  buildHnsw(opts = {}, { onProgress } = {}) {
+    return this.request('buildHnsw', { opts }, onProgress);
+  }
   removeDocuments(ids) {
     return this.request('removeDocuments', { ids });
   }

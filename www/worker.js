@@ -482,6 +482,7 @@ function replay(j) {
   else if (j.op === 'clear') engine.clear();
   else if (j.op === 'import') engine.importIndex(j.bytes);
   else if (j.op === 'tree') engine.buildTree(j.params ?? undefined);
+  // 'hnsw' is not replayed: it changes no content, and would cost minutes inside a merge.
 }
 
 /**
@@ -860,6 +861,28 @@ const SHARD_CACHE = 'sotto-shards-v1';
 const REMOTE_TIMEOUT_MS = 30_000;
 let remote = null; // {url, base, sha256, cache, timeoutMs, limits, info}
 
+// A shard's file name (index::shards::shard_name): kind, then 32 hex digits of its hash.
+const SHARD_NAME = /^(dict|post|vec|chunk|sent)-[0-9a-f]{32}\.bin$/;
+
+/**
+ * Delete from the Cache API the shards under this index's directory that its manifest no
+ * longer lists: an index updated many times would otherwise keep every old version's
+ * shards. Other URLs (another index, the models) are not touched. Resolves to the count.
+ */
+async function pruneShards() {
+  const r = remote;
+  if (!r?.prune) return 0;
+  const cache = await shardCache();
+  if (!cache) return 0;
+  let pruned = 0;
+  for (const req of await cache.keys()) {
+    const name = req.url.startsWith(r.base) ? req.url.slice(r.base.length) : null;
+    if (name === null || !SHARD_NAME.test(name) || r.sizes.has(name)) continue;
+    if (await cache.delete(req)) pruned++;
+  }
+  return pruned;
+}
+
 async function shardCache() {
   if (!remote?.cache || !('caches' in self)) return null;
   // Opened once per opened index, not per shard (each shard looks it up, then stores into it).
@@ -1049,6 +1072,7 @@ async function refreshRemote(e) {
   if (sha256 !== null && sha256 === remote.sha256) return false;
   const info = e.openSharded(bytes, remote.limits);
   remote = { ...remote, sha256: info.manifest_sha256, info, sizes: shardSizes(bytes) };
+  remote.pruned = await pruneShards().catch(() => 0);
   return true;
 }
 
@@ -1228,6 +1252,18 @@ const ops = {
     return { report, levels: e.treeLevels(), stats: engine.stats(), saved, merged, timings: { tree_ms: now() - t0 } };
   },
 
+  /** HNSW segments over the exact-scan vectors, segment by segment: cancel keeps what was built; then saved. */
+  async buildHnsw({ opts }, progress) {
+    const e = need();
+    const t0 = now();
+    const { result: report, saved, merged } = await mutate(
+      { op: 'hnsw' },
+      () => e.buildHnsw(opts ?? undefined, (p) => progress(p), cancelled),
+      progress,
+    );
+    return { report, stats: engine.stats(), saved, merged, timings: { hnsw_ms: now() - t0 } };
+  },
+
   async removeDocuments({ ids }) {
     const e = need();
     const { result: removed, saved, merged } = await mutate({ op: 'remove', ids }, () => e.removeDocuments(ids));
@@ -1266,7 +1302,7 @@ const ops = {
    * embedder must be the index's. Options: `cache` (default true: keep shards in the Cache
    * API), `timeoutMs` per request (default 30 s), `limits` (ShardLimits).
    */
-  async openRemote({ url, cache = true, timeoutMs = REMOTE_TIMEOUT_MS, limits }) {
+  async openRemote({ url, cache = true, timeoutMs = REMOTE_TIMEOUT_MS, limits, prune = true }) {
     const e = need();
     if (typeof url !== 'string' || !url) throw new SottoError('InvalidOption', 'openRemote: url must be the URL of a manifest.json');
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new SottoError('InvalidOption', `openRemote: timeoutMs must be a positive number, not ${JSON.stringify(timeoutMs)}`);
@@ -1274,8 +1310,10 @@ const ops = {
     const t0 = now();
     const bytes = await fetchRemoteManifest(abs.href, timeoutMs, limits);
     const info = e.openSharded(bytes, limits);
-    remote = { url: abs.href, base: new URL('./', abs).href, sha256: info.manifest_sha256, cache: cache !== false, timeoutMs, limits, info, sizes: shardSizes(bytes) };
-    return { info, manifest_bytes: bytes.length, timings: { open_ms: now() - t0 } };
+    remote = { url: abs.href, base: new URL('./', abs).href, sha256: info.manifest_sha256, cache: cache !== false, timeoutMs, limits, info, sizes: shardSizes(bytes), prune: prune !== false };
+    const t1 = now();
+    remote.pruned = await pruneShards().catch(() => 0);
+    return { info, manifest_bytes: bytes.length, pruned: remote.pruned, timings: { open_ms: t1 - t0, prune_ms: now() - t1 } };
   },
 
   /** Search the remote index: `opts` as for search (those a sharded index lacks are refused), plus `nprobe`. */
@@ -1294,7 +1332,7 @@ const ops = {
   async refreshRemote() {
     const e = needRemote();
     const updated = await refreshRemote(e);
-    return { updated, info: e.shardedInfo() };
+    return { updated, info: e.shardedInfo(), pruned: updated ? remote.pruned : 0 };
   },
 
   async remoteInfo() {

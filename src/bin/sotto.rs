@@ -789,6 +789,7 @@ fn show_progress(bar: &ProgressBar, p: Progress) {
         Progress::Embedding { done, total } => ("embedding".to_owned(), done, total),
         Progress::Tree { level, done, total } => (format!("tree L{level}"), done, total),
         Progress::Summaries { level, done, total } => (format!("summary L{level}"), done, total),
+        Progress::Hnsw { done, total } => ("hnsw".to_owned(), done, total),
     };
     bar.set_message(msg);
     bar.set_length(total as u64);

@@ -124,8 +124,10 @@ pub fn rescore_candidates(k: usize) -> usize {
     k.saturating_mul(4).max(k.saturating_add(64))
 }
 
-/// Dense index parameters (names follow Malkov & Yashunin 2016).
+/// Dense index parameters (names follow Malkov & Yashunin 2016); a field left out of a
+/// configuration keeps its default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DenseConfig {
     /// A flat segment with at least this many live vectors is turned into an HNSW
     /// segment by [`DenseIndex::build_hnsw`] (default 20 000, see the module docs).
@@ -998,6 +1000,61 @@ impl DenseIndex {
         self.rebuild(false);
     }
 
+    /// One step of an interruptible [`DenseIndex::build_hnsw`], for a host that must stay
+    /// responsive or cancel (the browser's worker): rebuild one HNSW segment whose
+    /// tombstones exceed the rebuild fraction (folded back into the flat segment when fewer
+    /// than the threshold remain), else — when the flat segment holds at least the
+    /// threshold of live vectors — seal its first `max_vectors` (at least 1) into a new
+    /// HNSW segment; the rest stay flat (below the threshold they are cheap to scan).
+    /// Returns the vectors this step put into HNSW, or `None` when there was nothing to do.
+    /// Every step leaves a complete index, so stopping between steps loses nothing; with
+    /// `max_vectors` at least the flat segment's live count the steps end where
+    /// `build_hnsw` ends.
+    pub fn build_hnsw_step(&mut self, max_vectors: usize) -> Option<usize> {
+        let threshold = self.config.hnsw_threshold.max(1);
+        let dirty = self.hnsw.iter().position(|seg| {
+            seg.dead.count > 0 && seg.dead.count as f64 > REBUILD_TOMBSTONE_FRACTION * seg.slots() as f64
+        });
+        if let Some(i) = dirty {
+            let seg = self.hnsw.remove(i);
+            let live = seg.live_count();
+            if live < threshold {
+                for (id, v) in seg.live() {
+                    self.flat.push(id, v);
+                }
+                self.reindex();
+                return Some(0);
+            }
+            let (ids, points): (Vec<_>, Vec<_>) = seg.live().map(|(id, v)| (id, Vector(v.into()))).unzip();
+            drop(seg);
+            let rebuilt = self.build_segment(points, ids);
+            self.hnsw.push(rebuilt);
+            self.reindex();
+            return Some(live);
+        }
+        self.compact_flat();
+        let live = self.flat.live();
+        if live < threshold {
+            return None;
+        }
+        let n = max_vectors.max(1).min(live);
+        let flat = std::mem::take(&mut self.flat);
+        let mut sealed = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for (i, (id, v)) in flat.live_rows(self.dim).enumerate() {
+            if i < n {
+                sealed.0.push(id);
+                sealed.1.push(Vector(v.into()));
+            } else {
+                self.flat.push(id, v);
+            }
+        }
+        drop(flat);
+        let seg = self.build_segment(sealed.1, sealed.0);
+        self.hnsw.push(seg);
+        self.reindex();
+        Some(n)
+    }
+
     /// Purge every tombstone: rebuild every HNSW segment that has any, and build new
     /// HNSW segments as [`DenseIndex::build_hnsw`] does.
     pub fn compact(&mut self) {
@@ -1659,6 +1716,63 @@ mod tests {
             ix.add(i as ChunkId, v).unwrap();
         }
         ix
+    }
+
+    #[test]
+    fn a_stepwise_hnsw_build_ends_as_the_whole_build_and_every_step_is_a_complete_index() {
+        let mut rng = StdRng::seed_from_u64(seed());
+        let vectors = random_unit(&mut rng, 300, 16);
+        let queries = random_unit(&mut rng, 20, 16);
+        let exact = filled(&vectors, 100);
+        let want: Vec<Vec<Scored>> = queries.iter().map(|q| exact.search_exact(q, 10, None).unwrap()).collect();
+
+        // One step as large as the flat segment: the whole build's segments.
+        let mut whole = filled(&vectors, 100);
+        whole.build_hnsw();
+        let mut one = filled(&vectors, 100);
+        assert_eq!(one.build_hnsw_step(usize::MAX), Some(300));
+        assert_eq!(one.build_hnsw_step(usize::MAX), None);
+        assert_eq!(one.stats(), whole.stats());
+        for q in &queries {
+            assert_eq!(one.search(q, 10, None).unwrap(), whole.search(q, 10, None).unwrap());
+        }
+
+        // Steps of 80: 80, 80, 80 sealed, then 60 left flat (below the threshold of 100).
+        let mut steps = filled(&vectors, 100);
+        let mut sealed = Vec::new();
+        while let Some(n) = steps.build_hnsw_step(80) {
+            sealed.push(n);
+            // Every vector is still found, with its exact score, after every step.
+            assert_eq!(steps.len(), 300);
+            for (i, v) in vectors.iter().enumerate().step_by(37) {
+                let top = steps.search_exact(v, 1, None).unwrap();
+                assert_eq!(top[0].0, i as ChunkId, "after {} steps", sealed.len());
+            }
+        }
+        assert_eq!(sealed, [80, 80, 80]);
+        let kinds: Vec<(SegmentKind, usize)> = steps.stats().segments.iter().map(|s| (s.kind, s.live)).collect();
+        assert_eq!(kinds.iter().filter(|k| k.0 == SegmentKind::Hnsw).count(), 3, "{kinds:?}");
+        assert_eq!(kinds.iter().filter(|k| k.0 == SegmentKind::Flat).map(|k| k.1).sum::<usize>(), 60);
+        // Approximate search over the segments still finds the exact top 10 (almost all of it).
+        let hits: usize = queries
+            .iter()
+            .zip(&want)
+            .map(|(q, w)| steps.search(q, 10, None).unwrap().iter().filter(|h| w.contains(h)).count())
+            .sum();
+        assert!(hits >= 190, "recall@10 {} over 20 queries", hits as f32 / 200.0);
+        // It survives the file format.
+        let back = DenseIndex::from_bytes(&steps.to_bytes()).unwrap();
+        assert_eq!(back.stats(), steps.stats());
+
+        // A segment mostly deleted is rebuilt by a step; one below the threshold goes flat.
+        for id in 0..70 {
+            steps.remove(id);
+        }
+        assert_eq!(steps.build_hnsw_step(80), Some(0), "the first segment (10 live of 80) folds back into flat");
+        let flat: usize = steps.stats().segments.iter().filter(|s| s.kind == SegmentKind::Flat).map(|s| s.live).sum();
+        assert_eq!(flat, 70);
+        assert_eq!(steps.len(), 230);
+        assert_eq!(steps.build_hnsw_step(0), None, "70 flat vectors: under the threshold, nothing to do");
     }
 
     #[test]

@@ -52,13 +52,13 @@ pub mod tree;
 use std::collections::BTreeMap;
 
 pub use config::EngineConfig;
-pub use records::{ChunkRecord, DocRecord, IngestReport, Progress, SearchHit, Stats, TreeStats};
+pub use records::{ChunkRecord, DocRecord, HnswReport, IngestReport, Progress, SearchHit, Stats, TreeStats};
 
 pub use crate::query::{Filter, Mode, SearchOptions};
 
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
-use crate::index::dense::DenseIndex;
+use crate::index::dense::{DenseIndex, SegmentKind};
 use crate::index::sparse::SparseIndex;
 use crate::index::ChunkId;
 use crate::ingest::dedup::Deduplicator;
@@ -244,5 +244,43 @@ impl Engine {
     /// Turn large exact-scan segments into HNSW segments (slow in wasm; the CLI does it natively).
     pub fn build_hnsw(&mut self) {
         self.dense.build_hnsw();
+    }
+
+    /// [`Engine::build_hnsw`] in steps of at most `segment_vectors` vectors (each step one
+    /// new HNSW segment, see [`DenseIndex::build_hnsw_step`]), for a host that reports
+    /// progress and may cancel: `progress` after each step, `cancelled` checked before
+    /// each. Cancelling keeps the segments already built — every step leaves a complete
+    /// index — and says so in the report. `segment_vectors` 0 is `InvalidOption`.
+    pub fn build_hnsw_with(
+        &mut self,
+        segment_vectors: usize,
+        progress: &mut dyn FnMut(Progress),
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<HnswReport> {
+        if segment_vectors == 0 {
+            return Err(Error::InvalidOption { name: "segment_vectors", detail: "must be at least 1".into() });
+        }
+        let mut report = HnswReport::default();
+        let live = |d: &DenseIndex| {
+            let kind = |k| d.stats().segments.iter().filter(|s| s.kind == k).map(|s| s.live).sum::<usize>();
+            (kind(SegmentKind::Hnsw), kind(SegmentKind::Flat))
+        };
+        loop {
+            if cancelled() {
+                report.cancelled = true;
+                break;
+            }
+            match self.dense.build_hnsw_step(segment_vectors) {
+                None => break,
+                Some(n) => {
+                    report.steps += 1;
+                    report.sealed += n;
+                    let (h, f) = live(&self.dense);
+                    progress(Progress::Hnsw { done: h, total: h + f });
+                }
+            }
+        }
+        (report.hnsw_vectors, report.flat_vectors) = live(&self.dense);
+        Ok(report)
     }
 }

@@ -103,6 +103,13 @@ pub enum Progress {
         /// Total for this level.
         total: usize,
     },
+    /// HNSW build: live vectors in HNSW segments so far, of all live vectors.
+    Hnsw {
+        /// Done.
+        done: usize,
+        /// Total.
+        total: usize,
+    },
     /// Summary tree, abstractive build: summaries the generator has written for `level`.
     Summaries {
         /// The level being built.
@@ -112,6 +119,21 @@ pub enum Progress {
         /// Nodes of this level.
         total: usize,
     },
+}
+
+/// What [`super::Engine::build_hnsw_with`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HnswReport {
+    /// Steps taken (a segment sealed or rebuilt each).
+    pub steps: usize,
+    /// Vectors those steps put into HNSW segments.
+    pub sealed: usize,
+    /// Live vectors in HNSW segments now.
+    pub hnsw_vectors: usize,
+    /// Live vectors scanned exactly now.
+    pub flat_vectors: usize,
+    /// Stopped between steps on request (what was built stays).
+    pub cancelled: bool,
 }
 
 /// Summary of an ingest batch.

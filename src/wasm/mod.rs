@@ -131,6 +131,25 @@ export interface IngestProgress { stage: "chunking" | "embedding"; done: number;
 /** Progress of `buildTree`: texts embedded ("tree") or summaries written ("summaries",
  *  abstractive builds) so far for the level being built. */
 export interface TreeProgress { stage: "tree" | "summaries"; level: number; done: number; total: number }
+/** Progress of `buildHnsw`: live vectors in HNSW segments, of all live vectors. */
+export interface HnswProgress { stage: "hnsw"; done: number; total: number }
+/** What `buildHnsw` did. */
+export interface HnswReport {
+  /** Segments sealed or rebuilt. */
+  steps: number;
+  /** Vectors those steps put into HNSW segments. */
+  sealed: number;
+  /** Live vectors in HNSW segments now, and scanned exactly now. */
+  hnsw_vectors: number;
+  flat_vectors: number;
+  /** Stopped between segments on cancel(); the segments built so far stay. */
+  cancelled: boolean;
+}
+/** Options of `buildHnsw`. */
+export interface HnswOpts {
+  /** Vectors per HNSW segment built (default 10000): the cancel and progress granularity. */
+  segmentVectors?: number;
+}
 /** Parameters of `buildTree` (RAPTOR, Sarthi et al. 2024); every field is optional. */
 export interface TreeParams {
   cluster_size?: number; max_cluster_size?: number; branching?: number; kmeans_iterations?: number;
@@ -620,6 +639,9 @@ fn tree_params(params: JsValue) -> JsResult<(crate::index::tree::TreeParams, cra
 }
 
 /// Ask a JS cancel check; one that throws counts as a cancellation.
+/// `buildHnsw`'s default segment size: about a minute of single-threaded build in wasm.
+const DEFAULT_HNSW_SEGMENT: usize = 10_000;
+
 fn js_cancelled(is_cancelled: Option<&js_sys::Function>) -> bool {
     is_cancelled.is_some_and(|f| f.call0(&JsValue::NULL).map_or(true, |v| v.is_truthy()))
 }
@@ -1009,6 +1031,46 @@ impl SottoEngine {
         let mut progress = |p: Progress| report_progress(on_progress.as_ref(), &p);
         let cancelled = || js_cancelled(is_cancelled.as_ref());
         let report = engine.build_tree_with(&params, &summaries, &mut progress, &cancelled).js()?;
+        to_js(&report)
+    }
+
+    /// Build HNSW segments over the exact-scan vectors once they reach the configuration's
+    /// `dense.hnsw_threshold` (default 20 000), a segment of at most `segmentVectors`
+    /// (default 10 000) at a time: `onProgress({stage: "hnsw", done, total})` after each,
+    /// `isCancelled()` checked before each. Cancelling keeps the segments already built
+    /// (the index is complete after every segment); the report says it stopped. Slow in
+    /// wasm (about a minute per 10 000 vectors single-threaded), hence the steps. Searches
+    /// give the same chunks up to HNSW's approximation; the segments are saved with the index.
+    #[wasm_bindgen(js_name = buildHnsw, unchecked_return_type = "HnswReport")]
+    pub fn build_hnsw(
+        &mut self,
+        #[wasm_bindgen(unchecked_optional_param_type = "HnswOpts")] opts: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "((p: HnswProgress) => void)")] on_progress: Option<
+            js_sys::Function,
+        >,
+        #[wasm_bindgen(unchecked_optional_param_type = "(() => boolean)")] is_cancelled: Option<js_sys::Function>,
+    ) -> JsResult<JsValue> {
+        #[derive(serde::Deserialize, Default)]
+        #[serde(rename_all = "camelCase")]
+        struct Opts {
+            segment_vectors: Option<f64>,
+        }
+        reject_unknown_keys(&opts, &["segmentVectors"], "hnsw options")?;
+        let opts: Opts = options_from_js(opts, "hnsw options")?;
+        let segment = match opts.segment_vectors {
+            None => DEFAULT_HNSW_SEGMENT,
+            Some(n) if n.fract() == 0.0 && (1.0..=1e9).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(js_error(&Error::InvalidOption {
+                    name: "segmentVectors",
+                    detail: format!("must be a whole number from 1 to 1e9, not {n}"),
+                }))
+            }
+        };
+        let engine = self.engine_mut()?;
+        let mut progress = |p: Progress| report_progress(on_progress.as_ref(), &p);
+        let cancelled = || js_cancelled(is_cancelled.as_ref());
+        let report = engine.build_hnsw_with(segment, &mut progress, &cancelled).js()?;
         to_js(&report)
     }
 

@@ -271,6 +271,39 @@ try {
   for (const n of v1only) await browser.context.unroute(`${origin}/remote-sample/${n}`);
   console.log(`  update: old manifest answered, refresh opened the new one, a vanished old shard (${v1only.length}) → re-read and answered`);
 
+  // ---- the Cache API keeps only the current version's shards (prune) ----
+  {
+    const keys = () => page.evaluate(async () => (await (await caches.open('sotto-shards-v1')).keys()).map((r) => r.url));
+    const put = (u) => page.evaluate(async (x) => (await caches.open('sotto-shards-v1')).put(x, new Response('x')), u);
+    await page.evaluate(() => caches.delete('sotto-shards-v1'));
+    await browser.context.route(manifestUrl, asV1);
+    await page.evaluate((u) => window.sotto.openRemote(u), url);
+    const v1run = await search(page, uq); // fills the Cache API with v1's shards
+    await browser.context.unroute(manifestUrl);
+    const base = `${origin}/remote-sample/`;
+    const stale = v1run.trace.shards.filter((n) => !v2names.has(n)).map((n) => base + n);
+    const cached = new Set(await keys());
+    assert.ok(stale.length > 0 && stale.every((u) => cached.has(u)), `v1's own shards are not cached: ${stale.length}`);
+    // Not ours to delete: a shard name under another directory, a non-shard file here.
+    const others = [`${origin}/another-index/${stale[0].slice(base.length)}`, `${base}manifest-v1.json`];
+    for (const u of others) await put(u);
+    const v2open = await page.evaluate((u) => window.sotto.openRemote(u), url);
+    let left = new Set(await keys());
+    assert.ok(v2open.pruned >= stale.length, `pruned ${v2open.pruned}, ${stale.length} stale shards cached`);
+    assert.deepEqual(stale.filter((u) => left.has(u)), [], 'stale shards left in the Cache API');
+    assert.ok(others.every((u) => left.has(u)), 'prune deleted an entry that is not an old shard of this index');
+    assert.ok([...left].filter((u) => u.startsWith(base)).every((u) => v2names.has(u.slice(base.length)) || others.includes(u)), 'a cached shard of this directory is not in the manifest');
+    // prune: false keeps them.
+    await put(stale[0]);
+    const kept = await page.evaluate((u) => window.sotto.openRemote(u, { prune: false }), url);
+    left = new Set(await keys());
+    assert.equal(kept.pruned, 0);
+    assert.ok(left.has(stale[0]), 'prune: false deleted a shard');
+    const afterPrune = await search(page, uq);
+    sameHits(afterPrune.hits, cli(manifestFile, uq), 'after the prune');
+    console.log(`  prune: ${v2open.pruned} old shards deleted from the Cache API in ${v2open.timings.prune_ms.toFixed(1)} ms; other entries kept`);
+  }
+
   // ---- HNSW segments in wasm: an index the CLI built with HNSW (a low threshold), imported
   // into the page, searched as the CLI searches it ----
   const hnsw = await page.evaluate(async (path) => {
@@ -286,6 +319,34 @@ try {
     assert.ok(overlap >= inPage.hits.length - 1, `HNSW top ${inPage.hits.length} shares only ${overlap} chunks with the exact scan`);
   }
   console.log(`  HNSW: ${hnsw.hnsw_vectors} of ${hnsw.chunks} vectors in HNSW segments, searched in wasm as natively`);
+
+  // ---- the worker builds HNSW itself, segment by segment (the imported index's threshold is 16) ----
+  const added = await page.evaluate(async () => {
+    const body = await (await fetch('/sample/docs/index-format.md')).text();
+    return (await window.sotto.addDocuments([{ id: 'hnsw-extra.md', body }])).stats;
+  });
+  const flatBefore = added.chunks - added.hnsw_vectors;
+  assert.ok(flatBefore >= 16, `only ${flatBefore} new exact-scan vectors: the test needs the threshold's 16`);
+  const events = [];
+  await page.exposeFunction('hnswProgress', (p) => events.push(p));
+  const built = await page.evaluate(() => window.sotto.buildHnsw({ segmentVectors: 8 }, { onProgress: (p) => window.hnswProgress(p) }));
+  assert.ok(built.report.steps >= 2 && !built.report.cancelled, JSON.stringify(built.report));
+  assert.equal(built.report.hnsw_vectors + built.report.flat_vectors, added.chunks);
+  assert.ok(built.report.flat_vectors < 16 && built.stats.hnsw_vectors === built.report.hnsw_vectors, JSON.stringify(built));
+  assert.ok(events.filter((p) => p.stage === 'hnsw').length === built.report.steps, JSON.stringify(events));
+  for (const hq of ['How large may a shard be?', 'the layout of a sharded index manifest']) {
+    const approx = await page.evaluate((x) => window.sotto.search(x, { mode: 'dense' }), hq);
+    const exact = await page.evaluate((x) => window.sotto.search(x, { mode: 'dense', exact: true }), hq);
+    const overlap = approx.hits.filter((h) => exact.hits.some((e) => e.chunk_id === h.chunk_id)).length;
+    assert.ok(overlap >= approx.hits.length - 1, `after buildHnsw, top ${approx.hits.length} shares only ${overlap} chunks with the exact scan`);
+  }
+  err = await fails(page, 'buildHnsw', { segmentVectors: 0 });
+  assert.equal(err?.kind, 'InvalidOption', JSON.stringify(err));
+  err = await fails(page, 'buildHnsw', { segments: 4 });
+  assert.equal(err?.kind, 'InvalidOption', JSON.stringify(err));
+  const nothing = await page.evaluate(() => window.sotto.buildHnsw());
+  assert.equal(nothing.report.steps, 0, 'nothing left to build, nothing built');
+  console.log(`  buildHnsw: ${built.report.sealed} vectors sealed in ${built.report.steps} segments in ${built.timings.hnsw_ms.toFixed(0)} ms; ${built.report.flat_vectors} left to the exact scan`);
 
   // ---- a crashed worker reopens the remote index ----
   await page.goto(origin + '/?faults=1');
