@@ -1037,13 +1037,16 @@ fn print_eval(reports: &[EvalReport]) {
 
 /// What `sotto info` says of an index's grader calibration.
 fn grader_info(calibration: Option<&sotto::rag::grade::Calibration>, embedder: &EmbedderInfo) -> serde_json::Value {
-    match calibration {
-        Some(c) => serde_json::json!({ "calibration": "index", "fitted_on": c.fitted_on }),
-        None if sotto::rag::grade::default_minilm().matches(embedder) => serde_json::json!({
+    use sotto::rag::grade::CalibrationSource;
+    match sotto::rag::grade::calibration_for(calibration, embedder) {
+        (CalibrationSource::Index, c) => {
+            serde_json::json!({ "calibration": "index", "fitted_on": c.map(|c| c.fitted_on) })
+        }
+        (CalibrationSource::ShippedDefault, _) => serde_json::json!({
             "calibration": "shipped_default",
             "note": "no calibration in this index: the defaults shipped for all-MiniLM-L6-v2 are used"
         }),
-        None => serde_json::json!({
+        (CalibrationSource::Uncalibrated, _) => serde_json::json!({
             "calibration": "uncalibrated",
             "note": "no calibration for this embedder: ask abstains on a fixed cosine floor; run `sotto calibrate`"
         }),

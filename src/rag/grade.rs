@@ -209,6 +209,24 @@ const DEFAULT_INCORRECT_BELOW: f32 = 0.46810174;
 const DEFAULT_CORRECT_FROM: f32 = 0.8560121;
 const DEFAULT_COUNTS: (usize, usize) = (39, 26);
 
+/// The calibration an index grades with, and where it comes from: its own (`stored`,
+/// from `sotto calibrate`), else the shipped default when `embedder` is all-MiniLM-L6-v2,
+/// else none (the fixed cosine floor decides).
+pub fn calibration_for(
+    stored: Option<&Calibration>,
+    embedder: &EmbedderInfo,
+) -> (CalibrationSource, Option<Calibration>) {
+    if let Some(c) = stored {
+        return (CalibrationSource::Index, Some(c.clone()));
+    }
+    let d = default_minilm();
+    if d.matches(embedder) {
+        (CalibrationSource::ShippedDefault, Some(d))
+    } else {
+        (CalibrationSource::Uncalibrated, None)
+    }
+}
+
 /// The outcome of grading, as recorded in an answer's trace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GradeTrace {
@@ -233,15 +251,7 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 impl Engine {
     /// The calibration the grader uses, and where it comes from.
     pub fn calibration(&self) -> (CalibrationSource, Option<Calibration>) {
-        if let Some(c) = &self.calibration {
-            return (CalibrationSource::Index, Some(c.clone()));
-        }
-        let d = default_minilm();
-        if d.matches(self.embedder.info()) {
-            (CalibrationSource::ShippedDefault, Some(d))
-        } else {
-            (CalibrationSource::Uncalibrated, None)
-        }
+        calibration_for(self.calibration.as_ref(), self.embedder.info())
     }
 
     /// Store a calibration (written to the manifest by [`Engine::to_bytes`]); refused

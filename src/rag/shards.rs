@@ -77,7 +77,7 @@ use serde::{Deserialize, Serialize};
 use super::answer::{Answer, AnswerMode};
 use super::ask::{abstain_answer, fill, finish_grade, first_grade, second_grade, AskOptions, EXPANSION_TERMS};
 use super::grade::{
-    default_minilm, features_of, Calibration, CalibrationSource, Grade, Probes as GradeProbes, FEATURE_DEPTH,
+    calibration_for, features_of, Calibration, CalibrationSource, Features, Grade, Probes as GradeProbes, FEATURE_DEPTH,
 };
 use super::persist::{corpus_sha256, same_embedder};
 use super::records::SearchHit;
@@ -799,6 +799,23 @@ struct Second {
     retrieval: Option<Retrieval>,
 }
 
+impl Probes {
+    /// The grader's features of the question these rankings are of, for an answer built
+    /// from `hits` (their texts in `view`) whose best sentence cosine is `sentence_top`.
+    fn features(&self, hits: &[SearchHit], view: &View, sentence_top: f32) -> Features {
+        let language = hits.first().and_then(|h| view.doc_language(&h.doc_id)).unwrap_or(Language::English);
+        features_of(&GradeProbes {
+            dense: &self.dense,
+            sparse: &self.sparse,
+            terms: &self.terms,
+            idf: &|t| self.idf.get(t).copied().unwrap_or(0.0),
+            hits,
+            language,
+            sentence_top,
+        })
+    }
+}
+
 /// Where [`ShardedIndex::run_probed`] is.
 enum Ran {
     Need(Vec<String>),
@@ -1262,15 +1279,7 @@ impl ShardedIndex {
     /// The calibration the grader uses, and where it comes from (as
     /// [`Engine::calibration`]: the manifest's, else the shipped MiniLM default, else none).
     pub fn calibration(&self) -> (CalibrationSource, Option<Calibration>) {
-        if let Some(c) = &self.manifest.calibration {
-            return (CalibrationSource::Index, Some(c.clone()));
-        }
-        let d = default_minilm();
-        if d.matches(self.embedder.info()) {
-            (CalibrationSource::ShippedDefault, Some(d))
-        } else {
-            (CalibrationSource::Uncalibrated, None)
-        }
+        calibration_for(self.manifest.calibration.as_ref(), self.embedder.info())
     }
 
     /// The question's vector for [`ShardedIndex::ask_step`], after checking the options.
@@ -1349,9 +1358,7 @@ impl ShardedIndex {
             };
         let t1 = clock();
         // Round 4: the chunk and sentence shards of the hits.
-        let ranges: Vec<&ChunkRange> = hits.iter().filter_map(|h| self.range_of(h.chunk_id)).collect();
-        let want: Vec<u32> = ranges.iter().flat_map(|r| [Some(r.chunks), r.sentences]).flatten().collect();
-        let got = match self.fetch_round(&want, &mut trace, from_source)? {
+        let got = match self.fetch_round(&self.passage_shards(&hits), &mut trace, from_source)? {
             Ok(g) => g,
             Err(names) => return Ok(AskStep::Need(names)),
         };
@@ -1366,16 +1373,7 @@ impl ShardedIndex {
         let abstain = match calibration {
             None => candidates.is_empty() || answer.retrieval_score < options.abstain_below,
             Some(c) => {
-                let language = hits.first().and_then(|h| view.doc_language(&h.doc_id)).unwrap_or(Language::English);
-                let features = features_of(&GradeProbes {
-                    dense: &probes.dense,
-                    sparse: &probes.sparse,
-                    terms: &probes.terms,
-                    idf: &|t| probes.idf.get(t).copied().unwrap_or(0.0),
-                    hits: &hits,
-                    language,
-                    sentence_top: answer.retrieval_score,
-                });
+                let features = probes.features(&hits, &view, answer.retrieval_score);
                 let mut grade = first_grade(&c, source, &features);
                 if grade.grade == Grade::Ambiguous {
                     let second = match self.second_retrieval(
@@ -1487,26 +1485,24 @@ impl ShardedIndex {
                 Ran::Done(hits, more, probes) => (hits, more, probes),
             };
         trace.absorb(more);
-        let ranges: Vec<&ChunkRange> = hits.iter().filter_map(|h| self.range_of(h.chunk_id)).collect();
-        let want: Vec<u32> = ranges.iter().flat_map(|r| [Some(r.chunks), r.sentences]).flatten().collect();
-        let got = match self.fetch_round(&want, trace, from_source)? {
+        let got = match self.fetch_round(&self.passage_shards(&hits), trace, from_source)? {
             Ok(g) => g,
             Err(names) => return Ok(Err(names)),
         };
         let view = View::new(&hits, &got);
         let candidates = score_sentences(&view, question, qvec, &hits, options)?;
-        let language = hits.first().and_then(|h| view.doc_language(&h.doc_id)).unwrap_or(Language::English);
-        let features = features_of(&GradeProbes {
-            dense: &probes.dense,
-            sparse: &probes.sparse,
-            terms: &probes.terms,
-            idf: &|t| probes.idf.get(t).copied().unwrap_or(0.0),
-            hits: &hits,
-            language,
-            sentence_top: candidates.iter().map(|c| c.cosine).fold(0.0, f32::max),
-        });
+        let features = probes.features(&hits, &view, candidates.iter().map(|c| c.cosine).fold(0.0, f32::max));
         drop(view);
         Ok(Ok(Second { terms, retrieval: Some(Retrieval { hits, got, candidates, features }) }))
+    }
+
+    /// The chunk and sentence shards of `hits`: what sentence selection reads.
+    fn passage_shards(&self, hits: &[SearchHit]) -> Vec<u32> {
+        hits.iter()
+            .filter_map(|h| self.range_of(h.chunk_id))
+            .flat_map(|r| [Some(r.chunks), r.sentences])
+            .flatten()
+            .collect()
     }
 
     /// The query's vector, embedded once per distinct text (the step protocol runs the same
