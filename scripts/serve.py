@@ -101,14 +101,17 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         return f
 
     def copyfile(self, source, outputfile):
-        if self._left is None:
-            return super().copyfile(source, outputfile)
-        while self._left > 0:
-            buf = source.read(min(64 << 10, self._left))
-            if not buf:
-                break
-            outputfile.write(buf)
-            self._left -= len(buf)
+        try:
+            if self._left is None:
+                return super().copyfile(source, outputfile)
+            while self._left > 0:
+                buf = source.read(min(64 << 10, self._left))
+                if not buf:
+                    break
+                outputfile.write(buf)
+                self._left -= len(buf)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped reading (e.g. a pack it asked a range of, sent whole): not an error
 
     def end_headers(self):
         if self.isolate:
