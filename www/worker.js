@@ -953,7 +953,7 @@ async function cachedShard(name, stats) {
   return new Uint8Array(await hit.arrayBuffer());
 }
 
-/** Shard file `name` from the network (null: the host sent more than the table's size, which the caller treats as a failed check). */
+/** Shard file `name` from the network (a Corrupt error instead of bytes: the host sent more than the table's size; the caller treats it as a failed check). */
 async function fileShard(name, stats, reload) {
   const url = shardUrl(name);
   // The table's size for this shard (the engine refuses other sizes anyway); a name it does not list: the engine's limit.
@@ -963,7 +963,7 @@ async function fileShard(name, stats, reload) {
   try {
     got = await timedFetch(url, reload ? { cache: 'reload' } : {}, remote.timeoutMs, `shard ${name}`, max);
   } catch (err) {
-    if (err.kind === 'Corrupt') return null;
+    if (err.kind === 'Corrupt') return err;
     throw err;
   }
   const { resp, bytes } = got;
@@ -1010,7 +1010,7 @@ async function packShards(run, stats, reload) {
   try {
     got = await timedFetch(p.url, init, remote.timeoutMs, `pack ${p.name} (${range})`, end - start, refuse);
   } catch (err) {
-    if (err.kind === 'Corrupt') return run.map(() => null); // more than asked for: each fails its check
+    if (err.kind === 'Corrupt') return run.map(() => err); // more than asked for: each fails its check
     throw err;
   }
   if (got.refused) {
@@ -1074,14 +1074,14 @@ async function provideRound(e, names, stats) {
     names.map(async (name) => {
       let g = got.get(name);
       try {
-        if (!g.bytes) throw new SottoError('Corrupt', `shard ${name}: the host sent more than the table's size`);
+        if (!(g.bytes instanceof Uint8Array)) throw g.bytes;
         e.provideShard(name, g.bytes);
       } catch (err) {
         if (err.kind !== 'Corrupt') throw err;
         if (g.from === 'cache') await cache?.delete(shardUrl(name)).catch(() => {});
         stats.refetched += 1;
         g = { bytes: (await networkShards([name], stats, true)).get(name), from: 'network' };
-        if (!g.bytes) throw new SottoError('Corrupt', `shard ${name}: the host sent more than the table's size`);
+        if (!(g.bytes instanceof Uint8Array)) throw g.bytes;
         e.provideShard(name, g.bytes); // still wrong: Corrupt
       }
       if (g.from === 'network') {
