@@ -14,6 +14,9 @@
 #   3b. a sharded index read by the piece in headless Chromium (tests/browser/remote.mjs):
 #      parity with the CLI on the same shard files, bytes fetched, the Cache API, damaged,
 #      missing and stalled shards, refused manifests, an index updated on the host
+#   3c. the same index with a packed file (tests/browser/remote-pack.mjs): Range reads, the
+#      fallback to shard files (416, wrong Content-Range, serve.py --no-range), a damaged
+#      pack, the CLI over http:// with and without Range
 #   4. fault injection in headless Chromium (tests/browser/faults.mjs): worker crashes and
 #      restarts, queued file picks, two tabs, interrupted saves, a corrupted saved index,
 #      truncated models in the Cache API
@@ -100,6 +103,11 @@ SOTTO_MODELS="$MODELS" ./target/debug/sotto index www/sample/docs/limits.md targ
 cp www/remote-sample/manifest.json www/remote-sample/manifest-v1.json
 ./target/debug/sotto shard target/e2e/sample-cli.sotto www/remote-sample
 SOTTO_MODELS="$MODELS" SOTTO_REMOTE_DIR=www/remote-sample SOTTO_CLI=target/debug/sotto node tests/browser/remote.mjs
+
+echo "== the same index with a packed file, read with HTTP Range requests (and without: serve.py --no-range)"
+rm -rf www/remote-pack
+./target/debug/sotto shard target/e2e/sample-cli.sotto www/remote-pack --pack
+SOTTO_MODELS="$MODELS" SOTTO_PACK_DIR=www/remote-pack SOTTO_CLI=target/debug/sotto node tests/browser/remote-pack.mjs
 
 echo "== fault injection in headless Chromium"
 node tests/browser/faults.mjs

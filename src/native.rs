@@ -155,12 +155,14 @@ pub fn read_manifest_file(path: &Path, max_bytes: usize) -> Result<Vec<u8>> {
 
 /// Write a shard set into `dir` (created if needed): every shard not already there (names
 /// are content hashes, so an existing file of the same name and size is the same shard),
-/// then `manifest.json` last, through a temporary file and a rename, so a reader never sees
-/// a manifest whose shards are not all written. Returns the shards written.
+/// the pack if the set has one, then `manifest.json` last, through a temporary file and a
+/// rename, so a reader never sees a manifest whose shards are not all written. Returns the
+/// files written (shards and pack).
 pub fn write_shards(dir: &Path, set: &crate::rag::shards::ShardSet) -> std::io::Result<usize> {
     std::fs::create_dir_all(dir)?;
     let mut written = 0;
-    for (name, bytes) in &set.shards {
+    let pack = set.pack.as_deref().zip(set.manifest.pack.as_ref()).map(|(b, p)| (p.name.as_str(), b));
+    for (name, bytes) in set.shards.iter().map(|(n, b)| (n.as_str(), b.as_slice())).chain(pack) {
         let path = dir.join(name);
         if std::fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64) {
             continue;

@@ -150,6 +150,17 @@ export interface RemoteOptions {
    * (default true). Other URLs are never touched.
    */
   prune?: boolean;
+  /**
+   * "auto" (default): when the manifest lists a packed file (`sotto index --shards OUT --pack`),
+   * read shards from it with HTTP Range requests; if the host answers one with anything but
+   * the 206 asked for (it ignores Range, a 416, a wrong Content-Range), use the shard files
+   * for the rest of the session (`trace.pack_fallback` says why). "never": the shard files.
+   * A cross-origin host must expose Content-Range (Access-Control-Expose-Headers), else the
+   * shard files are read.
+   */
+  pack?: 'auto' | 'never';
+  /** With the pack: ask for a round's shards that lie back to back in it in one Range request (default true). */
+  coalesce?: boolean;
 }
 /** What a remote query fetched: the engine's trace plus the worker's network counters. */
 export interface RemoteTrace extends ShardTrace {
@@ -165,6 +176,12 @@ export interface RemoteTrace extends ShardTrace {
   manifest_sha256: string;
   /** The manifest changed while the page held the old one; the query ran on the new one. */
   manifest_updated?: boolean;
+  /** Range requests into the pack (counted in `requests` too). */
+  range_requests: number;
+  /** The packed file read with Range requests, or null (none in the manifest, or `pack: "never"`). */
+  pack: string | null;
+  /** Why the shard files are read instead of the pack (set once the host failed a Range request; for the rest of the session). */
+  pack_fallback?: string | null;
 }
 /** The engine behind a Web Worker: every call is a promise, the page never blocks; see createEngine. */
 export interface SottoClient {

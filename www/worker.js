@@ -857,9 +857,22 @@ async function loadWasm(threads) {
 // re-read the manifest: if the index was updated, the new manifest is opened and the
 // query runs once more; otherwise the query fails with a typed error and the engine stays
 // usable. Every fetch has a timeout and follows cancel().
+//
+// A manifest with a `pack` (`sotto index --shards OUT --pack`: the shards concatenated in
+// one file, each at a listed offset) is read with HTTP Range requests into the pack, unless
+// openRemote({pack: 'never'}); a round's shards that lie back to back in the pack are
+// asked for in one request (`coalesce`). Only a 206 whose Content-Range is exactly the
+// bytes asked for is used, and its bytes go through the engine's hash check like a shard
+// file's. Anything else — a 200 (the host ignores Range: the body is aborted unread, the
+// pack never downloaded), a 416, a wrong or unreadable Content-Range, an error status for
+// the pack — switches the index to the shard files for the rest of its session
+// (`trace.pack_fallback` says why); the shard files hold the same bytes, so the results
+// are the same. The Cache API keeps each shard under its own file's URL either way.
 const SHARD_CACHE = 'sotto-shards-v1';
 const REMOTE_TIMEOUT_MS = 30_000;
-let remote = null; // {url, base, sha256, cache, timeoutMs, limits, info}
+/** Most bytes one coalesced Range request asks for (adjacent shards beyond it: another request). */
+const MAX_RUN_BYTES = 512 << 10;
+let remote = null; // {url, base, sha256, cache, timeoutMs, limits, info, sizes, pack, packMode, coalesce, packFallback}
 
 // A shard's file name (index::shards::shard_name): kind, then 32 hex digits of its hash.
 const SHARD_NAME = /^(dict|post|vec|chunk|sent)-[0-9a-f]{32}\.bin$/;
@@ -890,14 +903,24 @@ async function shardCache() {
   return remote.store;
 }
 
-/** fetch() that gives up after `timeoutMs` ("Timeout") and follows cancel() ("Cancelled"). */
-async function timedFetch(url, init, timeoutMs, what, maxBytes) {
+/**
+ * fetch() that gives up after `timeoutMs` ("Timeout") and follows cancel() ("Cancelled").
+ * `refuse(resp)`, if given, looks at the response before its body: a reason (a string)
+ * aborts the request unread and resolves to `{resp, bytes: null, refused}`.
+ */
+async function timedFetch(url, init, timeoutMs, what, maxBytes, refuse) {
   const ctl = new AbortController();
   let why = null;
   const timer = setTimeout(() => ((why = 'timeout'), ctl.abort()), timeoutMs);
   const poll = setInterval(() => cancelled() && ((why = 'cancel'), ctl.abort()), 50);
   try {
     const resp = await fetch(url, { ...init, signal: ctl.signal });
+    const refused = refuse?.(resp);
+    if (refused) {
+      why = 'refused';
+      ctl.abort();
+      return { resp, bytes: null, refused };
+    }
     if (!resp.ok) return { resp, bytes: null };
     // Read at most `maxBytes` (what the manifest lists): a host that sends more is stopped
     // there, not buffered whole in this tab.
@@ -942,45 +965,153 @@ function needRemote() {
   return e;
 }
 
-/** One shard's bytes: the Cache API first (unless `reload`), else the network. */
-async function getShard(name, stats, reload) {
-  const url = new URL(name, remote.base).href;
+const shardUrl = (name) => new URL(name, remote.base).href;
+
+/** Shard `name` from the Cache API, or null. */
+async function cachedShard(name, stats) {
   const cache = await shardCache();
-  if (cache && !reload) {
-    const hit = await cache.match(url).catch(() => null);
-    if (hit) {
-      const bytes = new Uint8Array(await hit.arrayBuffer());
-      stats.cache_api_hits += 1;
-      return { url, bytes, from: 'cache' };
-    }
-  }
-  // The table's size for this shard (the engine refuses other sizes anyway); a name it does not list: the engine's limit.
-  const max = remote.sizes.get(name) ?? remote.limits?.maxShardBytes ?? 64 << 20;
-  const { resp, bytes } = await timedFetch(url, reload ? { cache: 'reload' } : {}, remote.timeoutMs, `shard ${name}`, max);
-  stats.requests += 1;
-  if (!resp.ok) throw new SottoError(resp.status === 404 ? 'ShardUnavailable' : 'Fetch', `shard ${name}: ${url} answered HTTP ${resp.status}`);
-  stats.bytes += bytes.length;
-  return { url, bytes, from: 'network' };
+  const hit = cache ? await cache.match(shardUrl(name)).catch(() => null) : null;
+  if (!hit) return null;
+  stats.cache_api_hits += 1;
+  return new Uint8Array(await hit.arrayBuffer());
 }
 
-/** Fetch shard `name` and hand it to the engine (which checks it); once more from the network if it fails the check. */
-async function provideShard(e, name, stats) {
-  let got = null;
+/** Shard file `name` from the network (a Corrupt error instead of bytes: the host sent more than the table's size; the caller treats it as a failed check). */
+async function fileShard(name, stats, reload) {
+  const url = shardUrl(name);
+  // The table's size for this shard (the engine refuses other sizes anyway); a name it does not list: the engine's limit.
+  const max = remote.sizes.get(name) ?? remote.limits?.maxShardBytes ?? 64 << 20;
+  stats.requests += 1;
+  let got;
   try {
-    got = await getShard(name, stats, false);
-    e.provideShard(name, got.bytes);
+    got = await timedFetch(url, reload ? { cache: 'reload' } : {}, remote.timeoutMs, `shard ${name}`, max);
   } catch (err) {
-    if (err.kind !== 'Corrupt') throw err;
-    const cache = await shardCache();
-    if (got?.from === 'cache') await cache?.delete(got.url).catch(() => {});
-    stats.refetched += 1;
-    got = await getShard(name, stats, true);
-    e.provideShard(name, got.bytes); // still wrong: Corrupt
+    if (err.kind === 'Corrupt') return err;
+    throw err;
   }
-  if (got.from === 'network') {
-    const cache = await shardCache();
-    await cache?.put(got.url, new Response(got.bytes, { headers: { 'content-type': 'application/octet-stream' } })).catch(() => {});
+  const { resp, bytes } = got;
+  if (!resp.ok) throw new SottoError(resp.status === 404 ? 'ShardUnavailable' : 'Fetch', `shard ${name}: ${url} answered HTTP ${resp.status}`);
+  stats.bytes += bytes.length;
+  return bytes;
+}
+
+/** Whether `value` (a Content-Range header) says exactly bytes `start..end` of a pack of `total` bytes. */
+function contentRangeIs(value, start, end, total) {
+  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec((value ?? '').trim());
+  return !!m && Number(m[1]) === start && Number(m[2]) === end - 1 && (m[3] === '*' || Number(m[3]) === total);
+}
+
+/** Read shard files for the rest of this index's session. */
+function packFallBack(reason, stats) {
+  remote.packFallback ??= reason;
+  stats.pack_fallback = remote.packFallback;
+}
+
+const usePack = () => !!remote.pack && !remote.packFallback;
+
+/**
+ * Shards `run` (back to back in the pack, in pack order) with one Range request: their
+ * bytes in order, or null when the host did not answer as asked (the index falls back to
+ * the shard files).
+ */
+async function packShards(run, stats, reload) {
+  const p = remote.pack;
+  const start = p.ranges.get(run[0])[0];
+  const end = p.ranges.get(run[run.length - 1])[1];
+  const range = `bytes=${start}-${end - 1}`;
+  const refuse = (resp) => {
+    if (resp.status === 206) {
+      const got = resp.headers.get('content-range');
+      return contentRangeIs(got, start, end, p.bytes) ? null : `${p.url} answered ${range} with Content-Range ${JSON.stringify(got)}`;
+    }
+    return `${p.url} answered HTTP ${resp.status} to a Range request${resp.status === 200 ? ' (the host ignores Range)' : ''}`;
+  };
+  const init = { headers: { range }, ...(reload ? { cache: 'reload' } : {}) };
+  stats.requests += 1;
+  stats.range_requests += 1;
+  let got;
+  try {
+    got = await timedFetch(p.url, init, remote.timeoutMs, `pack ${p.name} (${range})`, end - start, refuse);
+  } catch (err) {
+    if (err.kind === 'Corrupt') return run.map(() => err); // more than asked for: each fails its check
+    throw err;
   }
+  if (got.refused) {
+    packFallBack(got.refused, stats);
+    return null;
+  }
+  stats.bytes += got.bytes.length;
+  return run.map((name) => {
+    const [a, b] = p.ranges.get(name);
+    return got.bytes.slice(a - start, b - start); // short if the body was: the check fails
+  });
+}
+
+/** A round's names split into runs that one Range request each reads (adjacent in the pack, up to MAX_RUN_BYTES). */
+function packRuns(names) {
+  const r = remote.pack.ranges;
+  const sorted = [...names].sort((x, y) => r.get(x)[0] - r.get(y)[0]);
+  const runs = [];
+  for (const name of sorted) {
+    const last = runs[runs.length - 1];
+    const [a, b] = r.get(name);
+    if (remote.coalesce && last && r.get(last[last.length - 1])[1] === a && b - r.get(last[0])[0] <= MAX_RUN_BYTES) last.push(name);
+    else runs.push([name]);
+  }
+  return runs;
+}
+
+/** Shards `names` from the network: from the pack (in runs) while it answers Range requests, else their files. */
+async function networkShards(names, stats, reload) {
+  const out = new Map();
+  const files = (list) => Promise.all(list.map(async (n) => out.set(n, await fileShard(n, stats, reload))));
+  if (!usePack()) {
+    await files(names);
+    return out;
+  }
+  const listed = names.filter((n) => remote.pack.ranges.has(n));
+  await Promise.all([
+    files(names.filter((n) => !remote.pack.ranges.has(n))),
+    ...packRuns(listed).map(async (run) => {
+      const parts = await packShards(run, stats, reload);
+      if (parts) run.forEach((n, i) => out.set(n, parts[i]));
+      else await files(run);
+    }),
+  ]);
+  return out;
+}
+
+/**
+ * Fetch a round's shards (the Cache API first, then the network, all at once) and hand
+ * each to the engine, which checks it; a shard that fails the check is fetched once more
+ * from the network, then the round fails with Corrupt. Checked shards from the network
+ * are stored in the Cache API under their own names.
+ */
+async function provideRound(e, names, stats) {
+  const cached = await Promise.all(names.map((n) => cachedShard(n, stats)));
+  const got = new Map(names.map((n, i) => [n, cached[i] && { bytes: cached[i], from: 'cache' }]));
+  const fetched = await networkShards(names.filter((n) => !got.get(n)), stats, false);
+  for (const [n, bytes] of fetched) got.set(n, { bytes, from: 'network' });
+  const cache = await shardCache();
+  await Promise.all(
+    names.map(async (name) => {
+      let g = got.get(name);
+      try {
+        if (!(g.bytes instanceof Uint8Array)) throw g.bytes;
+        e.provideShard(name, g.bytes);
+      } catch (err) {
+        if (err.kind !== 'Corrupt') throw err;
+        if (g.from === 'cache') await cache?.delete(shardUrl(name)).catch(() => {});
+        stats.refetched += 1;
+        g = { bytes: (await networkShards([name], stats, true)).get(name), from: 'network' };
+        if (!(g.bytes instanceof Uint8Array)) throw g.bytes;
+        e.provideShard(name, g.bytes); // still wrong: Corrupt
+      }
+      if (g.from === 'network') {
+        await cache?.put(shardUrl(name), new Response(g.bytes, { headers: { 'content-type': 'application/octet-stream' } })).catch(() => {});
+      }
+    }),
+  );
 }
 
 function checkNprobe(nprobe) {
@@ -995,7 +1126,7 @@ function checkNprobe(nprobe) {
  * final step and the worker's counters, merged into its trace.
  */
 async function drive(e, q, step, maxRounds) {
-  const stats = { requests: 0, bytes: 0, cache_api_hits: 0, refetched: 0, fetch_ms: 0 };
+  const stats = { requests: 0, bytes: 0, cache_api_hits: 0, refetched: 0, fetch_ms: 0, range_requests: 0 };
   let provided = 0;
   try {
     for (let round = 0; ; round++) {
@@ -1003,13 +1134,14 @@ async function drive(e, q, step, maxRounds) {
       if (!s.need) {
         // The engine's own counters are for a source it fetches from itself; here the worker
         // fetched, and each step re-reads the shards provided before it from memory.
-        s.trace = { ...s.trace, ...stats, rounds: round, cache_hits: s.trace.shards.length - provided, manifest_sha256: remote.sha256 };
+        const pack = remote.pack ? { pack: remote.pack.name, pack_fallback: remote.packFallback ?? null } : { pack: null };
+        s.trace = { ...s.trace, ...stats, ...pack, rounds: round, cache_hits: s.trace.shards.length - provided, manifest_sha256: remote.sha256 };
         return s;
       }
       if (round >= maxRounds) throw new SottoError('WrongState', `a remote query asked for shards more than ${maxRounds} times`);
       if (cancelled()) throw new SottoError('Cancelled', 'cancelled');
       const t = now();
-      await Promise.all(s.need.map((name) => provideShard(e, name, stats)));
+      await provideRound(e, s.need, stats);
       provided += s.need.length;
       stats.fetch_ms += now() - t;
     }
@@ -1059,10 +1191,22 @@ async function onRemote(e, fn) {
   }
 }
 
-/** Each shard's size as the manifest's table lists it (the engine has checked the manifest). */
-function shardSizes(bytes) {
+/**
+ * From a manifest the engine has checked: each shard's size as the table lists it, and the
+ * pack (its URL and each shard's byte range) unless `packMode` is 'never'.
+ */
+function shardTable(bytes, base, packMode) {
   const m = JSON.parse(new TextDecoder().decode(bytes));
-  return new Map((m.shards || []).map((x) => [x.name, x.bytes]));
+  const shards = m.shards || [];
+  const sizes = new Map(shards.map((x) => [x.name, x.bytes]));
+  const p = packMode === 'never' ? null : m.pack;
+  const pack = p && {
+    name: p.name,
+    url: new URL(p.name, base).href,
+    bytes: p.bytes,
+    ranges: new Map(shards.map((x, i) => [x.name, [p.offsets[i], p.offsets[i] + x.bytes]])),
+  };
+  return { sizes, pack: pack || null };
 }
 
 /** Read the manifest again; open it if the index changed. Resolves to whether it did. */
@@ -1071,7 +1215,7 @@ async function refreshRemote(e) {
   const sha256 = await sha256hex(bytes);
   if (sha256 !== null && sha256 === remote.sha256) return false;
   const info = e.openSharded(bytes, remote.limits);
-  remote = { ...remote, sha256: info.manifest_sha256, info, sizes: shardSizes(bytes) };
+  remote = { ...remote, sha256: info.manifest_sha256, info, ...shardTable(bytes, remote.base, remote.packMode) };
   remote.pruned = await pruneShards().catch(() => 0);
   return true;
 }
@@ -1300,17 +1444,24 @@ const ops = {
   /**
    * Open a sharded index served from a static host: `url` is its manifest.json. The loaded
    * embedder must be the index's. Options: `cache` (default true: keep shards in the Cache
-   * API), `timeoutMs` per request (default 30 s), `limits` (ShardLimits).
+   * API), `timeoutMs` per request (default 30 s), `limits` (ShardLimits), `pack` ('auto',
+   * the default: Range requests into the manifest's packed file if it lists one, the shard
+   * files if the host does not answer them; 'never': the shard files), `coalesce` (default
+   * true: a round's shards adjacent in the pack in one Range request), `prune` (default
+   * true: the Cache API loses this directory's shards the manifest no longer lists).
    */
-  async openRemote({ url, cache = true, timeoutMs = REMOTE_TIMEOUT_MS, limits, prune = true }) {
+  async openRemote({ url, cache = true, timeoutMs = REMOTE_TIMEOUT_MS, limits, prune = true, pack = 'auto', coalesce = true }) {
     const e = need();
     if (typeof url !== 'string' || !url) throw new SottoError('InvalidOption', 'openRemote: url must be the URL of a manifest.json');
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new SottoError('InvalidOption', `openRemote: timeoutMs must be a positive number, not ${JSON.stringify(timeoutMs)}`);
+    if (pack !== 'auto' && pack !== 'never') throw new SottoError('InvalidOption', `openRemote: pack must be "auto" or "never", not ${JSON.stringify(pack)}`);
+    if (typeof coalesce !== 'boolean') throw new SottoError('InvalidOption', `openRemote: coalesce must be a boolean, not ${JSON.stringify(coalesce)}`);
     const abs = new URL(url, self.location.href);
     const t0 = now();
     const bytes = await fetchRemoteManifest(abs.href, timeoutMs, limits);
     const info = e.openSharded(bytes, limits);
-    remote = { url: abs.href, base: new URL('./', abs).href, sha256: info.manifest_sha256, cache: cache !== false, timeoutMs, limits, info, sizes: shardSizes(bytes), prune: prune !== false };
+    const base = new URL('./', abs).href;
+    remote = { url: abs.href, base, sha256: info.manifest_sha256, cache: cache !== false, timeoutMs, limits, info, packMode: pack, coalesce, packFallback: null, prune: prune !== false, ...shardTable(bytes, base, pack) };
     const t1 = now();
     remote.pruned = await pruneShards().catch(() => 0);
     return { info, manifest_bytes: bytes.length, pruned: remote.pruned, timings: { open_ms: t1 - t0, prune_ms: now() - t1 } };

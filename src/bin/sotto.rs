@@ -38,6 +38,10 @@ struct Cli {
     /// cosine of f32, so indexes built either way stay searchable either way).
     #[arg(long, global = true, default_value = "none")]
     quantize: String,
+    /// A sharded index over http:// with a packed file: read shards from it with Range
+    /// requests (auto; the shard files if the server does not answer them) or never.
+    #[arg(long, global = true, default_value = "auto")]
+    pack_reads: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -55,6 +59,9 @@ enum Command {
         /// Also (or only) write a sharded static index into this directory (see `sotto shard`).
         #[arg(long)]
         shards: Option<PathBuf>,
+        /// With --shards: also write the shards as one packed file, read with HTTP Range requests.
+        #[arg(long, requires = "shards")]
+        pack: bool,
         /// Embedder directory name under the models directory, or a path.
         #[arg(long, default_value = DEFAULT_EMBEDDER)]
         embedder: String,
@@ -135,6 +142,9 @@ enum Command {
         index: PathBuf,
         /// Output directory (created; shards already there are kept).
         out: PathBuf,
+        /// Also write the shards as one packed file, read with HTTP Range requests.
+        #[arg(long)]
+        pack: bool,
         /// IVF clusters (default ⌈√chunks⌉).
         #[arg(long)]
         clusters: Option<usize>,
@@ -301,11 +311,13 @@ fn run() -> Result<()> {
     let cli = Cli::parse();
     let models = cli.models.clone().unwrap_or_else(models_dir);
     QUANTIZE.set(Quantize::parse(&cli.quantize)?).ok();
+    http::PACK_READS.set(cli.pack_reads.parse()?).ok();
     match cli.command {
         Command::Index {
             inputs,
             output,
             shards,
+            pack,
             embedder,
             max_tokens,
             overlap,
@@ -346,15 +358,17 @@ fn run() -> Result<()> {
             let summaries = SummaryOptions { abstractive, max_new_tokens: summary_tokens, ..SummaryOptions::default() };
             summaries.validate()?;
             let generator = if abstractive { Some(load_generator(&models, generator)?) } else { None };
-            let extras = IndexExtras { meta: extra, describe, collection_by_dir, raptor, summaries, generator, shards };
+            let extras =
+                IndexExtras { meta: extra, describe, collection_by_dir, raptor, summaries, generator, shards, pack };
             index(inputs, output.as_deref(), embedder, config, extras)
         }
-        Command::Shard { index, out, clusters, recall_target } => {
+        Command::Shard { index, out, pack, clusters, recall_target } => {
             let params = ShardParams { clusters, recall_target, ..ShardParams::default() };
             params.validate()?;
             let engine = open(&models, &index)?;
             let t = Instant::now();
             let set = engine.to_shards(&params)?;
+            let set = if pack { set.with_pack()? } else { set };
             let written = write_shards(&out, &set).with_context(|| format!("writing {}", out.display()))?;
             print_shard_set(&set, written, &out, t.elapsed().as_secs_f64());
             Ok(())
@@ -585,7 +599,7 @@ fn run() -> Result<()> {
                 let clock = move || started.elapsed().as_secs_f64() * 1e3;
                 let (answer, trace) = ix.ask(&question, &options, None, &clock)?;
                 if json {
-                    let out = serde_json::json!({ "answer": answer, "shards": trace });
+                    let out = serde_json::json!({ "answer": answer, "shards": trace, "pack": http::pack_report() });
                     println!("{}", serde_json::to_string_pretty(&out)?);
                 } else {
                     println!("{}", answer.answer);
@@ -890,6 +904,8 @@ struct IndexExtras {
     generator: Option<Box<dyn sotto::generate::Generator>>,
     /// Write a sharded index here too (`--shards`).
     shards: Option<PathBuf>,
+    /// With it, a packed file (`--pack`).
+    pack: bool,
 }
 
 fn index(
@@ -899,7 +915,7 @@ fn index(
     config: EngineConfig,
     extras: IndexExtras,
 ) -> Result<()> {
-    let IndexExtras { meta: extra, describe, collection_by_dir, raptor, summaries, generator, shards } = extras;
+    let IndexExtras { meta: extra, describe, collection_by_dir, raptor, summaries, generator, shards, pack } = extras;
     let started = Instant::now();
     let files = collect_files(&inputs)?;
     if files.is_empty() {
@@ -986,6 +1002,7 @@ fn index(
     if let Some(dir) = shards.as_deref() {
         let t = Instant::now();
         let set = engine.to_shards(&ShardParams::default())?;
+        let set = if pack { set.with_pack()? } else { set };
         let written = write_shards(dir, &set).with_context(|| format!("writing {}", dir.display()))?;
         print_shard_set(&set, written, dir, t.elapsed().as_secs_f64());
     }
@@ -1077,7 +1094,7 @@ pub(crate) fn open_sharded_index(models: &Path, path: &Path) -> Result<ShardedIn
     let manifest = ShardManifest::parse(&bytes, &limits).with_context(|| format!("reading {name}"))?;
     let embedder = load_embedder(models, &manifest.embedder.name)?;
     if http::is_url(&name) {
-        let source = http::HttpSource::new(&name, limits.max_shard_bytes);
+        let source = http::HttpSource::new(&name, &manifest, limits.max_shard_bytes);
         return ShardedIndex::open(&bytes, embedder, Box::new(source), limits)
             .with_context(|| format!("opening {name}"));
     }
@@ -1108,6 +1125,13 @@ fn print_shard_set(set: &ShardSet, written: usize, dir: &Path, secs: f64) {
         secs
     );
     println!("  {}", kinds.join(", "));
+    if let Some(p) = &m.pack {
+        println!(
+            "  pack {} ({:.2} MB): the same shards in one file, for HTTP Range reads",
+            p.name,
+            p.bytes as f64 / 1e6
+        );
+    }
 }
 
 fn search_sharded(
@@ -1123,7 +1147,7 @@ fn search_sharded(
     let (hits, trace) = ix.search(query, options, nprobe)?;
     let ms = t0.elapsed().as_secs_f64() * 1e3;
     if json {
-        let out = serde_json::json!({ "query": query, "took_ms": ms, "hits": hits, "shards": trace });
+        let out = serde_json::json!({ "query": query, "took_ms": ms, "hits": hits, "shards": trace, "pack": http::pack_report() });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }

@@ -4,6 +4,7 @@
 pub mod dense;
 pub mod format;
 pub mod fusion;
+pub mod pack;
 pub mod sentences;
 pub mod shards;
 pub mod sparse;

@@ -88,6 +88,7 @@ use crate::embed::{sha256_hex, Embedder, EmbedderInfo};
 use crate::error::{Error, Result};
 use crate::index::dense::{dot, quantize_i8};
 use crate::index::fusion::{fuse, sort_scored};
+use crate::index::pack::ShardPack;
 use crate::index::sentences::{ChunkSentences, SentenceVector};
 use crate::index::shards::{
     decode_shard, encode_shard, from_hex, from_payload, shard_name, term_bucket, to_hex, to_payload, ChunkShard,
@@ -307,6 +308,10 @@ pub struct ShardManifest {
     /// single file does. Absent from manifests written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<Calibration>,
+    /// The shards packed into one file, read with HTTP Range requests (optional within
+    /// format version 1: a reader that does not know it reads the shard files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pack: Option<ShardPack>,
 }
 
 /// A written sharded index: the manifest and the shards, ready to be stored.
@@ -318,12 +323,25 @@ pub struct ShardSet {
     pub manifest_bytes: Vec<u8>,
     /// `(file name, bytes)` of every shard, as in the table.
     pub shards: Vec<(String, Vec<u8>)>,
+    /// The packed file's bytes, when [`ShardSet::with_pack`] made one (its name is the
+    /// manifest's `pack.name`).
+    pub pack: Option<Vec<u8>>,
 }
 
 impl ShardSet {
     /// Total bytes: manifest plus shards.
     pub fn total_bytes(&self) -> usize {
         self.manifest_bytes.len() + self.shards.iter().map(|s| s.1.len()).sum::<usize>()
+    }
+
+    /// Also pack the shards into one file (the shards stay: see [`crate::index::pack`]),
+    /// recording it in the manifest.
+    pub fn with_pack(mut self) -> Result<ShardSet> {
+        let (pack, bytes) = ShardPack::build(&self.shards.iter().map(|s| s.1.as_slice()).collect::<Vec<_>>());
+        self.manifest.pack = Some(pack);
+        self.manifest_bytes = serde_json::to_vec(&self.manifest).map_err(|e| Error::corrupt("manifest", e))?;
+        self.pack = Some(bytes);
+        Ok(self)
     }
 }
 
@@ -616,10 +634,11 @@ impl Engine {
             chunk_ranges,
             shards: table.entries,
             calibration: self.calibration.clone(),
+            pack: None,
         };
         let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| Error::corrupt("manifest", e))?;
         let shards = manifest.shards.iter().map(|e| e.name.clone()).zip(table.blobs).collect();
-        Ok(ShardSet { manifest, manifest_bytes, shards })
+        Ok(ShardSet { manifest, manifest_bytes, shards, pack: None })
     }
 }
 
@@ -722,6 +741,9 @@ impl ShardManifest {
         }
         if self.chunks > 0 && self.chunk_ranges.is_empty() {
             return bad("no chunk shard".into());
+        }
+        if let Some(pack) = &self.pack {
+            pack.check(&self.shards.iter().map(|e| e.bytes).collect::<Vec<_>>())?;
         }
         Ok(())
     }

@@ -113,6 +113,49 @@ try {
     same += a === b ? 1 : 0;
   }
   out.identical_to_cli = same;
+
+  // 6. with a packed file (the manifest lists one): the 30 questions cold (search, then
+  // answer) from the shard files, from the pack one Range request per shard, and from the
+  // pack with a round's adjacent shards coalesced; then a server without Range support
+  if (out.index && JSON.parse(readFileSync(manifestFile, 'utf8')).pack) {
+    out.pack = {};
+    browser = await launch(origin);
+    page = await openDemo(browser.context, origin, '/', 300_000);
+    const variants = { files: { pack: 'never' }, range: { coalesce: false }, range_coalesced: {} };
+    for (const [name, opts] of Object.entries(variants)) {
+      const rows = { search: [], ask: [] };
+      for (const q of questions) {
+        for (const op of ['search', 'ask']) {
+          await page.evaluate(({ u, o }) => window.sotto.openRemote(u, { ...o, cache: false }), { u: url, o: opts });
+          const r = await page.evaluate(({ op, x }) => (op === 'search' ? window.sotto.searchRemote(x) : window.sotto.askRemote(x)), { op, x: q.question });
+          rows[op].push(r);
+        }
+      }
+      const summary = (rs, ms) => ({ requests: stat(rs.map((r) => r.trace.requests)), bytes: stat(rs.map((r) => r.trace.bytes)), ms: stat(rs.map(ms)), fallback: rs.filter((r) => r.trace.pack_fallback).length });
+      out.pack[name] = {
+        search: summary(rows.search, (r) => r.timings.search_ms),
+        ask: summary(rows.ask, (r) => r.timings.total_ms),
+        same_hits_as_cold: rows.search.filter((r, i) => r.hits.map((h) => h.chunk_id).join() === cold[i].hits.map((h) => h.chunk_id).join()).length,
+      };
+    }
+    await browser.close();
+    // a host without Range: the first request to the pack is refused unread, then the files
+    const noRange = await serve(['--no-range']);
+    try {
+      browser = await launch(noRange.origin);
+      page = await openDemo(browser.context, noRange.origin, '/', 300_000);
+      const u2 = noRange.origin + manifestPath;
+      const rows = [];
+      await page.evaluate((u) => window.sotto.openRemote(u, { cache: false }), u2);
+      for (const q of questions) {
+        rows.push(await page.evaluate((x) => window.sotto.searchRemote(x), q.question));
+      }
+      out.pack.no_range_session = { fallback: rows[0].trace.pack_fallback, first_requests: rows[0].trace.requests, total_bytes: rows.reduce((a, r) => a + r.trace.bytes, 0) };
+      await browser.close();
+    } finally {
+      noRange.stop();
+    }
+  }
 } finally {
   stop();
 }
@@ -126,3 +169,12 @@ console.log(`answers, cold per question: requests p50 ${out.ask_cold.requests.p5
 console.log(`one session of ${questions.length}: ${kb(out.session.total_bytes)} in all; bytes p50 ${kb(out.session.bytes.p50)}; ms p50 ${out.session.ms.p50.toFixed(0)}`);
 console.log(`second visit, first query: ${out.first_query_second_visit.ms.toFixed(0)} ms, ${out.first_query_second_visit.requests} requests, ${out.first_query_second_visit.cache_api_hits} from the Cache API`);
 console.log(`hit@5 ${out.quality.hit_at_5.toFixed(3)}, MRR@5 ${out.quality.mrr_at_5.toFixed(3)}; ${out.identical_to_cli}/${questions.length} hit lists identical to the CLI's`);
+if (out.pack) {
+  console.log('cold, 30 questions:            search requests p50/p95 | bytes p50/p95 | ms p50/p95 || answer requests p50/p95 | bytes p50/p95 | ms p50/p95');
+  for (const [name, v] of Object.entries(out.pack).filter(([n]) => n !== 'no_range_session')) {
+    const row = (x, ms) => `${x.requests.p50}/${x.requests.p95} | ${kb(x.bytes.p50)}/${kb(x.bytes.p95)} | ${x.ms.p50.toFixed(0)}/${x.ms.p95.toFixed(0)}`;
+    console.log(`  ${name.padEnd(28)} ${row(v.search)} || ${row(v.ask)}; ${v.same_hits_as_cold}/${questions.length} same hits; ${v.search.fallback + v.ask.fallback} fell back`);
+  }
+  const n = out.pack.no_range_session;
+  console.log(`no Range on the host: ${n.fallback}; first query ${n.first_requests} requests; the session read ${kb(n.total_bytes)}`);
+}
