@@ -758,7 +758,8 @@ pub struct ShardTrace {
     pub bytes: u64,
     /// Shards served from the in-memory cache.
     pub cache_hits: usize,
-    /// Rounds that asked the source for something (at most 3).
+    /// Rounds that asked the source for something (a search at most 3, an answer 4, one
+    /// graded ambiguous up to 10 with its re-retrieval).
     pub rounds: usize,
     /// The shards the query used, in the order first needed.
     pub shards: Vec<String>,
@@ -1313,8 +1314,10 @@ impl ShardedIndex {
     }
 
     /// One step of an answer whose shards the caller fetches, as [`ShardedIndex::search_step`]
-    /// (at most four `Need`s: the search's three, then the chunk and sentence shards of the
-    /// hits). `t0` is when the caller began (for the answer's timings). The retrieval is
+    /// (four `Need`s at most — the search's three, then the chunk and sentence shards of the
+    /// hits — and up to six more when an *ambiguous* grade re-retrieves: the feedback chunks,
+    /// the expansion words' dictionary buckets, the expanded search's three rounds and its
+    /// hits' passages). `t0` is when the caller began (for the answer's timings). The retrieval is
     /// graded as on a single-file index (same features, same calibration, CRAG's actions):
     /// the grader's dense and sparse rankings are the lists the search scores anyway (both
     /// retrievers run whatever the mode; the dense one over the probed clusters, int8), so
