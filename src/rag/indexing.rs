@@ -15,6 +15,8 @@
 
 use std::collections::HashSet;
 
+use super::partition::{Partition, PartitionInfo};
+use super::persist::corpus_sha256;
 use super::records::{dedup_key, sparse_text, ChunkRecord, DocRecord, IngestReport, Progress};
 use super::Engine;
 use crate::error::{Error, Result};
@@ -38,10 +40,12 @@ type PreparedChunk = (ChunkRecord, Vec<f32>, Vec<SentenceVector>);
 
 /// A batch ready to commit: records, one vector and the sentence vectors per kept
 /// chunk, the new dedup state.
-struct Batch {
+pub(super) struct Batch {
     docs: Vec<(DocRecord, Vec<PreparedChunk>)>,
     dedup: Deduplicator,
     next_id: ChunkId,
+    /// Set when the batch is one partition of the corpus (the map step, [`super::partition`]).
+    partition: Option<PartitionInfo>,
 }
 
 impl Engine {
@@ -59,14 +63,20 @@ impl Engine {
         progress: &mut dyn FnMut(Progress),
         cancelled: &dyn Fn() -> bool,
     ) -> Result<IngestReport> {
-        let batch = self.prepare(&docs, progress, cancelled)?;
+        if let Some(p) = &self.partition {
+            return Err(partial_is_read_only(p));
+        }
+        let batch = self.prepare(&docs, None, progress, cancelled)?;
         self.commit(batch)
     }
 
     /// Validate, clean, chunk, de-duplicate and embed `docs` without touching the engine.
-    fn prepare(
+    /// With a `share`, everything is prepared but only the documents it owns are embedded
+    /// and kept (the map step of a partitioned build).
+    pub(super) fn prepare(
         &self,
         docs: &[Document],
+        share: Option<Partition>,
         progress: &mut dyn FnMut(Progress),
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Batch> {
@@ -100,6 +110,25 @@ impl Engine {
             }
             pending.push(self.prepare_one(&docs[i], &mut dedup, &mut next_id, cancelled)?);
             progress(Progress::Chunking { done: n + 1, total });
+        }
+        // A partition: the whole corpus's decisions are made, its share is kept. The dedup
+        // state is then that of the kept chunks, as an index file would rebuild it.
+        let partition = share.map(|p| PartitionInfo {
+            index: p.index(),
+            count: p.count(),
+            corpus_sha256: corpus_sha256(pending.iter().map(|d| &d.record)),
+            documents: pending.len(),
+            chunks: pending.iter().map(|d| d.chunks.len()).sum(),
+        });
+        if let Some(p) = share {
+            pending.retain(|d| p.owns(&d.record.id));
+            dedup = Deduplicator::new(self.config.dedup.clone());
+            for d in &pending {
+                for (&id, (c, _)) in d.record.chunks.iter().zip(&d.chunks) {
+                    dedup
+                        .insert(id, &dedup_key(&c.heading_path, d.record.text.get(c.start..c.end).unwrap_or_default()));
+                }
+            }
         }
 
         // 3. Embed every kept chunk (the expensive part), still without touching state.
@@ -157,7 +186,7 @@ impl Engine {
                 .collect();
             out.push((prepared.record, chunks));
         }
-        Ok(Batch { docs: out, dedup, next_id })
+        Ok(Batch { docs: out, dedup, next_id, partition })
     }
 
     /// The sentence-vector limits ([`super::config::SentenceLimits`]), checked before
@@ -318,7 +347,7 @@ impl Engine {
     }
 
     /// Check, then apply a prepared batch (see the module docs).
-    fn commit(&mut self, batch: Batch) -> Result<IngestReport> {
+    pub(super) fn commit(&mut self, batch: Batch) -> Result<IngestReport> {
         self.check_batch(&batch)?;
         // Vectors first: the only step with an error path, and on fresh ids, so undoing it
         // (unreachable after the checks) leaves every other structure as it was.
@@ -361,11 +390,17 @@ impl Engine {
         }
         self.dedup = batch.dedup;
         self.next_chunk_id = batch.next_id;
+        if batch.partition.is_some() {
+            self.partition = batch.partition;
+        }
         Ok(report)
     }
 
     /// Remove documents by id. All-or-nothing: an unknown id is an error and nothing is removed.
     pub fn remove_documents(&mut self, ids: &[&str]) -> Result<usize> {
+        if let Some(p) = &self.partition {
+            return Err(partial_is_read_only(p));
+        }
         for id in ids {
             if !self.docs.contains_key(*id) {
                 return Err(Error::UnknownDocument((*id).to_owned()));
@@ -395,6 +430,14 @@ impl Engine {
         }
         true
     }
+}
+
+/// A partial index holds the share of one build: changing it would break the merge.
+fn partial_is_read_only(p: &PartitionInfo) -> Error {
+    Error::WrongState(format!(
+        "this is partition {}/{} of a build: merge the partitions (`sotto merge`) before changing documents",
+        p.index, p.count
+    ))
 }
 
 #[cfg(test)]
@@ -558,24 +601,36 @@ mod tests {
         let (mut e, _, _) = engine();
         e.add_documents(vec![doc("a.md", 300)]).unwrap();
         let before = e.to_bytes().unwrap();
-        let prepared = e.prepare(&[doc("b.md", 300), doc("c.md", 300)], &mut |_| {}, &|| false).unwrap();
+        let prepared = e.prepare(&[doc("b.md", 300), doc("c.md", 300)], None, &mut |_| {}, &|| false).unwrap();
         // A span past the end of its text.
-        let mut bad_span =
-            Batch { docs: prepared.docs.clone(), dedup: prepared.dedup.clone(), next_id: prepared.next_id };
+        let mut bad_span = Batch {
+            docs: prepared.docs.clone(),
+            dedup: prepared.dedup.clone(),
+            next_id: prepared.next_id,
+            partition: None,
+        };
         let last = bad_span.docs.len() - 1;
         let text_len = bad_span.docs[last].0.text.len();
         bad_span.docs[last].1[0].0.end = text_len + 1;
         assert!(matches!(e.commit(bad_span), Err(Error::InvalidDocument { .. })));
         assert_eq!(e.to_bytes().unwrap(), before);
         // A span that splits a character.
-        let mut mid_char =
-            Batch { docs: prepared.docs.clone(), dedup: prepared.dedup.clone(), next_id: prepared.next_id };
+        let mut mid_char = Batch {
+            docs: prepared.docs.clone(),
+            dedup: prepared.dedup.clone(),
+            next_id: prepared.next_id,
+            partition: None,
+        };
         mid_char.docs[0].0.text = "é".repeat(400);
         mid_char.docs[0].1[0].0.start = 1;
         assert!(matches!(e.commit(mid_char), Err(Error::InvalidDocument { .. })));
         // A chunk id already in use.
-        let mut reused =
-            Batch { docs: prepared.docs.clone(), dedup: prepared.dedup.clone(), next_id: prepared.next_id };
+        let mut reused = Batch {
+            docs: prepared.docs.clone(),
+            dedup: prepared.dedup.clone(),
+            next_id: prepared.next_id,
+            partition: None,
+        };
         reused.docs[0].0.chunks[0] = 0;
         assert!(matches!(e.commit(reused), Err(Error::WrongState(_))));
         assert_eq!(e.to_bytes().unwrap(), before);
