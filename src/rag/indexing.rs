@@ -1,8 +1,9 @@
 //! Adding, replacing and removing documents.
 //!
 //! [`Engine::add_documents_with`] runs in two phases:
-//! 1. **prepare** — validate the batch, clean, chunk, de-duplicate (on a copy of the
-//!    duplicate detector) and embed, touching no engine state;
+//! 1. **prepare** — validate the batch, clean and chunk (each document on its own, so on
+//!    the thread pool where the build has one), de-duplicate in the build's order (on a copy
+//!    of the duplicate detector) and embed, touching no engine state;
 //! 2. **commit** — check everything the mutations rely on (every chunk span lies in its
 //!    cleaned text on char boundaries; every vector has the index's dimension and only
 //!    finite values), then apply. The apply step adds the new vectors first (fresh ids,
@@ -33,6 +34,12 @@ struct Prepared {
     record: DocRecord,
     /// Kept chunks with the text to embed for each.
     chunks: Vec<(ChunkRecord, String)>,
+}
+
+/// A cleaned and chunked document, before de-duplication.
+struct Chunked {
+    record: DocRecord,
+    pieces: Vec<crate::ingest::chunk::Chunk>,
 }
 
 /// A chunk ready to commit: its record, its vector, its sentence vectors.
@@ -104,12 +111,34 @@ impl Engine {
         let total = docs.len();
         let mut next_id = self.next_chunk_id;
         let mut pending: Vec<Prepared> = Vec::with_capacity(total);
-        for (n, &i) in order.iter().enumerate() {
-            if cancelled() {
-                return Err(Error::Cancelled);
+        if crate::par::threads() <= 1 {
+            for (n, &i) in order.iter().enumerate() {
+                if cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                let chunked = self.clean_and_chunk(&docs[i], cancelled)?;
+                pending.push(self.dedup_one(chunked, &mut dedup, &mut next_id)?);
+                progress(Progress::Chunking { done: n + 1, total });
             }
-            pending.push(self.prepare_one(&docs[i], &mut dedup, &mut next_id, cancelled)?);
-            progress(Progress::Chunking { done: n + 1, total });
+        } else {
+            // Cleaning and chunking depend on the document alone: a group at a time runs on
+            // the pool (cancellation is checked between groups), then the group's chunks are
+            // de-duplicated in the build's order, so the decisions and ids are the serial ones.
+            let group = 4 * crate::par::threads();
+            for (g, idx) in order.chunks(group).enumerate() {
+                if cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                let mut slots: Vec<Option<Result<Chunked>>> = (0..idx.len()).map(|_| None).collect();
+                crate::par::for_each_chunk(&mut slots, 1, |k, slot| {
+                    slot[0] = Some(self.clean_and_chunk(&docs[idx[k]], &|| false));
+                });
+                for slot in slots {
+                    let chunked = slot.ok_or_else(|| Error::WrongState("a document was not chunked".into()))??;
+                    pending.push(self.dedup_one(chunked, &mut dedup, &mut next_id)?);
+                }
+                progress(Progress::Chunking { done: (g * group + idx.len()).min(total), total });
+            }
         }
         // A partition: the whole corpus's decisions are made, its share is kept. The dedup
         // state is then that of the kept chunks, as an index file would rebuild it.
@@ -228,14 +257,8 @@ impl Engine {
         chunk_config
     }
 
-    /// Clean, chunk and de-duplicate one document against `dedup`, assigning chunk ids.
-    fn prepare_one(
-        &self,
-        doc: &Document,
-        dedup: &mut Deduplicator,
-        next_id: &mut ChunkId,
-        cancelled: &dyn Fn() -> bool,
-    ) -> Result<Prepared> {
+    /// Clean and chunk one document (no engine state involved: documents are independent).
+    fn clean_and_chunk(&self, doc: &Document, cancelled: &dyn Fn() -> bool) -> Result<Chunked> {
         let format = doc.resolved_format();
         let mut typed = doc.clone();
         typed.format = Some(format);
@@ -263,6 +286,14 @@ impl Engine {
             exact_duplicates: 0,
             near_duplicates: 0,
         };
+        record.text = cleaned.text;
+        Ok(Chunked { record, pieces })
+    }
+
+    /// De-duplicate one chunked document against `dedup`, assigning chunk ids to the
+    /// chunks it keeps.
+    fn dedup_one(&self, chunked: Chunked, dedup: &mut Deduplicator, next_id: &mut ChunkId) -> Result<Prepared> {
+        let Chunked { mut record, pieces } = chunked;
         let mut kept = Vec::new();
         for c in pieces {
             if c.text.trim().is_empty() {
@@ -285,7 +316,7 @@ impl Engine {
                     record.chunks.push(id);
                     kept.push((
                         ChunkRecord {
-                            doc_id: doc.id.clone(),
+                            doc_id: record.id.clone(),
                             start: c.start,
                             end: c.end,
                             heading_path: c.heading_path,
@@ -295,7 +326,6 @@ impl Engine {
                 }
             }
         }
-        record.text = cleaned.text;
         Ok(Prepared { record, chunks: kept })
     }
 

@@ -388,6 +388,28 @@ mod tests {
     }
 
     #[test]
+    fn hnsw_segments_built_after_a_merge_are_the_single_builds() {
+        let docs = corpus();
+        let mut config = EngineConfig::default();
+        config.dense.hnsw_threshold = 8;
+        let build = |e: &mut Engine| e.build_hnsw();
+        let mut single = Engine::new(config.clone(), Box::new(HashEmbedder::new(32)));
+        single.add_documents(docs.clone()).unwrap();
+        build(&mut single);
+        assert!(single.stats().hnsw_vectors > 0);
+        let mut parts = Vec::new();
+        for i in 0..3 {
+            let mut e = Engine::new(config.clone(), Box::new(HashEmbedder::new(32)));
+            e.add_documents_partition(docs.clone(), Partition::new(i, 3).unwrap(), &mut |_| {}, &|| false).unwrap();
+            parts.push(e.to_bytes().unwrap());
+        }
+        let slices: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        let mut merged = merge_partitions(&slices, Box::new(HashEmbedder::new(32))).unwrap();
+        build(&mut merged);
+        assert!(merged.to_bytes().unwrap() == single.to_bytes().unwrap());
+    }
+
+    #[test]
     fn a_partial_index_refuses_changes_and_merges_refuse_what_does_not_belong() {
         let docs = corpus();
         let part = |i, n, docs: &[Document], config: EngineConfig| {
