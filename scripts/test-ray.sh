@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
-BIN="${SOTTO_BIN:-target/debug/sotto}"
+BIN="${SOTTO_BIN:-${CARGO_TARGET_DIR:-target}/debug/sotto}"
 [ -x "$BIN" ] || cargo build --features cli
 PY=$(scripts/install-ray.sh)
 BOOK="${SOTTO_DATA:-../shared/data}/cargo-book"
