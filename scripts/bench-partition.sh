@@ -8,7 +8,9 @@
 #   scripts/bench-partition.sh [DOCS] [N]     (SOTTO_BIN: the binary, default target/debug/sotto)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DOCS="${1:-../shared/data/cargo-book}"
+# Absolute: ray-index.py passes absolute paths, and a document's `source` metadata is the
+# path as given, so the builds compare byte for byte only from the same path.
+DOCS="$(realpath "${1:-../shared/data/cargo-book}")"
 N="${2:-2}"
 BIN="${SOTTO_BIN:-target/debug/sotto}"
 OUT="${BENCH_OUT:-/tmp/sotto-bench-partition}"
