@@ -147,6 +147,48 @@ pub enum Error {
         loaded: String,
     },
 
+    // ---- partitioned builds (map/reduce) ----
+    /// A partition spec is not `i/N` with `0 ≤ i < N` and `N ≥ 1`.
+    #[error("invalid partition {given:?}: {reason}")]
+    InvalidPartition {
+        /// The spec as given.
+        given: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An index handed to a merge is a complete index, not a partition written by
+    /// `index --partition i/N`.
+    #[error("input {position} is not a partial index (write one with `sotto index --partition i/N`)")]
+    NotPartial {
+        /// 0-based position of the input among those merged.
+        position: usize,
+    },
+    /// Partial indexes that cannot be merged: another partition count, another corpus,
+    /// another configuration or another collection description.
+    #[error("partial indexes do not belong together: {what} differs ({detail})")]
+    PartitionMismatch {
+        /// What differs (e.g. "partition count", "corpus", "configuration").
+        what: &'static str,
+        /// The values found.
+        detail: String,
+    },
+    /// The same partition was given twice to a merge.
+    #[error("partition {index}/{count} is given twice")]
+    DuplicatePartition {
+        /// The partition's index.
+        index: u32,
+        /// The partition count.
+        count: u32,
+    },
+    /// A merge was given some partitions but not all.
+    #[error("partitions {missing:?} of {count} are missing")]
+    MissingPartitions {
+        /// The indexes of the partitions not given.
+        missing: Vec<u32>,
+        /// The partition count.
+        count: u32,
+    },
+
     // ---- generation ----
     /// The prompt does not fit the model's context window.
     #[error("prompt of {tokens} tokens exceeds the context window of {context}")]
@@ -198,6 +240,11 @@ impl Error {
             Error::EmbedderMismatch { .. } => "EmbedderMismatch",
             Error::ShardUnavailable { .. } => "ShardUnavailable",
             Error::CalibrationMismatch { .. } => "CalibrationMismatch",
+            Error::InvalidPartition { .. } => "InvalidPartition",
+            Error::NotPartial { .. } => "NotPartial",
+            Error::PartitionMismatch { .. } => "PartitionMismatch",
+            Error::DuplicatePartition { .. } => "DuplicatePartition",
+            Error::MissingPartitions { .. } => "MissingPartitions",
             Error::ContextOverflow { .. } => "ContextOverflow",
             Error::WrongState(_) => "WrongState",
             Error::Cancelled => "Cancelled",

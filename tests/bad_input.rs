@@ -659,6 +659,18 @@ fn cli_rows(rows: &mut Vec<Row>) {
             ],
         ),
         ("`eval` of a dataset with a bad line", vec!["eval".into(), s(&idx), s(&bad_jsonl)]),
+        (
+            "`index --partition 3/3`",
+            vec![
+                "index".into(),
+                s(&docs_dir),
+                "-o".into(),
+                s(&dir.join("out.sotto")),
+                "--partition".into(),
+                "3/3".into(),
+            ],
+        ),
+        ("`merge` of a complete index", vec!["merge".into(), s(&idx), "-o".into(), s(&dir.join("merged.sotto"))]),
     ];
     for (case, args) in cases {
         let out = sotto().args(&args).output().expect("run sotto");

@@ -18,6 +18,7 @@ use sotto::native::{open_sharded, read_manifest_file, write_shards};
 use sotto::query::options::fusion_from_parts;
 use sotto::query::{Construct, Route, Translate, Tree};
 use sotto::rag::ask::AskOptions;
+use sotto::rag::partition::{merge_partitions, Partition};
 use sotto::rag::persist::read_manifest;
 use sotto::rag::shards::{ShardLimits, ShardManifest, ShardParams, ShardSet, ShardedIndex};
 use sotto::rag::Progress;
@@ -105,6 +106,25 @@ enum Command {
         /// With --abstractive: most new tokens per summary.
         #[arg(long, default_value_t = 64, requires = "abstractive")]
         summary_tokens: usize,
+        /// Map step of a partitioned build: `i/N` (0 ≤ i < N) prepares every document but
+        /// embeds and writes only partition i's share (a document's partition is
+        /// SHA-256(id) mod N); `sotto merge` joins the N files. Give every task the same inputs.
+        #[arg(long, conflicts_with_all = ["shards", "raptor"])]
+        partition: Option<String>,
+    },
+    /// Reduce step of a partitioned build: merge the N partial indexes written by
+    /// `index --partition i/N` into the index one `sotto index` over all the documents
+    /// writes, without embedding anything again.
+    Merge {
+        /// The partial index files, every partition once (any order).
+        #[arg(required = true)]
+        parts: Vec<PathBuf>,
+        /// Output index file.
+        #[arg(short, long, required_unless_present = "shards")]
+        output: Option<PathBuf>,
+        /// Also (or only) write the sharded static index into this directory.
+        #[arg(long)]
+        shards: Option<PathBuf>,
     },
     /// Add (or rebuild) the RAPTOR summary tree of an existing index, from the chunk vectors
     /// it stores (no chunk is re-embedded; sentences of central chunks are, if the index
@@ -331,7 +351,9 @@ fn run() -> Result<()> {
             abstractive,
             generator,
             summary_tokens,
+            partition,
         } => {
+            let partition = partition.as_deref().map(Partition::parse).transpose()?;
             let mut config = EngineConfig::default();
             config.sentences.at_index_time = !no_sentence_vectors;
             config.chunk.max_tokens = max_tokens;
@@ -358,10 +380,20 @@ fn run() -> Result<()> {
             let summaries = SummaryOptions { abstractive, max_new_tokens: summary_tokens, ..SummaryOptions::default() };
             summaries.validate()?;
             let generator = if abstractive { Some(load_generator(&models, generator)?) } else { None };
-            let extras =
-                IndexExtras { meta: extra, describe, collection_by_dir, raptor, summaries, generator, shards, pack };
+            let extras = IndexExtras {
+                meta: extra,
+                describe,
+                collection_by_dir,
+                raptor,
+                summaries,
+                generator,
+                shards,
+                pack,
+                partition,
+            };
             index(inputs, output.as_deref(), embedder, config, extras)
         }
+        Command::Merge { parts, output, shards } => merge(&models, &parts, output.as_deref(), shards.as_deref()),
         Command::Shard { index, out, pack, clusters, recall_target } => {
             let params = ShardParams { clusters, recall_target, ..ShardParams::default() };
             params.validate()?;
@@ -870,6 +902,59 @@ fn collect_files(inputs: &[PathBuf]) -> Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
+/// `sotto merge`: the reduce step of a partitioned build.
+fn merge(models: &Path, parts: &[PathBuf], output: Option<&Path>, shards: Option<&Path>) -> Result<()> {
+    let started = Instant::now();
+    let bytes: Vec<Vec<u8>> = parts
+        .iter()
+        .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
+        .collect::<Result<_>>()?;
+    let first = read_manifest(&bytes[0]).with_context(|| format!("reading {}", parts[0].display()))?;
+    let embedder = load_embedder(models, &first.embedder.name)?;
+    let slices: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+    let t_merge = Instant::now();
+    let mut engine = merge_partitions(&slices, embedder).map_err(|e| {
+        let which = match &e {
+            sotto::Error::NotPartial { position } => parts.get(*position).map(|p| p.display().to_string()),
+            _ => None,
+        };
+        let names: Vec<String> = parts.iter().map(|p| p.display().to_string()).collect();
+        anyhow::Error::new(e).context(which.unwrap_or_else(|| format!("merging {}", names.join(", "))))
+    })?;
+    let merge_s = t_merge.elapsed().as_secs_f64();
+    let t_hnsw = Instant::now();
+    engine.build_hnsw();
+    let hnsw_s = t_hnsw.elapsed().as_secs_f64();
+    let out = engine.to_bytes()?;
+    if let Some(output) = output {
+        if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(output, &out).with_context(|| format!("writing {}", output.display()))?;
+    }
+    let stats = engine.stats();
+    println!(
+        "merged {} partitions → {} documents, {} chunks; dropped {} exact and {} near duplicates; {:.1} s (merge {:.2} s, HNSW {:.1} s); {} → {:.1} MB",
+        parts.len(),
+        stats.documents,
+        stats.chunks,
+        stats.exact_duplicates,
+        stats.near_duplicates,
+        started.elapsed().as_secs_f64(),
+        merge_s,
+        hnsw_s,
+        output.map_or_else(|| "(no index file written)".to_owned(), |o| o.display().to_string()),
+        out.len() as f64 / 1e6
+    );
+    if let Some(dir) = shards {
+        let t = Instant::now();
+        let set = engine.to_shards(&ShardParams::default())?;
+        let written = write_shards(dir, &set).with_context(|| format!("writing {}", dir.display()))?;
+        print_shard_set(&set, written, dir, t.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
 /// Routing's and construction's part of a trace, on stderr.
 fn print_route(trace: &sotto::QueryTrace) {
     if let Some(r) = &trace.route {
@@ -906,6 +991,8 @@ struct IndexExtras {
     shards: Option<PathBuf>,
     /// With it, a packed file (`--pack`).
     pack: bool,
+    /// Only this partition's share (`--partition i/N`, the map step).
+    partition: Option<Partition>,
 }
 
 fn index(
@@ -915,7 +1002,8 @@ fn index(
     config: EngineConfig,
     extras: IndexExtras,
 ) -> Result<()> {
-    let IndexExtras { meta: extra, describe, collection_by_dir, raptor, summaries, generator, shards, pack } = extras;
+    let IndexExtras { meta: extra, describe, collection_by_dir, raptor, summaries, generator, shards, pack, partition } =
+        extras;
     let started = Instant::now();
     let files = collect_files(&inputs)?;
     if files.is_empty() {
@@ -957,7 +1045,10 @@ fn index(
             .progress_chars("=> "),
     );
     let mut on_progress = |p: Progress| show_progress(&bar, p);
-    let report = engine.add_documents_with(docs, &mut on_progress, &|| false)?;
+    let report = match partition {
+        Some(p) => engine.add_documents_partition(docs, p, &mut on_progress, &|| false)?,
+        None => engine.add_documents_with(docs, &mut on_progress, &|| false)?,
+    };
     let tree_s = if raptor {
         let t = Instant::now();
         let r = engine.build_tree_with(&TreeParams::default(), &summaries, &mut on_progress, &|| false)?;
@@ -974,7 +1065,10 @@ fn index(
     };
     bar.finish_and_clear();
     let t_hnsw = Instant::now();
-    engine.build_hnsw();
+    // A partition's vectors are regrouped by the merge, which builds the HNSW segments.
+    if partition.is_none() {
+        engine.build_hnsw();
+    }
     let hnsw_s = t_hnsw.elapsed().as_secs_f64();
     let bytes = engine.to_bytes()?;
     if let Some(output) = output {
@@ -986,6 +1080,9 @@ fn index(
     }
     if let Some(t) = tree_s {
         eprintln!("summary tree built in {t:.1} s");
+    }
+    if let Some(p) = engine.partition() {
+        println!("partition {}/{} of a corpus of {} documents and {} chunks:", p.index, p.count, p.documents, p.chunks);
     }
     println!(
         "indexed {} documents ({} skipped) → {} chunks; dropped {} exact and {} near duplicates; {:.1} s (HNSW {:.1} s); {} → {:.1} MB",

@@ -1,8 +1,9 @@
 //! Adding, replacing and removing documents.
 //!
 //! [`Engine::add_documents_with`] runs in two phases:
-//! 1. **prepare** — validate the batch, clean, chunk, de-duplicate (on a copy of the
-//!    duplicate detector) and embed, touching no engine state;
+//! 1. **prepare** — validate the batch, clean and chunk (each document on its own, so on
+//!    the thread pool where the build has one), de-duplicate in the build's order (on a copy
+//!    of the duplicate detector) and embed, touching no engine state;
 //! 2. **commit** — check everything the mutations rely on (every chunk span lies in its
 //!    cleaned text on char boundaries; every vector has the index's dimension and only
 //!    finite values), then apply. The apply step adds the new vectors first (fresh ids,
@@ -15,6 +16,8 @@
 
 use std::collections::HashSet;
 
+use super::partition::{Partition, PartitionInfo};
+use super::persist::corpus_sha256;
 use super::records::{dedup_key, sparse_text, ChunkRecord, DocRecord, IngestReport, Progress};
 use super::Engine;
 use crate::error::{Error, Result};
@@ -33,15 +36,23 @@ struct Prepared {
     chunks: Vec<(ChunkRecord, String)>,
 }
 
+/// A cleaned and chunked document, before de-duplication.
+struct Chunked {
+    record: DocRecord,
+    pieces: Vec<crate::ingest::chunk::Chunk>,
+}
+
 /// A chunk ready to commit: its record, its vector, its sentence vectors.
 type PreparedChunk = (ChunkRecord, Vec<f32>, Vec<SentenceVector>);
 
 /// A batch ready to commit: records, one vector and the sentence vectors per kept
 /// chunk, the new dedup state.
-struct Batch {
+pub(super) struct Batch {
     docs: Vec<(DocRecord, Vec<PreparedChunk>)>,
     dedup: Deduplicator,
     next_id: ChunkId,
+    /// Set when the batch is one partition of the corpus (the map step, [`super::partition`]).
+    partition: Option<PartitionInfo>,
 }
 
 impl Engine {
@@ -59,14 +70,20 @@ impl Engine {
         progress: &mut dyn FnMut(Progress),
         cancelled: &dyn Fn() -> bool,
     ) -> Result<IngestReport> {
-        let batch = self.prepare(&docs, progress, cancelled)?;
+        if let Some(p) = &self.partition {
+            return Err(partial_is_read_only(p));
+        }
+        let batch = self.prepare(&docs, None, progress, cancelled)?;
         self.commit(batch)
     }
 
     /// Validate, clean, chunk, de-duplicate and embed `docs` without touching the engine.
-    fn prepare(
+    /// With a `share`, everything is prepared but only the documents it owns are embedded
+    /// and kept (the map step of a partitioned build).
+    pub(super) fn prepare(
         &self,
         docs: &[Document],
+        share: Option<Partition>,
         progress: &mut dyn FnMut(Progress),
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Batch> {
@@ -94,12 +111,53 @@ impl Engine {
         let total = docs.len();
         let mut next_id = self.next_chunk_id;
         let mut pending: Vec<Prepared> = Vec::with_capacity(total);
-        for (n, &i) in order.iter().enumerate() {
-            if cancelled() {
-                return Err(Error::Cancelled);
+        if crate::par::threads() <= 1 {
+            for (n, &i) in order.iter().enumerate() {
+                if cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                let chunked = self.clean_and_chunk(&docs[i], cancelled)?;
+                pending.push(self.dedup_one(chunked, &mut dedup, &mut next_id)?);
+                progress(Progress::Chunking { done: n + 1, total });
             }
-            pending.push(self.prepare_one(&docs[i], &mut dedup, &mut next_id, cancelled)?);
-            progress(Progress::Chunking { done: n + 1, total });
+        } else {
+            // Cleaning and chunking depend on the document alone: a group at a time runs on
+            // the pool (cancellation is checked between groups), then the group's chunks are
+            // de-duplicated in the build's order, so the decisions and ids are the serial ones.
+            let group = 4 * crate::par::threads();
+            for (g, idx) in order.chunks(group).enumerate() {
+                if cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                let mut slots: Vec<Option<Result<Chunked>>> = (0..idx.len()).map(|_| None).collect();
+                crate::par::for_each_chunk(&mut slots, 1, |k, slot| {
+                    slot[0] = Some(self.clean_and_chunk(&docs[idx[k]], &|| false));
+                });
+                for slot in slots {
+                    let chunked = slot.ok_or_else(|| Error::WrongState("a document was not chunked".into()))??;
+                    pending.push(self.dedup_one(chunked, &mut dedup, &mut next_id)?);
+                }
+                progress(Progress::Chunking { done: (g * group + idx.len()).min(total), total });
+            }
+        }
+        // A partition: the whole corpus's decisions are made, its share is kept. The dedup
+        // state is then that of the kept chunks, as an index file would rebuild it.
+        let partition = share.map(|p| PartitionInfo {
+            index: p.index(),
+            count: p.count(),
+            corpus_sha256: corpus_sha256(pending.iter().map(|d| &d.record)),
+            documents: pending.len(),
+            chunks: pending.iter().map(|d| d.chunks.len()).sum(),
+        });
+        if let Some(p) = share {
+            pending.retain(|d| p.owns(&d.record.id));
+            dedup = Deduplicator::new(self.config.dedup.clone());
+            for d in &pending {
+                for (&id, (c, _)) in d.record.chunks.iter().zip(&d.chunks) {
+                    dedup
+                        .insert(id, &dedup_key(&c.heading_path, d.record.text.get(c.start..c.end).unwrap_or_default()));
+                }
+            }
         }
 
         // 3. Embed every kept chunk (the expensive part), still without touching state.
@@ -157,7 +215,7 @@ impl Engine {
                 .collect();
             out.push((prepared.record, chunks));
         }
-        Ok(Batch { docs: out, dedup, next_id })
+        Ok(Batch { docs: out, dedup, next_id, partition })
     }
 
     /// The sentence-vector limits ([`super::config::SentenceLimits`]), checked before
@@ -199,14 +257,8 @@ impl Engine {
         chunk_config
     }
 
-    /// Clean, chunk and de-duplicate one document against `dedup`, assigning chunk ids.
-    fn prepare_one(
-        &self,
-        doc: &Document,
-        dedup: &mut Deduplicator,
-        next_id: &mut ChunkId,
-        cancelled: &dyn Fn() -> bool,
-    ) -> Result<Prepared> {
+    /// Clean and chunk one document (no engine state involved: documents are independent).
+    fn clean_and_chunk(&self, doc: &Document, cancelled: &dyn Fn() -> bool) -> Result<Chunked> {
         let format = doc.resolved_format();
         let mut typed = doc.clone();
         typed.format = Some(format);
@@ -234,6 +286,14 @@ impl Engine {
             exact_duplicates: 0,
             near_duplicates: 0,
         };
+        record.text = cleaned.text;
+        Ok(Chunked { record, pieces })
+    }
+
+    /// De-duplicate one chunked document against `dedup`, assigning chunk ids to the
+    /// chunks it keeps.
+    fn dedup_one(&self, chunked: Chunked, dedup: &mut Deduplicator, next_id: &mut ChunkId) -> Result<Prepared> {
+        let Chunked { mut record, pieces } = chunked;
         let mut kept = Vec::new();
         for c in pieces {
             if c.text.trim().is_empty() {
@@ -256,7 +316,7 @@ impl Engine {
                     record.chunks.push(id);
                     kept.push((
                         ChunkRecord {
-                            doc_id: doc.id.clone(),
+                            doc_id: record.id.clone(),
                             start: c.start,
                             end: c.end,
                             heading_path: c.heading_path,
@@ -266,7 +326,6 @@ impl Engine {
                 }
             }
         }
-        record.text = cleaned.text;
         Ok(Prepared { record, chunks: kept })
     }
 
@@ -318,7 +377,7 @@ impl Engine {
     }
 
     /// Check, then apply a prepared batch (see the module docs).
-    fn commit(&mut self, batch: Batch) -> Result<IngestReport> {
+    pub(super) fn commit(&mut self, batch: Batch) -> Result<IngestReport> {
         self.check_batch(&batch)?;
         // Vectors first: the only step with an error path, and on fresh ids, so undoing it
         // (unreachable after the checks) leaves every other structure as it was.
@@ -361,11 +420,17 @@ impl Engine {
         }
         self.dedup = batch.dedup;
         self.next_chunk_id = batch.next_id;
+        if batch.partition.is_some() {
+            self.partition = batch.partition;
+        }
         Ok(report)
     }
 
     /// Remove documents by id. All-or-nothing: an unknown id is an error and nothing is removed.
     pub fn remove_documents(&mut self, ids: &[&str]) -> Result<usize> {
+        if let Some(p) = &self.partition {
+            return Err(partial_is_read_only(p));
+        }
         for id in ids {
             if !self.docs.contains_key(*id) {
                 return Err(Error::UnknownDocument((*id).to_owned()));
@@ -395,6 +460,14 @@ impl Engine {
         }
         true
     }
+}
+
+/// A partial index holds the share of one build: changing it would break the merge.
+fn partial_is_read_only(p: &PartitionInfo) -> Error {
+    Error::WrongState(format!(
+        "this is partition {}/{} of a build: merge the partitions (`sotto merge`) before changing documents",
+        p.index, p.count
+    ))
 }
 
 #[cfg(test)]
@@ -558,24 +631,36 @@ mod tests {
         let (mut e, _, _) = engine();
         e.add_documents(vec![doc("a.md", 300)]).unwrap();
         let before = e.to_bytes().unwrap();
-        let prepared = e.prepare(&[doc("b.md", 300), doc("c.md", 300)], &mut |_| {}, &|| false).unwrap();
+        let prepared = e.prepare(&[doc("b.md", 300), doc("c.md", 300)], None, &mut |_| {}, &|| false).unwrap();
         // A span past the end of its text.
-        let mut bad_span =
-            Batch { docs: prepared.docs.clone(), dedup: prepared.dedup.clone(), next_id: prepared.next_id };
+        let mut bad_span = Batch {
+            docs: prepared.docs.clone(),
+            dedup: prepared.dedup.clone(),
+            next_id: prepared.next_id,
+            partition: None,
+        };
         let last = bad_span.docs.len() - 1;
         let text_len = bad_span.docs[last].0.text.len();
         bad_span.docs[last].1[0].0.end = text_len + 1;
         assert!(matches!(e.commit(bad_span), Err(Error::InvalidDocument { .. })));
         assert_eq!(e.to_bytes().unwrap(), before);
         // A span that splits a character.
-        let mut mid_char =
-            Batch { docs: prepared.docs.clone(), dedup: prepared.dedup.clone(), next_id: prepared.next_id };
+        let mut mid_char = Batch {
+            docs: prepared.docs.clone(),
+            dedup: prepared.dedup.clone(),
+            next_id: prepared.next_id,
+            partition: None,
+        };
         mid_char.docs[0].0.text = "é".repeat(400);
         mid_char.docs[0].1[0].0.start = 1;
         assert!(matches!(e.commit(mid_char), Err(Error::InvalidDocument { .. })));
         // A chunk id already in use.
-        let mut reused =
-            Batch { docs: prepared.docs.clone(), dedup: prepared.dedup.clone(), next_id: prepared.next_id };
+        let mut reused = Batch {
+            docs: prepared.docs.clone(),
+            dedup: prepared.dedup.clone(),
+            next_id: prepared.next_id,
+            partition: None,
+        };
         reused.docs[0].0.chunks[0] = 0;
         assert!(matches!(e.commit(reused), Err(Error::WrongState(_))));
         assert_eq!(e.to_bytes().unwrap(), before);

@@ -7,6 +7,8 @@
 //! - [`indexing`] — adding, replacing and removing documents (prepare, then an atomic commit);
 //! - [`search`] — filtered dense / sparse / hybrid retrieval;
 //! - [`persist`] — the engine saved to and loaded from an index file;
+//! - [`partition`] — a build split into map steps (a share of the documents each) and a
+//!   reduce step that merges them without embedding again;
 //! - [`tree`] — the RAPTOR summary tree built over the chunk vectors, and its retrieval;
 //! - [`answer`], [`select`], [`prompt`], [`attribute`], [`ask`] — grounded answers:
 //!   sentence spans and evidence, sentence selection, the fenced prompt, attribution of
@@ -39,6 +41,7 @@ pub mod blocks;
 pub mod config;
 pub mod grade;
 pub mod indexing;
+pub mod partition;
 pub mod persist;
 pub mod prompt;
 pub mod records;
@@ -92,6 +95,8 @@ pub struct Engine {
     /// The question-class prototypes embedded with this engine's embedder, computed on
     /// first use (`None` inside: the embedder has no prototype floor, rules only).
     pub(crate) prototypes: std::sync::OnceLock<Option<crate::query::classify::Prototypes>>,
+    /// Set in a partial index (the map step of a partitioned build, [`partition`]).
+    pub(crate) partition: Option<partition::PartitionInfo>,
 }
 
 impl Engine {
@@ -116,6 +121,7 @@ impl Engine {
             route_cache: std::sync::Mutex::new(None),
             tree: None,
             prototypes: std::sync::OnceLock::new(),
+            partition: None,
         }
     }
 

@@ -63,6 +63,11 @@ pub struct Manifest {
     /// Collection descriptions (routing), by name; absent when none was set.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub collections: BTreeMap<String, String>,
+    /// Set in a partial index, the map step of a partitioned build (`index --partition
+    /// i/N`): which partition, of which corpus ([`super::partition`]). Absent in a
+    /// complete index (and in every file written before partitioned builds existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<super::partition::PartitionInfo>,
 }
 
 /// Parse the manifest section and check its format version.
@@ -119,6 +124,7 @@ impl Engine {
             next_chunk_id: self.next_chunk_id,
             calibration: self.calibration.clone(),
             collections: self.collections.clone(),
+            partition: self.partition.clone(),
         };
         let manifest = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::corrupt("manifest", e))?;
         let docs: Vec<&DocRecord> = self.docs.values().collect();
@@ -294,6 +300,7 @@ impl Engine {
         engine.next_chunk_id = manifest.next_chunk_id;
         engine.calibration = manifest.calibration;
         engine.collections = manifest.collections;
+        engine.partition = manifest.partition;
         engine.sentences = std::sync::Mutex::new(sentences);
         // The summary tree (optional within format v2): its shape, then its chunks and spans.
         // An abstractive tree's texts (`tree_summaries`, optional) need the tree.
