@@ -298,8 +298,8 @@ export interface SottoClient {
    * the chunk and sentence shards of its hits. Extractive only (`mode` generative/compose,
    * `adaptive` are `InvalidOption`). The retrieval is graded as on a single file (the manifest's
    * calibration, else the MiniLM default; `info.grader` says which), from the lists the search
-   * scored anyway, so grading adds no round; an *ambiguous* grade answers from the first
-   * retrieval (no re-retrieval yet). An index written without sentence vectors cannot answer.
+   * scored anyway, so grading adds no round; an *ambiguous* grade re-retrieves once with
+   * expansion terms, as a single file does. An index written without sentence vectors cannot answer.
    */
   askRemote(question: string, opts?: AskOpts & { nprobe?: number }): Promise<{ answer: Answer; trace: RemoteTrace; timings: { embed_ms: number; fetch_ms: number; total_ms: number } }>;
   /** Read the manifest again; a changed index is opened (`updated: true`). */

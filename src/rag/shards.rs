@@ -1321,9 +1321,9 @@ impl ShardedIndex {
     /// graded as on a single-file index (same features, same calibration, CRAG's actions):
     /// the grader's dense and sparse rankings are the lists the search scores anyway (both
     /// retrievers run whatever the mode; the dense one over the probed clusters, int8), so
-    /// grading costs no extra round. Differences from a single-file index: extractive only
-    /// (no generator on a sharded index yet), no adaptive routing, and an *ambiguous* grade
-    /// answers from the first retrieval (no re-retrieval with expansion terms yet).
+    /// grading costs no extra round; an *ambiguous* grade re-retrieves once with expansion
+    /// terms, as the single file does. Differences from a single-file index: extractive only
+    /// (no generator on a sharded index yet), no adaptive routing.
     /// An index written without sentence vectors cannot answer (`InvalidOption`).
     pub fn ask_step(
         &self,
