@@ -23,42 +23,18 @@ import { readFileSync } from 'node:fs';
 import { join, dirname, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve, launch, openDemo } from './e2e.mjs';
+import { CLI, cli, sameHits, search, fails } from './remote-common.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DIR = process.env.SOTTO_PACK_DIR || join(ROOT, 'www', 'remote-pack');
 const PATH = `/${basename(DIR)}`;
-const CLI = process.env.SOTTO_CLI || join(ROOT, 'target', 'debug', 'sotto');
 const T = { ready: 240_000 };
 const manifestFile = join(DIR, 'manifest.json');
 const manifest = JSON.parse(readFileSync(manifestFile, 'utf8'));
 assert.ok(manifest.pack?.name, `${manifestFile} lists no pack (write it with --pack)`);
 const PACK = manifest.pack.name;
 
-function cli(where, query, args = []) {
-  return JSON.parse(execFileSync(CLI, ['search', where, query, '--json', ...args], { env: process.env, encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'pipe'] }));
-}
-
-function sameHits(browser, native, what) {
-  const b = browser.map((h) => h.chunk_id);
-  const n = (native.hits ?? native).map((h) => h.chunk_id);
-  assert.deepEqual(b, n, `${what}: the chunks differ`);
-  (native.hits ?? native).forEach((h, i) => assert.ok(Math.abs(h.score - browser[i].score) < 1e-4, `${what}: score of hit ${i + 1}: ${browser[i].score} vs ${h.score}`));
-}
-
 const open = (page, url, opts = {}) => page.evaluate(({ u, o }) => window.sotto.openRemote(u, o), { u: url, o: opts });
-const search = (page, query, opts = {}) => page.evaluate(({ q, o }) => window.sotto.searchRemote(q, o), { q: query, o: opts });
-const fails = (page, method, ...args) =>
-  page.evaluate(
-    async ({ m, a }) => {
-      try {
-        await window.sotto[m](...a);
-        return null;
-      } catch (e) {
-        return { kind: e.kind, message: e.message };
-      }
-    },
-    { m: method, a: args },
-  );
 /** The requests made while `fn` ran: to the pack, and to shard files. */
 async function counting(browser, origin, fn) {
   const from = browser.requests.length;

@@ -35,11 +35,11 @@ import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve, launch, openDemo } from './e2e.mjs';
+import { CLI, cli, sameHits, search, fails } from './remote-common.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DIR = process.env.SOTTO_REMOTE_DIR || join(ROOT, 'www', 'remote-sample');
 const V1 = join(DIR, 'manifest-v1.json');
-const CLI = process.env.SOTTO_CLI || join(ROOT, 'target', 'debug', 'sotto');
 const MANIFEST_PATH = '/remote-sample/manifest.json';
 // The single-file index written by the same CLI run as the previous shards, with HNSW segments.
 const HNSW_FILE = join(DIR, 'sample-hnsw.sotto');
@@ -50,33 +50,6 @@ const v2 = JSON.parse(readFileSync(join(DIR, 'manifest.json'), 'utf8'));
 const v1Bytes = readFileSync(V1);
 const v1 = JSON.parse(v1Bytes);
 
-/** The CLI's hits on a manifest (v1 or the current one) for `query`. */
-function cli(manifest, query, args = []) {
-  const out = execFileSync(CLI, ['search', manifest, query, '--json', ...args], { env: process.env, encoding: 'utf8', maxBuffer: 64 << 20 });
-  return JSON.parse(out);
-}
-
-function sameHits(browser, native, what) {
-  const b = browser.map((h) => h.chunk_id);
-  const n = (native.hits ?? native).map((h) => h.chunk_id);
-  assert.deepEqual(b, n, `${what}: the browser's chunks differ from the CLI's`);
-  (native.hits ?? native).forEach((h, i) => assert.ok(Math.abs(h.score - browser[i].score) < 1e-4, `${what}: score of hit ${i + 1}: ${browser[i].score} vs the CLI's ${h.score}`));
-}
-
-const search = (page, query, opts = {}) => page.evaluate(({ q, o }) => window.sotto.searchRemote(q, o), { q: query, o: opts });
-/** Call `window.sotto[method](...args)` in the page; resolves to its error `{kind, message}`, or null if it succeeded. */
-const fails = (page, method, ...args) =>
-  page.evaluate(
-    async ({ m, a }) => {
-      try {
-        await window.sotto[m](...a);
-        return null;
-      } catch (e) {
-        return { kind: e.kind, message: e.message };
-      }
-    },
-    { m: method, a: args },
-  );
 
 const { origin, stop } = await serve();
 const browser = await launch(origin);
