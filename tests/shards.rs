@@ -565,15 +565,15 @@ fn fixture_engine() -> Engine {
     e
 }
 
+/// The parameters the committed fixtures (`shards_v1`, `shards_v1_pack`) were written with.
+fn fixture_params() -> ShardParams {
+    ShardParams { clusters: Some(3), postings_shard_bytes: 1024, chunk_shard_bytes: 2048, ..ShardParams::default() }
+}
+
 /// `SOTTO_WRITE_FIXTURES=1 cargo test --test shards` rewrites `tests/fixtures/shards_v1`.
 #[test]
 fn committed_sharded_fixture_opens_and_answers() {
-    let params = ShardParams {
-        clusters: Some(3),
-        postings_shard_bytes: 1024,
-        chunk_shard_bytes: 2048,
-        ..ShardParams::default()
-    };
+    let params = fixture_params();
     if std::env::var_os("SOTTO_WRITE_FIXTURES").is_some() {
         let _ = std::fs::remove_dir_all(fixture_dir());
         sotto::native::write_shards(&fixture_dir(), &fixture_engine().to_shards(&params).unwrap()).unwrap();
@@ -646,12 +646,7 @@ impl ShardSource for PackSource {
 #[test]
 fn committed_packed_fixture_holds_each_shard_at_its_offset() {
     let dir = common::fixture("shards_v1_pack");
-    let params = ShardParams {
-        clusters: Some(3),
-        postings_shard_bytes: 1024,
-        chunk_shard_bytes: 2048,
-        ..ShardParams::default()
-    };
+    let params = fixture_params();
     if std::env::var_os("SOTTO_WRITE_FIXTURES").is_some() {
         let _ = std::fs::remove_dir_all(&dir);
         let set = fixture_engine().to_shards(&params).unwrap().with_pack().unwrap();
